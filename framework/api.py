@@ -1,0 +1,120 @@
+"""The notebook API: build the network and load the data a config describes."""
+
+import inspect
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import activation_spec
+from .dataset import default_data_dir
+from .errors import FwError, FwWarning
+from .layers import Dense, Network, random_dense
+from .plugins import get_registry
+from .weights import check_weights
+
+
+def build_network(cfg, registry=None) -> Network:
+    """Dense layers from ``cfg.weights`` (or a seeded random init) with the config's activations."""
+    registry = registry or get_registry(cfg.plugins)
+    sizes = list(cfg.model.sizes)
+    n = len(sizes) - 1
+    hidden = [make_activation(registry, cfg.model.activation, "model.activation") for _ in range(n - 1)]
+    output = make_activation(registry, cfg.model.output_activation, "model.output_activation")
+    if cfg.weights is None:
+        init = type(hidden[0]).init if hidden else type(output).init
+        warnings.warn(
+            f"weights is null: using a random {init} initialisation (model.seed={cfg.model.seed}); "
+            "accuracy will be chance-level until the network is trained",
+            FwWarning,
+            stacklevel=2,
+        )
+        params = random_dense(sizes, init, cfg.model.seed)
+    else:
+        params = _import_weights(cfg.weights, sizes, registry)
+    layers = []
+    for (W, b), act in zip(params, [*hidden, output]):
+        layers += [Dense(W, b), act]
+    return Network(layers)
+
+
+def make_activation(registry, value, key):
+    """An activation instance from a config value: ``relu`` or ``{name: leaky_relu, alpha: 0.1}``."""
+    name, params = activation_spec(value)
+    cls = registry.get("activations", name, key)
+    try:
+        inspect.signature(cls).bind(**params)
+    except TypeError as e:
+        accepted = [p for p in inspect.signature(cls).parameters if p not in ("args", "kwargs")]
+        raise FwError(
+            f"{key}: activation '{name}' does not accept {sorted(params)}: {e}; "
+            f"it accepts: {', '.join(accepted) or 'no parameters'}"
+        ) from e
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as e:
+        raise FwError(f"{key}: activation '{name}' rejected its parameters {params}: {e}") from e
+
+
+def _import_weights(w, sizes, registry):
+    importer = registry.get("weight_importers", w.importer, "weights.importer")()
+    path = weights_path(w)
+    return check_weights(importer.load(path), sizes, path)
+
+
+def weights_path(w) -> Path:
+    """The local weights file, downloaded once from ``weights.url`` if it is missing."""
+    if w.path:
+        path = Path(w.path).expanduser()
+    else:
+        path = default_data_dir() / "weights" / w.url.rstrip("/").rsplit("/", 1)[-1]
+    if path.is_file():
+        return path
+    if path.exists():
+        raise FwError(f"weights.path: {path} is not a file")
+    if not w.url:
+        raise FwError(f"weights file not found: {path} (weights.path); fix the path, or set weights.url to download it")
+    from .download import download, expect_hash
+
+    return download([w.url], path, verify=expect_hash(w.sha256) if w.sha256 else None, label=path.name)
+
+
+def load_dataset(cfg, registry=None):
+    """``(x, t)`` for ``cfg.dataset.split`` with the config's ``load_mnist`` options."""
+    registry = registry or get_registry(cfg.plugins)
+    d = cfg.dataset
+    dataset = registry.get("datasets", d.name, "dataset.name")(d.root)
+    return dataset.load(d.split, normalize=d.normalize, flatten=d.flatten, one_hot_label=d.one_hot_label)
+
+
+@dataclass
+class Evaluation:
+    correct: int
+    total: int
+    seconds: float
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+
+def evaluate(net, x, t, batch_size=100) -> Evaluation:
+    """Classify ``x`` in batches (the book's batch loop) and count matches with ``t``."""
+    if not isinstance(batch_size, int) or batch_size <= 0:
+        raise FwError(f"batch_size must be a positive whole number, got {batch_size!r}")
+    labels = t.argmax(axis=1) if t.ndim == 2 else t
+    x = x.reshape(len(x), -1)  # a dense network sees (N, 1, 28, 28) as (N, 784)
+    n_in = net.dense[0].W.shape[0]
+    if x.shape[1] != n_in:
+        raise FwError(
+            f"the dataset gives {x.shape[1]} inputs per example but model.sizes starts with {n_in}; "
+            f"set model.sizes[0] to {x.shape[1]}"
+        )
+    start = time.perf_counter()
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        y = net.predict(x[i : i + batch_size])
+        correct += int(np.count_nonzero(y.argmax(axis=1) == labels[i : i + batch_size]))
+    return Evaluation(correct, len(x), time.perf_counter() - start)

@@ -1,0 +1,199 @@
+"""YAML + command-line overrides -> one validated, fully resolved config.
+
+The schema below lists every valid key with its default. It is merged in
+omegaconf's struct mode, so a typo is an error naming the full key path and
+the closest valid key instead of a setting that silently does nothing.
+"""
+
+import difflib
+import re
+from pathlib import Path
+
+from .errors import FwError
+
+SCHEMA = {
+    "dataset": {
+        "name": "mnist",
+        "split": "test",
+        "root": None,  # null: $FW_DATA_DIR/<dataset folder>, else ~/.cache/fw/<dataset folder>
+        "normalize": True,
+        "flatten": True,
+        "one_hot_label": False,
+    },
+    "model": {
+        "sizes": [784, 50, 100, 10],
+        "activation": "sigmoid",  # a name, or {name: ..., <parameter>: ...}
+        "output_activation": "softmax",
+        "seed": 0,  # for the random initialisation when weights is null
+    },
+    # The book's pretrained weights; weights: null means a seeded random initialisation.
+    "weights": {
+        "importer": "pickle",
+        "path": "${oc.env:FW_DATA_DIR,'~/.cache/fw'}/book/sample_weight.pkl",  # downloaded from url if missing
+        "url": "https://github.com/oreilly-japan/deep-learning-from-scratch/raw/master/ch03/sample_weight.pkl",
+        "sha256": "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13",
+    },
+    "batch_size": 100,
+    "plugins": [],
+}
+
+
+def load_config(path, overrides=()):
+    """Load ``path``, apply ``KEY=VALUE`` overrides, resolve and validate it."""
+    from omegaconf import OmegaConf
+
+    path = Path(path)
+    schema = OmegaConf.create(SCHEMA)
+    OmegaConf.set_struct(schema, True)
+    cfg = _merge(schema, _read_yaml(path), f"{path}")
+    for item in overrides:
+        cfg = _merge(cfg, _parse_override(item), f"override '{item}'")
+    try:
+        OmegaConf.resolve(cfg)
+    except Exception as e:
+        raise FwError(f"{path}: cannot resolve {_key_of(e) or 'a value'}: {_msg(e)}") from e
+    _validate(cfg, path, overrides)
+    # Plugin files are relative to the config that names them, not to the cwd.
+    cfg.plugins = [
+        str((path.parent / p).resolve()) if p.endswith(".py") and not Path(p).expanduser().is_absolute() else p
+        for p in cfg.plugins
+    ]
+    return cfg
+
+
+def _read_yaml(path):
+    from omegaconf import OmegaConf
+
+    if not path.is_file():
+        raise FwError(f"config file not found: {path}; pass the path of a YAML file such as configs/mnist_infer.yaml")
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = OmegaConf.create(text) if text.strip() else OmegaConf.create({})
+    except Exception as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or _msg(e)
+        raise FwError(f"{path}:{where} invalid YAML: {problem}") from e
+    if not OmegaConf.is_dict(data):
+        raise FwError(f"{path}: the top level must be a mapping of keys (dataset:, model:, ...), not a list")
+    return data
+
+
+def _parse_override(item):
+    from omegaconf import OmegaConf
+
+    if "=" not in item:
+        raise FwError(f"override '{item}' is not KEY=VALUE, e.g. batch_size=1000 or model.sizes=[784,100,10]")
+    try:
+        return OmegaConf.from_dotlist([item])
+    except Exception as e:
+        raise FwError(f"override '{item}': cannot parse the value: {_msg(e)}") from e
+
+
+def _merge(base, update, source):
+    from omegaconf import OmegaConf
+    from omegaconf.errors import ConfigKeyError
+
+    try:
+        return OmegaConf.merge(base, update)
+    except ConfigKeyError as e:
+        key = _key_of(e) or str(e.key)
+        raise FwError(f"{source}: unknown key '{key}'{_suggest(key)}") from e
+    except Exception as e:
+        key = _key_of(e)
+        raise FwError(f"{source}: bad value{f' for {key}' if key else ''}: {_msg(e)}") from e
+
+
+def _suggest(full_key):
+    parent, _, leaf = full_key.rpartition(".")
+    node = SCHEMA
+    for part in parent.split(".") if parent else []:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return ""
+    close = difflib.get_close_matches(leaf, node, n=1)
+    prefix = f"{parent}." if parent else ""
+    valid = f"valid keys{f' under {parent}' if parent else ''}: {', '.join(node)}"
+    return f"; did you mean '{prefix}{close[0]}'? {valid}" if close else f"; {valid}"
+
+
+def _validate(cfg, path, overrides=()):
+    """Check every value's type now, so a bad value fails before any work starts."""
+    from omegaconf import OmegaConf
+
+    c = OmegaConf.to_container(cfg)
+
+    def fail(key, want):
+        value = c
+        for part in key.split("."):
+            value = value[part] if isinstance(value, dict) else value
+        # Blame the last override that set this key (or a parent of it), else the file.
+        source = next(
+            (f"override '{o}'" for o in reversed(overrides) if (key + ".").startswith(o.split("=", 1)[0] + ".")),
+            str(path),
+        )
+        raise FwError(f"{source}: {key} must be {want}, got {value!r}")
+
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not is_int(c["batch_size"]) or c["batch_size"] <= 0:
+        fail("batch_size", "a positive whole number, e.g. batch_size=100")
+    if not isinstance(c["plugins"], list) or not all(isinstance(p, str) for p in c["plugins"]):
+        fail("plugins", "a list of module names or .py paths")
+    d = c["dataset"]
+    if not isinstance(d, dict):
+        fail("dataset", "a mapping with name, split, root, ...")
+    for key in ("name", "split"):
+        if not isinstance(d[key], str):
+            fail(f"dataset.{key}", "a string")
+    if d["root"] is not None and not isinstance(d["root"], str):
+        fail("dataset.root", "a folder path or null")
+    for key in ("normalize", "flatten", "one_hot_label"):
+        if not isinstance(d[key], bool):
+            fail(f"dataset.{key}", "true or false")
+    m = c["model"]
+    if not isinstance(m, dict):
+        fail("model", "a mapping with sizes, activation, output_activation")
+    sizes = m["sizes"]
+    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(is_int(s) and s > 0 for s in sizes)):
+        fail("model.sizes", "a list of at least two positive whole numbers, e.g. [784,50,100,10]")
+    for key in ("activation", "output_activation"):
+        a = m[key]
+        if not (isinstance(a, str) or (isinstance(a, dict) and isinstance(a.get("name"), str))):
+            fail(f"model.{key}", "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}")
+    if not is_int(m["seed"]):
+        fail("model.seed", "a whole number")
+    w = c["weights"]
+    if w is None:
+        return
+    if not isinstance(w, dict):
+        fail("weights", "a mapping with importer and path, or null for a random initialisation")
+    if not isinstance(w["importer"], str):
+        fail("weights.importer", "an importer name such as pickle")
+    for key in ("path", "url"):
+        if w[key] is not None and not isinstance(w[key], str):
+            fail(f"weights.{key}", "a string or null")
+    if w["path"] is None and w["url"] is None:
+        fail("weights.path", "a file path (or set weights.url to download it, or weights=null)")
+    if w["sha256"] is not None and not (isinstance(w["sha256"], str) and re.fullmatch(r"[0-9a-fA-F]{64}", w["sha256"])):
+        fail("weights.sha256", "64 hex digits or null")
+
+
+def activation_spec(value):
+    """Split an activation config value into (name, params)."""
+    from omegaconf import OmegaConf
+
+    if isinstance(value, str):
+        return value, {}
+    params = OmegaConf.to_container(value) if OmegaConf.is_config(value) else dict(value)
+    return params.pop("name"), params
+
+
+def _key_of(e):
+    return getattr(e, "full_key", None) or None
+
+
+def _msg(e):
+    """omegaconf appends 'full_key: ...' detail lines; keep the first line only."""
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

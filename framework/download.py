@@ -1,0 +1,201 @@
+"""Atomic, checksummed downloads with mirror fallback (stdlib only).
+
+A download streams into a hidden temp file next to ``dest``, is verified,
+and only then ``os.replace``-d into place, so ``dest`` is either absent or
+good, and no ``*.part`` file outlives the call (not even on Ctrl-C).
+"""
+
+import gzip
+import hashlib
+import http.client
+import os
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .errors import FwError
+
+_CHUNK = 1 << 20
+_USER_AGENT = "fw-download/0.1 (+python-urllib)"
+
+
+def download(urls, dest, *, verify=None, timeout: float = 30, label: str | None = None) -> Path:
+    """Fetch the first of ``urls`` that works into ``dest`` and return ``dest``.
+
+    ``verify(tmp_path)`` may raise ``ValueError(reason)`` to reject a file;
+    like an HTTP error, a dropped connection or an HTML error page, that makes
+    the next URL be tried. When every URL fails, raise a one-line ``FwError``
+    listing each URL with its reason and the path to put the file by hand.
+    """
+    dest = Path(dest)
+    label = label or dest.name
+    ensure_writable_dir(dest.parent, purpose=f"to download {label}")
+    tried = []
+    for url in urls:
+        tmp = temp_path(dest)
+        try:
+            out = open(tmp, "xb")
+        except OSError as e:
+            raise FwError(
+                f"cannot write in folder {dest.parent} to download {label} ({e.strerror or e}); "
+                "make it writable or choose another folder"
+            ) from None
+        try:
+            with out:
+                _fetch(url, out, timeout, label)
+                out.flush()
+                os.fsync(out.fileno())
+            if verify is not None:
+                verify(Path(tmp))
+            os.replace(tmp, dest)
+            return dest
+        except (OSError, ValueError, http.client.HTTPException) as e:  # URLError is an OSError
+            tried.append(f"{url} ({_reason(e, timeout)})")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise FwError(
+        f"could not download {label}: tried {', '.join(tried) or 'no URLs'}; "
+        f"download it by hand and put it at {dest}"
+    )
+
+
+def _fetch(url, out, timeout, label):
+    """Stream ``url`` into the open file ``out``; raise ValueError if it is not the file."""
+    req = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        if "text/html" in (resp.headers.get("Content-Type") or "").lower():
+            raise ValueError("got an HTML page, not the file")
+        length = resp.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        progress = _Progress(label, url, total)
+        done = 0
+        try:
+            while chunk := resp.read(_CHUNK):
+                if done == 0 and chunk.lstrip()[:1] == b"<":
+                    raise ValueError("got an HTML page, not the file")
+                out.write(chunk)
+                done += len(chunk)
+                progress.update(done)
+            if total is not None and done != total:
+                raise ValueError(f"connection dropped after {done} of {total} bytes")
+        except BaseException:
+            progress.finish(done, ok=False)
+            raise
+        progress.finish(done)
+
+
+def _reason(e: BaseException, timeout: float) -> str:
+    if isinstance(e, urllib.error.HTTPError):
+        return f"HTTP {e.code} {e.reason}".strip()
+    if isinstance(e, urllib.error.URLError):
+        e = e.reason  # the socket error, or a plain string
+    if isinstance(e, TimeoutError):
+        return f"timed out after {timeout:g}s"
+    return " ".join(str(e).split()) or type(e).__name__  # keep the final message on one line
+
+
+class _Progress:
+    """Percent and MB on stderr: ``\\r`` updates on a TTY, else a start and a done line."""
+
+    def __init__(self, label, url, total):
+        self.label, self.total = label, total
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        size = f" ({total / 1e6:.1f} MB)" if total else ""
+        if not self.tty:
+            print(f"downloading {label}{size} from {url}", file=sys.stderr, flush=True)
+
+    def update(self, done):
+        now = time.monotonic()
+        if self.tty and now - self.last > 0.1:
+            self.last = now
+            pct = f"{100 * done / self.total:3.0f}% " if self.total else ""
+            sys.stderr.write(f"\rdownloading {self.label}: {pct}{done / 1e6:.1f} MB")
+            sys.stderr.flush()
+
+    def finish(self, done, ok=True):
+        if not ok:  # the caller reports the reason; just end a half-drawn \r line
+            if self.tty and self.last:
+                print(file=sys.stderr, flush=True)
+            return
+        line = f"downloaded {self.label}: {done / 1e6:.1f} MB"
+        print(f"\r{line}{' ' * 10}" if self.tty else line, file=sys.stderr, flush=True)
+
+
+def temp_path(dest) -> Path:
+    """A unique hidden ``*.part`` sibling of ``dest``, to write and then ``os.replace``.
+
+    (Not ``tempfile.mkstemp``: its files are 0600, too strict for shared data.)
+    """
+    dest = Path(dest)
+    return dest.with_name(f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
+
+
+def is_writable_dir(path) -> bool:
+    """True if new files may be created in ``path``, or in the folder that would hold it.
+
+    Also honours a folder whose mode has no write bit at all, which the
+    superuser could otherwise write into regardless: such a folder is read-only
+    by intent (e.g. a shared data copy).
+    """
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return False
+    return p.is_dir() and bool(mode & 0o222) and os.access(p, os.W_OK | os.X_OK)
+
+
+def ensure_writable_dir(path, *, purpose: str = "") -> Path:
+    """Create ``path`` if needed; raise a one-line FwError if files cannot be written there."""
+    path = Path(path)
+    why = f" {purpose}" if purpose else ""
+    if path.exists() and not path.is_dir():
+        raise FwError(f"{path} is a file, not a folder{why}; move it away or choose another folder")
+    if not is_writable_dir(path):
+        raise FwError(f"folder {path} is not writable{why}; make it writable or choose another folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FwError(f"cannot create folder {path}{why} ({e.strerror or e}); create it by hand or choose another folder")
+    return path
+
+
+def file_hash(path, algo: str = "sha256") -> str:
+    """Hex digest of a file's bytes (``algo`` is any hashlib name: md5, sha256...)."""
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def gzip_payload_md5(path) -> str:
+    """MD5 of a .gz file's decompressed bytes: stable across re-compressed copies.
+
+    A truncated or corrupt gzip raises ``gzip.BadGzipFile``, ``EOFError`` or
+    ``zlib.error``.
+    """
+    h = hashlib.md5()
+    with gzip.open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def expect_hash(expected: str, algo: str = "sha256"):
+    """A ``verify`` callable for ``download`` that checks the file's hash."""
+    expected = expected.lower()
+
+    def verify(path):
+        got = file_hash(path, algo)
+        if got != expected:
+            raise ValueError(f"{algo} mismatch: got {got}, expected {expected}")
+
+    return verify

@@ -1,0 +1,25 @@
+"""The hooks a plugin implements. Each takes a ``register`` callback.
+
+The core owns the callback, so it validates what a plugin registers, records
+which plugin registered it, and refuses a name that is already taken.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("fw")
+hookimpl = pluggy.HookimplMarker("fw")
+
+
+@hookspec
+def register_activations(register):
+    """Call ``register(cls)`` for each ``framework.Activation`` subclass."""
+
+
+@hookspec
+def register_datasets(register):
+    """Call ``register(cls)`` for each ``framework.Dataset`` subclass."""
+
+
+@hookspec
+def register_weight_importers(register):
+    """Call ``register(cls)`` for each ``framework.WeightImporter`` subclass."""

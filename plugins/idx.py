@@ -1,0 +1,200 @@
+"""IDX files (the MNIST format) and a Dataset base for MNIST-like datasets.
+
+A subclass declares only data (file names, payload MD5s, mirrors, classes);
+``IdxDataset.load_raw`` finds, verifies, re-downloads and caches the files.
+"""
+
+import gzip
+import hashlib
+import math
+import os
+import sys
+import zlib
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from framework import Dataset, FwError
+from framework.download import download, is_writable_dir, temp_path
+
+IMAGES, LABELS = 3, 1  # IDX ndim: magic 0x00000803 (N, rows, cols) and 0x00000801 (N,)
+_UBYTE = 0x08
+
+
+def read_idx(path, ndim: int | None = None) -> np.ndarray:
+    """Read a gzipped IDX file of unsigned bytes; ``ndim`` (IMAGES/LABELS) checks its kind."""
+    path = Path(path)
+    try:
+        return parse_idx(gunzip(path), ndim)
+    except ValueError as e:
+        raise FwError(f"{path}: {e}; delete it and download it again") from None
+
+
+def gunzip(path) -> bytes:
+    """The decompressed bytes of a .gz file; ValueError saying what is wrong with it."""
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise ValueError("is missing") from None
+    except EOFError:
+        raise ValueError("is truncated (the gzip stream ends early)") from None
+    except (gzip.BadGzipFile, zlib.error) as e:
+        raise ValueError(f"is corrupt or not a gzip file ({e})") from None
+    except OSError as e:
+        raise ValueError(f"cannot be read ({e.strerror or e})") from None
+
+
+def parse_idx(payload: bytes, ndim: int | None = None) -> np.ndarray:
+    """Decode an IDX payload of unsigned bytes, checking its header against its length."""
+    if len(payload) < 4 or payload[:2] != b"\0\0":
+        raise ValueError(f"is not an IDX file (magic number {payload[:4].hex() or 'missing'})")
+    if payload[2] != _UBYTE:
+        raise ValueError(f"has IDX type code 0x{payload[2]:02x}; only unsigned bytes (0x08) are supported")
+    if ndim is not None and payload[3] != ndim:
+        kinds = {IMAGES: "images", LABELS: "labels"}
+        raise ValueError(
+            f"has magic number 0x{payload[:4].hex()} but 0x0000080{ndim} ({kinds.get(ndim, f'{ndim}-d')}) "
+            "was expected; the file names may be swapped"
+        )
+    header = 4 + 4 * payload[3]
+    if len(payload) < header:
+        raise ValueError("is truncated inside its IDX header")
+    dims = tuple(int(d) for d in np.frombuffer(payload, ">u4", payload[3], 4))
+    expected = header + math.prod(dims)
+    if len(payload) != expected:
+        raise ValueError(
+            f"holds {len(payload) - header} data bytes but its header {dims} needs {expected - header} "
+            "(truncated or corrupt)"
+        )
+    return np.frombuffer(payload, np.uint8, offset=header).reshape(dims).copy()
+
+
+def idx_md5(array: np.ndarray) -> str:
+    """MD5 of the IDX payload that ``array`` came from (header rebuilt from its shape)."""
+    h = hashlib.md5(bytes([0, 0, _UBYTE, array.ndim]) + np.array(array.shape, ">u4").tobytes())
+    h.update(np.ascontiguousarray(array).data)
+    return h.hexdigest()
+
+
+def cache_home() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
+class IdxDataset(Dataset):
+    """A Dataset stored as gzipped IDX files, one images and one labels file per split.
+
+    Subclasses set ``name``, ``folder``, ``num_classes``, ``class_names`` and:
+
+    - ``files``: ``{"train": (images_gz, labels_gz), "test": (...)}``
+    - ``md5``: ``{file_name: MD5 of its decompressed payload}``; verifying the
+      payload accepts any re-compressed copy of the same bytes.
+    - ``mirrors``: base URLs tried in order (``base + file_name``).
+
+    Decoded arrays are cached as ``<file>.npy`` next to the .gz files, or under
+    ``$XDG_CACHE_HOME/fw/npy/`` when ``root`` is read-only. A cache is used only
+    if it reproduces the payload MD5, so a damaged one is rebuilt, never trusted.
+    """
+
+    files: ClassVar[dict[str, tuple[str, str]]]
+    md5: ClassVar[dict[str, str]]
+    mirrors: ClassVar[list[str]] = []
+
+    def load_raw(self, split: str):
+        if split not in self.files:
+            raise FwError(
+                f"dataset '{self.name}' has no split '{split}' (dataset.split); "
+                f"choose one of: {', '.join(self.files)}"
+            )
+        images_gz, labels_gz = self.files[split]
+        images, labels = self._array(images_gz, IMAGES), self._array(labels_gz, LABELS)
+        if len(images) != len(labels) or (len(labels) and labels.max() >= self.num_classes):
+            raise FwError(
+                f"{self.root}: {images_gz} has {len(images)} images and {labels_gz} {len(labels)} labels "
+                f"(max {labels.max(initial=0)}) for {self.num_classes} classes; the '{self.name}' "
+                "dataset declaration does not match its files"
+            )
+        return images, labels
+
+    def cache_dir(self) -> Path:
+        """``root`` when writable, else a per-root folder under the user cache."""
+        if is_writable_dir(self.root):
+            return self.root
+        key = hashlib.sha256(str(self.root.absolute()).encode()).hexdigest()[:12]
+        return cache_home() / "fw" / "npy" / f"{self.folder or self.name}-{key}"
+
+    def _array(self, file_name: str, ndim: int) -> np.ndarray:
+        expected = self.md5[file_name]
+        cache = self.cache_dir() / (file_name.removesuffix(".gz") + ".npy")
+        array = _read_cache(cache, ndim, expected)
+        if array is None:
+            array = self._from_gz(file_name, ndim, expected)
+            _write_cache(cache, array)
+        return array
+
+    def _from_gz(self, file_name, ndim, expected) -> np.ndarray:
+        """Decode root/file_name, downloading it again if it is missing or bad."""
+        path = self.root / file_name
+        try:
+            return _decode(path, ndim, expected)
+        except ValueError as e:
+            problem = f"{path} {e}"
+        if not is_writable_dir(self.root):
+            raise FwError(
+                f"{problem}, and folder {self.root} is read-only; put a good copy there by hand "
+                "or set dataset.root to a writable folder"
+            )
+        if path.exists():
+            print(f"{self.name}: {problem}; downloading it again", file=sys.stderr)
+        decoded = {}
+
+        def verify(tmp):
+            decoded["array"] = _decode(tmp, ndim, expected)
+
+        urls = [base.rstrip("/") + "/" + file_name for base in self.mirrors]
+        try:
+            download(urls, path, verify=verify, label=f"{self.name} {file_name}")
+        except FwError as e:
+            raise FwError(f"{problem}; {e}") from None
+        return decoded["array"]
+
+
+def _decode(path, ndim, expected_md5) -> np.ndarray:
+    """Decode and verify; ValueError says what is wrong (structure first: it names the problem)."""
+    payload = gunzip(path)
+    array = parse_idx(payload, ndim)
+    got = hashlib.md5(payload).hexdigest()
+    if got != expected_md5:
+        raise ValueError(f"has the wrong checksum (payload MD5 {got}, expected {expected_md5})")
+    return array
+
+
+def _read_cache(path: Path, ndim: int, expected_md5: str) -> np.ndarray | None:
+    """The cached array if it is exactly the verified payload, else None."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):  # missing, truncated or not a .npy
+        return None
+    if not isinstance(array, np.ndarray):  # a .npz archive
+        array.close()
+        return None
+    if array.dtype != np.uint8 or array.ndim != ndim or idx_md5(array) != expected_md5:
+        return None
+    return array
+
+
+def _write_cache(path: Path, array: np.ndarray) -> None:
+    """Write atomically (temp file + os.replace); a cache that cannot be written is skipped."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path(path)
+        with open(tmp, "xb") as f:
+            np.save(f, array, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError as e:
+        print(f"warning: cannot write cache {path} ({e.strerror or e}); continuing without it", file=sys.stderr)
+    finally:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)

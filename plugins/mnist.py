@@ -1,0 +1,32 @@
+"""MNIST handwritten digits (LeCun, Cortes, Burges): the book's dataset."""
+
+from framework import hookimpl
+
+from .idx import IdxDataset
+
+
+class MNIST(IdxDataset):
+    name = "mnist"
+    folder = "mnist"
+    num_classes = 10
+    class_names = tuple("0123456789")
+    files = {
+        "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+        "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+    }
+    md5 = {  # of the decompressed payloads, so re-compressed copies pass too
+        "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
+        "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",
+        "t10k-images-idx3-ubyte.gz": "2646ac647ad5339dbf082846283269ea",
+        "t10k-labels-idx1-ubyte.gz": "27ae3e4e09519cfbb04c329615203637",
+    }
+    mirrors = [
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",  # often answers 403
+    ]
+
+
+@hookimpl
+def register_datasets(register):
+    register(MNIST)
