@@ -32,7 +32,8 @@ class _Refused(pickle.UnpicklingError):
 
 def _numeric(dtype):
     if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC or dtype.hasobject:
-        raise _Refused(f"dtype {str(dtype)!r}" if isinstance(dtype, np.dtype) else type(dtype).__name__)
+        what = f"dtype {str(dtype)!r}" if isinstance(dtype, np.dtype) else f"a {type(dtype).__name__} in place of a dtype"
+        raise _Refused(what)
     return dtype
 
 
@@ -178,14 +179,15 @@ def load(path):
             # latin1 lets Python 2 numpy pickles load (their array bytes are str).
             return _Unpickler(f, encoding="latin1").load()
     except _Refused as e:
+        what = " ".join(str(e).split())  # a repr may span lines; the message must not
         raise FwError(
-            f"{path}: refused to unpickle {e}: weight pickles may only contain numeric numpy "
+            f"{path}: refused to unpickle {what}: weight pickles may only contain numeric numpy "
             "arrays; if you trust the file, convert it to .npz (numpy.savez) and use that"
         ) from e
     except OSError as e:
         raise FwError(f"{path}: cannot read the weights file: {e.strerror or e}") from e
     except Exception as e:  # EOFError, UnpicklingError, ValueError, ... from a damaged file
-        detail = (str(e).splitlines() or [""])[0][:200]
+        detail = " ".join(str(e).split())[:200]
         raise FwError(
             f"{path}: not a readable pickle ({type(e).__name__}: {detail}); "
             "the file is truncated or corrupt, download it again"

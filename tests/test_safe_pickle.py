@@ -172,8 +172,9 @@ def test_build_on_allowed_function_refused(tmp_path):
         ("V8", (3, "|", None, ("a",), {"a": (np.dtype("O"), 0)}, 8, 1, 16)),  # object field over raw bytes
         ("f8", (3, "<", None, None, None, -1, -1, 63)),  # flags that claim object items
         ("f8", (3, "<", (np.dtype("O"), (1,)), None, None, 8, 8, 0)),  # object subarray
+        ("f8", (4, "<", None, None, None, -1, -1, 0, np.zeros((3, 3)))),  # metadata; repr spans lines
     ],
-    ids=["object-field", "object-flags", "object-subarray"],
+    ids=["object-field", "object-flags", "object-subarray", "metadata"],
 )
 def test_forged_dtype_state_refused(tmp_path, spec, state):
     """Allowed globals only, yet with the C unpickler the first one segfaults on ``.tolist()``."""
