@@ -32,8 +32,9 @@ class _Refused(pickle.UnpicklingError):
 
 def _numeric(dtype):
     if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC or dtype.hasobject:
-        what = f"dtype {str(dtype)!r}" if isinstance(dtype, np.dtype) else f"a {type(dtype).__name__} in place of a dtype"
-        raise _Refused(what)
+        if isinstance(dtype, np.dtype):
+            raise _Refused(f"dtype {str(dtype)!r}")
+        raise _Refused(f"a {type(dtype).__name__} in place of a dtype")
     return dtype
 
 
