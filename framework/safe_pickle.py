@@ -23,6 +23,9 @@ import numpy as np
 
 from .errors import FwError
 
+# numpy 2 moved numpy.core to numpy._core; numpy 1.x has only the former.
+_np_core = getattr(np, "_core", None) or np.core
+
 _NUMERIC = "biufc"  # dtype.kind: bool, int, uint, float, complex
 
 
@@ -58,7 +61,7 @@ def _reconstruct(subtype, shape, typecode):
     # numpy always writes _reconstruct(ndarray, (0,), 'b') and BUILDs the real array.
     if subtype is not _NDARRAY or shape != (0,):
         raise _Refused("'numpy._core.multiarray._reconstruct' with arguments numpy never writes")
-    a = np._core.multiarray._reconstruct(np.ndarray, (0,), typecode)
+    a = _np_core.multiarray._reconstruct(np.ndarray, (0,), typecode)
     _numeric(a.dtype)
     return a
 
@@ -70,11 +73,11 @@ def _dtype(spec, align=False, copy=False):
 
 
 def _scalar(dtype, data=None):
-    return np._core.multiarray.scalar(_numeric(dtype), data)
+    return _np_core.multiarray.scalar(_numeric(dtype), data)
 
 
 def _frombuffer(buf, dtype, shape, order, *axis_order):
-    return np._core.numeric._frombuffer(buf, _numeric(dtype), shape, order, *axis_order)
+    return _np_core.numeric._frombuffer(buf, _numeric(dtype), shape, order, *axis_order)
 
 
 def _latin1(text, encoding="utf-8", errors="strict"):
