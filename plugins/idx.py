@@ -108,7 +108,8 @@ class IdxDataset(Dataset):
                 f"choose one of: {', '.join(self.files)}"
             )
         images_gz, labels_gz = self.files[split]
-        images, labels = self._array(images_gz, IMAGES), self._array(labels_gz, LABELS)
+        files = self.files[split]
+        images, labels = self._array(images_gz, IMAGES, files), self._array(labels_gz, LABELS, files)
         if len(images) != len(labels) or (len(labels) and labels.max() >= self.num_classes):
             raise FwError(
                 f"{self.root}: {images_gz} has {len(images)} images and {labels_gz} {len(labels)} labels "
@@ -124,16 +125,16 @@ class IdxDataset(Dataset):
         key = hashlib.sha256(str(self.root.absolute()).encode()).hexdigest()[:12]
         return cache_home() / "fw" / "npy" / f"{self.folder or self.name}-{key}"
 
-    def _array(self, file_name: str, ndim: int) -> np.ndarray:
+    def _array(self, file_name: str, ndim: int, split_files=()) -> np.ndarray:
         expected = self.md5[file_name]
         cache = self.cache_dir() / (file_name.removesuffix(".gz") + ".npy")
         array = _read_cache(cache, ndim, expected)
         if array is None:
-            array = self._from_gz(file_name, ndim, expected)
+            array = self._from_gz(file_name, ndim, expected, split_files)
             _write_cache(cache, array)
         return array
 
-    def _from_gz(self, file_name, ndim, expected) -> np.ndarray:
+    def _from_gz(self, file_name, ndim, expected, split_files=()) -> np.ndarray:
         """Decode root/file_name, downloading it again if it is missing or bad."""
         path = self.root / file_name
         try:
@@ -156,7 +157,9 @@ class IdxDataset(Dataset):
         try:
             download(urls, path, verify=verify, label=f"{self.name} {file_name}")
         except FwError as e:
-            raise FwError(f"{problem}; {e}") from None
+            others = [f for f in split_files if f != file_name and not (self.root / f).exists()]
+            also = f" (this split also needs {', '.join(others)} there)" if others else ""
+            raise FwError(f"{problem}; {e}{also}") from None
         return decoded["array"]
 
 

@@ -155,5 +155,7 @@ def test_train_split_unavailable(test_root, local_mirrors):
     assert "\n" not in msg
     for i in (1, 2):
         assert f"{local_mirrors.base}/m{i}/train-images-idx3-ubyte.gz (HTTP 404" in msg
-    assert msg.endswith(f"put it at {test_root}/train-images-idx3-ubyte.gz")
+    assert msg.endswith(
+        f"put it at {test_root}/train-images-idx3-ubyte.gz (this split also needs train-labels-idx1-ubyte.gz there)"
+    )
     assert not list(test_root.glob("*train*")) and not list(test_root.glob(".*.part"))
