@@ -8,11 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import activation_spec
+from .config import named_spec
 from .dataset import default_data_dir
 from .errors import FwError, FwWarning
-from .layers import Dense, Network, random_dense
+from .layers import Dense, Network
 from .plugins import get_registry
+from .registry import KINDS
 from .weights import check_weights
 
 
@@ -20,18 +21,17 @@ def build_network(cfg, registry=None) -> Network:
     """Dense layers from ``cfg.weights`` (or a seeded random init) with the config's activations."""
     registry = registry or get_registry(cfg.plugins)
     sizes = list(cfg.model.sizes)
-    n = len(sizes) - 1
-    hidden = [make_activation(registry, cfg.model.activation, "model.activation") for _ in range(n - 1)]
-    output = make_activation(registry, cfg.model.output_activation, "model.output_activation")
+    hidden = [make(registry, "activations", cfg.model.activation, "model.activation") for _ in sizes[2:]]
+    output = make(registry, "activations", cfg.model.output_activation, "model.output_activation")
     if cfg.weights is None:
-        init = type(hidden[0]).init if hidden else type(output).init
+        init = initializer(cfg, registry)
         warnings.warn(
-            f"weights is null: using a random {init} initialisation (model.seed={cfg.model.seed}); "
+            f"weights is null: using a random '{init.name}' initialisation (model.seed={cfg.model.seed}); "
             "accuracy will be chance-level until the network is trained",
             FwWarning,
             stacklevel=2,
         )
-        params = random_dense(sizes, init, cfg.model.seed)
+        params = random_params(sizes, init, cfg.model.seed)
     else:
         params = _import_weights(cfg.weights, sizes, registry)
     layers = []
@@ -40,22 +40,42 @@ def build_network(cfg, registry=None) -> Network:
     return Network(layers)
 
 
-def make_activation(registry, value, key):
-    """An activation instance from a config value: ``relu`` or ``{name: leaky_relu, alpha: 0.1}``."""
-    name, params = activation_spec(value)
-    cls = registry.get("activations", name, key)
+def initializer(cfg, registry):
+    """``model.init``, or when it is null the one the hidden activation asks for (He for ReLU)."""
+    value = cfg.model.init
+    if value is None:
+        name, _ = named_spec(cfg.model.activation if len(cfg.model.sizes) > 2 else cfg.model.output_activation)
+        value = registry.get("activations", name, "model.activation").init
+    return make(registry, "initializers", value, "model.init")
+
+
+def random_params(sizes, init, seed):
+    """Seeded ``[(W1, b1), ...]``: weights from ``init``, biases zero."""
+    rng = np.random.default_rng(seed)
+    return [(init(n_in, n_out, rng), np.zeros(n_out, np.float32)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+
+
+def make(registry, kind, value, key):
+    """An instance from a named config value: ``relu`` or ``{name: leaky_relu, alpha: 0.1}``.
+
+    Parameters are checked against the class's ``__init__`` before it is
+    called, so a typo names the accepted parameters instead of a TypeError.
+    """
+    name, params = named_spec(value)
+    cls = registry.get(kind, name, key)
+    noun = KINDS[kind][1]
     try:
         inspect.signature(cls).bind(**params)
     except TypeError as e:
         accepted = [p for p in inspect.signature(cls).parameters if p not in ("args", "kwargs")]
         raise FwError(
-            f"{key}: activation '{name}' does not accept {sorted(params)}: {e}; "
+            f"{key}: {noun} '{name}' does not accept {sorted(params)}: {e}; "
             f"it accepts: {', '.join(accepted) or 'no parameters'}"
         ) from e
     try:
         return cls(**params)
     except (TypeError, ValueError) as e:
-        raise FwError(f"{key}: activation '{name}' rejected its parameters {params}: {e}") from e
+        raise FwError(f"{key}: {noun} '{name}' rejected its parameters {params}: {e}") from e
 
 
 def _import_weights(w, sizes, registry):

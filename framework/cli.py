@@ -141,8 +141,8 @@ def cmd_plugins(args):
         out["failed"] = [{**_provider_dict(p), "error": msg} for p, msg in registry.failures]
         print(json.dumps(out, indent=2))
         return 0
-    for kind, (_, noun) in KINDS.items():
-        print(f"{noun}s:")
+    for kind in KINDS:
+        print(f"{kind.replace('_', ' ')}:")
         names = registry.names(kind)
         width = max(map(len, names), default=0)
         for name in names:

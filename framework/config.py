@@ -25,6 +25,7 @@ SCHEMA = {
         "activation": "sigmoid",  # a name, or {name: ..., <parameter>: ...}
         "output_activation": "softmax",
         "seed": 0,  # for the random initialisation when weights is null
+        "init": None,  # null: the activation's own (he for relu, xavier for sigmoid); or {name: normal, std: 0.01}
     },
     # The book's pretrained weights; weights: null means a seeded random initialisation.
     "weights": {
@@ -32,6 +33,15 @@ SCHEMA = {
         "path": "${oc.env:FW_DATA_DIR,'~/.cache/fw'}/book/sample_weight.pkl",  # downloaded from url if missing
         "url": "https://github.com/oreilly-japan/deep-learning-from-scratch/raw/master/ch03/sample_weight.pkl",
         "sha256": "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13",
+        "format": None,  # what fw train writes: npz or pickle; null: the importer's format
+    },
+    "train": {
+        "epochs": 10,
+        "batch_size": 100,
+        "seed": 0,  # initial weights and shuffling
+        "optimizer": {"name": "adam"},  # plus its parameters, e.g. lr: 0.001
+        "loss": "cross_entropy",
+        "lr_schedule": "cosine",  # constant, or cosine decay to 0 over all epochs
     },
     "batch_size": 100,
     "plugins": [],
@@ -45,9 +55,10 @@ def load_config(path, overrides=()):
     path = Path(path)
     schema = OmegaConf.create(SCHEMA)
     OmegaConf.set_struct(schema, True)
-    cfg = _merge(schema, _read_yaml(path), f"{path}")
+    OmegaConf.set_struct(schema.train.optimizer, False)  # each optimizer has its own parameters
+    cfg = _merge(schema, _shorthand(_read_yaml(path)), f"{path}")
     for item in overrides:
-        cfg = _merge(cfg, _parse_override(item), f"override '{item}'")
+        cfg = _merge(cfg, _shorthand(_parse_override(item)), f"override '{item}'")
     try:
         OmegaConf.resolve(cfg)
     except Exception as e:
@@ -77,6 +88,16 @@ def _read_yaml(path):
     if not OmegaConf.is_dict(data):
         raise FwError(f"{path}: the top level must be a mapping of keys (dataset:, model:, ...), not a list")
     return data
+
+
+def _shorthand(update):
+    """``optimizer: sgd`` means ``optimizer: {name: sgd}``, so ``train.optimizer.lr=...`` still works."""
+    from omegaconf import OmegaConf
+
+    train = update.get("train") if OmegaConf.is_dict(update) else None
+    if OmegaConf.is_dict(train) and isinstance(train.get("optimizer"), str):
+        train.optimizer = {"name": train.optimizer}
+    return update
 
 
 def _parse_override(item):
@@ -164,6 +185,22 @@ def _validate(cfg, path, overrides=()):
             fail(f"model.{key}", "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}")
     if not is_int(m["seed"]):
         fail("model.seed", "a whole number")
+    if m["init"] is not None and not _named(m["init"]):
+        fail("model.init", "null, an initialiser name (he, xavier, normal) or a mapping like {name: normal, std: 0.01}")
+    tr = c["train"]
+    if not isinstance(tr, dict):
+        fail("train", "a mapping with epochs, batch_size, optimizer, loss, ...")
+    for key in ("epochs", "batch_size"):
+        if not is_int(tr[key]) or tr[key] <= 0:
+            fail(f"train.{key}", "a positive whole number")
+    if not is_int(tr["seed"]):
+        fail("train.seed", "a whole number")
+    if not (isinstance(tr["optimizer"], dict) and isinstance(tr["optimizer"].get("name"), str)):
+        fail("train.optimizer", "an optimizer name or a mapping like {name: adam, lr: 0.001}")
+    if not _named(tr["loss"]):
+        fail("train.loss", "a loss name such as cross_entropy")
+    if tr["lr_schedule"] not in ("constant", "cosine"):
+        fail("train.lr_schedule", "constant or cosine")
     w = c["weights"]
     if w is None:
         return
@@ -176,12 +213,18 @@ def _validate(cfg, path, overrides=()):
             fail(f"weights.{key}", "a string or null")
     if w["path"] is None and w["url"] is None:
         fail("weights.path", "a file path (or set weights.url to download it, or weights=null)")
+    if w["format"] not in (None, "npz", "pickle"):
+        fail("weights.format", "npz, pickle or null")
     if w["sha256"] is not None and not (isinstance(w["sha256"], str) and re.fullmatch(r"[0-9a-fA-F]{64}", w["sha256"])):
         fail("weights.sha256", "64 hex digits or null")
 
 
-def activation_spec(value):
-    """Split an activation config value into (name, params)."""
+def _named(value):
+    return isinstance(value, str) or (isinstance(value, dict) and isinstance(value.get("name"), str))
+
+
+def named_spec(value):
+    """Split a named config value (``relu`` or ``{name: leaky_relu, alpha: 0.1}``) into (name, params)."""
     from omegaconf import OmegaConf
 
     if isinstance(value, str):

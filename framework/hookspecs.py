@@ -23,3 +23,18 @@ def register_datasets(register):
 @hookspec
 def register_weight_importers(register):
     """Call ``register(cls)`` for each ``framework.WeightImporter`` subclass."""
+
+
+@hookspec
+def register_optimizers(register):
+    """Call ``register(cls)`` for each ``framework.Optimizer`` subclass."""
+
+
+@hookspec
+def register_losses(register):
+    """Call ``register(cls)`` for each ``framework.Loss`` subclass."""
+
+
+@hookspec
+def register_initializers(register):
+    """Call ``register(cls)`` for each ``framework.Initializer`` subclass."""

@@ -36,16 +36,3 @@ class Network:
 
     def __repr__(self):
         return "Network(" + ", ".join(map(repr, self.layers)) + ")"
-
-
-def random_dense(sizes, init, seed):
-    """Seeded (W, b) pairs: He (std sqrt(2/n)) for ReLU, Xavier (std sqrt(1/n)) otherwise."""
-    rng = np.random.default_rng(seed)
-    gain = 2.0 if init == "he" else 1.0
-    return [
-        (
-            (rng.standard_normal((n_in, n_out)) * np.sqrt(gain / n_in)).astype(np.float32),
-            np.zeros(n_out, np.float32),
-        )
-        for n_in, n_out in zip(sizes[:-1], sizes[1:])
-    ]

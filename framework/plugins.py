@@ -21,7 +21,16 @@ from . import hookspecs
 from .errors import FwError
 from .registry import KINDS, Provider, Registry
 
-BUILTIN_PLUGINS = ("plugins.activations", "plugins.mnist", "plugins.pickle_importer")
+BUILTIN_PLUGINS = (
+    "plugins.activations",
+    "plugins.mnist",
+    "plugins.fashion_mnist",
+    "plugins.pickle_importer",
+    "plugins.npz_importer",
+    "plugins.initializers",
+    "plugins.optimizers",
+    "plugins.losses",
+)
 ENTRY_POINT_GROUP = "fw"
 HOOKS = [f"register_{kind}" for kind in KINDS]
 

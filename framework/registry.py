@@ -11,13 +11,19 @@ from dataclasses import dataclass, field
 from .activation import Activation
 from .dataset import Dataset
 from .errors import FwError
+from .initializer import Initializer
+from .loss import Loss
+from .optimizer import Optimizer
 from .weights import WeightImporter
 
-#: hook suffix -> (base class, singular noun used in messages)
+#: hook suffix -> (base class, singular noun used in messages, the method a subclass must implement)
 KINDS = {
-    "activations": (Activation, "activation"),
-    "datasets": (Dataset, "dataset"),
-    "weight_importers": (WeightImporter, "weight importer"),
+    "activations": (Activation, "activation", "forward"),
+    "datasets": (Dataset, "dataset", "load_raw"),
+    "weight_importers": (WeightImporter, "weight importer", "load"),
+    "optimizers": (Optimizer, "optimizer", "update"),
+    "losses": (Loss, "loss", "forward"),
+    "initializers": (Initializer, "initializer", "__call__"),
 }
 
 
@@ -59,13 +65,12 @@ class Registry:
 
     def add(self, kind, cls, provider):
         """Validate ``cls`` and record it; an error names both providers of a clash."""
-        base, noun = KINDS[kind]
+        base, noun, method = KINDS[kind]
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise FwError(f"{provider} registered {cls!r} as a {noun}, but it is not a subclass of framework.{base.__name__}")
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name.isidentifier():
             raise FwError(f"{provider}: {noun} class {cls.__name__} needs a class attribute `name`, a string like 'tanh'")
-        method = {"activations": "forward", "datasets": "load_raw", "weight_importers": "load"}[kind]
         if getattr(cls, method) is getattr(base, method):
             raise FwError(f"{provider}: {noun} '{name}' ({cls.__name__}) must implement {method}()")
         if name in self.entries[kind]:

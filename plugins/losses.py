@@ -1,0 +1,41 @@
+"""The book's losses: cross-entropy (fused with softmax) and mean squared error."""
+
+import numpy as np
+
+from framework import hookimpl
+from framework.loss import Loss
+
+_EPS = np.float32(1e-7)  # the book's delta, keeps log(0) finite
+
+
+class CrossEntropy(Loss):
+    name = "cross_entropy"
+    fused_activation = "softmax"
+
+    def forward(self, y, t):
+        return float(-np.sum(t * np.log(y + _EPS)) / len(y))
+
+    def backward(self, y, t):
+        return -t / (y + _EPS) / np.float32(len(y))
+
+    def backward_fused(self, y, t):
+        """d(loss)/d(softmax input) = (y - t) / N: the book's SoftmaxWithLoss.backward."""
+        return (y - t) / np.float32(len(y))
+
+
+class MeanSquaredError(Loss):
+    """0.5 * sum((y - t)**2), averaged over the batch."""
+
+    name = "mean_squared_error"
+
+    def forward(self, y, t):
+        return float(0.5 * np.sum((y - t) ** 2) / len(y))
+
+    def backward(self, y, t):
+        return (y - t) / np.float32(len(y))
+
+
+@hookimpl
+def register_losses(register):
+    register(CrossEntropy)
+    register(MeanSquaredError)

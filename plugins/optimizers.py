@@ -1,0 +1,136 @@
+"""The book's chapter-6 optimizers: SGD, Momentum, AdaGrad and Adam.
+
+Updates are in place on float32 arrays, with scratch buffers reused across
+steps, so a training step allocates nothing per parameter.
+"""
+
+import numpy as np
+
+from framework import hookimpl
+from framework.optimizer import Optimizer
+
+
+def _positive(**values):
+    for key, v in values.items():
+        if not (isinstance(v, (int, float)) and v > 0):
+            raise ValueError(f"{key} must be a positive number, got {v!r}")
+
+
+class SGD(Optimizer):
+    name = "sgd"
+
+    def __init__(self, lr=0.01):
+        _positive(lr=lr)
+        self.lr = lr
+
+    def update(self, params, grads):
+        for p, g in zip(params, grads):
+            p -= np.float32(self.lr) * g
+
+
+class Momentum(Optimizer):
+    """v = momentum * v - lr * grad; param += v."""
+
+    name = "momentum"
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        _positive(lr=lr, momentum=momentum)
+        self.lr, self.momentum = lr, momentum
+        self.v = None
+
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = [np.zeros_like(p) for p in params]
+        for p, g, v in zip(params, grads, self.v):
+            v *= np.float32(self.momentum)
+            v -= np.float32(self.lr) * g
+            p += v
+
+    def state(self):
+        return {f"v{i}": v for i, v in enumerate(self.v or [])}
+
+    def load_state(self, state):
+        self.v = [state[f"v{i}"] for i in range(len(state))] or None
+
+
+class AdaGrad(Optimizer):
+    """h += grad**2; param -= lr * grad / (sqrt(h) + 1e-7)."""
+
+    name = "adagrad"
+
+    def __init__(self, lr=0.01):
+        _positive(lr=lr)
+        self.lr = lr
+        self.h = None
+
+    def update(self, params, grads):
+        if self.h is None:
+            self.h = [np.zeros_like(p) for p in params]
+        for p, g, h in zip(params, grads, self.h):
+            h += g * g
+            p -= np.float32(self.lr) * g / (np.sqrt(h) + np.float32(1e-7))
+
+    def state(self):
+        return {f"h{i}": h for i, h in enumerate(self.h or [])}
+
+    def load_state(self, state):
+        self.h = [state[f"h{i}"] for i in range(len(state))] or None
+
+
+class Adam(Optimizer):
+    """Adam with bias correction folded into the step size, as the book writes it."""
+
+    name = "adam"
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7):
+        _positive(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+        if not (beta1 < 1 and beta2 < 1):
+            raise ValueError("beta1 and beta2 must be below 1")
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.iter = 0
+        self.m = self.v = self.tmp = None
+
+    def update(self, params, grads):
+        if self.m is None:
+            self.m = [np.zeros_like(p) for p in params]
+            self.v = [np.zeros_like(p) for p in params]
+        if self.tmp is None:
+            self.tmp = [np.empty_like(p) for p in params]
+        self.iter += 1
+        b1, b2 = self.beta1, self.beta2
+        lr_t = np.float32(self.lr * np.sqrt(1.0 - b2**self.iter) / (1.0 - b1**self.iter))
+        one_b1, one_b2, eps = np.float32(1 - b1), np.float32(1 - b2), np.float32(self.eps)
+        for p, g, m, v, tmp in zip(params, grads, self.m, self.v, self.tmp):
+            # m += (1 - b1) * (g - m)
+            np.subtract(g, m, out=tmp)
+            tmp *= one_b1
+            m += tmp
+            # v += (1 - b2) * (g*g - v)
+            np.multiply(g, g, out=tmp)
+            tmp -= v
+            tmp *= one_b2
+            v += tmp
+            # p -= lr_t * m / (sqrt(v) + eps)
+            np.sqrt(v, out=tmp)
+            tmp += eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= lr_t
+            p -= tmp
+
+    def state(self):
+        out = {"iter": self.iter}
+        for i, (m, v) in enumerate(zip(self.m or [], self.v or [])):
+            out[f"m{i}"], out[f"v{i}"] = m, v
+        return out
+
+    def load_state(self, state):
+        self.iter = int(state["iter"])
+        n = sum(1 for k in state if k.startswith("m"))
+        self.m = [state[f"m{i}"] for i in range(n)] or None
+        self.v = [state[f"v{i}"] for i in range(n)] or None
+
+
+@hookimpl
+def register_optimizers(register):
+    for cls in (SGD, Momentum, AdaGrad, Adam):
+        register(cls)
