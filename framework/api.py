@@ -64,13 +64,15 @@ def make(registry, kind, value, key):
     name, params = named_spec(value)
     cls = registry.get(kind, name, key)
     noun = KINDS[kind][1]
+    signature = inspect.signature(cls)
     try:
-        inspect.signature(cls).bind(**params)
+        signature.bind(**params)
     except TypeError as e:
-        accepted = [p for p in inspect.signature(cls).parameters if p not in ("args", "kwargs")]
+        accepted = [p.name for p in signature.parameters.values() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        unknown = sorted(set(params) - set(accepted))
+        problem = f"does not accept {', '.join(map(repr, unknown))}" if unknown else f"cannot take {params}: {e}"
         raise FwError(
-            f"{key}: {noun} '{name}' does not accept {sorted(params)}: {e}; "
-            f"it accepts: {', '.join(accepted) or 'no parameters'}"
+            f"{key}: {noun} '{name}' {problem}; it accepts: {', '.join(accepted) or 'no parameters'}"
         ) from e
     try:
         return cls(**params)
@@ -103,10 +105,15 @@ def weights_path(w) -> Path:
 
 def load_dataset(cfg, registry=None):
     """``(x, t)`` for ``cfg.dataset.split`` with the config's ``load_mnist`` options."""
+    return load_split(cfg, cfg.dataset.split, registry)
+
+
+def load_split(cfg, split, registry=None):
+    """``(x, t)`` for any split of the config's dataset, with its ``load_mnist`` options."""
     registry = registry or get_registry(cfg.plugins)
     d = cfg.dataset
     dataset = registry.get("datasets", d.name, "dataset.name")(d.root)
-    return dataset.load(d.split, normalize=d.normalize, flatten=d.flatten, one_hot_label=d.one_hot_label)
+    return dataset.load(split, normalize=d.normalize, flatten=d.flatten, one_hot_label=d.one_hot_label)
 
 
 @dataclass

@@ -1,0 +1,268 @@
+"""fw train: learn a config's weights on its dataset's train split (the book's chapters 4 to 6).
+
+``Backprop`` is the book's chapter-5 network in trainable form: forward with
+the values backward needs, then the gradients of every W and b. ``Trainer``
+wraps it in epochs of shuffled mini-batches, with an atomic checkpoint after
+each epoch so Ctrl-C loses at most the epoch in progress.
+"""
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .api import initializer, load_split, make, random_params
+from .errors import FwError
+from .layers import Dense, Network
+from .plugins import get_registry
+
+
+class Backprop:
+    """Parameters ``[W1, b1, W2, b2, ...]`` with a forward pass and its backward pass.
+
+    Gradients land in ``self.grads`` (same order, reused every step). When the
+    loss declares a fused activation equal to the output activation
+    (cross-entropy with softmax), the output layer's gradient comes from the
+    loss directly, as in the book's SoftmaxWithLoss.
+    """
+
+    def __init__(self, params, activations, loss):
+        self.params, self.activations, self.loss = params, activations, loss
+        self.fused = loss.fused_activation is not None and loss.fused_activation == activations[-1].name
+        self.grads = [np.zeros_like(p) for p in params]
+        for i, act in enumerate(activations):
+            if (i < len(activations) - 1 or not self.fused) and not act.has_backward():
+                raise FwError(
+                    f"activation '{act.name}' ({type(act).__name__}) has no derivative, so fw train cannot "
+                    "use it; add backward(self, x, y, dout) returning dL/dx to the class (fw run works without it)"
+                )
+
+    def forward(self, x):
+        """The output, keeping each layer's input, pre-activation and output for backward."""
+        self.cache = []
+        h = x
+        for i, act in enumerate(self.activations):
+            W, b = self.params[2 * i], self.params[2 * i + 1]
+            a = h @ W
+            a += b
+            z = act(a)
+            self.cache.append((h, a, z))
+            h = z
+        return h
+
+    def backward(self, t):
+        """Fill ``self.grads`` for one-hot targets ``t``; returns the batch loss."""
+        y = self.cache[-1][2]
+        loss = self.loss.forward(y, t)
+        last = len(self.activations) - 1
+        dz = None if self.fused else self.loss.backward(y, t)
+        for i in range(last, -1, -1):
+            h, a, z = self.cache[i]
+            da = self.loss.backward_fused(y, t) if (i == last and self.fused) else self.activations[i].backward(a, z, dz)
+            np.matmul(h.T, da, out=self.grads[2 * i])
+            np.sum(da, axis=0, out=self.grads[2 * i + 1])
+            if i:
+                dz = da @ self.params[2 * i].T
+        return loss
+
+
+@dataclass
+class Epoch:
+    epoch: int
+    train_loss: float
+    train_accuracy: float  # running accuracy over the epoch's batches
+    test_accuracy: float
+    seconds: float  # the training steps only, not the test evaluation
+    lr: float
+
+
+class Trainer:
+    """Everything ``fw train`` needs from a config, checked before any data is read."""
+
+    def __init__(self, cfg, registry=None):
+        self.cfg = cfg
+        self.registry = registry or get_registry(cfg.plugins)
+        if cfg.weights is None or not cfg.weights.path:
+            raise FwError("fw train writes its result to weights.path; set weights.path (e.g. runs/my_net/weights.npz)")
+        self.weights_path = Path(cfg.weights.path).expanduser()
+        self.format = cfg.weights.format or cfg.weights.importer
+        if self.format not in ("npz", "pickle"):
+            raise FwError(
+                f"weights.format: fw train writes npz or pickle; set weights.format (weights.importer is '{self.format}')"
+            )
+        self.checkpoint_path = self.weights_path.with_name(self.weights_path.stem + ".ckpt.npz")
+        t, m = cfg.train, cfg.model
+        sizes = list(m.sizes)
+        acts = [make(self.registry, "activations", m.activation, "model.activation") for _ in sizes[2:]]
+        acts.append(make(self.registry, "activations", m.output_activation, "model.output_activation"))
+        self.loss = make(self.registry, "losses", t.loss, "train.loss")
+        self.optimizer = make(self.registry, "optimizers", t.optimizer, "train.optimizer")
+        self.base_lr = getattr(self.optimizer, "lr", None)
+        if t.lr_schedule == "cosine" and not isinstance(self.base_lr, (int, float)):
+            raise FwError(
+                f"train.lr_schedule=cosine needs an optimizer with an `lr` attribute, and "
+                f"'{self.optimizer.name}' has none; set train.lr_schedule=constant"
+            )
+        self.rng = np.random.default_rng(t.seed)
+        init = initializer(cfg, self.registry)
+        params = [p for pair in random_params(sizes, init, self.rng) for p in pair]
+        self.model = Backprop(params, acts, self.loss)
+        self.history: list[Epoch] = []
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def fit(self, x, t, x_test, t_test, on_epoch=None, progress=None):
+        """Train for the remaining epochs; checkpoint after each one."""
+        t = _labels(t)
+        t_test = _labels(t_test)
+        cfg = self.cfg.train
+        n, classes = len(x), self.cfg.model.sizes[-1]
+        if t.size and t.max() >= classes:
+            raise FwError(f"the labels go up to {t.max()} but model.sizes ends with {classes} outputs")
+        bs = min(cfg.batch_size, n)
+        steps = math.ceil(n / bs)
+        xb = np.empty((bs, x.shape[1]), np.float32)
+        tb = np.zeros((bs, classes), np.float32)
+        for epoch in range(len(self.history) + 1, cfg.epochs + 1):
+            order = self.rng.permutation(n)
+            start = time.perf_counter()
+            total_loss = correct = 0.0
+            for step in range(steps):
+                idx = order[step * bs : (step + 1) * bs]
+                k = len(idx)
+                np.take(x, idx, axis=0, out=xb[:k])
+                tb[:k] = 0
+                tb[np.arange(k), t[idx]] = 1
+                self._set_lr((epoch - 1) * steps + step, cfg.epochs * steps)
+                y = self.model.forward(xb[:k])
+                total_loss += self.model.backward(tb[:k]) * k
+                correct += np.count_nonzero(y.argmax(axis=1) == t[idx])
+                self.optimizer.update(self.model.params, self.model.grads)
+                if progress:
+                    progress(epoch, step + 1, steps)
+            seconds = time.perf_counter() - start
+            report = Epoch(epoch, total_loss / n, float(correct) / n, self.accuracy(x_test, t_test), seconds, self._lr())
+            self.history.append(report)
+            self.save_checkpoint()
+            if on_epoch:
+                on_epoch(report)
+        return self.history
+
+    def accuracy(self, x, t):
+        from .api import evaluate
+
+        return evaluate(self.network(), x, t, batch_size=10_000).accuracy if len(x) else float("nan")
+
+    def network(self) -> Network:
+        p = self.model.params
+        layers = []
+        for i, act in enumerate(self.model.activations):
+            layers += [Dense(p[2 * i], p[2 * i + 1]), act]
+        return Network(layers)
+
+    def _set_lr(self, step, total):
+        if self.cfg.train.lr_schedule == "cosine":
+            self.optimizer.lr = self.base_lr * 0.5 * (1 + math.cos(math.pi * step / total))
+
+    def _lr(self):
+        return float(getattr(self.optimizer, "lr", float("nan")))
+
+    # -- files -----------------------------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """What a checkpoint must agree with to be resumed."""
+        from omegaconf import OmegaConf
+
+        c = OmegaConf.to_container(self.cfg)
+        keep = {"dataset": c["dataset"]["name"], "model": c["model"], "train": c["train"]}
+        return json.dumps(keep, sort_keys=True)
+
+    def save_checkpoint(self):
+        arrays = {f"param{i}": p for i, p in enumerate(self.model.params)}
+        arrays.update({f"opt_{k}": np.asarray(v) for k, v in self.optimizer.state().items()})
+        arrays["meta"] = np.array(
+            json.dumps(
+                {
+                    "fingerprint": self.fingerprint(),
+                    "history": [asdict(e) for e in self.history],
+                    "rng": self.rng.bit_generator.state,
+                    "lr": self._lr(),
+                }
+            )
+        )
+        _atomic_write(self.checkpoint_path, lambda f: np.savez(f, **arrays))
+
+    def resume(self):
+        """Continue from the checkpoint: parameters, optimizer state, shuffling and history."""
+        path = self.checkpoint_path
+        if not path.is_file():
+            raise FwError(f"no checkpoint to resume from at {path}; run fw train without --resume to start")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                params = [z[f"param{i}"] for i in range(len(self.model.params))]
+                opt = {k[4:]: z[k] for k in z.files if k.startswith("opt_")}
+        except FwError:
+            raise
+        except Exception as e:
+            raise FwError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e}); delete it to start over") from e
+        if meta["fingerprint"] != self.fingerprint():
+            raise FwError(
+                f"{path} was written for a different dataset, model or train config; "
+                "restore that config, or delete the checkpoint to start over"
+            )
+        for mine, saved in zip(self.model.params, params):
+            mine[...] = saved
+        self.optimizer.load_state({k: (v.item() if v.ndim == 0 else v.copy()) for k, v in opt.items()})
+        self.rng.bit_generator.state = meta["rng"]
+        self.history = [Epoch(**e) for e in meta["history"]]
+        if "lr" in meta and hasattr(self.optimizer, "lr"):
+            self.optimizer.lr = meta["lr"]
+        return len(self.history)
+
+    def save_weights(self) -> Path:
+        """Write W1, b1, ... in the book's layout, as npz or pickle, atomically."""
+        arrays = {}
+        for i in range(len(self.model.activations)):
+            arrays[f"W{i + 1}"] = self.model.params[2 * i]
+            arrays[f"b{i + 1}"] = self.model.params[2 * i + 1]
+        if self.format == "npz":
+            _atomic_write(self.weights_path, lambda f: np.savez(f, **arrays))
+        else:
+            import pickle
+
+            _atomic_write(self.weights_path, lambda f: pickle.dump(arrays, f, protocol=4))
+        return self.weights_path
+
+
+def train_split_data(cfg, registry):
+    """``(x, t)`` for the train split and for the test split, with the config's options."""
+    return load_split(cfg, "train", registry), load_split(cfg, "test", registry)
+
+
+def _labels(t):
+    return t.argmax(axis=1) if t.ndim == 2 else t
+
+
+def _atomic_write(path: Path, write):
+    """Write through a temporary sibling and rename, so the file is always whole or absent."""
+    from .download import temp_path
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path(path)
+    except OSError as e:
+        raise FwError(f"cannot write {path}: {e.strerror or e}; choose a writable weights.path") from e
+    try:
+        with open(tmp, "xb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise FwError(f"cannot write {path}: {e.strerror or e}; choose a writable weights.path") from e
+    finally:
+        if tmp.exists():
+            tmp.unlink()
