@@ -15,12 +15,13 @@ Plugin authors need only ``Activation``, ``Dataset``, ``WeightImporter`` and
 from .activation import Activation
 from .dataset import Dataset
 from .errors import FwError
-from .hookspecs import hookimpl
 from .weights import WeightImporter
 
 __version__ = "0.1.0"
 
+# Loaded on first use, so `fw --help` pays for neither pluggy nor numpy.
 _LAZY = {
+    "hookimpl": "hookspecs",
     "load_config": "config",
     "build_network": "api",
     "load_dataset": "api",
@@ -28,7 +29,7 @@ _LAZY = {
     "get_registry": "plugins",
 }
 
-__all__ = ["Activation", "Dataset", "FwError", "WeightImporter", "hookimpl", *_LAZY]
+__all__ = ["Activation", "Dataset", "FwError", "WeightImporter", *_LAZY]
 
 
 def __getattr__(name):

@@ -128,7 +128,12 @@ class Evaluation:
 
 
 def evaluate(net, x, t, batch_size=100) -> Evaluation:
-    """Classify ``x`` in batches (the book's batch loop) and count matches with ``t``."""
+    """Classify ``x`` and count matches with ``t``: the book's batch loop.
+
+    ``batch_size`` is validated but does not change the result: rows are
+    independent, so ``Network.classify`` works in cache-sized chunks whatever
+    it is (see README, Performance).
+    """
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise FwError(f"batch_size must be a positive whole number, got {batch_size!r}")
     labels = t.argmax(axis=1) if t.ndim == 2 else t
@@ -140,8 +145,5 @@ def evaluate(net, x, t, batch_size=100) -> Evaluation:
             f"set model.sizes[0] to {x.shape[1]}"
         )
     start = time.perf_counter()
-    correct = 0
-    for i in range(0, len(x), batch_size):
-        y = net.predict(x[i : i + batch_size])
-        correct += int(np.count_nonzero(y.argmax(axis=1) == labels[i : i + batch_size]))
+    correct = int(np.count_nonzero(net.classify(x) == labels))
     return Evaluation(correct, len(x), time.perf_counter() - start)

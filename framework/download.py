@@ -7,13 +7,10 @@ good, and no ``*.part`` file outlives the call (not even on Ctrl-C).
 
 import gzip
 import hashlib
-import http.client
 import os
 import secrets
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from .errors import FwError
@@ -30,6 +27,8 @@ def download(urls, dest, *, verify=None, timeout: float = 30, label: str | None 
     the next URL be tried. When every URL fails, raise a one-line ``FwError``
     listing each URL with its reason and the path to put the file by hand.
     """
+    import http.client  # here, not at the top: most runs never download (see README, Performance)
+
     dest = Path(dest)
     label = label or dest.name
     ensure_writable_dir(dest.parent, purpose=f"to download {label}")
@@ -65,6 +64,8 @@ def download(urls, dest, *, verify=None, timeout: float = 30, label: str | None 
 
 def _fetch(url, out, timeout, label):
     """Stream ``url`` into the open file ``out``; raise ValueError if it is not the file."""
+    import urllib.request
+
     req = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         if "text/html" in (resp.headers.get("Content-Type") or "").lower():
@@ -89,6 +90,8 @@ def _fetch(url, out, timeout, label):
 
 
 def _reason(e: BaseException, timeout: float) -> str:
+    import urllib.error
+
     if isinstance(e, urllib.error.HTTPError):
         return f"HTTP {e.code} {e.reason}".strip()
     if isinstance(e, urllib.error.URLError):

@@ -102,7 +102,8 @@ class Trainer:
         self.loss = make(self.registry, "losses", t.loss, "train.loss")
         self.optimizer = make(self.registry, "optimizers", t.optimizer, "train.optimizer")
         self.base_lr = getattr(self.optimizer, "lr", None)
-        if t.lr_schedule == "cosine" and not isinstance(self.base_lr, (int, float)):
+        self.cosine = t.lr_schedule == "cosine"
+        if self.cosine and not isinstance(self.base_lr, (int, float)):
             raise FwError(
                 f"train.lr_schedule=cosine needs an optimizer with an `lr` attribute, and "
                 f"'{self.optimizer.name}' has none; set train.lr_schedule=constant"
@@ -119,15 +120,15 @@ class Trainer:
         """Train for the remaining epochs; checkpoint after each one."""
         t = _labels(t)
         t_test = _labels(t_test)
-        cfg = self.cfg.train
+        epochs, batch_size = self.cfg.train.epochs, self.cfg.train.batch_size  # plain ints: no omegaconf in the loop
         n, classes = len(x), self.cfg.model.sizes[-1]
         if t.size and t.max() >= classes:
             raise FwError(f"the labels go up to {t.max()} but model.sizes ends with {classes} outputs")
-        bs = min(cfg.batch_size, n)
+        bs = min(batch_size, n)
         steps = math.ceil(n / bs)
         xb = np.empty((bs, x.shape[1]), np.float32)
         tb = np.zeros((bs, classes), np.float32)
-        for epoch in range(len(self.history) + 1, cfg.epochs + 1):
+        for epoch in range(len(self.history) + 1, epochs + 1):
             order = self.rng.permutation(n)
             start = time.perf_counter()
             total_loss = correct = 0.0
@@ -137,7 +138,7 @@ class Trainer:
                 np.take(x, idx, axis=0, out=xb[:k])
                 tb[:k] = 0
                 tb[np.arange(k), t[idx]] = 1
-                self._set_lr((epoch - 1) * steps + step, cfg.epochs * steps)
+                self._set_lr((epoch - 1) * steps + step, epochs * steps)
                 y = self.model.forward(xb[:k])
                 total_loss += self.model.backward(tb[:k]) * k
                 correct += np.count_nonzero(y.argmax(axis=1) == t[idx])
@@ -165,7 +166,7 @@ class Trainer:
         return Network(layers)
 
     def _set_lr(self, step, total):
-        if self.cfg.train.lr_schedule == "cosine":
+        if self.cosine:
             self.optimizer.lr = self.base_lr * 0.5 * (1 + math.cos(math.pi * step / total))
 
     def _lr(self):

@@ -41,6 +41,48 @@ def book_weights():
     return need("book/sample_weight.pkl") / "book" / "sample_weight.pkl"
 
 
+FASHION_TEST = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+FASHION_TRAIN = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
+
+
+@pytest.fixture
+def fashion_dir():
+    """The shared, read-only Fashion-MNIST folder with its test split."""
+    return need(*(f"fashion-mnist/{f}" for f in FASHION_TEST)) / "fashion-mnist"
+
+
+@pytest.fixture
+def fashion_full_dir():
+    """The shared Fashion-MNIST folder with both splits (60,000 + 10,000 images)."""
+    return need(*(f"fashion-mnist/{f}" for f in FASHION_TEST + FASHION_TRAIN)) / "fashion-mnist"
+
+
+EXAMPLE_PLUGIN = REPO / "examples" / "fw-extra-activations"
+
+
+@pytest.fixture(scope="session")
+def extra_activations(tmp_path_factory):
+    """examples/fw-extra-activations pip-installed into a temporary target folder.
+
+    Installed with this interpreter's pip, offline (--no-index, --no-deps,
+    --no-build-isolation: setuptools comes from the test extra), from a copy
+    so no build files land in the repository. Yields the folder to put on
+    PYTHONPATH (sys.path) to make the installed distribution visible.
+    """
+    import shutil
+    import subprocess
+    import sys
+
+    work = tmp_path_factory.mktemp("extra_activations")
+    src, target = work / "src", work / "site"
+    shutil.copytree(EXAMPLE_PLUGIN, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+           "--disable-pip-version-check", "--quiet", "--target", str(target), str(src)]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=work)
+    assert out.returncode == 0, f"pip install of {EXAMPLE_PLUGIN.name} failed:\n{out.stdout}\n{out.stderr}"
+    return target
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep every test's caches out of the real ~/.cache and each other's way."""

@@ -95,7 +95,7 @@ def test_unknown_activation(capsys, data):
     one_line_error(
         *fw(capsys, "run", BOOK, *data, "model.activation=tanh"),
         "model.activation: unknown activation 'tanh'",
-        "available: relu, sigmoid, softmax",
+        "available: identity, relu, sigmoid, softmax, step",
     )
 
 

@@ -1,0 +1,261 @@
+"""A test kit for plugin authors, in the spirit of scikit-learn's ``check_estimator``.
+
+Call these from your plugin's tests; each raises ``AssertionError`` saying
+which rule the plugin breaks, and returns nothing when it keeps them all::
+
+    from framework.testing import check_activation, check_dataset, check_weight_importer
+
+    def test_my_plugin():
+        check_activation(Tanh)
+        check_activation(LeakyReLU, alpha=0.2)      # parameters, as a config would pass them
+        check_dataset(MyDataset, root="path/to/a/small/copy", splits=["test"])
+        check_weight_importer(MyImporter, "tests/data/w.h5", sizes=[784, 50, 10])
+
+The kit needs numpy only (no pytest), so it works under any test runner.
+"""
+
+import inspect
+import warnings
+
+import numpy as np
+
+from .activation import Activation
+from .dataset import Dataset
+from .errors import FwError
+from .weights import WeightImporter
+
+__all__ = ["check_activation", "check_dataset", "check_weight_importer"]
+
+#: Inputs at which no activation may overflow (the book's 1/(1+exp(-x)) does below -88).
+EXTREMES = np.array([-1e4, -1e3, -100, -89, -88, -20, -1, -1e-3, 0, 1e-3, 1, 20, 88, 89, 100, 1e3, 1e4], np.float32)
+
+
+class _Fail:
+    def __init__(self, what):
+        self.what = what
+
+    def __call__(self, ok, message):
+        if not ok:
+            raise AssertionError(f"{self.what}: {message}")
+
+
+def _declared_name(fail, cls, base):
+    fail(isinstance(cls, type) and issubclass(cls, base), f"{cls!r} is not a subclass of framework.{base.__name__}")
+    name = getattr(cls, "name", None)
+    fail(isinstance(name, str) and name.isidentifier(), f"class attribute `name` must be an identifier string, got {name!r}")
+
+
+# --- activations ---------------------------------------------------------------
+
+
+def check_activation(cls, seed=0, **params):
+    """Check an ``Activation`` subclass against the contract ``fw`` relies on.
+
+    ``params`` are passed to ``cls(**params)``, as the config's
+    ``activation: {name: ..., <param>: ...}`` would. The rules:
+
+    - ``name`` is an identifier, ``init`` names an initializer ("he", "xavier"), ``rowwise`` is a bool;
+    - ``forward`` returns an array of the input's shape, and float32 stays float32;
+    - ``forward`` leaves its input unchanged;
+    - batch independence: row i of ``forward(X)`` equals ``forward(X[i:i+1])``;
+    - element-wise independence, unless the class sets ``rowwise = True``
+      (like softmax): ``forward`` of each element alone gives the same value;
+    - at inputs up to +-1e4 the result is finite and numpy reports no
+      overflow, division by zero or invalid value;
+    - if the class implements ``backward(x, y, dout)``, it keeps the shape
+      and dtype and agrees with a central-difference numerical gradient
+      (computed in float64, away from kinks at 0).
+    """
+    fail = _Fail(f"check_activation({getattr(cls, '__name__', cls)!r})")
+    _declared_name(fail, cls, Activation)
+    fail(cls.forward is not Activation.forward, "must implement forward(x)")
+    fail(
+        isinstance(cls.init, str) and cls.init.isidentifier(),
+        f"init must name an initializer such as 'he' or 'xavier', got {cls.init!r}",
+    )
+    fail(isinstance(cls.rowwise, bool), f"rowwise must be True or False, got {cls.rowwise!r}")
+    act = cls(**params)
+    rng = np.random.default_rng(seed)
+
+    x = (rng.standard_normal((6, 7)) * 3).astype(np.float32)
+    x[0, :3] = 0.0
+    original = x.copy()
+    y = act.forward(x)
+    fail(isinstance(y, np.ndarray), f"forward must return a numpy array, got {type(y).__name__}")
+    fail(y.shape == x.shape, f"forward changed the shape: {x.shape} -> {y.shape}")
+    fail(y.dtype == np.float32, f"forward turned float32 input into {y.dtype}; keep float32 (e.g. np.float32 constants)")
+    fail(np.array_equal(x, original), "forward modified its input array in place; return a new array")
+    fail(bool(np.isfinite(y).all()), "forward returned NaN or Inf for ordinary inputs")
+
+    for i in range(len(x)):
+        row = act.forward(x[i : i + 1])
+        fail(
+            row.shape == (1, x.shape[1]) and np.allclose(row[0], y[i], rtol=1e-5, atol=1e-6),
+            f"row {i} of forward(X) differs from forward(X[{i}:{i + 1}]): rows must not depend on other rows",
+        )
+    if not cls.rowwise:
+        alone = act.forward(x.reshape(-1, 1)).reshape(x.shape)
+        fail(
+            np.allclose(alone, y, rtol=1e-5, atol=1e-6),
+            "forward(X)[i, j] depends on other elements of X; "
+            "set the class attribute rowwise = True if it is a function of whole rows, like softmax",
+        )
+
+    extremes = np.stack([EXTREMES, -EXTREMES[::-1] * 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        try:
+            with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+                big = act.forward(extremes)
+        except (FloatingPointError, RuntimeWarning) as e:
+            fail(False, f"forward at inputs up to +-1e4: {e}; rewrite it so it cannot overflow (see Sigmoid)")
+    fail(big.dtype == np.float32 and bool(np.isfinite(big).all()), "forward gave NaN or Inf at inputs up to +-1e4")
+
+    if cls.has_backward():
+        _check_backward(fail, act, rng)
+
+
+def _check_backward(fail, act, rng, eps=1e-6):
+    x32 = rng.uniform(0.1, 3, (3, 5)).astype(np.float32) * rng.choice([-1, 1], (3, 5)).astype(np.float32)
+    dout32 = rng.standard_normal((3, 5)).astype(np.float32)
+    dx = act.backward(x32, act.forward(x32), dout32)
+    fail(isinstance(dx, np.ndarray) and dx.shape == x32.shape, f"backward must return an array shaped like x {x32.shape}")
+    fail(dx.dtype == np.float32, f"backward turned float32 into {dx.dtype}; keep float32")
+
+    x, dout = x32.astype(np.float64), dout32.astype(np.float64)
+    y = act.forward(x)
+    fail(y.dtype == np.float64, f"forward turned float64 input into {y.dtype}; the gradient check needs float64 kept")
+    analytic = act.backward(x, y, dout)
+    numeric = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        numeric[idx] = (np.sum(act.forward(plus) * dout) - np.sum(act.forward(minus) * dout)) / (2 * eps)
+    worst = np.unravel_index(np.argmax(np.abs(analytic - numeric)), x.shape)
+    fail(
+        np.allclose(analytic, numeric, rtol=1e-4, atol=1e-6),
+        f"backward disagrees with the numerical gradient: at x={x[worst]:.4g} it gives {analytic[worst]:.6g}, "
+        f"numerically {numeric[worst]:.6g} (backward(x, y, dout) must return dout * f'(x), shaped like x)",
+    )
+
+
+# --- datasets -------------------------------------------------------------------
+
+
+def check_dataset(cls, root=None, *, splits=None, sample=64):
+    """Check a ``Dataset`` subclass on its real files, then its ``load`` options on a small sample.
+
+    ``root`` is passed to ``cls(root)`` (None: the default data folder);
+    ``splits`` limits the splits read (default: all of ``cls.splits``). For
+    each split, ``load_raw`` must return uint8 images of shape (N, H, W) or
+    (N, C, H, W) and N integer labels in ``0..num_classes-1``, the same on a
+    second call. Then ``sample`` evenly spaced examples are put through every
+    combination of ``normalize``, ``flatten`` and ``one_hot_label``.
+    """
+    fail = _Fail(f"check_dataset({getattr(cls, '__name__', cls)!r})")
+    _declared_name(fail, cls, Dataset)
+    fail(cls.load_raw is not Dataset.load_raw, "must implement load_raw(split)")
+    fail(
+        isinstance(cls.splits, tuple | list) and cls.splits and all(isinstance(s, str) for s in cls.splits),
+        f"splits must be a non-empty tuple of names, got {cls.splits!r}",
+    )
+    k = getattr(cls, "num_classes", None)
+    fail(isinstance(k, int) and k >= 2, f"num_classes must be a whole number >= 2, got {k!r}")
+    names = cls.class_names
+    if names is not None:
+        fail(
+            len(names) == k and all(isinstance(n, str) and n for n in names),
+            f"class_names must hold {k} non-empty strings (one per label), got {names!r}",
+        )
+    ds = cls(root)
+    for split in splits or cls.splits:
+        fail(split in cls.splits, f"split {split!r} is not in splits {cls.splits!r}")
+        images, labels = ds.load_raw(split)
+        where = f"load_raw({split!r})"
+        fail(isinstance(images, np.ndarray) and isinstance(labels, np.ndarray), f"{where} must return two numpy arrays")
+        fail(images.dtype == np.uint8, f"{where}: images must be uint8 (0..255), got {images.dtype}")
+        fail(images.ndim in (3, 4), f"{where}: images must be (N, H, W) or (N, C, H, W), got shape {images.shape}")
+        fail(len(images) > 0, f"{where}: no images")
+        fail(labels.ndim == 1 and labels.dtype.kind in "iu", f"{where}: labels must be integers of shape (N,), got {labels.dtype} {labels.shape}")
+        fail(len(labels) == len(images), f"{where}: {len(images)} images but {len(labels)} labels")
+        fail(labels.min() >= 0 and labels.max() < k, f"{where}: labels must lie in 0..{k - 1}, got {labels.min()}..{labels.max()}")
+        pick = np.unique(np.linspace(0, len(images) - 1, min(sample, len(images))).astype(int))
+        img, lab = images[pick].copy(), labels[pick].copy()
+        again_images, again_labels = ds.load_raw(split)
+        fail(
+            np.array_equal(again_images[pick], img) and np.array_equal(again_labels[pick], lab),
+            f"{where} returned different data on a second call",
+        )
+        _check_load_options(fail, cls, ds, split, img, lab)
+    try:
+        ds.load("no_such_split")
+    except FwError as e:
+        fail("no_such_split" in str(e), f"the error for an unknown split must name it, got: {e}")
+    else:
+        fail(False, "load('no_such_split') must raise FwError")
+
+
+def _check_load_options(fail, cls, ds, split, img, lab):
+    """Run Dataset.load's options on the sample, through the class's own load()."""
+    sample = object.__new__(type(f"{cls.__name__}Sample", (cls,), {"load_raw": lambda self, s: (img, lab)}))
+    sample.__dict__.update(vars(ds))
+    n = len(img)
+    chw = img.reshape(n, -1, *img.shape[-2:]).shape
+    for normalize in (True, False):
+        for flatten in (True, False):
+            for one_hot in (True, False):
+                opts = dict(normalize=normalize, flatten=flatten, one_hot_label=one_hot)
+                x, t = sample.load(split, **opts)
+                fail(x.dtype == np.float32, f"load({opts}): x must be float32, got {x.dtype}")
+                want = (n, int(np.prod(chw[1:]))) if flatten else chw
+                fail(x.shape == want, f"load({opts}): x has shape {x.shape}, expected {want}")
+                raw = img.reshape(want).astype(np.float32)
+                fail(np.array_equal(x, raw / np.float32(255) if normalize else raw), f"load({opts}): wrong pixel values")
+                if one_hot:
+                    fail(t.shape == (n, cls.num_classes), f"load({opts}): one-hot labels have shape {t.shape}")
+                    fail(np.array_equal(t.argmax(1), lab) and np.all(t.sum(1) == 1), f"load({opts}): wrong one-hot labels")
+                else:
+                    fail(np.array_equal(t, lab), f"load({opts}): labels differ from load_raw's")
+
+
+# --- weight importers ------------------------------------------------------------
+
+
+def check_weight_importer(cls, path, *, sizes=None):
+    """Check a ``WeightImporter`` subclass on a real weights file ``path``.
+
+    ``load(path)`` must return a dict of names (``W1``, ``b1``, ...) to numeric
+    numpy arrays; with ``sizes`` (e.g. ``[784, 50, 100, 10]``) the arrays must
+    also pass fw's shape check. A missing file must raise ``FwError`` naming it.
+    """
+    from pathlib import Path
+
+    from .weights import check_weights
+
+    fail = _Fail(f"check_weight_importer({getattr(cls, '__name__', cls)!r})")
+    _declared_name(fail, cls, WeightImporter)
+    fail(cls.load is not WeightImporter.load, "must implement load(path)")
+    fail(not inspect.signature(cls).parameters or all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in inspect.signature(cls).parameters.values()
+    ), "must be constructible without arguments")
+    importer = cls()
+    arrays = importer.load(Path(path))
+    fail(isinstance(arrays, dict) and arrays, f"load must return a non-empty dict, got {type(arrays).__name__}")
+    for key, a in arrays.items():
+        fail(isinstance(key, str), f"load returned a non-string key {key!r}")
+        fail(isinstance(a, np.ndarray) and a.dtype.kind in "fiu", f"'{key}' must be a numeric numpy array")
+    if sizes is not None:
+        try:
+            check_weights(arrays, list(sizes), path)
+        except FwError as e:
+            fail(False, f"the arrays do not fit sizes {list(sizes)}: {e}")
+    missing = Path(path).with_name(Path(path).name + ".missing")
+    try:
+        importer.load(missing)
+    except FwError as e:
+        fail(str(missing) in str(e), f"the error for a missing file must name it, got: {e}")
+    except Exception as e:
+        fail(False, f"load of a missing file raised {type(e).__name__}: {e}; raise FwError naming the file")
+    else:
+        fail(False, f"load({missing}) of a missing file must raise FwError")

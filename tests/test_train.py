@@ -1,0 +1,122 @@
+"""fw train on a slice of the real Fashion-MNIST: learning, determinism, checkpoints, output."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import framework as fw
+from framework.api import load_split
+from framework.train import Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "fashion_train.yaml"
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    from conftest import need
+
+    root = need(
+        "fashion-mnist/train-images-idx3-ubyte.gz",
+        "fashion-mnist/train-labels-idx1-ubyte.gz",
+        "fashion-mnist/t10k-images-idx3-ubyte.gz",
+        "fashion-mnist/t10k-labels-idx1-ubyte.gz",
+    ) / "fashion-mnist"
+    cfg = fw.load_config(CONFIG, [f"dataset.root={root}"])
+    (x, t), (xt, tt) = load_split(cfg, "train"), load_split(cfg, "test")
+    # A slice keeps the suite fast: 3,000 training and 1,000 test images.
+    return root, x[:3000], t[:3000], xt[:1000], tt[:1000]
+
+
+def config(fashion, tmp_path, *overrides):
+    root = fashion[0]
+    return fw.load_config(
+        CONFIG,
+        [f"dataset.root={root}", f"weights.path={tmp_path}/w.npz", "model.sizes=[784,32,10]", "train.epochs=3", *overrides],
+    )
+
+
+def fit(trainer, fashion, **kw):
+    _, x, t, xt, tt = fashion
+    return trainer.fit(x, t, xt, tt, **kw)
+
+
+def test_loss_falls_and_the_network_learns(fashion, tmp_path):
+    history = fit(Trainer(config(fashion, tmp_path)), fashion)
+    losses = [e.train_loss for e in history]
+    assert losses[0] > losses[1] > losses[2]
+    assert history[-1].test_accuracy > 0.7  # chance is 0.1
+
+
+def test_same_config_and_seed_give_bit_identical_weights(fashion, tmp_path):
+    a, b = Trainer(config(fashion, tmp_path)), Trainer(config(fashion, tmp_path))
+    fit(a, fashion)
+    fit(b, fashion)
+    for pa, pb in zip(a.model.params, b.model.params):
+        assert np.array_equal(pa, pb)
+    c = Trainer(config(fashion, tmp_path, "train.seed=1"))
+    fit(c, fashion)
+    assert not np.array_equal(a.model.params[0], c.model.params[0])
+
+
+def test_interrupted_training_resumes_to_the_same_weights(fashion, tmp_path):
+    whole = Trainer(config(fashion, tmp_path / "whole"))
+    fit(whole, fashion)
+
+    cut = Trainer(config(fashion, tmp_path / "cut"))
+
+    def stop_after_first(epoch):
+        if epoch.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(cut, fashion, on_epoch=stop_after_first)
+    assert cut.checkpoint_path.is_file() and not list(cut.checkpoint_path.parent.glob(".*.part"))
+
+    resumed = Trainer(config(fashion, tmp_path / "cut"))
+    assert resumed.resume() == 1
+    history = fit(resumed, fashion)
+    assert [e.epoch for e in history] == [1, 2, 3]
+    for pa, pb in zip(whole.model.params, resumed.model.params):
+        assert np.array_equal(pa, pb)
+
+
+def test_resume_refuses_a_checkpoint_from_another_config(fashion, tmp_path):
+    t = Trainer(config(fashion, tmp_path, "train.epochs=1"))
+    fit(t, fashion)
+    other = Trainer(config(fashion, tmp_path, "train.epochs=1", "model.sizes=[784,16,10]"))
+    with pytest.raises(fw.FwError, match="different dataset, model or train config"):
+        other.resume()
+    with pytest.raises(fw.FwError, match="no checkpoint to resume from"):
+        Trainer(config(fashion, tmp_path / "empty")).resume()
+
+
+@pytest.mark.parametrize("fmt, importer", [("npz", "npz"), ("pickle", "pickle")])
+def test_written_weights_load_in_fw_run_with_the_reported_accuracy(fashion, tmp_path, fmt, importer):
+    cfg = config(fashion, tmp_path, "train.epochs=1", f"weights.format={fmt}", f"weights.importer={importer}")
+    trainer = Trainer(cfg)
+    [epoch] = fit(trainer, fashion)
+    path = trainer.save_weights()
+    net = fw.build_network(cfg)
+    _, _, _, xt, tt = fashion
+    assert fw.evaluate(net, xt, tt).accuracy == epoch.test_accuracy
+    assert not list(path.parent.glob(".*.part"))
+
+
+def test_an_activation_without_a_derivative_names_what_to_add(fashion, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugin_modules"))
+    from framework import plugins
+
+    plugins._build.cache_clear()
+    cfg = config(fashion, tmp_path, "model.activation=tanh", "plugins=[tanh_plugin]")
+    with pytest.raises(fw.FwError, match=r"activation 'tanh' \(Tanh\) has no derivative.*backward\(self, x, y, dout\)"):
+        Trainer(cfg)
+    plugins._build.cache_clear()
+
+
+def test_bad_optimizer_parameters_are_one_line_errors(fashion, tmp_path):
+    with pytest.raises(fw.FwError, match=r"train.optimizer: optimizer 'adam' does not accept 'lrr'.*it accepts: lr"):
+        Trainer(config(fashion, tmp_path, "train.optimizer.lrr=0.1"))
+    with pytest.raises(fw.FwError, match=r"train.optimizer: unknown optimizer 'adamw'"):
+        Trainer(config(fashion, tmp_path, "train.optimizer.name=adamw"))
