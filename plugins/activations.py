@@ -26,6 +26,9 @@ class Sigmoid(Activation):
         x *= 0.5
         return x
 
+    def backward(self, x, y, dout):
+        return dout * y * (1 - y)
+
 
 class ReLU(Activation):
     name = "relu"
@@ -54,6 +57,10 @@ class Softmax(Activation):
         np.exp(x, out=x)
         x /= x.sum(axis=-1, keepdims=True)
         return x
+
+    def backward(self, x, y, dout):
+        """The Jacobian product: y * (dout - sum(dout * y)) per row."""
+        return y * (dout - np.sum(dout * y, axis=-1, keepdims=True))
 
 
 class Identity(Activation):
