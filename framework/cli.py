@@ -63,7 +63,8 @@ def build_parser():
     )
     plugins.add_argument("--json", action="store_true", help="print JSON instead of text")
     plugins.set_defaults(func=cmd_plugins)
-    _add_issue3_commands(sub, debug)
+    _add_inspection_commands(sub, debug)
+    _add_train_command(sub, debug)
     return parser
 
 
@@ -210,7 +211,7 @@ example:
   fw convert-weights ~/.cache/fw/book/sample_weight.pkl sample_weight.npz"""
 
 
-def _add_issue3_commands(sub, debug):
+def _add_inspection_commands(sub, debug):
     raw = argparse.RawDescriptionHelpFormatter
     config = sub.add_parser(
         "config", parents=[debug], help="print the fully resolved config a run would use",
@@ -244,6 +245,103 @@ def _add_issue3_commands(sub, debug):
     convert.add_argument("dst", metavar="OUT.npz", help="the .npz file to write")
     convert.add_argument("--force", action="store_true", help="replace OUT.npz if it exists")
     convert.set_defaults(func=cmd_convert_weights)
+
+
+TRAIN_HELP = """\
+Train the network CONFIG describes on its dataset's train split, report on
+the test split after every epoch, and write the weights to weights.path
+(npz by default; weights.format=pickle writes the book's W1, b1, ... pickle).
+fw run CONFIG then evaluates them with no conversion.
+
+After each epoch a checkpoint is written atomically next to the weights
+(NAME.ckpt.npz). Ctrl-C keeps the last complete epoch; --resume continues it.
+The same config and train.seed give bit-identical weights on one machine.
+
+examples:
+  fw train configs/fashion_train.yaml
+  fw train configs/fashion_train.yaml train.epochs=20 train.optimizer.lr=0.002
+  fw train configs/fashion_train.yaml "train.optimizer={name: momentum, lr: 0.05}"
+  fw train configs/fashion_train.yaml --resume
+  fw train configs/fashion_train.yaml --json --plot curve.png"""
+
+
+def _add_train_command(sub, debug):
+    train = sub.add_parser(
+        "train", parents=[debug], help="learn the weights of a config's network",
+        description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("config", metavar="CONFIG", help="path of a YAML config, e.g. configs/fashion_train.yaml")
+    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.epochs=5")
+    train.add_argument("--json", action="store_true", help="print one JSON object per epoch instead of text")
+    train.add_argument("--plot", metavar="PNG", help="draw the loss and accuracy curves to PNG (needs matplotlib)")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint next to weights.path")
+    train.set_defaults(func=cmd_train)
+
+
+def cmd_train(args):
+    import dataclasses
+    import shlex
+
+    from .config import load_config
+    from .plugins import get_registry
+    from .progress import ProgressBar
+    from .train import Trainer, train_split_data
+
+    cfg = load_config(args.config, args.overrides)
+    registry = get_registry(cfg.plugins)
+    _report_failures(registry)
+    trainer = Trainer(cfg, registry)
+    if args.plot:
+        from .plot import check_plot_available
+
+        check_plot_available()
+    ckpt = trainer.checkpoint_path
+    if args.resume:
+        done = trainer.resume()
+        print(f"resuming {ckpt} after epoch {done} of {cfg.train.epochs}", file=sys.stderr)
+    elif ckpt.exists():
+        print(f"fw: note: starting over; the checkpoint {ckpt} will be replaced (--resume continues it)", file=sys.stderr)
+    (x, t), (x_test, t_test) = train_split_data(cfg, registry)
+    bar = ProgressBar()
+    epochs = cfg.train.epochs
+
+    def on_epoch(e):
+        if args.json:
+            print(json.dumps(dataclasses.asdict(e)), flush=True)
+        else:
+            print(
+                f"epoch {e.epoch:>{len(str(epochs))}}/{epochs}  loss {e.train_loss:.4f}  "
+                f"train acc {e.train_accuracy:.4f}  test acc {e.test_accuracy:.4f}  {e.seconds:.2f} s",
+                flush=True,
+            )
+
+    try:
+        history = trainer.fit(
+            x, t, x_test, t_test, on_epoch=on_epoch, progress=lambda ep, done, total: bar(f"epoch {ep}/{epochs}", done, total)
+        )
+    except KeyboardInterrupt:
+        bar.clear()
+        if trainer.history:
+            print(
+                f"fw: interrupted; epoch {trainer.history[-1].epoch} of {epochs} is saved in {ckpt}; "
+                f"continue with: fw train {shlex.join([args.config, *args.overrides])} --resume",
+                file=sys.stderr,
+            )
+        else:
+            print("fw: interrupted before the first epoch ended; nothing was saved", file=sys.stderr)
+        return 130
+    path = trainer.save_weights()
+    if args.plot:
+        from .plot import plot_history
+
+        plot_history(history, args.plot, title=f"fw train {args.config}")
+    out = sys.stderr if args.json else sys.stdout
+    final = history[-1] if history else None
+    if final:
+        print(f"Test accuracy after epoch {final.epoch}: {final.test_accuracy:.4f}", file=out)
+    print(f"Weights written to {path}. Evaluate them with:", file=out)
+    print(f"  fw run {shlex.join([args.config, *args.overrides])}", file=out)
+    return 0
 
 
 def _dataset(cfg, registry):

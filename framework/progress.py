@@ -29,3 +29,9 @@ class ProgressBar:
         if done == total:
             self.stream.write("\r" + " " * (width + len(label) + 24) + "\r")
         self.stream.flush()
+
+    def clear(self):
+        """Erase a half-drawn bar, e.g. before an interruption message."""
+        if self.enabled and self.last:
+            self.stream.write("\r" + " " * 80 + "\r")
+            self.stream.flush()

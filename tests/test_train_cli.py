@@ -1,0 +1,108 @@
+"""fw train as a user runs it: epoch lines, weights fw run can load, resume, plot, errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from framework.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = str(REPO / "configs" / "fashion_train.yaml")
+
+
+@pytest.fixture
+def small(fashion_full_dir, tmp_path):
+    """One epoch of a small network on the full Fashion-MNIST: about a second."""
+    return [f"dataset.root={fashion_full_dir}", f"weights.path={tmp_path}/w.npz", "model.sizes=[784,16,10]", "train.epochs=1"]
+
+
+def fw(capsys, *args):
+    import warnings
+
+    saved = warnings.showwarning
+    try:
+        code = main([str(a) for a in args])
+    finally:
+        warnings.showwarning = saved
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_then_run_reproduces_the_reported_accuracy(capsys, small, tmp_path):
+    code, out, err = fw(capsys, "train", CONFIG, *small, "--json")
+    assert code == 0, err
+    [epoch] = [json.loads(line) for line in out.splitlines()]
+    assert set(epoch) >= {"epoch", "train_loss", "train_accuracy", "test_accuracy", "seconds"}
+    assert epoch["test_accuracy"] > 0.7
+    assert (tmp_path / "w.npz").is_file() and (tmp_path / "w.ckpt.npz").is_file()
+    command = err.strip().splitlines()[-1].strip()
+    assert command.startswith("fw run ") and "model.sizes=[784,16,10]" in command
+
+    code, out, err = fw(capsys, "run", CONFIG, *small, "--json")
+    assert code == 0, err
+    assert json.loads(out)["accuracy"] == epoch["test_accuracy"]
+
+
+def test_text_output_has_one_line_per_epoch_and_the_run_command(capsys, small):
+    code, out, _ = fw(capsys, "train", CONFIG, *small, "train.epochs=2")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("epoch 1/2  loss ") and "test acc" in lines[0]
+    assert lines[1].startswith("epoch 2/2")
+    assert lines[-1].strip().startswith(f"fw run {CONFIG} ")
+
+
+def test_resume_continues_where_it_stopped(capsys, small):
+    assert fw(capsys, "train", CONFIG, *small)[0] == 0
+    code, out, err = fw(capsys, "train", CONFIG, *small[:-1], "train.epochs=2", "--resume", "--json")
+    assert code == 1 and "different dataset, model or train config" in err  # epochs is part of the fingerprint
+    code, out, err = fw(capsys, "train", CONFIG, *small, "--resume")
+    assert code == 0 and "resuming" in err and "after epoch 1 of 1" in err
+    assert out.startswith("Test accuracy after epoch 1: ")  # nothing left to train: straight to the weights
+
+
+def test_ctrl_c_keeps_the_last_complete_epoch(capsys, small, monkeypatch):
+    from framework import train
+
+    real_save = train.Trainer.save_checkpoint
+
+    def save_then_interrupt(self):
+        real_save(self)
+        if len(self.history) == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train.Trainer, "save_checkpoint", save_then_interrupt)
+    code, _, err = fw(capsys, "train", CONFIG, *small[:-1], "train.epochs=2")
+    assert code == 130
+    assert "interrupted; epoch 1 of 2 is saved in" in err and "--resume" in err
+    monkeypatch.setattr(train.Trainer, "save_checkpoint", real_save)
+    code, out, err = fw(capsys, "train", CONFIG, *small[:-1], "train.epochs=2", "--resume", "--json")
+    assert code == 0, err
+    assert [json.loads(line)["epoch"] for line in out.splitlines()] == [2]
+
+
+def test_plot_draws_a_png(capsys, small, tmp_path):
+    pytest.importorskip("matplotlib", reason="--plot needs the 'plot' extra")
+    code, _, err = fw(capsys, "train", CONFIG, *small, "--plot", tmp_path / "curve.png")
+    assert code == 0, err
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_pickle_format_writes_the_books_layout(capsys, small, tmp_path):
+    from framework.safe_pickle import load
+
+    out = tmp_path / "w.pkl"
+    code, _, err = fw(capsys, "train", CONFIG, *small, f"weights.path={out}", "weights.format=pickle", "weights.importer=pickle")
+    assert code == 0, err
+    weights = load(out)
+    assert sorted(weights) == ["W1", "W2", "b1", "b2"] and weights["W1"].shape == (784, 16)
+
+
+def test_untrainable_configs_fail_in_one_line_before_reading_data(capsys, small):
+    code, _, err = fw(capsys, "train", CONFIG, *small, "model.activation=step2")
+    assert code == 1 and "unknown activation 'step2'" in err
+    code, _, err = fw(capsys, "train", CONFIG, *small, "weights=null")
+    assert code == 1 and "set weights.path" in err
+    code, _, err = fw(capsys, "train", CONFIG, *small, "train.loss=hinge")
+    assert code == 1 and "train.loss: unknown loss 'hinge'" in err
