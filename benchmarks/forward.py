@@ -7,7 +7,9 @@ ONNX Runtime, with the same weights. Not a test: run it by hand.
 Every method must classify 9352 of the 10,000 images correctly, or the script
 stops. Methods run in interleaved rounds (one call of each per round, after
 warm-up rounds), so a noisy neighbour slows all of them alike; the figures are
-medians. A method whose package is not installed is skipped with a note
+medians. A pause follows every call: ONNX Runtime's and PyTorch's thread pools
+keep spinning for a while after a call, and would otherwise slow whichever
+method runs next (fw by 1.5-2x when measured). A method whose package is not installed is skipped with a note
 (``pip install -e '.[bench]'`` installs them all).
 """
 
@@ -152,9 +154,10 @@ def blas_info() -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=15, help="timed rounds (default 15)")
+    parser.add_argument("--rounds", type=int, default=11, help="timed rounds (default 11)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
-    parser.add_argument("--per-image-rounds", type=int, default=5, help="timed rounds of the slow per-image loop")
+    parser.add_argument("--per-image-rounds", type=int, default=3, help="timed rounds of the slow per-image loop")
+    parser.add_argument("--pause", type=float, default=0.2, help="seconds of rest after each call (default 0.2)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
@@ -177,6 +180,7 @@ def main(argv=None):
             start = time.perf_counter()
             correct = run(x, t)
             elapsed = time.perf_counter() - start
+            time.sleep(args.pause)
             if correct != EXPECTED_CORRECT:
                 sys.exit(f"{name}: {correct}/10000 correct, not {EXPECTED_CORRECT}; the comparison is void")
             if rnd >= args.warmup:

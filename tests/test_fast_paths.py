@@ -1,0 +1,213 @@
+"""The forward pass stays float32 and reuses its buffers; the fast paths give the same answers.
+
+These test properties, never times: the timings live in benchmarks/.
+"""
+
+import os
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import plugins.idx
+from framework import Activation
+from framework.layers import CHUNK_ROWS, Dense, Network
+from plugins.activations import Sigmoid, Softmax
+
+RNG = np.random.default_rng(0)
+
+
+def book_shaped_net(output=None):
+    """The book's 784-50-100-10 sigmoid/softmax network, with random weights."""
+    sizes = [784, 50, 100, 10]
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [Dense(RNG.standard_normal((n_in, n_out)) * 0.1, RNG.standard_normal(n_out)), Sigmoid()]
+    layers[-1] = output or Softmax()
+    return Network(layers)
+
+
+def images(n, dtype=np.float32):
+    return RNG.random((n, 784)).astype(dtype)
+
+
+class Spy:
+    """Records (input dtype, output) of every Dense and activation call, keeping outputs alive."""
+
+    def __init__(self, monkeypatch):
+        self.outputs = []
+
+        def spy(original):
+            def wrapper(layer, x, *args, **kwargs):
+                y = original(layer, x, *args, **kwargs)
+                self.outputs.append((x.dtype, y))
+                return y
+
+            return wrapper
+
+        for cls, method in [(Dense, "__call__"), *((c, m) for c in (Sigmoid, Softmax) for m in ("forward", "forward_inplace"))]:
+            monkeypatch.setattr(cls, method, spy(getattr(cls, method)))
+
+    def dtypes(self):
+        return {str(d) for d, _ in self.outputs} | {str(y.dtype) for _, y in self.outputs}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8])
+def test_classify_never_upcasts_to_float64(monkeypatch, dtype):
+    net = book_shaped_net()
+    spy = Spy(monkeypatch)
+    net.classify(images(2 * CHUNK_ROWS + 5, dtype))
+    assert spy.outputs and spy.dtypes() == {"float32"}
+
+
+def test_predict_stays_float32(monkeypatch):
+    net = book_shaped_net()
+    spy = Spy(monkeypatch)
+    y = net.predict(images(50))
+    assert y.dtype == np.float32 and spy.dtypes() == {"float32"}
+
+
+def retained_bytes(net, x, monkeypatch):
+    """Memory still held after classify(x) when every layer output is kept alive."""
+    with monkeypatch.context() as m:
+        Spy(m)  # holds a reference to every array each layer returned
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            net.classify(x)
+            return tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+
+
+def test_classify_allocates_its_buffers_once_not_per_chunk(monkeypatch):
+    """Four more chunks may only cost four more chunks' labels (8 bytes a row).
+
+    A layer output allocated per chunk (even one freed at once, were the spy
+    not holding it) would add at least 1024 x 10 float32 per chunk.
+    """
+    net = book_shaped_net()
+    few = retained_bytes(net, images(2 * CHUNK_ROWS), monkeypatch)
+    many = retained_bytes(net, images(6 * CHUNK_ROWS), monkeypatch)
+    labels = 4 * CHUNK_ROWS * np.dtype(np.intp).itemsize
+    assert many - few < labels + 32 * 1024, (few, many)
+
+
+def test_classify_peak_memory_is_its_buffers(monkeypatch):
+    """No temporary beside the reusable buffers: not from Dense (x @ W + b), nor from sigmoid."""
+    net = book_shaped_net()
+    x = images(3 * CHUNK_ROWS)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        net.classify(x)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    buffers = CHUNK_ROWS * (50 + 100 + 10) * 4
+    labels = len(x) * np.dtype(np.intp).itemsize
+    assert peak < buffers + labels + 64 * 1024, peak
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 100, CHUNK_ROWS, 10_000])
+def test_classify_is_the_argmax_of_predict_at_any_chunk_size(chunk_rows):
+    net = book_shaped_net()
+    x = images(2500)
+    assert np.array_equal(net.classify(x, chunk_rows=chunk_rows), net.predict(x).argmax(axis=1))
+
+
+def test_only_a_monotonic_last_activation_is_skipped():
+    class Negate(Activation):  # a third-party activation: name and forward only
+        name = "negate"
+
+        def forward(self, x):
+            return -x
+
+    net = book_shaped_net(output=Negate())
+    x = images(300)
+    logits = Network(net.layers[:-1]).predict(x)
+    # Not monotonic, so it runs: the answer is the argmin of the logits.
+    assert np.array_equal(net.classify(x), logits.argmin(axis=1))
+    assert np.array_equal(net.classify(x), net.predict(x).argmax(axis=1))
+
+
+def test_a_plain_third_party_activation_works_in_hidden_layers():
+    class Halve(Activation):
+        name = "halve"
+
+        def forward(self, x):
+            return x / 2
+
+    net = book_shaped_net()
+    net.layers[1] = Halve()
+    x = images(2100)
+    assert np.array_equal(net.classify(x), net.predict(x).argmax(axis=1))
+
+
+@pytest.mark.parametrize("cls", [Sigmoid, Softmax])
+def test_inplace_forward_is_bitwise_the_same(cls):
+    x = (RNG.standard_normal((64, 10)) * 30).astype(np.float32)
+    expected = cls().forward(x)
+    buf = x.copy()
+    out = cls().forward_inplace(buf)
+    assert out is buf and out.dtype == np.float32 and np.array_equal(out, expected)
+
+
+def test_predict_does_not_touch_its_input():
+    net = Network([Sigmoid(), Dense(np.eye(3), np.zeros(3)), Sigmoid()])
+    x = np.ones((2, 3), np.float32)
+    net.predict(x)
+    net.classify(x)
+    assert np.array_equal(x, np.ones((2, 3)))
+
+
+# --- the .npy cache ------------------------------------------------------------------
+
+
+@pytest.fixture
+def cached(tmp_path, monkeypatch):
+    """A verified cache of a small uint8 array, and its expected MD5; time runs 3 s ahead."""
+    array = RNG.integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    path = tmp_path / "images.npy"
+    np.save(path, array)
+    real = plugins.idx.time.time_ns
+    monkeypatch.setattr(plugins.idx.time, "time_ns", lambda: real() + 3_000_000_000)  # past the racy window
+    return path, array, plugins.idx.idx_md5(array)
+
+
+def test_cache_is_memory_mapped_read_only(cached):
+    path, array, md5 = cached
+    got = plugins.idx._read_cache(path, 3, md5)
+    assert np.array_equal(got, array) and type(got) is np.ndarray and not got.flags.writeable
+
+
+def test_a_verified_cache_is_not_hashed_again(cached, monkeypatch):
+    path, array, md5 = cached
+    assert plugins.idx._read_cache(path, 3, md5) is not None  # hashed, and remembered
+    monkeypatch.setattr(plugins.idx, "idx_md5", lambda a: pytest.fail("hashed again"))
+    assert np.array_equal(plugins.idx._read_cache(path, 3, md5), array)
+
+
+@pytest.mark.parametrize("damage", ["same-size rewrite", "replaced", "truncated", "other md5 asked"])
+def test_a_changed_cache_is_hashed_again_and_refused(cached, damage):
+    path, array, md5 = cached
+    assert plugins.idx._read_cache(path, 3, md5) is not None
+    flipped = array.copy()
+    flipped[0, 0, 0] ^= 1
+    stat = os.stat(path)
+    if damage == "same-size rewrite":
+        with open(path, "r+b") as f:  # in place: same inode, same size
+            f.seek(-1, os.SEEK_END)
+            last = f.read(1)[0]
+            f.seek(-1, os.SEEK_END)
+            f.write(bytes([last ^ 1]))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # even with the mtime put back
+    elif damage == "replaced":
+        np.save(path.with_name("new.npy"), flipped)
+        os.replace(path.with_name("new.npy"), path)
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-100])
+    else:
+        md5 = "0" * 32
+    assert plugins.idx._read_cache(path, 3, md5) is None
