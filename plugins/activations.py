@@ -6,25 +6,28 @@ from framework import Activation, hookimpl
 
 
 class Sigmoid(Activation):
-    """1 / (1 + exp(-x)), computed as 0.5 * (1 + tanh(x / 2)).
+    """The book's ``1 / (1 + exp(-x))``.
 
-    The same function, but tanh never overflows: the book's form warns and
-    loses precision for x below about -88 in float32.
+    For x below about -88, exp(-x) overflows float32 to inf and the result is
+    1 / inf = 0, the right limit; that overflow is expected, so its warning is
+    silenced. (This form measured faster than ``0.5 * (1 + tanh(x / 2))`` here:
+    numpy's float32 exp is cheaper than its tanh.)
     """
 
     name = "sigmoid"
     monotonic = True
 
     def forward(self, x):
-        return 0.5 * (1 + np.tanh(0.5 * x))
+        with np.errstate(over="ignore"):
+            return 1 / (1 + np.exp(-x))
 
     def forward_inplace(self, x):
-        """The same four float32 steps as ``forward``, with no temporaries."""
-        x *= 0.5
-        np.tanh(x, out=x)
+        """The same float32 steps as ``forward``, with no temporaries."""
+        np.negative(x, out=x)
+        with np.errstate(over="ignore"):
+            np.exp(x, out=x)
         x += 1
-        x *= 0.5
-        return x
+        return np.divide(1, x, out=x)
 
     def backward(self, x, y, dout):
         return dout * y * (1 - y)
