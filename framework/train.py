@@ -116,8 +116,8 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------------------
 
-    def fit(self, x, t, x_test, t_test, on_epoch=None, progress=None):
-        """Train for the remaining epochs; checkpoint after each one."""
+    def fit(self, x, t, x_test, t_test, on_epoch=None, progress=None, until=None):
+        """Train the remaining epochs (or up to epoch ``until``); checkpoint after each one."""
         t = _labels(t)
         t_test = _labels(t_test)
         epochs, batch_size = self.cfg.train.epochs, self.cfg.train.batch_size  # plain ints: no omegaconf in the loop
@@ -128,7 +128,7 @@ class Trainer:
         steps = math.ceil(n / bs)
         xb = np.empty((bs, x.shape[1]), np.float32)
         tb = np.zeros((bs, classes), np.float32)
-        for epoch in range(len(self.history) + 1, epochs + 1):
+        for epoch in range(len(self.history) + 1, min(until or epochs, epochs) + 1):
             order = self.rng.permutation(n)
             start = time.perf_counter()
             total_loss = correct = 0.0
