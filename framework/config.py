@@ -41,7 +41,7 @@ SCHEMA = {
         "seed": 0,  # initial weights and shuffling
         "optimizer": {"name": "adam"},  # plus its parameters, e.g. lr: 0.001
         "loss": "cross_entropy",
-        "lr_schedule": "cosine",  # constant, or cosine decay to 0 over all epochs
+        "lr_schedule": "flat_cosine",  # constant; cosine (decay to 0 over the run); flat_cosine (the last 25%)
     },
     "batch_size": 100,
     "plugins": [],
@@ -199,8 +199,8 @@ def _validate(cfg, path, overrides=()):
         fail("train.optimizer", "an optimizer name or a mapping like {name: adam, lr: 0.001}")
     if not _named(tr["loss"]):
         fail("train.loss", "a loss name such as cross_entropy")
-    if tr["lr_schedule"] not in ("constant", "cosine"):
-        fail("train.lr_schedule", "constant or cosine")
+    if tr["lr_schedule"] not in ("constant", "cosine", "flat_cosine"):
+        fail("train.lr_schedule", "constant, cosine or flat_cosine")
     w = c["weights"]
     if w is None:
         return

@@ -120,3 +120,13 @@ def test_bad_optimizer_parameters_are_one_line_errors(fashion, tmp_path):
         Trainer(config(fashion, tmp_path, "train.optimizer.lrr=0.1"))
     with pytest.raises(fw.FwError, match=r"train.optimizer: unknown optimizer 'adamw'"):
         Trainer(config(fashion, tmp_path, "train.optimizer.name=adamw"))
+
+
+def test_learning_rate_schedules_start_at_the_base_lr_and_end_at_zero():
+    from framework.train import SCHEDULES
+
+    flat, cosine = SCHEDULES["flat_cosine"], SCHEDULES["cosine"]
+    assert flat(0) == flat(0.74) == 1.0 and cosine(0) == 1.0
+    assert flat(1.0) == pytest.approx(0, abs=1e-12) and cosine(1.0) == pytest.approx(0, abs=1e-12)
+    assert 0 < flat(0.9) < flat(0.8) < 1
+    assert SCHEDULES["constant"] is None
