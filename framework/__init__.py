@@ -8,13 +8,17 @@ The four-line notebook API::
     x, t = fw.load_dataset(cfg)
     print(fw.evaluate(net, x, t, batch_size=cfg.batch_size).accuracy)
 
-Plugin authors need only ``Activation``, ``Dataset``, ``WeightImporter`` and
-``hookimpl``. Heavier parts load on first use, so ``fw --help`` stays fast.
+Plugin authors need only the base classes (``Activation``, ``Dataset``,
+``WeightImporter``; for training ``Optimizer``, ``Loss``, ``Initializer``)
+and ``hookimpl``. Heavier parts load on first use, so ``fw --help`` stays fast.
 """
 
 from .activation import Activation
 from .dataset import Dataset
 from .errors import FwError
+from .initializer import Initializer
+from .loss import Loss
+from .optimizer import Optimizer
 from .weights import WeightImporter
 
 __version__ = "0.1.0"
@@ -29,7 +33,7 @@ _LAZY = {
     "get_registry": "plugins",
 }
 
-__all__ = ["Activation", "Dataset", "FwError", "WeightImporter", *_LAZY]
+__all__ = ["Activation", "Dataset", "FwError", "Initializer", "Loss", "Optimizer", "WeightImporter", *_LAZY]
 
 
 def __getattr__(name):

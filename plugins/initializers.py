@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from framework import hookimpl
-from framework.initializer import Initializer
+from framework import Initializer, hookimpl
 
 
 class He(Initializer):

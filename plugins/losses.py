@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from framework import hookimpl
-from framework.loss import Loss
+from framework import Loss, hookimpl
 
 _EPS = np.float32(1e-7)  # the book's delta, keeps log(0) finite
 

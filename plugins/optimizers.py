@@ -6,8 +6,7 @@ steps, so a training step allocates nothing per parameter.
 
 import numpy as np
 
-from framework import hookimpl
-from framework.optimizer import Optimizer
+from framework import Optimizer, hookimpl
 
 
 def _positive(**values):
