@@ -1,6 +1,5 @@
 """``fw convert-weights``: a book-style weights pickle to a ``.npz`` archive, safely."""
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ def pickle_to_npz(src, dst, *, force=False) -> dict:
     into place, so it is either absent, the old file, or complete. Returns the
     arrays written.
     """
-    from .download import ensure_writable_dir, file_hash, temp_path
+    from .files import atomic_write, ensure_writable_dir, file_hash
     from .plugins import get_registry
 
     src, dst = Path(src), Path(dst)
@@ -33,16 +32,8 @@ def pickle_to_npz(src, dst, *, force=False) -> dict:
         if a.dtype.kind not in "biufc":
             raise FwError(f"{src}: '{key}' is a {a.dtype} array; only numeric arrays can be converted")
     ensure_writable_dir(dst.parent, purpose=f"to write {dst.name}")
-    tmp = temp_path(dst)
     try:
-        with open(tmp, "xb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
+        atomic_write(dst, lambda f: np.savez(f, **arrays))
     except OSError as e:
         raise FwError(f"cannot write {dst} ({e.strerror or e}); check the folder and free space") from e
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return {"arrays": arrays, "sha256": file_hash(dst)}

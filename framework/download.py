@@ -8,12 +8,12 @@ good, and no ``*.part`` file outlives the call (not even on Ctrl-C).
 import gzip
 import hashlib
 import os
-import secrets
 import sys
 import time
 from pathlib import Path
 
 from .errors import FwError
+from .files import ensure_writable_dir, file_hash, temp_path
 
 _CHUNK = 1 << 20
 _USER_AGENT = "fw-download/0.1 (+python-urllib)"
@@ -127,56 +127,6 @@ class _Progress:
             return
         line = f"downloaded {self.label}: {done / 1e6:.1f} MB"
         print(f"\r{line}{' ' * 10}" if self.tty else line, file=sys.stderr, flush=True)
-
-
-def temp_path(dest) -> Path:
-    """A unique hidden ``*.part`` sibling of ``dest``, to write and then ``os.replace``.
-
-    (Not ``tempfile.mkstemp``: its files are 0600, too strict for shared data.)
-    """
-    dest = Path(dest)
-    return dest.with_name(f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
-
-
-def is_writable_dir(path) -> bool:
-    """True if new files may be created in ``path``, or in the folder that would hold it.
-
-    Also honours a folder whose mode has no write bit at all, which the
-    superuser could otherwise write into regardless: such a folder is read-only
-    by intent (e.g. a shared data copy).
-    """
-    p = Path(path).absolute()
-    while not p.exists() and p != p.parent:
-        p = p.parent
-    try:
-        mode = p.stat().st_mode
-    except OSError:
-        return False
-    return p.is_dir() and bool(mode & 0o222) and os.access(p, os.W_OK | os.X_OK)
-
-
-def ensure_writable_dir(path, *, purpose: str = "") -> Path:
-    """Create ``path`` if needed; raise a one-line FwError if files cannot be written there."""
-    path = Path(path)
-    why = f" {purpose}" if purpose else ""
-    if path.exists() and not path.is_dir():
-        raise FwError(f"{path} is a file, not a folder{why}; move it away or choose another folder")
-    if not is_writable_dir(path):
-        raise FwError(f"folder {path} is not writable{why}; make it writable or choose another folder")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise FwError(f"cannot create folder {path}{why} ({e.strerror or e}); create it by hand or choose another folder")
-    return path
-
-
-def file_hash(path, algo: str = "sha256") -> str:
-    """Hex digest of a file's bytes (``algo`` is any hashlib name: md5, sha256...)."""
-    h = hashlib.new(algo)
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def gzip_payload_md5(path) -> str:

@@ -20,7 +20,7 @@ def plot_history(history, path, title=""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .train import _atomic_write
+    from .train import _write
 
     epochs = [e.epoch for e in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
@@ -36,6 +36,6 @@ def plot_history(history, path, title=""):
     fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
-    _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    _write(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
     return path

@@ -3,7 +3,6 @@
 Pillow is imported here only, on first use, so no other command needs it.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -85,19 +84,14 @@ def render_grid(images, captions, title=None, *, columns=10, scale=3):
 
 def save_png(image, out: Path) -> Path:
     """Write ``image`` to ``out`` atomically: a temp file, then a rename."""
-    from .download import ensure_writable_dir, temp_path
+    from .files import atomic_write, ensure_writable_dir
 
     out = Path(out)
     ensure_writable_dir(out.parent if str(out.parent) else Path("."), purpose=f"to write {out.name}")
-    tmp = temp_path(out)
     try:
-        with open(tmp, "xb") as f:
-            image.save(f, format="PNG")
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return out
+        return atomic_write(out, lambda f: image.save(f, format="PNG"))
+    except OSError as e:
+        raise FwError(f"cannot write {out} ({e.strerror or e}); check the folder and free space") from e
 
 
 def select(total, index, count, mask=None):

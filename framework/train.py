@@ -8,7 +8,6 @@ each epoch so Ctrl-C loses at most the epoch in progress.
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -210,7 +209,7 @@ class Trainer:
                 }
             )
         )
-        _atomic_write(self.checkpoint_path, lambda f: np.savez(f, **arrays))
+        _write(self.checkpoint_path, lambda f: np.savez(f, **arrays))
 
     def resume(self):
         """Continue from the checkpoint: parameters, optimizer state, shuffling and history."""
@@ -247,11 +246,11 @@ class Trainer:
             arrays[f"W{i + 1}"] = self.model.params[2 * i]
             arrays[f"b{i + 1}"] = self.model.params[2 * i + 1]
         if self.format == "npz":
-            _atomic_write(self.weights_path, lambda f: np.savez(f, **arrays))
+            _write(self.weights_path, lambda f: np.savez(f, **arrays))
         else:
             import pickle
 
-            _atomic_write(self.weights_path, lambda f: pickle.dump(arrays, f, protocol=4))
+            _write(self.weights_path, lambda f: pickle.dump(arrays, f, protocol=4))
         return self.weights_path
 
 
@@ -264,21 +263,11 @@ def _labels(t):
     return t.argmax(axis=1) if t.ndim == 2 else t
 
 
-def _atomic_write(path: Path, write):
-    """Write through a temporary sibling and rename, so the file is always whole or absent."""
-    from .download import temp_path
+def _write(path: Path, write):
+    """Write atomically; a failure names the file and what to check."""
+    from .files import atomic_write
 
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path(path)
+        atomic_write(path, write)
     except OSError as e:
-        raise FwError(f"cannot write {path}: {e.strerror or e}; choose a writable weights.path") from e
-    try:
-        with open(tmp, "xb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise FwError(f"cannot write {path}: {e.strerror or e}; choose a writable weights.path") from e
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        raise FwError(f"cannot write {path}: {e.strerror or e}; check that its folder is writable and has space") from e

@@ -18,7 +18,8 @@ from typing import ClassVar
 import numpy as np
 
 from framework import Dataset, FwError
-from framework.download import download, is_writable_dir, temp_path
+from framework.download import download
+from framework.files import atomic_write, is_writable_dir
 
 IMAGES, LABELS = 3, 1  # IDX ndim: magic 0x00000803 (N, rows, cols) and 0x00000801 (N,)
 _UBYTE = 0x08
@@ -240,31 +241,15 @@ def _remember_verified(path: Path, md5: str) -> None:
     # keep its times; remember only files older than that, as git does ("racy git").
     if time.time_ns() - stamp["ctime_ns"] < 2_000_000_000:
         return
-    record = _record_path(path)
-    tmp = None
     try:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path(record)
-        Path(tmp).write_text(json.dumps(stamp))
-        os.replace(tmp, record)
+        atomic_write(_record_path(path), lambda f: f.write(json.dumps(stamp).encode()))
     except OSError:
         pass  # no record: the next run hashes again
-    finally:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _write_cache(path: Path, array: np.ndarray) -> None:
-    """Write atomically (temp file + os.replace); a cache that cannot be written is skipped."""
-    tmp = None
+    """Write atomically; a cache that cannot be written is skipped."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path(path)
-        with open(tmp, "xb") as f:
-            np.save(f, array, allow_pickle=False)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
     except OSError as e:
         print(f"warning: cannot write cache {path} ({e.strerror or e}); continuing without it", file=sys.stderr)
-    finally:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)

@@ -8,7 +8,8 @@ import pytest
 from conftest import MirrorServer
 
 from framework import FwError
-from framework.download import download, ensure_writable_dir, expect_hash, file_hash, gzip_payload_md5
+from framework.download import download, expect_hash, gzip_payload_md5
+from framework.files import ensure_writable_dir, file_hash
 
 GOOD = b"\x1f\x8b" + bytes(range(256)) * 40  # binary, not HTML
 

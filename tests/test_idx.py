@@ -217,7 +217,9 @@ def test_read_only_root_with_a_bad_file(root, served):
 
 
 def test_unwritable_cache_is_skipped(root, monkeypatch, capsys):
-    monkeypatch.setattr(plugins.idx, "temp_path", lambda p: root / "no-such-dir" / "x.part")
+    import framework.files
+
+    monkeypatch.setattr(framework.files, "temp_path", lambda p: root / "no-such-dir" / "x.part")
     images, _ = Tiny(root).load_raw("test")
     assert images.shape == (4, 28, 28)
     assert "cannot write cache" in capsys.readouterr().err and not list(root.glob("*.npy"))
