@@ -94,6 +94,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("fw: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `fw plugins | head`: the reader has gone. Point stdout at devnull so the
+        # interpreter's final flush stays quiet too (the recipe in Python's docs).
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as e:
         if args.debug:
             raise
