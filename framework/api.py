@@ -90,16 +90,41 @@ def _import_weights(w, sizes, registry):
 
 
 def weights_path(w) -> Path:
-    """The local weights file, downloaded once from ``weights.url`` if it is missing."""
+    """The local weights file, downloaded once from ``weights.url`` if it is missing.
+
+    ``weights.sha256``, when set, is checked against the file whether it was
+    just downloaded or already there. A download that does not match is
+    rejected; a file already there that does not match is used with a warning,
+    since pointing weights.path at one's own file is legitimate, but a silently
+    replaced book file is not.
+    """
     if w.path:
         path = Path(w.path).expanduser()
     else:
         path = default_data_dir() / "weights" / w.url.rstrip("/").rsplit("/", 1)[-1]
     if path.is_file():
+        if w.sha256:
+            from .files import file_hash
+
+            got = file_hash(path)
+            if got != w.sha256.lower():
+                warnings.warn(
+                    f"{path} is not the file weights.sha256 names (SHA-256 {got[:12]}..., expected "
+                    f"{w.sha256[:12]}...); using it anyway. Delete it to download the right one, or set "
+                    "weights.sha256=null if it is yours",
+                    FwWarning,
+                    stacklevel=2,
+                )
         return path
     if path.exists():
         raise FwError(f"weights.path: {path} is not a file")
     if not w.url:
+        checkpoint = path.with_name(path.stem + ".ckpt.npz")
+        if checkpoint.is_file():
+            raise FwError(
+                f"weights file not found: {path} (weights.path), but a training checkpoint is there: "
+                f"finish the training with fw train CONFIG --resume"
+            )
         raise FwError(f"weights file not found: {path} (weights.path); fix the path, or set weights.url to download it")
     from .download import download, expect_hash
 

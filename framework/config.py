@@ -27,12 +27,13 @@ SCHEMA = {
         "seed": 0,  # for the random initialisation when weights is null
         "init": None,  # null: the activation's own (he for relu, xavier for sigmoid); or {name: normal, std: 0.01}
     },
-    # The book's pretrained weights; weights: null means a seeded random initialisation.
+    # weights: null means a seeded random initialisation. Nothing here defaults to the
+    # book's file: a config that names its own weights must not inherit the book's url.
     "weights": {
         "importer": "pickle",
-        "path": "${oc.env:FW_DATA_DIR,'~/.cache/fw'}/book/sample_weight.pkl",  # downloaded from url if missing
-        "url": "https://github.com/oreilly-japan/deep-learning-from-scratch/raw/master/ch03/sample_weight.pkl",
-        "sha256": "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13",
+        "path": None,  # null: downloaded from url into $FW_DATA_DIR/weights/ (or ~/.cache/fw/weights/)
+        "url": None,
+        "sha256": None,  # checked against the file, downloaded or already there
         "format": None,  # what fw train writes: npz or pickle; null: the importer's format
     },
     "train": {
@@ -75,6 +76,8 @@ def load_config(path, overrides=()):
 def _read_yaml(path):
     from omegaconf import OmegaConf
 
+    if path.is_dir():
+        raise FwError(f"{path} is a folder; pass the path of a YAML file such as configs/mnist_infer.yaml")
     if not path.is_file():
         raise FwError(f"config file not found: {path}; pass the path of a YAML file such as configs/mnist_infer.yaml")
     try:
@@ -108,7 +111,8 @@ def _parse_override(item):
     try:
         return OmegaConf.from_dotlist([item])
     except Exception as e:
-        raise FwError(f"override '{item}': cannot parse the value: {_msg(e)}") from e
+        hint = "; quote an override that has spaces: 'model.sizes=[784, 100, 10]'" if item.count("[") != item.count("]") else ""
+        raise FwError(f"override '{item}': cannot parse the value: {_msg(e)}{hint}") from e
 
 
 def _merge(base, update, source):
@@ -183,8 +187,8 @@ def _validate(cfg, path, overrides=()):
         a = m[key]
         if not (isinstance(a, str) or (isinstance(a, dict) and isinstance(a.get("name"), str))):
             fail(f"model.{key}", "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}")
-    if not is_int(m["seed"]):
-        fail("model.seed", "a whole number")
+    if not is_int(m["seed"]) or m["seed"] < 0:
+        fail("model.seed", "a whole number, 0 or more")
     if m["init"] is not None and not _named(m["init"]):
         fail("model.init", "null, an initialiser name (he, xavier, normal) or a mapping like {name: normal, std: 0.01}")
     tr = c["train"]
@@ -193,8 +197,8 @@ def _validate(cfg, path, overrides=()):
     for key in ("epochs", "batch_size"):
         if not is_int(tr[key]) or tr[key] <= 0:
             fail(f"train.{key}", "a positive whole number")
-    if not is_int(tr["seed"]):
-        fail("train.seed", "a whole number")
+    if not is_int(tr["seed"]) or tr["seed"] < 0:
+        fail("train.seed", "a whole number, 0 or more")
     if not (isinstance(tr["optimizer"], dict) and isinstance(tr["optimizer"].get("name"), str)):
         fail("train.optimizer", "an optimizer name or a mapping like {name: adam, lr: 0.001}")
     if not _named(tr["loss"]):

@@ -127,7 +127,22 @@ def test_missing_weights_file_without_url(capsys, data, tmp_path):
 def test_corrupt_weights_file(capsys, data, tmp_path):
     bad = tmp_path / "w.pkl"
     bad.write_bytes(b"\x80\x03}q\x00(X\x02\x00\x00\x00W1q")  # a pickle cut short
-    one_line_error(*fw(capsys, "run", BOOK, data[0], f"weights.path={bad}"), str(bad))
+    one_line_error(*fw(capsys, "run", BOOK, data[0], f"weights.path={bad}", "weights.sha256=null"), str(bad))
+
+
+def test_a_file_that_is_not_the_configs_checksum_is_used_with_a_warning(capsys, data, tmp_path):
+    import shutil
+
+    other = tmp_path / "w.pkl"
+    shutil.copy(data[1].split("=", 1)[1], other)
+    with open(other, "ab") as f:
+        f.write(b"\0")  # same arrays, different bytes
+    code, out, err = fw(capsys, "run", BOOK, data[0], f"weights.path={other}")
+    assert code == 0 and out.startswith("Accuracy: 0.9352")
+    assert err.startswith(f"fw: warning: {other} is not the file weights.sha256 names")
+    assert "weights.sha256=null" in err and err.count("\n") == 1
+    code, out, err = fw(capsys, "run", BOOK, data[0], f"weights.path={other}", "weights.sha256=null")
+    assert code == 0 and err == ""
 
 
 def test_refused_pickle(capsys, data, tmp_path):
@@ -137,7 +152,7 @@ def test_refused_pickle(capsys, data, tmp_path):
 
     bad = tmp_path / "evil.pkl"
     bad.write_bytes(pickle.dumps({"W1": Evil()}))
-    code, out, err = fw(capsys, "run", BOOK, data[0], f"weights.path={bad}")
+    code, out, err = fw(capsys, "run", BOOK, data[0], f"weights.path={bad}", "weights.sha256=null")
     one_line_error(code, out, err, "builtins.print", str(bad))
     assert "pwned" not in out
 

@@ -38,7 +38,7 @@ def test_overrides_use_the_dotlist_syntax():
 
 
 def test_activation_may_carry_parameters(tmp_path):
-    cfg = load_config(write(tmp_path, "model:\n  activation: {name: leaky_relu, alpha: 0.1}\n"))
+    cfg = load_config(write(tmp_path, "model:\n  activation: {name: leaky_relu, alpha: 0.1}\nweights: null\n"))
     assert cfg.model.activation.name == "leaky_relu" and cfg.model.activation.alpha == 0.1
 
 
@@ -53,7 +53,9 @@ def test_activation_may_carry_parameters(tmp_path):
         ("model:\n  sizes: [784]\n", r"model.sizes must be a list of at least two"),
         ("model:\n  sizes: [784, -1]\n", r"model.sizes must be"),
         ("dataset:\n  normalize: maybe\n", r"dataset.normalize must be true or false"),
-        ("weights:\n  sha256: abc\n", r"weights.sha256 must be 64 hex digits"),
+        ("weights:\n  path: w.pkl\n  sha256: abc\n", r"weights.sha256 must be 64 hex digits"),
+        ("model:\n  seed: -1\nweights: null\n", r"model.seed must be a whole number, 0 or more"),
+        ("model:\n  sizes: [784, 10]\n", r"weights.path must be a file path"),
         ("- just\n- a list\n", r"top level must be a mapping"),
         ("model: [\n", r"line 2, column 1 invalid YAML"),
     ],
@@ -80,11 +82,18 @@ def test_bad_overrides_are_blamed_on_the_override(override, expected):
     assert "\n" not in str(e.value)
 
 
-def test_missing_config_file():
+def test_missing_config_file_or_a_folder(tmp_path):
     with pytest.raises(FwError, match="config file not found: nope.yaml"):
         load_config("nope.yaml")
+    with pytest.raises(FwError, match=f"{tmp_path} is a folder; pass the path of a YAML file"):
+        load_config(tmp_path)
+
+
+def test_a_config_naming_its_own_weights_inherits_no_url_or_checksum(tmp_path):
+    cfg = load_config(write(tmp_path, "weights: {importer: npz, path: w.npz}\n"))
+    assert (cfg.weights.path, cfg.weights.url, cfg.weights.sha256) == ("w.npz", None, None)
 
 
 def test_plugin_paths_are_relative_to_the_config_file(tmp_path):
-    cfg = load_config(write(tmp_path, "plugins: [my_plugin.py, some.module]\n"))
+    cfg = load_config(write(tmp_path, "plugins: [my_plugin.py, some.module]\nweights: null\n"))
     assert list(cfg.plugins) == [str(tmp_path / "my_plugin.py"), "some.module"]
