@@ -32,7 +32,14 @@ def check_weights(arrays, sizes, source) -> list[tuple]:
     if not isinstance(arrays, dict):
         raise FwError(f"{source}: expected a dict of named arrays (W1, b1, ...), got {type(arrays).__name__}")
     n_layers = len(sizes) - 1
-    file_layers = sorted({int(k[1:]) for k in arrays if k[:1] in "Wb" and k[1:].isdigit()})
+    named = [k for k in arrays if isinstance(k, str) and k[:1] in ("W", "b") and k[1:].isdigit() and k[1] != "0"]
+    strays = sorted(map(str, set(arrays) - set(named)))
+    if strays:
+        raise FwError(
+            f"{source}: unexpected array name(s) {', '.join(strays)}; weights are named W1, b1, W2, b2, ... "
+            "(capital W, counting from 1), one pair per dense layer"
+        )
+    file_layers = sorted({int(k[1:]) for k in named})
     hint = _sizes_hint(arrays)
     unexpected = sorted(set(arrays) - {f"{p}{i}" for i in range(1, n_layers + 1) for p in "Wb"})
     if unexpected or len(file_layers) != n_layers:
@@ -49,27 +56,29 @@ def check_weights(arrays, sizes, source) -> list[tuple]:
             if key not in arrays:
                 raise FwError(f"{source}: dense layer {i} has no '{key}' array{hint}")
             a = arrays[key]
-            if not isinstance(a, np.ndarray) or a.dtype.kind not in "fiu":
-                raise FwError(f"{source}: '{key}' must be a numeric numpy array, got {_describe(a)}")
+            if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+                raise FwError(f"{source}: '{key}' must be a floating-point numpy array, got {_describe(a)}")
             if a.shape != shape:
                 raise FwError(
                     f"{source}: dense layer {i} ({key}): model.sizes={list(sizes)} expects shape "
                     f"{shape}, the file has {a.shape}{hint}"
                 )
             if not np.isfinite(a).all():
-                raise FwError(f"{source}: '{key}' contains NaN or Inf; the weights file is damaged")
+                raise FwError(
+                    f"{source}: '{key}' contains NaN or Inf; the file is damaged, or the training that wrote it diverged"
+                )
             pair.append(np.ascontiguousarray(a, dtype=np.float32))
         layers.append(tuple(pair))
     return layers
 
 
 def _sizes_hint(arrays) -> str:
-    """Suggest the model.sizes that the file's W1, W2, ... chain implies."""
+    """Suggest the model.sizes that the file's W1, W2, ... chain implies, if it is one."""
+    weights = [arrays.get(f"W{i}") for i in range(1, len(arrays) + 1) if f"W{i}" in arrays]
     sizes = []
-    for i in range(1, len(arrays) + 1):
-        w = arrays.get(f"W{i}")
+    for w in weights:
         if getattr(w, "ndim", 0) != 2 or (sizes and sizes[-1] != w.shape[0]):
-            break
+            return ""  # the shapes do not chain: no sizes would fit, so suggest none
         sizes = sizes or [w.shape[0]]
         sizes.append(w.shape[1])
     return f"; the file fits model.sizes=[{','.join(map(str, sizes))}]" if len(sizes) > 1 else ""
