@@ -31,7 +31,8 @@ def build_parser():
         prog="fw", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     debug = argparse.ArgumentParser(add_help=False)
-    debug.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    # SUPPRESS: a subcommand without --debug must not reset `fw --debug COMMAND`'s True.
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     parser.add_argument("--version", action="version", version=f"fw {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -282,6 +283,7 @@ def _add_train_command(sub, debug):
     train.add_argument("--json", action="store_true", help="print one JSON object per epoch instead of text")
     train.add_argument("--plot", metavar="PNG", help="draw the loss and accuracy curves to PNG (needs matplotlib)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint next to weights.path")
+    train.add_argument("--force", action="store_true", help="replace an existing file at weights.path")
     train.set_defaults(func=cmd_train)
 
 
@@ -298,10 +300,11 @@ def cmd_train(args):
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
     trainer = Trainer(cfg, registry)
+    trainer.check_output(overwrite=args.force or args.resume)
     if args.plot:
         from .plot import check_plot_available
 
-        check_plot_available()
+        check_plot_available(args.plot)
     ckpt = trainer.checkpoint_path
     if args.resume:
         done = trainer.resume()

@@ -5,8 +5,10 @@ from pathlib import Path
 from .errors import FwError
 
 
-def check_plot_available():
-    """Fail before training, not after it, when matplotlib is missing."""
+def check_plot_available(path):
+    """Fail before training, not after it, when the plot could not be written."""
+    if Path(path).suffix.lower() != ".png":
+        raise FwError(f"--plot {path}: the learning curves are written as PNG; give a file name ending in .png")
     try:
         import matplotlib  # noqa: F401
     except ImportError as e:

@@ -48,12 +48,6 @@ class Backprop:
         self.params, self.activations, self.loss = params, activations, loss
         self.fused = loss.fused_activation is not None and loss.fused_activation == activations[-1].name
         self.grads = [np.zeros_like(p) for p in params]
-        for i, act in enumerate(activations):
-            if (i < len(activations) - 1 or not self.fused) and not act.has_backward():
-                raise FwError(
-                    f"activation '{act.name}' ({type(act).__name__}) has no derivative, so fw train cannot "
-                    "use it; add backward(self, x, y, dout) returning dL/dx to the class (fw run works without it)"
-                )
 
     def forward(self, x):
         """The output, keeping each layer's input, pre-activation and output for backward."""
@@ -108,12 +102,27 @@ class Trainer:
             raise FwError(
                 f"weights.format: fw train writes npz or pickle; set weights.format (weights.importer is '{self.format}')"
             )
+        if cfg.weights.importer != self.format:
+            raise FwError(
+                f"weights.format={self.format} but weights.importer={cfg.weights.importer}: fw run could not read "
+                "what fw train writes; set both to npz (or both to pickle)"
+            )
+        suffixes = {"npz": (".npz",), "pickle": (".pkl", ".pickle")}[self.format]
+        if self.weights_path.suffix not in suffixes:
+            raise FwError(f"weights.path {self.weights_path} should end with {' or '.join(suffixes)} for weights.format={self.format}")
         self.checkpoint_path = self.weights_path.with_name(self.weights_path.stem + ".ckpt.npz")
         t, m = cfg.train, cfg.model
         sizes = list(m.sizes)
         acts = [make(self.registry, "activations", m.activation, "model.activation") for _ in sizes[2:]]
         acts.append(make(self.registry, "activations", m.output_activation, "model.output_activation"))
         self.loss = make(self.registry, "losses", t.loss, "train.loss")
+        fused = self.loss.fused_activation is not None and self.loss.fused_activation == acts[-1].name
+        for key, act in [*(("model.activation", a) for a in acts[:-1]), *([] if fused else [("model.output_activation", acts[-1])])]:
+            if not act.has_backward():
+                raise FwError(
+                    f"{key}: activation '{act.name}' ({type(act).__name__}) has no derivative, so fw train cannot "
+                    "use it; add backward(self, x, y, dout) returning dL/dx to the class (fw run works without it)"
+                )
         self.optimizer = make(self.registry, "optimizers", t.optimizer, "train.optimizer")
         self.base_lr = getattr(self.optimizer, "lr", None)
         self.schedule = SCHEDULES[t.lr_schedule]
@@ -128,16 +137,30 @@ class Trainer:
         self.model = Backprop(params, acts, self.loss)
         self.history: list[Epoch] = []
 
+    def check_output(self, overwrite=False):
+        """Before any training: can the weights be written, and may an existing file be replaced?"""
+        from .files import ensure_writable_dir
+
+        ensure_writable_dir(self.weights_path.parent, purpose="for the trained weights (weights.path)")
+        if self.weights_path.exists() and not overwrite:
+            raise FwError(
+                f"weights.path {self.weights_path} already exists; add --force to replace it, "
+                "or set weights.path to a new file"
+            )
+
     # -- the loop --------------------------------------------------------------------------------
 
     def fit(self, x, t, x_test, t_test, on_epoch=None, progress=None, until=None):
         """Train the remaining epochs (or up to epoch ``until``); checkpoint after each one."""
-        t = _labels(t)
-        t_test = _labels(t_test)
+        x, t = x.reshape(len(x), -1), _labels(t)  # a dense network sees (N, 1, 28, 28) as (N, 784)
+        x_test, t_test = x_test.reshape(len(x_test), -1), _labels(t_test)
         epochs, batch_size = self.cfg.train.epochs, self.cfg.train.batch_size  # plain ints: no omegaconf in the loop
         n, classes = len(x), self.cfg.model.sizes[-1]
         if t.size and t.max() >= classes:
-            raise FwError(f"the labels go up to {t.max()} but model.sizes ends with {classes} outputs")
+            raise FwError(
+                f"the labels go up to {t.max()} but model.sizes ends with {classes} outputs; "
+                f"set the last of model.sizes to {t.max() + 1} or more"
+            )
         bs = min(batch_size, n)
         steps = math.ceil(n / bs)
         xb = np.empty((bs, x.shape[1]), np.float32)
@@ -153,8 +176,12 @@ class Trainer:
                 tb[:k] = 0
                 tb[np.arange(k), t[idx]] = 1
                 self._set_lr((epoch - 1) * steps + step, epochs * steps)
-                y = self.model.forward(xb[:k])
-                total_loss += self.model.backward(tb[:k]) * k
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence: checked below
+                    y = self.model.forward(xb[:k])
+                    loss = self.model.backward(tb[:k])
+                if not math.isfinite(loss):
+                    self._diverged(epoch, loss)
+                total_loss += loss * k
                 correct += np.count_nonzero(y.argmax(axis=1) == t[idx])
                 self.optimizer.update(self.model.params, self.model.grads)
                 if progress:
@@ -166,6 +193,14 @@ class Trainer:
             if on_epoch:
                 on_epoch(report)
         return self.history
+
+    def _diverged(self, epoch, loss):
+        kept = f"epoch {self.history[-1].epoch} is in {self.checkpoint_path}" if self.history else "nothing was written"
+        lr = f" (now {self.base_lr})" if isinstance(self.base_lr, (int, float)) else ""
+        raise FwError(
+            f"training diverged in epoch {epoch}: the loss became {loss}; lower train.optimizer.lr{lr} "
+            f"or choose another optimizer ({kept})"
+        )
 
     def accuracy(self, x, t):
         from .api import evaluate
@@ -226,10 +261,13 @@ class Trainer:
         except Exception as e:
             raise FwError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e}); delete it to start over") from e
         if meta["fingerprint"] != self.fingerprint():
+            changed = _differences(json.loads(meta["fingerprint"]), json.loads(self.fingerprint()))
             raise FwError(
-                f"{path} was written for a different dataset, model or train config; "
+                f"{path} was written for a different dataset, model or train config ({changed}); "
                 "restore that config, or delete the checkpoint to start over"
             )
+        if not all(np.isfinite(p).all() for p in params):
+            raise FwError(f"{path}: holds NaN or Inf weights; delete it to start over")
         for mine, saved in zip(self.model.params, params):
             mine[...] = saved
         self.optimizer.load_state({k: (v.item() if v.ndim == 0 else v.copy()) for k, v in opt.items()})
@@ -257,6 +295,19 @@ class Trainer:
 def train_split_data(cfg, registry):
     """``(x, t)`` for the train split and for the test split, with the config's options."""
     return load_split(cfg, "train", registry), load_split(cfg, "test", registry)
+
+
+def _differences(saved, now, prefix=""):
+    """``train.epochs: checkpoint 10, config 8; ...`` for the keys that differ."""
+    out = []
+    for key in sorted(set(saved) | set(now)):
+        a, b = saved.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = _differences(a, b, f"{prefix}{key}.")
+            out += [inner] if inner else []
+        elif a != b:
+            out.append(f"{prefix}{key}: checkpoint {a!r}, config {b!r}")
+    return "; ".join(out)
 
 
 def _labels(t):

@@ -94,7 +94,11 @@ def test_resume_refuses_a_checkpoint_from_another_config(fashion, tmp_path):
 
 @pytest.mark.parametrize("fmt, importer", [("npz", "npz"), ("pickle", "pickle")])
 def test_written_weights_load_in_fw_run_with_the_reported_accuracy(fashion, tmp_path, fmt, importer):
-    cfg = config(fashion, tmp_path, "train.epochs=1", f"weights.format={fmt}", f"weights.importer={importer}")
+    suffix = {"npz": "npz", "pickle": "pkl"}[fmt]
+    cfg = config(
+        fashion, tmp_path, "train.epochs=1", f"weights.format={fmt}", f"weights.importer={importer}",
+        f"weights.path={tmp_path}/w.{suffix}",
+    )
     trainer = Trainer(cfg)
     [epoch] = fit(trainer, fashion)
     path = trainer.save_weights()
@@ -130,3 +134,38 @@ def test_learning_rate_schedules_start_at_the_base_lr_and_end_at_zero():
     assert flat(1.0) == pytest.approx(0, abs=1e-12) and cosine(1.0) == pytest.approx(0, abs=1e-12)
     assert 0 < flat(0.9) < flat(0.8) < 1
     assert SCHEDULES["constant"] is None
+
+
+def test_divergence_stops_with_advice_instead_of_writing_nan_weights(fashion, tmp_path):
+    cfg = config(fashion, tmp_path, "train.optimizer={name: sgd, lr: 1e30}", "train.loss=mean_squared_error")
+    trainer = Trainer(cfg)
+    with pytest.raises(fw.FwError, match=r"training diverged in epoch 1: the loss became (nan|inf); lower train.optimizer.lr \(now 1e\+30\)"):
+        fit(trainer, fashion)
+    assert not trainer.checkpoint_path.exists() and not trainer.weights_path.exists()
+
+
+def test_output_is_checked_before_training(fashion, tmp_path):
+    with pytest.raises(fw.FwError, match="weights.format=pickle but weights.importer=npz"):
+        Trainer(config(fashion, tmp_path, "weights.format=pickle"))
+    with pytest.raises(fw.FwError, match=r"should end with .npz for weights.format=npz"):
+        Trainer(config(fashion, tmp_path, f"weights.path={tmp_path}/w.txt"))
+    existing = tmp_path / "w.npz"
+    existing.write_bytes(b"precious")
+    trainer = Trainer(config(fashion, tmp_path))
+    with pytest.raises(fw.FwError, match="already exists; add --force to replace it"):
+        trainer.check_output()
+    trainer.check_output(overwrite=True)
+    assert existing.read_bytes() == b"precious"
+
+
+def test_resume_names_what_changed(fashion, tmp_path):
+    fit(Trainer(config(fashion, tmp_path, "train.epochs=1")), fashion)
+    with pytest.raises(fw.FwError, match=r"train.epochs: checkpoint 1, config 2"):
+        Trainer(config(fashion, tmp_path, "train.epochs=2")).resume()
+
+
+def test_unflattened_images_train_too(fashion, tmp_path):
+    _, x, t, xt, tt = fashion
+    trainer = Trainer(config(fashion, tmp_path, "train.epochs=1"))
+    [epoch] = trainer.fit(x.reshape(-1, 1, 28, 28), t, xt.reshape(-1, 1, 28, 28), tt)
+    assert epoch.test_accuracy > 0.5

@@ -106,3 +106,19 @@ def test_untrainable_configs_fail_in_one_line_before_reading_data(capsys, small)
     assert code == 1 and "set weights.path" in err
     code, _, err = fw(capsys, "train", CONFIG, *small, "train.loss=hinge")
     assert code == 1 and "train.loss: unknown loss 'hinge'" in err
+
+
+def test_an_existing_weights_file_needs_force(capsys, small, tmp_path):
+    (tmp_path / "w.npz").write_bytes(b"someone else's file")
+    code, _, err = fw(capsys, "train", CONFIG, *small)
+    assert code == 1 and "already exists; add --force to replace it" in err
+    assert (tmp_path / "w.npz").read_bytes() == b"someone else's file"
+    code, _, err = fw(capsys, "train", CONFIG, *small, "--force")
+    assert code == 0, err
+
+
+def test_global_debug_flag_shows_the_traceback(small):
+    from framework import FwError
+
+    with pytest.raises(FwError, match="unknown loss"):
+        main(["--debug", "train", CONFIG, *small, "train.loss=hinge"])
