@@ -79,8 +79,8 @@ def make(registry, kind, value, key):
             ) from e
     try:
         return cls(**params)
-    except (TypeError, ValueError) as e:
-        raise FwError(f"{key}: {noun} '{name}' rejected its parameters {params}: {e}") from e
+    except Exception as e:  # a plugin's __init__: whatever it raises, say where it came from
+        raise FwError(f"{key}: {noun} '{name}' failed to start with parameters {params}: {type(e).__name__}: {e}") from e
 
 
 def _import_weights(w, sizes, registry):
@@ -141,7 +141,20 @@ def load_split(cfg, split, registry=None):
     registry = registry or get_registry(cfg.plugins)
     d = cfg.dataset
     dataset = registry.get("datasets", d.name, "dataset.name")(d.root)
-    return dataset.load(split, normalize=d.normalize, flatten=d.flatten, one_hot_label=d.one_hot_label)
+    sizes = cfg.model.sizes
+    if sizes[-1] != dataset.num_classes:
+        raise FwError(
+            f"model.sizes ends with {sizes[-1]} outputs, but dataset '{d.name}' has {dataset.num_classes} classes; "
+            f"set the last of model.sizes to {dataset.num_classes}"
+        )
+    x, t = dataset.load(split, normalize=d.normalize, flatten=d.flatten, one_hot_label=d.one_hot_label)
+    features = int(np.prod(x.shape[1:]))
+    if sizes[0] != features:
+        raise FwError(
+            f"model.sizes starts with {sizes[0]} inputs, but dataset '{d.name}' gives {features} per example; "
+            f"set model.sizes[0] to {features}"
+        )
+    return x, t
 
 
 @dataclass

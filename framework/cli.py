@@ -121,8 +121,8 @@ def cmd_run(args):
     cfg = load_config(args.config, args.overrides)
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
+    x, t = api.load_dataset(cfg, registry)  # first: it checks model.sizes against the data
     net = api.build_network(cfg, registry)
-    x, t = api.load_dataset(cfg, registry)
     result = api.evaluate(net, x, t, cfg.batch_size)
     total_seconds = time.perf_counter() - start
     rate = result.total / result.seconds if result.seconds else float("inf")

@@ -3,6 +3,7 @@
 import numpy as np
 
 from .activation import Activation
+from .errors import FwError
 
 #: Rows per step of ``Network.classify``: small enough that the book's hidden
 #: layers (1024 x 150 float32, 600 KiB) stay in cache between the matrix
@@ -63,21 +64,35 @@ class Network:
                 chunk = as_float32[: len(chunk)]
                 np.copyto(chunk, x[start : start + rows], casting="same_kind")
             y = self._forward(layers, chunk, buffers)
+            if np.isnan(y).any():
+                raise FwError("the network's output contains NaN; check the weights and any plugin activation's forward")
             np.argmax(y, axis=1, out=labels[start : start + len(chunk)])
         return labels
 
     @staticmethod
     def _forward(layers, x, buffers=None):
-        """Apply ``layers``; activations overwrite arrays this pass made instead of allocating."""
+        """Apply ``layers``; activations overwrite arrays this pass made instead of allocating.
+
+        A layer that fails (typically a plugin activation) is named in a one-line error.
+        """
         owned = False  # is x an array made here (not the caller's input)?
         for i, layer in enumerate(layers):
-            if isinstance(layer, Dense):
-                x = layer(x, out=None if buffers is None else buffers[i][: len(x)])
-                owned = True
-            elif owned and isinstance(layer, Activation):
-                x = layer.forward_inplace(x)
-            else:
-                x, owned = layer(x), False
+            shape = x.shape
+            try:
+                if isinstance(layer, Dense):
+                    x = layer(x, out=None if buffers is None else buffers[i][: len(x)])
+                    owned = True
+                    continue
+                if owned and isinstance(layer, Activation):
+                    x = layer.forward_inplace(x)
+                else:
+                    x, owned = layer(x), False
+                if getattr(x, "shape", None) != shape:
+                    raise ValueError(f"it turned shape {shape} into {getattr(x, 'shape', type(x).__name__)}; forward must keep the shape")
+            except FwError:
+                raise
+            except Exception as e:
+                raise FwError(f"layer {i + 1} of the network, {_describe(layer)}, failed: {type(e).__name__}: {e}") from e
         return x
 
     @property
@@ -86,3 +101,9 @@ class Network:
 
     def __repr__(self):
         return "Network(" + ", ".join(map(repr, self.layers)) + ")"
+
+
+def _describe(layer):
+    if isinstance(layer, Activation):
+        return f"activation '{getattr(layer, 'name', '?')}' ({type(layer).__module__}.{type(layer).__name__})"
+    return repr(layer)

@@ -172,3 +172,28 @@ def test_fw_plugins_lists_the_builtins(capsys):
     data = json.loads(fw(capsys, "plugins", "--json")[1])
     assert {d["name"] for d in data["datasets"]} >= {"mnist"}
     assert data["failed"] == []
+
+
+@pytest.mark.parametrize(
+    "activation, expected",
+    [
+        ("shrink", "layer 2 of the network, activation 'shrink' (bad_forward.Shrink), failed: ValueError: it turned shape"),
+        ("boom", "layer 2 of the network, activation 'boom' (bad_forward.Boom), failed: ZeroDivisionError: oops"),
+        ("not_a_number", "the network's output contains NaN"),
+    ],
+)
+def test_a_misbehaving_plugin_activation_is_named(capsys, data, monkeypatch, activation, expected):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugin_modules"))
+    args = ["run", BOOK, *data, f"model.activation={activation}", "plugins=[bad_forward]"]
+    one_line_error(*fw(capsys, *args), expected)
+
+
+def test_sizes_that_do_not_fit_the_dataset(capsys, data):
+    one_line_error(
+        *fw(capsys, "run", BOOK, data[0], "weights=null", "model.sizes=[784,10,5]"),
+        "model.sizes ends with 5 outputs, but dataset 'mnist' has 10 classes; set the last of model.sizes to 10",
+    )
+    one_line_error(
+        *fw(capsys, "run", BOOK, data[0], "weights=null", "model.sizes=[100,10,10]"),
+        "model.sizes starts with 100 inputs, but dataset 'mnist' gives 784 per example",
+    )
