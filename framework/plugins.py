@@ -56,13 +56,17 @@ def _build(local_plugins, no_autoload):
     registry = Registry()
     version = _fw_version()
     for modname in BUILTIN_PLUGINS:
-        _add(pm, registry, importlib.import_module(modname), Provider(modname, "fw", version))
+        _add(pm, registry, importlib.import_module(modname), Provider(modname, "fw", version, builtin=True))
     if not no_autoload:
         _load_entry_points(pm, registry)
     for i, spec in enumerate(local_plugins):
         module = _import_local(spec, f"plugins[{i}]")
-        err = _add(pm, registry, module, Provider(spec), fatal=True)
-        assert err is None
+        _add(pm, registry, module, Provider(spec), fatal=True)
+        if not any(True for _ in _impls(pm, module)):
+            raise FwError(
+                f"plugins[{i}]: '{spec}' registers nothing; it needs an @hookimpl function such as "
+                "register_activations(register)"
+            )
     return registry
 
 
@@ -98,15 +102,22 @@ def _add(pm, registry, plugin, provider, fatal=False):
                 raise
             except Exception as e:
                 raise FwError(f"{provider}: register_{impl_kind}() raised {_one_line(e)}") from e
-        _commit(registry, staged, provider)
+        for kind, cls in staged:  # all-or-nothing: one bad class fails the whole plugin
+            registry.check(kind, cls, provider)
     except FwError as e:
         if pm.is_registered(plugin):
             pm.unregister(plugin)
         if fatal:
             raise
         registry.failures.append((provider, str(e)))
-        return e
-    return None
+        return
+    for kind, cls in staged:
+        try:
+            registry.add(kind, cls, provider)
+        except FwError as e:  # a name clash refuses that name only; the plugin's others stand
+            if fatal:
+                raise
+            registry.failures.append((provider, str(e)))
 
 
 def _check_hook_names(pm, plugin, provider):
@@ -124,18 +135,6 @@ def _impls(pm, plugin):
         for impl in getattr(pm.hook, f"register_{kind}").get_hookimpls():
             if impl.plugin is plugin:
                 yield kind, impl
-
-
-def _commit(registry, staged, provider):
-    added = []
-    try:
-        for kind, cls in staged:
-            registry.add(kind, cls, provider)
-            added.append((kind, cls.name))
-    except FwError:
-        for kind, name in added:
-            del registry.entries[kind][name], registry.providers[kind][name]
-        raise
 
 
 def _import_local(spec, key):

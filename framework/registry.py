@@ -34,6 +34,7 @@ class Provider:
     plugin: str
     dist: str | None = None
     version: str | None = None
+    builtin: bool = False
 
     def __str__(self):
         return f"plugin '{self.plugin}'" + (f" ({self.dist} {self.version})" if self.dist else "")
@@ -43,8 +44,10 @@ class Provider:
 class Registry:
     entries: dict = field(default_factory=lambda: {kind: {} for kind in KINDS})
     providers: dict = field(default_factory=lambda: {kind: {} for kind in KINDS})
-    #: plugins that failed to load: [(Provider, one-line reason)]
+    #: plugins that failed to load (or to register a name): [(Provider, one-line reason)]
     failures: list = field(default_factory=list)
+    #: (kind, name) -> the providers that all registered it, when no built-in decides
+    ambiguous: dict = field(default_factory=dict)
 
     def names(self, kind) -> list[str]:
         return sorted(self.entries[kind])
@@ -52,9 +55,15 @@ class Registry:
     def get(self, kind, name, key):
         """The class registered as ``name``; ``key`` is the config key that named it."""
         table = self.entries[kind]
+        noun = KINDS[kind][1]
+        if (kind, name) in self.ambiguous:
+            both = " and ".join(map(str, self.ambiguous[kind, name]))
+            raise FwError(
+                f"{key}: {noun} '{name}' is registered by both {both}; uninstall one, or set "
+                "FW_DISABLE_PLUGIN_AUTOLOAD=1 and name the module you want in the config's plugins: list"
+            )
         if isinstance(name, str) and name in table:
             return table[name]
-        noun = KINDS[kind][1]
         close = difflib.get_close_matches(str(name), table, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         failed = f"; plugins that failed to load: {', '.join(p.plugin for p, _ in self.failures)}" if self.failures else ""
@@ -63,20 +72,37 @@ class Registry:
             f" (see `fw plugins`){failed}"
         )
 
-    def add(self, kind, cls, provider):
-        """Validate ``cls`` and record it; an error names both providers of a clash."""
+    @staticmethod
+    def check(kind, cls, provider):
+        """Is ``cls`` a proper class for ``kind``? A one-line error says what is missing."""
         base, noun, method = KINDS[kind]
         if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise FwError(f"{provider} registered {cls!r} as a {noun}, but it is not a subclass of framework.{base.__name__}")
+            raise FwError(f"{provider} registered {cls!r}, which is not a subclass of framework.{base.__name__}")
         name = getattr(cls, "name", None)
-        if not isinstance(name, str) or not name.isidentifier():
+        if not isinstance(name, str):
             raise FwError(f"{provider}: {noun} class {cls.__name__} needs a class attribute `name`, a string like 'tanh'")
+        if not name.isidentifier():
+            raise FwError(f"{provider}: {noun} name {name!r} must be a Python identifier, like {_identifier(name)!r}")
         if getattr(cls, method) is getattr(base, method):
             raise FwError(f"{provider}: {noun} '{name}' ({cls.__name__}) must implement {method}()")
+
+    def add(self, kind, cls, provider):
+        """Record a checked ``cls``. A name already taken raises an error naming both providers.
+
+        A built-in keeps its name. Between two other plugins neither wins:
+        the name becomes ambiguous, and a config that uses it gets an error.
+        """
+        name, noun = cls.name, KINDS[kind][1]
         if name in self.entries[kind]:
-            raise FwError(
-                f"{noun} '{name}' is registered twice: by {self.providers[kind][name]} and by {provider}; "
-                f"uninstall one, or set FW_DISABLE_PLUGIN_AUTOLOAD=1"
-            )
+            first = self.providers[kind][name]
+            if not first.builtin:
+                self.ambiguous.setdefault((kind, name), [first]).append(provider)
+            kept = "the built-in is kept" if first.builtin else "neither is used until one is uninstalled"
+            raise FwError(f"{noun} '{name}' is registered by both {first} and {provider}; {kept}")
         self.entries[kind][name] = cls
         self.providers[kind][name] = provider
+
+
+def _identifier(name):
+    fixed = "".join(c if c.isalnum() else "_" for c in name)
+    return fixed if fixed.isidentifier() else f"_{fixed}"

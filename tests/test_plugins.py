@@ -69,13 +69,31 @@ def test_a_misspelled_hook_is_an_error_with_a_suggestion():
         get_registry(["misspelled_hook"])
 
 
-def test_a_duplicate_name_names_both_providers_and_registers_nothing_of_the_plugin():
+def test_a_config_plugin_clashing_with_a_builtin_is_an_error_naming_both():
     with pytest.raises(FwError) as e:
         get_registry(["duplicate_name"])
     msg = str(e.value)
-    assert "activation 'sigmoid' is registered twice" in msg
+    assert "activation 'sigmoid' is registered by both" in msg
     assert "plugin 'plugins.activations' (fw " in msg and "plugin 'duplicate_name'" in msg
 
+
+def test_a_config_plugin_that_registers_nothing_is_an_error():
+    with pytest.raises(FwError, match=r"plugins\[0\]: 'registers_nothing' registers nothing; it needs an @hookimpl"):
+        get_registry(["registers_nothing"])
+
+
+def test_a_name_without_identifier_form_gets_a_suggestion(monkeypatch):
+    from framework import Activation
+    from framework.registry import Provider, Registry
+
+    class Bad(Activation):
+        name = "my-act"
+
+        def forward(self, x):
+            return x
+
+    with pytest.raises(FwError, match="activation name 'my-act' must be a Python identifier, like 'my_act'"):
+        Registry.check("activations", Bad, Provider("p"))
 
 def test_registering_a_class_that_is_not_an_activation_is_refused():
     with pytest.raises(FwError, match="not a subclass of framework.Activation"):
@@ -133,15 +151,28 @@ def test_a_misspelled_entry_point_hook_is_reported_not_fatal(tmp_path):
     assert "unknown hook 'register_activation'" in failed["error"]
 
 
-def test_a_third_party_duplicate_keeps_the_builtin_and_is_reported(tmp_path):
+def test_a_third_party_duplicate_keeps_the_builtin_and_the_plugins_other_names(tmp_path):
     make_dist(tmp_path, "fw_dup", "0.1", {"dup": "duplicate_name"})
     out = run_fw("plugins", "--json", pythonpath=[tmp_path, MODULES])
     data = json.loads(out.stdout)
     sigmoid = next(a for a in data["activations"] if a["name"] == "sigmoid")
     assert sigmoid["plugin"] == "plugins.activations"
-    assert "square" not in [a["name"] for a in data["activations"]], "a failed plugin registers nothing"
-    assert "registered twice" in data["failed"][0]["error"]
+    assert "square" in [a["name"] for a in data["activations"]], "only the clashing name is refused"
+    [failed] = data["failed"]
+    assert "activation 'sigmoid' is registered by both" in failed["error"] and "the built-in is kept" in failed["error"]
 
+
+def test_two_third_party_plugins_with_one_name_make_it_ambiguous(tmp_path, mnist_dir):
+    make_dist(tmp_path, "fw_tanh_a", "1.0", {"a": "tanh_plugin"})
+    make_dist(tmp_path, "fw_tanh_b", "2.0", {"b": "other_tanh"})
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"model: {{activation: tanh}}\nweights: null\ndataset: {{root: {mnist_dir}}}\n")
+    out = run_fw("run", str(cfg), pythonpath=[tmp_path, MODULES])
+    assert out.returncode == 1
+    assert "activation 'tanh' is registered by both plugin" in out.stderr
+    assert "(fw_tanh_a 1.0)" in out.stderr and "(fw_tanh_b 2.0)" in out.stderr
+    ok = run_fw("run", str(cfg), "model.activation=softsign", pythonpath=[tmp_path, MODULES])
+    assert ok.returncode == 0, ok.stderr  # the rest of both plugins still works
 
 def test_a_plugin_written_from_the_readme_runs_in_a_config(tmp_path, mnist_dir, book_weights):
     plugin = tmp_path / "my_tanh.py"
