@@ -252,4 +252,4 @@ def _write_cache(path: Path, array: np.ndarray) -> None:
     try:
         atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
     except OSError as e:
-        print(f"warning: cannot write cache {path} ({e.strerror or e}); continuing without it", file=sys.stderr)
+        print(f"fw: warning: cannot write cache {path} ({e.strerror or e}); continuing without it", file=sys.stderr)

@@ -25,6 +25,13 @@ class NpzImporter(WeightImporter):
                 f"{path}: weights file not found; set weights.path to a .npz file "
                 "(fw convert-weights turns a .pkl into one)"
             )
+        with open(path, "rb") as f:
+            is_npy = f.read(6) == b"\x93NUMPY"
+        if not is_npy and not zipfile.is_zipfile(path):  # np.load would call it a pickle, confusingly
+            raise FwError(
+                f"{path}: not a .npz archive (a .npz is a zip of .npy files); check the file, or for a "
+                "pickle set weights.importer=pickle"
+            )
         try:
             archive = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:

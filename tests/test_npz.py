@@ -104,3 +104,10 @@ def test_a_missing_input_is_one_line(capsys, tmp_path):
 def test_help():
     with pytest.raises(SystemExit):
         main(["convert-weights", "--help"])
+
+
+def test_a_file_that_is_no_archive_at_all_says_so(tmp_path):
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"junk")
+    with pytest.raises(FwError, match=r"junk.npz: not a .npz archive \(a .npz is a zip of .npy files\)"):
+        NpzImporter().load(junk)
