@@ -90,7 +90,7 @@ class IdxDataset(Dataset):
 
     Subclasses set ``name``, ``folder``, ``num_classes``, ``class_names`` and:
 
-    - ``files``: ``{"train": (images_gz, labels_gz), "test": (...)}``
+    - ``files``: ``{"train": (images_gz, labels_gz), "test": (...)}``; MNIST's names by default
     - ``md5``: ``{file_name: MD5 of its decompressed payload}``; verifying the
       payload accepts any re-compressed copy of the same bytes.
     - ``mirrors``: base URLs tried in order (``base + file_name``).
@@ -107,7 +107,11 @@ class IdxDataset(Dataset):
     hash is skipped (see ``_verified_before`` for what that does not catch).
     """
 
-    files: ClassVar[dict[str, tuple[str, str]]]
+    #: MNIST's file names, which Fashion-MNIST shares.
+    files: ClassVar[dict[str, tuple[str, str]]] = {
+        "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+        "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+    }
     md5: ClassVar[dict[str, str]]
     mirrors: ClassVar[list[str]] = []
     local_sources: ClassVar[tuple[str, ...]] = ()

@@ -10,10 +10,6 @@ class MNIST(IdxDataset):
     folder = "mnist"
     num_classes = 10
     class_names = tuple("0123456789")
-    files = {
-        "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-        "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-    }
     md5 = {  # of the decompressed payloads, so re-compressed copies pass too
         "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",
         "train-labels-idx1-ubyte.gz": "a25bea736e30d166cdddb491f175f624",

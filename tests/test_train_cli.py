@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from framework.cli import main
+from test_cli import fw
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "configs" / "fashion_train.yaml")
@@ -15,18 +16,6 @@ CONFIG = str(REPO / "configs" / "fashion_train.yaml")
 def small(fashion_full_dir, tmp_path):
     """One epoch of a small network on the full Fashion-MNIST: about a second."""
     return [f"dataset.root={fashion_full_dir}", f"weights.path={tmp_path}/w.npz", "model.sizes=[784,16,10]", "train.epochs=1"]
-
-
-def fw(capsys, *args):
-    import warnings
-
-    saved = warnings.showwarning
-    try:
-        code = main([str(a) for a in args])
-    finally:
-        warnings.showwarning = saved
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_train_then_run_reproduces_the_reported_accuracy(capsys, small, tmp_path):
