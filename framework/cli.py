@@ -128,9 +128,10 @@ def _add_plugins_command(sub, debug):
     plugins = sub.add_parser(
         "plugins",
         parents=[debug],
-        help="list activations, datasets and importers and the plugins providing them",
-        description="List every registered activation, dataset and weight importer, with the plugin "
-        "(and distribution and version) that provides it, and any plugin that failed to load.",
+        help="list what the plugins provide, and which plugins failed",
+        description="List every registered activation, dataset, weight importer, optimizer, loss and "
+        "initialiser, with the plugin (and distribution and version) that provides it, any plugin "
+        "that failed to load, and any name two plugins both registered.",
     )
     plugins.add_argument("--json", action="store_true", help="print JSON instead of text")
     plugins.set_defaults(func=commands.plugins)

@@ -130,7 +130,12 @@ def plugins(args):
             ]
             for kind in KINDS
         }
+        for kind in KINDS:
+            for entry in out[kind]:
+                if (kind, entry["name"]) in registry.ambiguous:
+                    entry["ambiguous_with"] = [_provider_dict(p) for p in registry.ambiguous[kind, entry["name"]][1:]]
         out["failed"] = [{**_provider_dict(p), "error": msg} for p, msg in registry.failures]
+        out["name_clashes"] = [{**_provider_dict(p), "error": msg} for p, msg in registry.clashes]
         print(json.dumps(out, indent=2))
         return 0
     for kind in KINDS:
@@ -138,13 +143,19 @@ def plugins(args):
         names = registry.names(kind)
         width = max(map(len, names), default=0)
         for name in names:
-            print(f"  {name:<{width}}  {registry.providers[kind][name]}")
+            others = registry.ambiguous.get((kind, name), [])[1:]
+            clash = f"  AMBIGUOUS, also by {', '.join(map(str, others))}: unusable until one is uninstalled" if others else ""
+            print(f"  {name:<{width}}  {registry.providers[kind][name]}{clash}")
         if not names:
             print("  (none)")
     if registry.failures:
-        print("failed plugins:")
+        print("failed plugins (skipped):")
         for provider, msg in registry.failures:
             print(f"  {provider}: {msg}")
+    if registry.clashes:
+        print("name clashes (only these names were refused):")
+        for provider, msg in registry.clashes:
+            print(f"  {msg}")
     return 0
 
 
@@ -249,7 +260,8 @@ def _provider_dict(p):
 def _report_failures(registry):
     for provider, msg in registry.failures:
         print(f"fw: warning: {provider} failed to load and was skipped: {msg}", file=sys.stderr)
-
+    for _, msg in registry.clashes:
+        print(f"fw: warning: {msg} (see fw plugins)", file=sys.stderr)
 
 def route_warnings():
     """Show fw's warnings as one 'fw: warning:' line, not Python's file:line form."""

@@ -19,7 +19,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import FwError
-from .registry import KINDS, Provider, Registry
+from .registry import KINDS, NameClash, Provider, Registry
 
 BUILTIN_PLUGINS = (
     "plugins.activations",
@@ -61,6 +61,8 @@ def _build(local_plugins, no_autoload):
         _load_entry_points(pm, registry)
     for i, spec in enumerate(local_plugins):
         module = _import_local(spec, f"plugins[{i}]")
+        if pm.is_registered(module):  # already loaded: a built-in, or an installed plugin
+            continue
         _add(pm, registry, module, Provider(spec), fatal=True)
         if not any(True for _ in _impls(pm, module)):
             raise FwError(
@@ -114,10 +116,11 @@ def _add(pm, registry, plugin, provider, fatal=False):
     for kind, cls in staged:
         try:
             registry.add(kind, cls, provider)
-        except FwError as e:  # a name clash refuses that name only; the plugin's others stand
+        except NameClash as e:  # refuses that name only; the plugin's other names stand
             if fatal:
-                raise
-            registry.failures.append((provider, str(e)))
+                raise FwError(f"{e}; rename it in '{provider.plugin}', or drop that from the config's plugins: list") from e
+            kept = "the built-in is kept" if e.first.builtin else "neither is used until one is uninstalled"
+            registry.clashes.append((provider, f"{e}; {kept}"))
 
 
 def _check_hook_names(pm, plugin, provider):

@@ -46,6 +46,8 @@ class Registry:
     providers: dict = field(default_factory=lambda: {kind: {} for kind in KINDS})
     #: plugins that failed to load (or to register a name): [(Provider, one-line reason)]
     failures: list = field(default_factory=list)
+    #: names refused because another plugin had them: [(Provider, one-line reason)]
+    clashes: list = field(default_factory=list)
     #: (kind, name) -> the providers that all registered it, when no built-in decides
     ambiguous: dict = field(default_factory=dict)
 
@@ -97,10 +99,17 @@ class Registry:
             first = self.providers[kind][name]
             if not first.builtin:
                 self.ambiguous.setdefault((kind, name), [first]).append(provider)
-            kept = "the built-in is kept" if first.builtin else "neither is used until one is uninstalled"
-            raise FwError(f"{noun} '{name}' is registered by both {first} and {provider}; {kept}")
+            raise NameClash(f"{noun} '{name}' is registered by both {first} and {provider}", first)
         self.entries[kind][name] = cls
         self.providers[kind][name] = provider
+
+
+class NameClash(FwError):
+    """A plugin registered a name another plugin already has; ``first`` is that plugin."""
+
+    def __init__(self, message, first):
+        super().__init__(message)
+        self.first = first
 
 
 def _identifier(name):

@@ -133,7 +133,7 @@ def test_fw_plugins_lists_entry_point_plugins_with_distribution_and_reports_brok
 
     text = run_fw("plugins", pythonpath=[tmp_path, MODULES])
     assert "tanh" in text.stdout and "(fw_tanh 1.2.3)" in text.stdout
-    assert "failed plugins:" in text.stdout and "plugin 'broken' (fw_tanh 1.2.3)" in text.stdout
+    assert "failed plugins (skipped):" in text.stdout and "plugin 'broken' (fw_tanh 1.2.3)" in text.stdout
 
 
 def test_autoload_can_be_switched_off(tmp_path):
@@ -158,8 +158,9 @@ def test_a_third_party_duplicate_keeps_the_builtin_and_the_plugins_other_names(t
     sigmoid = next(a for a in data["activations"] if a["name"] == "sigmoid")
     assert sigmoid["plugin"] == "plugins.activations"
     assert "square" in [a["name"] for a in data["activations"]], "only the clashing name is refused"
-    [failed] = data["failed"]
-    assert "activation 'sigmoid' is registered by both" in failed["error"] and "the built-in is kept" in failed["error"]
+    assert data["failed"] == []
+    [clash] = data["name_clashes"]
+    assert "activation 'sigmoid' is registered by both" in clash["error"] and "the built-in is kept" in clash["error"]
 
 
 def test_two_third_party_plugins_with_one_name_make_it_ambiguous(tmp_path, mnist_dir):
@@ -173,6 +174,9 @@ def test_two_third_party_plugins_with_one_name_make_it_ambiguous(tmp_path, mnist
     assert "(fw_tanh_a 1.0)" in out.stderr and "(fw_tanh_b 2.0)" in out.stderr
     ok = run_fw("run", str(cfg), "model.activation=softsign", pythonpath=[tmp_path, MODULES])
     assert ok.returncode == 0, ok.stderr  # the rest of both plugins still works
+    assert "failed to load" not in ok.stderr
+    listing = run_fw("plugins", pythonpath=[tmp_path, MODULES]).stdout
+    assert "AMBIGUOUS, also by plugin 'b' (fw_tanh_b 2.0)" in listing
 
 def test_a_plugin_written_from_the_readme_runs_in_a_config(tmp_path, mnist_dir, book_weights):
     plugin = tmp_path / "my_tanh.py"
@@ -200,3 +204,8 @@ def test_a_plugin_written_from_the_readme_runs_in_a_config(tmp_path, mnist_dir, 
     result = json.loads(out.stdout)
     assert result["total"] == 10000 and 0.0 < result["accuracy"] < 0.3  # random weights: near chance
     assert "random" in out.stderr and "chance-level" in out.stderr
+
+
+def test_naming_an_already_loaded_module_in_plugins_is_harmless():
+    reg = get_registry(["plugins.activations"])
+    assert "sigmoid" in reg.names("activations")
