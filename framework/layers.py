@@ -65,7 +65,7 @@ class Network:
                 np.copyto(chunk, x[start : start + rows], casting="same_kind")
             y = self._forward(layers, chunk, buffers)
             if np.isnan(y).any():
-                raise FwError("the network's output contains NaN; check the weights and any plugin activation's forward")
+                raise self._nan_error(layers, x[start : start + rows])
             np.argmax(y, axis=1, out=labels[start : start + len(chunk)])
         return labels
 
@@ -88,12 +88,25 @@ class Network:
                 else:
                     x, owned = layer(x), False
                 if getattr(x, "shape", None) != shape:
-                    raise ValueError(f"it turned shape {shape} into {getattr(x, 'shape', type(x).__name__)}; forward must keep the shape")
+                    raise ValueError(
+                        f"it turned shape {shape} into {getattr(x, 'shape', type(x).__name__)}; forward must keep the shape"
+                    )
             except FwError:
                 raise
             except Exception as e:
-                raise FwError(f"layer {i + 1} of the network, {_describe(layer)}, failed: {type(e).__name__}: {e}") from e
+                raise layer_error(i + 1, layer, e) from e
         return x
+
+    @staticmethod
+    def _nan_error(layers, x):
+        """Name the first layer whose output has a NaN (run again, step by step, on this chunk)."""
+        for i, layer in enumerate(layers, 1):
+            x = layer(x)
+            if np.isnan(x).any():
+                return FwError(
+                    f"layer {i} of the network, {_describe(layer)}, produced NaN; check its forward and the weights"
+                )
+        return FwError("the network's output contains NaN; check the weights and any plugin activation's forward")
 
     @property
     def dense(self):
@@ -107,3 +120,8 @@ def _describe(layer):
     if isinstance(layer, Activation):
         return f"activation '{getattr(layer, 'name', '?')}' ({type(layer).__module__}.{type(layer).__name__})"
     return repr(layer)
+
+
+def layer_error(index, layer, e) -> FwError:
+    """A one-line error naming the layer (typically a plugin's activation) that raised ``e``."""
+    return FwError(f"layer {index} of the network, {_describe(layer)}, failed: {type(e).__name__}: {e}")

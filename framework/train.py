@@ -16,7 +16,7 @@ import numpy as np
 
 from .api import initializer, load_split, make, random_params
 from .errors import FwError
-from .layers import Dense, Network
+from .layers import Dense, Network, layer_error
 from .plugins import get_registry
 
 
@@ -57,7 +57,7 @@ class Backprop:
             W, b = self.params[2 * i], self.params[2 * i + 1]
             a = h @ W
             a += b
-            z = act(a)
+            z = _checked(act, act.forward, 2 * i + 2, a, a)
             self.cache.append((h, a, z))
             h = z
         return h
@@ -70,12 +70,32 @@ class Backprop:
         dz = None if self.fused else self.loss.backward(y, t)
         for i in range(last, -1, -1):
             h, a, z = self.cache[i]
-            da = self.loss.backward_fused(y, t) if (i == last and self.fused) else self.activations[i].backward(a, z, dz)
+            if i == last and self.fused:
+                da = self.loss.backward_fused(y, t)
+            else:
+                act = self.activations[i]
+                da = _checked(act, act.backward, 2 * i + 2, a, a, z, dz)
             np.matmul(h.T, da, out=self.grads[2 * i])
             np.sum(da, axis=0, out=self.grads[2 * i + 1])
             if i:
                 dz = da @ self.params[2 * i].T
         return loss
+
+
+def _checked(layer, method, index, like, *args):
+    """``method(*args)``, with a plugin's failure or wrong output shape named by layer."""
+    try:
+        out = method(*args)
+        if getattr(out, "shape", None) != like.shape:
+            raise ValueError(
+                f"{method.__name__} returned shape {getattr(out, 'shape', type(out).__name__)} "
+                f"for input shape {like.shape}; it must keep the shape"
+            )
+        return out
+    except FwError:
+        raise
+    except Exception as e:
+        raise layer_error(index, layer, e) from e
 
 
 @dataclass
@@ -109,15 +129,27 @@ class Trainer:
             )
         suffixes = {"npz": (".npz",), "pickle": (".pkl", ".pickle")}[self.format]
         if self.weights_path.suffix not in suffixes:
-            raise FwError(f"weights.path {self.weights_path} should end with {' or '.join(suffixes)} for weights.format={self.format}")
+            raise FwError(
+                f"weights.path {self.weights_path} should end with {' or '.join(suffixes)} for weights.format={self.format}"
+            )
         self.checkpoint_path = self.weights_path.with_name(self.weights_path.stem + ".ckpt.npz")
         t, m = cfg.train, cfg.model
         sizes = list(m.sizes)
         acts = [make(self.registry, "activations", m.activation, "model.activation") for _ in sizes[2:]]
-        acts.append(make(self.registry, "activations", m.output_activation, "model.output_activation"))
+        acts.append(
+            make(
+                self.registry,
+                "activations",
+                m.output_activation,
+                "model.output_activation",
+            )
+        )
         self.loss = make(self.registry, "losses", t.loss, "train.loss")
         fused = self.loss.fused_activation is not None and self.loss.fused_activation == acts[-1].name
-        for key, act in [*(("model.activation", a) for a in acts[:-1]), *([] if fused else [("model.output_activation", acts[-1])])]:
+        for key, act in [
+            *(("model.activation", a) for a in acts[:-1]),
+            *([] if fused else [("model.output_activation", acts[-1])]),
+        ]:
             if not act.has_backward():
                 raise FwError(
                     f"{key}: activation '{act.name}' ({type(act).__name__}) has no derivative, so fw train cannot "
@@ -152,9 +184,15 @@ class Trainer:
 
     def fit(self, x, t, x_test, t_test, on_epoch=None, progress=None, until=None):
         """Train the remaining epochs (or up to epoch ``until``); checkpoint after each one."""
-        x, t = x.reshape(len(x), -1), _labels(t)  # a dense network sees (N, 1, 28, 28) as (N, 784)
+        x, t = (
+            x.reshape(len(x), -1),
+            _labels(t),
+        )  # a dense network sees (N, 1, 28, 28) as (N, 784)
         x_test, t_test = x_test.reshape(len(x_test), -1), _labels(t_test)
-        epochs, batch_size = self.cfg.train.epochs, self.cfg.train.batch_size  # plain ints: no omegaconf in the loop
+        epochs, batch_size = (
+            self.cfg.train.epochs,
+            self.cfg.train.batch_size,
+        )  # plain ints: no omegaconf in the loop
         n, classes = len(x), self.cfg.model.sizes[-1]
         if t.size and t.max() >= classes:
             raise FwError(
@@ -187,7 +225,14 @@ class Trainer:
                 if progress:
                     progress(epoch, step + 1, steps)
             seconds = time.perf_counter() - start
-            report = Epoch(epoch, total_loss / n, float(correct) / n, self.accuracy(x_test, t_test), seconds, self._lr())
+            report = Epoch(
+                epoch,
+                total_loss / n,
+                float(correct) / n,
+                self.accuracy(x_test, t_test),
+                seconds,
+                self._lr(),
+            )
             self.history.append(report)
             self.save_checkpoint()
             if on_epoch:
@@ -195,6 +240,13 @@ class Trainer:
         return self.history
 
     def _diverged(self, epoch, loss):
+        for i, (_, a, z) in enumerate(self.model.cache):  # an activation that makes NaN from numbers?
+            if np.isnan(z).any() and np.isfinite(a).all():
+                act = self.model.activations[i]
+                raise FwError(
+                    f"layer {2 * i + 2} of the network, activation '{act.name}' ({type(act).__name__}), "
+                    "returned NaN for finite input; fix its forward"
+                )
         kept = f"epoch {self.history[-1].epoch} is in {self.checkpoint_path}" if self.history else "nothing was written"
         lr = f" (now {self.base_lr})" if isinstance(self.base_lr, (int, float)) else ""
         raise FwError(
@@ -228,7 +280,11 @@ class Trainer:
         from omegaconf import OmegaConf
 
         c = OmegaConf.to_container(self.cfg)
-        keep = {"dataset": c["dataset"]["name"], "model": c["model"], "train": c["train"]}
+        keep = {
+            "dataset": c["dataset"]["name"],
+            "model": c["model"],
+            "train": c["train"],
+        }
         return json.dumps(keep, sort_keys=True)
 
     def save_checkpoint(self):
@@ -259,7 +315,9 @@ class Trainer:
         except FwError:
             raise
         except Exception as e:
-            raise FwError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e}); delete it to start over") from e
+            raise FwError(
+                f"{path}: not a readable checkpoint ({type(e).__name__}: {e}); delete it to start over"
+            ) from e
         if meta["fingerprint"] != self.fingerprint():
             changed = _differences(json.loads(meta["fingerprint"]), json.loads(self.fingerprint()))
             raise FwError(

@@ -179,7 +179,7 @@ def test_fw_plugins_lists_the_builtins(capsys):
     [
         ("shrink", "layer 2 of the network, activation 'shrink' (bad_forward.Shrink), failed: ValueError: it turned shape"),
         ("boom", "layer 2 of the network, activation 'boom' (bad_forward.Boom), failed: ZeroDivisionError: oops"),
-        ("not_a_number", "the network's output contains NaN"),
+        ("not_a_number", "layer 2 of the network, activation 'not_a_number' (bad_forward.NotANumber), produced NaN"),
     ],
 )
 def test_a_misbehaving_plugin_activation_is_named(capsys, data, monkeypatch, activation, expected):

@@ -169,3 +169,29 @@ def test_unflattened_images_train_too(fashion, tmp_path):
     trainer = Trainer(config(fashion, tmp_path, "train.epochs=1"))
     [epoch] = trainer.fit(x.reshape(-1, 1, 28, 28), t, xt.reshape(-1, 1, 28, 28), tt)
     assert epoch.test_accuracy > 0.5
+
+
+@pytest.mark.parametrize(
+    "activation, expected",
+    [
+        ("boom", r"layer 2 of the network, activation 'boom' \(bad_forward.Boom\), failed: ZeroDivisionError: oops"),
+        ("shrink", r"layer 2 of the network, activation 'shrink' .*forward returned shape \(100, 3\)"),
+        ("not_a_number", r"layer 2 of the network, activation 'not_a_number' \(NotANumber\), returned NaN for finite input"),
+    ],
+)
+def test_a_misbehaving_plugin_activation_is_named_in_training_too(fashion, tmp_path, monkeypatch, activation, expected):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugin_modules"))
+    from framework import plugins
+
+    plugins._build.cache_clear()
+    try:
+        # a derivative is needed to train at all; give the bad classes a harmless one
+        import bad_forward
+
+        for cls in (bad_forward.Boom, bad_forward.Shrink, bad_forward.NotANumber):
+            monkeypatch.setattr(cls, "backward", lambda self, x, y, dout: dout, raising=False)
+        trainer = Trainer(config(fashion, tmp_path, f"model.activation={activation}", "plugins=[bad_forward]"))
+        with pytest.raises(fw.FwError, match=expected):
+            fit(trainer, fashion)
+    finally:
+        plugins._build.cache_clear()
