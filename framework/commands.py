@@ -64,17 +64,15 @@ def train(args):
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
     trainer = Trainer(cfg, registry)
-    trainer.check_output(overwrite=args.force or args.resume)
+    trainer.check_output(overwrite=args.force, resume=args.resume)
     if args.plot:
         from .plot import check_plot_available
 
-        check_plot_available(args.plot)
+        check_plot_available(args.plot, overwrite=args.force)
     ckpt = trainer.checkpoint_path
     if args.resume:
         done = trainer.resume()
         print(f"resuming {ckpt} after epoch {done} of {cfg.train.epochs}", file=sys.stderr)
-    elif ckpt.exists():
-        print(f"fw: note: starting over; the checkpoint {ckpt} will be replaced (--resume continues it)", file=sys.stderr)
     (x, t), (x_test, t_test) = train_split_data(cfg, registry)
     bar = ProgressBar()
     epochs = cfg.train.epochs

@@ -5,10 +5,13 @@ from pathlib import Path
 from .errors import FwError
 
 
-def check_plot_available(path):
+def check_plot_available(path, overwrite=False):
     """Fail before training, not after it, when the plot could not be written."""
+    from .train import check_writable
+
     if Path(path).suffix.lower() != ".png":
         raise FwError(f"--plot {path}: the learning curves are written as PNG; give a file name ending in .png")
+    check_writable(Path(path), "--plot", overwrite)
     try:
         import matplotlib  # noqa: F401
     except ImportError as e:

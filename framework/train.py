@@ -169,15 +169,15 @@ class Trainer:
         self.model = Backprop(params, acts, self.loss)
         self.history: list[Epoch] = []
 
-    def check_output(self, overwrite=False):
-        """Before any training: can the weights be written, and may an existing file be replaced?"""
-        from .files import ensure_writable_dir
-
-        ensure_writable_dir(self.weights_path.parent, purpose="for the trained weights (weights.path)")
-        if self.weights_path.exists() and not overwrite:
+    def check_output(self, overwrite=False, resume=False):
+        """Before any training: can the weights and checkpoint be written, and may old ones be replaced?"""
+        check_writable(self.weights_path, "weights.path", overwrite or resume)
+        if self.checkpoint_path.is_dir():
+            raise FwError(f"{self.checkpoint_path} (the checkpoint beside weights.path) is a folder; move it away")
+        if self.checkpoint_path.exists() and not (overwrite or resume):
             raise FwError(
-                f"weights.path {self.weights_path} already exists; add --force to replace it, "
-                "or set weights.path to a new file"
+                f"a checkpoint from an earlier run is at {self.checkpoint_path}; --resume continues it, "
+                "--force starts over"
             )
 
     # -- the loop --------------------------------------------------------------------------------
@@ -348,6 +348,18 @@ class Trainer:
 
             _write(self.weights_path, lambda f: pickle.dump(arrays, f, protocol=4))
         return self.weights_path
+
+
+def check_writable(path: Path, what: str, overwrite: bool):
+    """Refuse, before any work, an output that is a folder, read-only, or already there without --force."""
+    from .files import is_writable_dir
+
+    if path.is_dir():
+        raise FwError(f"{what} {path} is a folder; give a file name")
+    if not is_writable_dir(path.parent):
+        raise FwError(f"{what} {path}: its folder is read-only; choose a writable place")
+    if path.exists() and not overwrite:
+        raise FwError(f"{what} {path} already exists; add --force to replace it, or choose a new name")
 
 
 def train_split_data(cfg, registry):

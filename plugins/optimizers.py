@@ -34,6 +34,8 @@ class Momentum(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.9):
         _positive(lr=lr, momentum=momentum)
+        if momentum >= 1:
+            raise ValueError(f"momentum must be below 1 (it keeps that fraction of the last step), got {momentum}")
         self.lr, self.momentum = lr, momentum
         self.v = None
 

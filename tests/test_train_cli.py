@@ -111,3 +111,18 @@ def test_global_debug_flag_shows_the_traceback(small):
 
     with pytest.raises(FwError, match="unknown loss"):
         main(["--debug", "train", CONFIG, *small, "train.loss=hinge"])
+
+
+def test_outputs_are_checked_before_any_training(capsys, small, tmp_path):
+    (tmp_path / "w.npz").mkdir()
+    code, out, err = fw(capsys, "train", CONFIG, *small, "--force")
+    assert code == 1 and "is a folder; give a file name" in err and out == ""
+    (tmp_path / "w.npz").rmdir()
+    (tmp_path / "w.ckpt.npz").write_bytes(b"an earlier run")
+    code, _, err = fw(capsys, "train", CONFIG, *small)
+    assert code == 1 and "a checkpoint from an earlier run is at" in err and "--force starts over" in err
+    (tmp_path / "curve.png").write_bytes(b"old plot")
+    code, _, err = fw(capsys, "train", CONFIG, *small, "--plot", tmp_path / "curve.png", "--force")
+    assert code == 0, err  # --force replaces the weights, the checkpoint and the plot
+    code, _, err = fw(capsys, "train", CONFIG, *small, "--plot", tmp_path / "curve.jpg", "--force")
+    assert code == 1 and "give a file name ending in .png" in err
