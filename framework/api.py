@@ -103,6 +103,14 @@ def weights_path(w) -> Path:
     else:
         path = default_data_dir() / "weights" / w.url.rstrip("/").rsplit("/", 1)[-1]
     if path.is_file():
+        checkpoint = path.with_name(path.stem + ".ckpt.npz")
+        if checkpoint.is_file() and checkpoint.stat().st_mtime > path.stat().st_mtime:
+            warnings.warn(
+                f"{checkpoint} is newer than {path}: a training run did not finish; "
+                "fw train CONFIG --resume completes it (these are the older weights)",
+                FwWarning,
+                stacklevel=2,
+            )
         if w.sha256:
             from .files import file_hash
 

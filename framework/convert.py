@@ -18,6 +18,8 @@ def pickle_to_npz(src, dst, *, force=False) -> dict:
     from .plugins import get_registry
 
     src, dst = Path(src), Path(dst)
+    if not src.is_file():
+        raise FwError(f"input {src} not found; give the path of a weights pickle such as sample_weight.pkl")
     if dst.suffix != ".npz":
         raise FwError(f"output {dst} must end with .npz (numpy would add the suffix itself); e.g. {dst.with_suffix('.npz')}")
     if dst.exists() and not force:

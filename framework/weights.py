@@ -40,7 +40,7 @@ def check_weights(arrays, sizes, source) -> list[tuple]:
             "(capital W, counting from 1), one pair per dense layer"
         )
     file_layers = sorted({int(k[1:]) for k in named})
-    hint = _sizes_hint(arrays)
+    hint = _sizes_hint(arrays, sizes)
     unexpected = sorted(set(arrays) - {f"{p}{i}" for i in range(1, n_layers + 1) for p in "Wb"})
     if unexpected or len(file_layers) != n_layers:
         raise FwError(
@@ -72,16 +72,20 @@ def check_weights(arrays, sizes, source) -> list[tuple]:
     return layers
 
 
-def _sizes_hint(arrays) -> str:
-    """Suggest the model.sizes that the file's W1, W2, ... chain implies, if it is one."""
-    weights = [arrays.get(f"W{i}") for i in range(1, len(arrays) + 1) if f"W{i}" in arrays]
+def _sizes_hint(arrays, configured=()) -> str:
+    """Suggest the model.sizes the file's W1, b1, W2, ... imply, when they form a whole network."""
     sizes = []
-    for w in weights:
+    for i in range(1, len(arrays) // 2 + 1):
+        w, b = arrays.get(f"W{i}"), arrays.get(f"b{i}")
         if getattr(w, "ndim", 0) != 2 or (sizes and sizes[-1] != w.shape[0]):
-            return ""  # the shapes do not chain: no sizes would fit, so suggest none
+            return ""  # missing or not chaining: no sizes would fit, so suggest none
+        if getattr(b, "shape", None) != (w.shape[1],):
+            return ""
         sizes = sizes or [w.shape[0]]
         sizes.append(w.shape[1])
-    return f"; the file fits model.sizes=[{','.join(map(str, sizes))}]" if len(sizes) > 1 else ""
+    if len(sizes) < 2 or 2 * (len(sizes) - 1) != len(arrays) or sizes == list(configured):
+        return ""
+    return f"; the file fits model.sizes=[{','.join(map(str, sizes))}]"
 
 
 def _describe(a) -> str:

@@ -21,6 +21,10 @@ class PickleImporter(WeightImporter):
                 f"{path}: weights file not found; set weights.path to a local copy "
                 "(e.g. the book's sample_weight.pkl) or weights.url to download it"
             )
+        with open(path, "rb") as f:
+            head = f.read(6)
+        if head.startswith(b"PK\x03\x04") or head == b"\x93NUMPY":  # a zip (.npz) or a .npy
+            raise FwError(f"{path}: is a numpy .npz/.npy file, not a pickle; set weights.importer=npz")
         arrays = safe_pickle.load(path)
         if not isinstance(arrays, dict):
             raise FwError(

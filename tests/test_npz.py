@@ -111,3 +111,16 @@ def test_a_file_that_is_no_archive_at_all_says_so(tmp_path):
     junk.write_bytes(b"junk")
     with pytest.raises(FwError, match=r"junk.npz: not a .npz archive \(a .npz is a zip of .npy files\)"):
         NpzImporter().load(junk)
+
+
+def test_the_pickle_importer_recognises_an_npz_and_says_which_importer(tmp_path):
+    from plugins.pickle_importer import PickleImporter
+
+    w = tmp_path / "w.npz"
+    np.savez(w, W1=np.ones((2, 2), np.float32))
+    with pytest.raises(FwError, match="is a numpy .npz/.npy file, not a pickle; set weights.importer=npz"):
+        PickleImporter().load(w)
+
+
+def test_convert_weights_names_a_missing_input(capsys, tmp_path):
+    one_line_error(*fw(capsys, "convert-weights", tmp_path / "nope.pkl", tmp_path / "o.npz"), "input", "nope.pkl not found")

@@ -126,3 +126,14 @@ def test_outputs_are_checked_before_any_training(capsys, small, tmp_path):
     assert code == 0, err  # --force replaces the weights, the checkpoint and the plot
     code, _, err = fw(capsys, "train", CONFIG, *small, "--plot", tmp_path / "curve.jpg", "--force")
     assert code == 1 and "give a file name ending in .png" in err
+
+
+def test_fw_run_warns_when_a_newer_checkpoint_waits(capsys, small, tmp_path):
+    import os
+
+    assert fw(capsys, "train", CONFIG, *small)[0] == 0
+    ckpt = tmp_path / "w.ckpt.npz"
+    later = os.stat(tmp_path / "w.npz").st_mtime + 10
+    os.utime(ckpt, (later, later))  # as after an interrupted second run
+    code, _, err = fw(capsys, "run", CONFIG, *small)
+    assert code == 0 and "is newer than" in err and "--resume completes it" in err
