@@ -40,6 +40,20 @@ def build_network(cfg, registry=None) -> Network:
     return Network(layers)
 
 
+def check_names(cfg, registry=None):
+    """Look up every plugin name the config uses, with its parameters: what `fw config` vouches for."""
+    registry = registry or get_registry(cfg.plugins)
+    m, t = cfg.model, cfg.train
+    make(registry, "activations", m.activation, "model.activation")
+    make(registry, "activations", m.output_activation, "model.output_activation")
+    registry.get("datasets", cfg.dataset.name, "dataset.name")
+    if cfg.weights is not None:
+        registry.get("weight_importers", cfg.weights.importer, "weights.importer")
+    initializer(cfg, registry)
+    make(registry, "optimizers", t.optimizer, "train.optimizer")
+    make(registry, "losses", t.loss, "train.loss")
+
+
 def initializer(cfg, registry):
     """``model.init``, or when it is null the one the hidden activation asks for (He for ReLU)."""
     value = cfg.model.init

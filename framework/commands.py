@@ -160,9 +160,11 @@ def plugins(args):
 def config(args):
     from omegaconf import OmegaConf
 
+    from .api import check_names
     from .config import load_config
 
     cfg = load_config(args.config, args.overrides)
+    check_names(cfg)
     print(f"# fw config {' '.join([args.config, *args.overrides])}")
     print(OmegaConf.to_yaml(cfg), end="")
     return 0

@@ -204,3 +204,21 @@ def test_overrides_may_follow_options(capsys, book, fashion_full_dir, tmp_path):
     )
     assert code == 0, err
     assert "fashion_mnist train: images 0 to 1 of 60000" in out
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("model.activation=nosuch", "model.activation: unknown activation 'nosuch'"),
+        ("dataset.name=cifar", "dataset.name: unknown dataset 'cifar'"),
+        ("train.optimizer.name=rmsprop", "train.optimizer: unknown optimizer 'rmsprop'"),
+        ("train.loss=hinge", "train.loss: unknown loss 'hinge'"),
+        ("model.init=zeros", "model.init: unknown initializer 'zeros'"),
+    ],
+)
+def test_fw_config_checks_every_name(capsys, override, expected):
+    from framework.cli import main
+
+    code = main(["config", BOOK, override])
+    err = capsys.readouterr().err
+    assert code == 1 and expected in err
