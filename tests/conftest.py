@@ -90,6 +90,9 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("FW_DATA_DIR", raising=False)
+    # Plugins the developer happens to have installed must not change what the tests see;
+    # the tests of entry-point loading switch it back on for themselves.
+    monkeypatch.setenv("FW_DISABLE_PLUGIN_AUTOLOAD", "1")
 
 
 class MirrorServer:

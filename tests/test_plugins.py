@@ -115,7 +115,12 @@ def make_dist(root: Path, name: str, version: str, entry_points: dict[str, str])
 def run_fw(*args, pythonpath, env_extra=None):
     import os
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, pythonpath)), **(env_extra or {})}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(map(str, pythonpath)),
+        "FW_DISABLE_PLUGIN_AUTOLOAD": "",  # these tests are about installed plugins
+        **(env_extra or {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", "framework.cli", *args], capture_output=True, text=True, env=env, timeout=60
     )
