@@ -67,6 +67,15 @@ def check_activation(cls, seed=0, **params):
       (computed in float64, away from kinks at 0).
     """
     fail = _Fail(f"check_activation({getattr(cls, '__name__', cls)!r})")
+    try:
+        _check_activation(fail, cls, seed, params)
+    except AssertionError:
+        raise
+    except Exception as e:  # the plugin's own code raised: still a failed check, named as one
+        raise AssertionError(f"{fail.what}: the activation raised {type(e).__name__}: {e}") from e
+
+
+def _check_activation(fail, cls, seed, params):
     _declared_name(fail, cls, Activation)
     fail(cls.forward is not Activation.forward, "must implement forward(x)")
     fail(

@@ -172,3 +172,24 @@ def test_an_importer_that_leaks_oserror_is_caught(book_weights):
         check_weight_importer(Leaky, book_weights)
     with pytest.raises(AssertionError, match=r"do not fit sizes \[784, 10\]"):
         check_weight_importer(PickleImporter, book_weights, sizes=[784, 10])
+
+
+def test_an_exception_from_the_plugin_is_a_failed_check_too():
+    import numpy as np
+
+    from framework import Activation
+    from framework.testing import check_activation
+
+    class Grumpy(Activation):
+        name = "grumpy"
+
+        def __init__(self, mood="bad"):
+            if mood != "good":
+                raise RuntimeError("not today")
+
+        def forward(self, x):
+            return np.tanh(x)
+
+    with pytest.raises(AssertionError, match=r"check_activation\('Grumpy'\): the activation raised RuntimeError: not today"):
+        check_activation(Grumpy)
+    check_activation(Grumpy, mood="good")
