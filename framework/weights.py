@@ -59,9 +59,10 @@ def check_weights(arrays, sizes, source) -> list[tuple]:
             if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
                 raise FwError(f"{source}: '{key}' must be a floating-point numpy array, got {_describe(a)}")
             if a.shape != shape:
+                flipped = " (transposed: fw's W is (inputs, outputs), PyTorch's Linear stores (outputs, inputs))"
                 raise FwError(
                     f"{source}: dense layer {i} ({key}): model.sizes={list(sizes)} expects shape "
-                    f"{shape}, the file has {a.shape}{hint}"
+                    f"{shape}, the file has {a.shape}{flipped if a.shape == shape[::-1] and len(shape) == 2 else ''}{hint}"
                 )
             if not np.isfinite(a).all():
                 raise FwError(

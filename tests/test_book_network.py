@@ -99,3 +99,11 @@ def test_sizes_that_do_not_match_the_weights_name_layer_and_shapes(book_cfg):
 def test_dense_is_x_at_w_plus_b():
     d = Dense(np.eye(3), np.arange(3))
     assert np.array_equal(d(np.ones((2, 3), np.float32)), [[1, 2, 3], [1, 2, 3]])
+
+
+def test_transposed_weights_are_recognised_as_such():
+    from framework.weights import check_weights
+
+    arrays = {"W1": np.zeros((100, 784), np.float32), "b1": np.zeros(100, np.float32)}
+    with pytest.raises(fw.FwError, match=r"has \(100, 784\) \(transposed: fw's W is \(inputs, outputs\)"):
+        check_weights(arrays, [784, 100], "torch.npz")
