@@ -113,7 +113,7 @@ def _add_run_command(sub, debug):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("config", metavar="CONFIG", help="path of a YAML config, e.g. configs/mnist_infer.yaml")
-    run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. batch_size=1000")
+    run.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. batch_size=1000")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     run.add_argument(
         "--report",
@@ -143,7 +143,7 @@ def _add_train_command(sub, debug):
         description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("config", metavar="CONFIG", help="path of a YAML config, e.g. configs/fashion_train.yaml")
-    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.epochs=5")
+    train.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. train.epochs=5")
     train.add_argument("--json", action="store_true", help="print one JSON object per epoch instead of text")
     train.add_argument("--plot", metavar="PNG", help="draw the loss and accuracy curves to PNG (needs matplotlib)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint next to weights.path")
@@ -158,7 +158,7 @@ def _add_inspection_commands(sub, debug):
         description=CONFIG_HELP, formatter_class=raw,
     )
     config.add_argument("config", metavar="CONFIG", help="path of a YAML config")
-    config.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, as for fw run")
+    config.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as for fw run")
     config.set_defaults(func=commands.config)
 
     show = sub.add_parser(
@@ -166,7 +166,7 @@ def _add_inspection_commands(sub, debug):
         description=SHOW_HELP, formatter_class=raw,
     )
     show.add_argument("config", metavar="CONFIG", help="path of a YAML config; its dataset (and, with --misclassified, network)")
-    show.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, as for fw run")
+    show.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as for fw run")
     show.add_argument("--count", type=int, default=20, metavar="N", help="how many images to show (default 20, at most 1000)")
     show.add_argument("--index", type=int, default=0, metavar="I", help="start at image I of the split (default 0)")
     show.add_argument("--columns", type=int, default=10, metavar="C", help="images per row (default 10)")
@@ -194,7 +194,7 @@ def main(argv=None):
     if extra and isinstance(getattr(args, "overrides", None), list) and all(
         "=" in e and not e.startswith("-") for e in extra
     ):
-        args.overrides += extra
+        args.overrides = [*args.overrides, *extra]  # a new list: the default [] is shared
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not args.command:
