@@ -43,9 +43,7 @@ def is_writable_dir(path) -> bool:
     superuser could otherwise write into regardless: such a folder is read-only
     by intent (e.g. a shared data copy).
     """
-    p = Path(path).absolute()
-    while not p.exists() and p != p.parent:
-        p = p.parent
+    p = _nearest_existing(path)
     try:
         mode = p.stat().st_mode
     except OSError:
@@ -53,14 +51,25 @@ def is_writable_dir(path) -> bool:
     return p.is_dir() and bool(mode & 0o222) and os.access(p, os.W_OK | os.X_OK)
 
 
+def _nearest_existing(path) -> Path:
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
 def ensure_writable_dir(path, *, purpose: str = "") -> Path:
     """Create ``path`` if needed; raise a one-line FwError if files cannot be written there."""
     path = Path(path)
-    why = f" {purpose}" if purpose else ""
+    why = f" ({purpose})" if purpose else ""
     if path.exists() and not path.is_dir():
         raise FwError(f"{path} is a file, not a folder{why}; move it away or choose another folder")
     if not is_writable_dir(path):
-        raise FwError(f"folder {path} is not writable{why}; make it writable or choose another folder")
+        existing = _nearest_existing(path)
+        where = f"folder {path} is not writable" if existing == path.absolute() else (
+            f"cannot create folder {path}: {existing} is read-only"
+        )
+        raise FwError(f"{where}{why}; make it writable or choose another folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
