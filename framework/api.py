@@ -115,7 +115,12 @@ def weights_path(w) -> Path:
     if w.path:
         path = Path(w.path).expanduser()
     else:
-        path = default_data_dir() / "weights" / w.url.rstrip("/").rsplit("/", 1)[-1]
+        from urllib.parse import urlsplit
+
+        name = Path(urlsplit(w.url).path).name  # no ?query, #fragment or host in the file name
+        if not name:
+            raise FwError(f"weights.url {w.url} names no file; set weights.path to where the file should go")
+        path = default_data_dir() / "weights" / name
     if path.is_file():
         checkpoint = path.with_name(path.stem + ".ckpt.npz")
         if checkpoint.is_file() and checkpoint.stat().st_mtime > path.stat().st_mtime:
@@ -199,6 +204,8 @@ def evaluate(net, x, t, batch_size=100) -> Evaluation:
     """
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise FwError(f"batch_size must be a positive whole number, got {batch_size!r}")
+    if len(x) == 0:
+        return Evaluation(0, 0, 0.0)
     labels = t.argmax(axis=1) if t.ndim == 2 else t
     x = x.reshape(len(x), -1)  # a dense network sees (N, 1, 28, 28) as (N, 784)
     n_in = net.dense[0].W.shape[0]

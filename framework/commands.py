@@ -108,6 +108,8 @@ def train(args):
 
         plot_history(history, args.plot, title=f"fw train {args.config}")
     out = sys.stderr if args.json else sys.stdout
+    if args.plot:
+        print(f"Learning curves written to {args.plot}", file=out)
     final = history[-1] if history else None
     if final:
         print(f"Test accuracy after epoch {final.epoch}: {final.test_accuracy:.4f}", file=out)

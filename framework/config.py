@@ -54,6 +54,8 @@ def load_config(path, overrides=()):
     from omegaconf import OmegaConf
 
     path = Path(path)
+    if isinstance(overrides, str):
+        raise FwError(f"overrides must be a list of 'KEY=VALUE' strings, e.g. [{overrides!r}], not one string")
     schema = OmegaConf.create(SCHEMA)
     OmegaConf.set_struct(schema, True)
     OmegaConf.set_struct(schema.train.optimizer, False)  # each optimizer has its own parameters
@@ -82,12 +84,19 @@ def _read_yaml(path):
         raise FwError(f"config file not found: {path}; pass the path of a YAML file such as configs/mnist_infer.yaml")
     try:
         text = path.read_text(encoding="utf-8")
-        data = OmegaConf.create(text) if text.strip() else OmegaConf.create({})
+    except (OSError, UnicodeDecodeError) as e:
+        raise FwError(f"{path}: cannot read it as UTF-8 text ({e}); a config is a YAML file") from e
+    if not text.strip():
+        raise FwError(f"{path} is empty; start from a config such as configs/mnist_infer.yaml")
+    try:
+        data = OmegaConf.create(text)
     except Exception as e:
         mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        where = f":line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or _msg(e)
-        raise FwError(f"{path}:{where} invalid YAML: {problem}") from e
+        line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        tab = "; YAML indents with spaces, not tabs" if "\t" in line[: mark.column + 1] else ""
+        raise FwError(f"{path}{where}: invalid YAML: {problem}{tab}") from e
     if not OmegaConf.is_dict(data):
         raise FwError(f"{path}: the top level must be a mapping of keys (dataset:, model:, ...), not a list")
     return data
@@ -220,7 +229,8 @@ def _validate(cfg, path, overrides=()):
     if w["format"] not in (None, "npz", "pickle"):
         fail("weights.format", "npz, pickle or null")
     if w["sha256"] is not None and not (isinstance(w["sha256"], str) and re.fullmatch(r"[0-9a-fA-F]{64}", w["sha256"])):
-        fail("weights.sha256", "64 hex digits or null")
+        quote = " (in quotes, or YAML reads a hash of digits as a number)" if not isinstance(w["sha256"], str) else ""
+        fail("weights.sha256", f"64 hex digits{quote} or null")
 
 
 def _named(value):

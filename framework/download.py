@@ -31,6 +31,7 @@ def download(urls, dest, *, verify=None, timeout: float = 30, label: str | None 
 
     dest = Path(dest)
     label = label or dest.name
+    created = _missing_folders(dest.parent)
     ensure_writable_dir(dest.parent, purpose=f"to download {label}")
     tried = []
     for url in urls:
@@ -53,13 +54,34 @@ def download(urls, dest, *, verify=None, timeout: float = 30, label: str | None 
             return dest
         except (OSError, ValueError, http.client.HTTPException) as e:  # URLError is an OSError
             tried.append(f"{url} ({_reason(e, timeout)})")
+            if url != urls[-1]:
+                print(f"{label}: {tried[-1]}; trying the next mirror", file=sys.stderr, flush=True)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+    for folder in reversed(created):  # leave no empty folders behind a failed download
+        try:
+            folder.rmdir()
+        except OSError:
+            break
     raise FwError(
         f"could not download {label}: tried {', '.join(tried) or 'no URLs'}; "
         f"download it by hand and put it at {dest}"
     )
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders (outermost first) that creating ``folder`` would make."""
+    missing = []
+    folder = folder.absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing[::-1]
+
+
+def _mb(n):
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
 
 
 def _fetch(url, out, timeout, label):
@@ -108,7 +130,7 @@ class _Progress:
         self.label, self.total = label, total
         self.tty = sys.stderr.isatty()
         self.last = 0.0
-        size = f" ({total / 1e6:.1f} MB)" if total else ""
+        size = f" ({_mb(total)})" if total else ""
         if not self.tty:
             print(f"downloading {label}{size} from {url}", file=sys.stderr, flush=True)
 
@@ -117,7 +139,7 @@ class _Progress:
         if self.tty and now - self.last > 0.1:
             self.last = now
             pct = f"{100 * done / self.total:3.0f}% " if self.total else ""
-            sys.stderr.write(f"\rdownloading {self.label}: {pct}{done / 1e6:.1f} MB")
+            sys.stderr.write(f"\rdownloading {self.label}: {pct}{_mb(done)}")
             sys.stderr.flush()
 
     def finish(self, done, ok=True):
@@ -125,7 +147,7 @@ class _Progress:
             if self.tty and self.last:
                 print(file=sys.stderr, flush=True)
             return
-        line = f"downloaded {self.label}: {done / 1e6:.1f} MB"
+        line = f"received {self.label}: {_mb(done)}, checking it"
         print(f"\r{line}{' ' * 10}" if self.tty else line, file=sys.stderr, flush=True)
 
 

@@ -9,13 +9,14 @@ each epoch so Ctrl-C loses at most the epoch in progress.
 import json
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .api import initializer, load_split, make, random_params
-from .errors import FwError
+from .errors import FwError, FwWarning
 from .layers import Dense, Network, layer_error
 from .plugins import get_registry
 
@@ -233,11 +234,22 @@ class Trainer:
                 seconds,
                 self._lr(),
             )
+            if report.train_accuracy <= 1.5 / classes:
+                # Not NaN, yet nothing learnt: typically a far too high learning rate saturating every unit.
+                warnings.warn(
+                    f"epoch {epoch}: train accuracy {report.train_accuracy:.3f} is chance level for {classes} "
+                    f"classes; if it stays there, lower train.optimizer.lr{self._lr_now()}",
+                    FwWarning,
+                    stacklevel=2,
+                )
             self.history.append(report)
             self.save_checkpoint()
             if on_epoch:
                 on_epoch(report)
         return self.history
+
+    def _lr_now(self):
+        return f" (now {self.base_lr})" if isinstance(self.base_lr, (int, float)) else ""
 
     def _diverged(self, epoch, loss):
         for i, (_, a, z) in enumerate(self.model.cache):  # an activation that makes NaN from numbers?
@@ -248,7 +260,7 @@ class Trainer:
                     "returned NaN for finite input; fix its forward"
                 )
         kept = f"epoch {self.history[-1].epoch} is in {self.checkpoint_path}" if self.history else "nothing was written"
-        lr = f" (now {self.base_lr})" if isinstance(self.base_lr, (int, float)) else ""
+        lr = self._lr_now()
         raise FwError(
             f"training diverged in epoch {epoch}: the loss became {loss}; lower train.optimizer.lr{lr} "
             f"or choose another optimizer ({kept})"

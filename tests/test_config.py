@@ -57,7 +57,10 @@ def test_activation_may_carry_parameters(tmp_path):
         ("model:\n  seed: -1\nweights: null\n", r"model.seed must be a whole number, 0 or more"),
         ("model:\n  sizes: [784, 10]\n", r"weights.path must be a file path"),
         ("- just\n- a list\n", r"top level must be a mapping"),
-        ("model: [\n", r"line 2, column 1 invalid YAML"),
+        ("model: [\n", r":line 2, column 1: invalid YAML"),
+        ("model:\n\tsizes: [784, 10]\n", r"YAML indents with spaces, not tabs"),
+        ("   \n", r"is empty; start from a config such as configs/mnist_infer.yaml"),
+        ("weights:\n  path: w.pkl\n  sha256: 0000000000000000000000000000000000000000000000000000000000000000\n", r"in quotes"),
     ],
 )
 def test_bad_files_give_one_line_errors_naming_the_file_and_key(tmp_path, text, expected):

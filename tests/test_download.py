@@ -25,7 +25,7 @@ def test_good_file(mirror, tmp_path, capsys):
     assert dest.read_bytes() == GOOD
     assert leftovers(dest.parent) == []
     err = capsys.readouterr().err
-    assert "downloading f.bin" in err and "downloaded f.bin" in err  # not a TTY: start + done lines
+    assert "downloading f.bin (10.2 kB)" in err and "received f.bin: 10.2 kB, checking it" in err  # not a TTY
 
 
 def test_wrong_checksum_then_good_second_mirror(mirror, tmp_path):
@@ -82,7 +82,8 @@ def test_all_mirrors_fail_one_line_error(mirror, tmp_path):
     for url, reason in zip(urls, ["HTTP 403", "connection dropped after 10 of 999 bytes", "HTTP 404"]):
         assert f"{url} ({reason}" in msg
     assert f"put it at {dest}" in msg
-    assert not dest.exists() and leftovers(dest.parent) == []
+    assert not dest.exists() and not dest.parent.exists(), "the folder made for the download is removed again"
+    assert msg.endswith(f"put it at {dest}")
 
 
 def test_failed_verify_is_reported(mirror, tmp_path):
@@ -161,6 +162,13 @@ def test_progress_on_a_tty(mirror, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     download([mirror.serve("/f.bin", GOOD)], tmp_path / "f.bin")
     err = capsys.readouterr().err
-    assert "\rdownloading f.bin: 100% 0.0 MB" in err and "\rdownloaded f.bin" in err
+    assert "\rdownloading f.bin: 100% 10.2 kB" in err and "\rreceived f.bin" in err
     assert "from http" not in err  # the start line is only for logs
     assert os.path.getsize(tmp_path / "f.bin") == len(GOOD)
+
+
+def test_each_skipped_mirror_is_reported_as_it_happens(mirror, tmp_path, capsys):
+    urls = [mirror.serve("/m1/f.bin", b"<html>error</html>", Content_Type="text/html"), mirror.serve("/m2/f.bin", GOOD)]
+    download(urls, tmp_path / "f.bin")
+    err = capsys.readouterr().err
+    assert f"f.bin: {urls[0]} (" in err and "trying the next mirror" in err

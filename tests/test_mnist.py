@@ -49,9 +49,16 @@ def test_real_mirrors_in_order():
     ]
 
 
-def test_load_raw_from_the_read_only_shared_copy(mnist_dir, local_mirrors):
-    before = sorted(p.name for p in mnist_dir.iterdir())
-    ds = MNIST(mnist_dir)
+def test_load_raw_from_a_read_only_copy(mnist_dir, local_mirrors, tmp_path):
+    import shutil
+
+    ro = tmp_path / "mnist"
+    ro.mkdir()
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(mnist_dir / name, ro / name)
+    ro.chmod(0o555)  # like ../shared/data: fw must not write there, even as root
+    before = sorted(p.name for p in ro.iterdir())
+    ds = MNIST(ro)
     images, labels = ds.load_raw("test")
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
     assert labels.shape == (10000,) and labels.dtype == np.uint8
@@ -59,8 +66,8 @@ def test_load_raw_from_the_read_only_shared_copy(mnist_dir, local_mirrors):
     assert idx_md5(labels) == MNIST.md5["t10k-labels-idx1-ubyte.gz"]
     assert labels[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
     assert np.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-    # The shared folder is read-only: the cache goes under $XDG_CACHE_HOME, nothing is written there.
-    assert sorted(p.name for p in mnist_dir.iterdir()) == before
+    # The folder is read-only: the cache goes under $XDG_CACHE_HOME, nothing is written there.
+    assert sorted(p.name for p in ro.iterdir()) == before
     assert sorted(p.name for p in ds.cache_dir().iterdir()) == ["t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy"]
     assert "/fw/npy/mnist-" in str(ds.cache_dir())
     assert local_mirrors.hits == []

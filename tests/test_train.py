@@ -195,3 +195,9 @@ def test_a_misbehaving_plugin_activation_is_named_in_training_too(fashion, tmp_p
             fit(trainer, fashion)
     finally:
         plugins._build.cache_clear()
+
+
+def test_a_collapse_to_chance_level_is_warned_about(fashion, tmp_path):
+    trainer = Trainer(config(fashion, tmp_path, "train.epochs=1", "train.optimizer.lr=1e6"))
+    with pytest.warns(fw.errors.FwWarning, match=r"chance level for 10 classes; .*lower train.optimizer.lr \(now 1000000.0\)"):
+        fit(trainer, fashion)
