@@ -101,6 +101,7 @@ def build_parser():
     _add_train_command(sub, debug)
     _add_plugins_command(sub, debug)
     _add_inspection_commands(sub, debug)
+    parser.commands = sub.choices  # name -> its parser, for usage errors in the subcommand's own words
     return parser
 
 
@@ -197,7 +198,7 @@ def main(argv=None):
         args.overrides = [*args.overrides, *extra]  # a new list: the default [] is shared
     elif extra:
         # The subcommand's own usage line, not the top-level one, says what it takes.
-        (sub_parser(parser, args.command) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if not args.command:
         parser.print_help()
         return 2
@@ -227,14 +228,6 @@ def main(argv=None):
         text = " ".join(str(e).split())
         print(f"fw: error: {type(e).__name__}: {text} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1
-
-
-def sub_parser(parser, command):
-    """The parser of ``command`` (``fw run`` ...), if there is one."""
-    for action in parser._subparsers._group_actions if parser._subparsers else []:
-        if command in getattr(action, "choices", {}):
-            return action.choices[command]
-    return None
 
 
 def _version():
