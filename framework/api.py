@@ -3,7 +3,7 @@
 import inspect
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +189,8 @@ class Evaluation:
     correct: int
     total: int
     seconds: float
+    #: the predicted class of every example, for reports that need more than the count
+    predicted: np.ndarray = field(default=None, repr=False)
 
     @property
     def accuracy(self) -> float:
@@ -205,7 +207,7 @@ def evaluate(net, x, t, batch_size=100) -> Evaluation:
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise FwError(f"batch_size must be a positive whole number, got {batch_size!r}")
     if len(x) == 0:
-        return Evaluation(0, 0, 0.0)
+        return Evaluation(0, 0, 0.0, np.empty(0, np.intp))
     labels = t.argmax(axis=1) if t.ndim == 2 else t
     x = x.reshape(len(x), -1)  # a dense network sees (N, 1, 28, 28) as (N, 784)
     n_in = net.dense[0].W.shape[0]
@@ -215,5 +217,6 @@ def evaluate(net, x, t, batch_size=100) -> Evaluation:
             f"set model.sizes[0] to {x.shape[1]}"
         )
     start = time.perf_counter()
-    correct = int(np.count_nonzero(net.classify(x) == labels))
-    return Evaluation(correct, len(x), time.perf_counter() - start)
+    predicted = net.classify(x)
+    seconds = time.perf_counter() - start
+    return Evaluation(int(np.count_nonzero(predicted == labels)), len(x), seconds, predicted)

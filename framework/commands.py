@@ -22,7 +22,7 @@ def run(args):
     result = api.evaluate(net, x, t, cfg.batch_size)
     total_seconds = time.perf_counter() - start
     rate = result.total / result.seconds if result.seconds else float("inf")
-    report = _class_report(cfg, registry, net, x, t) if getattr(args, "report", False) else None
+    report = _class_report(cfg, registry, t, result.predicted) if getattr(args, "report", False) else None
     if args.json:
         print(
             json.dumps(
@@ -199,11 +199,9 @@ def show(args):
     labels = labels.astype(int)
     where = f"{d.name} {d.split}"
     if args.misclassified:
-        from .report import predict_labels
-
         net = api.build_network(cfg, registry)
         x, _ = api.load_dataset(cfg, registry)
-        predicted = predict_labels(net, x, cfg.batch_size)
+        predicted = net.classify(x.reshape(len(x), -1))
         wrong = predicted != labels
         picked = select(len(images), args.index, args.count, wrong)
         captions = [
@@ -249,10 +247,10 @@ def _class_names(dataset):
     return [dataset.class_name(i) for i in range(dataset.num_classes)]
 
 
-def _class_report(cfg, registry, net, x, t):
-    from .report import ClassReport, predict_labels
+def _class_report(cfg, registry, t, predicted):
+    from .report import ClassReport
 
-    return ClassReport.from_labels(t, predict_labels(net, x, cfg.batch_size), _class_names(_dataset(cfg, registry)))
+    return ClassReport.from_labels(t, predicted, _class_names(_dataset(cfg, registry)))
 
 
 def _provider_dict(p):

@@ -5,15 +5,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def predict_labels(net, x, batch_size=100) -> np.ndarray:
-    """The predicted class of every example, classified in batches."""
-    x = x.reshape(len(x), -1)
-    out = np.empty(len(x), np.int64)
-    for i in range(0, len(x), batch_size):
-        out[i : i + batch_size] = net.predict(x[i : i + batch_size]).argmax(axis=1)
-    return out
-
-
 @dataclass
 class ClassReport:
     """``confusion[i, j]``: how many examples of true class i were predicted as class j."""
