@@ -30,7 +30,7 @@ _LAZY = {
     "build_network": "api",
     "load_dataset": "api",
     "evaluate": "api",
-    "get_registry": "plugins",
+    "get_registry": "plugin_manager",
 }
 
 __all__ = ["Activation", "Dataset", "FwError", "Initializer", "Loss", "Optimizer", "WeightImporter", *_LAZY]

@@ -12,7 +12,7 @@ from .config import named_spec
 from .dataset import default_data_dir
 from .errors import FwError, FwWarning
 from .layers import Dense, Network
-from .plugins import get_registry
+from .plugin_manager import get_registry
 from .registry import KINDS
 from .weights import check_weights
 

@@ -11,7 +11,7 @@ def run(args):
 
     from . import api
     from .config import load_config
-    from .plugins import get_registry
+    from .plugin_manager import get_registry
 
     start = time.perf_counter()
     cfg = load_config(args.config, args.overrides)
@@ -56,7 +56,7 @@ def train(args):
     import shlex
 
     from .config import load_config
-    from .plugins import get_registry
+    from .plugin_manager import get_registry
     from .progress import ProgressBar
     from .train import Trainer, train_split_data
 
@@ -119,7 +119,7 @@ def train(args):
 
 
 def plugins(args):
-    from .plugins import get_registry
+    from .plugin_manager import get_registry
     from .registry import KINDS
 
     registry = get_registry()
@@ -178,7 +178,7 @@ def show(args):
     from . import api
     from .config import load_config
     from .errors import FwError
-    from .plugins import get_registry
+    from .plugin_manager import get_registry
     from .show import BLACK, GREY, RED, pillow, render_grid, save_png, select
 
     if not 1 <= args.count <= 1000:

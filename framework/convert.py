@@ -15,7 +15,7 @@ def pickle_to_npz(src, dst, *, force=False) -> dict:
     arrays written.
     """
     from .files import atomic_write, ensure_writable_dir, file_hash
-    from .plugins import get_registry
+    from .plugin_manager import get_registry
 
     src, dst = Path(src), Path(dst)
     if not src.is_file():

@@ -18,7 +18,7 @@ import numpy as np
 from .api import initializer, load_split, make, random_params
 from .errors import FwError, FwWarning
 from .layers import Dense, Network, layer_error
-from .plugins import get_registry
+from .plugin_manager import get_registry
 
 
 def _cosine(progress):

@@ -22,7 +22,7 @@ def data(mnist_dir, book_weights):
 
 @pytest.fixture(autouse=True)
 def _fresh_registry():
-    from framework import plugins
+    from framework import plugin_manager as plugins
 
     plugins._build.cache_clear()
 
@@ -168,7 +168,7 @@ def test_fw_plugins_lists_the_builtins(capsys):
     code, out, _ = fw(capsys, "plugins")
     assert code == 0
     assert "activations:" in out and "weight importers:" in out and "datasets:" in out
-    assert any(line.split()[0] == "sigmoid" and "plugins.activations" in line for line in out.splitlines()[1:4])
+    assert any(line.split()[0] == "sigmoid" and "framework.plugins.activations" in line for line in out.splitlines()[1:4])
     data = json.loads(fw(capsys, "plugins", "--json")[1])
     assert {d["name"] for d in data["datasets"]} >= {"mnist"}
     assert data["failed"] == []

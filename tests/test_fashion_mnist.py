@@ -7,8 +7,8 @@ import pytest
 
 from framework import FwError
 from framework.testing import check_dataset
-from plugins.fashion_mnist import FashionMNIST, register_datasets
-from plugins.idx import IdxDataset, idx_md5
+from framework.plugins.fashion_mnist import FashionMNIST, register_datasets
+from framework.plugins.idx import IdxDataset, idx_md5
 
 TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 SHIPPED_MIRRORS = list(FashionMNIST.mirrors)

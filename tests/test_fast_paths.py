@@ -9,10 +9,10 @@ import tracemalloc
 import numpy as np
 import pytest
 
-import plugins.idx
+import framework.plugins.idx
 from framework import Activation
 from framework.layers import CHUNK_ROWS, Dense, Network
-from plugins.activations import Sigmoid, Softmax
+from framework.plugins.activations import Sigmoid, Softmax
 
 RNG = np.random.default_rng(0)
 
@@ -171,28 +171,28 @@ def cached(tmp_path, monkeypatch):
     array = RNG.integers(0, 256, (5, 28, 28), dtype=np.uint8)
     path = tmp_path / "images.npy"
     np.save(path, array)
-    real = plugins.idx.time.time_ns
-    monkeypatch.setattr(plugins.idx.time, "time_ns", lambda: real() + 3_000_000_000)  # past the racy window
-    return path, array, plugins.idx.idx_md5(array)
+    real = framework.plugins.idx.time.time_ns
+    monkeypatch.setattr(framework.plugins.idx.time, "time_ns", lambda: real() + 3_000_000_000)  # past the racy window
+    return path, array, framework.plugins.idx.idx_md5(array)
 
 
 def test_cache_is_memory_mapped_read_only(cached):
     path, array, md5 = cached
-    got = plugins.idx._read_cache(path, 3, md5)
+    got = framework.plugins.idx._read_cache(path, 3, md5)
     assert np.array_equal(got, array) and type(got) is np.ndarray and not got.flags.writeable
 
 
 def test_a_verified_cache_is_not_hashed_again(cached, monkeypatch):
     path, array, md5 = cached
-    assert plugins.idx._read_cache(path, 3, md5) is not None  # hashed, and remembered
-    monkeypatch.setattr(plugins.idx, "idx_md5", lambda a: pytest.fail("hashed again"))
-    assert np.array_equal(plugins.idx._read_cache(path, 3, md5), array)
+    assert framework.plugins.idx._read_cache(path, 3, md5) is not None  # hashed, and remembered
+    monkeypatch.setattr(framework.plugins.idx, "idx_md5", lambda a: pytest.fail("hashed again"))
+    assert np.array_equal(framework.plugins.idx._read_cache(path, 3, md5), array)
 
 
 @pytest.mark.parametrize("damage", ["same-size rewrite", "replaced", "truncated", "other md5 asked"])
 def test_a_changed_cache_is_hashed_again_and_refused(cached, damage):
     path, array, md5 = cached
-    assert plugins.idx._read_cache(path, 3, md5) is not None
+    assert framework.plugins.idx._read_cache(path, 3, md5) is not None
     flipped = array.copy()
     flipped[0, 0, 0] ^= 1
     stat = os.stat(path)
@@ -210,4 +210,4 @@ def test_a_changed_cache_is_hashed_again_and_refused(cached, damage):
         path.write_bytes(path.read_bytes()[:-100])
     else:
         md5 = "0" * 32
-    assert plugins.idx._read_cache(path, 3, md5) is None
+    assert framework.plugins.idx._read_cache(path, 3, md5) is None

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from framework.plugins import get_registry
+from framework.plugin_manager import get_registry
 from framework.train import Backprop
 
 REG = get_registry()

@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-import plugins.idx
+import framework.plugins.idx
 from framework import FwError
-from plugins.idx import IMAGES, LABELS, IdxDataset, idx_md5, read_idx
+from framework.plugins.idx import IMAGES, LABELS, IdxDataset, idx_md5, read_idx
 
 RNG = np.random.default_rng(0)
 ARRAYS = {
@@ -113,7 +113,7 @@ def test_load_raw_and_cache(root, monkeypatch, capsys):
     assert np.array_equal(images, ARRAYS["tr-images.gz"]) and np.array_equal(labels, ARRAYS["tr-labels.gz"])
     assert sorted(p.name for p in root.glob("*.npy")) == ["tr-images.npy", "tr-labels.npy"]  # only this split
     # Second load: from the .npy cache, no gzip at all.
-    monkeypatch.setattr(plugins.idx, "gunzip", lambda path: pytest.fail(f"read {path}"))
+    monkeypatch.setattr(framework.plugins.idx, "gunzip", lambda path: pytest.fail(f"read {path}"))
     images2, labels2 = Tiny(root).load_raw("train")
     assert np.array_equal(images2, images) and np.array_equal(labels2, labels)
 

@@ -6,10 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-import plugins.idx
+import framework.plugins.idx
 from framework import FwError
-from plugins.idx import idx_md5
-from plugins.mnist import MNIST, register_datasets
+from framework.plugins.idx import idx_md5
+from framework.plugins.mnist import MNIST, register_datasets
 
 TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 SHIPPED_MIRRORS = list(MNIST.mirrors)  # before any test points them at the local server
@@ -107,7 +107,7 @@ def test_second_load_uses_the_npy_cache(test_root, monkeypatch):
     images, labels = MNIST(test_root).load_raw("test")
     for name in TEST_FILES:  # no gzip left to read
         (test_root / name).unlink()
-    monkeypatch.setattr(plugins.idx, "gunzip", lambda path: pytest.fail(f"read {path}"))
+    monkeypatch.setattr(framework.plugins.idx, "gunzip", lambda path: pytest.fail(f"read {path}"))
     images2, labels2 = MNIST(test_root).load_raw("test")
     assert np.array_equal(images2, images) and np.array_equal(labels2, labels)
 

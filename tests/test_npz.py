@@ -7,14 +7,14 @@ import pytest
 
 from framework import FwError
 from framework.cli import main
-from plugins.npz_importer import NpzImporter, register_weight_importers
+from framework.plugins.npz_importer import NpzImporter, register_weight_importers
 
 from test_cli import BOOK, fw, one_line_error
 
 
 @pytest.fixture(autouse=True)
 def _fresh_registry():
-    from framework import plugins
+    from framework import plugin_manager as plugins
 
     plugins._build.cache_clear()
 
@@ -114,7 +114,7 @@ def test_a_file_that_is_no_archive_at_all_says_so(tmp_path):
 
 
 def test_the_pickle_importer_recognises_an_npz_and_says_which_importer(tmp_path):
-    from plugins.pickle_importer import PickleImporter
+    from framework.plugins.pickle_importer import PickleImporter
 
     w = tmp_path / "w.npz"
     np.savez(w, W1=np.ones((2, 2), np.float32))

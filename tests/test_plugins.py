@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from framework import FwError
-from framework.plugins import get_registry
+from framework.plugin_manager import get_registry
 
 HERE = Path(__file__).parent
 MODULES = HERE / "plugin_modules"
@@ -18,7 +18,7 @@ MODULES = HERE / "plugin_modules"
 @pytest.fixture(autouse=True)
 def _importable(monkeypatch):
     monkeypatch.syspath_prepend(str(MODULES))
-    from framework import plugins
+    from framework import plugin_manager as plugins
 
     plugins._build.cache_clear()
     yield
@@ -30,7 +30,7 @@ def test_builtins_are_registered_through_the_plugin_path():
     assert {"sigmoid", "softmax", "relu"} <= set(reg.names("activations"))
     assert "mnist" in reg.names("datasets")
     assert "pickle" in reg.names("weight_importers")
-    assert reg.providers["activations"]["sigmoid"].plugin == "plugins.activations"
+    assert reg.providers["activations"]["sigmoid"].plugin == "framework.plugins.activations"
     assert reg.providers["activations"]["sigmoid"].dist == "fw"
 
 
@@ -74,7 +74,7 @@ def test_a_config_plugin_clashing_with_a_builtin_is_an_error_naming_both():
         get_registry(["duplicate_name"])
     msg = str(e.value)
     assert "activation 'sigmoid' is registered by both" in msg
-    assert "plugin 'plugins.activations' (fw " in msg and "plugin 'duplicate_name'" in msg
+    assert "plugin 'framework.plugins.activations' (fw " in msg and "plugin 'duplicate_name'" in msg
 
 
 def test_a_config_plugin_that_registers_nothing_is_an_error():
@@ -161,7 +161,7 @@ def test_a_third_party_duplicate_keeps_the_builtin_and_the_plugins_other_names(t
     out = run_fw("plugins", "--json", pythonpath=[tmp_path, MODULES])
     data = json.loads(out.stdout)
     sigmoid = next(a for a in data["activations"] if a["name"] == "sigmoid")
-    assert sigmoid["plugin"] == "plugins.activations"
+    assert sigmoid["plugin"] == "framework.plugins.activations"
     assert "square" in [a["name"] for a in data["activations"]], "only the clashing name is refused"
     assert data["failed"] == []
     [clash] = data["name_clashes"]
@@ -212,5 +212,5 @@ def test_a_plugin_written_from_the_readme_runs_in_a_config(tmp_path, mnist_dir, 
 
 
 def test_naming_an_already_loaded_module_in_plugins_is_harmless():
-    reg = get_registry(["plugins.activations"])
+    reg = get_registry(["framework.plugins.activations"])
     assert "sigmoid" in reg.names("activations")

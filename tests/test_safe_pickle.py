@@ -15,8 +15,8 @@ import pytest
 
 from framework import FwError, hookspecs, safe_pickle
 from framework.weights import check_weights
-from plugins import pickle_importer
-from plugins.pickle_importer import PickleImporter
+from framework.plugins import pickle_importer
+from framework.plugins.pickle_importer import PickleImporter
 
 SYSTEM = f"{os.system.__module__}.system"  # pickle names os.system by its real module: posix / nt
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plugins.fashion_mnist import FashionMNIST
+from framework.plugins.fashion_mnist import FashionMNIST
 
 from test_cli import BOOK, fw, one_line_error
 
@@ -18,7 +18,7 @@ MNIST_CLASS_TOTALS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 @pytest.fixture(autouse=True)
 def _fresh_registry():
-    from framework import plugins
+    from framework import plugin_manager as plugins
 
     plugins._build.cache_clear()
 
@@ -120,7 +120,7 @@ def test_show_misclassified_shows_only_mistakes(capsys, book, mnist_dir, tmp_pat
     code, stdout, err = fw(capsys, "show", *book, "--misclassified", "--count", 3, "--out", out)
     assert code == 0, err
     assert "3 of the 648 misclassified images (accuracy 0.9352), from index 0" in stdout
-    from plugins.mnist import MNIST
+    from framework.plugins.mnist import MNIST
 
     images, _ = MNIST(mnist_dir).load_raw("test")
     # The book's network gets test images 8, 33 and 66 wrong and 0..7 right.

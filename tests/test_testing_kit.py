@@ -6,13 +6,13 @@ import hashlib
 import numpy as np
 import pytest
 
-import plugins.activations as builtin
+import framework.plugins.activations as builtin
 from framework import Activation, Dataset, FwError, WeightImporter
 from framework.testing import check_activation, check_dataset, check_weight_importer
-from plugins.idx import IdxDataset
-from plugins.mnist import MNIST
-from plugins.npz_importer import NpzImporter
-from plugins.pickle_importer import PickleImporter
+from framework.plugins.idx import IdxDataset
+from framework.plugins.mnist import MNIST
+from framework.plugins.npz_importer import NpzImporter
+from framework.plugins.pickle_importer import PickleImporter
 
 BUILTIN_ACTIVATIONS = [builtin.Sigmoid, builtin.Softmax, builtin.ReLU, builtin.Identity, builtin.Step]
 

@@ -110,7 +110,7 @@ def test_written_weights_load_in_fw_run_with_the_reported_accuracy(fashion, tmp_
 
 def test_an_activation_without_a_derivative_names_what_to_add(fashion, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugin_modules"))
-    from framework import plugins
+    from framework import plugin_manager as plugins
 
     plugins._build.cache_clear()
     cfg = config(fashion, tmp_path, "model.activation=tanh", "plugins=[tanh_plugin]")
@@ -181,7 +181,7 @@ def test_unflattened_images_train_too(fashion, tmp_path):
 )
 def test_a_misbehaving_plugin_activation_is_named_in_training_too(fashion, tmp_path, monkeypatch, activation, expected):
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugin_modules"))
-    from framework import plugins
+    from framework import plugin_manager as plugins
 
     plugins._build.cache_clear()
     try:

@@ -22,14 +22,14 @@ from .errors import FwError
 from .registry import KINDS, NameClash, Provider, Registry
 
 BUILTIN_PLUGINS = (
-    "plugins.activations",
-    "plugins.mnist",
-    "plugins.fashion_mnist",
-    "plugins.pickle_importer",
-    "plugins.npz_importer",
-    "plugins.initializers",
-    "plugins.optimizers",
-    "plugins.losses",
+    "framework.plugins.activations",
+    "framework.plugins.mnist",
+    "framework.plugins.fashion_mnist",
+    "framework.plugins.pickle_importer",
+    "framework.plugins.npz_importer",
+    "framework.plugins.initializers",
+    "framework.plugins.optimizers",
+    "framework.plugins.losses",
 )
 ENTRY_POINT_GROUP = "fw"
 HOOKS = [f"register_{kind}" for kind in KINDS]
