@@ -17,6 +17,7 @@ from .activation import Activation
 from .dataset import Dataset
 from .errors import FwError
 from .initializer import Initializer
+from .layer import Layer
 from .loss import Loss
 from .optimizer import Optimizer
 from .weights import WeightImporter
@@ -33,7 +34,7 @@ _LAZY = {
     "get_registry": "plugin_manager",
 }
 
-__all__ = ["Activation", "Dataset", "FwError", "Initializer", "Loss", "Optimizer", "WeightImporter", *_LAZY]
+__all__ = ["Activation", "Dataset", "FwError", "Initializer", "Layer", "Loss", "Optimizer", "WeightImporter", *_LAZY]
 
 
 def __getattr__(name):

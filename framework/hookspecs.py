@@ -11,6 +11,11 @@ hookimpl = pluggy.HookimplMarker("fw")
 
 
 @hookspec
+def register_layers(register):
+    """Call ``register(cls)`` for each ``framework.Layer`` subclass."""
+
+
+@hookspec
 def register_activations(register):
     """Call ``register(cls)`` for each ``framework.Activation`` subclass."""
 

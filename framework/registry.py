@@ -1,4 +1,4 @@
-"""Name -> class tables for activations, datasets and weight importers.
+"""Name -> class tables for each kind of plugin: activations, layers, datasets, importers, ...
 
 Plugins never write to the tables directly: they call the ``register``
 callback the core hands them, which checks the class, records which plugin
@@ -12,6 +12,7 @@ from .activation import Activation
 from .dataset import Dataset
 from .errors import FwError
 from .initializer import Initializer
+from .layer import Layer
 from .loss import Loss
 from .optimizer import Optimizer
 from .weights import WeightImporter
@@ -19,6 +20,7 @@ from .weights import WeightImporter
 #: hook suffix -> (base class, singular noun used in messages, the method a subclass must implement)
 KINDS = {
     "activations": (Activation, "activation", "forward"),
+    "layers": (Layer, "layer", "forward"),
     "datasets": (Dataset, "dataset", "load_raw"),
     "weight_importers": (WeightImporter, "weight importer", "load"),
     "optimizers": (Optimizer, "optimizer", "update"),
@@ -100,6 +102,18 @@ class Registry:
             if not first.builtin:
                 self.ambiguous.setdefault((kind, name), [first]).append(provider)
             raise NameClash(f"{noun} '{name}' is registered by both {first} and {provider}", first)
+        # Every activation is usable as a layer by its name, so the two share one namespace.
+        other = {"layers": "activations", "activations": "layers"}.get(kind)
+        if other and name in self.entries[other]:
+            first = self.providers[other][name]
+            if not first.builtin:
+                for k in (kind, other):
+                    self.ambiguous.setdefault((k, name), [first]).append(provider)
+            raise NameClash(
+                f"'{name}' is registered both as {KINDS[other][1]} by {first} and as {noun} by {provider}; "
+                "layers and activations share one set of names",
+                first,
+            )
         self.entries[kind][name] = cls
         self.providers[kind][name] = provider
 
