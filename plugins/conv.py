@@ -49,7 +49,7 @@ def _fit(layer, shape, window, stride, padding=(0, 0)):
     c, h, w = shape
     hp, wp = h + 2 * padding[0], w + 2 * padding[1]
     if window[0] > hp or window[1] > wp:
-        padded = f", {hp}x{wp} after padding {padding[0]}x{padding[1]}," if any(padding) else ""
+        padded = f" ({hp}x{wp} with padding {padding[0]}x{padding[1]})" if any(padding) else ""
         raise ValueError(
             f"{layer} window {window[0]}x{window[1]} is larger than its input {c}x{h}x{w}{padded}; "
             "use a smaller window, more padding, or fewer pooling layers before it"

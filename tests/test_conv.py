@@ -1,0 +1,270 @@
+"""conv2d, max_pool2d and avg_pool2d: gradients, a naive reference, shape errors, reuse of buffers."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from framework.plugins.conv import AvgPool2D, Conv2D, MaxPool2D
+
+RNG = np.random.default_rng(0)
+
+
+def distinct(shape, rng=RNG):
+    """float32 values spaced at least 0.01 apart: a small nudge never changes which one is the maximum."""
+    x = rng.permutation(int(np.prod(shape))).astype(np.float32) * np.float32(0.01)
+    return (x - x.mean()).reshape(shape)
+
+
+def build(cls, input_shape, **params):
+    layer = cls(**params)
+    out_shape = layer.build(input_shape, np.random.default_rng(1))
+    return layer, out_shape
+
+
+def numeric_gradient(f, a, eps=1e-2):
+    """Central differences of the scalar ``f()`` in every element of ``a`` (changed in place, then restored)."""
+    grad = np.zeros(a.shape)
+    for i in np.ndindex(a.shape):
+        old = a[i]
+        a[i] = old + eps
+        up = f()
+        a[i] = old - eps
+        down = f()
+        a[i] = old
+        grad[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def check_gradients(layer, out_shape, x):
+    """backward against a numerical gradient, for the input and every parameter."""
+    g = RNG.standard_normal((len(x), *out_shape)).astype(np.float32)
+
+    def loss():
+        return float(np.sum(layer.forward(x, train=True).astype(np.float64) * g))
+
+    y = layer.forward(x, train=True)
+    assert y.shape == (len(x), *out_shape) and y.dtype == np.float32
+    dx = layer.backward(g)
+    assert dx.dtype == np.float32 and dx.shape == x.shape
+    analytic = {"x": dx.copy(), **{k: v.copy() for k, v in layer.grads.items()}}
+    assert set(analytic) == {"x", *layer.params}
+    for k in layer.params:
+        assert analytic[k].shape == layer.params[k].shape and analytic[k].dtype == np.float32
+    for name, a in [("x", x), *layer.params.items()]:
+        np.testing.assert_allclose(analytic[name], numeric_gradient(loss, a), rtol=2e-2, atol=2e-2, err_msg=name)
+
+
+CONVS = [
+    dict(input_shape=(1, 6, 7), filters=3, kernel_size=3),
+    dict(input_shape=(3, 5, 5), filters=2, kernel_size=3, padding=1),
+    dict(input_shape=(2, 7, 6), filters=2, kernel_size=(3, 2), stride=2, padding=(1, 0)),
+    dict(input_shape=(2, 6, 6), filters=4, kernel_size=2, stride=(2, 1)),
+]
+
+
+@pytest.mark.parametrize("case", CONVS, ids=str)
+def test_conv_backward_matches_numerical_gradient(case):
+    case = dict(case)
+    input_shape = case.pop("input_shape")
+    layer, out_shape = build(Conv2D, input_shape, **case)
+    layer.params["b"][:] = RNG.standard_normal(layer.params["b"].shape)
+    check_gradients(layer, out_shape, RNG.standard_normal((3, *input_shape)).astype(np.float32))
+
+
+POOLS = [
+    dict(input_shape=(3, 6, 6), pool_size=2),
+    dict(input_shape=(2, 7, 5), pool_size=2),  # an odd row and column that no window covers
+    dict(input_shape=(2, 6, 7), pool_size=3, stride=1),  # overlapping windows
+    dict(input_shape=(2, 7, 7), pool_size=(3, 2), stride=2),
+    dict(input_shape=(1, 8, 8), pool_size=2, stride=3),  # gaps between windows
+]
+
+
+@pytest.mark.parametrize("cls", [MaxPool2D, AvgPool2D])
+@pytest.mark.parametrize("case", POOLS, ids=str)
+def test_pool_backward_matches_numerical_gradient(cls, case):
+    case = dict(case)
+    input_shape = case.pop("input_shape")
+    layer, out_shape = build(cls, input_shape, **case)
+    check_gradients(layer, out_shape, distinct((2, *input_shape)))
+
+
+def naive_conv(x, W, b, stride, padding):
+    (sh, sw), (ph, pw) = stride, padding
+    x = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    f, _, kh, kw = W.shape
+    oh, ow = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    out = np.zeros((len(x), f, oh, ow))
+    for n in range(len(x)):
+        for o in range(f):
+            for i in range(oh):
+                for j in range(ow):
+                    out[n, o, i, j] = np.sum(x[n, :, i * sh : i * sh + kh, j * sw : j * sw + kw] * W[o]) + b[o]
+    return out
+
+
+def naive_pool(x, size, stride, reduce):
+    (kh, kw), (sh, sw) = size, stride
+    oh, ow = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    out = np.zeros((*x.shape[:2], oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            out[:, :, i, j] = reduce(x[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw], axis=(2, 3))
+    return out
+
+
+@pytest.mark.parametrize("case", CONVS + [dict(input_shape=(1, 28, 28), filters=30, kernel_size=5)], ids=str)
+def test_conv_forward_matches_a_naive_convolution(case):
+    case = dict(case)
+    input_shape = case.pop("input_shape")
+    layer, out_shape = build(Conv2D, input_shape, **case)
+    layer.params["b"][:] = RNG.standard_normal(layer.params["b"].shape)
+    x = RNG.standard_normal((5, *input_shape)).astype(np.float32)
+    expected = naive_conv(x, layer.params["W"], layer.params["b"], layer.stride, layer.padding)
+    for train in (False, True):
+        y = layer.forward(x, train=train)
+        assert y.shape == (5, *out_shape) == expected.shape and y.dtype == np.float32
+        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls, reduce", [(MaxPool2D, np.max), (AvgPool2D, np.mean)])
+@pytest.mark.parametrize("case", POOLS, ids=str)
+def test_pool_forward_matches_a_naive_pool(cls, reduce, case):
+    case = dict(case)
+    input_shape = case.pop("input_shape")
+    layer, out_shape = build(cls, input_shape, **case)
+    x = RNG.standard_normal((4, *input_shape)).astype(np.float32)
+    expected = naive_pool(x, layer.pool_size, layer.stride, reduce)
+    for train in (False, True):
+        y = layer.forward(x, train=train)
+        assert y.shape == (4, *out_shape) == expected.shape and y.dtype == np.float32
+        np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_max_pool_sends_a_tied_windows_gradient_to_one_input():
+    """After a ReLU most windows are all zeros: the gradient must not be copied to each of them."""
+    layer, _ = build(MaxPool2D, (2, 4, 6), pool_size=2)
+    x = np.zeros((3, 2, 4, 6), np.float32)
+    x[0, 0, 0, :2] = 5  # a tie of two non-zero values
+    layer.forward(x, train=True)
+    dout = RNG.standard_normal((3, 2, 2, 3)).astype(np.float32)
+    dx = layer.backward(dout)
+    windows = dx.reshape(3, 2, 2, 2, 3, 2)
+    assert (np.count_nonzero(windows, axis=(3, 5)) == 1).all()
+    np.testing.assert_allclose(windows.sum(axis=(3, 5)), dout, rtol=1e-6)
+    assert dx[0, 0, 0, 0] == dout[0, 0, 0, 0]  # the first of the tied maxima
+
+
+def test_layers_keep_float32_for_float32_input():
+    conv, shape = build(Conv2D, (2, 8, 8), filters=3, kernel_size=3, padding=1)
+    pool, _ = build(MaxPool2D, shape, pool_size=2)
+    x = RNG.standard_normal((4, 2, 8, 8)).astype(np.float32)
+    y = pool.forward(conv.forward(x, train=True), train=True)
+    dx = conv.backward(pool.backward(np.ones_like(y)))
+    assert {a.dtype for a in [y, dx, *conv.params.values(), *conv.grads.values()]} == {np.dtype(np.float32)}
+
+
+def test_conv_build_uses_the_initializer_it_is_given():
+    """fw puts an Initializer (fan_in, fan_out, rng) -> (fan_in, fan_out) in ``init`` before build."""
+    seen = []
+
+    def init(fan_in, fan_out, rng):
+        seen.append((fan_in, fan_out))
+        return np.arange(fan_in * fan_out, dtype=np.float32).reshape(fan_in, fan_out)
+
+    layer = Conv2D(4, (3, 2), init=init)
+    layer.build((2, 5, 5), np.random.default_rng(0))
+    assert seen == [(12, 4)]
+    W = layer.params["W"]
+    assert W.shape == (4, 2, 3, 2) and W.dtype == np.float32
+    np.testing.assert_array_equal(W[1].ravel(), np.arange(12) * 4 + 1)  # filter 1 is column 1 of init's matrix
+
+
+def test_default_init_is_he():
+    layer, _ = build(Conv2D, (3, 20, 20), filters=200, kernel_size=5)
+    assert layer.params["W"].std() == pytest.approx(np.sqrt(2 / 75), rel=0.05)
+    assert not layer.params["b"].any()
+
+
+@pytest.mark.parametrize(
+    "cls, params, input_shape, words",
+    [
+        (Conv2D, dict(filters=2, kernel_size=5), (1, 4, 4), ["5x5", "1x4x4"]),
+        (Conv2D, dict(filters=2, kernel_size=(3, 7), padding=1), (1, 6, 4), ["3x7", "1x6x4", "8x6 with padding 1x1"]),
+        (MaxPool2D, dict(pool_size=3), (8, 2, 2), ["max_pool2d", "3x3", "8x2x2"]),
+        (AvgPool2D, dict(pool_size=(1, 5)), (8, 3, 3), ["avg_pool2d", "1x5", "8x3x3"]),
+        (Conv2D, dict(filters=2, kernel_size=3), (784,), ["(784,)", "dataset.flatten: false"]),
+        (MaxPool2D, dict(pool_size=2), (30, 100), ["(30, 100)", "dataset.flatten: false"]),
+    ],
+)
+def test_shapes_that_do_not_fit_are_one_line_errors(cls, params, input_shape, words):
+    layer = cls(**params)
+    with pytest.raises(ValueError) as e:
+        layer.build(input_shape, np.random.default_rng(0))
+    message = str(e.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+@pytest.mark.parametrize(
+    "cls, params, words",
+    [
+        (Conv2D, dict(filters=0, kernel_size=3), ["filters", "positive"]),
+        (Conv2D, dict(filters=2.5, kernel_size=3), ["filters", "2.5"]),
+        (Conv2D, dict(filters=2, kernel_size=0), ["kernel_size", "positive"]),
+        (Conv2D, dict(filters=2, kernel_size="3"), ["kernel_size", "'3'"]),
+        (Conv2D, dict(filters=2, kernel_size=(3, 3, 3)), ["kernel_size", "pair"]),
+        (Conv2D, dict(filters=2, kernel_size=3, stride=0), ["stride", "positive"]),
+        (Conv2D, dict(filters=2, kernel_size=3, padding=-1), ["padding", "zero or more"]),
+        (Conv2D, dict(filters=2, kernel_size=True), ["kernel_size"]),
+        (MaxPool2D, dict(pool_size=0), ["pool_size", "positive"]),
+        (AvgPool2D, dict(pool_size=2, stride=(1, 0)), ["stride", "positive"]),
+    ],
+)
+def test_bad_parameters_are_one_line_errors(cls, params, words):
+    with pytest.raises(ValueError) as e:
+        cls(**params)
+    for word in words:
+        assert word in str(e.value)
+
+
+def test_pairs_and_ints_mean_the_same():
+    a, _ = build(Conv2D, (2, 9, 9), filters=3, kernel_size=3, stride=2, padding=1)
+    b, _ = build(Conv2D, (2, 9, 9), filters=3, kernel_size=[3, 3], stride=(2, 2), padding=(1, 1))
+    b.params["W"][...] = a.params["W"]
+    x = RNG.standard_normal((2, 2, 9, 9)).astype(np.float32)
+    np.testing.assert_array_equal(a.forward(x), b.forward(x))
+
+
+def test_training_batches_of_changing_size_reuse_the_buffers_correctly():
+    conv, shape = build(Conv2D, (2, 9, 9), filters=3, kernel_size=3, padding=1)
+    pool, _ = build(MaxPool2D, shape, pool_size=2)
+    for n in (6, 2, 6):  # larger, smaller, larger again
+        x = RNG.standard_normal((n, 2, 9, 9)).astype(np.float32)
+        y = pool.forward(conv.forward(x, train=True), train=True)
+        expected = naive_pool(naive_conv(x, conv.params["W"], conv.params["b"], (1, 1), (1, 1)), (2, 2), (2, 2), np.max)
+        np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+        dx = conv.backward(pool.backward(np.ones_like(y)))
+        assert dx.shape == x.shape
+
+
+@pytest.mark.parametrize("cls, params", [(Conv2D, dict(filters=30, kernel_size=5)), (MaxPool2D, dict(pool_size=2))])
+def test_forward_into_allocates_no_big_buffer_per_chunk(cls, params):
+    """fw run's chunks go through one workspace sized on first use, not a new im2col buffer each time."""
+    input_shape = (1, 28, 28) if cls is Conv2D else (30, 24, 24)
+    layer, out_shape = build(cls, input_shape, **params)
+    x = RNG.standard_normal((300, *input_shape)).astype(np.float32)
+    out = np.empty((300, *out_shape), np.float32)
+    layer.forward_into(x, out)  # sizes the workspace
+    np.testing.assert_array_equal(out, layer.forward(x))
+    tracemalloc.start()
+    try:
+        for start in range(0, 300, 100):
+            layer.forward_into(x[start : start + 100], out[start : start + 100])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 256 * 1024, f"forward_into allocated {peak} bytes for chunks whose buffers take megabytes"
+    np.testing.assert_array_equal(out, layer.forward(x))
