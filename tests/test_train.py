@@ -53,11 +53,11 @@ def test_same_config_and_seed_give_bit_identical_weights(fashion, tmp_path):
     a, b = Trainer(config(fashion, tmp_path)), Trainer(config(fashion, tmp_path))
     fit(a, fashion)
     fit(b, fashion)
-    for pa, pb in zip(a.model.params, b.model.params):
+    for pa, pb in zip(a.net.parameters(), b.net.parameters()):
         assert np.array_equal(pa, pb)
     c = Trainer(config(fashion, tmp_path, "train.seed=1"))
     fit(c, fashion)
-    assert not np.array_equal(a.model.params[0], c.model.params[0])
+    assert not np.array_equal(a.net.parameters()[0], c.net.parameters()[0])
 
 
 def test_interrupted_training_resumes_to_the_same_weights(fashion, tmp_path):
@@ -78,7 +78,7 @@ def test_interrupted_training_resumes_to_the_same_weights(fashion, tmp_path):
     assert resumed.resume() == 1
     history = fit(resumed, fashion)
     assert [e.epoch for e in history] == [1, 2, 3]
-    for pa, pb in zip(whole.model.params, resumed.model.params):
+    for pa, pb in zip(whole.net.parameters(), resumed.net.parameters()):
         assert np.array_equal(pa, pb)
 
 
@@ -174,9 +174,9 @@ def test_unflattened_images_train_too(fashion, tmp_path):
 @pytest.mark.parametrize(
     "activation, expected",
     [
-        ("boom", r"layer 2 of the network, activation 'boom' \(bad_forward.Boom\), failed: ZeroDivisionError: oops"),
-        ("shrink", r"layer 2 of the network, activation 'shrink' .*forward returned shape \(100, 3\)"),
-        ("not_a_number", r"layer 2 of the network, activation 'not_a_number' \(NotANumber\), returned NaN for finite input"),
+        ("boom", r"model.layers\[1\] \(boom, bad_forward.Boom\): forward failed: ZeroDivisionError: oops"),
+        ("shrink", r"model.layers\[1\] \(shrink, bad_forward.Shrink\): forward returned shape \(100, 3\), but build promised \(100, 32\)"),
+        ("not_a_number", r"model.layers\[1\] \(not_a_number, bad_forward.NotANumber\): returned NaN for finite input"),
     ],
 )
 def test_a_misbehaving_plugin_activation_is_named_in_training_too(fashion, tmp_path, monkeypatch, activation, expected):
