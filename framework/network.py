@@ -86,16 +86,15 @@ class Network:
             try:
                 out = layer.build(shape, rng)
             except Exception as e:  # a plugin's build: whatever it raises, name the layer
-                raise FwError(f"{self.labels[i]}: {_text(e)} (input shape {shape})") from e
+                raise self.error(i, f"{_text(e)} (input shape {shape})") from e
             shape = _as_shape(out)
             if shape is None:
-                raise FwError(
-                    f"{self.labels[i]}: build returned {_short(out)}; it must return the output shape, "
-                    "a tuple of positive whole numbers"
+                raise self.error(
+                    i, f"build returned {_short(out)}; it must return the output shape, a tuple of positive whole numbers"
                 )
             for key, p in layer.params.items():
                 if not (isinstance(p, np.ndarray) and p.dtype == np.float32):
-                    raise FwError(f"{self.labels[i]}: params['{key}'] must be a float32 numpy array, got {_describe(p)}")
+                    raise self.error(i, f"params['{key}'] must be a float32 numpy array, got {_describe(p)}")
             self.shapes.append(shape)
         for i, layer in enumerate(self.layers):
             layer.input_grad = i > 0  # nothing needs dL/dx of the network's input
