@@ -29,6 +29,8 @@ def atomic_write(path, write) -> Path:
     try:
         with open(tmp, "xb") as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
         os.replace(tmp, path)
     finally:
         if tmp.exists():

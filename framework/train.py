@@ -130,7 +130,7 @@ class Trainer:
                     f"the {split} labels of dataset '{self.cfg.dataset.name}' run from {labels.min()} to {labels.max()}, "
                     f"but the network has {classes} outputs, so labels must be 0 to {classes - 1}"
                 )
-        chance = np.bincount(t, minlength=classes).max() / n  # always guessing the commonest class
+        majority = np.bincount(t, minlength=classes).max() / n
         bs = min(batch_size, n)
         steps = math.ceil(n / bs)
         xb = np.empty((bs, *x.shape[1:]), np.float32)
@@ -157,7 +157,7 @@ class Trainer:
                     progress(epoch, step + 1, steps)
             seconds = time.perf_counter() - start
             report = Epoch(epoch, total_loss / n, float(correct) / n, self.accuracy(x_test, t_test), seconds, self._lr())
-            if classes > 1 and report.train_accuracy <= chance + 0.05 * (1 - chance):
+            if at_chance_level(report.train_accuracy, majority, classes):
                 # Not NaN, yet nothing learnt: typically a far too high learning rate saturating every unit.
                 warnings.warn(
                     f"epoch {epoch}: train accuracy {report.train_accuracy:.3f} is chance level for {classes} "
@@ -313,6 +313,15 @@ def _check_backward(layer, spec):
         f"{spec.key}: layer '{spec.name}' ({type(layer).__name__}) has no backward, so fw train cannot use it; "
         "add backward(self, dout) returning dL/dx and filling self.grads (fw run works without it)"
     )
+
+
+def at_chance_level(accuracy, majority, classes) -> bool:
+    """Has training learnt nothing? No better than always guessing the commonest class.
+
+    ``majority`` is that class's share of the training labels; the margin is 5%
+    of what is left above it (0.145 for ten balanced classes, 0.525 for two).
+    """
+    return classes > 1 and majority < 1 and accuracy <= majority + 0.05 * (1 - majority)
 
 
 def train_split_data(cfg, registry):

@@ -134,6 +134,7 @@ def test_show_misclassified_shows_only_mistakes(capsys, book, mnist_dir, tmp_pat
         (["--index", 10000], "--index 10000 is outside the split, which has 10000 images; use 0 to 9999"),
         (["--count", 0], "--count must be between 1 and 1000"),
         (["--out", "grid.jpg"], "give a name ending in .png"),
+        (["dataset.split=validation"], "dataset 'fashion_mnist' has no split 'validation' (dataset.split); choose one of: train, test"),
     ],
 )
 def test_show_errors_are_one_line_and_write_nothing(capsys, fashion, tmp_path, monkeypatch, args, problem):

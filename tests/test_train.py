@@ -201,3 +201,34 @@ def test_a_collapse_to_chance_level_is_warned_about(fashion, tmp_path):
     trainer = Trainer(config(fashion, tmp_path, "train.epochs=1", "train.optimizer.lr=1e6"))
     with pytest.warns(fw.errors.FwWarning, match=r"chance level for 10 classes; .*lower train.optimizer.lr \(now 1000000.0\)"):
         fit(trainer, fashion)
+
+
+def test_an_empty_train_split_is_an_error_not_a_division_by_zero(fashion, tmp_path):
+    _, x, t, xt, tt = fashion
+    with pytest.raises(fw.FwError, match="the train split of dataset 'fashion_mnist' is empty"):
+        Trainer(config(fashion, tmp_path)).fit(x[:0], t[:0], xt, tt)
+
+
+def test_labels_outside_the_networks_outputs_are_refused(fashion, tmp_path):
+    _, x, t, xt, tt = fashion
+    t = t.copy()
+    t[5] = -1  # would index one-hot targets from the end
+    with pytest.raises(fw.FwError, match=r"the train labels of dataset 'fashion_mnist' run from -1 to 9, .* labels must be 0 to 9"):
+        Trainer(config(fashion, tmp_path)).fit(x, t, xt, tt)
+
+
+@pytest.mark.parametrize(
+    "accuracy, majority, classes, expected",
+    [
+        (0.12, 0.1, 10, True),   # ten balanced classes, nothing learnt
+        (0.5, 0.1, 10, False),
+        (0.75, 0.5, 2, False),   # two classes: 75% is learning (fw 0.1 warned here)
+        (0.51, 0.5, 2, True),
+        (1.0, 1.0, 1, False),    # one output: nothing to warn about
+        (0.9, 0.9, 10, True),    # 90% of the labels are one class: 0.9 is no better than guessing it
+    ],
+)  # fmt: skip
+def test_chance_level_is_measured_against_guessing_the_commonest_class(accuracy, majority, classes, expected):
+    from framework.train import at_chance_level
+
+    assert at_chance_level(accuracy, majority, classes) is expected
