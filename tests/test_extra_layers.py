@@ -59,3 +59,26 @@ def test_an_installed_layer_trains_and_runs(extra_layers, fashion_full_dir, tmp_
     ran = fw("run", config, "--json", site=extra_layers, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["accuracy"] == epoch["test_accuracy"]
+
+
+def test_the_readme_layer_example_runs_and_passes_the_kit(tmp_path, mnist_dir):
+    """Step 5 of the README's plugin walk-through, taken literally: the module, the config, the test."""
+    from test_extra_activations import readme_blocks
+
+    blocks = readme_blocks()
+    python = [code for lang, code in blocks if lang == "python"]
+    [config] = [code for lang, code in blocks if lang == "yaml" and "model.layers" not in code and "scale" in code]
+    (tmp_path / "fw_scale.py").write_text(python[2])
+    (tmp_path / "test_fw_scale.py").write_text(python[3])
+    kit = subprocess.run(
+        [sys.executable, "-c", "import test_fw_scale; test_fw_scale.test_scale(); print('kit ok')"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert kit.stdout.strip() == "kit ok", kit.stderr
+    (tmp_path / "scale.yaml").write_text(config + f"dataset: {{root: '{mnist_dir}'}}\nweights: null\n")
+    ran = subprocess.run(
+        [sys.executable, "-m", "framework.cli", "run", "scale.yaml", "--json"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["total"] == 10000
