@@ -232,3 +232,24 @@ def test_chance_level_is_measured_against_guessing_the_commonest_class(accuracy,
     from framework.train import at_chance_level
 
     assert at_chance_level(accuracy, majority, classes) is expected
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda z: z.update({"net.0.W": np.ones(1, np.float32)}), r"model.layers\[0\] \(dense\), 'W': the network has shape \(784, 32\), the file \(1,\)"),
+        (lambda z: z.update({"net.0.W": z["net.0.W"].astype(np.int32)}), r"'0.W' must be a floating-point numpy array"),
+        (lambda z: z.pop("net.2.b"), r"has no array '2.b' for model.layers\[2\] \(dense\), 'b'"),
+        (lambda z: z.update({"opt_m0": np.ones(1, np.float32)}), r"optimizer state 'm0' has shape \(1,\) float32, but parameter 0 is \(784, 32\) float32"),
+    ],
+)  # fmt: skip
+def test_a_hand_edited_checkpoint_is_refused_not_broadcast(fashion, tmp_path, edit, message):
+    """Every array of a checkpoint is checked against the network before any is used."""
+    trainer = Trainer(config(fashion, tmp_path, "train.epochs=1"))
+    fit(trainer, fashion)
+    with np.load(trainer.checkpoint_path) as z:
+        arrays = dict(z)
+    edit(arrays)
+    np.savez(trainer.checkpoint_path, **arrays)
+    with pytest.raises(fw.FwError, match=message):
+        Trainer(config(fashion, tmp_path, "train.epochs=1")).resume()

@@ -1,6 +1,7 @@
 """fw train as a user runs it: epoch lines, weights fw run can load, resume, plot, errors."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,22 @@ def test_fw_run_warns_when_a_newer_checkpoint_waits(capsys, small, tmp_path):
     os.utime(ckpt, (later, later))  # as after an interrupted second run
     code, _, err = fw(capsys, "run", CONFIG, *small)
     assert code == 0 and "is newer than" in err and "--resume completes it" in err
+
+
+def test_a_second_fw_train_to_the_same_path_is_refused(capsys, small, tmp_path):
+    from framework.files import OutputLock
+
+    with OutputLock(tmp_path / "w.npz", "test"):  # as if another fw train were running
+        code, out, err = fw(capsys, "train", CONFIG, *small)
+    assert code == 1 and out == ""
+    assert f"another fw process (pid {os.getpid()}) is writing {tmp_path / 'w.npz'}" in err
+    assert not (tmp_path / "w.npz").exists()
+    code, _, err = fw(capsys, "train", CONFIG, *small)  # released: now it runs
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"], "no lock file or checkpoint left behind"
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block(capsys, small, tmp_path):
+    (tmp_path / ".w.npz.lock").write_text("999999")  # the file stays after kill -9; the flock does not
+    code, _, err = fw(capsys, "train", CONFIG, *small)
+    assert code == 0, err
