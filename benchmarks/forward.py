@@ -45,7 +45,9 @@ def load(data: Path):
     )
     net = fw.build_network(cfg)
     x, t = fw.load_dataset(cfg)
-    weights = {f"{p}{i}": getattr(d, p) for i, d in enumerate(net.dense, 1) for p in "Wb"}
+    from framework.weights import book_layout
+
+    weights = book_layout(net)  # W1, b1, ... as the book's code takes them
     return cfg, net, x, t, weights
 
 

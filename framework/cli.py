@@ -39,7 +39,8 @@ the test split after every epoch, and write the weights to weights.path
 fw run CONFIG then evaluates them with no conversion.
 
 After each epoch a checkpoint is written atomically next to the weights
-(NAME.ckpt.npz). Ctrl-C keeps the last complete epoch; --resume continues it.
+(NAME.ckpt.npz). Ctrl-C (or SIGTERM) keeps the last complete epoch; --resume
+continues it. A finished run removes it (--keep-checkpoint keeps it).
 The same config and train.seed give bit-identical weights on one machine.
 
 examples:
@@ -149,6 +150,10 @@ def _add_train_command(sub, debug):
     train.add_argument("--plot", metavar="PNG", help="draw the loss and accuracy curves to PNG (needs matplotlib)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint next to weights.path")
     train.add_argument("--force", action="store_true", help="replace an existing file at weights.path")
+    train.add_argument(
+        "--keep-checkpoint", action="store_true",
+        help="keep NAME.ckpt.npz after a finished run (by default it is removed once the weights are written)",
+    )
     train.set_defaults(func=commands.train)
 
 

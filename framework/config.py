@@ -21,9 +21,13 @@ SCHEMA = {
         "one_hot_label": False,
     },
     "model": {
-        "sizes": [784, 50, 100, 10],
-        "activation": "sigmoid",  # a name, or {name: ..., <parameter>: ...}
-        "output_activation": "softmax",
+        # The network: a list of layers, each a name (relu) or a mapping ({name: dense, units: 100}).
+        "layers": None,
+        # Or the shorthand model.sizes: dense layers of these sizes, model.activation between
+        # them and model.output_activation last. With neither, the book's [784, 50, 100, 10].
+        "sizes": None,
+        "activation": None,  # null: sigmoid; a name, or {name: ..., <parameter>: ...}
+        "output_activation": None,  # null: softmax
         "seed": 0,  # for the random initialisation when weights is null
         "init": None,  # null: the activation's own (he for relu, xavier for sigmoid); or {name: normal, std: 0.01}
     },
@@ -59,9 +63,9 @@ def load_config(path, overrides=()):
     schema = OmegaConf.create(SCHEMA)
     OmegaConf.set_struct(schema, True)
     OmegaConf.set_struct(schema.train.optimizer, False)  # each optimizer has its own parameters
-    cfg = _merge(schema, _shorthand(_read_yaml(path)), f"{path}")
+    cfg = _open_layers(_merge(schema, _shorthand(_read_yaml(path)), f"{path}"))
     for item in overrides:
-        cfg = _merge(cfg, _shorthand(_parse_override(item)), f"override '{item}'")
+        cfg = _open_layers(_apply_override(cfg, item))
     try:
         OmegaConf.resolve(cfg)
     except Exception as e:
@@ -112,16 +116,48 @@ def _shorthand(update):
     return update
 
 
-def _parse_override(item):
+def _open_layers(cfg):
+    """Each entry of model.layers takes its own parameters, so an override may add one (model.layers[0].init=he)."""
     from omegaconf import OmegaConf
 
+    if OmegaConf.is_list(cfg.model.layers):
+        OmegaConf.set_struct(cfg.model.layers, False)
+    return cfg
+
+
+def _apply_override(cfg, item):
+    """``KEY=VALUE`` applied to ``cfg``; a key with an index (``model.layers[2].units``) edits that entry."""
+    from omegaconf import OmegaConf
+
+    key = item.split("=", 1)[0].strip()
+    if key in ("model.layers", "model.sizes"):
+        # The command line replaces the file's network, whichever form each uses.
+        other = ["model.sizes", "model.activation", "model.output_activation"] if key == "model.layers" else ["model.layers"]
+        for k in other:
+            OmegaConf.update(cfg, k, None, merge=False)
+    if "[" not in key:
+        return _merge(cfg, _shorthand(_parse_override(item)), f"override '{item}'")
+    value = _parse_override("_=" + item.split("=", 1)[1], item)._
+    try:
+        OmegaConf.update(cfg, key, value, merge=True)
+    except Exception as e:
+        unknown = "not in struct" in str(e) or isinstance(e, (KeyError, AttributeError))
+        what = f"unknown key '{_key_of(e) or key}'{_suggest(_key_of(e) or key)}" if unknown else _msg(e)
+        raise FwError(f"override '{item}': {what}") from e
+    return cfg
+
+
+def _parse_override(item, shown=None):
+    from omegaconf import OmegaConf
+
+    shown = shown or item
     if "=" not in item:
         raise FwError(f"override '{item}' is not KEY=VALUE, e.g. batch_size=1000 or model.sizes=[784,100,10]")
     try:
         return OmegaConf.from_dotlist([item])
     except Exception as e:
         hint = "; quote an override that has spaces: 'model.sizes=[784, 100, 10]'" if item.count("[") != item.count("]") else ""
-        raise FwError(f"override '{item}': cannot parse the value: {_msg(e)}{hint}") from e
+        raise FwError(f"override '{shown}': cannot parse the value: {_msg(e)}{hint}") from e
 
 
 def _merge(base, update, source):
@@ -157,16 +193,20 @@ def _validate(cfg, path, overrides=()):
 
     c = OmegaConf.to_container(cfg)
 
+    def source_of(key):
+        """The last override that set ``key`` (or a parent of it), else the file."""
+        dotted = re.sub(r"\[(\d+)\]", r".\1", key) + "."
+        for o in reversed(overrides):
+            if dotted.startswith(re.sub(r"\[(\d+)\]", r".\1", o.split("=", 1)[0].strip()) + "."):
+                return f"override '{o}'"
+        return str(path)
+
     def fail(key, want):
         value = c
         for part in key.split("."):
-            value = value[part] if isinstance(value, dict) else value
-        # Blame the last override that set this key (or a parent of it), else the file.
-        source = next(
-            (f"override '{o}'" for o in reversed(overrides) if (key + ".").startswith(o.split("=", 1)[0] + ".")),
-            str(path),
-        )
-        raise FwError(f"{source}: {key} must be {want}, got {value!r}")
+            value = value[int(part) if isinstance(value, list) else part] if isinstance(value, (dict, list)) else value
+        shown = re.sub(r"\.(\d+)", r"[\1]", key)
+        raise FwError(f"{source_of(key)}: {shown} must be {want}, got {_short(value)}")
 
     def is_int(v):
         return isinstance(v, int) and not isinstance(v, bool)
@@ -188,13 +228,24 @@ def _validate(cfg, path, overrides=()):
             fail(f"dataset.{key}", "true or false")
     m = c["model"]
     if not isinstance(m, dict):
-        fail("model", "a mapping with sizes, activation, output_activation")
-    sizes = m["sizes"]
-    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(is_int(s) and s > 0 for s in sizes)):
+        fail("model", "a mapping with layers (or sizes, activation, output_activation)")
+    layers, sizes = m["layers"], m["sizes"]
+    if layers is not None:
+        if not (isinstance(layers, list) and layers):
+            fail("model.layers", "a list of layers, e.g. [{name: dense, units: 10}, softmax]")
+        for i, entry in enumerate(layers):
+            if not _named(entry):
+                fail(f"model.layers.{i}", "a layer name such as relu, or a mapping like {name: dense, units: 100}")
+        for key in ("sizes", "activation", "output_activation"):
+            if m[key] is not None:
+                raise FwError(
+                    f"{source_of('model.' + key)}: model.layers and model.{key} are both set; model.{key} is shorthand for "
+                    f"model.layers, so give one of them (set model.{key}=null, or drop model.layers)"
+                )
+    if sizes is not None and not (isinstance(sizes, list) and len(sizes) >= 2 and all(is_int(s) and s > 0 for s in sizes)):
         fail("model.sizes", "a list of at least two positive whole numbers, e.g. [784,50,100,10]")
     for key in ("activation", "output_activation"):
-        a = m[key]
-        if not (isinstance(a, str) or (isinstance(a, dict) and isinstance(a.get("name"), str))):
+        if m[key] is not None and not _named(m[key]):
             fail(f"model.{key}", "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}")
     if not is_int(m["seed"]) or m["seed"] < 0:
         fail("model.seed", "a whole number, 0 or more")
@@ -231,6 +282,11 @@ def _validate(cfg, path, overrides=()):
     if w["sha256"] is not None and not (isinstance(w["sha256"], str) and re.fullmatch(r"[0-9a-fA-F]{64}", w["sha256"])):
         quote = " (in quotes, or YAML reads a hash of digits as a number)" if not isinstance(w["sha256"], str) else ""
         fail("weights.sha256", f"64 hex digits{quote} or null")
+
+
+def _short(value, limit=120):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _named(value):

@@ -9,6 +9,7 @@ class MNIST(IdxDataset):
     name = "mnist"
     folder = "mnist"
     num_classes = 10
+    shape = (28, 28)
     class_names = tuple("0123456789")
     md5 = {  # of the decompressed payloads, so re-compressed copies pass too
         "train-images-idx3-ubyte.gz": "6bbc9ace898e44ae57da46a324031adb",

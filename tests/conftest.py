@@ -58,29 +58,40 @@ def fashion_full_dir():
 
 
 EXAMPLE_PLUGIN = REPO / "examples" / "fw-extra-activations"
+EXAMPLE_LAYERS = REPO / "examples" / "fw-extra-layers"
 
 
-@pytest.fixture(scope="session")
-def extra_activations(tmp_path_factory):
-    """examples/fw-extra-activations pip-installed into a temporary target folder.
+def pip_install(package: Path, work: Path) -> Path:
+    """Pip-install ``package`` into a temporary target folder, as a user would, and return the folder.
 
     Installed with this interpreter's pip, offline (--no-index, --no-deps,
     --no-build-isolation: setuptools comes from the test extra), from a copy
-    so no build files land in the repository. Yields the folder to put on
-    PYTHONPATH (sys.path) to make the installed distribution visible.
+    so no build files land in the repository. Put the folder on PYTHONPATH
+    (sys.path) to make the installed distribution visible.
     """
     import shutil
     import subprocess
     import sys
 
-    work = tmp_path_factory.mktemp("extra_activations")
     src, target = work / "src", work / "site"
-    shutil.copytree(EXAMPLE_PLUGIN, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    shutil.copytree(package, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
            "--disable-pip-version-check", "--quiet", "--target", str(target), str(src)]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=work)
-    assert out.returncode == 0, f"pip install of {EXAMPLE_PLUGIN.name} failed:\n{out.stdout}\n{out.stderr}"
+    assert out.returncode == 0, f"pip install of {package.name} failed:\n{out.stdout}\n{out.stderr}"
     return target
+
+
+@pytest.fixture(scope="session")
+def extra_activations(tmp_path_factory):
+    """examples/fw-extra-activations, pip-installed into a temporary target folder."""
+    return pip_install(EXAMPLE_PLUGIN, tmp_path_factory.mktemp("extra_activations"))
+
+
+@pytest.fixture(scope="session")
+def extra_layers(tmp_path_factory):
+    """examples/fw-extra-layers (a layer plugin), pip-installed into a temporary target folder."""
+    return pip_install(EXAMPLE_LAYERS, tmp_path_factory.mktemp("extra_layers"))
 
 
 @pytest.fixture(autouse=True)
