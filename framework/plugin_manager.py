@@ -25,6 +25,7 @@ from .registry import KINDS, NameClash, Provider, Registry
 BUILTIN_PLUGINS = (
     "framework.plugins.activations",
     "framework.plugins.layers",
+    "framework.plugins.conv",
     "framework.plugins.mnist",
     "framework.plugins.fashion_mnist",
     "framework.plugins.pickle_importer",
