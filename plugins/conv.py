@@ -1,37 +1,40 @@
-"""The book's chapter-7 layers: convolution and pooling, channels-first (N, C, H, W).
+"""The book's chapter-7 layers, channels-first (N, C, H, W): conv2d, max_pool2d and avg_pool2d.
 
-Convolution is the book's im2col followed by one matrix product, done a few
-images at a time (``CHUNK_BYTES``): a chunk's columns stay in the CPU cache
-between the copy and the product, and nothing batch-sized is kept for
-backward, which rebuilds each chunk's columns from the input. The columns
-carry a row of ones, so the bias rides in the matrix product and its gradient
-comes out of the weight gradient's product.
+Convolution is the book's im2col followed by a matrix product per image,
+``[W | b] @ columns``: the columns carry a last row of ones, so the bias
+comes with the product, and its gradient with the weight gradient's. With one
+image's columns as a (C*kh*kw + 1, out_h*out_w) matrix, the product comes out
+channels-first, with no transpose.
 
 Pooling is separable: the maximum (or sum) over a kh x kw window is the one
-over kh rows followed by the one over kw columns. Each pass is a handful of
-whole-array numpy operations on strided views, with no Python loop over
-positions. Max-pooling keeps, per pass, which candidate won (the first of
-equal ones), so backward sends each output's gradient to exactly one input.
+over kh rows, then over kw columns. Each pass is a few whole-array numpy
+operations on strided views, with no Python loop over positions.
+
+Each layer computes in its input's float dtype (float32 in fw; float64 when
+``check_layer`` takes numerical gradients) and reuses its big arrays from one
+batch to the next (see ``_Scratch``). An array a training ``forward`` or
+``backward`` returns is valid until that method's next call.
 """
+
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from framework import Layer, hookimpl
 
-#: Inference goes through the images in chunks of about this many bytes of
-#: columns plus output (measured: 2-16 MB all alike, below 1 MB slower).
+#: Inference takes the images in chunks of about this many bytes of columns
+#: plus output (measured on the SimpleConvNet: 2-16 MB alike, below 1 MB slower).
 CHUNK_BYTES = 4 << 20
 
 
 def _pair(key, value, minimum):
-    """``value`` (an int or a pair of ints, each >= ``minimum``) as a pair."""
-    pair = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
+    """``value`` (an integer or a pair of integers, each >= ``minimum``) as a pair."""
+    pair = tuple(value) if isinstance(value, Sequence) and not isinstance(value, str) else (value, value)
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
         raise ValueError(f"{key} must be an integer or a pair of integers, got {value!r}")
     if min(pair) < minimum:
-        what = "positive" if minimum == 1 else "zero or more"
-        raise ValueError(f"{key} must be {what}, got {value!r}")
+        raise ValueError(f"{key} must be {'positive' if minimum else 'zero or more'}, got {value!r}")
     return int(pair[0]), int(pair[1])
 
 
@@ -45,7 +48,7 @@ def _image_shape(layer, input_shape):
 
 
 def _fit(layer, shape, window, stride, padding=(0, 0)):
-    """(out_h, out_w), or a ValueError naming the window and the (padded) input shape."""
+    """(out_h, out_w): how many windows fit; a ValueError naming the window and the input when none does."""
     c, h, w = shape
     hp, wp = h + 2 * padding[0], w + 2 * padding[1]
     if window[0] > hp or window[1] > wp:
@@ -57,42 +60,39 @@ def _fit(layer, shape, window, stride, padding=(0, 0)):
     return (hp - window[0]) // stride[0] + 1, (wp - window[1]) // stride[1] + 1
 
 
-def _he(fan_in, fan_out, rng):
-    return (rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+def _float(x):
+    """``x`` as an array of a float dtype (float32 unless it is float64 already)."""
+    x = np.asarray(x)
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
 
 
 class _Scratch:
-    """Arrays a layer reuses from step to step instead of allocating them per batch.
+    """Arrays a layer reuses from batch to batch instead of allocating them each time.
 
-    A fresh multi-megabyte array costs more than the arithmetic done on it:
-    glibc hands out blocks this size with mmap, so each one is paid for again
-    in page faults on first touch. An array grows only when a batch is larger
-    than any before; smaller batches use its first rows.
+    A fresh array of megabytes costs more than the arithmetic done on it:
+    glibc hands out blocks that size with mmap, so every one is paid for again
+    in page faults on first touch (measured: max-pool backward 7 ms with fresh
+    arrays, 1.5 ms with these). An array is made again only for a batch larger
+    than any before, or of another dtype; smaller batches use its first rows.
     """
 
     def __init__(self):
         self.arrays = {}
 
-    def __call__(self, key, shape, dtype=np.float32, fill=None):
+    def __call__(self, key, shape, dtype, fill=None):
         a = self.arrays.get(key)
-        if a is None or a.shape[1:] != tuple(shape[1:]) or len(a) < shape[0]:
+        if a is None or a.dtype != dtype or a.shape[1:] != tuple(shape[1:]) or len(a) < shape[0]:
             a = self.arrays[key] = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
         return a[: shape[0]]
 
 
 class Conv2D(Layer):
-    """``filters`` kernels of ``kernel_size`` over (C, H, W) images: the book's Convolution.
+    """``filters`` kernels of ``kernel_size`` slid over (C, H, W) images: the book's Convolution.
 
     ``params``: ``W`` of shape (filters, C, kh, kw), as the book and PyTorch
-    store it, and ``b`` of shape (filters,).
-
-    The columns hold a last row of ones, so ``[W | b] @ columns`` adds the
-    bias within the matrix product, and ``dout @ columns.T`` gives the bias
-    gradient beside the weight gradient. With the columns of one image as a
-    (C*kh*kw + 1, out_h*out_w) matrix, the product comes out channels-first
-    with no transpose. Training keeps the batch's columns for backward;
-    inference goes through them a chunk of images at a time, in one
-    workspace sized on first use.
+    store it, and ``b`` of shape (filters,). ``init`` is what fw turns into an
+    Initializer before ``build`` (null: He for a ReLU network); it draws
+    W as a (C*kh*kw, filters) matrix, as for a dense layer of that fan-in.
     """
 
     name = "conv2d"
@@ -104,29 +104,29 @@ class Conv2D(Layer):
         self.kernel_size = _pair("kernel_size", kernel_size, 1)
         self.stride = _pair("stride", stride, 1)
         self.padding = _pair("padding", padding, 0)
-        self.init = init  # fw replaces a config's name with an Initializer before build
+        self.init = init
         self._scratch = _Scratch()
 
     def build(self, input_shape, rng):
         c, h, w = self.in_shape = _image_shape("conv2d", input_shape)
         self.out_hw = _fit("conv2d", self.in_shape, self.kernel_size, self.stride, self.padding)
         kh, kw = self.kernel_size
-        init = self.init if self.init is not None else _he
+        init = self.init
+        if init is None:  # built from Python, not from a config
+            from framework.plugins.initializers import He
+
+            init = He()
         if not callable(init):
-            raise ValueError(f"init must be an initializer, got {init!r}")
+            raise ValueError(f"init must be an initialiser; fw sets it from the config before build, got {init!r}")
         W = np.asarray(init(c * kh * kw, self.filters, rng), np.float32)
         self.params["W"] = np.ascontiguousarray(W.T).reshape(self.filters, c, kh, kw)
         self.params["b"] = np.zeros(self.filters, np.float32)
         return (self.filters, *self.out_hw)
 
-    @property
-    def _k(self):
-        return self.in_shape[0] * self.kernel_size[0] * self.kernel_size[1]
-
-    def _weights(self):
-        """[W | b] as one (filters, C*kh*kw + 1) matrix, refreshed from params (the optimizer updates those)."""
-        k = self._k
-        Wb = self._scratch("Wb", (self.filters, k + 1))
+    def _weights(self, dtype):
+        """[W | b] as one (filters, C*kh*kw + 1) matrix, copied from params (which the optimizer updates)."""
+        k = self.params["W"][0].size
+        Wb = self._scratch("Wb", (self.filters, k + 1), dtype)
         Wb[:, :k] = self.params["W"].reshape(self.filters, k)
         Wb[:, k] = self.params["b"]
         return Wb
@@ -135,72 +135,77 @@ class Conv2D(Layer):
         """The columns of images ``x``, (n, C*kh*kw + 1, out_h*out_w), in scratch array ``key``."""
         (c, h, w), (kh, kw), (sh, sw), (ph, pw), (oh, ow) = (
             self.in_shape, self.kernel_size, self.stride, self.padding, self.out_hw
-        )
-        n, k = len(x), self._k
-        cols = self._scratch(key, (n, k + 1, oh * ow), fill=1)  # the last row stays ones: the bias's
+        )  # fmt: skip
+        n, k = len(x), c * kh * kw
+        cols = self._scratch(key, (n, k + 1, oh * ow), x.dtype, fill=1)  # the last row stays ones
         if ph or pw:
-            padded = self._scratch(key + "_padded", (n, c, h + 2 * ph, w + 2 * pw), fill=0)
+            padded = self._scratch(key + "_padded", (n, c, h + 2 * ph, w + 2 * pw), x.dtype, fill=0)
             padded[:, :, ph : ph + h, pw : pw + w] = x  # the border stays zero
             x = padded
         windows = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # (n, C, oh, ow, kh, kw)
-        # the same memory as cols[:, :k], indexed (n, C, kh, kw, oh, ow); raises rather than copy
+        # cols[:, :k] viewed as (n, C, kh, kw, oh, ow); copy=False raises rather than write into a copy
         np.copyto(np.reshape(cols[:, :k], (n, c, kh, kw, oh, ow), copy=False), windows.transpose(0, 1, 4, 5, 2, 3))
         return cols
 
     def _col2im(self, dcols, dx):
-        """Add each kernel offset's column gradients back onto the input positions they came from."""
+        """Add each kernel offset's column gradients onto the input positions they were copied from."""
         (c, h, w), (kh, kw), (sh, sw), (ph, pw), (oh, ow) = (
             self.in_shape, self.kernel_size, self.stride, self.padding, self.out_hw
-        )
+        )  # fmt: skip
         n = len(dx)
-        dcols6 = dcols.reshape(n, c, kh, kw, oh, ow)
-        target = self._scratch("dpadded", (n, c, h + 2 * ph, w + 2 * pw)) if ph or pw else dx
+        dcols = dcols.reshape(n, c, kh, kw, oh, ow)
+        target = self._scratch("dpadded", (n, c, h + 2 * ph, w + 2 * pw), dx.dtype) if ph or pw else dx
         target[...] = 0
         for i in range(kh):
             for j in range(kw):
-                target[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += dcols6[:, :, i, j]
+                target[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += dcols[:, :, i, j]
         if ph or pw:
             dx[...] = target[:, :, ph : ph + h, pw : pw + w]
 
     def forward(self, x, train=False):
-        x = np.asarray(x, np.float32)
+        x = _float(x)
+        shape = (len(x), self.filters, *self.out_hw)
         if not train:
-            return self.forward_into(x, np.empty((len(x), self.filters, *self.out_hw), np.float32))
-        self.x = x
-        out = self._scratch("out", (len(x), self.filters, *self.out_hw))
-        np.matmul(self._weights(), self._im2col(x, "cols"), out=out.reshape(len(x), self.filters, -1))
+            return self.forward_into(x, np.empty(shape, x.dtype))
+        self.x = x  # backward uses this batch's columns, kept in scratch "cols"
+        out = self._scratch("out", shape, x.dtype)
+        np.matmul(self._weights(x.dtype), self._im2col(x, "cols"), out=out.reshape(len(x), self.filters, -1))
         return out
 
     def forward_into(self, x, out):
-        Wb = self._weights()
+        """Chunks of images through one set of columns, sized on first use: fw run allocates nothing per chunk."""
+        Wb = self._weights(out.dtype)
         out3 = out.reshape(len(x), self.filters, -1)
-        per_image = 4 * out3.shape[2] * (Wb.shape[1] + self.filters)
-        step = max(1, min(len(x), CHUNK_BYTES // per_image))
+        step = max(1, CHUNK_BYTES // (out.itemsize * out3.shape[2] * (Wb.shape[1] + self.filters)))
         for a in range(0, len(x), step):
             np.matmul(Wb, self._im2col(x[a : a + step], "chunk_cols"), out=out3[a : a + step])
         return out
 
     def backward(self, dout):
-        n, f, k = len(self.x), self.filters, self._k
-        dout3 = np.ascontiguousarray(dout, np.float32).reshape(n, f, -1)
-        cols = self._scratch("cols", (n, k + 1, dout3.shape[2]))  # forward's, still there
-        per_image = np.matmul(dout3, cols.transpose(0, 2, 1), out=self._scratch("dWb", (n, f, k + 1)))
+        x, f = self.x, self.filters
+        n, dt = len(x), x.dtype
+        dout = np.ascontiguousarray(dout, dt).reshape(n, f, -1)
+        k, p = self.params["W"][0].size, dout.shape[2]
+        cols = self._scratch("cols", (n, k + 1, p), dt)  # forward's, for this batch
+        # dL/d[W | b]: the sum over images of dout @ cols.T; the ones row gives the bias's
+        per_image = np.matmul(dout, cols.transpose(0, 2, 1), out=self._scratch("dWb", (n, f, k + 1), dt))
         dWb = per_image.sum(axis=0)
         self.grads["W"] = dWb[:, :k].reshape(self.params["W"].shape)
         self.grads["b"] = np.ascontiguousarray(dWb[:, k])
-        if not self.input_grad:
+        if not self.input_grad:  # the network's first layer: nothing needs dL/dx
             return None
-        dcols = np.matmul(self._weights()[:, :k].T, dout3, out=self._scratch("dcols", (n, k, dout3.shape[2])))
-        dx = self._scratch("dx", self.x.shape)
+        W = self._weights(dt)[:, :k]
+        dcols = np.matmul(W.T, dout, out=self._scratch("dcols", (n, k, p), dt))
+        dx = self._scratch("dx", x.shape, dt)
         self._col2im(dcols, dx)
         return dx
 
 
 class _Pool(Layer):
-    """Shared by max and average pooling: windows of ``pool_size`` every ``stride`` (default: the window).
+    """What max and average pooling share: windows of ``pool_size`` every ``stride`` (default: the window).
 
-    Both work separably, over the rows of each window and then over its
-    columns, and keep their training-time arrays in ``_Scratch``.
+    Both go over the rows of each window, then over its columns, into
+    scratch arrays for training and into fw run's buffer for inference.
     """
 
     def __init__(self, pool_size, stride=None):
@@ -214,13 +219,13 @@ class _Pool(Layer):
         return (self.in_shape[0], *self.out_hw)
 
     def _shapes(self, n):
-        """The shapes of the input, of the row pass's output, and of the output, for ``n`` images."""
+        """The shapes of the input, of the rows pass's output and of the output, for ``n`` images."""
         (c, h, w), (oh, ow) = self.in_shape, self.out_hw
         return (n, c, h, w), (n, c, oh, w), (n, c, oh, ow)
 
     def _views(self, x, axis, count):
-        """Per offset in the window along ``axis`` (2: rows, 3: columns), a strided view of ``x``
-        holding that offset's candidate for each of the ``count`` output positions."""
+        """For each offset of the window along ``axis`` (2: rows, 3: columns), a strided view
+        of ``x`` holding that offset's candidate for each of the ``count`` output positions."""
         k, s = self.pool_size[axis - 2], self.stride[axis - 2]
         index = [slice(None)] * 4
         views = []
@@ -229,53 +234,53 @@ class _Pool(Layer):
             views.append(x[tuple(index)])
         return views
 
-    def _target(self, key, shape, axis, count):
-        """A scratch gradient array for a pass's input, and whether each candidate's share may be
-        written (not added): when windows do not overlap.
+    def _grad_target(self, key, shape, dtype, axis, count):
+        """The gradient array of a pass's input, and whether shares may be written, not added.
 
-        Windows that neither overlap nor leave gaps cover every input once,
-        so the shares fill the array; otherwise it starts at zero (a gap gets
-        nothing) and overlapping shares add up.
+        Windows that neither overlap nor leave gaps cover each input once, so
+        writing every candidate's share fills the array. Otherwise it starts
+        at zero (a gap gets nothing); overlapping shares must add up.
         """
         k, s = self.pool_size[axis - 2], self.stride[axis - 2]
-        dx = self._scratch(key, shape)
+        dx = self._scratch(key, shape, dtype)
         if not (s == k and s * count == shape[axis]):
             dx[...] = 0
         return dx, s >= k
 
     def forward(self, x, train=False):
-        x = np.asarray(x, np.float32)
-        if not train:
-            return self.forward_into(x, np.empty(self._shapes(len(x))[2], np.float32))
+        x = _float(x)
         _, rows_shape, out_shape = self._shapes(len(x))
+        if not train:
+            return self.forward_into(x, np.empty(out_shape, x.dtype))
         self.n = len(x)
-        rows = self._pass(x, 2, self._scratch("rows", rows_shape), True)
-        return self._pass(rows, 3, self._scratch("out", out_shape), True)
+        rows = self._pass(x, 2, self._scratch("rows", rows_shape, x.dtype), True)
+        return self._pass(rows, 3, self._scratch("out", out_shape, x.dtype), True)
 
     def forward_into(self, x, out):
-        rows = self._pass(x, 2, self._scratch("chunk_rows", self._shapes(len(x))[1]), False)
+        rows = self._pass(x, 2, self._scratch("chunk_rows", self._shapes(len(x))[1], out.dtype), False)
         return self._pass(rows, 3, out, False)
 
 
 class MaxPool2D(_Pool):
     """The maximum of each window: the book's Pooling.
 
-    Training keeps, per pass and per candidate after the first, where it beat
-    all before it; backward sends each output's gradient to the last such
-    winner, so exactly one input of a window (the first maximum) gets it.
+    Training keeps, for each candidate after the first, where it beat every
+    one before it. Backward sends each output's gradient to the last such
+    winner, which is the first maximum: exactly one input per window gets it,
+    even when the window ties (as all-zero windows after a ReLU do).
     """
 
     name = "max_pool2d"
 
     def _pass(self, x, axis, out, train):
         views = self._views(x, axis, out.shape[axis])
-        wins = [self._scratch(f"wins{axis}_{d}", out.shape, bool) for d in range(1, len(views))] if train else None
-        if train and wins:
-            np.greater(views[1], views[0], out=wins[0])
+        wins = [self._scratch(f"wins{axis}.{d}", out.shape, bool) for d in range(1, len(views))] if train else []
         if len(views) == 1:
             out[...] = views[0]
-        else:
-            np.maximum(views[0], views[1], out=out)
+            return out
+        if train:
+            np.greater(views[1], views[0], out=wins[0])
+        np.maximum(views[0], views[1], out=out)
         for d in range(2, len(views)):
             if train:
                 np.greater(views[d], out, out=wins[d - 1])
@@ -283,19 +288,21 @@ class MaxPool2D(_Pool):
         return out
 
     def _route(self, dout, axis, key, shape):
-        dx, write = self._target(key, shape, axis, dout.shape[axis])
+        """The gradient of one pass's input: each output's share to the candidate that won."""
+        dx, write = self._grad_target(key, shape, dout.dtype, axis, dout.shape[axis])
         views = self._views(dx, axis, dout.shape[axis])
-        rest = dout
+        rest = dout  # what the candidates tried so far did not win
         for d in range(len(views) - 1, 0, -1):
-            win = self._scratch(f"wins{axis}_{d}", dout.shape, bool)  # forward's
-            if write:
-                share = np.multiply(rest, win, out=views[d])
-                if d == 1:
-                    np.subtract(rest, share, out=views[0])
-                    return dx
-            else:
-                share = rest * win
+            won = self._scratch(f"wins{axis}.{d}", dout.shape, bool)  # forward's
+            if not write:
+                share = rest * won
                 views[d] += share
+            elif d > 1:
+                share = np.multiply(rest, won, out=views[d])
+            else:  # the last two: the first candidate gets the rest
+                np.multiply(rest, won, out=views[1])
+                np.subtract(rest, views[1], out=views[0])
+                return dx
             rest = rest - share
         if write:
             views[0][...] = rest
@@ -305,8 +312,8 @@ class MaxPool2D(_Pool):
 
     def backward(self, dout):
         x_shape, rows_shape, _ = self._shapes(self.n)
-        drows = self._route(np.asarray(dout, np.float32), 3, "drows", rows_shape)
-        return self._route(drows, 2, "dx", x_shape)
+        dout = _float(dout)
+        return self._route(self._route(dout, 3, "drows", rows_shape), 2, "dx", x_shape)
 
 
 class AvgPool2D(_Pool):
@@ -316,15 +323,16 @@ class AvgPool2D(_Pool):
 
     def _pass(self, x, axis, out, train):
         views = self._views(x, axis, out.shape[axis])
-        out[...] = views[0]
+        np.copyto(out, views[0])
         for v in views[1:]:
             out += v
         if axis == 3:
-            out *= np.float32(1 / (self.pool_size[0] * self.pool_size[1]))
+            out *= out.dtype.type(1 / (self.pool_size[0] * self.pool_size[1]))
         return out
 
     def _spread(self, dout, axis, key, shape):
-        dx, write = self._target(key, shape, axis, dout.shape[axis])
+        """The gradient of one pass's input: each output's gradient to every candidate of its window."""
+        dx, write = self._grad_target(key, shape, dout.dtype, axis, dout.shape[axis])
         for view in self._views(dx, axis, dout.shape[axis]):
             if write:
                 view[...] = dout
@@ -334,8 +342,9 @@ class AvgPool2D(_Pool):
 
     def backward(self, dout):
         x_shape, rows_shape, _ = self._shapes(self.n)
-        d = np.multiply(dout, np.float32(1 / (self.pool_size[0] * self.pool_size[1])), dtype=np.float32)
-        return self._spread(self._spread(d, 3, "drows", rows_shape), 2, "dx", x_shape)
+        dout = _float(dout)
+        dout = dout * dout.dtype.type(1 / (self.pool_size[0] * self.pool_size[1]))
+        return self._spread(self._spread(dout, 3, "drows", rows_shape), 2, "dx", x_shape)
 
 
 @hookimpl

@@ -1,19 +1,22 @@
-"""conv2d, max_pool2d and avg_pool2d: gradients, a naive reference, shape errors, reuse of buffers."""
+"""conv2d, max_pool2d and avg_pool2d: check_layer, a naive reference, shape errors, reused buffers,
+and the book's SimpleConvNet (configs/fashion_cnn.yaml) learning from a few hundred real images."""
 
+import json
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import framework as fw
 from framework.plugins.conv import AvgPool2D, Conv2D, MaxPool2D
+from framework.testing import check_layer
+from framework.train import Trainer
+from test_cli import fw as run_cli
+
+CNN = Path(__file__).resolve().parents[1] / "configs" / "fashion_cnn.yaml"
 
 RNG = np.random.default_rng(0)
-
-
-def distinct(shape, rng=RNG):
-    """float32 values spaced at least 0.01 apart: a small nudge never changes which one is the maximum."""
-    x = rng.permutation(int(np.prod(shape))).astype(np.float32) * np.float32(0.01)
-    return (x - x.mean()).reshape(shape)
 
 
 def build(cls, input_shape, **params):
@@ -22,41 +25,8 @@ def build(cls, input_shape, **params):
     return layer, out_shape
 
 
-def numeric_gradient(f, a, eps=1e-2):
-    """Central differences of the scalar ``f()`` in every element of ``a`` (changed in place, then restored)."""
-    grad = np.zeros(a.shape)
-    for i in np.ndindex(a.shape):
-        old = a[i]
-        a[i] = old + eps
-        up = f()
-        a[i] = old - eps
-        down = f()
-        a[i] = old
-        grad[i] = (up - down) / (2 * eps)
-    return grad
-
-
-def check_gradients(layer, out_shape, x):
-    """backward against a numerical gradient, for the input and every parameter."""
-    g = RNG.standard_normal((len(x), *out_shape)).astype(np.float32)
-
-    def loss():
-        return float(np.sum(layer.forward(x, train=True).astype(np.float64) * g))
-
-    y = layer.forward(x, train=True)
-    assert y.shape == (len(x), *out_shape) and y.dtype == np.float32
-    dx = layer.backward(g)
-    assert dx.dtype == np.float32 and dx.shape == x.shape
-    analytic = {"x": dx.copy(), **{k: v.copy() for k, v in layer.grads.items()}}
-    assert set(analytic) == {"x", *layer.params}
-    for k in layer.params:
-        assert analytic[k].shape == layer.params[k].shape and analytic[k].dtype == np.float32
-    for name, a in [("x", x), *layer.params.items()]:
-        np.testing.assert_allclose(analytic[name], numeric_gradient(loss, a), rtol=2e-2, atol=2e-2, err_msg=name)
-
-
 CONVS = [
-    dict(input_shape=(1, 6, 7), filters=3, kernel_size=3),
+    dict(input_shape=(1, 6, 7), filters=3, kernel_size=3),  # one channel, no padding, stride 1
     dict(input_shape=(3, 5, 5), filters=2, kernel_size=3, padding=1),
     dict(input_shape=(2, 7, 6), filters=2, kernel_size=(3, 2), stride=2, padding=(1, 0)),
     dict(input_shape=(2, 6, 6), filters=4, kernel_size=2, stride=(2, 1)),
@@ -64,12 +34,9 @@ CONVS = [
 
 
 @pytest.mark.parametrize("case", CONVS, ids=str)
-def test_conv_backward_matches_numerical_gradient(case):
+def test_conv_passes_check_layer(case):
     case = dict(case)
-    input_shape = case.pop("input_shape")
-    layer, out_shape = build(Conv2D, input_shape, **case)
-    layer.params["b"][:] = RNG.standard_normal(layer.params["b"].shape)
-    check_gradients(layer, out_shape, RNG.standard_normal((3, *input_shape)).astype(np.float32))
+    check_layer(Conv2D, case.pop("input_shape"), **case)
 
 
 POOLS = [
@@ -83,11 +50,9 @@ POOLS = [
 
 @pytest.mark.parametrize("cls", [MaxPool2D, AvgPool2D])
 @pytest.mark.parametrize("case", POOLS, ids=str)
-def test_pool_backward_matches_numerical_gradient(cls, case):
+def test_pool_passes_check_layer(cls, case):
     case = dict(case)
-    input_shape = case.pop("input_shape")
-    layer, out_shape = build(cls, input_shape, **case)
-    check_gradients(layer, out_shape, distinct((2, *input_shape)))
+    check_layer(cls, case.pop("input_shape"), **case)
 
 
 def naive_conv(x, W, b, stride, padding):
@@ -268,3 +233,65 @@ def test_forward_into_allocates_no_big_buffer_per_chunk(cls, params):
         tracemalloc.stop()
     assert peak < 256 * 1024, f"forward_into allocated {peak} bytes for chunks whose buffers take megabytes"
     np.testing.assert_array_equal(out, layer.forward(x))
+
+
+@pytest.fixture(scope="module")
+def trained_cnn(tmp_path_factory):
+    """configs/fashion_cnn.yaml trained on 600 real training images: 3 epochs, a few seconds.
+
+    Module-scoped, so it runs before the per-test isolation of conftest; it
+    sets the same environment itself.
+    """
+    from conftest import FASHION_TEST, FASHION_TRAIN, need
+
+    root = need(*(f"fashion-mnist/{f}" for f in FASHION_TEST + FASHION_TRAIN)) / "fashion-mnist"
+    work = tmp_path_factory.mktemp("cnn")
+    overrides = [f"dataset.root={root}", f"weights.path={work}/cnn.npz", "train.epochs=3", "train.batch_size=50"]
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HOME", str(work))
+        env.setenv("XDG_CACHE_HOME", str(work / ".cache"))
+        env.delenv("FW_DATA_DIR", raising=False)
+        env.setenv("FW_DISABLE_PLUGIN_AUTOLOAD", "1")
+        cfg = fw.load_config(CNN, overrides)
+        trainer = Trainer(cfg)
+        x, t = fw.load_dataset(fw.load_config(CNN, [*overrides, "dataset.split=train"]))
+        xt, tt = fw.load_dataset(cfg)
+        history = trainer.fit(x[:600], t[:600], xt[:1000], tt[:1000])
+        trainer.save_weights()
+    return overrides, history, (xt[:1000], tt[:1000])
+
+
+def test_the_simple_convnet_learns_from_a_few_hundred_images(trained_cnn):
+    overrides, history, (xt, tt) = trained_cnn
+    losses = [e.train_loss for e in history]
+    assert losses == sorted(losses, reverse=True), f"the training loss should fall every epoch: {losses}"
+    assert history[-1].test_accuracy > 0.6, f"chance is 0.1; 600 images should give well above it, got {history[-1].test_accuracy}"
+
+
+def test_fw_run_loads_every_layers_parameters_and_gets_the_same_accuracy(trained_cnn):
+    overrides, history, (xt, tt) = trained_cnn
+    cfg = fw.load_config(CNN, overrides)
+    with np.load(cfg.weights.path) as z:
+        shapes = {k: z[k].shape for k in z.files}
+    # the book's SimpleConvNet names its parameters W1, b1 (the convolution), W2, b2, W3, b3 too
+    assert shapes == {"W1": (30, 1, 5, 5), "b1": (30,), "W2": (4320, 100), "b2": (100,), "W3": (100, 10), "b3": (10,)}
+    net = fw.build_network(cfg)
+    assert [layer.name for layer in net.layers] == ["conv2d", "relu", "max_pool2d", "dense", "relu", "dense", "softmax"]
+    assert net.shapes[:4] == [(30, 24, 24), (30, 24, 24), (30, 12, 12), (100,)]
+    assert fw.evaluate(net, xt, tt).accuracy == history[-1].test_accuracy
+    assert np.array_equal(net.classify(xt), net.predict(xt).argmax(axis=1))
+
+
+def test_fw_show_misclassified_runs_the_cnn(capsys, trained_cnn, tmp_path):
+    overrides, history, _ = trained_cnn
+    out = tmp_path / "mistakes.png"
+    code, stdout, err = run_cli(capsys, "show", str(CNN), *overrides, "--misclassified", "--count", 5, "--out", out)
+    assert code == 0, err
+    assert "5 of the" in stdout and "misclassified images" in stdout and out.stat().st_size > 0
+
+
+def test_fw_run_on_flattened_images_says_what_to_set(capsys, fashion_dir, tmp_path):
+    code, _, err = run_cli(capsys, "run", str(CNN), f"dataset.root={fashion_dir}", "dataset.flatten=true", "weights=null")
+    assert code == 1
+    [line] = err.strip().splitlines()
+    assert "model.layers[0] (conv2d)" in line and "(784,)" in line and "dataset.flatten: false" in line
