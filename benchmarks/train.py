@@ -1,13 +1,15 @@
 """Training speed and accuracy side by side: fw train's loop against PyTorch on CPU.
 
 The same task for both: Fashion-MNIST's 60,000 training images, a 784-100-10
-ReLU network with softmax and cross-entropy, Adam (lr 0.001), batches of 100,
-shuffled every epoch. Epochs alternate between the two (fw, torch, fw, ...)
-so a noisy neighbour slows both alike; the figures are medians of the epoch
+ReLU network (configs/fashion_train.yaml) or, with --cnn, the book's
+SimpleConvNet (configs/fashion_cnn.yaml: conv 30x5x5, ReLU, max-pool 2x2,
+dense 100, ReLU, dense 10), with softmax and cross-entropy, Adam (lr 0.001),
+batches of 100, shuffled every epoch. Epochs alternate between the two (fw,
+torch, fw, ...) so a noisy neighbour slows both alike; the figures are medians of the epoch
 times, which count the training steps only (test accuracy is measured after
 each epoch, outside the timing). Not a test: run it by hand.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train.py [--epochs 10] [--json]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train.py [--cnn] [--epochs 10] [--json]
 
 fw runs with its config's defaults (He init, cosine learning-rate decay);
 PyTorch with its own (Kaiming-uniform init, constant lr), as a user of each
@@ -47,11 +49,22 @@ def fw_runner(cfg, x, t, xt, tt):
     return epoch
 
 
-def torch_runner(x, t, xt, tt, seed=0):
+def torch_model(cnn):
+    """The network fw's config describes, in PyTorch."""
+    from torch import nn
+
+    if cnn:
+        return nn.Sequential(
+            nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4320, 100), nn.ReLU(), nn.Linear(100, 10)
+        )
+    return nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10))
+
+
+def torch_runner(x, t, xt, tt, cnn=False, seed=0):
     import torch
 
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(torch.nn.Linear(784, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
+    model = torch_model(cnn)
     opt = torch.optim.Adam(model.parameters(), lr=0.001)
     loss_fn = torch.nn.CrossEntropyLoss()
     X, T = torch.from_numpy(x), torch.from_numpy(t.astype(np.int64))
@@ -79,19 +92,21 @@ def torch_runner(x, t, xt, tt, seed=0):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=5, help="epochs per method (default 5; 10 for the accuracy target)")
+    parser.add_argument("--cnn", action="store_true", help="the book's SimpleConvNet (configs/fashion_cnn.yaml)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
     root = data_dir() / "fashion-mnist"
+    config, task = ("fashion_cnn.yaml", "SimpleConvNet") if args.cnn else ("fashion_train.yaml", "784-100-10 ReLU")
     cfg = fw.load_config(
-        REPO / "configs" / "fashion_train.yaml",
+        REPO / "configs" / config,
         [f"dataset.root={root}", f"weights.path={tempfile.mkdtemp()}/w.npz", f"train.epochs={args.epochs}"],
     )
     (x, t), (xt, tt) = load_split(cfg, "train"), load_split(cfg, "test")
     methods = {"fw": fw_runner(cfg, x, t, xt, tt)}
     notes = []
     try:
-        run, version, threads = torch_runner(x, t, xt, tt)
+        run, version, threads = torch_runner(x, t, xt, tt, cnn=args.cnn)
         methods[f"PyTorch {version} ({threads} threads)"] = run
     except ImportError:
         notes.append("PyTorch not installed: skipped (pip install -e '.[bench]')")
@@ -103,6 +118,7 @@ def main():
         name: {
             "median_epoch_seconds": statistics.median(s for s, _ in runs),
             "epoch_seconds": [s for s, _ in runs],
+            "spread_seconds": [min(s for s, _ in runs), max(s for s, _ in runs)],
             "test_accuracy": runs[-1][1],
         }
         for name, runs in results.items()
@@ -110,13 +126,17 @@ def main():
     base = summary["fw"]["median_epoch_seconds"]
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}"
     if args.json:
-        print(json.dumps({"machine": machine, "epochs": args.epochs, "methods": summary, "notes": notes}, indent=2))
+        print(json.dumps({"machine": machine, "task": task, "epochs": args.epochs, "methods": summary, "notes": notes}, indent=2))
         return
     print(machine)
-    print(f"Fashion-MNIST, 784-100-10 ReLU, Adam lr 0.001, batch 100, {args.epochs} epochs each")
-    print(f"{'method':<34} {'median s/epoch':>14} {'fw / method':>12} {'test acc':>9}")
+    print(f"Fashion-MNIST, {task}, Adam lr 0.001, batch 100, {args.epochs} epochs each")
+    print(f"{'method':<34} {'median s/epoch':>14} {'min-max':>15} {'fw / method':>12} {'test acc':>9}")
     for name, s in summary.items():
-        print(f"{name:<34} {s['median_epoch_seconds']:>14.3f} {base / s['median_epoch_seconds']:>12.2f} {s['test_accuracy']:>9.4f}")
+        spread = "{:.2f}-{:.2f}".format(*s["spread_seconds"])
+        print(
+            f"{name:<34} {s['median_epoch_seconds']:>14.3f} {spread:>15} "
+            f"{base / s['median_epoch_seconds']:>12.2f} {s['test_accuracy']:>9.4f}"
+        )
     for note in notes:
         print(note)
 
