@@ -52,11 +52,23 @@ SCHEMA = {
 }
 
 
+#: The keys that hold paths; so do the ``.py`` entries of ``plugins:``. See load_config.
+PATH_KEYS = (("dataset", "root"), ("weights", "path"))
+
+
 def load_config(path, overrides=(), *, require_weights=True):
     """Load ``path``, apply ``KEY=VALUE`` overrides, resolve and validate it.
 
     ``path`` is a YAML file, or the name of a bundled config (``mnist_infer``,
     see ``fw configs``); a file at that path wins over the bundled config.
+
+    One rule for relative paths (``PATH_KEYS`` and plugin ``.py`` files): one
+    written in a config file resolves against that file's folder; one from an
+    override, or built by an interpolation from the environment
+    (``${oc.env:FW_DATA_DIR,...}``), against the current folder, as the shell
+    would read it. A bundled config counts as a file in the current folder,
+    the one ``fw config NAME > NAME.yaml`` would write: its outputs land there,
+    never inside the installed package. The result holds absolute paths.
 
     ``require_weights=False`` accepts a config with no weights source
     (``weights.path`` and ``weights.url`` both null), so ``fw config`` can show
@@ -67,23 +79,19 @@ def load_config(path, overrides=(), *, require_weights=True):
     if isinstance(overrides, str):
         raise FwError(f"overrides must be a list of 'KEY=VALUE' strings, e.g. [{overrides!r}], not one string")
     path, base = find_config(path)
+    cwd = Path.cwd()
     schema = OmegaConf.create(SCHEMA)
     OmegaConf.set_struct(schema, True)
     OmegaConf.set_struct(schema.train.optimizer, False)  # each optimizer has its own parameters
-    cfg = _merge(schema, _shorthand(_read_yaml(path)), f"{path}")
+    cfg = _merge(schema, _shorthand(_absolute_paths(_read_yaml(path), base)), f"{path}")
     for item in overrides:
-        cfg = _merge(cfg, _shorthand(_parse_override(item)), f"override '{item}'")
+        cfg = _merge(cfg, _shorthand(_absolute_paths(_parse_override(item), cwd)), f"override '{item}'")
     try:
         OmegaConf.resolve(cfg)
     except Exception as e:
         raise FwError(f"{path}: cannot resolve {_key_of(e) or 'a value'}: {_msg(e)}") from e
     _validate(cfg, path, overrides, require_weights)
-    # Plugin files are relative to the config that names them, not to the cwd.
-    cfg.plugins = [
-        str((base / p).resolve()) if p.endswith(".py") and not Path(p).expanduser().is_absolute() else p
-        for p in cfg.plugins
-    ]
-    return cfg
+    return _absolute_paths(cfg, cwd)  # what interpolations built from the environment
 
 
 def find_config(name) -> tuple[Path, Path]:
@@ -105,6 +113,36 @@ def find_config(name) -> tuple[Path, Path]:
             f"{hint}the bundled configs (fw configs) are: {', '.join(names)}"
         )
     return found, Path.cwd()
+
+
+def _absolute_paths(data, base):
+    """``data`` with every relative path in it made absolute against ``base`` (and ``~`` expanded).
+
+    Values that are still interpolations are left alone: once resolved, what they
+    built is made absolute against the current folder, by the last call in load_config.
+    """
+    from omegaconf import OmegaConf
+
+    raw = OmegaConf.to_container(data, resolve=False) if OmegaConf.is_dict(data) else {}
+    for section, key in PATH_KEYS:
+        value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
+        if _relative(value):
+            data[section][key] = _absolute(value, base)
+    plugins = raw.get("plugins")
+    if isinstance(plugins, list) and any(_relative(p) and p.endswith(".py") for p in plugins):
+        data.plugins = [_absolute(p, base) if _relative(p) and p.endswith(".py") else p for p in plugins]
+    return data
+
+
+def _relative(value):
+    """A path string to make absolute: relative or ``~``, and not (yet) an interpolation."""
+    return isinstance(value, str) and value != "" and "${" not in value and (
+        value.startswith("~") or not Path(value).is_absolute()
+    )
+
+
+def _absolute(value, base):
+    return os.path.normpath(Path(base).absolute() / Path(value).expanduser())
 
 
 def _read_yaml(path):
