@@ -101,9 +101,15 @@ def find_config(name) -> tuple[Path, Path]:
     path = Path(name)
     text = str(name)
     bare = text and os.sep not in text and "/" not in text and path.suffix.lower() not in (".yaml", ".yml")
+    found = bundled.config_path(text) if bare else None
     if os.path.lexists(path) or not bare:
+        if found and not path.is_file():  # stat only: a FIFO is not opened
+            what = "a folder" if path.is_dir() else "not a regular file"
+            raise FwError(
+                f"{text} here is {what}, and what is at a path wins over the bundled config of that name; "
+                f"pass the bundled config's path, {found}, or run from another folder"
+            )
         return path, path.parent
-    found = bundled.config_path(text)
     if found is None:
         names = bundled.config_names()
         close = difflib.get_close_matches(text, names, n=1)

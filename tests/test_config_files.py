@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from framework import FwError, load_config
+from framework import FwError, bundled, load_config
 
 from test_cli import BOOK, fw, one_line_error
 
@@ -51,7 +51,8 @@ def test_a_fifo_or_a_device_is_refused_without_reading_it(tmp_path):
     """Opening a FIFO for reading blocks until a writer comes: run it in a child with a deadline."""
     fifo = tmp_path / "c.yaml"
     os.mkfifo(fifo)
-    (tmp_path / "mnist_infer").mkdir()  # a folder named like a bundled config: the path wins, and says what it is
+    # Named like a bundled config: the path wins, and the error says where the bundled one is.
+    (tmp_path / "mnist_infer").mkdir()
     os.mkfifo(tmp_path / "fashion_infer")
     code = (
         "import sys\n"
@@ -67,6 +68,7 @@ def test_a_fifo_or_a_device_is_refused_without_reading_it(tmp_path):
     lines = out.stdout.splitlines()
     assert len(lines) == 4, out.stderr
     assert lines[0].startswith(f"{fifo} is not a regular file (a FIFO, socket or device)")
-    assert lines[1].startswith("fashion_infer is not a regular file")
+    assert lines[1].startswith("fashion_infer here is not a regular file, and what is at a path wins over the bundled")
     assert lines[2].startswith("/dev/null is not a regular file")
-    assert lines[3].startswith("mnist_infer is a folder; pass the path of a YAML file")
+    assert lines[3].startswith("mnist_infer here is a folder, and what is at a path wins over the bundled config")
+    assert lines[3].endswith(f"pass the bundled config's path, {bundled.config_path('mnist_infer')}, or run from another folder")
