@@ -101,6 +101,10 @@ def weights_path(w) -> Path:
                 f"finish the training with fw train CONFIG --resume"
             )
         raise FwError(f"weights file not found: {path} (weights.path); fix the path, or set weights.url to download it")
+    from .bundled import book_weights
+
+    if bundled := book_weights(w.sha256):  # the book's file ships with fw: no download
+        return bundled
     from .download import download, expect_hash
 
     return download([w.url], path, verify=expect_hash(w.sha256) if w.sha256 else None, label=path.name)

@@ -173,19 +173,40 @@ def plugins(args):
 
 
 def config(args):
+    import warnings
+
     from omegaconf import OmegaConf
 
     from .api import check_names
     from .config import load_config
+    from .errors import FwWarning
     from .model import expanded_layers
 
-    cfg = load_config(args.config, args.overrides)
+    # A minimal config shows its defaults, even before it names its weights.
+    cfg = load_config(args.config, args.overrides, require_weights=False)
     check_names(cfg)
     if cfg.model.layers is None:  # the shorthand, written out: a start for editing the long form
         cfg.model.layers = expanded_layers(cfg)
         cfg.model.sizes = cfg.model.activation = cfg.model.output_activation = None
+    if cfg.weights is not None and cfg.weights.path is None and cfg.weights.url is None:
+        warnings.warn(
+            "weights.path and weights.url are both null: fw run needs one of them (weights.path=FILE), "
+            "or weights=null for random weights",
+            FwWarning,
+        )
     print(f"# fw config {' '.join([args.config, *args.overrides])}")
     print(OmegaConf.to_yaml(cfg), end="")
+    return 0
+
+
+def configs(args):
+    from . import bundled
+
+    names = bundled.config_names()
+    width = max(map(len, names), default=0)
+    for name in names:
+        print(f"{name:<{width}}  {bundled.config_description(name)}")
+    print(f"run one: fw run NAME; copy one to edit: fw config NAME > my.yaml (from {bundled.configs_dir()})", file=sys.stderr)
     return 0
 
 
