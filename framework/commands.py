@@ -5,6 +5,7 @@ Imports happen inside the commands: each pays only for what it uses.
 
 import json
 import sys
+from pathlib import Path
 
 def run(args):
     import time
@@ -17,6 +18,7 @@ def run(args):
     cfg = load_config(args.config, args.overrides)
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
+    _check_unfinished_training(cfg, args)
     net = api.build_network(cfg, registry)  # first: it checks the config against the dataset's shape
     x, t = api.load_dataset(cfg, registry)
     result = api.evaluate(net, x, t, cfg.batch_size)
@@ -293,6 +295,24 @@ def _class_report(cfg, registry, t, predicted):
 
 def _provider_dict(p):
     return {"plugin": p.plugin, "distribution": p.dist, "version": p.version}
+
+
+def _check_unfinished_training(cfg, args):
+    """An interrupted fw train left a checkpoint: say so, with the exact command that finishes it."""
+    import shlex
+    import warnings
+
+    from .api import unfinished_training
+    from .errors import FwError, FwWarning
+
+    checkpoint = unfinished_training(cfg.weights)
+    if checkpoint is None:
+        return
+    path = checkpoint.with_name(checkpoint.name.removesuffix(".ckpt.npz") + Path(cfg.weights.path).suffix)
+    resume = f"fw train {shlex.join([args.config, *args.overrides])} --resume"
+    if not path.is_file():
+        raise FwError(f"weights file not found: {path} (weights.path), but a training checkpoint is there: finish the training with {resume}")
+    warnings.warn(f"{checkpoint} is newer than {path}: a training run did not finish; {resume} completes it (these are the older weights)", FwWarning)
 
 
 def _report_failures(registry):

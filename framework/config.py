@@ -90,6 +90,7 @@ def load_config(path, overrides=(), *, require_weights=True):
     cfg = _open_layers(_merge(schema, _shorthand(_absolute_paths(_read_yaml(path), base)), f"{path}"))
     for item in overrides:
         cfg = _open_layers(_apply_override(cfg, item, cwd))
+    _drop_inherited_download(cfg, overrides)
     try:
         OmegaConf.resolve(cfg)
     except Exception as e:
@@ -269,6 +270,20 @@ def _open_layers(cfg):
     if OmegaConf.is_list(cfg.model.layers):
         OmegaConf.set_struct(cfg.model.layers, False)
     return cfg
+
+
+def _drop_inherited_download(cfg, overrides):
+    """A weights.path from the command line is the user's own file: the file's url and sha256 are not for it.
+
+    Otherwise a mistyped path would download the book's weights there (and
+    report their accuracy as the user's), or warn that the user's file is not
+    the book's.
+    """
+    keys = {item.split("=", 1)[0].strip() for item in overrides}
+    if "weights.path" in keys and "weights" not in keys and cfg.weights is not None:
+        for key in ("url", "sha256"):
+            if f"weights.{key}" not in keys:
+                cfg.weights[key] = None
 
 
 def _apply_override(cfg, item, cwd):
