@@ -82,7 +82,7 @@ def brief(obj, limit=60) -> str:
                     break
                 emit(", " if i else "")
                 walk(item)
-            emit(")" if type(x) is tuple else "]")
+            emit(("," if len(x) == 1 else "") + ")" if type(x) is tuple else "]")
         elif type(x) in (str, bytes, bytearray):
             emit(repr(x[:limit]))
         elif type(x) is int:
@@ -307,12 +307,12 @@ class _Unpickler(pickle._Unpickler):
             raise _Refused(f"an integer of {len(text)} digits")
         value = int(text, 0)
         if value.bit_length() > 64:
-            raise _Refused(f"a {value.bit_length()}-bit integer")
+            raise _Refused(f"an integer of {value.bit_length()} bits")
         return value
 
     def _load_int(self):
         data = self.readline()  # protocol 0 writes True and False as INT 01 and 00
-        self.append(False if data == b"00\n" else True if data == b"01\n" else self._small_int(data))
+        self.append(False if data == b"00\n" else True if data == b"01\n" else self._small_int(data.strip()))
 
     def _load_long(self):
         text = self.readline()[:-1]
