@@ -99,11 +99,11 @@ def make(registry, kind, value, key):
 
 def _import_weights(w, sizes, registry):
     importer = registry.get("weight_importers", w.importer, "weights.importer")()
-    path = weights_path(w)
+    path = weights_path(w, importer.load)
     return check_weights(importer.load(path), sizes, path)
 
 
-def weights_path(w) -> Path:
+def weights_path(w, load=None) -> Path:
     """The local weights file, downloaded once from ``weights.url`` if it is missing.
 
     ``weights.sha256``, when set, is checked against the file whether it was
@@ -153,9 +153,11 @@ def weights_path(w) -> Path:
                 f"finish the training with fw train CONFIG --resume"
             )
         raise FwError(f"weights file not found: {path} (weights.path); fix the path, or set weights.url to download it")
-    from .download import download, expect_hash
+    from .download import download, expect_hash, expect_loadable
 
-    return download([w.url], path, verify=expect_hash(w.sha256) if w.sha256 else None, label=path.name)
+    # Without a checksum, the importer (``load``) must read the file before it is put in place.
+    verify = expect_hash(w.sha256) if w.sha256 else expect_loadable(load) if load else None
+    return download([w.url], path, verify=verify, label=path.name)
 
 
 def load_dataset(cfg, registry=None):
