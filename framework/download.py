@@ -191,6 +191,10 @@ class _Deadline:
             self._at, self.why = time.monotonic() + seconds, why
             self._cond.notify()
 
+    def remaining(self) -> float:
+        with self._cond:
+            return self._at - time.monotonic()
+
     def watch(self, sock):
         with self._cond:
             dup = sock.dup()  # survives the TLS wrapper detaching ``sock``; shutdown acts on the connection
@@ -253,10 +257,17 @@ def _opener(deadline):
 
 
 def _connect(address, deadline) -> socket.socket:
-    """A TCP connection to ``address`` within CONNECT_TIMEOUT, its socket watched by ``deadline``."""
+    """A TCP connection to ``address`` within CONNECT_TIMEOUT, its socket watched by ``deadline``.
+
+    The deadline cannot cut a lookup or a connect short, so both get at most
+    what is left of it.
+    """
     host, port = address
-    end = time.monotonic() + CONNECT_TIMEOUT
-    infos = _resolve(host, port)
+    budget = min(CONNECT_TIMEOUT, deadline.remaining())
+    if budget <= 0:
+        raise TooSlow(deadline.why)
+    end = time.monotonic() + budget
+    infos = _resolve(host, port, budget)
     error = None
     for family, kind, proto, _, addr in infos:
         left = end - time.monotonic()
@@ -275,12 +286,12 @@ def _connect(address, deadline) -> socket.socket:
         deadline.watch(sock)
         return sock
     if isinstance(error, TimeoutError) or error is None:
-        raise TooSlow(f"no connection within {CONNECT_TIMEOUT:g} s")
+        raise TooSlow(f"no connection within {budget:.3g} s")
     raise error
 
 
-def _resolve(host, port):
-    """``getaddrinfo`` within CONNECT_TIMEOUT: the resolver's own timeouts can add up to minutes."""
+def _resolve(host, port, timeout):
+    """``getaddrinfo`` within ``timeout``: the resolver's own timeouts can add up to minutes."""
     result = []
 
     def lookup():
@@ -291,9 +302,9 @@ def _resolve(host, port):
 
     thread = threading.Thread(target=lookup, name="fw-download-lookup", daemon=True)
     thread.start()
-    thread.join(CONNECT_TIMEOUT)
+    thread.join(timeout)
     if not result:
-        raise TooSlow(f"no answer looking up {host} within {CONNECT_TIMEOUT:g} s")
+        raise TooSlow(f"no answer looking up {host} within {timeout:.3g} s")
     if isinstance(result[0], OSError):
         raise result[0]
     return result[0]
