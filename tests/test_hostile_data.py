@@ -362,14 +362,14 @@ def test_dripping_headers_are_cut_off(mirror, tmp_path, fast_deadlines):  # noqa
 
 
 def test_a_slow_but_steady_body_gets_through(mirror, tmp_path, fast_deadlines):  # noqa: F811
-    """The rate rule is a minimum, not a deadline: 6 windows of just enough bytes pass."""
-    data = os.urandom(6 * 1200)
+    """The rate rule is a minimum, not a deadline: 1.5 s (3 windows) at 2.5 times the minimum rate pass."""
+    data = os.urandom(15 * 500)
 
     def steady(wfile):
-        for i in range(0, len(data), 400):
-            wfile.write(data[i : i + 400])
+        for i in range(0, len(data), 500):
+            wfile.write(data[i : i + 500])
             wfile.flush()
-            time.sleep(0.15)
+            time.sleep(0.1)
 
     url = mirror.serve("/f.bin", steady, Content_Length=str(len(data)))
     download([url], tmp_path / "f.bin")
