@@ -8,9 +8,9 @@ The four-line notebook API::
     x, t = fw.load_dataset(cfg)
     print(fw.evaluate(net, x, t, batch_size=cfg.batch_size).accuracy)
 
-Plugin authors need only the base classes (``Activation``, ``Dataset``,
-``WeightImporter``; for training ``Optimizer``, ``Loss``, ``Initializer``)
-and ``hookimpl``. Heavier parts load on first use, so ``fw --help`` stays fast.
+Plugin authors need only the base classes (``Layer``, ``Activation``,
+``Dataset``, ``WeightImporter``; for training ``Optimizer``, ``Loss``,
+``Initializer``) and ``hookimpl``. Heavier parts load on first use, so ``fw --help`` stays fast.
 """
 
 from .activation import Activation
@@ -32,6 +32,7 @@ _LAZY = {
     "load_dataset": "api",
     "evaluate": "api",
     "get_registry": "plugin_manager",
+    "Network": "network",
 }
 
 __all__ = ["Activation", "Dataset", "FwError", "Initializer", "Layer", "Loss", "Optimizer", "WeightImporter", *_LAZY]

@@ -17,8 +17,8 @@ def run(args):
     cfg = load_config(args.config, args.overrides)
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
-    x, t = api.load_dataset(cfg, registry)  # first: it checks model.sizes against the data
-    net = api.build_network(cfg, registry)
+    net = api.build_network(cfg, registry)  # first: it checks the config against the dataset's shape
+    x, t = api.load_dataset(cfg, registry)
     result = api.evaluate(net, x, t, cfg.batch_size)
     total_seconds = time.perf_counter() - start
     rate = result.total / result.seconds if result.seconds else float("inf")
@@ -52,13 +52,10 @@ def run(args):
 
 
 def train(args):
-    import dataclasses
-    import shlex
-
     from .config import load_config
+    from .files import OutputLock, ensure_writable_dir
     from .plugin_manager import get_registry
-    from .progress import ProgressBar
-    from .train import Trainer, train_split_data
+    from .train import Trainer
 
     cfg = load_config(args.config, args.overrides)
     registry = get_registry(cfg.plugins)
@@ -69,7 +66,21 @@ def train(args):
         from .plot import check_plot_available
 
         check_plot_available(args.plot, overwrite=args.force)
+    ensure_writable_dir(trainer.weights_path.parent, purpose="for weights.path")
+    with OutputLock(trainer.weights_path, "fw train's weights"):
+        trainer.check_output(overwrite=args.force, resume=args.resume)  # again, now that no one else can write
+        return _train(args, cfg, registry, trainer)
+
+
+def _train(args, cfg, registry, trainer):
+    import dataclasses
+    import shlex
+
+    from .progress import ProgressBar
+    from .train import train_split_data
+
     ckpt = trainer.checkpoint_path
+    command = shlex.join([args.config, *args.overrides])
     if args.resume:
         done = trainer.resume()
         print(f"resuming {ckpt} after epoch {done} of {cfg.train.epochs}", file=sys.stderr)
@@ -96,13 +107,15 @@ def train(args):
         if trainer.history:
             print(
                 f"fw: interrupted; epoch {trainer.history[-1].epoch} of {epochs} is saved in {ckpt}; "
-                f"continue with: fw train {shlex.join([args.config, *args.overrides])} --resume",
+                f"continue with: fw train {command} --resume",
                 file=sys.stderr,
             )
         else:
             print("fw: interrupted before the first epoch ended; nothing was saved", file=sys.stderr)
         return 130
     path = trainer.save_weights()
+    if not args.keep_checkpoint:
+        ckpt.unlink(missing_ok=True)  # the weights hold everything fw run needs
     if args.plot:
         from .plot import plot_history
 
@@ -114,7 +127,7 @@ def train(args):
     if final:
         print(f"Test accuracy after epoch {final.epoch}: {final.test_accuracy:.4f}", file=out)
     print(f"Weights written to {path}. Evaluate them with:", file=out)
-    print(f"  fw run {shlex.join([args.config, *args.overrides])}", file=out)
+    print(f"  fw run {command}", file=out)
     return 0
 
 
@@ -160,15 +173,40 @@ def plugins(args):
 
 
 def config(args):
+    import warnings
+
     from omegaconf import OmegaConf
 
     from .api import check_names
     from .config import load_config
+    from .errors import FwWarning
+    from .model import expanded_layers
 
-    cfg = load_config(args.config, args.overrides)
+    # A minimal config shows its defaults, even before it names its weights.
+    cfg = load_config(args.config, args.overrides, require_weights=False)
     check_names(cfg)
+    if cfg.model.layers is None:  # the shorthand, written out: a start for editing the long form
+        cfg.model.layers = expanded_layers(cfg)
+        cfg.model.sizes = cfg.model.activation = cfg.model.output_activation = None
+    if cfg.weights is not None and cfg.weights.path is None and cfg.weights.url is None:
+        warnings.warn(
+            "weights.path and weights.url are both null: fw run needs one of them (weights.path=FILE), "
+            "or weights=null for random weights",
+            FwWarning,
+        )
     print(f"# fw config {' '.join([args.config, *args.overrides])}")
     print(OmegaConf.to_yaml(cfg), end="")
+    return 0
+
+
+def configs(args):
+    from . import bundled
+
+    names = bundled.config_names()
+    width = max(map(len, names), default=0)
+    for name in names:
+        print(f"{name:<{width}}  {bundled.config_description(name)}")
+    print(f"run one: fw run NAME; copy one to edit: fw config NAME > my.yaml (from {bundled.configs_dir()})", file=sys.stderr)
     return 0
 
 
@@ -195,13 +233,13 @@ def show(args):
     if out.suffix.lower() != ".png":
         raise FwError(f"--out {out}: fw show writes PNG files; give a name ending in .png")
     dataset = _dataset(cfg, registry)
-    images, labels = dataset.load_raw(d.split)
+    images, labels = dataset.load_images(d.split)
     labels = labels.astype(int)
     where = f"{d.name} {d.split}"
     if args.misclassified:
         net = api.build_network(cfg, registry)
         x, _ = api.load_dataset(cfg, registry)
-        predicted = net.classify(x.reshape(len(x), -1))
+        predicted = net.classify(x)
         wrong = predicted != labels
         picked = select(len(images), args.index, args.count, wrong)
         captions = [

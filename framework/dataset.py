@@ -12,7 +12,7 @@ def default_data_dir() -> Path:
     returned is absolute, so a later ``chdir`` does not move the data.
     """
     env = os.environ.get("FW_DATA_DIR")
-    return Path(env).expanduser().absolute() if env else Path.home() / ".cache" / "fw"
+    return Path(os.path.abspath(Path(env).expanduser())) if env else Path.home() / ".cache" / "fw"
 
 
 class Dataset:
@@ -31,6 +31,9 @@ class Dataset:
     class_names: ClassVar[tuple[str, ...] | None] = None
     #: Folder under the data dir when ``dataset.root`` is not given.
     folder: ClassVar[str | None] = None
+    #: One example's shape as ``load_raw`` gives it, e.g. (28, 28) or (3, 32, 32). Optional:
+    #: it lets fw build a network without reading the data first.
+    shape: ClassVar[tuple[int, ...] | None] = None
 
     def __init__(self, root=None):
         self.root = Path(root).expanduser() if root else default_data_dir() / (self.folder or self.name)
@@ -55,12 +58,7 @@ class Dataset:
 
         from .errors import FwError
 
-        if split not in self.splits:
-            raise FwError(
-                f"dataset '{self.name}' has no split '{split}' (dataset.split); "
-                f"choose one of: {', '.join(self.splits)}"
-            )
-        images, labels = self.load_raw(split)
+        images, labels = self.load_images(split)
         n = len(images)
         x = images.reshape(n, -1) if flatten else images.reshape(n, -1, *images.shape[-2:])
         x = x.astype(np.float32)
@@ -71,5 +69,27 @@ class Dataset:
             t = np.eye(self.num_classes, dtype=np.float32)[t]
         return x, t
 
+    def load_images(self, split: str):
+        """``load_raw(split)`` for a split the dataset has (an unknown one is a one-line error)."""
+        from .errors import FwError
+
+        if split not in self.splits:
+            raise FwError(
+                f"dataset '{self.name}' has no split '{split}' (dataset.split); "
+                f"choose one of: {', '.join(self.splits)}"
+            )
+        return self.load_raw(split)
+
     def class_name(self, label: int) -> str:
         return self.class_names[label] if self.class_names else str(label)
+
+
+def make_dataset(cfg, registry):
+    """The config's dataset plugin, for its folder (``dataset.root``)."""
+    return registry.get("datasets", cfg.dataset.name, "dataset.name")(cfg.dataset.root)
+
+
+def load_split(cfg, split, registry):
+    """``(x, t)`` for one split of the config's dataset, with its ``load_mnist`` options."""
+    d = cfg.dataset
+    return make_dataset(cfg, registry).load(split, normalize=d.normalize, flatten=d.flatten, one_hot_label=d.one_hot_label)

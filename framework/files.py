@@ -104,6 +104,8 @@ def atomic_write(path, write) -> Path:
     try:
         with open(tmp, "xb") as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -159,3 +161,67 @@ def file_hash(path, algo: str = "sha256") -> str:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
+
+
+def check_writable(path: Path, what: str, overwrite: bool):
+    """Refuse, before any work, an output that is a folder, read-only, or already there without --force."""
+    if path.is_dir():
+        raise FwError(f"{what} {path} is a folder; give a file name")
+    if not is_writable_dir(path.parent):
+        raise FwError(f"{what} {path}: its folder is read-only; choose a writable place")
+    if path.exists() and not overwrite:
+        raise FwError(f"{what} {path} already exists; add --force to replace it, or choose a new name")
+
+
+def write_output(path: Path, write) -> Path:
+    """``atomic_write``, with a failure as one line naming the file and what to check."""
+    try:
+        return atomic_write(path, write)
+    except OSError as e:
+        raise FwError(f"cannot write {path}: {e.strerror or e}; check that its folder is writable and has space") from e
+
+
+class OutputLock:
+    """Only one fw process at a time writes ``path``: an flock on a hidden file beside it.
+
+    The lock goes with the process, so a killed run never leaves ``path``
+    locked; the lock file is removed when the holder finishes.
+    """
+
+    def __init__(self, path: Path, what: str):
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(f".{self.path.name}.lock")
+        self.what = what
+        self.fd = None
+
+    def __enter__(self):
+        import fcntl
+
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise FwError(
+                    f"another fw process (pid {pid}) is writing {self.path} ({self.what}); "
+                    "wait for it to finish, or choose another path"
+                ) from None
+            try:  # the holder may have removed the file between our open and our lock
+                same = os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            os.unlink(self.lock_path)
+        finally:
+            os.close(self.fd)

@@ -7,7 +7,7 @@ from .errors import FwError
 
 def check_plot_available(path, overwrite=False):
     """Fail before training, not after it, when the plot could not be written."""
-    from .train import check_writable
+    from .files import check_writable
 
     if Path(path).suffix.lower() != ".png":
         raise FwError(f"--plot {path}: the learning curves are written as PNG; give a file name ending in .png")
@@ -15,7 +15,10 @@ def check_plot_available(path, overwrite=False):
     try:
         import matplotlib  # noqa: F401
     except ImportError as e:
-        raise FwError("--plot needs matplotlib: pip install matplotlib, or install fw with its 'plot' extra") from e
+        raise FwError(
+            "--plot needs matplotlib; install it with `pip install matplotlib` "
+            "(or `pip install -e '.[plot]'` in a clone of fw)"
+        ) from e
 
 
 def plot_history(history, path, title=""):
@@ -25,7 +28,7 @@ def plot_history(history, path, title=""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .train import _write
+    from .files import write_output
 
     epochs = [e.epoch for e in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
@@ -41,6 +44,6 @@ def plot_history(history, path, title=""):
     fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
-    _write(path, lambda f: fig.savefig(f, format="png", dpi=100))
+    write_output(path, lambda f: fig.savefig(f, format="png", dpi=100))
     plt.close(fig)
     return path

@@ -9,6 +9,7 @@ list were asked for explicitly, so their failure is an error.
 
 import difflib
 import functools
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -23,6 +24,7 @@ from .registry import KINDS, NameClash, Provider, Registry
 
 BUILTIN_PLUGINS = (
     "framework.plugins.activations",
+    "framework.plugins.layers",
     "framework.plugins.mnist",
     "framework.plugins.fashion_mnist",
     "framework.plugins.pickle_importer",
@@ -147,7 +149,9 @@ def _import_local(spec, key):
             path = Path(spec).expanduser()
             if not path.is_file():
                 raise FwError(f"{key}: plugin file not found: {path}")
-            modname = f"fw_local_plugin_{path.stem}"
+            # Named after the whole path: two files called plugin.py must not replace each other.
+            digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+            modname = f"fw_local_plugin_{path.stem}_{digest}"
             module_spec = importlib.util.spec_from_file_location(modname, path)
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[modname] = module

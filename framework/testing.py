@@ -3,9 +3,10 @@
 Call these from your plugin's tests; each raises ``AssertionError`` saying
 which rule the plugin breaks, and returns nothing when it keeps them all::
 
-    from framework.testing import check_activation, check_dataset, check_weight_importer
+    from framework.testing import check_activation, check_dataset, check_layer, check_weight_importer
 
     def test_my_plugin():
+        check_layer(Scale, (784,), factor=3.0)     # a layer, for one example's input shape
         check_activation(Tanh)
         check_activation(LeakyReLU, alpha=0.2)      # parameters, as a config would pass them
         check_dataset(MyDataset, root="path/to/a/small/copy", splits=["test"])
@@ -22,9 +23,10 @@ import numpy as np
 from .activation import Activation
 from .dataset import Dataset
 from .errors import FwError
+from .layer import Layer
 from .weights import WeightImporter
 
-__all__ = ["check_activation", "check_dataset", "check_weight_importer"]
+__all__ = ["check_activation", "check_dataset", "check_layer", "check_weight_importer"]
 
 #: Inputs at which no activation may overflow (the book's 1/(1+exp(-x)) does below -88).
 EXTREMES = np.array([-1e4, -1e3, -100, -89, -88, -20, -1, -1e-3, 0, 1e-3, 1, 20, 88, 89, 100, 1e3, 1e4], np.float32)
@@ -147,6 +149,134 @@ def _check_backward(fail, act, rng, eps=1e-6):
         f"backward disagrees with the numerical gradient: at x={x[worst]:.4g} it gives {analytic[worst]:.6g}, "
         f"numerically {numeric[worst]:.6g} (backward(x, y, dout) must return dout * f'(x), shaped like x)",
     )
+
+
+# --- layers ---------------------------------------------------------------------
+
+
+def check_layer(cls, input_shape, seed=0, **params):
+    """Check a ``Layer`` subclass against the contract ``fw`` relies on, for one example's ``input_shape``.
+
+    ``params`` are passed to ``cls(**params)``, as ``model.layers`` would. A
+    layer with an ``init`` attribute gets fw's He initialiser, as a ReLU
+    network would give it. The rules:
+
+    - ``name`` is an identifier; ``build(input_shape, rng)`` returns the output
+      shape, a tuple of positive whole numbers, and makes float32 ``params``
+      (and ``buffers``);
+    - ``forward(x, train=False)`` returns float32 of the shape ``build``
+      promised for float32 input, leaves its input unchanged, is deterministic,
+      and treats each example of the batch on its own;
+    - ``forward(x, train=True)`` returns the same shape;
+    - if the class implements ``backward(dout)``: it returns dL/dx shaped like
+      x (float32 for float32), fills ``grads[k]`` for every ``params`` key with
+      the parameter's shape, and agrees with a central-difference numerical
+      gradient, for the input and for every parameter (computed in float64,
+      with the same random draws, e.g. dropout's mask, at every evaluation).
+    """
+    fail = _Fail(f"check_layer({getattr(cls, '__name__', cls)!r})")
+    try:
+        _check_layer(fail, cls, tuple(input_shape), seed, params)
+    except AssertionError:
+        raise
+    except Exception as e:  # the plugin's own code raised: still a failed check, named as one
+        raise AssertionError(f"{fail.what}: the layer raised {type(e).__name__}: {e}") from e
+
+
+def _new_layer(cls, input_shape, seed, params):
+    """``(layer, rng, output shape)``: constructed, given an initialiser, built."""
+    from .plugin_manager import get_registry
+
+    layer = cls(**params)
+    if hasattr(layer, "init") and (layer.init is None or isinstance(layer.init, (str, dict))):
+        layer.init = get_registry().get("initializers", layer.init or "he", "init")()
+    rng = np.random.default_rng(seed)
+    return layer, rng, layer.build(input_shape, rng)
+
+
+def _check_layer(fail, cls, input_shape, seed, params):
+    _declared_name(fail, cls, Layer)
+    fail(cls.forward is not Layer.forward, "must implement forward(x, train=False)")
+    layer, rng, out_shape = _new_layer(cls, input_shape, seed, params)
+    fail(
+        isinstance(out_shape, tuple) and all(isinstance(s, int) and s > 0 for s in out_shape),
+        f"build must return the output shape, a tuple of positive whole numbers, got {out_shape!r}",
+    )
+    for table in ("params", "buffers"):
+        for key, a in getattr(layer, table).items():
+            fail(isinstance(a, np.ndarray) and a.dtype == np.float32, f"{table}['{key}'] must be a float32 array")
+
+    x = np.random.default_rng(seed + 1).standard_normal((4, *input_shape)).astype(np.float32)
+    original = x.copy()
+    y = layer.forward(x, train=False)
+    fail(isinstance(y, np.ndarray), f"forward must return a numpy array, got {type(y).__name__}")
+    fail(y.shape == (4, *out_shape), f"forward returned shape {y.shape}; build promised {(4, *out_shape)}")
+    fail(y.dtype == np.float32, f"forward turned float32 input into {y.dtype}; keep float32 (e.g. np.float32 constants)")
+    fail(np.array_equal(x, original), "forward modified its input array in place; return a new array")
+    fail(bool(np.isfinite(y).all()), "forward returned NaN or Inf for ordinary inputs")
+    fail(np.array_equal(layer.forward(x, train=False), y), "forward(x, train=False) gave a different result the second time")
+    for i in range(len(x)):
+        fail(
+            np.allclose(layer.forward(x[i : i + 1], train=False)[0], y[i], rtol=1e-5, atol=1e-6),
+            f"example {i} of forward(X) differs from forward(X[{i}:{i + 1}]): with train=False, "
+            "examples must not depend on each other",
+        )
+    y_train = layer.forward(x, train=True)
+    fail(
+        isinstance(y_train, np.ndarray) and y_train.shape == y.shape and y_train.dtype == np.float32,
+        "forward(x, train=True) must return float32 of the same shape as with train=False",
+    )
+    if cls.has_backward():
+        _check_layer_backward(fail, cls, input_shape, seed, params, y.shape)
+
+
+def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape, eps=1e-6):
+    layer, rng, _ = _new_layer(cls, input_shape, seed, params)
+    data = np.random.default_rng(seed + 2)
+    x32 = data.standard_normal((4, *input_shape)).astype(np.float32)
+    dout32 = data.standard_normal(out_shape).astype(np.float32)
+    layer.forward(x32, train=True)
+    dx = layer.backward(dout32)
+    fail(isinstance(dx, np.ndarray) and dx.shape == x32.shape, f"backward must return dL/dx shaped like x {x32.shape}")
+    fail(dx.dtype == np.float32, f"backward turned float32 into {dx.dtype}; keep float32")
+    for key, p in layer.params.items():
+        g = layer.grads.get(key)
+        fail(
+            isinstance(g, np.ndarray) and g.shape == p.shape and g.dtype == np.float32,
+            f"backward must fill grads['{key}'] with a float32 array of shape {p.shape}, like params['{key}']",
+        )
+
+    # In float64, with the random state the forward pass starts from put back every time.
+    for table in (layer.params, layer.buffers):
+        for key in table:
+            table[key] = table[key].astype(np.float64)
+    start = rng.bit_generator.state
+    x, dout = x32.astype(np.float64), dout32.astype(np.float64)
+
+    def loss():
+        rng.bit_generator.state = start
+        return float(np.sum(layer.forward(x, train=True) * dout))
+
+    loss()
+    analytic = {"x": layer.backward(dout), **{k: layer.grads[k].copy() for k in layer.params}}
+    for what, target in [("x", x), *layer.params.items()]:
+        numeric = np.zeros_like(target)
+        for idx in np.ndindex(target.shape):
+            keep = target[idx]
+            target[idx] = keep + eps
+            up = loss()
+            target[idx] = keep - eps
+            down = loss()
+            target[idx] = keep
+            numeric[idx] = (up - down) / (2 * eps)
+        got = analytic[what]
+        worst = np.unravel_index(np.argmax(np.abs(got - numeric)), target.shape)
+        name = "dL/dx" if what == "x" else f"grads['{what}']"
+        fail(
+            np.allclose(got, numeric, rtol=1e-4, atol=1e-6),
+            f"backward's {name} disagrees with the numerical gradient: at index {tuple(map(int, worst))} it gives "
+            f"{got[worst]:.6g}, numerically {numeric[worst]:.6g}",
+        )
 
 
 # --- datasets -------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""fw train: learn a config's weights on its dataset's train split (the book's chapters 4 to 6).
+"""fw train: learn a config's network on its dataset's train split (the book's chapters 4 to 6).
 
-``Backprop`` is the book's chapter-5 network in trainable form: forward with
-the values backward needs, then the gradients of every W and b. ``Trainer``
-wraps it in epochs of shuffled mini-batches, with an atomic checkpoint after
-each epoch so Ctrl-C loses at most the epoch in progress.
+The Trainer runs the one ``Network`` that ``fw run`` uses: ``forward`` with
+``train=True``, the loss, ``backward`` through the layers in reverse, and the
+optimizer over every layer's ``params``. It knows no particular layer. Epochs
+of shuffled mini-batches end with an atomic checkpoint, so Ctrl-C loses at
+most the epoch in progress.
 """
 
 import json
@@ -15,10 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import initializer, load_split, make, random_params
+from .dataset import load_split, make_dataset
 from .errors import FwError, FwWarning
-from .layers import Dense, Network, layer_error
+from .files import check_writable, write_output
+from .model import build_model, check_fits, input_shape, layer_specs, make
+from .network import ActivationLayer
 from .plugin_manager import get_registry
+from .weights import book_layout, load_weights
 
 
 def _cosine(progress):
@@ -34,69 +38,6 @@ def _flat_cosine(progress, flat=0.75):
 #: On Fashion-MNIST 784-100-10 with Adam at 0.001, 10 epochs, seeds 0-2, it gave test accuracy
 #: 0.8848-0.8850, against 0.8786-0.8813 for cosine over the whole run and 0.8795-0.8802 for linear.
 SCHEDULES = {"constant": None, "cosine": _cosine, "flat_cosine": _flat_cosine}
-
-
-class Backprop:
-    """Parameters ``[W1, b1, W2, b2, ...]`` with a forward pass and its backward pass.
-
-    Gradients land in ``self.grads`` (same order, reused every step). When the
-    loss declares a fused activation equal to the output activation
-    (cross-entropy with softmax), the output layer's gradient comes from the
-    loss directly, as in the book's SoftmaxWithLoss.
-    """
-
-    def __init__(self, params, activations, loss):
-        self.params, self.activations, self.loss = params, activations, loss
-        self.fused = loss.fused_activation is not None and loss.fused_activation == activations[-1].name
-        self.grads = [np.zeros_like(p) for p in params]
-
-    def forward(self, x):
-        """The output, keeping each layer's input, pre-activation and output for backward."""
-        self.cache = []
-        h = x
-        for i, act in enumerate(self.activations):
-            W, b = self.params[2 * i], self.params[2 * i + 1]
-            a = h @ W
-            a += b
-            z = _checked(act, act.forward, 2 * i + 2, a, a)
-            self.cache.append((h, a, z))
-            h = z
-        return h
-
-    def backward(self, t):
-        """Fill ``self.grads`` for one-hot targets ``t``; returns the batch loss."""
-        y = self.cache[-1][2]
-        loss = self.loss.forward(y, t)
-        last = len(self.activations) - 1
-        dz = None if self.fused else self.loss.backward(y, t)
-        for i in range(last, -1, -1):
-            h, a, z = self.cache[i]
-            if i == last and self.fused:
-                da = self.loss.backward_fused(y, t)
-            else:
-                act = self.activations[i]
-                da = _checked(act, act.backward, 2 * i + 2, a, a, z, dz)
-            np.matmul(h.T, da, out=self.grads[2 * i])
-            np.sum(da, axis=0, out=self.grads[2 * i + 1])
-            if i:
-                dz = da @ self.params[2 * i].T
-        return loss
-
-
-def _checked(layer, method, index, like, *args):
-    """``method(*args)``, with a plugin's failure or wrong output shape named by layer."""
-    try:
-        out = method(*args)
-        if getattr(out, "shape", None) != like.shape:
-            raise ValueError(
-                f"{method.__name__} returned shape {getattr(out, 'shape', type(out).__name__)} "
-                f"for input shape {like.shape}; it must keep the shape"
-            )
-        return out
-    except FwError:
-        raise
-    except Exception as e:
-        raise layer_error(index, layer, e) from e
 
 
 @dataclass
@@ -134,28 +75,23 @@ class Trainer:
                 f"weights.path {self.weights_path} should end with {' or '.join(suffixes)} for weights.format={self.format}"
             )
         self.checkpoint_path = self.weights_path.with_name(self.weights_path.stem + ".ckpt.npz")
-        t, m = cfg.train, cfg.model
-        sizes = list(m.sizes)
-        acts = [make(self.registry, "activations", m.activation, "model.activation") for _ in sizes[2:]]
-        acts.append(
-            make(
-                self.registry,
-                "activations",
-                m.output_activation,
-                "model.output_activation",
-            )
-        )
+        t = cfg.train
         self.loss = make(self.registry, "losses", t.loss, "train.loss")
-        fused = self.loss.fused_activation is not None and self.loss.fused_activation == acts[-1].name
-        for key, act in [
-            *(("model.activation", a) for a in acts[:-1]),
-            *([] if fused else [("model.output_activation", acts[-1])]),
-        ]:
-            if not act.has_backward():
-                raise FwError(
-                    f"{key}: activation '{act.name}' ({type(act).__name__}) has no derivative, so fw train cannot "
-                    "use it; add backward(self, x, y, dout) returning dL/dx to the class (fw run works without it)"
-                )
+        self.rng = np.random.default_rng(t.seed)  # the initial weights, then shuffling and dropout
+        self.dataset = make_dataset(cfg, self.registry)
+        self.net = build_model(cfg, self.registry, input_shape(cfg, self.dataset), self.rng)
+        check_fits(cfg, self.net, self.dataset)
+        last = self.net.layers[-1]
+        # Softmax then cross-entropy: the loss gives the gradient at softmax's input directly.
+        self.fused = isinstance(last, ActivationLayer) and last.name == self.loss.fused_activation
+        self.stop = len(self.net.layers) - self.fused  # the layers backward runs through
+        for layer, spec in zip(self.net.layers[: self.stop], layer_specs(cfg)):
+            _check_backward(layer, spec)
+        if self.format == "pickle" and book_layout(self.net) is None:
+            raise FwError(
+                "weights.format=pickle writes the book's W1, b1, ... layout, which holds dense layers only; "
+                "this network has other parameters (e.g. batch_norm's): set weights.format=npz and weights.importer=npz"
+            )
         self.optimizer = make(self.registry, "optimizers", t.optimizer, "train.optimizer")
         self.base_lr = getattr(self.optimizer, "lr", None)
         self.schedule = SCHEDULES[t.lr_schedule]
@@ -164,10 +100,6 @@ class Trainer:
                 f"train.lr_schedule={t.lr_schedule} needs an optimizer with an `lr` attribute, and "
                 f"'{self.optimizer.name}' has none; set train.lr_schedule=constant"
             )
-        self.rng = np.random.default_rng(t.seed)
-        init = initializer(cfg, self.registry)
-        params = [p for pair in random_params(sizes, init, self.rng) for p in pair]
-        self.model = Backprop(params, acts, self.loss)
         self.history: list[Epoch] = []
 
     def check_output(self, overwrite=False, resume=False):
@@ -185,24 +117,23 @@ class Trainer:
 
     def fit(self, x, t, x_test, t_test, on_epoch=None, progress=None, until=None):
         """Train the remaining epochs (or up to epoch ``until``); checkpoint after each one."""
-        x, t = (
-            x.reshape(len(x), -1),
-            _labels(t),
-        )  # a dense network sees (N, 1, 28, 28) as (N, 784)
-        x_test, t_test = x_test.reshape(len(x_test), -1), _labels(t_test)
-        epochs, batch_size = (
-            self.cfg.train.epochs,
-            self.cfg.train.batch_size,
-        )  # plain ints: no omegaconf in the loop
-        n, classes = len(x), self.cfg.model.sizes[-1]
-        if t.size and t.max() >= classes:
-            raise FwError(
-                f"the labels go up to {t.max()} but model.sizes ends with {classes} outputs; "
-                f"set the last of model.sizes to {t.max() + 1} or more"
-            )
+        net = self.net
+        x, x_test = net.as_input(x), net.as_input(x_test)
+        t, t_test = _labels(t), _labels(t_test)
+        epochs, batch_size = self.cfg.train.epochs, self.cfg.train.batch_size  # plain ints: no omegaconf in the loop
+        n, classes = len(x), net.output_shape[0]
+        if n == 0:
+            raise FwError(f"the train split of dataset '{self.cfg.dataset.name}' is empty; there is nothing to train on")
+        for labels, split in ((t, "train"), (t_test, "test")):
+            if labels.size and (labels.min() < 0 or labels.max() >= classes):
+                raise FwError(
+                    f"the {split} labels of dataset '{self.cfg.dataset.name}' run from {labels.min()} to {labels.max()}, "
+                    f"but the network has {classes} outputs, so labels must be 0 to {classes - 1}"
+                )
+        majority = np.bincount(t, minlength=classes).max() / n
         bs = min(batch_size, n)
         steps = math.ceil(n / bs)
-        xb = np.empty((bs, x.shape[1]), np.float32)
+        xb = np.empty((bs, *x.shape[1:]), np.float32)
         tb = np.zeros((bs, classes), np.float32)
         for epoch in range(len(self.history) + 1, min(until or epochs, epochs) + 1):
             order = self.rng.permutation(n)
@@ -216,25 +147,17 @@ class Trainer:
                 tb[np.arange(k), t[idx]] = 1
                 self._set_lr((epoch - 1) * steps + step, epochs * steps)
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence: checked below
-                    y = self.model.forward(xb[:k])
-                    loss = self.model.backward(tb[:k])
+                    loss, y = self.step(xb[:k], tb[:k])
                 if not math.isfinite(loss):
-                    self._diverged(epoch, loss)
+                    self._diverged(epoch, loss, xb[:k])
                 total_loss += loss * k
                 correct += np.count_nonzero(y.argmax(axis=1) == t[idx])
-                self.optimizer.update(self.model.params, self.model.grads)
+                self.optimizer.update(net.parameters(), net.gradients())
                 if progress:
                     progress(epoch, step + 1, steps)
             seconds = time.perf_counter() - start
-            report = Epoch(
-                epoch,
-                total_loss / n,
-                float(correct) / n,
-                self.accuracy(x_test, t_test),
-                seconds,
-                self._lr(),
-            )
-            if report.train_accuracy <= 1.5 / classes:
+            report = Epoch(epoch, total_loss / n, float(correct) / n, self.accuracy(x_test, t_test), seconds, self._lr())
+            if at_chance_level(report.train_accuracy, majority, classes):
                 # Not NaN, yet nothing learnt: typically a far too high learning rate saturating every unit.
                 warnings.warn(
                     f"epoch {epoch}: train accuracy {report.train_accuracy:.3f} is chance level for {classes} "
@@ -248,35 +171,40 @@ class Trainer:
                 on_epoch(report)
         return self.history
 
+    def step(self, x, t):
+        """One forward and backward pass on a batch: ``(loss, output)``; every layer's grads are filled."""
+        net = self.net
+        y = net.forward(x, train=True)
+        loss = self.loss.forward(y, t)
+        if math.isfinite(loss):
+            dout = self.loss.backward_fused(y, t) if self.fused else self.loss.backward(y, t)
+            net.backward(dout, self.stop)
+            if not self._checked:
+                net.check_gradients()  # once: a plugin layer's backward left what the optimizer needs
+                self._checked = True
+        return loss, y
+
+    _checked = False
+
     def _lr_now(self):
         return f" (now {self.base_lr})" if isinstance(self.base_lr, (int, float)) else ""
 
-    def _diverged(self, epoch, loss):
-        for i, (_, a, z) in enumerate(self.model.cache):  # an activation that makes NaN from numbers?
-            if np.isnan(z).any() and np.isfinite(a).all():
-                act = self.model.activations[i]
-                raise FwError(
-                    f"layer {2 * i + 2} of the network, activation '{act.name}' ({type(act).__name__}), "
-                    "returned NaN for finite input; fix its forward"
-                )
+    def _diverged(self, epoch, loss, x):
+        net = self.net
+        for i, layer in enumerate(net.layers):  # a layer that makes NaN from numbers?
+            with np.errstate(all="ignore"):
+                y = layer.forward(x, True)
+            if np.isnan(y).any() and np.isfinite(x).all():
+                raise net.error(i, "returned NaN for finite input; fix its forward")
+            x = y
         kept = f"epoch {self.history[-1].epoch} is in {self.checkpoint_path}" if self.history else "nothing was written"
-        lr = self._lr_now()
         raise FwError(
-            f"training diverged in epoch {epoch}: the loss became {loss}; lower train.optimizer.lr{lr} "
+            f"training diverged in epoch {epoch}: the loss became {loss}; lower train.optimizer.lr{self._lr_now()} "
             f"or choose another optimizer ({kept})"
         )
 
     def accuracy(self, x, t):
-        from .api import evaluate
-
-        return evaluate(self.network(), x, t, batch_size=10_000).accuracy if len(x) else float("nan")
-
-    def network(self) -> Network:
-        p = self.model.params
-        layers = []
-        for i, act in enumerate(self.model.activations):
-            layers += [Dense(p[2 * i], p[2 * i + 1]), act]
-        return Network(layers)
+        return float(np.count_nonzero(self.net.classify(x) == t)) / len(x) if len(x) else float("nan")
 
     def _set_lr(self, step, total):
         if self.schedule:
@@ -300,19 +228,16 @@ class Trainer:
         return json.dumps(keep, sort_keys=True)
 
     def save_checkpoint(self):
-        arrays = {f"param{i}": p for i, p in enumerate(self.model.params)}
+        arrays = {f"net.{k}": v for k, v in self.net.state_dict().items()}
         arrays.update({f"opt_{k}": np.asarray(v) for k, v in self.optimizer.state().items()})
-        arrays["meta"] = np.array(
-            json.dumps(
-                {
-                    "fingerprint": self.fingerprint(),
-                    "history": [asdict(e) for e in self.history],
-                    "rng": self.rng.bit_generator.state,
-                    "lr": self._lr(),
-                }
-            )
-        )
-        _write(self.checkpoint_path, lambda f: np.savez(f, **arrays))
+        meta = {
+            "fingerprint": self.fingerprint(),
+            "history": [asdict(e) for e in self.history],
+            "rng": self.rng.bit_generator.state,
+            "lr": self._lr(),
+        }
+        arrays["meta"] = np.array(json.dumps(meta))
+        write_output(self.checkpoint_path, lambda f: np.savez(f, **arrays))
 
     def resume(self):
         """Continue from the checkpoint: parameters, optimizer state, shuffling and history."""
@@ -322,24 +247,34 @@ class Trainer:
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
-                params = [z[f"param{i}"] for i in range(len(self.model.params))]
+                state = {k[4:]: z[k] for k in z.files if k.startswith("net.")}
                 opt = {k[4:]: z[k] for k in z.files if k.startswith("opt_")}
-        except FwError:
-            raise
         except Exception as e:
             raise FwError(
-                f"{path}: not a readable checkpoint ({type(e).__name__}: {e}); delete it to start over"
+                f"{path}: not a readable checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+                "delete it to start over"
             ) from e
-        if meta["fingerprint"] != self.fingerprint():
-            changed = _differences(json.loads(meta["fingerprint"]), json.loads(self.fingerprint()))
+        if not isinstance(meta, dict) or meta.get("fingerprint") != self.fingerprint():
+            saved = meta.get("fingerprint") if isinstance(meta, dict) else None
+            changed = _differences(json.loads(saved), json.loads(self.fingerprint())) if isinstance(saved, str) else "unknown"
             raise FwError(
                 f"{path} was written for a different dataset, model or train config ({changed}); "
                 "restore that config, or delete the checkpoint to start over"
             )
-        if not all(np.isfinite(p).all() for p in params):
-            raise FwError(f"{path}: holds NaN or Inf weights; delete it to start over")
-        for mine, saved in zip(self.model.params, params):
-            mine[...] = saved
+        try:
+            load_weights(self.net, state, path)
+        except FwError as e:
+            raise FwError(f"{e}; delete the checkpoint to start over") from e
+        params = self.net.parameters()
+        for key, value in opt.items():  # a state array named like m3 belongs to parameter 3
+            index = key.lstrip("abcdefghijklmnopqrstuvwxyz_")
+            if value.ndim and index.isdigit() and int(index) < len(params):
+                p = params[int(index)]
+                if value.shape != p.shape or value.dtype != p.dtype:
+                    raise FwError(
+                        f"{path}: optimizer state '{key}' has shape {value.shape} {value.dtype}, but parameter "
+                        f"{index} is {p.shape} {p.dtype}; delete the checkpoint to start over"
+                    )
         self.optimizer.load_state({k: (v.item() if v.ndim == 0 else v.copy()) for k, v in opt.items()})
         self.rng.bit_generator.state = meta["rng"]
         self.history = [Epoch(**e) for e in meta["history"]]
@@ -348,30 +283,45 @@ class Trainer:
         return len(self.history)
 
     def save_weights(self) -> Path:
-        """Write W1, b1, ... in the book's layout, as npz or pickle, atomically."""
-        arrays = {}
-        for i in range(len(self.model.activations)):
-            arrays[f"W{i + 1}"] = self.model.params[2 * i]
-            arrays[f"b{i + 1}"] = self.model.params[2 * i + 1]
+        """Write every layer's parameters (and buffers), atomically.
+
+        A network of dense layers (and parameter-free ones) is written in the
+        book's layout, W1, b1, ..., which fw 0.1 and the book's code read too;
+        any other network as ``0.W, 0.b, 2.gamma, ...``.
+        """
+        arrays = book_layout(self.net) or self.net.state_dict()
         if self.format == "npz":
-            _write(self.weights_path, lambda f: np.savez(f, **arrays))
+            write_output(self.weights_path, lambda f: np.savez(f, **arrays))
         else:
             import pickle
 
-            _write(self.weights_path, lambda f: pickle.dump(arrays, f, protocol=4))
+            write_output(self.weights_path, lambda f: pickle.dump(arrays, f, protocol=4))
         return self.weights_path
 
 
-def check_writable(path: Path, what: str, overwrite: bool):
-    """Refuse, before any work, an output that is a folder, read-only, or already there without --force."""
-    from .files import is_writable_dir
+def _check_backward(layer, spec):
+    """fw train needs every layer's backward; say which method a plugin must add."""
+    if layer.has_backward():
+        return
+    if isinstance(layer, ActivationLayer):
+        act = layer.activation
+        raise FwError(
+            f"{spec.key}: activation '{act.name}' ({type(act).__name__}) has no derivative, so fw train cannot "
+            "use it; add backward(self, x, y, dout) returning dL/dx to the class (fw run works without it)"
+        )
+    raise FwError(
+        f"{spec.key}: layer '{spec.name}' ({type(layer).__name__}) has no backward, so fw train cannot use it; "
+        "add backward(self, dout) returning dL/dx and filling self.grads (fw run works without it)"
+    )
 
-    if path.is_dir():
-        raise FwError(f"{what} {path} is a folder; give a file name")
-    if not is_writable_dir(path.parent):
-        raise FwError(f"{what} {path}: its folder is read-only; choose a writable place")
-    if path.exists() and not overwrite:
-        raise FwError(f"{what} {path} already exists; add --force to replace it, or choose a new name")
+
+def at_chance_level(accuracy, majority, classes) -> bool:
+    """Has training learnt nothing? No better than always guessing the commonest class.
+
+    ``majority`` is that class's share of the training labels; the margin is 5%
+    of what is left above it (0.145 for ten balanced classes, 0.525 for two).
+    """
+    return classes > 1 and majority < 1 and accuracy <= majority + 0.05 * (1 - majority)
 
 
 def train_split_data(cfg, registry):
@@ -394,13 +344,3 @@ def _differences(saved, now, prefix=""):
 
 def _labels(t):
     return t.argmax(axis=1) if t.ndim == 2 else t
-
-
-def _write(path: Path, write):
-    """Write atomically; a failure names the file and what to check."""
-    from .files import atomic_write
-
-    try:
-        atomic_write(path, write)
-    except OSError as e:
-        raise FwError(f"cannot write {path}: {e.strerror or e}; check that its folder is writable and has space") from e

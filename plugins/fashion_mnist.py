@@ -9,6 +9,7 @@ class FashionMNIST(IdxDataset):
     name = "fashion_mnist"
     folder = "fashion-mnist"
     num_classes = 10
+    shape = (28, 28)
     class_names = (
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",

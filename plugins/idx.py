@@ -178,8 +178,11 @@ class IdxDataset(Dataset):
         return images, labels
 
     def cache_dir(self) -> Path:
-        """This root's folder under the user cache: ``$XDG_CACHE_HOME/fw/npy/<folder>-<hash>``."""
-        key = hashlib.sha256(str(self.root.absolute()).encode()).hexdigest()[:12]
+        """This root's folder under the user cache: ``$XDG_CACHE_HOME/fw/npy/<folder>-<hash>``.
+
+        The hash is of the root's real path, so one folder has one cache however it is spelt.
+        """
+        key = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:12]
         return cache_home() / "fw" / "npy" / f"{self.folder or self.name}-{key}"
 
     def _array(self, file_name: str, ndim: int, split_files=()) -> np.ndarray:
@@ -200,6 +203,10 @@ class IdxDataset(Dataset):
             raise FwError(f"{e}: fw reads data only from regular files; remove it, or set dataset.root to another folder") from None
         except ValueError as e:
             problem = f"{path} {e}"
+        hint = self._data_dir_hint(file_name)
+        if hint and (default_data_dir() / file_name).is_file():
+            raise FwError(f"{problem}; {hint}")  # the user's copy is right there: not a local source's
+        hint = f"; {hint}" if hint else ""
         for folder in self.local_sources:
             local = Path(folder) / file_name
             if local.exists() and local != path:
@@ -207,10 +214,6 @@ class IdxDataset(Dataset):
                     return _decode(local, ndim, expected, size)
                 except (ValueError, NotARegularFile) as e:
                     print(f"{self.name}: ignoring {local}: {e if isinstance(e, OSError) else f'it {e}'}", file=sys.stderr)
-        hint = self._data_dir_hint(file_name)
-        if hint and (default_data_dir() / file_name).is_file():
-            raise FwError(f"{problem}; {hint}")  # the file is right there: nothing to download
-        hint = f"; {hint}" if hint else ""
         if not is_writable_dir(self.root):
             raise FwError(
                 f"{problem}, and folder {self.root} is read-only; put a good copy there by hand "

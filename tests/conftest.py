@@ -22,23 +22,23 @@ _PROTECTED = tuple(
     for p in {SHARED, Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fw", Path.home() / ".cache" / "fw"}
 )
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-_PATH_EVENTS = {"os.mkdir": 1, "os.remove": 1, "os.rmdir": 1, "os.rename": 2, "os.symlink": 2, "os.link": 2, "os.truncate": 1}
+# Which arguments name a path the event changes itself (not what a symlink there points to).
+_PATH_EVENTS = {"os.mkdir": (0,), "os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1), "os.symlink": (1,), "os.link": (1,)}
 _protected_writes = []
 
 
 def _audit(event, args):
     """Record every write this test process makes into ../shared or the real ~/.cache/fw."""
-    if event == "open":
-        paths = [args[0]] if args[2] & _WRITE_FLAGS else []
+    if event == "open":  # follows symlinks: writing through a link into ../shared counts
+        paths = [os.path.realpath(os.fsdecode(args[0]))] if isinstance(args[0], (str, bytes, os.PathLike)) and args[2] & _WRITE_FLAGS else []
     elif event in _PATH_EVENTS:
-        paths = args[: _PATH_EVENTS[event]]
+        paths = [os.fsdecode(args[i]) for i in _PATH_EVENTS[event] if isinstance(args[i], (str, bytes, os.PathLike))]
+        paths = [os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(p))), os.path.basename(p)) for p in paths]
     else:
         return
-    for path in paths:
-        if isinstance(path, (str, bytes, os.PathLike)):
-            real = os.path.realpath(os.fsdecode(path))
-            if any((real + os.sep).startswith(p) for p in _PROTECTED):
-                _protected_writes.append(f"{event} {real}")
+    for real in paths:
+        if any((real + os.sep).startswith(p) for p in _PROTECTED):
+            _protected_writes.append(f"{event} {real}")
 
 
 sys.addaudithook(_audit)
@@ -93,29 +93,40 @@ def fashion_full_dir():
 
 
 EXAMPLE_PLUGIN = REPO / "examples" / "fw-extra-activations"
+EXAMPLE_LAYERS = REPO / "examples" / "fw-extra-layers"
 
 
-@pytest.fixture(scope="session")
-def extra_activations(tmp_path_factory):
-    """examples/fw-extra-activations pip-installed into a temporary target folder.
+def pip_install(package: Path, work: Path) -> Path:
+    """Pip-install ``package`` into a temporary target folder, as a user would, and return the folder.
 
     Installed with this interpreter's pip, offline (--no-index, --no-deps,
     --no-build-isolation: setuptools comes from the test extra), from a copy
-    so no build files land in the repository. Yields the folder to put on
-    PYTHONPATH (sys.path) to make the installed distribution visible.
+    so no build files land in the repository. Put the folder on PYTHONPATH
+    (sys.path) to make the installed distribution visible.
     """
     import shutil
     import subprocess
     import sys
 
-    work = tmp_path_factory.mktemp("extra_activations")
     src, target = work / "src", work / "site"
-    shutil.copytree(EXAMPLE_PLUGIN, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    shutil.copytree(package, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
            "--disable-pip-version-check", "--quiet", "--target", str(target), str(src)]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=work)
-    assert out.returncode == 0, f"pip install of {EXAMPLE_PLUGIN.name} failed:\n{out.stdout}\n{out.stderr}"
+    assert out.returncode == 0, f"pip install of {package.name} failed:\n{out.stdout}\n{out.stderr}"
     return target
+
+
+@pytest.fixture(scope="session")
+def extra_activations(tmp_path_factory):
+    """examples/fw-extra-activations, pip-installed into a temporary target folder."""
+    return pip_install(EXAMPLE_PLUGIN, tmp_path_factory.mktemp("extra_activations"))
+
+
+@pytest.fixture(scope="session")
+def extra_layers(tmp_path_factory):
+    """examples/fw-extra-layers (a layer plugin), pip-installed into a temporary target folder."""
+    return pip_install(EXAMPLE_LAYERS, tmp_path_factory.mktemp("extra_layers"))
 
 
 def _isolate(home: Path, monkeypatch) -> None:

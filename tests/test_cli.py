@@ -177,9 +177,9 @@ def test_fw_plugins_lists_the_builtins(capsys):
 @pytest.mark.parametrize(
     "activation, expected",
     [
-        ("shrink", "layer 2 of the network, activation 'shrink' (bad_forward.Shrink), failed: ValueError: it turned shape"),
-        ("boom", "layer 2 of the network, activation 'boom' (bad_forward.Boom), failed: ZeroDivisionError: oops"),
-        ("not_a_number", "layer 2 of the network, activation 'not_a_number' (bad_forward.NotANumber), produced NaN"),
+        ("shrink", "model.layers[1] (shrink, bad_forward.Shrink): forward returned shape (1024, 3), but build promised (1024, 50)"),
+        ("boom", "model.layers[1] (boom, bad_forward.Boom): forward failed: ZeroDivisionError: oops"),
+        ("not_a_number", "model.layers[1] (not_a_number, bad_forward.NotANumber): produced NaN"),
     ],
 )
 def test_a_misbehaving_plugin_activation_is_named(capsys, data, monkeypatch, activation, expected):

@@ -11,7 +11,8 @@ import pytest
 
 import framework.plugins.idx
 from framework import Activation
-from framework.layers import CHUNK_ROWS, Dense, Network
+from framework.network import CHUNK_ROWS, Network
+from framework.plugins.layers import Dense
 from framework.plugins.activations import Sigmoid, Softmax
 
 RNG = np.random.default_rng(0)
@@ -22,7 +23,7 @@ def book_shaped_net(output=None):
     sizes = [784, 50, 100, 10]
     layers = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [Dense(RNG.standard_normal((n_in, n_out)) * 0.1, RNG.standard_normal(n_out)), Sigmoid()]
+        layers += [Dense.from_weights(RNG.standard_normal((n_in, n_out)) * 0.1, RNG.standard_normal(n_out)), Sigmoid()]
     layers[-1] = output or Softmax()
     return Network(layers)
 
@@ -45,7 +46,7 @@ class Spy:
 
             return wrapper
 
-        for cls, method in [(Dense, "__call__"), *((c, m) for c in (Sigmoid, Softmax) for m in ("forward", "forward_inplace"))]:
+        for cls, method in [*((Dense, m) for m in ("forward", "forward_into")), *((c, m) for c in (Sigmoid, Softmax) for m in ("forward", "forward_inplace"))]:
             monkeypatch.setattr(cls, method, spy(getattr(cls, method)))
 
     def dtypes(self):
@@ -155,7 +156,7 @@ def test_inplace_forward_is_bitwise_the_same(cls):
 
 
 def test_predict_does_not_touch_its_input():
-    net = Network([Sigmoid(), Dense(np.eye(3), np.zeros(3)), Sigmoid()])
+    net = Network([Sigmoid(), Dense.from_weights(np.eye(3), np.zeros(3)), Sigmoid()])
     x = np.ones((2, 3), np.float32)
     net.predict(x)
     net.classify(x)

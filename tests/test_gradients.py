@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from framework.plugin_manager import get_registry
-from framework.train import Backprop
+from framework.network import ActivationLayer, Network
+from framework.plugins.layers import Dense
 
 REG = get_registry()
 RNG = np.random.default_rng(0)
@@ -76,18 +77,24 @@ def test_cross_entropy_fused_with_softmax_is_the_gradient_of_the_logits():
 )
 def test_whole_network_backprop_matches_numerical_gradients(hidden, output, loss):
     sizes = [5, 4, 3, 3]
-    params = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        params += [RNG.standard_normal((n_in, n_out)) * 0.5, RNG.standard_normal(n_out) * 0.1]
-    acts = [REG.entries["activations"][hidden](), REG.entries["activations"][hidden](), REG.entries["activations"][output]()]
-    net = Backprop(params, acts, REG.entries["losses"][loss]())
+    names = [hidden, hidden, output]
+    layers = []
+    for (n_in, n_out), name in zip(zip(sizes[:-1], sizes[1:]), names):
+        W, b = RNG.standard_normal((n_in, n_out)) * 0.5, RNG.standard_normal(n_out) * 0.1
+        layers += [Dense.from_weights(W, b), ActivationLayer(REG.entries["activations"][name]())]
+    net = Network(layers).build((5,))
+    for layer in net.layers[::2]:  # float64 from here on, for the numerical gradient
+        layer.params.update({k: v.astype(np.float64) for k, v in layer.params.items()})
+    loss_fn = REG.entries["losses"][loss]()
+    fused = loss_fn.fused_activation == output
     x = RNG.standard_normal((7, 5))
     t = one_hot(RNG.integers(0, 3, 7), 3)
 
     def f():
-        return net.loss.forward(net.forward(x), t)
+        return loss_fn.forward(net.forward(x), t)
 
-    net.forward(x)
-    net.backward(t)
-    for p, g in zip(net.params, net.grads):
+    y = net.forward(x, train=True)
+    dout = loss_fn.backward_fused(y, t) if fused else loss_fn.backward(y, t)
+    net.backward(dout, len(net.layers) - fused)
+    for p, g in zip(net.parameters(), net.gradients()):
         np.testing.assert_allclose(g, numerical_gradient(f, p), rtol=1e-4, atol=1e-7)

@@ -35,6 +35,7 @@ from framework.plugins.mnist import MNIST
 IMAGES, LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 IMAGES_HEADER = bytes([0, 0, 8, 3]) + np.array([10000, 28, 28], ">u4").tobytes()
 GIB = 1 << 30
+MNIST_SOURCES = MNIST.local_sources  # the test split fw ships
 
 
 @pytest.fixture
@@ -48,8 +49,10 @@ def fast_deadlines(monkeypatch):
 
 @pytest.fixture
 def offline(mirror, monkeypatch):  # noqa: F811
-    """MNIST's and Fashion-MNIST's mirrors on the local server (404 unless served); no local source."""
+    """MNIST's and Fashion-MNIST's mirrors on the local server (404 unless served); no local source
+    (MNIST's is the test split fw ships)."""
     monkeypatch.setattr(MNIST, "mirrors", [mirror.base + "/m1/"])
+    monkeypatch.setattr(MNIST, "local_sources", ())
     monkeypatch.setattr(FashionMNIST, "mirrors", [mirror.base + "/f1/"])
     monkeypatch.setattr(FashionMNIST, "local_sources", ())
     return mirror
@@ -119,6 +122,7 @@ import sys
 from framework import FwError
 from framework.plugins.mnist import MNIST
 MNIST.mirrors = sys.argv[2:]
+MNIST.local_sources = ()  # not the copy fw ships: the bomb must be refused, not replaced
 try:
     images, labels = MNIST(sys.argv[1]).load_raw("test")
     print("loaded", images.shape, images.sum())
@@ -504,6 +508,7 @@ def test_unreachable_mirrors_fail_within_the_budget_and_teach_the_offline_fix(
 
 
 def test_fw_data_dir_pointing_at_the_dataset_folder_says_so(mnist_root, monkeypatch, offline):
+    monkeypatch.setattr(MNIST, "local_sources", MNIST_SOURCES)  # said even though fw ships a copy
     monkeypatch.setenv("FW_DATA_DIR", str(mnist_root))  # .../data/mnist: fw would look in mnist/mnist/
     with pytest.raises(FwError) as e:
         MNIST().load_raw("test")
@@ -519,7 +524,7 @@ def test_an_empty_folder_named_like_the_dataset_gets_the_hint_too(tmp_path, monk
     (tmp_path / "mnist").mkdir()
     monkeypatch.setenv("FW_DATA_DIR", str(tmp_path / "mnist"))
     with pytest.raises(FwError, match=r"could not download it: .*FW_DATA_DIR=.*/mnist looks like the mnist folder itself"):
-        MNIST().load_raw("test")
+        MNIST().load_raw("train")
 
 
 def test_a_relative_fw_data_dir_is_resolved_once(mnist_root, tmp_path, monkeypatch, offline):

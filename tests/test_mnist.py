@@ -17,8 +17,12 @@ SHIPPED_MIRRORS = list(MNIST.mirrors)  # before any test points them at the loca
 
 @pytest.fixture(autouse=True)
 def local_mirrors(mirror, monkeypatch):  # noqa: F811
-    """Never reach the internet: every MNIST mirror points at the local server (404 unless served)."""
+    """Never reach the internet: every MNIST mirror points at the local server (404 unless served).
+
+    The test split fw ships is switched off too, so these tests exercise the download.
+    """
     monkeypatch.setattr(MNIST, "mirrors", [mirror.base + "/m1/", mirror.base + "/m2/"])
+    monkeypatch.setattr(MNIST, "local_sources", ())
     return mirror
 
 

@@ -214,3 +214,22 @@ def test_a_plugin_written_from_the_readme_runs_in_a_config(tmp_path, mnist_dir, 
 def test_naming_an_already_loaded_module_in_plugins_is_harmless():
     reg = get_registry(["framework.plugins.activations"])
     assert "sigmoid" in reg.names("activations")
+
+
+def test_two_plugin_files_with_the_same_name_both_load(tmp_path):
+    """plugins: [a/acts.py, b/acts.py] must not make the second replace the first in sys.modules."""
+    for folder, name in (("a", "act_from_a"), ("b", "act_from_b")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "acts.py").write_text(
+            "from framework import Activation, hookimpl\n"
+            f"class A(Activation):\n    name = '{name}'\n    def forward(self, x):\n        return x\n"
+            "@hookimpl\ndef register_activations(register):\n    register(A)\n"
+        )
+    reg = get_registry([str(tmp_path / "a" / "acts.py"), str(tmp_path / "b" / "acts.py")])
+    assert {"act_from_a", "act_from_b"} <= set(reg.names("activations"))
+    import sys
+
+    for name, folder in (("act_from_a", "a"), ("act_from_b", "b")):
+        cls = reg.entries["activations"][name]
+        # Its module, as Python knows it (pickle, tracebacks, inspect), is its own file, not the other.
+        assert Path(sys.modules[cls.__module__].__file__) == tmp_path / folder / "acts.py"

@@ -134,6 +134,7 @@ def test_show_misclassified_shows_only_mistakes(capsys, book, mnist_dir, tmp_pat
         (["--index", 10000], "--index 10000 is outside the split, which has 10000 images; use 0 to 9999"),
         (["--count", 0], "--count must be between 1 and 1000"),
         (["--out", "grid.jpg"], "give a name ending in .png"),
+        (["dataset.split=validation"], "dataset 'fashion_mnist' has no split 'validation' (dataset.split); choose one of: train, test"),
     ],
 )
 def test_show_errors_are_one_line_and_write_nothing(capsys, fashion, tmp_path, monkeypatch, args, problem):
@@ -166,7 +167,9 @@ def test_config_prints_the_resolved_yaml_and_it_runs_the_same(capsys, book, tmp_
     code, out, err = fw(capsys, "config", BOOK, "batch_size=500")
     assert code == 0, err
     cfg = OmegaConf.create(out)
-    assert cfg.batch_size == 500 and cfg.model.sizes == [784, 50, 100, 10]
+    assert cfg.batch_size == 500 and cfg.model.sizes is None, "the shorthand is printed expanded"
+    dense = {"name": "dense", "units": 50}, {"name": "dense", "units": 100}, {"name": "dense", "units": 10}
+    assert cfg.model.layers == [dense[0], "sigmoid", dense[1], "sigmoid", dense[2], "softmax"]
     assert cfg.weights.path == "/data/elsewhere/book/sample_weight.pkl", "interpolations are resolved"
     assert "${" not in out
     monkeypatch.delenv("FW_DATA_DIR")

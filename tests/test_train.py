@@ -53,11 +53,11 @@ def test_same_config_and_seed_give_bit_identical_weights(fashion, tmp_path):
     a, b = Trainer(config(fashion, tmp_path)), Trainer(config(fashion, tmp_path))
     fit(a, fashion)
     fit(b, fashion)
-    for pa, pb in zip(a.model.params, b.model.params):
+    for pa, pb in zip(a.net.parameters(), b.net.parameters()):
         assert np.array_equal(pa, pb)
     c = Trainer(config(fashion, tmp_path, "train.seed=1"))
     fit(c, fashion)
-    assert not np.array_equal(a.model.params[0], c.model.params[0])
+    assert not np.array_equal(a.net.parameters()[0], c.net.parameters()[0])
 
 
 def test_interrupted_training_resumes_to_the_same_weights(fashion, tmp_path):
@@ -78,7 +78,7 @@ def test_interrupted_training_resumes_to_the_same_weights(fashion, tmp_path):
     assert resumed.resume() == 1
     history = fit(resumed, fashion)
     assert [e.epoch for e in history] == [1, 2, 3]
-    for pa, pb in zip(whole.model.params, resumed.model.params):
+    for pa, pb in zip(whole.net.parameters(), resumed.net.parameters()):
         assert np.array_equal(pa, pb)
 
 
@@ -174,9 +174,9 @@ def test_unflattened_images_train_too(fashion, tmp_path):
 @pytest.mark.parametrize(
     "activation, expected",
     [
-        ("boom", r"layer 2 of the network, activation 'boom' \(bad_forward.Boom\), failed: ZeroDivisionError: oops"),
-        ("shrink", r"layer 2 of the network, activation 'shrink' .*forward returned shape \(100, 3\)"),
-        ("not_a_number", r"layer 2 of the network, activation 'not_a_number' \(NotANumber\), returned NaN for finite input"),
+        ("boom", r"model.layers\[1\] \(boom, bad_forward.Boom\): forward failed: ZeroDivisionError: oops"),
+        ("shrink", r"model.layers\[1\] \(shrink, bad_forward.Shrink\): forward returned shape \(100, 3\), but build promised \(100, 32\)"),
+        ("not_a_number", r"model.layers\[1\] \(not_a_number, bad_forward.NotANumber\): returned NaN for finite input"),
     ],
 )
 def test_a_misbehaving_plugin_activation_is_named_in_training_too(fashion, tmp_path, monkeypatch, activation, expected):
@@ -201,3 +201,55 @@ def test_a_collapse_to_chance_level_is_warned_about(fashion, tmp_path):
     trainer = Trainer(config(fashion, tmp_path, "train.epochs=1", "train.optimizer.lr=1e6"))
     with pytest.warns(fw.errors.FwWarning, match=r"chance level for 10 classes; .*lower train.optimizer.lr \(now 1000000.0\)"):
         fit(trainer, fashion)
+
+
+def test_an_empty_train_split_is_an_error_not_a_division_by_zero(fashion, tmp_path):
+    _, x, t, xt, tt = fashion
+    with pytest.raises(fw.FwError, match="the train split of dataset 'fashion_mnist' is empty"):
+        Trainer(config(fashion, tmp_path)).fit(x[:0], t[:0], xt, tt)
+
+
+def test_labels_outside_the_networks_outputs_are_refused(fashion, tmp_path):
+    _, x, t, xt, tt = fashion
+    t = t.copy()
+    t[5] = -1  # would index one-hot targets from the end
+    with pytest.raises(fw.FwError, match=r"the train labels of dataset 'fashion_mnist' run from -1 to 9, .* labels must be 0 to 9"):
+        Trainer(config(fashion, tmp_path)).fit(x, t, xt, tt)
+
+
+@pytest.mark.parametrize(
+    "accuracy, majority, classes, expected",
+    [
+        (0.12, 0.1, 10, True),   # ten balanced classes, nothing learnt
+        (0.5, 0.1, 10, False),
+        (0.75, 0.5, 2, False),   # two classes: 75% is learning (fw 0.1 warned here)
+        (0.51, 0.5, 2, True),
+        (1.0, 1.0, 1, False),    # one output: nothing to warn about
+        (0.9, 0.9, 10, True),    # 90% of the labels are one class: 0.9 is no better than guessing it
+    ],
+)  # fmt: skip
+def test_chance_level_is_measured_against_guessing_the_commonest_class(accuracy, majority, classes, expected):
+    from framework.train import at_chance_level
+
+    assert at_chance_level(accuracy, majority, classes) is expected
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda z: z.update({"net.0.W": np.ones(1, np.float32)}), r"model.layers\[0\] \(dense\), 'W': the network has shape \(784, 32\), the file \(1,\)"),
+        (lambda z: z.update({"net.0.W": z["net.0.W"].astype(np.int32)}), r"'0.W' must be a floating-point numpy array"),
+        (lambda z: z.pop("net.2.b"), r"has no array '2.b' for model.layers\[2\] \(dense\), 'b'"),
+        (lambda z: z.update({"opt_m0": np.ones(1, np.float32)}), r"optimizer state 'm0' has shape \(1,\) float32, but parameter 0 is \(784, 32\) float32"),
+    ],
+)  # fmt: skip
+def test_a_hand_edited_checkpoint_is_refused_not_broadcast(fashion, tmp_path, edit, message):
+    """Every array of a checkpoint is checked against the network before any is used."""
+    trainer = Trainer(config(fashion, tmp_path, "train.epochs=1"))
+    fit(trainer, fashion)
+    with np.load(trainer.checkpoint_path) as z:
+        arrays = dict(z)
+    edit(arrays)
+    np.savez(trainer.checkpoint_path, **arrays)
+    with pytest.raises(fw.FwError, match=message):
+        Trainer(config(fashion, tmp_path, "train.epochs=1")).resume()

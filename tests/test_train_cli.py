@@ -1,6 +1,7 @@
 """fw train as a user runs it: epoch lines, weights fw run can load, resume, plot, errors."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ def test_train_then_run_reproduces_the_reported_accuracy(capsys, small, tmp_path
     [epoch] = [json.loads(line) for line in out.splitlines()]
     assert set(epoch) >= {"epoch", "train_loss", "train_accuracy", "test_accuracy", "seconds"}
     assert epoch["test_accuracy"] > 0.7
-    assert (tmp_path / "w.npz").is_file() and (tmp_path / "w.ckpt.npz").is_file()
+    assert (tmp_path / "w.npz").is_file() and not (tmp_path / "w.ckpt.npz").exists(), "a finished run leaves no checkpoint"
     command = err.strip().splitlines()[-1].strip()
     assert command.startswith("fw run ") and "model.sizes=[784,16,10]" in command
 
@@ -42,8 +43,13 @@ def test_text_output_has_one_line_per_epoch_and_the_run_command(capsys, small):
     assert lines[-1].strip().startswith(f"fw run {CONFIG} ")
 
 
+def test_keep_checkpoint_keeps_it(capsys, small, tmp_path):
+    assert fw(capsys, "train", CONFIG, *small, "--keep-checkpoint")[0] == 0
+    assert (tmp_path / "w.ckpt.npz").is_file()
+
+
 def test_resume_continues_where_it_stopped(capsys, small):
-    assert fw(capsys, "train", CONFIG, *small)[0] == 0
+    assert fw(capsys, "train", CONFIG, *small, "--keep-checkpoint")[0] == 0
     code, out, err = fw(capsys, "train", CONFIG, *small[:-1], "train.epochs=2", "--resume", "--json")
     assert code == 1 and "different dataset, model or train config" in err  # epochs is part of the fingerprint
     code, out, err = fw(capsys, "train", CONFIG, *small, "--resume")
@@ -131,9 +137,28 @@ def test_outputs_are_checked_before_any_training(capsys, small, tmp_path):
 def test_fw_run_warns_when_a_newer_checkpoint_waits(capsys, small, tmp_path):
     import os
 
-    assert fw(capsys, "train", CONFIG, *small)[0] == 0
+    assert fw(capsys, "train", CONFIG, *small, "--keep-checkpoint")[0] == 0
     ckpt = tmp_path / "w.ckpt.npz"
     later = os.stat(tmp_path / "w.npz").st_mtime + 10
     os.utime(ckpt, (later, later))  # as after an interrupted second run
     code, _, err = fw(capsys, "run", CONFIG, *small)
     assert code == 0 and "is newer than" in err and "--resume completes it" in err
+
+
+def test_a_second_fw_train_to_the_same_path_is_refused(capsys, small, tmp_path):
+    from framework.files import OutputLock
+
+    with OutputLock(tmp_path / "w.npz", "test"):  # as if another fw train were running
+        code, out, err = fw(capsys, "train", CONFIG, *small)
+    assert code == 1 and out == ""
+    assert f"another fw process (pid {os.getpid()}) is writing {tmp_path / 'w.npz'}" in err
+    assert not (tmp_path / "w.npz").exists()
+    code, _, err = fw(capsys, "train", CONFIG, *small)  # released: now it runs
+    assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"], "no lock file or checkpoint left behind"
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block(capsys, small, tmp_path):
+    (tmp_path / ".w.npz.lock").write_text("999999")  # the file stays after kill -9; the flock does not
+    code, _, err = fw(capsys, "train", CONFIG, *small)
+    assert code == 0, err

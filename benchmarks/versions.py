@@ -1,0 +1,91 @@
+"""fw against another checkout of fw: the same job in both, in alternating processes.
+
+For a change that must not slow fw down: install the other revision in its
+own venv (e.g. a `git worktree` of it), then
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE FW_DATA_DIR=../shared/data \\
+        python benchmarks/versions.py --other ../fw-0.1/.venv/bin/python [--job classify|train] [--rounds 7]
+
+Each round starts one process per version (this one's interpreter, then the
+other's, then the order swapped), so a noisy neighbour slows both alike.
+- classify: the book's network (configs/mnist_infer.yaml) over the 10,000 test
+  images through the public API; each process reports the median of 15 calls.
+- train: configs/fashion_train.yaml; each process trains two epochs and
+  reports the second's time (the first pays for warm-up).
+Prints the median per version, the spread, and this version / the other.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+CLASSIFY = """
+import json, os, statistics, sys, time
+import framework as fw
+data = os.environ["FW_DATA_DIR"]
+cfg = fw.load_config(sys.argv[1] + "/configs/mnist_infer.yaml",
+                     [f"dataset.root={data}/mnist", f"weights.path={data}/book/sample_weight.pkl"])
+net = fw.build_network(cfg)
+x, t = fw.load_dataset(cfg)
+times = []
+for _ in range(15):
+    result = fw.evaluate(net, x, t, batch_size=cfg.batch_size)
+    assert result.correct == 9352, result.correct
+    times.append(result.seconds)
+    time.sleep(0.05)
+print(json.dumps(statistics.median(times) * 1000))
+"""
+
+TRAIN = """
+import json, os, sys, tempfile
+import framework as fw
+from framework.api import load_split
+from framework.train import Trainer
+data = os.environ["FW_DATA_DIR"]
+cfg = fw.load_config(sys.argv[1] + "/configs/fashion_train.yaml",
+                     [f"dataset.root={data}/fashion-mnist", f"weights.path={tempfile.mkdtemp()}/w.npz", "train.epochs=2"])
+(x, t), (xt, tt) = load_split(cfg, "train"), load_split(cfg, "test")
+history = Trainer(cfg).fit(x, t, xt, tt)
+print(json.dumps(history[-1].seconds * 1000))
+"""
+
+
+def run(python, job, repo):
+    out = subprocess.run([python, "-c", job, str(repo)], capture_output=True, text=True, check=False, cwd=repo)
+    if out.returncode:
+        sys.exit(f"{python}: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else out.returncode}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--other", required=True, help="the python of a venv where the other fw is installed")
+    parser.add_argument("--job", choices=["classify", "train"], default="classify")
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    if "FW_DATA_DIR" not in os.environ:
+        os.environ["FW_DATA_DIR"] = str(REPO.parent / "shared" / "data")
+    where = "import framework, pathlib; print(pathlib.Path(framework.__file__).parents[1])"
+    other_repo = Path(subprocess.check_output([args.other, "-c", where], text=True, cwd="/").strip())
+    job = CLASSIFY if args.job == "classify" else TRAIN
+    pythons = {"this": (sys.executable, REPO), "other": (args.other, other_repo)}
+    times = {name: [] for name in pythons}
+    for r in range(args.rounds):
+        order = list(pythons) if r % 2 == 0 else list(pythons)[::-1]
+        for name in order:
+            times[name].append(run(*pythons[name][:1], job, pythons[name][1]))
+    unit = "ms to classify 10,000 images" if args.job == "classify" else "ms for a training epoch"
+    med = {name: statistics.median(v) for name, v in times.items()}
+    for name, v in times.items():
+        print(f"{name:>5} ({pythons[name][1]}): median {med[name]:.1f} {unit}, min {min(v):.1f}, max {max(v):.1f}")
+    print(f"this / other: {med['this'] / med['other']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The book's layers: Affine (``dense``, chapter 5), Dropout and BatchNormalization (chapter 6), and flatten.
+
+Each keeps what its backward needs only when ``forward`` runs with
+``train=True``, and writes gradients into arrays it reuses every step.
+"""
+
+import numpy as np
+
+from framework import Layer, hookimpl
+
+
+def _reuse(grads, key, like):
+    """``grads[key]``, made (again) only when it is missing or no longer fits ``like``."""
+    g = grads.get(key)
+    if g is None or g.shape != like.shape or g.dtype != like.dtype:
+        g = grads[key] = np.empty_like(like)
+    return g
+
+
+class Dense(Layer):
+    """``x @ W + b``, the book's Affine. An image input (N, C, H, W) is flattened first, as the book's is.
+
+    ``W`` is (inputs, units), as in the book's ``sample_weight.pkl``. ``init``:
+    null for the network's choice (He for ReLU, Xavier for sigmoid), or an
+    initialiser name or mapping; fw turns it into an Initializer before ``build``.
+    """
+
+    name = "dense"
+
+    def __init__(self, units, init=None):
+        if not (isinstance(units, int) and not isinstance(units, bool) and units > 0):
+            raise ValueError(f"units must be a positive whole number, got {units!r}")
+        self.units, self.init = units, init
+
+    @classmethod
+    def from_weights(cls, W, b):
+        """A dense layer holding given weights, e.g. ``Dense.from_weights(W1, b1)``."""
+        layer = cls(int(np.shape(W)[1]))
+        layer.params["W"] = np.ascontiguousarray(W, dtype=np.float32)
+        layer.params["b"] = np.ascontiguousarray(b, dtype=np.float32)
+        return layer
+
+    @property
+    def W(self):
+        return self.params["W"]
+
+    @property
+    def b(self):
+        return self.params["b"]
+
+    def build(self, input_shape, rng):
+        fan_in = int(np.prod(input_shape))
+        if "W" in self.params:  # made from given weights
+            if self.params["W"].shape[0] != fan_in:
+                raise ValueError(f"its W has {self.params['W'].shape[0]} inputs, but its input has {fan_in} values")
+        else:
+            if not callable(self.init):
+                raise ValueError("init must be an initialiser; fw sets it from the config before build")
+            self.params["W"] = np.ascontiguousarray(self.init(fan_in, self.units, rng), dtype=np.float32)
+            self.params["b"] = np.zeros(self.units, np.float32)
+        return (self.units,)
+
+    def forward(self, x, train=False):
+        x2 = x.reshape(len(x), -1)
+        y = x2 @ self.params["W"]
+        y += self.params["b"]
+        if train:
+            self.x, self.input_shape = x2, x.shape
+        return y
+
+    def forward_into(self, x, out):
+        np.matmul(x.reshape(len(x), -1), self.params["W"], out=out)
+        out += self.params["b"]
+        return out
+
+    def backward(self, dout):
+        W = self.params["W"]
+        np.matmul(self.x.T, dout, out=_reuse(self.grads, "W", W))
+        np.sum(dout, axis=0, out=_reuse(self.grads, "b", self.params["b"]))
+        if not self.input_grad:
+            return None
+        return (dout @ W.T).reshape(self.input_shape)
+
+    def __repr__(self):
+        W = self.params.get("W")
+        return f"Dense({W.shape[0]}, {W.shape[1]})" if W is not None else f"Dense(units={self.units})"
+
+
+class Dropout(Layer):
+    """The book's Dropout, in the inverted form: in training each value is kept with
+    probability ``1 - rate`` and scaled by ``1 / (1 - rate)``, so inference is the
+    identity (the book scales at inference instead; the expected output is the same).
+    """
+
+    name = "dropout"
+    inplace = True
+
+    def __init__(self, rate=0.5):
+        if not (isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0 <= rate < 1):
+            raise ValueError(f"rate must be at least 0 and below 1, got {rate!r}")
+        self.rate = float(rate)
+
+    def build(self, input_shape, rng):
+        self.rng = rng  # the masks come from the config's seed: same seed, same training run
+        return tuple(input_shape)
+
+    def forward(self, x, train=False):
+        if not train or self.rate == 0:
+            return x
+        keep = self.rng.random(x.shape, dtype=np.float32) >= np.float32(self.rate)
+        self.mask = keep * np.float32(1 / (1 - self.rate))
+        return x * self.mask
+
+    def forward_into(self, x, out):
+        return x  # the identity: the network keeps using x, owned or not
+
+    def backward(self, dout):
+        return dout * self.mask if self.rate else dout
+
+
+class BatchNorm(Layer):
+    """The book's BatchNormalization: normalise each feature over the batch, then scale and shift.
+
+    Statistics are taken per feature for (N, D) input and per channel for
+    (N, C, H, W). In training the batch's mean and variance are used and the
+    running ones updated (``running = momentum * running + (1 - momentum) *
+    batch``, the book's convention); at inference the running ones are used.
+    They are saved with the weights (``buffers``) but not trained.
+    """
+
+    name = "batch_norm"
+    inplace = True
+
+    def __init__(self, momentum=0.9, eps=1e-5):
+        if not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):
+            raise ValueError(f"momentum must be at least 0 and below 1, got {momentum!r}")
+        if not (isinstance(eps, (int, float)) and eps > 0):
+            raise ValueError(f"eps must be a positive number, got {eps!r}")
+        self.momentum, self.eps = float(momentum), float(eps)
+
+    def build(self, input_shape, rng):
+        if len(input_shape) not in (1, 3):
+            raise ValueError(f"batch_norm takes (features,) or (channels, height, width) input, not {tuple(input_shape)}")
+        n = input_shape[0]
+        self.params["gamma"] = np.ones(n, np.float32)
+        self.params["beta"] = np.zeros(n, np.float32)
+        self.buffers["running_mean"] = np.zeros(n, np.float32)
+        self.buffers["running_var"] = np.ones(n, np.float32)
+        # Reduce over the batch (and the image's height and width); broadcast per feature/channel.
+        self.axes = (0,) if len(input_shape) == 1 else (0, 2, 3)
+        self.shape = (1, n) if len(input_shape) == 1 else (1, n, 1, 1)
+        return tuple(input_shape)
+
+    def forward(self, x, train=False):
+        gamma, beta = (self.params[k].reshape(self.shape) for k in ("gamma", "beta"))
+        if not train:
+            scale, shift = self._affine()
+            return x * scale + shift
+        mu = x.mean(axis=self.axes, keepdims=True)
+        xc = x - mu
+        var = np.mean(xc * xc, axis=self.axes, keepdims=True)
+        std = np.sqrt(var + np.float32(self.eps))
+        xn = xc / std
+        m = np.float32(self.momentum)
+        self.buffers["running_mean"] *= m
+        self.buffers["running_mean"] += (1 - m) * mu.reshape(-1)
+        self.buffers["running_var"] *= m
+        self.buffers["running_var"] += (1 - m) * var.reshape(-1)
+        self.xn, self.std = xn, std
+        return gamma * xn + beta
+
+    def _affine(self):
+        """Inference as one multiply-add: ``x * scale + shift``."""
+        scale = self.params["gamma"] / np.sqrt(self.buffers["running_var"] + np.float32(self.eps))
+        shift = self.params["beta"] - self.buffers["running_mean"] * scale
+        return scale.reshape(self.shape), shift.reshape(self.shape)
+
+    def forward_into(self, x, out):
+        scale, shift = self._affine()
+        np.multiply(x, scale, out=out)
+        out += shift
+        return out
+
+    def backward(self, dout):
+        axes, xn, std = self.axes, self.xn, self.std
+        m = dout.size // dout.shape[1]  # values per feature in the batch
+        np.sum(dout * xn, axis=axes, out=_reuse(self.grads, "gamma", self.params["gamma"]))
+        np.sum(dout, axis=axes, out=_reuse(self.grads, "beta", self.params["beta"]))
+        if not self.input_grad:
+            return None
+        # dx = gamma / std * (dout - mean(dout) - xn * mean(dout * xn)), the book's steps combined
+        dxn = dout * self.params["gamma"].reshape(self.shape)
+        mean_d = dxn.sum(axis=axes, keepdims=True) / np.float32(m)
+        mean_dx = (dxn * xn).sum(axis=axes, keepdims=True) / np.float32(m)
+        return (dxn - mean_d - xn * mean_dx) / std
+
+
+class Flatten(Layer):
+    """(N, C, H, W) -> (N, C*H*W), so dense layers can follow images (``dataset.flatten: false``)."""
+
+    name = "flatten"
+
+    def build(self, input_shape, rng):
+        return (int(np.prod(input_shape)),)
+
+    def forward(self, x, train=False):
+        if train:
+            self.input_shape = x.shape
+        return x.reshape(len(x), -1)
+
+    def backward(self, dout):
+        return dout.reshape(self.input_shape)
+
+
+@hookimpl
+def register_layers(register):
+    for cls in (Dense, Dropout, BatchNorm, Flatten):
+        register(cls)
