@@ -35,7 +35,7 @@ def build_network(cfg, registry=None) -> Network:
         )
     else:
         importer = registry.get("weight_importers", cfg.weights.importer, "weights.importer")()
-        path = weights_path(cfg.weights)
+        path = weights_path(cfg.weights, importer.load)
         load_weights(net, importer.load(path), path)
     return net
 
@@ -51,7 +51,7 @@ def check_names(cfg, registry=None):
     model.make(registry, "losses", cfg.train.loss, "train.loss")
 
 
-def weights_path(w) -> Path:
+def weights_path(w, load=None) -> Path:
     """The local weights file: ``weights.path``, or the cache for ``weights.url``, downloaded once if missing.
 
     ``weights.sha256``, when set, is checked against the file whether it was
@@ -93,9 +93,11 @@ def weights_path(w) -> Path:
 
     if bundled := book_weights(w.sha256):  # the book's file ships with fw: no download
         return bundled
-    from .download import download, expect_hash
+    from .download import download, expect_hash, expect_loadable
 
-    return download([w.url], path, verify=expect_hash(w.sha256) if w.sha256 else None, label=path.name)
+    # Without a checksum, the importer (``load``) must read the file before it is put in place.
+    verify = expect_hash(w.sha256) if w.sha256 else expect_loadable(load) if load else None
+    return download([w.url], path, verify=verify, label=path.name)
 
 
 def _nearest_file(path: Path) -> str:

@@ -230,6 +230,7 @@ def main(argv=None):
     from .errors import FwError
 
     commands.route_warnings()
+    _terminate_like_interrupt()
     try:
         return args.func(args)
     except FwError as e:
@@ -237,9 +238,9 @@ def main(argv=None):
             raise
         print(f"fw: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("fw: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print("fw: terminated" if isinstance(e, Terminated) else "fw: interrupted", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     except BrokenPipeError:
         # `fw plugins | head`: the reader has gone. Point stdout at devnull so the
         # interpreter's final flush stays quiet too (the recipe in Python's docs).
@@ -253,6 +254,22 @@ def main(argv=None):
         text = " ".join(str(e).split())
         print(f"fw: error: {type(e).__name__}: {text} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so cleanup (``finally``) runs as on Ctrl-C."""
+
+
+def _terminate_like_interrupt():
+    """Handle SIGTERM (``timeout``, job schedulers) like SIGINT: no half-written files are left."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise Terminated
+
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _version():

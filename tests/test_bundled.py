@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from framework import FwError, bundled
 from framework.api import weights_path
 from framework.files import file_hash
-from framework.plugins.idx import gunzip
+from framework.download import gzip_payload_md5
 from framework.plugins.mnist import MNIST
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,7 +22,7 @@ def test_exactly_the_three_files_ship_and_they_are_the_checksummed_originals():
     files = {p.relative_to(data).as_posix() for p in data.rglob("*") if p.is_file()}
     assert files == SHIPPED | {"README.md"}, "only the chapter-3 job's inputs (and their credits) ship"
     for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        assert hashlib.md5(gunzip(data / "mnist" / name)).hexdigest() == MNIST.md5[name]
+        assert gzip_payload_md5(data / "mnist" / name) == MNIST.md5[name]
     assert file_hash(data / "book" / "sample_weight.pkl") == BOOK_SHA256
     assert sum((data / f).stat().st_size for f in SHIPPED) == 1_835_272  # 1.84 MB; ship nothing larger
     assert bundled.data_dir("mnist") == data / "mnist"  # the installed package finds them (editable here)
@@ -46,8 +46,9 @@ def test_an_empty_root_reads_the_bundled_test_split_without_downloading(offline_
     x, t = MNIST(root).load("test")
     assert x.shape == (10000, 784) and t[:5].tolist() == [7, 2, 1, 0, 4]
     assert offline_mnist.hits == []
-    # The decoded cache lands in root as usual; the package folder is only read.
-    assert sorted(p.name for p in root.iterdir()) == ["t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy"]
+    # The decoded cache lands in the user cache as usual; the package folder is only read.
+    assert sorted(p.name for p in MNIST(root).cache_dir().iterdir()) == ["t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy"]
+    assert not root.exists()
 
 
 def test_the_train_split_is_not_bundled_and_is_downloaded(offline_mnist, tmp_path):

@@ -113,7 +113,8 @@ def test_offline_with_an_empty_home_the_book_config_prints_0_9352_from_the_clone
     assert by_name.stdout.startswith(ACCURACY + "\n") and by_name.stderr == ""
     # The decoded images were cached under the empty HOME; the book's weights were read in place.
     cache = user.home / ".cache" / "fw"
-    assert sorted(p.name for p in (cache / "mnist").iterdir()) == ["t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy"]
+    assert sorted(p.name for p in (cache / "npy").glob("mnist-*/*")) == ["t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy"]
+    assert not (cache / "mnist").exists()
     assert not (cache / "book").exists()
 
 

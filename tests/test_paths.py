@@ -107,8 +107,10 @@ def test_a_relative_fw_data_dir_is_taken_from_the_current_folder_not_the_configs
     code, out, err = fw(capsys, "run", config)
     assert code == 0, err
     assert out.startswith("Accuracy: 0.9352 (9352/10000 correct)")
-    # Both inputs came from FW_DATA_DIR (not from the copies fw ships): the images' cache is there.
-    assert (data / "mnist" / "t10k-images-idx3-ubyte.npy").is_file()
+    # Both inputs came from FW_DATA_DIR (not from the copies fw ships): the images' cache is that root's.
+    from framework.plugins.mnist import MNIST
+
+    assert (MNIST(data / "mnist").cache_dir() / "t10k-images-idx3-ubyte.npy").is_file()
 
 
 def test_fw_config_prints_the_absolute_paths_it_resolved_and_they_run_from_anywhere(capsys, layout, mnist_dir):
