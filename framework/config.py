@@ -8,7 +8,6 @@ the closest valid key instead of a setting that silently does nothing.
 import difflib
 import os
 import re
-import stat
 import sys
 from pathlib import Path
 
@@ -160,19 +159,18 @@ def _read_yaml(path):
     """The file's mapping, read only if it is a regular file (a FIFO or device would block or never end)."""
     from omegaconf import OmegaConf
 
+    from .files import NotARegularFile, open_regular
+
     hint = "pass the path of a YAML file such as configs/mnist_infer.yaml, or a bundled config's name (fw configs)"
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        f = open_regular(path)
     except FileNotFoundError:
         raise FwError(f"config file not found: {path}; {_bundled_hint(path) or hint}") from None
+    except NotARegularFile as e:
+        raise FwError(f"{e}; {hint}") from None
     except OSError as e:
         raise FwError(f"{path}: cannot open it ({e.strerror or e}); a config is a YAML file") from e
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        what = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, socket or device)"
-        raise FwError(f"{path} is {what}; {hint}")
-    with open(fd, "rb") as f:
+    with f:
         try:
             text = f.read().decode("utf-8")
         except (OSError, UnicodeDecodeError) as e:

@@ -21,10 +21,15 @@ class NotARegularFile(OSError):
 def open_regular(path, *, follow_symlinks: bool = True):
     """Open ``path`` for binary reading if it is a regular file; else raise ``NotARegularFile``.
 
-    The check is made on the open descriptor (``fstat``), so what is checked is
-    what is read. Opening is non-blocking, so a FIFO with no writer cannot hang
-    the open. ``follow_symlinks=False`` refuses a symlink (``OSError``, ELOOP).
+    The path is checked before it is opened, so a device is never opened at
+    all, and the open descriptor again (``fstat``), so what is checked is what
+    is read even if the path was swapped meanwhile. Opening is non-blocking, so
+    a FIFO with no writer cannot hang the open. ``follow_symlinks=False``
+    refuses a symlink (``OSError``, ELOOP).
     """
+    mode = (os.stat if follow_symlinks else os.lstat)(path).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise NotARegularFile(f"{path} is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a regular file")
     nonblock = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to fear
     flags = os.O_RDONLY | nonblock | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     if not follow_symlinks:

@@ -13,9 +13,7 @@ first difference is named by layer. Importers open weight files with
 ``open_regular`` and may refuse other names early with ``check_names``.
 """
 
-import os
 import re
-import stat
 from pathlib import Path
 from typing import ClassVar
 
@@ -41,32 +39,15 @@ class WeightImporter:
 
 
 def open_regular(path):
-    """``path`` opened for binary reading, if it is a regular file; else ``FwError``.
+    """``files.open_regular``: a FIFO, device or folder is a one-line error, never a hang."""
+    from .files import NotARegularFile
+    from .files import open_regular as open_file
 
-    A FIFO blocks the open (and then the reads) forever, and a device may never
-    end: neither is a weights file. The path is checked before it is opened, so a
-    device is never opened at all, and the descriptor again after, in case the
-    path was swapped meanwhile; O_NONBLOCK keeps that open from waiting on a
-    FIFO. A missing or unreadable file raises ``OSError``, as ``open`` does.
-    """
-    _check_regular(path, os.stat(path).st_mode)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
-        _check_regular(path, os.fstat(fd).st_mode)
-        if hasattr(os, "O_NONBLOCK"):
-            os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _check_regular(path, mode):
-    if not stat.S_ISREG(mode):
-        kind = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket"}.get(
-            stat.S_IFMT(mode), "a device or special file"
-        )
-        raise FwError(f"{path}: is {kind}, not a regular file; weights are read only from a regular file")
+        return open_file(path)
+    except NotARegularFile as e:
+        what = str(e).removeprefix(str(path)).strip()  # "is a FIFO, not a regular file"
+        raise FwError(f"{path}: {what}; weights are read only from a regular file") from None
 
 
 def is_weight_name(key) -> bool:

@@ -88,7 +88,7 @@ def test_bad_overrides_are_blamed_on_the_override(override, expected):
 def test_missing_config_file_or_a_folder(tmp_path):
     with pytest.raises(FwError, match="config file not found: nope.yaml"):
         load_config("nope.yaml")
-    with pytest.raises(FwError, match=f"{tmp_path} is a folder; pass the path of a YAML file"):
+    with pytest.raises(FwError, match=f"{tmp_path} is a folder, not a regular file; pass the path of a YAML file"):
         load_config(tmp_path)
 
 

@@ -67,8 +67,8 @@ def test_a_fifo_or_a_device_is_refused_without_reading_it(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     lines = out.stdout.splitlines()
     assert len(lines) == 4, out.stderr
-    assert lines[0].startswith(f"{fifo} is not a regular file (a FIFO, socket or device)")
+    assert lines[0].startswith(f"{fifo} is a FIFO, not a regular file; pass the path of a YAML file")
     assert lines[1].startswith("fashion_infer here is not a regular file, and what is at a path wins over the bundled")
-    assert lines[2].startswith("/dev/null is not a regular file")
+    assert lines[2].startswith("/dev/null is a character device, not a regular file")
     assert lines[3].startswith("mnist_infer here is a folder, and what is at a path wins over the bundled config")
     assert lines[3].endswith(f"pass the bundled config's path, {bundled.config_path('mnist_infer')}, or run from another folder")

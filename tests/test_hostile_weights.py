@@ -390,10 +390,10 @@ def test_a_fifo_is_refused_at_once_not_read(tmp_path, mnist_dir):
     fifo = tmp_path / "weights.pkl"
     os.mkfifo(fifo)
     results = load_in_child("pickle", [fifo, tmp_path], timeout=30)
-    assert results[str(fifo)] == f"{fifo}: is a FIFO (named pipe), not a regular file; weights are read only from a regular file"
+    assert results[str(fifo)] == f"{fifo}: is a FIFO, not a regular file; weights are read only from a regular file"
     assert results[str(tmp_path)].startswith(f"{tmp_path}: is a folder, not a regular file")
-    assert load_in_child("npz", [fifo], timeout=30)[str(fifo)].startswith(f"{fifo}: is a FIFO (named pipe)")
-    refused(fw("convert-weights", fifo, tmp_path / "out.npz", timeout=30), fifo, "is a FIFO (named pipe)")
+    assert load_in_child("npz", [fifo], timeout=30)[str(fifo)].startswith(f"{fifo}: is a FIFO, not a regular file")
+    refused(fw("convert-weights", fifo, tmp_path / "out.npz", timeout=30), fifo, "is a FIFO, not a regular file")
     run = fw(*run_args(mnist_dir, fifo, "pickle"), timeout=30)
     assert run["code"] == 1 and str(fifo) in run["err"] and run["err"].count("\n") == 1, run
 
