@@ -10,7 +10,8 @@ warm-up rounds), so a noisy neighbour slows all of them alike; the figures are
 medians. A pause follows every call: ONNX Runtime's and PyTorch's thread pools
 keep spinning for a while after a call, and would otherwise slow whichever
 method runs next (fw by 1.5-2x when measured). A method whose package is not installed is skipped with a note
-(``pip install -e '.[bench]'`` installs them all).
+(``pip install -e '.[bench]'`` installs all but PyTorch, whose PyPI wheel is the CUDA build;
+get the CPU one with ``pip install torch --index-url https://download.pytorch.org/whl/cpu``).
 """
 
 import argparse

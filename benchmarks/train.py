@@ -31,6 +31,9 @@ import framework as fw
 from framework.api import load_split
 from framework.train import Trainer
 
+# Not in the [bench] extra: PyPI's torch is the CUDA build, with ~3 GB of nvidia wheels.
+TORCH_CPU = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -109,7 +112,7 @@ def main():
         run, version, threads = torch_runner(x, t, xt, tt, cnn=args.cnn)
         methods[f"PyTorch {version} ({threads} threads)"] = run
     except ImportError:
-        notes.append("PyTorch not installed: skipped (pip install -e '.[bench]')")
+        notes.append(f"PyTorch not installed: skipped ({TORCH_CPU})")
     results = {name: [] for name in methods}
     for _ in range(args.epochs):
         for name, epoch in methods.items():

@@ -35,7 +35,7 @@ def build_network(cfg, registry=None) -> Network:
         )
     else:
         importer = registry.get("weight_importers", cfg.weights.importer, "weights.importer")()
-        path = weights_path(cfg.weights)
+        path = weights_path(cfg.weights, importer.load)
         load_weights(net, importer.load(path), path)
     return net
 
@@ -51,14 +51,16 @@ def check_names(cfg, registry=None):
     model.make(registry, "losses", cfg.train.loss, "train.loss")
 
 
-def weights_path(w) -> Path:
-    """The local weights file, downloaded once from ``weights.url`` if it is missing.
+def weights_path(w, load=None) -> Path:
+    """The local weights file: ``weights.path``, or the cache for ``weights.url``, downloaded once if missing.
 
     ``weights.sha256``, when set, is checked against the file whether it was
     just downloaded or already there. A download that does not match is
     rejected; a file already there that does not match is used with a warning,
     since pointing weights.path at one's own file is legitimate, but a silently
-    replaced book file is not.
+    replaced book file is not. A url only ever fills the path its own config
+    names (a weights.path given on the command line drops the file's url; see
+    config.py), so a mistyped path is "not found", never the book's weights.
     """
     if w.path:
         path = Path(w.path).expanduser()
@@ -70,14 +72,6 @@ def weights_path(w) -> Path:
             raise FwError(f"weights.url {w.url} names no file; set weights.path to where the file should go")
         path = default_data_dir() / "weights" / name
     if path.is_file():
-        checkpoint = path.with_name(path.stem + ".ckpt.npz")
-        if checkpoint.is_file() and checkpoint.stat().st_mtime > path.stat().st_mtime:
-            warnings.warn(
-                f"{checkpoint} is newer than {path}: a training run did not finish; "
-                "fw train CONFIG --resume completes it (these are the older weights)",
-                FwWarning,
-                stacklevel=2,
-            )
         if w.sha256:
             from .files import file_hash
 
@@ -94,16 +88,40 @@ def weights_path(w) -> Path:
     if path.exists():
         raise FwError(f"weights.path: {path} is not a file")
     if not w.url:
-        checkpoint = path.with_name(path.stem + ".ckpt.npz")
-        if checkpoint.is_file():
-            raise FwError(
-                f"weights file not found: {path} (weights.path), but a training checkpoint is there: "
-                f"finish the training with fw train CONFIG --resume"
-            )
-        raise FwError(f"weights file not found: {path} (weights.path); fix the path, or set weights.url to download it")
-    from .download import download, expect_hash
+        raise FwError(f"weights file not found: {path} (weights.path){_nearest_file(path)}")
+    from .bundled import book_weights
 
-    return download([w.url], path, verify=expect_hash(w.sha256) if w.sha256 else None, label=path.name)
+    if bundled := book_weights(w.sha256):  # the book's file ships with fw: no download
+        return bundled
+    from .download import download, expect_hash, expect_loadable
+
+    # Without a checksum, the importer (``load``) must read the file before it is put in place.
+    verify = expect_hash(w.sha256) if w.sha256 else expect_loadable(load) if load else None
+    return download([w.url], path, verify=verify, label=path.name)
+
+
+def _nearest_file(path: Path) -> str:
+    """``; did you mean .../weights.npz?``: the closest name in the folder, or why there is none."""
+    import difflib
+    import itertools
+
+    folder = path.parent
+    if not folder.is_dir():
+        return f"; folder {folder} does not exist"
+    names = [p.name for p in itertools.islice(folder.iterdir(), 10_000) if p.is_file()]
+    close = difflib.get_close_matches(path.name, names, n=1, cutoff=0.5)
+    return f"; did you mean {folder / close[0]}?" if close else f"; folder {folder} has no file like it"
+
+
+def unfinished_training(w) -> Path | None:
+    """The checkpoint of an interrupted ``fw train`` for these weights: newer than them, or there alone."""
+    if w is None or not w.path:
+        return None
+    path = Path(w.path).expanduser()
+    checkpoint = path.with_name(path.stem + ".ckpt.npz")
+    if checkpoint.is_file() and (not path.is_file() or checkpoint.stat().st_mtime > path.stat().st_mtime):
+        return checkpoint
+    return None
 
 
 def load_dataset(cfg, registry=None):

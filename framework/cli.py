@@ -11,7 +11,9 @@ from . import commands
 
 DESCRIPTION = """\
 fw runs the neural networks that YAML configs describe. The book's chapter-3
-network ("Deep Learning from Scratch") is configs/mnist_infer.yaml.
+network ("Deep Learning from Scratch") is the bundled config mnist_infer:
+`fw run mnist_infer` works from any folder, offline. `fw configs` lists the
+bundled configs; CONFIG is a YAML file's path or a bundled config's name.
 
 Data and weights are read from $FW_DATA_DIR (default ~/.cache/fw) and
 downloaded there, with checksums, when missing.
@@ -24,6 +26,7 @@ network, classify the dataset split and print the accuracy, correct/total,
 and the time taken.
 
 examples:
+  fw run mnist_infer                           # the bundled config, from any folder
   fw run configs/mnist_infer.yaml
   fw run configs/mnist_infer.yaml batch_size=1000
   fw run configs/mnist_infer.yaml model.sizes=[784,100,100,10] weights=null
@@ -53,12 +56,20 @@ examples:
 
 CONFIG_HELP = """\
 Print the configuration a run would use, as YAML: CONFIG merged over fw's
-defaults, KEY=VALUE overrides applied, ${...} interpolations resolved and
-checked. The output is itself a valid config for `fw run`.
+defaults, KEY=VALUE overrides applied, ${...} interpolations resolved, paths
+made absolute, and checked. The output is itself a valid config for `fw run`.
+CONFIG is a YAML file's path or a bundled config's name (fw configs lists them).
 
 examples:
+  fw config mnist_infer > my.yaml        # a copy of the bundled config to edit
   fw config configs/mnist_infer.yaml
   fw config configs/mnist_infer.yaml model.activation=relu weights=null > relu.yaml"""
+
+
+CONFIGS_HELP = """\
+List the configs that ship with fw, each with its one-line description. Run
+one by name from any folder (fw run mnist_infer), or copy one to edit
+(fw config mnist_infer > my.yaml). A file at the same path wins over the name."""
 
 
 SHOW_HELP = """\
@@ -85,6 +96,9 @@ never runs code (numpy.load with allow_pickle=False).
 
 example:
   fw convert-weights ~/.cache/fw/book/sample_weight.pkl sample_weight.npz"""
+
+
+CONFIG_ARG = "a YAML config: its path, or a bundled config's name (fw configs lists them), e.g. mnist_infer"
 
 
 def build_parser():
@@ -114,7 +128,7 @@ def _add_run_command(sub, debug):
         description=RUN_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("config", metavar="CONFIG", help="path of a YAML config, e.g. configs/mnist_infer.yaml")
+    run.add_argument("config", metavar="CONFIG", help=CONFIG_ARG)
     run.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. batch_size=1000")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     run.add_argument(
@@ -144,7 +158,7 @@ def _add_train_command(sub, debug):
         "train", parents=[debug], help="learn the weights of a config's network",
         description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("config", metavar="CONFIG", help="path of a YAML config, e.g. configs/fashion_train.yaml")
+    train.add_argument("config", metavar="CONFIG", help=CONFIG_ARG)
     train.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. train.epochs=5")
     train.add_argument("--json", action="store_true", help="print one JSON object per epoch instead of text")
     train.add_argument("--plot", metavar="PNG", help="draw the loss and accuracy curves to PNG (needs matplotlib)")
@@ -163,15 +177,21 @@ def _add_inspection_commands(sub, debug):
         "config", parents=[debug], help="print the fully resolved config a run would use",
         description=CONFIG_HELP, formatter_class=raw,
     )
-    config.add_argument("config", metavar="CONFIG", help="path of a YAML config")
+    config.add_argument("config", metavar="CONFIG", help=CONFIG_ARG)
     config.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as for fw run")
     config.set_defaults(func=commands.config)
+
+    configs = sub.add_parser(
+        "configs", parents=[debug], help="list the bundled configs, which run by name from any folder",
+        description=CONFIGS_HELP, formatter_class=raw,
+    )
+    configs.set_defaults(func=commands.configs)
 
     show = sub.add_parser(
         "show", parents=[debug], help="save a PNG grid of dataset images (or the misclassified ones)",
         description=SHOW_HELP, formatter_class=raw,
     )
-    show.add_argument("config", metavar="CONFIG", help="path of a YAML config; its dataset (and, with --misclassified, network)")
+    show.add_argument("config", metavar="CONFIG", help=f"{CONFIG_ARG}; its dataset (and, with --misclassified, network)")
     show.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as for fw run")
     show.add_argument("--count", type=int, default=20, metavar="N", help="how many images to show (default 20, at most 1000)")
     show.add_argument("--index", type=int, default=0, metavar="I", help="start at image I of the split (default 0)")
@@ -210,6 +230,7 @@ def main(argv=None):
     from .errors import FwError
 
     commands.route_warnings()
+    _terminate_like_interrupt()
     try:
         return args.func(args)
     except FwError as e:
@@ -217,9 +238,9 @@ def main(argv=None):
             raise
         print(f"fw: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("fw: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        print("fw: terminated" if isinstance(e, Terminated) else "fw: interrupted", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
     except BrokenPipeError:
         # `fw plugins | head`: the reader has gone. Point stdout at devnull so the
         # interpreter's final flush stays quiet too (the recipe in Python's docs).
@@ -233,6 +254,22 @@ def main(argv=None):
         text = " ".join(str(e).split())
         print(f"fw: error: {type(e).__name__}: {text} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so cleanup (``finally``) runs as on Ctrl-C."""
+
+
+def _terminate_like_interrupt():
+    """Handle SIGTERM (``timeout``, job schedulers) like SIGINT: no half-written files are left."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise Terminated
+
+    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _version():

@@ -5,6 +5,7 @@ Imports happen inside the commands: each pays only for what it uses.
 
 import json
 import sys
+from pathlib import Path
 
 def run(args):
     import time
@@ -17,6 +18,7 @@ def run(args):
     cfg = load_config(args.config, args.overrides)
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
+    _check_unfinished_training(cfg, args)
     net = api.build_network(cfg, registry)  # first: it checks the config against the dataset's shape
     x, t = api.load_dataset(cfg, registry)
     result = api.evaluate(net, x, t, cfg.batch_size)
@@ -173,19 +175,40 @@ def plugins(args):
 
 
 def config(args):
+    import warnings
+
     from omegaconf import OmegaConf
 
     from .api import check_names
     from .config import load_config
+    from .errors import FwWarning
     from .model import expanded_layers
 
-    cfg = load_config(args.config, args.overrides)
+    # A minimal config shows its defaults, even before it names its weights.
+    cfg = load_config(args.config, args.overrides, require_weights=False)
     check_names(cfg)
     if cfg.model.layers is None:  # the shorthand, written out: a start for editing the long form
         cfg.model.layers = expanded_layers(cfg)
         cfg.model.sizes = cfg.model.activation = cfg.model.output_activation = None
+    if cfg.weights is not None and cfg.weights.path is None and cfg.weights.url is None:
+        warnings.warn(
+            "weights.path and weights.url are both null: fw run needs one of them (weights.path=FILE), "
+            "or weights=null for random weights",
+            FwWarning,
+        )
     print(f"# fw config {' '.join([args.config, *args.overrides])}")
     print(OmegaConf.to_yaml(cfg), end="")
+    return 0
+
+
+def configs(args):
+    from . import bundled
+
+    names = bundled.config_names()
+    width = max(map(len, names), default=0)
+    for name in names:
+        print(f"{name:<{width}}  {bundled.config_description(name)}")
+    print(f"run one: fw run NAME; copy one to edit: fw config NAME > my.yaml (from {bundled.configs_dir()})", file=sys.stderr)
     return 0
 
 
@@ -272,6 +295,24 @@ def _class_report(cfg, registry, t, predicted):
 
 def _provider_dict(p):
     return {"plugin": p.plugin, "distribution": p.dist, "version": p.version}
+
+
+def _check_unfinished_training(cfg, args):
+    """An interrupted fw train left a checkpoint: say so, with the exact command that finishes it."""
+    import shlex
+    import warnings
+
+    from .api import unfinished_training
+    from .errors import FwError, FwWarning
+
+    checkpoint = unfinished_training(cfg.weights)
+    if checkpoint is None:
+        return
+    path = checkpoint.with_name(checkpoint.name.removesuffix(".ckpt.npz") + Path(cfg.weights.path).suffix)
+    resume = f"fw train {shlex.join([args.config, *args.overrides])} --resume"
+    if not path.is_file():
+        raise FwError(f"weights file not found: {path} (weights.path), but a training checkpoint is there: finish the training with {resume}")
+    warnings.warn(f"{checkpoint} is newer than {path}: a training run did not finish; {resume} completes it (these are the older weights)", FwWarning)
 
 
 def _report_failures(registry):

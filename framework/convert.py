@@ -16,9 +16,10 @@ def pickle_to_npz(src, dst, *, force=False) -> dict:
     """
     from .files import atomic_write, ensure_writable_dir, file_hash
     from .plugin_manager import get_registry
+    from .weights import check_names
 
     src, dst = Path(src), Path(dst)
-    if not src.is_file():
+    if not src.exists():  # a FIFO or folder exists: the importer says what it is
         raise FwError(f"input {src} not found; give the path of a weights pickle such as sample_weight.pkl")
     if dst.suffix != ".npz":
         raise FwError(f"output {dst} must end with .npz (numpy would add the suffix itself); e.g. {dst.with_suffix('.npz')}")
@@ -30,6 +31,7 @@ def pickle_to_npz(src, dst, *, force=False) -> dict:
     arrays = get_registry().get("weight_importers", "pickle", "fw convert-weights")().load(src)
     if not arrays:
         raise FwError(f"{src}: holds an empty dict; there are no weights to convert")
+    check_names(arrays, src)  # also keeps names such as 'file' out of np.savez's own arguments
     for key, a in arrays.items():
         if a.dtype.kind not in "biufc":
             raise FwError(f"{src}: '{key}' is a {a.dtype} array; only numeric arrays can be converted")

@@ -6,9 +6,13 @@ from typing import ClassVar
 
 
 def default_data_dir() -> Path:
-    """``$FW_DATA_DIR``, else ``~/.cache/fw``: where datasets and weights live."""
+    """``$FW_DATA_DIR``, else ``~/.cache/fw``: where datasets and weights live.
+
+    A relative ``FW_DATA_DIR`` is taken from the current folder, once: the path
+    returned is absolute, so a later ``chdir`` does not move the data.
+    """
     env = os.environ.get("FW_DATA_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "fw"
+    return Path(os.path.abspath(Path(env).expanduser())) if env else Path.home() / ".cache" / "fw"
 
 
 class Dataset:

@@ -2,19 +2,99 @@
 
 import hashlib
 import os
+import re
 import secrets
+import socket
+import stat
 from pathlib import Path
 
 from .errors import FwError
+
+_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+          stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}  # fmt: skip
+
+
+class NotARegularFile(OSError):
+    """The path is a FIFO, device, socket or folder: fw reads data only from regular files."""
+
+
+def open_regular(path, *, follow_symlinks: bool = True):
+    """Open ``path`` for binary reading if it is a regular file; else raise ``NotARegularFile``.
+
+    The path is checked before it is opened, so a device is never opened at
+    all, and the open descriptor again (``fstat``), so what is checked is what
+    is read even if the path was swapped meanwhile. Opening is non-blocking, so
+    a FIFO with no writer cannot hang the open. ``follow_symlinks=False``
+    refuses a symlink (``OSError``, ELOOP).
+    """
+    mode = (os.stat if follow_symlinks else os.lstat)(path).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise NotARegularFile(f"{path} is {_KINDS.get(stat.S_IFMT(mode), 'not a regular file')}, not a regular file")
+    nonblock = getattr(os, "O_NONBLOCK", 0)  # POSIX; Windows has no FIFOs to fear
+    flags = os.O_RDONLY | nonblock | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
+            raise NotARegularFile(f"{path} is {kind}, not a regular file")
+        if nonblock:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+# Which process on which machine writes a temp file: a folder may be shared between hosts.
+_HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:32] or "host"
+_PART = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}\.part$")
 
 
 def temp_path(dest) -> Path:
     """A unique hidden ``*.part`` sibling of ``dest``, to write and then ``os.replace``.
 
+    The name carries this host and process id, and the ``*.part`` files that a
+    killed process (``kill -9``, a power cut) left in that folder are swept first.
     (Not ``tempfile.mkstemp``: its files are 0600, too strict for shared data.)
     """
     dest = Path(dest)
-    return dest.with_name(f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
+    sweep_stale_parts(dest.parent)
+    return dest.with_name(f".{dest.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.part")
+
+
+def sweep_stale_parts(folder) -> list[Path]:
+    """Delete the ``temp_path`` files in ``folder`` whose process on this host is gone; return them."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    swept = []
+    for name in names:
+        m = _PART.match(name)
+        if not m or m["host"] != _HOST or _alive(int(m["pid"])):
+            continue
+        path = Path(folder) / name
+        try:
+            path.unlink()
+            swept.append(path)
+        except OSError:
+            pass  # not ours to delete, or already gone
+    return swept
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, but another user's
+    return True
 
 
 def atomic_write(path, write) -> Path:
@@ -82,7 +162,7 @@ def ensure_writable_dir(path, *, purpose: str = "") -> Path:
 def file_hash(path, algo: str = "sha256") -> str:
     """Hex digest of a file's bytes (``algo`` is any hashlib name: md5, sha256...)."""
     h = hashlib.new(algo)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()

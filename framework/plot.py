@@ -15,7 +15,10 @@ def check_plot_available(path, overwrite=False):
     try:
         import matplotlib  # noqa: F401
     except ImportError as e:
-        raise FwError("--plot needs matplotlib: pip install matplotlib, or install fw with its 'plot' extra") from e
+        raise FwError(
+            "--plot needs matplotlib; install it with `pip install matplotlib` "
+            "(or `pip install -e '.[plot]'` in a clone of fw)"
+        ) from e
 
 
 def plot_history(history, path, title=""):

@@ -83,11 +83,16 @@ def render_grid(images, captions, title=None, *, columns=10, scale=3):
 
 
 def save_png(image, out: Path) -> Path:
-    """Write ``image`` to ``out`` atomically: a temp file, then a rename."""
+    """Write ``image`` to ``out`` atomically: a temp file, then a rename.
+
+    The folder must exist: a typo in ``--out`` must not create a tree of folders.
+    """
     from .files import atomic_write, ensure_writable_dir
 
     out = Path(out)
-    ensure_writable_dir(out.parent if str(out.parent) else Path("."), purpose=f"to write {out.name}")
+    if not out.parent.exists():
+        raise FwError(f"cannot write {out}: folder {out.parent} does not exist; create it first or choose another --out")
+    ensure_writable_dir(out.parent, purpose=f"to write {out.name}")
     try:
         return atomic_write(out, lambda f: image.save(f, format="PNG"))
     except OSError as e:

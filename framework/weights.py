@@ -9,7 +9,8 @@ Two layouts are read:
   wrote), which maps onto the dense layers in order.
 
 Every name, shape and value is checked before anything is copied, and the
-first difference is named by layer.
+first difference is named by layer. Importers open weight files with
+``open_regular`` and may refuse other names early with ``check_names``.
 """
 
 import re
@@ -18,7 +19,8 @@ from typing import ClassVar
 
 from .errors import FwError
 
-_BOOK_KEY = re.compile(r"[Wb][1-9][0-9]*")
+_BOOK_KEY = re.compile(r"[Wb][1-9][0-9]{0,5}")  # bounded: int() of 5,000 digits raises
+_STATE_KEY = re.compile(r"(0|[1-9][0-9]{0,5})\.[A-Za-z_][A-Za-z0-9_]{0,63}")
 _LISTED = 12  # array names quoted in an error line, at most
 
 
@@ -34,6 +36,33 @@ class WeightImporter:
 
     def load(self, path: Path) -> dict:
         raise NotImplementedError(f"{type(self).__name__} must implement load(path)")
+
+
+def open_regular(path):
+    """``files.open_regular``: a FIFO, device or folder is a one-line error, never a hang."""
+    from .files import NotARegularFile
+    from .files import open_regular as open_file
+
+    try:
+        return open_file(path)
+    except NotARegularFile as e:
+        what = str(e).removeprefix(str(path)).strip()  # "is a FIFO, not a regular file"
+        raise FwError(f"{path}: {what}; weights are read only from a regular file") from None
+
+
+def is_weight_name(key) -> bool:
+    """A name either layout uses: ``W1, b1, ...`` or ``<layer index>.<identifier>`` (``0.W``, ``2.gamma``)."""
+    return isinstance(key, str) and bool(_BOOK_KEY.fullmatch(key) or _STATE_KEY.fullmatch(key))
+
+
+def check_names(names, source):
+    """Refuse names that neither layout uses: an importer can call it before it reads any array."""
+    strays = [n for n in names if not is_weight_name(n)]
+    if strays:
+        raise FwError(
+            f"{source}: unexpected array name(s) {_names(strays)}; weights are named W1, b1, W2, b2, ... "
+            "(the book's layout) or 0.W, 0.b, ... (what fw train writes for other networks)"
+        )
 
 
 def load_weights(net, arrays, source):
@@ -53,7 +82,7 @@ def load_weights(net, arrays, source):
         a = arrays[key]
         _check_array(a, f"'{key}'", source)
         if a.shape != mine.shape:
-            raise FwError(f"{source}: {where}: the network has shape {mine.shape}, the file {a.shape} (as '{key}')")
+            raise FwError(f"{source}: {where}: the network has shape {mine.shape}, the file {str(a.shape)[:80]} (as '{key}')")
     extra = [k for k in arrays if k not in state]
     if extra:
         raise FwError(
@@ -148,7 +177,7 @@ def check_book_arrays(arrays, shapes, source):
                 flipped = " (transposed: fw's W is (inputs, outputs), PyTorch's Linear stores (outputs, inputs))"
                 raise FwError(
                     f"{source}: dense layer {i} ({key}): {described} expects shape {shape}, the file has "
-                    f"{a.shape}{flipped if a.shape == shape[::-1] and len(shape) == 2 else ''}{hint}"
+                    f"{str(a.shape)[:80]}{flipped if a.shape == shape[::-1] and len(shape) == 2 else ''}{hint}"
                 )
             _check_array(a, f"'{key}'", source)
 
@@ -186,9 +215,13 @@ def _layout_hint(arrays):
 
 def _names(keys) -> str:
     """At most a dozen names, so an error line stays one readable line whatever the file holds."""
-    keys = [str(k)[:40] for k in keys]
+    keys = [_quote(str(k)[:40]) for k in keys]
     shown = ", ".join(sorted(keys)[:_LISTED])
     return shown + (f", ... ({len(keys)} in all)" if len(keys) > _LISTED else "")
+
+
+def _quote(name) -> str:
+    return name if name.isprintable() else repr(name)  # a newline in a name must not break the line
 
 
 def _describe(a) -> str:

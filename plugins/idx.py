@@ -18,27 +18,51 @@ from typing import ClassVar
 import numpy as np
 
 from framework import Dataset, FwError
-from framework.download import download
-from framework.files import atomic_write, is_writable_dir
+from framework.dataset import default_data_dir
+from framework.download import DownloadError, download
+from framework.files import NotARegularFile, atomic_write, is_writable_dir, open_regular
 
 IMAGES, LABELS = 3, 1  # IDX ndim: magic 0x00000803 (N, rows, cols) and 0x00000801 (N,)
 _UBYTE = 0x08
+_CHUNK = 1 << 20
+
+#: Decompressed sizes of MNIST's files (Fashion-MNIST's share the names and sizes).
+MNIST_SIZES = {
+    "train-images-idx3-ubyte.gz": 47_040_016,
+    "train-labels-idx1-ubyte.gz": 60_008,
+    "t10k-images-idx3-ubyte.gz": 7_840_016,
+    "t10k-labels-idx1-ubyte.gz": 10_008,
+}
+#: The most a file of undeclared size may decompress to.
+MAX_PAYLOAD = 1 << 30
 
 
-def read_idx(path, ndim: int | None = None) -> np.ndarray:
-    """Read a gzipped IDX file of unsigned bytes; ``ndim`` (IMAGES/LABELS) checks its kind."""
+def read_idx(path, ndim: int | None = None, size: int | None = None) -> np.ndarray:
+    """Read a gzipped IDX file of unsigned bytes; ``ndim`` (IMAGES/LABELS) checks its kind.
+
+    ``size`` is the decompressed size the file must have (else its header's
+    own, up to ``MAX_PAYLOAD``).
+    """
     path = Path(path)
     try:
-        return parse_idx(gunzip(path), ndim)
+        return _decode(path, ndim, None, size)
     except ValueError as e:
         raise FwError(f"{path}: {e}; delete it and download it again") from None
 
 
-def gunzip(path) -> bytes:
-    """The decompressed bytes of a .gz file; ValueError saying what is wrong with it."""
+def _decode(path, ndim, expected_md5=None, size=None) -> np.ndarray:
+    """Decompress, decode and hash ``path`` in one stream; ValueError says what is wrong.
+
+    Memory stays at the decoded array's size, whatever the file holds: its
+    header must give ``size`` bytes (or at most ``MAX_PAYLOAD``) before the
+    array is allocated, and decompression stops one byte past that.
+    ``NotARegularFile`` propagates: a FIFO or device is not a bad download.
+    """
     try:
-        with gzip.open(path, "rb") as f:
-            return f.read()
+        with open_regular(path) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as f:
+            return _read_payload(f, ndim, expected_md5, size)
+    except NotARegularFile:
+        raise
     except FileNotFoundError:
         raise ValueError("is missing") from None
     except EOFError:
@@ -49,29 +73,42 @@ def gunzip(path) -> bytes:
         raise ValueError(f"cannot be read ({e.strerror or e})") from None
 
 
-def parse_idx(payload: bytes, ndim: int | None = None) -> np.ndarray:
-    """Decode an IDX payload of unsigned bytes, checking its header against its length."""
-    if len(payload) < 4 or payload[:2] != b"\0\0":
-        raise ValueError(f"is not an IDX file (magic number {payload[:4].hex() or 'missing'})")
-    if payload[2] != _UBYTE:
-        raise ValueError(f"has IDX type code 0x{payload[2]:02x}; only unsigned bytes (0x08) are supported")
-    if ndim is not None and payload[3] != ndim:
+def _read_payload(f, ndim, expected_md5, size) -> np.ndarray:
+    """Decode an IDX payload of unsigned bytes from the stream ``f``, checking its header first."""
+    head = f.read(4)
+    if len(head) < 4 or head[:2] != b"\0\0":
+        raise ValueError(f"is not an IDX file (magic number {head.hex() or 'missing'})")
+    if head[2] != _UBYTE:
+        raise ValueError(f"has IDX type code 0x{head[2]:02x}; only unsigned bytes (0x08) are supported")
+    if ndim is not None and head[3] != ndim:
         kinds = {IMAGES: "images", LABELS: "labels"}
         raise ValueError(
-            f"has magic number 0x{payload[:4].hex()} but 0x0000080{ndim} ({kinds.get(ndim, f'{ndim}-d')}) "
+            f"has magic number 0x{head.hex()} but 0x0000080{ndim} ({kinds.get(ndim, f'{ndim}-d')}) "
             "was expected; the file names may be swapped"
         )
-    header = 4 + 4 * payload[3]
-    if len(payload) < header:
+    dims_bytes = f.read(4 * head[3])
+    if len(dims_bytes) < 4 * head[3]:
         raise ValueError("is truncated inside its IDX header")
-    dims = tuple(int(d) for d in np.frombuffer(payload, ">u4", payload[3], 4))
-    expected = header + math.prod(dims)
-    if len(payload) != expected:
-        raise ValueError(
-            f"holds {len(payload) - header} data bytes but its header {dims} needs {expected - header} "
-            "(truncated or corrupt)"
-        )
-    return np.frombuffer(payload, np.uint8, offset=header).reshape(dims).copy()
+    dims = tuple(int(d) for d in np.frombuffer(dims_bytes, ">u4"))
+    header, n = 4 + len(dims_bytes), math.prod(dims)
+    if size is not None and header + n != size:
+        raise ValueError(f"has the header {dims}, {header + n} bytes in all, but the file is {size} bytes")
+    if size is None and header + n > MAX_PAYLOAD:
+        raise ValueError(f"has the header {dims}, {header + n} bytes in all, more than fw reads ({MAX_PAYLOAD})")
+    h = hashlib.md5(head + dims_bytes)
+    array = np.empty(n, np.uint8)
+    view, got = memoryview(array), 0
+    while got < n and (chunk := f.read(min(_CHUNK, n - got))):
+        view[got : got + len(chunk)] = chunk
+        h.update(chunk)
+        got += len(chunk)
+    if got < n:
+        raise ValueError(f"holds {got} data bytes but its header {dims} needs {n} (truncated or corrupt)")
+    if f.read(1):
+        raise ValueError(f"holds more than the {n} data bytes its header {dims} needs (corrupt)")
+    if expected_md5 is not None and (digest := h.hexdigest()) != expected_md5:
+        raise ValueError(f"has the wrong checksum (payload MD5 {digest}, expected {expected_md5})")
+    return array.reshape(dims)
 
 
 def idx_md5(array: np.ndarray) -> str:
@@ -93,13 +130,19 @@ class IdxDataset(Dataset):
     - ``files``: ``{"train": (images_gz, labels_gz), "test": (...)}``; MNIST's names by default
     - ``md5``: ``{file_name: MD5 of its decompressed payload}``; verifying the
       payload accepts any re-compressed copy of the same bytes.
+    - ``sizes``: ``{file_name: decompressed bytes}``; MNIST's by default. A
+      file is read only up to its size, so a gzip bomb costs no more memory
+      than the real file, and its download is capped near that size. A file
+      not listed may decompress to its IDX header's size, up to ``MAX_PAYLOAD``.
     - ``mirrors``: base URLs tried in order (``base + file_name``).
     - ``local_sources`` (optional): folders, such as a distribution package's
       ``/usr/share/datasets/...``, where a good copy is read from before
       anything is downloaded, when ``root`` has none.
 
-    Decoded arrays are cached as ``<file>.npy`` next to the .gz files, or under
-    ``$XDG_CACHE_HOME/fw/npy/`` when ``root`` is read-only, and memory-mapped
+    Only regular files are read (a FIFO or device at a data path is an error,
+    not a hang). Decoded arrays are cached as ``<file>.npy`` under
+    ``$XDG_CACHE_HOME/fw/npy/<folder>-<hash of root>/``, never in ``root``
+    (a dataset folder is the user's, and may be shared), and memory-mapped
     read-only when loaded. A cache is used only if it reproduces the payload
     MD5, so a damaged one is rebuilt, never trusted. Hashing costs ~30 ms a
     run, so a passed check is remembered under ``$XDG_CACHE_HOME/fw/verified/``
@@ -113,6 +156,7 @@ class IdxDataset(Dataset):
         "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
     }
     md5: ClassVar[dict[str, str]]
+    sizes: ClassVar[dict[str, int]] = MNIST_SIZES
     mirrors: ClassVar[list[str]] = []
     local_sources: ClassVar[tuple[str, ...]] = ()
 
@@ -134,16 +178,17 @@ class IdxDataset(Dataset):
         return images, labels
 
     def cache_dir(self) -> Path:
-        """``root`` when writable, else a per-root folder under the user cache."""
-        if is_writable_dir(self.root):
-            return self.root
-        key = hashlib.sha256(str(self.root.absolute()).encode()).hexdigest()[:12]
+        """This root's folder under the user cache: ``$XDG_CACHE_HOME/fw/npy/<folder>-<hash>``.
+
+        The hash is of the root's real path, so one folder has one cache however it is spelt.
+        """
+        key = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:12]
         return cache_home() / "fw" / "npy" / f"{self.folder or self.name}-{key}"
 
     def _array(self, file_name: str, ndim: int, split_files=()) -> np.ndarray:
-        expected = self.md5[file_name]
+        expected, size = self.md5[file_name], self.sizes.get(file_name)
         cache = self.cache_dir() / (file_name.removesuffix(".gz") + ".npy")
-        array = _read_cache(cache, ndim, expected)
+        array = _read_cache(cache, ndim, expected, size)
         if array is None:
             array = self._from_gz(file_name, ndim, expected, split_files)
             _write_cache(cache, array)
@@ -151,72 +196,105 @@ class IdxDataset(Dataset):
 
     def _from_gz(self, file_name, ndim, expected, split_files=()) -> np.ndarray:
         """Decode root/file_name, downloading it again if it is missing or bad."""
-        path = self.root / file_name
+        path, size = self.root / file_name, self.sizes.get(file_name)
         try:
-            return _decode(path, ndim, expected)
+            return _decode(path, ndim, expected, size)
+        except NotARegularFile as e:
+            raise FwError(f"{e}: fw reads data only from regular files; remove it, or set dataset.root to another folder") from None
         except ValueError as e:
             problem = f"{path} {e}"
+        hint = self._data_dir_hint(file_name)
+        if hint and (default_data_dir() / file_name).is_file():
+            raise FwError(f"{problem}; {hint}")  # the user's copy is right there: not a local source's
+        hint = f"; {hint}" if hint else ""
         for folder in self.local_sources:
             local = Path(folder) / file_name
             if local.exists() and local != path:
                 try:
-                    return _decode(local, ndim, expected)
-                except ValueError as e:
-                    print(f"{self.name}: ignoring {local}: it {e}", file=sys.stderr)
+                    return _decode(local, ndim, expected, size)
+                except (ValueError, NotARegularFile) as e:
+                    print(f"{self.name}: ignoring {local}: {e if isinstance(e, OSError) else f'it {e}'}", file=sys.stderr)
         if not is_writable_dir(self.root):
             raise FwError(
                 f"{problem}, and folder {self.root} is read-only; put a good copy there by hand "
-                "or set dataset.root to a writable folder"
+                f"or set dataset.root to a writable folder{hint}"
             )
         if path.exists():
             print(f"{self.name}: {problem}; downloading it again", file=sys.stderr)
         decoded = {}
 
         def verify(tmp):
-            decoded["array"] = _decode(tmp, ndim, expected)
+            decoded["array"] = _decode(tmp, ndim, expected, size)
 
         urls = [base.rstrip("/") + "/" + file_name for base in self.mirrors]
+        # A gzip stream is at most a little larger than what it holds (stored blocks, headers).
+        cap = None if size is None else size + size // 100 + (1 << 16)
         try:
-            download(urls, path, verify=verify, label=f"{self.name} {file_name}")
-        except FwError as e:
+            download(urls, path, verify=verify, max_bytes=cap, label=f"{self.name} {file_name}")
+        except DownloadError as e:
             others = [f for f in split_files if f != file_name and not (self.root / f).exists()]
             also = f" (this split also needs {', '.join(others)} there)" if others else ""
-            raise FwError(f"{problem}; {e}{also}") from None
+            looked = " and ".join(str(p) for p in [self.root, *map(Path, self.local_sources)])
+            folder = self.folder or self.name
+            raise FwError(
+                f"{problem}; could not download it: tried {', '.join(e.attempts) or 'no URLs'}; fw looked in {looked}; "
+                f"to use a copy you have, put it at {path}{also}, or run with dataset.root=FOLDER (the folder "
+                f"holding it) or FW_DATA_DIR=FOLDER (the folder holding {folder}/){hint}"
+            ) from None
         return decoded["array"]
 
+    def _data_dir_hint(self, file_name) -> str:
+        """Say so when FW_DATA_DIR names this dataset's own folder rather than the one holding it."""
+        env, folder = os.environ.get("FW_DATA_DIR"), self.folder or self.name
+        data_dir = default_data_dir()
+        if not env or self.root.absolute() != data_dir / folder:
+            return ""
+        if not ((data_dir / file_name).is_file() or data_dir.name == folder):
+            return ""
+        return (
+            f"FW_DATA_DIR={env} looks like the {folder} folder itself, but fw looks in {self.root} "
+            f"(FW_DATA_DIR/{folder}/); set FW_DATA_DIR={data_dir.parent} or dataset.root={data_dir}"
+        )
 
-def _decode(path, ndim, expected_md5) -> np.ndarray:
-    """Decode and verify; ValueError says what is wrong (structure first: it names the problem)."""
-    payload = gunzip(path)
-    array = parse_idx(payload, ndim)
-    got = hashlib.md5(payload).hexdigest()
-    if got != expected_md5:
-        raise ValueError(f"has the wrong checksum (payload MD5 {got}, expected {expected_md5})")
-    return array
 
+def _read_cache(path: Path, ndim: int, expected_md5: str, size: int | None = None) -> np.ndarray | None:
+    """The cached array, memory-mapped read-only, if it is exactly the verified payload; else None.
 
-def _read_cache(path: Path, ndim: int, expected_md5: str) -> np.ndarray | None:
-    """The cached array, memory-mapped read-only, if it is exactly the verified payload; else None."""
+    The file is opened once, refusing a symlink, a FIFO or a device; the
+    checks, the verified stamp and the mapping all come from that one open
+    descriptor, so the path cannot be swapped between checking and reading.
+    """
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError):  # missing, truncated or not a .npy
+        f = open_regular(path, follow_symlinks=False)
+    except OSError:  # missing, a symlink, not a regular file
         return None
-    if not isinstance(array, np.ndarray):  # a .npz archive
-        array.close()
-        return None
-    array = np.asarray(array)  # a plain read-only ndarray over the mapping, not an np.memmap
-    if array.dtype != np.uint8 or array.ndim != ndim:
-        return None
-    if not _verified_before(path, expected_md5):
+    with f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version != (1, 0):  # what np.save writes for these arrays
+                return None
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
+            offset, st = f.tell(), os.fstat(f.fileno())
+        except (OSError, ValueError, EOFError):  # truncated or not a .npy
+            return None
+        n = math.prod(shape)
+        if dtype != np.uint8 or len(shape) != ndim or fortran_order or st.st_size != offset + n:
+            return None
+        if size is not None and 4 + 4 * ndim + n != size:
+            return None
+        if n == 0:
+            return None  # nothing to map; the .gz is cheap to decode
+        array = np.asarray(np.memmap(f, np.uint8, "r", offset, shape))  # a plain read-only ndarray
+    stamp = _stamp(st, expected_md5)
+    if not _verified_before(path, stamp):
         if idx_md5(array) != expected_md5:
             return None
-        _remember_verified(path, expected_md5)
+        _remember_verified(path, stamp)
     return array
 
 
-def _stamp(path: Path, md5: str) -> dict:
+def _stamp(st: os.stat_result, md5: str) -> dict:
     """What identifies this exact file: any write, rename over it or truncation changes it."""
-    st = os.stat(path)
     return {"md5": md5, "size": st.st_size, "inode": st.st_ino, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
 
 
@@ -225,8 +303,8 @@ def _record_path(path: Path) -> Path:
     return cache_home() / "fw" / "verified" / f"{key}.json"
 
 
-def _verified_before(path: Path, md5: str) -> bool:
-    """True if ``path`` passed ``md5`` before and has not been touched since.
+def _verified_before(path: Path, stamp: dict) -> bool:
+    """True if the file ``stamp`` describes passed its MD5 before, and has not been touched since.
 
     Any change made through the file system changes the ctime (which, unlike
     the mtime, no program can set back), so a rewritten, replaced or truncated
@@ -234,13 +312,13 @@ def _verified_before(path: Path, md5: str) -> bool:
     write. The MD5 check on every run caught that too; it cost ~30 ms a run.
     """
     try:
-        return json.loads(_record_path(path).read_text()) == _stamp(path, md5)
+        with open_regular(_record_path(path), follow_symlinks=False) as f:
+            return json.loads(f.read(4096)) == stamp
     except (OSError, ValueError):
         return False
 
 
-def _remember_verified(path: Path, md5: str) -> None:
-    stamp = _stamp(path, md5)
+def _remember_verified(path: Path, stamp: dict) -> None:
     # A file changed within its file system's timestamp tick (up to 2 s on some) could
     # keep its times; remember only files older than that, as git does ("racy git").
     if time.time_ns() - stamp["ctime_ns"] < 2_000_000_000:

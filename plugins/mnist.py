@@ -1,6 +1,7 @@
 """MNIST handwritten digits (LeCun, Cortes, Burges): the book's dataset."""
 
 from framework import hookimpl
+from framework.bundled import data_dir
 
 from .idx import IdxDataset
 
@@ -22,6 +23,9 @@ class MNIST(IdxDataset):
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
         "http://yann.lecun.com/exdb/mnist/",  # often answers 403
     ]
+    # The test split ships with fw (CC BY-SA 3.0, see plugins/data/README.md): read
+    # when root has no copy, so the book's job needs no network. Train is downloaded.
+    local_sources = (str(data_dir("mnist")),)
 
 
 @hookimpl

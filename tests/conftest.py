@@ -1,5 +1,6 @@
 import http.server
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -10,10 +11,44 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _shared_data_dir() -> Path:
     env = os.environ.get("FW_DATA_DIR")
-    return Path(env) if env else REPO.parent / "shared" / "data"
+    return Path(env).absolute() if env else REPO.parent / "shared" / "data"
 
 
 SHARED = _shared_data_dir()
+
+# The user's own folders, taken before any fixture points HOME and XDG_CACHE_HOME at tmp_path.
+_PROTECTED = tuple(
+    os.path.realpath(p) + os.sep
+    for p in {SHARED, Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fw", Path.home() / ".cache" / "fw"}
+)
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+# Which arguments name a path the event changes itself (not what a symlink there points to).
+_PATH_EVENTS = {"os.mkdir": (0,), "os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1), "os.symlink": (1,), "os.link": (1,)}
+_protected_writes = []
+
+
+def _audit(event, args):
+    """Record every write this test process makes into ../shared or the real ~/.cache/fw."""
+    if event == "open":  # follows symlinks: writing through a link into ../shared counts
+        paths = [os.path.realpath(os.fsdecode(args[0]))] if isinstance(args[0], (str, bytes, os.PathLike)) and args[2] & _WRITE_FLAGS else []
+    elif event in _PATH_EVENTS:
+        paths = [os.fsdecode(args[i]) for i in _PATH_EVENTS[event] if isinstance(args[i], (str, bytes, os.PathLike))]
+        paths = [os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(p))), os.path.basename(p)) for p in paths]
+    else:
+        return
+    for real in paths:
+        if any((real + os.sep).startswith(p) for p in _PROTECTED):
+            _protected_writes.append(f"{event} {real}")
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _machine_left_alone():
+    """The suite never writes into ../shared (read-only or not) or the user's real ~/.cache/fw."""
+    yield
+    assert not _protected_writes, f"the tests wrote outside tmp_path: {_protected_writes[:10]}"
 
 
 def need(*relpaths) -> Path:
@@ -94,10 +129,7 @@ def extra_layers(tmp_path_factory):
     return pip_install(EXAMPLE_LAYERS, tmp_path_factory.mktemp("extra_layers"))
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Keep every test's caches out of the real ~/.cache and each other's way."""
-    home = tmp_path_factory.mktemp("home")
+def _isolate(home: Path, monkeypatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("FW_DATA_DIR", raising=False)
@@ -106,11 +138,28 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FW_DISABLE_PLUGIN_AUTOLOAD", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_session_cache(tmp_path_factory):
+    """The same for session- and module-scoped fixtures, which run before any per-test fixture."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _isolate(tmp_path_factory.mktemp("session-home"), monkeypatch)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep every test's caches out of the real ~/.cache and each other's way."""
+    _isolate(tmp_path_factory.mktemp("home"), monkeypatch)
+
+
 class MirrorServer:
     """Serves ``routes[path] = (status, body, headers)``; records every path asked for.
 
     A ``Content-Length`` header larger than ``body`` makes the handler send the
-    short body and close the connection: a drop mid-file.
+    short body and close the connection: a drop mid-file. ``body`` may also be
+    a function ``write(wfile)`` that streams it (a drip, an endless body); then
+    no Content-Length is sent unless given. ``serve_raw`` hands the whole
+    response, status line and headers included, to such a function.
     """
 
     def __init__(self):
@@ -121,18 +170,29 @@ class MirrorServer:
             def do_GET(self):
                 server.hits.append(self.path)
                 status, body, headers = server.routes.get(self.path, (404, b"not found", {}))
+                if status is None:  # serve_raw
+                    self.close_connection = True
+                    return _quietly(body, self.wfile)
                 self.send_response(status)
-                headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(body)), **headers}
+                auto_length = {} if callable(body) else {"Content-Length": str(len(body))}
+                headers = {"Content-Type": "application/octet-stream", **auto_length, **headers}
                 for k, v in headers.items():
                     self.send_header(k, v)
                 self.end_headers()
+                if callable(body):
+                    self.close_connection = True
+                    return _quietly(body, self.wfile)
                 self.wfile.write(body)
                 self.close_connection = int(headers["Content-Length"]) != len(body)
 
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # a client that hangs up early (as fw does on a bad body) is no error here
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True)
         self.thread.start()
@@ -141,10 +201,22 @@ class MirrorServer:
         self.routes[path] = (status, body, {k.replace("_", "-"): v for k, v in headers.items()})
         return self.base + path
 
+    def serve_raw(self, path, write):
+        self.routes[path] = (None, write, {})
+        return self.base + path
+
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join()
+
+
+def _quietly(write, wfile):
+    try:
+        write(wfile)
+        wfile.flush()
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the client gave up, as it should
 
 
 @pytest.fixture

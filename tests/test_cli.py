@@ -130,20 +130,38 @@ def test_corrupt_weights_file(capsys, data, tmp_path):
     one_line_error(*fw(capsys, "run", BOOK, data[0], f"weights.path={bad}", "weights.sha256=null"), str(bad))
 
 
-def test_a_file_that_is_not_the_configs_checksum_is_used_with_a_warning(capsys, data, tmp_path):
+def test_a_file_that_is_not_the_configs_checksum_is_used_with_a_warning(capsys, data, tmp_path, monkeypatch):
+    """At the path the config itself names, a replaced book file is used, with a warning."""
     import shutil
 
-    other = tmp_path / "w.pkl"
+    other = tmp_path / "book" / "sample_weight.pkl"
+    other.parent.mkdir()
     shutil.copy(data[1].split("=", 1)[1], other)
     with open(other, "ab") as f:
         f.write(b"\0")  # same arrays, different bytes
-    code, out, err = fw(capsys, "run", BOOK, data[0], f"weights.path={other}")
+    monkeypatch.setenv("FW_DATA_DIR", str(tmp_path))
+    code, out, err = fw(capsys, "run", BOOK, data[0])
     assert code == 0 and out.startswith("Accuracy: 0.9352")
     assert err.startswith(f"fw: warning: {other} is not the file weights.sha256 names")
     assert "weights.sha256=null" in err and err.count("\n") == 1
-    code, out, err = fw(capsys, "run", BOOK, data[0], f"weights.path={other}", "weights.sha256=null")
+    code, out, err = fw(capsys, "run", BOOK, data[0], "weights.sha256=null")
     assert code == 0 and err == ""
 
+
+def test_a_weights_path_on_the_command_line_is_the_users_own_file(capsys, data, tmp_path):
+    """Neither the book's url nor its checksum applies to it: no download in its place, no warning."""
+    import shutil
+
+    mine = tmp_path / "mine.pkl"
+    shutil.copy(data[1].split("=", 1)[1], mine)
+    with open(mine, "ab") as f:
+        f.write(b"\0")
+    code, out, err = fw(capsys, "run", BOOK, data[0], f"weights.path={mine}")
+    assert code == 0 and out.startswith("Accuracy: 0.9352") and err == ""
+    code, out, err = fw(capsys, "run", BOOK, data[0], f"weights.path={tmp_path / 'mnie.pkl'}")
+    one_line_error(code, out, err, f"weights file not found: {tmp_path / 'mnie.pkl'} (weights.path); did you mean {mine}?")
+    code, out, err = fw(capsys, "run", BOOK, data[0], f"weights.path={tmp_path / 'nowhere' / 'w.pkl'}")
+    one_line_error(code, out, err, f"folder {tmp_path / 'nowhere'} does not exist")
 
 def test_refused_pickle(capsys, data, tmp_path):
     class Evil:

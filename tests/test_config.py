@@ -28,7 +28,7 @@ def test_weights_path_follows_fw_data_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("FW_DATA_DIR", str(tmp_path))
     assert load_config(BOOK).weights.path == f"{tmp_path}/book/sample_weight.pkl"
     monkeypatch.delenv("FW_DATA_DIR")
-    assert load_config(BOOK).weights.path == "~/.cache/fw/book/sample_weight.pkl"
+    assert load_config(BOOK).weights.path == str(Path.home() / ".cache/fw/book/sample_weight.pkl")  # ~ expanded
 
 
 def test_overrides_use_the_dotlist_syntax():
@@ -88,13 +88,13 @@ def test_bad_overrides_are_blamed_on_the_override(override, expected):
 def test_missing_config_file_or_a_folder(tmp_path):
     with pytest.raises(FwError, match="config file not found: nope.yaml"):
         load_config("nope.yaml")
-    with pytest.raises(FwError, match=f"{tmp_path} is a folder; pass the path of a YAML file"):
+    with pytest.raises(FwError, match=f"{tmp_path} is a folder, not a regular file; pass the path of a YAML file"):
         load_config(tmp_path)
 
 
 def test_a_config_naming_its_own_weights_inherits_no_url_or_checksum(tmp_path):
     cfg = load_config(write(tmp_path, "weights: {importer: npz, path: w.npz}\n"))
-    assert (cfg.weights.path, cfg.weights.url, cfg.weights.sha256) == ("w.npz", None, None)
+    assert (cfg.weights.path, cfg.weights.url, cfg.weights.sha256) == (str(tmp_path / "w.npz"), None, None)
 
 
 def test_plugin_paths_are_relative_to_the_config_file(tmp_path):

@@ -98,7 +98,7 @@ def test_connection_refused(tmp_path):
     url = mirror.base + "/f.bin"
     mirror.close()  # nothing listens on that port any more
     with pytest.raises(FwError, match=r"f.bin \(\[Errno \d+\] Connection refused\)"):
-        download([url], tmp_path / "f.bin", timeout=5)
+        download([url], tmp_path / "f.bin")
 
 
 def test_keyboard_interrupt_leaves_no_part_file(mirror, tmp_path):

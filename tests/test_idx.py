@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import os
 import shutil
 
 import numpy as np
@@ -81,7 +82,7 @@ def test_read_idx_roundtrip(root):
         (lambda: gzip.compress(b"\x12\x34\x56\x78" + bytes(100)), r"is not an IDX file \(magic number 12345678\)"),
         (lambda: gzip.compress(idx_bytes(ARRAYS["tr-images.gz"], type_code=0x0D)), "type code 0x0d"),
         (lambda: gzip.compress(PAYLOADS["tr-images.gz"][:-784]), r"header \(6, 28, 28\) needs 4704"),  # count mismatch
-        (lambda: gzip.compress(PAYLOADS["tr-images.gz"] + b"\0"), "holds 4705 data bytes"),
+        (lambda: gzip.compress(PAYLOADS["tr-images.gz"] + b"\0"), r"holds more than the 4704 data bytes its header \(6, 28, 28\)"),
         (lambda: gzip.compress(b"\0\0\x08\x03\0\0"), "truncated inside its IDX header"),
     ],
     ids=["truncated-gz", "not-gzip", "corrupt-trailer", "wrong-magic", "bad-magic", "type-code", "count", "extra", "header"],
@@ -100,7 +101,8 @@ def test_read_idx_corrupt_deflate_bytes(tmp_path):
     data[20:40] = b"\xff" * 20  # inside the deflate stream
     path = tmp_path / "x.gz"
     path.write_bytes(bytes(data))
-    with pytest.raises(FwError, match=rf"^{path}: is (corrupt|truncated)"):
+    # Garbled bytes at the start decode to a nonsense header, refused before anything is allocated.
+    with pytest.raises(FwError, match=rf"^{path}: (is (corrupt|truncated)|has the header)"):
         read_idx(path)
 
 
@@ -111,9 +113,10 @@ def test_load_raw_and_cache(root, monkeypatch, capsys):
     images, labels = Tiny(root).load_raw("train")
     assert capsys.readouterr().err == ""  # good files: no download, no warning
     assert np.array_equal(images, ARRAYS["tr-images.gz"]) and np.array_equal(labels, ARRAYS["tr-labels.gz"])
-    assert sorted(p.name for p in root.glob("*.npy")) == ["tr-images.npy", "tr-labels.npy"]  # only this split
+    cache_dir = Tiny(root).cache_dir()
+    assert sorted(p.name for p in cache_dir.iterdir()) == ["tr-images.npy", "tr-labels.npy"]  # only this split
     # Second load: from the .npy cache, no gzip at all.
-    monkeypatch.setattr(framework.plugins.idx, "gunzip", lambda path: pytest.fail(f"read {path}"))
+    monkeypatch.setattr(framework.plugins.idx, "_decode", lambda *a: pytest.fail(f"read {a[0]}"))
     images2, labels2 = Tiny(root).load_raw("train")
     assert np.array_equal(images2, images) and np.array_equal(labels2, labels)
 
@@ -149,7 +152,7 @@ def test_missing_files_are_downloaded(tmp_path, served):
     root = tmp_path / "new" / "tiny"  # does not exist yet
     images, labels = Tiny(root).load_raw("test")
     assert np.array_equal(images, ARRAYS["te-images.gz"]) and labels.tolist() == [2, 2, 1, 0]
-    assert sorted(p.name for p in root.iterdir()) == ["te-images.gz", "te-images.npy", "te-labels.gz", "te-labels.npy"]
+    assert sorted(p.name for p in root.iterdir()) == ["te-images.gz", "te-labels.gz"]  # the cache is elsewhere
 
 
 def test_all_mirrors_fail(root, mirror, monkeypatch):  # noqa: F811
@@ -160,45 +163,63 @@ def test_all_mirrors_fail(root, mirror, monkeypatch):  # noqa: F811
         Tiny(root).load_raw("train")
     msg = str(e.value)
     assert "\n" not in msg
-    assert msg.startswith(f"{root / 'tr-images.gz'} is missing; could not download tiny tr-images.gz: tried ")
+    assert msg.startswith(f"{root / 'tr-images.gz'} is missing; could not download it: tried ")
     assert f"{mirror.base}/a/tr-images.gz (HTTP 404" in msg and f"{mirror.base}/b/tr-images.gz (HTTP 404" in msg
-    assert f"put it at {root / 'tr-images.gz'}" in msg
+    # Every place fw looked, and each way to point it at a local copy.
+    assert f"fw looked in {root};" in msg and f"put it at {root / 'tr-images.gz'}," in msg
+    assert "dataset.root=FOLDER" in msg and "FW_DATA_DIR=FOLDER (the folder holding tiny/)" in msg
     assert no_part_files(root) and not (root / "tr-images.gz").exists()
 
 
-def test_bad_cache_is_rebuilt_never_trusted(root, monkeypatch):
+def test_bad_cache_is_rebuilt_never_trusted(root, tmp_path):
     Tiny(root).load_raw("train")
-    cache = root / "tr-images.npy"
+    cache = Tiny(root).cache_dir() / "tr-images.npy"
     flipped = ARRAYS["tr-images.gz"].copy()
     flipped[0, 0, 0] ^= 1
-    for bad in ("garbage", "truncated", "flipped-pixel", "wrong-dtype", "pickle"):
+    np.save(tmp_path / "flipped.npy", flipped)
+    for bad in ("garbage", "truncated", "flipped-pixel", "wrong-dtype", "pickle", "symlink", "fifo", "folder"):
+        cache.unlink() if not cache.is_dir() else cache.rmdir()
         if bad == "garbage":
             cache.write_bytes(b"not a npy file")
         elif bad == "truncated":
+            np.save(cache, ARRAYS["tr-images.gz"])
             cache.write_bytes(cache.read_bytes()[:1000])
         elif bad == "flipped-pixel":
             np.save(cache, flipped)  # a valid .npy with the right shape: only the checksum catches it
         elif bad == "wrong-dtype":
             np.save(cache, ARRAYS["tr-images.gz"].astype(np.int16))
-        else:
+        elif bad == "pickle":
             np.save(cache, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+        elif bad == "symlink":  # even a link to a good copy: fw never follows a link at its cache path
+            cache.symlink_to(tmp_path / "flipped.npy")
+        elif bad == "fifo":
+            os.mkfifo(cache)  # opened blindly, it would hang the run
+        else:
+            cache.mkdir()
         images, _ = Tiny(root).load_raw("train")
         assert np.array_equal(images, ARRAYS["tr-images.gz"]), bad
+        if bad == "folder":  # not fw's to delete: it warns that it cannot write the cache there
+            assert cache.is_dir()
+            continue
+        assert cache.is_file() and not cache.is_symlink(), bad
         assert idx_md5(np.load(cache, allow_pickle=False)) == Tiny.md5["tr-images.gz"], bad  # rewritten
-    assert no_part_files(root)
+    assert no_part_files(root, cache.parent)
+    assert np.array_equal(np.load(tmp_path / "flipped.npy"), flipped)  # the link's target is left alone
 
 
-def test_read_only_root_caches_under_xdg(root, tmp_path, monkeypatch):
+@pytest.mark.parametrize("writable", [True, False], ids=["writable-root", "read-only-root"])
+def test_cache_lives_under_xdg_never_in_root(root, tmp_path, monkeypatch, writable):
     xdg = tmp_path / "xdg"
     monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
-    root.chmod(0o555)
+    before = sorted(p.name for p in root.iterdir())
+    root.chmod(0o755 if writable else 0o555)
     try:
         ds = Tiny(root)
         ds.load_raw("test")
         cache_dir = ds.cache_dir()
         assert cache_dir.parent == xdg / "fw" / "npy" and cache_dir.name.startswith("tiny-")
         assert sorted(p.name for p in cache_dir.iterdir()) == ["te-images.npy", "te-labels.npy"]
-        assert not list(root.glob("*.npy"))
+        assert sorted(p.name for p in root.iterdir()) == before  # the user's folder is left as it was
         # Another root with the same folder name gets its own cache.
         assert Tiny(tmp_path / "elsewhere" / "root").cache_dir() != cache_dir
     finally:
@@ -220,9 +241,10 @@ def test_unwritable_cache_is_skipped(root, monkeypatch, capsys):
     import framework.files
 
     monkeypatch.setattr(framework.files, "temp_path", lambda p: root / "no-such-dir" / "x.part")
-    images, _ = Tiny(root).load_raw("test")
+    ds = Tiny(root)
+    images, _ = ds.load_raw("test")
     assert images.shape == (4, 28, 28)
-    assert "cannot write cache" in capsys.readouterr().err and not list(root.glob("*.npy"))
+    assert "cannot write cache" in capsys.readouterr().err and not list(ds.cache_dir().glob("*.npy"))
 
 
 def test_unknown_split_and_mismatched_declaration(root, monkeypatch):

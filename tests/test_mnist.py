@@ -17,8 +17,12 @@ SHIPPED_MIRRORS = list(MNIST.mirrors)  # before any test points them at the loca
 
 @pytest.fixture(autouse=True)
 def local_mirrors(mirror, monkeypatch):  # noqa: F811
-    """Never reach the internet: every MNIST mirror points at the local server (404 unless served)."""
+    """Never reach the internet: every MNIST mirror points at the local server (404 unless served).
+
+    The test split fw ships is switched off too, so these tests exercise the download.
+    """
     monkeypatch.setattr(MNIST, "mirrors", [mirror.base + "/m1/", mirror.base + "/m2/"])
+    monkeypatch.setattr(MNIST, "local_sources", ())
     return mirror
 
 
@@ -95,11 +99,11 @@ def test_load_options(mnist_dir):
 
 
 def test_only_the_test_files_are_touched(test_root, local_mirrors):
-    images, labels = MNIST(test_root).load_raw("test")
+    ds = MNIST(test_root)
+    images, labels = ds.load_raw("test")
     assert images.shape == (10000, 28, 28) and labels.shape == (10000,)
-    assert sorted(p.name for p in test_root.iterdir()) == sorted(
-        [*TEST_FILES, "t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy"]
-    )
+    assert sorted(p.name for p in test_root.iterdir()) == sorted(TEST_FILES)  # nothing written beside them
+    assert sorted(p.name for p in ds.cache_dir().iterdir()) == ["t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy"]
     assert local_mirrors.hits == []
 
 
@@ -107,14 +111,14 @@ def test_second_load_uses_the_npy_cache(test_root, monkeypatch):
     images, labels = MNIST(test_root).load_raw("test")
     for name in TEST_FILES:  # no gzip left to read
         (test_root / name).unlink()
-    monkeypatch.setattr(framework.plugins.idx, "gunzip", lambda path: pytest.fail(f"read {path}"))
+    monkeypatch.setattr(framework.plugins.idx, "_decode", lambda *a: pytest.fail(f"read {a[0]}"))
     images2, labels2 = MNIST(test_root).load_raw("test")
     assert np.array_equal(images2, images) and np.array_equal(labels2, labels)
 
 
 def test_corrupt_cache_is_rebuilt(test_root):
     MNIST(test_root).load_raw("test")
-    cache = test_root / "t10k-images-idx3-ubyte.npy"
+    cache = MNIST(test_root).cache_dir() / "t10k-images-idx3-ubyte.npy"
     data = bytearray(cache.read_bytes())
     data[-5000:] = bytes(5000)  # still a loadable .npy of the right shape, but wrong pixels
     cache.write_bytes(bytes(data))
@@ -148,10 +152,17 @@ def test_download_from_local_mirror(mnist_dir, tmp_path, local_mirrors):
     assert not list(root.glob(".*.part"))
 
 
-def test_train_split_missing_from_read_only_shared_copy(mnist_dir, local_mirrors):
-    """train-images is not in the shared copy, which is read-only: a clear error, no download."""
-    with pytest.raises(FwError, match=rf"^{mnist_dir}/train-images-idx3-ubyte.gz is missing, and folder {mnist_dir} is read-only"):
-        MNIST(mnist_dir).load_raw("train")
+def test_train_split_missing_from_a_read_only_copy(test_root, local_mirrors):
+    """train-images is not in a read-only copy (like ../shared/data): a clear error, no download.
+
+    The copy is made read-only here, so the test holds whether ../shared is read-only or not.
+    """
+    test_root.chmod(0o555)
+    try:
+        with pytest.raises(FwError, match=rf"^{test_root}/train-images-idx3-ubyte.gz is missing, and folder {test_root} is read-only"):
+            MNIST(test_root).load_raw("train")
+    finally:
+        test_root.chmod(0o755)
     assert local_mirrors.hits == []
 
 
@@ -162,7 +173,8 @@ def test_train_split_unavailable(test_root, local_mirrors):
     assert "\n" not in msg
     for i in (1, 2):
         assert f"{local_mirrors.base}/m{i}/train-images-idx3-ubyte.gz (HTTP 404" in msg
-    assert msg.endswith(
-        f"put it at {test_root}/train-images-idx3-ubyte.gz (this split also needs train-labels-idx1-ubyte.gz there)"
-    )
+    assert (
+        f"put it at {test_root}/train-images-idx3-ubyte.gz (this split also needs train-labels-idx1-ubyte.gz there), "
+        "or run with dataset.root=FOLDER (the folder holding it) or FW_DATA_DIR=FOLDER (the folder holding mnist/)"
+    ) in msg
     assert not list(test_root.glob("*train*")) and not list(test_root.glob(".*.part"))

@@ -92,7 +92,7 @@ def test_global_hidden_in_any_protocol_refused(tmp_path, protocol):
 
 def test_exec_in_nested_reduce_inside_dict_value_refused(tmp_path):
     marker = tmp_path / "pwned"
-    nested = {"W1": np.ones(2), "b1": {"inner": [(1, Reduce(exec, touch(marker)))]}}
+    nested = {"W1": np.ones(2), "b1": {"inner": (1, Reduce(exec, touch(marker)))}}
     path = write(tmp_path, pickle.dumps(nested, 5))
     assert "'builtins.exec'" in refusal(path)
     assert not marker.exists()
@@ -153,14 +153,21 @@ def test_allowed_globals_misused_refused(tmp_path, payload, why):
     assert why in refusal(write(tmp_path, pickle.dumps({"W1": payload}, 2)))
 
 
-def test_build_on_allowed_function_refused(tmp_path):
+@pytest.mark.parametrize(
+    "state, why",
+    [
+        # (None, {'__defaults__': ('F',)}): the dict is refused before it can hold the tuple
+        (b"N}" + sbu("__defaults__") + b"(" + sbu("F") + b"ts\x86", "'__defaults__' holding a tuple"),
+        (b"N(" + sbu("F") + b"t\x86", "state for a function"),  # (None, ('F',))
+    ],
+)
+def test_build_on_allowed_function_refused(tmp_path, state, why):
     """BUILD may not set attributes on numpy's own functions."""
     fn = np._core.numeric._frombuffer
     before = fn.__defaults__
-    state = b"N}" + sbu("__defaults__") + b"(" + sbu("F") + b"ts\x86"  # (None, {'__defaults__': ('F',)})
     data = b"\x80\x04" + sbu("numpy._core.numeric") + sbu("_frombuffer") + b"\x93" + state + b"b."
     try:
-        assert "state for a function" in refusal(write(tmp_path, data))
+        assert why in refusal(write(tmp_path, data))
         assert fn.__defaults__ == before
     finally:
         fn.__defaults__ = before
@@ -189,7 +196,7 @@ def test_forged_dtype_state_refused(tmp_path, spec, state):
     "value",
     [
         np.array([1, "x"], dtype=object),
-        [np.array([None])],
+        (np.array([None]),),
         np.zeros(1, [("w", "f4"), ("o", "O")]),
     ],
     ids=["object", "nested-object", "object-field"],
@@ -227,8 +234,7 @@ SAMPLE = {
     "empty": np.zeros((0, 3), np.float32),
     "flags": np.array([True, False]),
     "complex": np.array([1 + 2j]),
-    "scalars": [np.float32(2.5), np.int64(-7), np.uint8(200)],
-    "plain": (1, 2.0, "x", b"y", None),
+    "P3": np.arange(24, dtype=np.uint8).reshape(2, 3, 4).transpose(1, 2, 0),  # protocol 5: order 'K'
 }
 
 
@@ -327,9 +333,12 @@ def test_importer_missing_file(tmp_path):
 @pytest.mark.parametrize(
     "top, said",
     [
-        ([np.ones((2, 3)), np.ones(3)], "got list"),
-        ({"W1": [1.0, 2.0]}, "'W1' holds list"),
-        ({1: np.ones(3)}, "key 1 holds ndarray"),
+        ([np.ones((2, 3)), np.ones(3)], "refused to unpickle a list"),
+        ({"W1": [1.0, 2.0]}, "refused to unpickle a list"),
+        ({1: np.ones(3)}, "refused to unpickle a non-str dict key 1 (int)"),
+        ({"W1": "text"}, "refused to unpickle 'W1' holding a str, not a numpy array"),
+        ({"W1": np.float32(1)}, "refused to unpickle 'numpy._core.multiarray.scalar'"),
+        (np.ones(3), "refused to unpickle a top-level ndarray (not a dict)"),
     ],
 )
 def test_importer_rejects_wrong_structure(tmp_path, top, said):

@@ -143,6 +143,12 @@ def test_fw_run_warns_when_a_newer_checkpoint_waits(capsys, small, tmp_path):
     os.utime(ckpt, (later, later))  # as after an interrupted second run
     code, _, err = fw(capsys, "run", CONFIG, *small)
     assert code == 0 and "is newer than" in err and "--resume completes it" in err
+    import shlex
+
+    assert f"fw train {shlex.join([str(CONFIG), *small])} --resume" in err, "the hint repeats the overrides it needs"
+    (tmp_path / "w.npz").unlink()  # interrupted before any weights were written
+    code, out, err = fw(capsys, "run", CONFIG, *small)
+    assert code == 1 and f"but a training checkpoint is there: finish the training with fw train {shlex.join([str(CONFIG), *small])} --resume" in err
 
 
 def test_a_second_fw_train_to_the_same_path_is_refused(capsys, small, tmp_path):
