@@ -38,24 +38,27 @@ def _pair(key, value, minimum):
     return int(pair[0]), int(pair[1])
 
 
-def _image_shape(layer, input_shape):
+# The messages below name no layer: the network puts "model.layers[3] (conv2d): " before them.
+
+
+def _image_shape(input_shape):
     if len(input_shape) != 3:
         raise ValueError(
-            f"{layer} takes images shaped (channels, height, width), got input shape {tuple(input_shape)}; "
+            f"it takes images shaped (channels, height, width), got input shape {tuple(input_shape)}; "
             "set dataset.flatten: false and put no flatten or dense layer before it"
         )
     return tuple(int(n) for n in input_shape)
 
 
-def _fit(layer, shape, window, stride, padding=(0, 0)):
+def _fit(what, shape, window, stride, padding=(0, 0)):
     """(out_h, out_w): how many windows fit; a ValueError naming the window and the input when none does."""
     c, h, w = shape
     hp, wp = h + 2 * padding[0], w + 2 * padding[1]
     if window[0] > hp or window[1] > wp:
         padded = f" ({hp}x{wp} with padding {padding[0]}x{padding[1]})" if any(padding) else ""
         raise ValueError(
-            f"{layer} window {window[0]}x{window[1]} is larger than its input {c}x{h}x{w}{padded}; "
-            "use a smaller window, more padding, or fewer pooling layers before it"
+            f"its {what} {window[0]}x{window[1]} is larger than its input {c}x{h}x{w}{padded}, so it has no output; "
+            f"use a smaller {what}, more padding, or fewer pooling layers before it"
         )
     return (hp - window[0]) // stride[0] + 1, (wp - window[1]) // stride[1] + 1
 
@@ -108,8 +111,8 @@ class Conv2D(Layer):
         self._scratch = _Scratch()
 
     def build(self, input_shape, rng):
-        c, h, w = self.in_shape = _image_shape("conv2d", input_shape)
-        self.out_hw = _fit("conv2d", self.in_shape, self.kernel_size, self.stride, self.padding)
+        c, h, w = self.in_shape = _image_shape(input_shape)
+        self.out_hw = _fit("kernel", self.in_shape, self.kernel_size, self.stride, self.padding)
         kh, kw = self.kernel_size
         init = self.init
         if init is None:  # built from Python, not from a config
@@ -214,8 +217,8 @@ class _Pool(Layer):
         self._scratch = _Scratch()
 
     def build(self, input_shape, rng):
-        self.in_shape = _image_shape(self.name, input_shape)
-        self.out_hw = _fit(self.name, self.in_shape, self.pool_size, self.stride)
+        self.in_shape = _image_shape(input_shape)
+        self.out_hw = _fit("pool window", self.in_shape, self.pool_size, self.stride)
         return (self.in_shape[0], *self.out_hw)
 
     def _shapes(self, n):
