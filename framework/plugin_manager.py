@@ -5,7 +5,15 @@ third-party plugin (the pytest pattern). Each installed plugin loads on its
 own: one that fails is recorded with its reason and skipped, so a broken
 plugin never takes the CLI down. Modules named in a config's ``plugins:``
 list were asked for explicitly, so their failure is an error.
+
+Whatever a plugin raises while it loads, ``SystemExit`` included (all but
+``KeyboardInterrupt``), is that plugin's failure, described through
+``untrusted.describe_exception``, which survives any exception's ``__str__``.
+A plugin still loading after ``FW_SLOW_PLUGIN_SECONDS`` (default 5) is named
+on stderr, so one that hangs does not hang fw unnamed.
 """
+
+import contextlib
 
 import difflib
 import functools
@@ -20,6 +28,7 @@ import pluggy
 from . import hookspecs
 from .errors import FwError
 from .registry import KINDS, NameClash, Provider, Registry
+from .untrusted import clip, describe_exception
 
 BUILTIN_PLUGINS = (
     "framework.plugins.activations",
@@ -56,7 +65,9 @@ def _build(local_plugins, no_autoload):
     registry = Registry()
     version = _fw_version()
     for modname in BUILTIN_PLUGINS:
-        _add(pm, registry, importlib.import_module(modname), Provider(modname, "fw", version, builtin=True))
+        with _watch(f"built-in plugin '{modname}'", "report it as a bug in fw"):
+            module = importlib.import_module(modname)
+        _add(pm, registry, module, Provider(modname, "fw", version, builtin=True))
     if not no_autoload:
         _load_entry_points(pm, registry)
     for i, spec in enumerate(local_plugins):
@@ -77,13 +88,18 @@ def _load_entry_points(pm, registry):
 
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
-        provider = Provider(ep.name, dist and dist.name, dist and dist.version)
+        provider = Provider(clip(ep.name, 80), dist and clip(dist.name, 80), dist and clip(dist.version, 40))
+        fix = f"uninstall {provider.dist or 'it'}, or set FW_DISABLE_PLUGIN_AUTOLOAD=1"
         try:
-            plugin = ep.load()
-        except Exception as e:  # a broken third-party plugin must not stop fw
-            registry.failures.append((provider, f"import of '{ep.value}' failed: {_one_line(e)}"))
+            with _watch(str(provider), fix):
+                plugin = ep.load()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # noqa: BLE001 - a broken third-party plugin must not stop fw
+            registry.failures.append((provider, f"import of '{clip(ep.value, 120)}' failed: {_failure(e)}"))
             continue
-        _add(pm, registry, plugin, provider)
+        with _watch(str(provider), fix):
+            _add(pm, registry, plugin, provider)
 
 
 def _add(pm, registry, plugin, provider, fatal=False):
@@ -92,26 +108,29 @@ def _add(pm, registry, plugin, provider, fatal=False):
         try:
             pm.register(plugin, name=provider.plugin)
         except ValueError as e:  # pluggy: the same plugin object or name twice
-            raise FwError(f"{provider} is loaded twice: {e}") from e
+            raise FwError(f"{provider} is loaded twice: {describe_exception(e, prefix=False)}") from e
         except pluggy.PluginValidationError as e:
-            raise FwError(f"{provider}: {_one_line(e)}") from e
+            raise FwError(f"{provider}: {describe_exception(e, prefix=False)}") from e
         _check_hook_names(pm, plugin, provider)
         staged = []
         for impl_kind, impl in _impls(pm, plugin):
             try:
                 impl.function(register=lambda cls, k=impl_kind: staged.append((k, cls)))
-            except FwError:
+            except KeyboardInterrupt:
                 raise
-            except Exception as e:
-                raise FwError(f"{provider}: register_{impl_kind}() raised {_one_line(e)}") from e
+            except BaseException as e:  # noqa: BLE001 - SystemExit too: it is the plugin's failure
+                raise FwError(f"{provider}: register_{impl_kind}() raised {_failure(e)}") from e
         for kind, cls in staged:  # all-or-nothing: one bad class fails the whole plugin
             registry.check(kind, cls, provider)
-    except FwError as e:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - pluggy reading a hostile object can raise anything
         if pm.is_registered(plugin):
             pm.unregister(plugin)
+        reason = describe_exception(e, 600, prefix=False) if type(e) is FwError else f"{provider}: {_failure(e)}"
         if fatal:
-            raise
-        registry.failures.append((provider, str(e)))
+            raise FwError(reason) from e
+        registry.failures.append((provider, reason))
         return
     for kind, cls in staged:
         try:
@@ -142,6 +161,11 @@ def _impls(pm, plugin):
 
 def _import_local(spec, key):
     """Import a config-named plugin: a ``.py`` path or an importable module name."""
+    with _watch(f"plugin '{spec}' ({key})", "remove it from the config's plugins: list"):
+        return _import_local_unwatched(spec, key)
+
+
+def _import_local_unwatched(spec, key):
     try:
         if spec.endswith(".py") or os.sep in spec or "/" in spec:
             path = Path(spec).expanduser()
@@ -163,9 +187,11 @@ def _import_local(spec, key):
             raise FwError(
                 f"{key}: no plugin module '{spec}'; give an importable module name or a path to a .py file"
             ) from e
-        raise FwError(f"{key}: plugin '{spec}' failed to import: {_one_line(e)}") from e
-    except Exception as e:
-        raise FwError(f"{key}: plugin '{spec}' failed to import: {_one_line(e)}") from e
+        raise FwError(f"{key}: plugin '{spec}' failed to import: {_failure(e)}") from e
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # noqa: BLE001 - SystemExit too: a plugin must not end fw
+        raise FwError(f"{key}: plugin '{spec}' failed to import: {_failure(e)}") from e
 
 
 def _fw_version():
@@ -174,6 +200,38 @@ def _fw_version():
     return __version__
 
 
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+def _failure(e: BaseException) -> str:
+    """A plugin's exception in one bounded line, whatever its ``__str__`` does."""
+    text = describe_exception(e)
+    return f"{text} (a plugin must raise an exception, not exit)" if isinstance(e, SystemExit) else text
+
+
+def slow_plugin_seconds() -> float:
+    try:
+        return float(os.environ.get("FW_SLOW_PLUGIN_SECONDS") or 5)
+    except ValueError:
+        return 5.0
+
+
+@contextlib.contextmanager
+def _watch(what, fix):
+    """Name ``what`` on stderr if loading it takes more than ``slow_plugin_seconds()``."""
+    import threading
+
+    seconds = slow_plugin_seconds()
+    line = f"fw: still loading {what} after {seconds:g} s; if it hangs, press Ctrl-C and {fix}\n"
+    timer = threading.Timer(seconds, _say, (line,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _say(line):
+    try:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - a plugin may have closed or replaced stderr
+        pass

@@ -15,7 +15,11 @@ from .initializer import Initializer
 from .layer import Layer
 from .loss import Loss
 from .optimizer import Optimizer
+from .untrusted import clip, describe_object, type_name
 from .weights import WeightImporter
+
+#: Longest plugin name: names are quoted in messages and listings.
+MAX_NAME = 64
 
 #: hook suffix -> (base class, singular noun used in messages, the method a subclass must implement)
 KINDS = {
@@ -81,14 +85,16 @@ class Registry:
         """Is ``cls`` a proper class for ``kind``? A one-line error says what is missing."""
         base, noun, method = KINDS[kind]
         if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise FwError(f"{provider} registered {cls!r}, which is not a subclass of framework.{base.__name__}")
+            raise FwError(f"{provider} registered {describe_object(cls)}, which is not a subclass of framework.{base.__name__}")
         name = getattr(cls, "name", None)
         if not isinstance(name, str):
-            raise FwError(f"{provider}: {noun} class {cls.__name__} needs a class attribute `name`, a string like 'tanh'")
+            raise FwError(f"{provider}: {noun} class {type_name(cls)} needs a class attribute `name`, a string like 'tanh'")
+        if len(name) > MAX_NAME:
+            raise FwError(f"{provider}: {noun} name {clip(repr(name[:40]), 40)} is longer than {MAX_NAME} characters")
         if not name.isidentifier():
             raise FwError(f"{provider}: {noun} name {name!r} must be a Python identifier, like {_identifier(name)!r}")
         if getattr(cls, method) is getattr(base, method):
-            raise FwError(f"{provider}: {noun} '{name}' ({cls.__name__}) must implement {method}()")
+            raise FwError(f"{provider}: {noun} '{name}' ({type_name(cls)}) must implement {method}()")
 
     def add(self, kind, cls, provider):
         """Record a checked ``cls``. A name already taken raises an error naming both providers.
