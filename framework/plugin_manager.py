@@ -145,11 +145,17 @@ class _Loader:
                 )
 
     def _load_entry_points(self):
-        from importlib.metadata import entry_points
+        from .installed import entry_points
 
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            dist = getattr(ep, "dist", None)
-            provider = Provider(clip(ep.name, 80), dist and clip(dist.name, 80), dist and clip(dist.version, 40))
+        try:
+            found = entry_points(ENTRY_POINT_GROUP)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as e:  # noqa: BLE001 - broken metadata must not stop fw either
+            self.registry.record_failure(Provider("(installed plugins)"), f"reading their metadata failed: {_failure(e)}")
+            return
+        for ep in found:
+            provider = Provider(clip(ep.name, 80), ep.dist and clip(ep.dist, 80), ep.version and clip(ep.version, 40))
             fix = f"uninstall {provider.dist or 'it'}, or set FW_DISABLE_PLUGIN_AUTOLOAD=1"
             try:
                 with _watch(str(provider), fix):

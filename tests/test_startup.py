@@ -141,4 +141,14 @@ def test_fw_plugins_still_lists_every_builtin_and_installed_plugin(installed_tan
         for kind, names in kinds.items():
             assert set(names) <= {e["name"] for e in listed[kind] if e["plugin"] == mod}
     assert "tanh" in [e["name"] for e in listed["activations"]]
-    assert "importlib.metadata" in modules  # fw plugins scans
+
+
+def test_with_nothing_installed_since_the_last_scan_fw_plugins_reads_no_metadata(installed_tanh):
+    import time
+
+    modules_after("plugins", pythonpath=[installed_tanh, MODULES])  # scans, and caches what it found...
+    time.sleep(2.1)  # ...once nothing it read is under 2 s old (see framework/installed.py)
+    _, cold, _ = modules_after("plugins", pythonpath=[installed_tanh, MODULES])
+    _, warm, out = modules_after("plugins", "--json", pythonpath=[installed_tanh, MODULES])
+    assert "importlib.metadata" in cold and "importlib.metadata" not in warm
+    assert "tanh" in [e["name"] for e in json.loads(out.stdout)["activations"]]
