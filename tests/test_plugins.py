@@ -214,3 +214,15 @@ def test_a_plugin_written_from_the_readme_runs_in_a_config(tmp_path, mnist_dir, 
 def test_naming_an_already_loaded_module_in_plugins_is_harmless():
     reg = get_registry(["framework.plugins.activations"])
     assert "sigmoid" in reg.names("activations")
+
+
+def test_an_unknown_name_names_the_installed_plugins_that_failed(tmp_path, mnist_dir):
+    make_dist(tmp_path, "fw_tanh", "1.2.3", {"tanh": "tanh_plugin", "broken": "broken_import"})
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"model: {{activation: tahn}}\nweights: null\ndataset: {{root: {mnist_dir}}}\n")
+    out = run_fw("run", str(cfg), pythonpath=[tmp_path, MODULES])
+    assert out.returncode == 1
+    assert "fw: warning: plugin 'broken' (fw_tanh 1.2.3) failed to load and was skipped: import of 'broken_import'" in out.stderr
+    error = out.stderr.splitlines()[-1]
+    assert error.startswith("fw: error: model.activation: unknown activation 'tahn'; did you mean 'tanh'?")
+    assert error.endswith("plugins that failed to load: broken")
