@@ -133,7 +133,7 @@ class _Loader:
 
     def load_local(self, spec, key):
         """Register a config-named plugin: a ``.py`` path or a module name. Its failure is an error."""
-        with self.lock:
+        with self.lock, _watch(f"plugin '{spec}' ({key})", "remove it from the config's plugins: list"):
             module = _import_local(spec, key)
             if getattr(module, "__name__", None) in BUILTINS or self.pm.is_registered(module):
                 return  # already known: a built-in, or an installed plugin
@@ -232,11 +232,6 @@ def _impls(pm, plugin):
 
 def _import_local(spec, key):
     """Import a config-named plugin: a ``.py`` path or an importable module name."""
-    with _watch(f"plugin '{spec}' ({key})", "remove it from the config's plugins: list"):
-        return _import_local_unwatched(spec, key)
-
-
-def _import_local_unwatched(spec, key):
     from pathlib import Path
 
     try:

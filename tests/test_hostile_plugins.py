@@ -27,6 +27,13 @@ def hostile_env(when, what, **extra):
     return {"FW_TEST_HOSTILE": f"{when}:{what}", **extra}
 
 
+def notices(stderr):
+    """The 'still loading' lines (on a busy machine even a built-in may take 0.2 s); nothing else."""
+    lines = stderr.splitlines()
+    assert all(line.startswith("fw: still loading ") for line in lines), stderr[:2000]
+    return lines
+
+
 def one_line(stderr):
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr[:2000]
@@ -142,32 +149,34 @@ def test_an_optimizer_that_exits_in_update_is_an_error_naming_it(tmp_path, confi
     assert not (tmp_path / "w.npz").exists()
 
 
-# A plugin that hangs at import is named after FW_SLOW_PLUGIN_SECONDS.
+# A plugin that hangs (at import or in its hook) is named after FW_SLOW_PLUGIN_SECONDS.
 
 
-def test_a_config_plugin_that_hangs_at_import_is_named_while_it_loads(config):
-    env = hostile_env("import", "hang", FW_TEST_HANG_SECONDS="1.5", FW_SLOW_PLUGIN_SECONDS="0.2")
+@pytest.mark.parametrize("when", WHERE)
+def test_a_config_plugin_that_hangs_is_named_while_it_loads(config, when):
+    env = hostile_env(when, "hang", FW_TEST_HANG_SECONDS="1.5", FW_SLOW_PLUGIN_SECONDS="0.2")
     out = run_fw("config", *config(["hostile"]), pythonpath=[MODULES], env_extra=env)
     assert out.returncode == 0, out.stderr  # it did load in the end
-    assert one_line(out.stderr) == (
+    assert notices(out.stderr).count(
         "fw: still loading plugin 'hostile' (plugins[0]) after 0.2 s; "
         "if it hangs, press Ctrl-C and remove it from the config's plugins: list"
-    )
+    ) == 1
 
 
-def test_an_installed_plugin_that_hangs_at_import_is_named_while_it_loads(tmp_path):
+@pytest.mark.parametrize("when", WHERE)
+def test_an_installed_plugin_that_hangs_is_named_while_it_loads(tmp_path, when):
     make_dist(tmp_path, "fw_hostile", "6.6.6", {"hostile": "hostile"})
-    env = hostile_env("import", "hang", FW_TEST_HANG_SECONDS="1.5", FW_SLOW_PLUGIN_SECONDS="0.2")
+    env = hostile_env(when, "hang", FW_TEST_HANG_SECONDS="1.5", FW_SLOW_PLUGIN_SECONDS="0.2")
     out = run_fw("plugins", pythonpath=[tmp_path, MODULES], env_extra=env)
     assert out.returncode == 0 and "hostile_ok" in out.stdout
-    assert one_line(out.stderr) == (
+    assert notices(out.stderr).count(
         "fw: still loading plugin 'hostile' (fw_hostile 6.6.6) after 0.2 s; "
         "if it hangs, press Ctrl-C and uninstall fw_hostile, or set FW_DISABLE_PLUGIN_AUTOLOAD=1"
-    )
+    ) == 1
 
 
 def test_a_plugin_that_loads_in_time_is_not_mentioned(config):
-    env = hostile_env("import", "hang", FW_TEST_HANG_SECONDS="0", FW_SLOW_PLUGIN_SECONDS="1")
+    env = hostile_env("import", "hang", FW_TEST_HANG_SECONDS="0", FW_SLOW_PLUGIN_SECONDS="3")
     out = run_fw("config", *config(["hostile"]), pythonpath=[MODULES], env_extra=env)
     assert out.returncode == 0 and out.stderr == ""
 
