@@ -154,7 +154,7 @@ def test_an_optimizer_that_exits_in_update_is_an_error_naming_it(tmp_path, confi
 
 @pytest.mark.parametrize("when", WHERE)
 def test_a_config_plugin_that_hangs_is_named_while_it_loads(config, when):
-    env = hostile_env(when, "hang", FW_TEST_HANG_SECONDS="1.5", FW_SLOW_PLUGIN_SECONDS="0.2")
+    env = hostile_env(when, "hang", FW_TEST_HANG_SECONDS="1", FW_SLOW_PLUGIN_SECONDS="0.2")
     out = run_fw("config", *config(["hostile"]), pythonpath=[MODULES], env_extra=env)
     assert out.returncode == 0, out.stderr  # it did load in the end
     assert notices(out.stderr).count(
@@ -166,7 +166,7 @@ def test_a_config_plugin_that_hangs_is_named_while_it_loads(config, when):
 @pytest.mark.parametrize("when", WHERE)
 def test_an_installed_plugin_that_hangs_is_named_while_it_loads(tmp_path, when):
     make_dist(tmp_path, "fw_hostile", "6.6.6", {"hostile": "hostile"})
-    env = hostile_env(when, "hang", FW_TEST_HANG_SECONDS="1.5", FW_SLOW_PLUGIN_SECONDS="0.2")
+    env = hostile_env(when, "hang", FW_TEST_HANG_SECONDS="1", FW_SLOW_PLUGIN_SECONDS="0.2")
     out = run_fw("plugins", pythonpath=[tmp_path, MODULES], env_extra=env)
     assert out.returncode == 0 and "hostile_ok" in out.stdout
     assert notices(out.stderr).count(
