@@ -22,6 +22,9 @@ from .weights import WeightImporter
 #: Longest plugin name: names are quoted in messages and listings.
 MAX_NAME = 64
 
+#: Kinds that share one set of names: every activation is usable as a layer by its name.
+_SHARED = {"layers": "activations", "activations": "layers"}
+
 #: hook suffix -> (base class, singular noun used in messages, the method a subclass must implement)
 KINDS = {
     "activations": (Activation, "activation", "forward"),
@@ -123,6 +126,8 @@ class Registry:
     def _has(self, kind, name):
         if name in self._classes[kind] or name in self._declared[kind]:
             return True
+        if name in self._declared.get(_SHARED.get(kind), ()):
+            return False  # a built-in of the other kind keeps the name: no installed plugin can have it
         self._load("installed")
         return name in self._classes[kind]
 
@@ -136,7 +141,7 @@ class Registry:
                     f"fw's table of built-in names says {provider} registers {KINDS[kind][1]} '{name}', "
                     "but it does not; fix BUILTINS in framework/plugin_manager.py"
                 )
-        else:
+        elif name not in self._declared.get(_SHARED.get(kind), ()):
             self._load("installed")
 
     def _load(self, what):
@@ -179,7 +184,7 @@ class Registry:
                 "add it to BUILTINS in framework/plugin_manager.py"
             )
         # Every activation is usable as a layer by its name, so the two share one namespace.
-        other = {"layers": "activations", "activations": "layers"}.get(kind)
+        other = _SHARED.get(kind)
         first = other and (self._providers[other].get(name) or self._declared[other].get(name))
         if first:
             if not first.builtin:

@@ -152,3 +152,18 @@ def test_with_nothing_installed_since_the_last_scan_fw_plugins_reads_no_metadata
     _, warm, out = modules_after("plugins", "--json", pythonpath=[installed_tanh, MODULES])
     assert "importlib.metadata" in cold and "importlib.metadata" not in warm
     assert "tanh" in [e["name"] for e in json.loads(out.stdout)["activations"]]
+
+
+def test_looking_up_a_builtin_activation_as_a_layer_scans_nothing(installed_tanh):
+    code = (
+        "import sys\n"
+        "from framework import get_registry\n"
+        "reg = get_registry()\n"
+        "print('sigmoid' in reg.entries['layers'], 'sigmoid' in reg.entries['activations'])\n"
+        "print('importlib.metadata' in sys.modules or 'tanh_plugin' in sys.modules)\n"
+    )
+    import os
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [installed_tanh, MODULES])), "FW_DISABLE_PLUGIN_AUTOLOAD": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.stdout.splitlines() == ["False True", "False"], out.stderr
