@@ -107,7 +107,6 @@ class _Loader:
         with self.lock:
             if modname in self.loaded:
                 return
-            self.loaded.add(modname)
             with _watch(f"built-in plugin '{modname}'", "report it as a bug in fw"):
                 try:
                     module = importlib.import_module(modname)
@@ -116,6 +115,7 @@ class _Loader:
                 except BaseException as e:  # noqa: BLE001 - as for any plugin: one line, naming it
                     raise FwError(f"built-in plugin '{modname}' failed to import: {_failure(e)}") from e
                 self._add(module, self.providers[modname], fatal=True)
+            self.loaded.add(modname)
 
     def load_installed(self):
         """Register every installed (entry-point) plugin, once; each failure is recorded, not raised."""
@@ -135,7 +135,8 @@ class _Loader:
         """Register a config-named plugin: a ``.py`` path or a module name. Its failure is an error."""
         with self.lock, _watch(f"plugin '{spec}' ({key})", "remove it from the config's plugins: list"):
             module = _import_local(spec, key)
-            if getattr(module, "__name__", None) in BUILTINS or self.pm.is_registered(module):
+            name = getattr(module, "__name__", None)
+            if (isinstance(name, str) and name in BUILTINS) or self.pm.is_registered(module):
                 return  # already known: a built-in, or an installed plugin
             self._add(module, Provider(spec), fatal=True)
             if not any(True for _ in _impls(self.pm, module)):
