@@ -100,6 +100,12 @@ def test_fw_run_warns_of_an_installed_plugin_that_exits_and_runs(tmp_path, confi
     assert "SystemExit(0)" in out.stderr
 
 
+def test_a_run_that_uses_only_builtin_names_never_imports_an_installed_plugin_that_exits(tmp_path, config):
+    make_dist(tmp_path, "fw_hostile", "6.6.6", {"hostile": "hostile"})
+    out = run_fw("run", *config(), pythonpath=[tmp_path, MODULES], env_extra=hostile_env("import", "exit"))
+    assert out.returncode == 0 and out.stdout.startswith("Accuracy: 0.9352") and out.stderr == ""
+
+
 # Plugin code that fw calls later: forward, load_raw, load, update.
 
 
