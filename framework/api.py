@@ -24,7 +24,8 @@ def build_network(cfg, registry=None) -> Network:
     """
     registry = registry or get_registry(cfg.plugins)
     dataset = make_dataset(cfg, registry)
-    net = model.build_model(cfg, registry, model.input_shape(cfg, dataset), np.random.default_rng(cfg.model.seed))
+    rng = np.random.default_rng(cfg.model.seed)
+    net = model.build_model(cfg, registry, model.input_shape(cfg, dataset), rng, weights_follow=cfg.weights is not None)
     model.check_fits(cfg, net, dataset)
     if cfg.weights is None:
         warnings.warn(

@@ -228,6 +228,7 @@ def main(argv=None):
         parser.print_help()
         return 2
     from .errors import FwError
+    from .untrusted import describe_exception, origin
 
     commands.route_warnings()
     _terminate_like_interrupt()
@@ -236,7 +237,7 @@ def main(argv=None):
     except FwError as e:
         if args.debug:
             raise
-        print(f"fw: error: {e}", file=sys.stderr)
+        print(f"fw: error: {describe_exception(e, ERROR_LIMIT, prefix=False)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
         print("fw: terminated" if isinstance(e, Terminated) else "fw: interrupted", file=sys.stderr)
@@ -248,12 +249,28 @@ def main(argv=None):
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except Exception as e:
+    except SystemExit as e:
+        # fw's own exits (usage errors, --help, --version) come from argparse, above: this one
+        # is plugin code's, and must not pass for success (exit 0) or end fw without a word.
+        if args.debug:
+            import traceback
+
+            traceback.print_exception(e)
+        print(
+            f"fw: error: {describe_exception(e)} raised {origin(e)}: plugin code must raise an exception, not exit",
+            file=sys.stderr,
+        )
+        return 1
+    except BaseException as e:  # noqa: BLE001 - any Exception, and a plugin's own BaseException subclasses
         if args.debug:
             raise
-        text = " ".join(str(e).split())
-        print(f"fw: error: {type(e).__name__}: {text} (rerun with --debug for the traceback)", file=sys.stderr)
+        text = describe_exception(e, ERROR_LIMIT)
+        print(f"fw: error: {text} ({origin(e)}; rerun with --debug for the traceback)", file=sys.stderr)
         return 1
+
+
+#: Longest error line: a message quoting a huge value is cut, not printed in megabytes.
+ERROR_LIMIT = 2000
 
 
 class Terminated(KeyboardInterrupt):

@@ -137,7 +137,7 @@ def plugins(args):
     from .plugin_manager import get_registry
     from .registry import KINDS
 
-    registry = get_registry()
+    registry = get_registry().load_all()
     if args.json:
         out = {
             kind: [
@@ -316,10 +316,20 @@ def _check_unfinished_training(cfg, args):
 
 
 def _report_failures(registry):
+    """Warn of plugins that failed to load or lost a name: those so far, and those a later lookup loads."""
     for provider, msg in registry.failures:
-        print(f"fw: warning: {provider} failed to load and was skipped: {msg}", file=sys.stderr)
-    for _, msg in registry.clashes:
+        _warn_plugin_problem(provider, msg, clash=False)
+    for provider, msg in registry.clashes:
+        _warn_plugin_problem(provider, msg, clash=True)
+    registry.on_problem = _warn_plugin_problem
+
+
+def _warn_plugin_problem(provider, msg, clash):
+    if clash:
         print(f"fw: warning: {msg} (see fw plugins)", file=sys.stderr)
+    else:
+        print(f"fw: warning: {provider} failed to load and was skipped: {msg}", file=sys.stderr)
+
 
 def route_warnings():
     """Show fw's warnings as one 'fw: warning:' line, not Python's file:line form."""

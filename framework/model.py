@@ -80,12 +80,14 @@ def construct(cls, name, params, key, noun):
             unknown = sorted(set(params) - set(accepted))
             problem = f"does not accept {', '.join(map(repr, unknown))}" if unknown else f"cannot take {params}: {e}"
             raise FwError(f"{key}: {noun} '{name}' {problem}; it accepts: {', '.join(accepted) or 'no parameters'}") from e
+    from .untrusted import describe_exception
+
     try:
         return cls(**params)
     except ValueError as e:  # the plugin's own check of a value, e.g. "rate must be below 1"
-        raise FwError(f"{key}: {noun} '{name}': {' '.join(str(e).split())}") from e
+        raise FwError(f"{key}: {noun} '{name}': {describe_exception(e, prefix=False)}") from e
     except Exception as e:  # a plugin's __init__: whatever it raises, say where it came from
-        raise FwError(f"{key}: {noun} '{name}' failed to start with parameters {params}: {type(e).__name__}: {e}") from e
+        raise FwError(f"{key}: {noun} '{name}' failed to start with parameters {params}: {describe_exception(e)}") from e
 
 
 def make_layer(registry, spec: LayerSpec):
@@ -118,16 +120,18 @@ def default_initializer(cfg, registry, layers):
     return make(registry, "initializers", value, "model.init")
 
 
-def make_layers(cfg, registry):
+def make_layers(cfg, registry, weights_follow=False):
     """``(layers, specs)``: every layer constructed, each ``init`` turned into an Initializer.
 
     A layer with an ``init`` attribute holding a config value (a name, a
     mapping, or None for the network's default) gets an Initializer instance
     in its place before ``build``, so outside layers can use fw's initialisers.
+    ``weights_follow``: a weights file will overwrite every parameter, so the
+    default draws nothing (its values are never seen).
     """
     specs = layer_specs(cfg)
     layers = [make_layer(registry, spec) for spec in specs]
-    default = None
+    default = _unset if weights_follow else None
     for layer, spec in zip(layers, specs):
         value = getattr(layer, "init", None) if not isinstance(layer, ActivationLayer) else None
         if isinstance(layer, ActivationLayer) or not hasattr(layer, "init"):
@@ -140,9 +144,14 @@ def make_layers(cfg, registry):
     return layers, specs
 
 
-def build_model(cfg, registry, input_shape, rng) -> Network:
+def _unset(fan_in, fan_out, rng):
+    """Room for weights that a file is about to fill."""
+    return np.empty((fan_in, fan_out), np.float32)
+
+
+def build_model(cfg, registry, input_shape, rng, weights_follow=False) -> Network:
     """The config's network, built for ``input_shape`` with initial weights drawn from ``rng``."""
-    layers, specs = make_layers(cfg, registry)
+    layers, specs = make_layers(cfg, registry, weights_follow)
     labels = [f"model.layers[{i}] ({spec.name})" for i, spec in enumerate(specs)]
     return Network(layers, labels).build(input_shape, rng)
 

@@ -358,13 +358,11 @@ def _short(value, limit=80):
 
 
 def _text(e):
-    """``Type: message`` on one line (the message as the exception gives it, bounded)."""
-    try:
-        msg = " ".join(str(e).split())
-    except Exception:
-        msg = ""
-    if len(msg) > 300:
-        msg = msg[:297] + "..."
-    if isinstance(e, (ValueError, FwError)) and msg:
-        return msg  # a layer's own complaint, e.g. about its parameters or shapes
-    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+    """``Type: message`` on one line, bounded, whatever the exception's ``__str__`` does.
+
+    A ValueError (or FwError) is a layer's own complaint, e.g. about its
+    parameters or shapes: its message alone says it.
+    """
+    from .untrusted import describe_exception
+
+    return describe_exception(e, 300, prefix=not isinstance(e, (ValueError, FwError)))

@@ -233,3 +233,15 @@ def test_two_plugin_files_with_the_same_name_both_load(tmp_path):
         cls = reg.entries["activations"][name]
         # Its module, as Python knows it (pickle, tracebacks, inspect), is its own file, not the other.
         assert Path(sys.modules[cls.__module__].__file__) == tmp_path / folder / "acts.py"
+
+
+def test_an_unknown_name_names_the_installed_plugins_that_failed(tmp_path, mnist_dir):
+    make_dist(tmp_path, "fw_tanh", "1.2.3", {"tanh": "tanh_plugin", "broken": "broken_import"})
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"model: {{activation: tahn}}\nweights: null\ndataset: {{root: {mnist_dir}}}\n")
+    out = run_fw("run", str(cfg), pythonpath=[tmp_path, MODULES])
+    assert out.returncode == 1
+    assert "fw: warning: plugin 'broken' (fw_tanh 1.2.3) failed to load and was skipped: import of 'broken_import'" in out.stderr
+    error = out.stderr.splitlines()[-1]
+    assert error.startswith("fw: error: model.activation: unknown activation 'tahn'; did you mean 'tanh'?")
+    assert error.endswith("plugins that failed to load: broken")
