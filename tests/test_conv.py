@@ -108,6 +108,25 @@ def test_pool_forward_matches_a_naive_pool(cls, reduce, case):
         np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("cls", [MaxPool2D, AvgPool2D])
+def test_pooling_a_few_images_at_a_time_gives_the_same_result(cls, monkeypatch):
+    """Pooling works through the batch in chunks; chunks of one image must give what one chunk gives."""
+    import framework.plugins.conv as conv
+
+    x = RNG.standard_normal((5, 3, 9, 8)).astype(np.float32)
+    dout = RNG.standard_normal((5, 3, 4, 3)).astype(np.float32)
+    results = []
+    for chunk_bytes in (conv.POOL_CHUNK_BYTES, 1):
+        monkeypatch.setattr(conv, "POOL_CHUNK_BYTES", chunk_bytes)
+        layer, _ = build(cls, (3, 9, 8), pool_size=3, stride=2)
+        y = layer.forward(x, train=True).copy()
+        results.append((y, layer.backward(dout).copy(), layer.forward(x)))
+        check_layer(cls, (2, 7, 6), pool_size=3, stride=2)
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(results[1][0], naive_pool(x, (3, 3), (2, 2), np.max if cls is MaxPool2D else np.mean), rtol=1e-5, atol=1e-6)
+
+
 def test_max_pool_sends_a_tied_windows_gradient_to_one_input():
     """After a ReLU most windows are all zeros: the gradient must not be copied to each of them."""
     layer, _ = build(MaxPool2D, (2, 4, 6), pool_size=2)
