@@ -181,6 +181,9 @@ class Conv2D(Layer):
 
     def forward_into(self, x, out):
         """Chunks of images through one set of columns, sized on first use: fw run allocates nothing per chunk."""
+        if not out.flags.c_contiguous:  # the product writes whole images: give it memory it can
+            np.copyto(out, self.forward(x))
+            return out
         Wb = self._weights(out.dtype)
         out3 = out.reshape(len(x), self.filters, -1)
         step = max(1, CHUNK_BYTES // (out.itemsize * out3.shape[2] * (Wb.shape[1] + self.filters)))

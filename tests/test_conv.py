@@ -220,6 +220,14 @@ def test_pairs_and_ints_mean_the_same():
     np.testing.assert_array_equal(a.forward(x), b.forward(x))
 
 
+def test_forward_into_a_strided_buffer_fills_it():
+    layer, out_shape = build(Conv2D, (2, 6, 6), filters=3, kernel_size=3)
+    x = RNG.standard_normal((4, 2, 6, 6)).astype(np.float32)
+    out = np.zeros((4, 6, 4, 4), np.float32)[:, ::2]
+    assert layer.forward_into(x, out) is out
+    np.testing.assert_array_equal(out, layer.forward(x))
+
+
 def test_training_batches_of_changing_size_reuse_the_buffers_correctly():
     conv, shape = build(Conv2D, (2, 9, 9), filters=3, kernel_size=3, padding=1)
     pool, _ = build(MaxPool2D, shape, pool_size=2)
