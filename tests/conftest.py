@@ -1,6 +1,8 @@
 import http.server
 import os
+import shutil
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -25,6 +27,17 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 # Which arguments name a path the event changes itself (not what a symlink there points to).
 _PATH_EVENTS = {"os.mkdir": (0,), "os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1), "os.symlink": (1,), "os.link": (1,)}
 _protected_writes = []
+
+# From here on, even code that runs while test modules are collected (a module-level
+# get_registry(), say) caches into a throwaway home, and sees no installed plugin the
+# developer happens to have. Tests about plugins or caches set their own.
+_SESSION_HOME = tempfile.mkdtemp(prefix="fw-tests-home-")
+os.environ.update(HOME=_SESSION_HOME, XDG_CACHE_HOME=os.path.join(_SESSION_HOME, ".cache"), FW_DISABLE_PLUGIN_AUTOLOAD="1")
+os.environ.pop("FW_DATA_DIR", None)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)
 
 
 def _audit(event, args):
