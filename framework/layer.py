@@ -60,10 +60,6 @@ class Layer:
     #: True if, as the last layer, it never changes which entry of a row is the
     #: largest (softmax): a classifier may then skip it.
     monotonic: ClassVar[bool] = False
-    #: True if inference (``forward_into``, ``forward(x, train=False)``) keeps no
-    #: state on ``self``, so ``classify`` may run chunks through it on several
-    #: threads at once. False, the default, keeps a network with it on one thread.
-    thread_safe: ClassVar[bool] = False
 
     def build(self, input_shape, rng):
         """Create ``self.params`` for this input shape and return the output shape."""

@@ -24,12 +24,10 @@ class ActivationLayer(Layer):
 
     The activation keeps its own interface (``forward(x)``,
     ``backward(x, y, dout)``); this wrapper keeps the ``x`` and ``y`` that
-    backward needs. An activation is a function of its input alone, so two
-    chunks may go through it at once.
+    backward needs.
     """
 
     inplace = True
-    thread_safe = True
 
     def __init__(self, activation):
         self.activation = activation
@@ -165,7 +163,7 @@ class Network:
             dout = dx
         return dout
 
-    def classify(self, x, chunk_rows=None, threads=None):
+    def classify(self, x, chunk_rows=None):
         """``predict(x).argmax(axis=1)``, with less work and no per-chunk allocation.
 
         - Rows are independent, so ``x`` goes through a chunk at a time, and each
@@ -175,42 +173,18 @@ class Network:
         - A last layer that declares ``monotonic`` (softmax) is skipped: it cannot
           move a row's argmax. (It could only break a tie its float32 rounding
           makes; skipped, the larger input wins.)
-        - With more than one CPU and enough chunks, the chunks are shared out
-          between threads, one per CPU, each with its own buffers and BLAS held to
-          one thread inside (numpy and BLAS release the GIL). The answers are the
-          same as on one thread: each row's arithmetic does not change.
         """
         x = self.as_input(x)
         layers = self.layers
         if layers and layers[-1].monotonic:
             layers = layers[:-1]
         rows = max(1, min(chunk_rows or self.chunk_rows(), len(x)))
-        labels = np.empty(len(x), np.intp)
-        chunks = -(-len(x) // rows)
-        threads = min(chunks, _cpus() if threads is None else threads)
-        if threads < 2 or not all(layer.thread_safe for layer in layers):
-            self._classify_chunks(layers, x, labels, rows, 0, len(x))
-            return labels
-        from concurrent.futures import ThreadPoolExecutor
-
-        from threadpoolctl import threadpool_limits
-
-        bounds = [rows * (chunks * t // threads) for t in range(threads)] + [len(x)]
-        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
-            parts = [
-                pool.submit(self._classify_chunks, layers, x, labels, rows, a, b) for a, b in zip(bounds, bounds[1:])
-            ]
-            for part in parts:
-                part.result()  # re-raises a layer's error
-        return labels
-
-    def _classify_chunks(self, layers, x, labels, rows, begin, end):
-        """Labels for rows ``begin:end`` of ``x``, a chunk at a time, into buffers made once."""
         fast = [type(layer).forward_into is not Layer.forward_into for layer in layers]
         buffers = [None] * len(layers)  # made on first need, then reused by every chunk
         as_float32 = None if x.dtype == np.float32 else np.empty((rows, *x.shape[1:]), np.float32)
-        for start in range(begin, end, rows):
-            chunk = x[start : min(start + rows, end)]
+        labels = np.empty(len(x), np.intp)
+        for start in range(0, len(x), rows):
+            chunk = x[start : start + rows]
             k = len(chunk)
             owned = as_float32 is not None  # may a layer overwrite this array?
             if owned:  # e.g. float64 input: cast once here, not in every layer
@@ -238,6 +212,7 @@ class Network:
             if np.isnan(chunk).any():
                 raise self._nan_error(x[start : start + k])
             np.argmax(chunk.reshape(k, -1), axis=1, out=labels[start : start + k])
+        return labels
 
     def chunk_rows(self):
         """Rows per chunk so that one chunk's buffers take about ``CHUNK_BYTES``.
@@ -311,16 +286,6 @@ class Network:
 
     def __repr__(self):
         return "Network(" + ", ".join(map(repr, self.layers)) + ")"
-
-
-def _cpus():
-    """CPUs this process may run on (an affinity mask or a container's limit can be below cpu_count)."""
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def _as_layers(layers):

@@ -26,7 +26,6 @@ class Dense(Layer):
     """
 
     name = "dense"
-    thread_safe = True  # inference keeps nothing on self
 
     def __init__(self, units, init=None):
         if not (isinstance(units, int) and not isinstance(units, bool) and units > 0):
@@ -94,7 +93,6 @@ class Dropout(Layer):
     """
 
     name = "dropout"
-    thread_safe = True  # inference keeps nothing on self
     inplace = True
 
     def __init__(self, rate=0.5):
@@ -131,7 +129,6 @@ class BatchNorm(Layer):
     """
 
     name = "batch_norm"
-    thread_safe = True  # inference keeps nothing on self
     inplace = True
 
     def __init__(self, momentum=0.9, eps=1e-5):
@@ -202,7 +199,6 @@ class Flatten(Layer):
     """(N, C, H, W) -> (N, C*H*W), so dense layers can follow images (``dataset.flatten: false``)."""
 
     name = "flatten"
-    thread_safe = True  # inference keeps nothing on self
 
     def build(self, input_shape, rng):
         return (int(np.prod(input_shape)),)

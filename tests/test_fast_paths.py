@@ -12,7 +12,7 @@ import pytest
 import framework.plugins.idx
 from pathlib import Path
 
-from framework import Activation, Layer
+from framework import Activation
 from framework.network import CHUNK_ROWS, Network
 from framework.plugins.layers import Dense
 from framework.plugins.activations import Sigmoid, Softmax
@@ -71,47 +71,45 @@ def test_predict_stays_float32(monkeypatch):
     assert y.dtype == np.float32 and spy.dtypes() == {"float32"}
 
 
-def retained_bytes(net, x, monkeypatch, threads):
+def retained_bytes(net, x, monkeypatch):
     """Memory still held after classify(x) when every layer output is kept alive."""
     with monkeypatch.context() as m:
         Spy(m)  # holds a reference to every array each layer returned
         tracemalloc.start()
         try:
             before = tracemalloc.get_traced_memory()[0]
-            net.classify(x, threads=threads)
+            net.classify(x)
             return tracemalloc.get_traced_memory()[0] - before
         finally:
             tracemalloc.stop()
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_classify_allocates_its_buffers_once_not_per_chunk(monkeypatch, threads):
+def test_classify_allocates_its_buffers_once_not_per_chunk(monkeypatch):
     """Four more chunks may only cost four more chunks' labels (8 bytes a row).
 
     A layer output allocated per chunk (even one freed at once, were the spy
     not holding it) would add at least 1024 x 10 float32 per chunk.
     """
     net = book_shaped_net()
-    few = retained_bytes(net, images(2 * CHUNK_ROWS), monkeypatch, threads)
-    many = retained_bytes(net, images(6 * CHUNK_ROWS), monkeypatch, threads)
+    few = retained_bytes(net, images(2 * CHUNK_ROWS), monkeypatch)
+    many = retained_bytes(net, images(6 * CHUNK_ROWS), monkeypatch)
     labels = 4 * CHUNK_ROWS * np.dtype(np.intp).itemsize
     assert many - few < labels + 32 * 1024, (few, many)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_classify_peak_memory_is_its_buffers(monkeypatch, threads):
-    """No temporary beside the reusable buffers (one set per thread): not from Dense (x @ W + b), nor sigmoid."""
+def test_classify_peak_memory_is_its_buffers(monkeypatch):
+    """No temporary beside the reusable buffers: not from Dense (x @ W + b), nor from sigmoid."""
     net = book_shaped_net()
-    x = images(4 * CHUNK_ROWS)
+    x = images(3 * CHUNK_ROWS)
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
         before = tracemalloc.get_traced_memory()[0]
-        net.classify(x, threads=threads)
+        net.classify(x)
         peak = tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
-    buffers = threads * CHUNK_ROWS * (50 + 100 + 10) * 4
+    buffers = CHUNK_ROWS * (50 + 100 + 10) * 4
     labels = len(x) * np.dtype(np.intp).itemsize
     assert peak < buffers + labels + 64 * 1024, peak
 
@@ -219,46 +217,16 @@ def test_a_changed_cache_is_hashed_again_and_refused(cached, damage):
     assert framework.plugins.idx._read_cache(path, 3, md5) is None
 
 
-# --- threads ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("threads", [2, 3])
-def test_threads_give_the_same_labels_bit_for_bit(threads):
-    net = book_shaped_net()
-    x = images(5 * CHUNK_ROWS + 17)
-    one = net.classify(x, threads=1)
-    assert np.array_equal(net.classify(x, threads=threads), one)
-    assert np.array_equal(one, net.predict(x).argmax(axis=1))
-
-
-def test_the_books_network_on_threads_is_the_plain_layer_by_layer_path(mnist_dir, book_weights):
-    """On the real data: the same 10,000 labels, and each chunk's outputs equal, bit for bit."""
+def test_the_books_network_fast_path_is_the_plain_layer_by_layer_path(mnist_dir, book_weights):
+    """On the real data, classify's chunks, buffers, in-place activations and skipped softmax
+    give the labels of the plain path, layer by layer, bit for bit."""
     import framework as fw
 
     cfg = fw.load_config(REPO / "configs" / "mnist_infer.yaml", [f"dataset.root={mnist_dir}", f"weights.path={book_weights}"])
     net = fw.build_network(cfg)
     x, t = fw.load_dataset(cfg)
-    threaded, single = net.classify(x, threads=2), net.classify(x, threads=1)
-    assert np.array_equal(threaded, single) and np.count_nonzero(threaded == t) == 9352
+    fast = net.classify(x)
     plain = x
-    for layer in net.layers[:-1]:  # layer by layer, allocating, no buffers, no threads
+    for layer in net.layers:  # allocating, no buffers, softmax included
         plain = layer.forward(plain)
-    assert np.array_equal(plain.argmax(axis=1), threaded)
-
-
-def test_a_layer_that_is_not_thread_safe_keeps_the_network_on_one_thread(monkeypatch):
-    import threading
-
-    seen = set()
-
-    class Recorder(Layer):
-        name = "recorder"
-
-        def forward(self, x, train=False):
-            seen.add(threading.get_ident())
-            return x
-
-    net = book_shaped_net()
-    net.layers.insert(1, Recorder())
-    net.classify(images(4 * CHUNK_ROWS), threads=2)
-    assert seen == {threading.get_ident()}
+    assert np.array_equal(plain.argmax(axis=1), fast) and np.count_nonzero(fast == t) == 9352
