@@ -33,6 +33,7 @@ class ActivationLayer(Layer):
         self.activation = activation
         self.name = activation.name
         self.monotonic = activation.monotonic
+        self.has_inplace = type(activation).forward_inplace is not Activation.forward_inplace
 
     def forward(self, x, train=False):
         y = self.activation.forward(x)
@@ -41,12 +42,11 @@ class ActivationLayer(Layer):
         return y
 
     def forward_into(self, x, out):
-        act = self.activation
-        if type(act).forward_inplace is Activation.forward_inplace:
-            return act.forward(x)  # no in-place version: the network will not own the result
+        if not self.has_inplace:
+            return self.activation.forward(x)  # no in-place version: the network will not own the result
         if out is not x:
             np.copyto(out, x)
-        return act.forward_inplace(out)
+        return self.activation.forward_inplace(out)
 
     def backward(self, dout):
         return self.activation.backward(self.x, self.y, dout)
@@ -179,21 +179,23 @@ class Network:
         if layers and layers[-1].monotonic:
             layers = layers[:-1]
         rows = max(1, min(chunk_rows or self.chunk_rows(), len(x)))
-        fast = [type(layer).forward_into is not Layer.forward_into for layer in layers]
+        steps = [(i, layer, type(layer).forward_into is not Layer.forward_into, layer.inplace) for i, layer in enumerate(layers)]
         buffers = [None] * len(layers)  # made on first need, then reused by every chunk
         as_float32 = None if x.dtype == np.float32 else np.empty((rows, *x.shape[1:]), np.float32)
         labels = np.empty(len(x), np.intp)
         for start in range(0, len(x), rows):
             chunk = x[start : start + rows]
             k = len(chunk)
+            # Every chunk but the last has the first one's shape: checking those two checks all.
+            check = start == 0 or start + rows >= len(x)
             owned = as_float32 is not None  # may a layer overwrite this array?
             if owned:  # e.g. float64 input: cast once here, not in every layer
                 chunk = as_float32[:k]
                 np.copyto(chunk, x[start : start + k], casting="same_kind")
-            for i, layer in enumerate(layers):
+            for i, layer, fast, inplace in steps:
                 try:
-                    if fast[i]:
-                        if layer.inplace and owned:
+                    if fast:
+                        if inplace and owned:
                             out = chunk
                         else:
                             if buffers[i] is None:
@@ -207,7 +209,8 @@ class Network:
                     raise
                 except Exception as e:
                     raise self.error(i, f"forward failed: {_text(e)}") from e
-                self._check(i, "forward", y, (k, *self.shapes[i]), np.float32)
+                if check:
+                    self._check(i, "forward", y, (k, *self.shapes[i]), np.float32)
                 chunk = y
             if np.isnan(chunk).any():
                 raise self._nan_error(x[start : start + k])
