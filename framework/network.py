@@ -119,8 +119,12 @@ class Network:
 
     # -- the forward and backward passes -------------------------------------------------
 
-    def forward(self, x, train=False):
-        """Every layer in order; ``train`` switches dropout and batch-norm to training behaviour."""
+    def forward(self, x, train=False, *, check=True):
+        """Every layer in order; ``train`` switches dropout and batch-norm to training behaviour.
+
+        ``check``: that each layer's output has the shape ``build`` promised and
+        keeps the dtype. Training checks its first step and then trusts them.
+        """
         x = self.as_input(x)
         if x.dtype.kind != "f":
             x = x.astype(np.float32)  # e.g. uint8 images
@@ -131,7 +135,8 @@ class Network:
                 raise
             except Exception as e:
                 raise self.error(i, f"forward failed: {_text(e)}") from e
-            self._check(i, "forward", y, (len(x), *self.shapes[i]), x.dtype)
+            if check:
+                self._check(i, "forward", y, (len(x), *self.shapes[i]), x.dtype)
             x = y
         return x
 
@@ -141,12 +146,13 @@ class Network:
 
     __call__ = predict
 
-    def backward(self, dout, stop=None):
+    def backward(self, dout, stop=None, *, check=True):
         """Propagate ``dout`` (dL/d output of layer ``stop - 1``) back through the layers before ``stop``.
 
         ``stop`` defaults to every layer; training passes ``len(layers) - 1``
         when the loss is fused with the output activation (softmax with
-        cross-entropy), whose gradient it computes directly.
+        cross-entropy), whose gradient it computes directly. ``check`` as for
+        ``forward``: each dL/dx has its layer's input shape and keeps the dtype.
         """
         stop = len(self.layers) if stop is None else stop
         n = len(dout)
@@ -158,7 +164,7 @@ class Network:
                 raise
             except Exception as e:
                 raise self.error(i, f"backward failed: {_text(e)}") from e
-            if i or layer.input_grad:
+            if check and (i or layer.input_grad):
                 self._check(i, "backward", dx, (n, *(self.shapes[i - 1] if i else self.input_shape)), dout.dtype)
             dout = dx
         return dout

@@ -173,14 +173,14 @@ class Trainer:
 
     def step(self, x, t):
         """One forward and backward pass on a batch: ``(loss, output)``; every layer's grads are filled."""
-        net = self.net
-        y = net.forward(x, train=True)
+        net, first = self.net, not self._checked
+        y = net.forward(x, train=True, check=first)
         loss = self.loss.forward(y, t)
         if math.isfinite(loss):
             dout = self.loss.backward_fused(y, t) if self.fused else self.loss.backward(y, t)
-            net.backward(dout, self.stop)
-            if not self._checked:
-                net.check_gradients()  # once: a plugin layer's backward left what the optimizer needs
+            net.backward(dout, self.stop, check=first)
+            if first:  # every layer's shapes, dtypes and gradients, once: the layers are trusted after
+                net.check_gradients()
                 self._checked = True
         return loss, y
 
