@@ -38,13 +38,24 @@ def data_dir() -> Path:
     return Path(os.environ.get("FW_DATA_DIR") or REPO.parent / "shared" / "data")
 
 
-def load(data: Path):
-    """fw's network and test set from the default config, and the book's raw weights dict."""
+#: --net: the book's pretrained sigmoid network, or a 784-100-10 ReLU network with fw's seeded He weights.
+NETS = {
+    "book": ["weights.path={data}/book/sample_weight.pkl"],
+    "relu": ["model.sizes=[784,100,10]", "model.activation=relu", "weights=null"],
+}
+
+
+def load(data: Path, net_name="book"):
+    """fw's network and test set, and the network's weights as the book's raw W1, b1, ... dict."""
+    import warnings
+
     cfg = fw.load_config(
         REPO / "configs" / "mnist_infer.yaml",
-        [f"dataset.root={data / 'mnist'}", f"weights.path={data / 'book' / 'sample_weight.pkl'}"],
+        [f"dataset.root={data / 'mnist'}", *(o.format(data=data) for o in NETS[net_name])],
     )
-    net = fw.build_network(cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # weights=null's chance-level notice
+        net = fw.build_network(cfg)
     x, t = fw.load_dataset(cfg)
     from framework.weights import book_layout
 
@@ -82,17 +93,19 @@ def book_per_image(weights):
     return run
 
 
-def torch_methods(weights):
+def torch_methods(weights, activation="sigmoid"):
     import torch
 
     layers = []
-    for i in (1, 2, 3):
+    n = len(weights) // 2
+    for i in range(1, n + 1):
         W, b = weights[f"W{i}"], weights[f"b{i}"]
         linear = torch.nn.Linear(*W.shape)
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(W.T.copy()))
             linear.bias.copy_(torch.from_numpy(b))
-        layers += [linear, torch.nn.Sigmoid() if i < 3 else torch.nn.Softmax(dim=1)]
+        hidden = torch.nn.Sigmoid() if activation == "sigmoid" else torch.nn.ReLU()
+        layers += [linear, hidden if i < n else torch.nn.Softmax(dim=1)]
     model = torch.nn.Sequential(*layers).eval()
 
     def one_batch(x, t):
@@ -111,21 +124,22 @@ def torch_methods(weights):
     return {"PyTorch, one batch": one_batch, "PyTorch, batches of 100": batches}, info
 
 
-def onnx_method(weights):
-    """The same graph in ONNX (MatMul, Add, Sigmoid x2, then Softmax and ArgMax), one batch."""
+def onnx_method(weights, activation="sigmoid"):
+    """The same graph in ONNX (MatMul, Add, Sigmoid or Relu, ..., then Softmax and ArgMax), one batch."""
     import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, inputs = [], "x"
-    for i in (1, 2, 3):
+    n = len(weights) // 2
+    for i in range(1, n + 1):
         nodes += [helper.make_node("MatMul", [inputs, f"W{i}"], [f"m{i}"]), helper.make_node("Add", [f"m{i}", f"b{i}"], [f"a{i}"])]
         inputs = f"a{i}"
-        if i < 3:
-            nodes.append(helper.make_node("Sigmoid", [inputs], [f"s{i}"]))
+        if i < n:
+            nodes.append(helper.make_node("Sigmoid" if activation == "sigmoid" else "Relu", [inputs], [f"s{i}"]))
             inputs = f"s{i}"
     nodes += [
-        helper.make_node("Softmax", ["a3"], ["y"], axis=1),
+        helper.make_node("Softmax", [f"a{n}"], ["y"], axis=1),
         helper.make_node("ArgMax", ["y"], ["label"], axis=1, keepdims=0),
     ]
     graph = helper.make_graph(
@@ -161,16 +175,23 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
     parser.add_argument("--per-image-rounds", type=int, default=3, help="timed rounds of the slow per-image loop")
     parser.add_argument("--pause", type=float, default=0.2, help="seconds of rest after each call (default 0.2)")
+    parser.add_argument("--net", choices=list(NETS), default="book",
+                        help="book: the pretrained 784-50-100-10 sigmoid network (default); "
+                        "relu: 784-100-10 ReLU with fw's seeded random weights (no book method)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args(argv)
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
 
-    cfg, net, x, t, weights = load(data_dir())
-    methods = {"fw": fw_method(cfg, net), "book, batches of 100": book_batches(weights), "book, per image": book_per_image(weights)}
+    cfg, net, x, t, weights = load(data_dir(), args.net)
+    activation = "sigmoid" if args.net == "book" else "relu"
+    methods = {"fw": fw_method(cfg, net)}
+    if args.net == "book":
+        methods.update({"book, batches of 100": book_batches(weights), "book, per image": book_per_image(weights)})
+    expected = EXPECTED_CORRECT if args.net == "book" else methods["fw"](x, t)  # every method must agree with fw
     notes = {}
     for extra in (torch_methods, onnx_method):
         try:
-            more, notes[extra.__name__] = extra(weights)
+            more, notes[extra.__name__] = extra(weights, activation)
             methods.update(more)
         except ImportError as e:
             say(f"note: skipping {extra.__name__.removesuffix('_methods').removesuffix('_method')}: {e}")
@@ -184,8 +205,8 @@ def main(argv=None):
             correct = run(x, t)
             elapsed = time.perf_counter() - start
             time.sleep(args.pause)
-            if correct != EXPECTED_CORRECT:
-                sys.exit(f"{name}: {correct}/10000 correct, not {EXPECTED_CORRECT}; the comparison is void")
+            if correct != expected:
+                sys.exit(f"{name}: {correct}/10000 correct, not {expected}; the comparison is void")
             if rnd >= args.warmup:
                 times[name].append(elapsed)
 
@@ -197,6 +218,7 @@ def main(argv=None):
         "blas": blas_info(),
         "openblas_env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ},
         "packages": notes,
+        "net": args.net,
         "rounds": {name: len(v) for name, v in times.items()},
         "median_ms": ms,
         # fw's time divided by each method's: below 1 means fw is faster.
@@ -208,7 +230,7 @@ def main(argv=None):
     print(f"{result['machine']}; Python {result['python']}, numpy {result['numpy']}; BLAS: {result['blas']}")
     if result["openblas_env"]:
         print(f"warning: {result['openblas_env']} set; rerun under `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE`")
-    print(f"{'method (all 9352/10000 correct)':34} {'median ms':>10} {'fw / method':>12}")
+    print(f"{'method (all ' + str(expected) + '/10000 correct)':34} {'median ms':>10} {'fw / method':>12}")
     for name in methods:
         print(f"{name:34} {ms[name]:10.1f} {result['fw_over_method'][name]:12.2f}")
 
