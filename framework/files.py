@@ -1,10 +1,9 @@
 """Writing files so that they are always whole or absent, and checking where we may write."""
 
+import functools
 import hashlib
 import os
 import re
-import secrets
-import socket
 import stat
 from pathlib import Path
 
@@ -48,8 +47,13 @@ def open_regular(path, *, follow_symlinks: bool = True):
         raise
 
 
-# Which process on which machine writes a temp file: a folder may be shared between hosts.
-_HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:32] or "host"
+@functools.cache
+def _host() -> str:
+    """This machine, in temp file names: a folder may be shared between hosts."""
+    import socket  # here, not at the top: most runs write no temp file
+
+    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:32] or "host"
+
 _PART = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}\.part$")
 
 
@@ -62,7 +66,7 @@ def temp_path(dest) -> Path:
     """
     dest = Path(dest)
     sweep_stale_parts(dest.parent)
-    return dest.with_name(f".{dest.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.part")
+    return dest.with_name(f".{dest.name}.{_host()}-{os.getpid()}-{os.urandom(4).hex()}.part")
 
 
 def sweep_stale_parts(folder) -> list[Path]:
@@ -74,7 +78,7 @@ def sweep_stale_parts(folder) -> list[Path]:
     swept = []
     for name in names:
         m = _PART.match(name)
-        if not m or m["host"] != _HOST or _alive(int(m["pid"])):
+        if not m or m["host"] != _host() or _alive(int(m["pid"])):
             continue
         path = Path(folder) / name
         try:

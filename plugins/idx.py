@@ -19,7 +19,6 @@ import numpy as np
 
 from framework import Dataset, FwError
 from framework.dataset import default_data_dir
-from framework.download import DownloadError, download
 from framework.files import NotARegularFile, atomic_write, is_writable_dir, open_regular
 
 IMAGES, LABELS = 3, 1  # IDX ndim: magic 0x00000803 (N, rows, cols) and 0x00000801 (N,)
@@ -229,6 +228,8 @@ class IdxDataset(Dataset):
         urls = [base.rstrip("/") + "/" + file_name for base in self.mirrors]
         # A gzip stream is at most a little larger than what it holds (stored blocks, headers).
         cap = None if size is None else size + size // 100 + (1 << 16)
+        from framework.download import DownloadError, download  # here: most runs never download
+
         try:
             download(urls, path, verify=verify, max_bytes=cap, label=f"{self.name} {file_name}")
         except DownloadError as e:
