@@ -6,7 +6,6 @@ and every parameter checked against the class's ``__init__`` before anything
 is built, so a typo names the config key that holds it.
 """
 
-import difflib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -94,21 +93,10 @@ def make_layer(registry, spec: LayerSpec):
     """The layer a spec names: a layer plugin, or an activation wrapped as a layer."""
     if spec.key in ("model.activation", "model.output_activation"):
         return ActivationLayer(make(registry, "activations", {"name": spec.name, **spec.params}, spec.key))
-    layers, activations = registry.entries["layers"], registry.entries["activations"]
-    if ("layers", spec.name) in registry.ambiguous or spec.name in layers:
-        cls = registry.get("layers", spec.name, spec.key)
+    kind, cls = registry.find(("layers", "activations"), spec.name, spec.key)
+    if kind == "layers":
         return construct(cls, spec.name, spec.params, spec.key, "layer")
-    if ("activations", spec.name) in registry.ambiguous or spec.name in activations:
-        cls = registry.get("activations", spec.name, spec.key)
-        return ActivationLayer(construct(cls, spec.name, spec.params, spec.key, "activation"))
-    known = [*layers, *activations]
-    close = difflib.get_close_matches(spec.name, known, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    failed = f"; plugins that failed to load: {', '.join(p.plugin for p, _ in registry.failures)}" if registry.failures else ""
-    raise FwError(
-        f"{spec.key}: unknown layer '{spec.name}'; {hint}layers: {', '.join(sorted(layers)) or 'none'}; "
-        f"activations: {', '.join(sorted(activations)) or 'none'} (see `fw plugins`){failed}"
-    )
+    return ActivationLayer(construct(cls, spec.name, spec.params, spec.key, "activation"))
 
 
 def default_initializer(cfg, registry, layers):

@@ -93,24 +93,34 @@ class Registry:
 
     def get(self, kind, name, key):
         """The class registered as ``name``; ``key`` is the config key that named it."""
-        table = self.entries[kind]
-        noun = KINDS[kind][1]
-        known = isinstance(name, str) and name in table  # may load the installed plugins
-        if (kind, name) in self.ambiguous:
-            both = " and ".join(map(str, self.ambiguous[kind, name]))
-            raise FwError(
-                f"{key}: {noun} '{name}' is registered by both {both}; uninstall one, or set "
-                "FW_DISABLE_PLUGIN_AUTOLOAD=1 and name the module you want in the config's plugins: list"
-            )
-        if known:
-            return table[name]
-        names = self.names(kind)
-        close = difflib.get_close_matches(str(name), names, n=1)
+        return self.find((kind,), name, key)[1]
+
+    def find(self, kinds, name, key):
+        """``(kind, class)`` for ``name`` in the first of ``kinds`` that has it (layers, then activations).
+
+        An unknown name is an error with the closest known name and every name
+        of those kinds.
+        """
+        for kind in kinds:
+            known = isinstance(name, str) and name in self.entries[kind]  # may load the installed plugins
+            if (kind, name) in self.ambiguous:
+                both = " and ".join(map(str, self.ambiguous[kind, name]))
+                raise FwError(
+                    f"{key}: {KINDS[kind][1]} '{name}' is registered by both {both}; uninstall one, or set "
+                    "FW_DISABLE_PLUGIN_AUTOLOAD=1 and name the module you want in the config's plugins: list"
+                )
+            if known:
+                return kind, self.entries[kind][name]
+        names = {kind: self.names(kind) for kind in kinds}
+        close = difflib.get_close_matches(str(name), [n for kind in kinds for n in names[kind]], n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
+        if len(kinds) == 1:
+            available = f"available: {', '.join(names[kinds[0]]) or 'none'}"
+        else:
+            available = "; ".join(f"{kind}: {', '.join(names[kind]) or 'none'}" for kind in kinds)
         failed = f"; plugins that failed to load: {', '.join(p.plugin for p, _ in self.failures)}" if self.failures else ""
         raise FwError(
-            f"{key}: unknown {noun} '{clip(str(name), 80)}'; {hint}available: {', '.join(names) or 'none'}"
-            f" (see `fw plugins`){failed}"
+            f"{key}: unknown {KINDS[kinds[0]][1]} '{clip(str(name), 80)}'; {hint}{available} (see `fw plugins`){failed}"
         )
 
     def record_failure(self, provider, message):
