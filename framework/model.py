@@ -121,14 +121,13 @@ def make_layers(cfg, registry, weights_follow=False):
     layers = [make_layer(registry, spec) for spec in specs]
     default = _unset if weights_follow else None
     for layer, spec in zip(layers, specs):
-        value = getattr(layer, "init", None) if not isinstance(layer, ActivationLayer) else None
         if isinstance(layer, ActivationLayer) or not hasattr(layer, "init"):
             continue
-        if value is None:
+        if layer.init is None:
             default = default or default_initializer(cfg, registry, layers)
             layer.init = default
-        elif isinstance(value, (str, Mapping)) or _is_config(value):
-            layer.init = make(registry, "initializers", value, f"{spec.key}.init")
+        elif isinstance(layer.init, (str, Mapping)):  # a name or {name: ..., ...}; a DictConfig is a Mapping
+            layer.init = make(registry, "initializers", layer.init, f"{spec.key}.init")
     return layers, specs
 
 
@@ -181,9 +180,3 @@ def check_fits(cfg, net, dataset):
             f"model.layers: the network's output has shape {net.output_shape}, but dataset '{name}' has "
             f"{classes} classes; end with a dense layer of {classes} units (then softmax)"
         )
-
-
-def _is_config(value):
-    from omegaconf import OmegaConf
-
-    return OmegaConf.is_config(value)
