@@ -86,7 +86,8 @@ class Network:
             try:
                 out = layer.build(shape, rng)
             except Exception as e:  # a plugin's build: whatever it raises, name the layer
-                raise self.error(i, f"{_text(e)} (input shape {shape})") from e
+                text = _text(e)
+                raise self.error(i, text if str(shape) in text else f"{text} (input shape {shape})") from e
             shape = _as_shape(out)
             if shape is None:
                 raise self.error(

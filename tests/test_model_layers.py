@@ -109,8 +109,7 @@ def test_a_build_that_fails_is_named_by_position(mnist_dir, odd_layers):
         build(f"dataset.root={mnist_dir}", "weights=null", odd_layers,
               "model.layers=[{name: dense, units: 10}, needs_images, softmax]")  # fmt: skip
     assert str(e.value) == (
-        "model.layers[1] (needs_images, odd_layers.NeedsImages): needs (channels, height, width) input, "
-        "got (10,) (input shape (10,))"
+        "model.layers[1] (needs_images, odd_layers.NeedsImages): needs (channels, height, width) input, got (10,)"
     )
 
 
