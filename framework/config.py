@@ -90,6 +90,8 @@ def load_config(path, overrides=(), *, require_weights=True):
     for item in overrides:
         cfg = _open_layers(_apply_override(cfg, item, cwd))
     _drop_inherited_download(cfg, overrides)
+    set_by = [f"override '{o}'" for o in overrides if o.split("=", 1)[0].strip() == "weights"]
+    cfg = _complete_weights(cfg, set_by[-1] if set_by else str(path))
     try:
         OmegaConf.resolve(cfg)
     except Exception as e:
@@ -270,6 +272,17 @@ def _open_layers(cfg):
     return cfg
 
 
+def _complete_weights(cfg, source):
+    """A weights mapping set where the file had ``weights: null`` lost the schema's keys: put their defaults back."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_dict(cfg.weights) and set(cfg.weights) != set(SCHEMA["weights"]):
+        defaults = OmegaConf.create({"weights": SCHEMA["weights"]})
+        OmegaConf.set_struct(defaults, True)
+        cfg.weights = _merge(defaults, {"weights": cfg.weights}, source).weights
+    return cfg
+
+
 def _drop_inherited_download(cfg, overrides):
     """A weights.path from the command line is the user's own file: the file's url and sha256 are not for it.
 
@@ -300,6 +313,11 @@ def _apply_override(cfg, item, cwd):
     if "[" not in key:
         return _merge(cfg, _shorthand(_absolute_paths(_parse_override(item), cwd)), f"override '{item}'")
     value = _parse_override("_=" + item.split("=", 1)[1], item)._
+    if key.startswith("model.layers[") and cfg.model.layers is None:
+        raise FwError(
+            f"override '{item}': this config gives its network as model.sizes, not model.layers; "
+            "`fw config CONFIG` prints it written out as model.layers, to save and edit (or set model.sizes=...)"
+        )
     if key.startswith("plugins[") and _relative(value) and value.endswith(".py"):
         value = _absolute(value, cwd)
     try:

@@ -10,6 +10,7 @@ import numpy as np
 from .activation import Activation
 from .errors import FwError
 from .layer import Layer
+from .untrusted import describe_object
 
 #: Rows per chunk of ``Network.classify``: at most CHUNK_ROWS, and few enough that the
 #: buffers of one chunk take about CHUNK_BYTES. For the book's 784-50-100-10 network
@@ -91,7 +92,7 @@ class Network:
             shape = _as_shape(out)
             if shape is None:
                 raise self.error(
-                    i, f"build returned {_short(out)}; it must return the output shape, a tuple of positive whole numbers"
+                    i, f"build returned {describe_object(out)}; it must return the output shape, a tuple of positive whole numbers"
                 )
             for key, p in layer.params.items():
                 if not (isinstance(p, np.ndarray) and p.dtype == np.float32):
@@ -325,11 +326,6 @@ def _same_memory(y, out):
 
 def _describe(a):
     return f"{a.dtype} array of shape {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
-
-
-def _short(value, limit=80):
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _text(e):

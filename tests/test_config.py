@@ -100,3 +100,16 @@ def test_a_config_naming_its_own_weights_inherits_no_url_or_checksum(tmp_path):
 def test_plugin_paths_are_relative_to_the_config_file(tmp_path):
     cfg = load_config(write(tmp_path, "plugins: [my_plugin.py, some.module]\nweights: null\n"))
     assert list(cfg.plugins) == [str(tmp_path / "my_plugin.py"), "some.module"]
+
+
+def test_a_weights_mapping_given_over_weights_null_gets_the_other_keys_defaults(tmp_path):
+    path = write(tmp_path, "weights: null\n")
+    cfg = load_config(path, ["weights={importer: npz, path: w.npz}"])
+    assert (cfg.weights.importer, cfg.weights.url, cfg.weights.sha256) == ("npz", None, None)
+    with pytest.raises(FwError, match=r"override 'weights=\{importr: npz, path: w.npz\}': unknown key 'weights.importr'; did you mean 'weights.importer'"):
+        load_config(path, ["weights={importr: npz, path: w.npz}"])
+
+
+def test_an_indexed_layer_override_on_a_shorthand_config_says_what_to_do():
+    with pytest.raises(FwError, match=r"gives its network as model.sizes, not model.layers; `fw config CONFIG` prints it"):
+        load_config(BOOK, ["model.layers[0].units=3"])
