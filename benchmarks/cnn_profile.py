@@ -21,7 +21,7 @@ import numpy as np
 import framework as fw
 from framework.api import load_split
 from framework.plugins.conv import Conv2D
-from framework.train import Trainer
+from framework.training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -57,7 +57,7 @@ def load(data: Path, net_name="book"):
         warnings.simplefilter("ignore")  # weights=null's chance-level notice
         net = fw.build_network(cfg)
     x, t = fw.load_dataset(cfg)
-    from framework.weights import book_layout
+    from framework.data.weights import book_layout
 
     weights = book_layout(net)  # W1, b1, ... as the book's code takes them
     return cfg, net, x, t, weights

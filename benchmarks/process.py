@@ -159,7 +159,7 @@ marks, t0 = {{}}, time.perf_counter()
 def mark(name):
     global t0
     t = time.perf_counter(); marks[name] = 1000 * (t - t0); t0 = t
-import framework.cli, framework.commands
+import framework.cli, framework.cli.commands
 mark("import fw's CLI (argparse, json)")
 import numpy
 mark("import numpy")
@@ -167,7 +167,7 @@ import omegaconf
 mark("import omegaconf (+ yaml, antlr grammar)")
 from framework import api
 from framework.config import load_config
-from framework.plugin_manager import get_registry
+from framework.plugin_system.manager import get_registry
 mark("import fw's core (api, layers, config, registry)")
 cfg = load_config({CONFIG!r})
 mark("load_config: parse, merge, resolve, validate")

@@ -29,7 +29,7 @@ import numpy as np
 
 import framework as fw
 from framework.api import load_split
-from framework.train import Trainer
+from framework.training.trainer import Trainer
 
 # Not in the [bench] extra: PyPI's torch is the CUDA build, with ~3 GB of nvidia wheels.
 TORCH_CPU = "pip install torch --index-url https://download.pytorch.org/whl/cpu"

@@ -46,7 +46,10 @@ TRAIN = """
 import json, os, sys, tempfile
 import framework as fw
 from framework.api import load_split
-from framework.train import Trainer
+try:
+    from framework.training.trainer import Trainer
+except ImportError:  # a checkout from before framework/ was split into packages
+    from framework.train import Trainer
 data = os.environ["FW_DATA_DIR"]
 cfg = fw.load_config(sys.argv[1] + "/configs/fashion_train.yaml",
                      [f"dataset.root={data}/fashion-mnist", f"weights.path={tempfile.mkdtemp()}/w.npz", "train.epochs=2"])

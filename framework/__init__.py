@@ -1,41 +1,59 @@
-"""fw: the network of "Deep Learning from Scratch" chapter 3 as a plugin framework.
+"""fw: a small plugin-based neural-network framework, from "Deep Learning from Scratch" chapters 3 to 7.
 
 The four-line notebook API::
 
     import framework as fw
-    cfg = fw.load_config("configs/mnist_infer.yaml", ["batch_size=1000"])
+    cfg = fw.load_config("configs/mnist_infer.yaml")
     net = fw.build_network(cfg)
     x, t = fw.load_dataset(cfg)
-    print(fw.evaluate(net, x, t, batch_size=cfg.batch_size).accuracy)
+    print(fw.evaluate(net, x, t).accuracy)
 
 Plugin authors need only the base classes (``Layer``, ``Activation``,
-``Dataset``, ``WeightImporter``; for training ``Optimizer``, ``Loss``,
-``Initializer``) and ``hookimpl``. Heavier parts load on first use, so ``fw --help`` stays fast.
+``Dataset``, ``WeightImporter``, ``WeightWriter``; for training ``Optimizer``,
+``Loss``, ``Initializer``) and ``hookimpl``. Heavier parts load on first use,
+so ``fw --help`` stays fast.
+
+The packages, from the bottom floor up: ``safeio`` (files, downloads, the
+restricted unpickler), ``core`` (layers, network, losses, optimizers) and
+``data`` (datasets, weights), ``plugin_system`` (hooks, registry, loader),
+``config`` (YAML into a validated config, and that into a built network),
+``training``, then ``api`` and ``cli``. Nothing imports from a floor above it.
 """
 
-from .activation import Activation
-from .dataset import Dataset
+from .core.activation import Activation
+from .core.initializer import Initializer
+from .core.layer import Layer
+from .core.loss import Loss
+from .core.optimizer import Optimizer
+from .data.dataset import Dataset
+from .data.weights import WeightImporter, WeightWriter
 from .errors import FwError
-from .initializer import Initializer
-from .layer import Layer
-from .loss import Loss
-from .optimizer import Optimizer
-from .weights import WeightImporter
 
 __version__ = "0.1.0"
 
 # Loaded on first use, so `fw --help` pays for neither pluggy nor numpy.
 _LAZY = {
-    "hookimpl": "hookspecs",
+    "hookimpl": "plugin_system.hookspecs",
     "load_config": "config",
     "build_network": "api",
     "load_dataset": "api",
     "evaluate": "api",
-    "get_registry": "plugin_manager",
-    "Network": "network",
+    "get_registry": "plugin_system.manager",
+    "Network": "core.network",
 }
 
-__all__ = ["Activation", "Dataset", "FwError", "Initializer", "Layer", "Loss", "Optimizer", "WeightImporter", *_LAZY]
+__all__ = [
+    "Activation",
+    "Dataset",
+    "FwError",
+    "Initializer",
+    "Layer",
+    "Loss",
+    "Optimizer",
+    "WeightImporter",
+    "WeightWriter",
+    *_LAZY,
+]
 
 
 def __getattr__(name):

@@ -20,11 +20,11 @@ import warnings
 
 import numpy as np
 
-from .activation import Activation
-from .dataset import Dataset
+from .core.activation import Activation
+from .core.layer import Layer
+from .data.dataset import Dataset
+from .data.weights import WeightImporter
 from .errors import FwError
-from .layer import Layer
-from .weights import WeightImporter
 
 __all__ = ["check_activation", "check_dataset", "check_layer", "check_weight_importer"]
 
@@ -184,12 +184,12 @@ def check_layer(cls, input_shape, seed=0, **params):
 
 
 def _new_layer(cls, input_shape, seed, params):
-    """``(layer, rng, output shape)``: constructed, given an initialiser, built."""
-    from .plugin_manager import get_registry
+    """``(layer, rng, output shape)``: made as a config's layer is (an ``init`` parameter gets He), built."""
+    from .config.assemble import LayerSpec, make_layer
+    from .plugin_system.manager import get_registry
 
-    layer = cls(**params)
-    if hasattr(layer, "init") and (layer.init is None or isinstance(layer.init, (str, dict))):
-        layer.init = get_registry().get("initializers", layer.init or "he", "init")()
+    registry = get_registry()
+    layer = make_layer(cls, LayerSpec(cls.name, params, "check_layer"), registry, registry.entries["initializers"]["he"])
     rng = np.random.default_rng(seed)
     return layer, rng, layer.build(input_shape, rng)
 
@@ -370,7 +370,7 @@ def check_weight_importer(cls, path, *, sizes=None):
     """
     from pathlib import Path
 
-    from .weights import check_weights
+    from .data.weights import check_weights
 
     fail = _Fail(f"check_weight_importer({getattr(cls, '__name__', cls)!r})")
     _declared_name(fail, cls, WeightImporter)

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from framework import Layer, hookimpl
+from framework.core.initializer import draw
 
 #: Inference takes the images in chunks of about this many bytes of columns
 #: plus output (measured on the SimpleConvNet: 2-16 MB alike, below 1 MB slower).
@@ -97,9 +98,8 @@ class Conv2D(Layer):
     """``filters`` kernels of ``kernel_size`` slid over (C, H, W) images: the book's Convolution.
 
     ``params``: ``W`` of shape (filters, C, kh, kw), as the book and PyTorch
-    store it, and ``b`` of shape (filters,). ``init`` is what fw turns into an
-    Initializer before ``build`` (null: He for a ReLU network); it draws
-    W as a (C*kh*kw, filters) matrix, as for a dense layer of that fan-in.
+    store it, and ``b`` of shape (filters,). ``init`` is the Initializer fw
+    resolves from the config (null: He for a ReLU network; He too from Python).
     """
 
     name = "conv2d"
@@ -117,16 +117,13 @@ class Conv2D(Layer):
     def build(self, input_shape, rng):
         c, h, w = self.in_shape = _image_shape(input_shape)
         self.out_hw = _fit("kernel", self.in_shape, self.kernel_size, self.stride, self.padding)
-        kh, kw = self.kernel_size
         init = self.init
         if init is None:  # built from Python, not from a config
             from framework.plugins.initializers import He
 
             init = He()
-        if not callable(init):
-            raise ValueError(f"init must be an initialiser; fw sets it from the config before build, got {init!r}")
-        W = np.asarray(init(c * kh * kw, self.filters, rng), np.float32)
-        self.params["W"] = np.ascontiguousarray(W.T).reshape(self.filters, c, kh, kw)
+        # Drawn as a (C*kh*kw, filters) matrix, as for a dense layer of that fan-in.
+        self.params["W"] = draw(init, (self.filters, c, *self.kernel_size), rng, out_axis=0)
         self.params["b"] = np.zeros(self.filters, np.float32)
         return (self.filters, *self.out_hw)
 

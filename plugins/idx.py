@@ -18,8 +18,8 @@ from typing import ClassVar
 import numpy as np
 
 from framework import Dataset, FwError
-from framework.dataset import default_data_dir
-from framework.files import NotARegularFile, atomic_write, is_writable_dir, open_regular
+from framework.data.dataset import default_data_dir
+from framework.safeio.files import NotARegularFile, atomic_write, is_writable_dir, open_regular
 
 IMAGES, LABELS = 3, 1  # IDX ndim: magic 0x00000803 (N, rows, cols) and 0x00000801 (N,)
 _UBYTE = 0x08
@@ -143,8 +143,8 @@ class IdxDataset(Dataset):
     ``$XDG_CACHE_HOME/fw/npy/<folder>-<hash of root>/``, never in ``root``
     (a dataset folder is the user's, and may be shared), and memory-mapped
     read-only when loaded. A cache is used only if it reproduces the payload
-    MD5, so a damaged one is rebuilt, never trusted. Hashing costs ~30 ms a
-    run, so a passed check is remembered under ``$XDG_CACHE_HOME/fw/verified/``
+    MD5, so a damaged one is rebuilt, never trusted. Hashing is a large part
+    of a warm run (README, Data and the cache), so a passed check is remembered under ``$XDG_CACHE_HOME/fw/verified/``
     with the file's inode, size, mtime and ctime; while those are unchanged the
     hash is skipped (see ``_verified_before`` for what that does not catch).
     """
@@ -228,7 +228,7 @@ class IdxDataset(Dataset):
         urls = [base.rstrip("/") + "/" + file_name for base in self.mirrors]
         # A gzip stream is at most a little larger than what it holds (stored blocks, headers).
         cap = None if size is None else size + size // 100 + (1 << 16)
-        from framework.download import DownloadError, download  # here: most runs never download
+        from framework.safeio.download import DownloadError, download  # here: most runs never download
 
         try:
             download(urls, path, verify=verify, max_bytes=cap, label=f"{self.name} {file_name}")
@@ -310,7 +310,7 @@ def _verified_before(path: Path, stamp: dict) -> bool:
     Any change made through the file system changes the ctime (which, unlike
     the mtime, no program can set back), so a rewritten, replaced or truncated
     cache is hashed again. Not caught: bytes that rot on the disk without a
-    write. The MD5 check on every run caught that too; it cost ~30 ms a run.
+    write. The MD5 check on every run caught that too, at a cost on every run.
     """
     try:
         with open_regular(_record_path(path), follow_symlinks=False) as f:

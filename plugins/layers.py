@@ -7,6 +7,7 @@ Each keeps what its backward needs only when ``forward`` runs with
 import numpy as np
 
 from framework import Layer, hookimpl
+from framework.core.initializer import draw
 
 
 def _reuse(grads, key, like):
@@ -20,9 +21,10 @@ def _reuse(grads, key, like):
 class Dense(Layer):
     """``x @ W + b``, the book's Affine. An image input (N, C, H, W) is flattened first, as the book's is.
 
-    ``W`` is (inputs, units), as in the book's ``sample_weight.pkl``. ``init``:
-    null for the network's choice (He for ReLU, Xavier for sigmoid), or an
-    initialiser name or mapping; fw turns it into an Initializer before ``build``.
+    ``W`` is (inputs, units), as in the book's ``sample_weight.pkl``. ``init``
+    is the Initializer fw resolves from the config (its ``init:`` key, else the
+    network's choice: He for ReLU, Xavier for sigmoid); built from Python
+    without one, the layer draws He's.
     """
 
     name = "dense"
@@ -54,9 +56,7 @@ class Dense(Layer):
             if self.params["W"].shape[0] != fan_in:
                 raise ValueError(f"its W has {self.params['W'].shape[0]} inputs, but its input has {fan_in} values")
         else:
-            if not callable(self.init):
-                raise ValueError("init must be an initialiser; fw sets it from the config before build")
-            self.params["W"] = np.ascontiguousarray(self.init(fan_in, self.units, rng), dtype=np.float32)
+            self.params["W"] = draw(self.init or _he(), (fan_in, self.units), rng)
             self.params["b"] = np.zeros(self.units, np.float32)
         return (self.units,)
 
@@ -84,6 +84,12 @@ class Dense(Layer):
     def __repr__(self):
         W = self.params.get("W")
         return f"Dense({W.shape[0]}, {W.shape[1]})" if W is not None else f"Dense(units={self.units})"
+
+
+def _he():
+    from framework.plugins.initializers import He
+
+    return He()
 
 
 class Dropout(Layer):

@@ -1,7 +1,7 @@
 """MNIST handwritten digits (LeCun, Cortes, Burges): the book's dataset."""
 
 from framework import hookimpl
-from framework.bundled import data_dir
+from framework.data.bundled import data_dir
 
 from .idx import IdxDataset
 

@@ -29,11 +29,11 @@ class NpzImporter(WeightImporter):
     def load(self, path) -> dict:
         import zipfile
 
-        from framework.weights import open_regular
+        from framework.safeio.files import open_weights
 
         path = Path(path)
         try:
-            f = open_regular(path)
+            f = open_weights(path)
         except FileNotFoundError:
             raise FwError(
                 f"{path}: weights file not found; set weights.path to a .npz file "
@@ -90,7 +90,7 @@ def _check_members(archive, path, size) -> dict:
     """``{name: (ZipInfo, (shape, fortran_order, dtype))}`` from the directory and the ``.npy`` headers alone."""
     import zipfile
 
-    from framework.weights import check_names
+    from framework.data.weights import check_names
 
     infos = archive.infolist()
     names = [info.filename for info in infos]

@@ -37,21 +37,13 @@ class Momentum(Optimizer):
         if momentum >= 1:
             raise ValueError(f"momentum must be below 1 (it keeps that fraction of the last step), got {momentum}")
         self.lr, self.momentum = lr, momentum
-        self.v = None
 
     def update(self, params, grads):
-        if self.v is None:
-            self.v = [np.zeros_like(p) for p in params]
-        for p, g, v in zip(params, grads, self.v):
+        for (name, p), g in zip(params.items(), grads):
+            v = self.slot("v", name, p)
             v *= np.float32(self.momentum)
             v -= np.float32(self.lr) * g
             p += v
-
-    def state(self):
-        return {f"v{i}": v for i, v in enumerate(self.v or [])}
-
-    def load_state(self, state):
-        self.v = [state[f"v{i}"] for i in range(len(state))] or None
 
 
 class AdaGrad(Optimizer):
@@ -62,20 +54,12 @@ class AdaGrad(Optimizer):
     def __init__(self, lr=0.01):
         _positive(lr=lr)
         self.lr = lr
-        self.h = None
 
     def update(self, params, grads):
-        if self.h is None:
-            self.h = [np.zeros_like(p) for p in params]
-        for p, g, h in zip(params, grads, self.h):
+        for (name, p), g in zip(params.items(), grads):
+            h = self.slot("h", name, p)
             h += g * g
             p -= np.float32(self.lr) * g / (np.sqrt(h) + np.float32(1e-7))
-
-    def state(self):
-        return {f"h{i}": h for i, h in enumerate(self.h or [])}
-
-    def load_state(self, state):
-        self.h = [state[f"h{i}"] for i in range(len(state))] or None
 
 
 class Adam(Optimizer):
@@ -89,19 +73,18 @@ class Adam(Optimizer):
             raise ValueError("beta1 and beta2 must be below 1")
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
         self.iter = 0
-        self.m = self.v = self.tmp = None
+        self.scratch = {}  # one temporary per parameter, not saved
 
     def update(self, params, grads):
-        if self.m is None:
-            self.m = [np.zeros_like(p) for p in params]
-            self.v = [np.zeros_like(p) for p in params]
-        if self.tmp is None:
-            self.tmp = [np.empty_like(p) for p in params]
         self.iter += 1
         b1, b2 = self.beta1, self.beta2
         lr_t = np.float32(self.lr * np.sqrt(1.0 - b2**self.iter) / (1.0 - b1**self.iter))
         one_b1, one_b2, eps = np.float32(1 - b1), np.float32(1 - b2), np.float32(self.eps)
-        for p, g, m, v, tmp in zip(params, grads, self.m, self.v, self.tmp):
+        for (name, p), g in zip(params.items(), grads):
+            m, v = self.slot("m", name, p), self.slot("v", name, p)
+            tmp = self.scratch.get(name)
+            if tmp is None or tmp.shape != p.shape:
+                tmp = self.scratch[name] = np.empty_like(p)
             # m += (1 - b1) * (g - m)
             np.subtract(g, m, out=tmp)
             tmp *= one_b1
@@ -119,16 +102,11 @@ class Adam(Optimizer):
             p -= tmp
 
     def state(self):
-        out = {"iter": self.iter}
-        for i, (m, v) in enumerate(zip(self.m or [], self.v or [])):
-            out[f"m{i}"], out[f"v{i}"] = m, v
-        return out
+        return {**super().state(), "iter": self.iter}
 
     def load_state(self, state):
+        super().load_state(state)
         self.iter = int(state["iter"])
-        n = sum(1 for k in state if k.startswith("m"))
-        self.m = [state[f"m{i}"] for i in range(n)] or None
-        self.v = [state[f"v{i}"] for i in range(n)] or None
 
 
 @hookimpl

@@ -6,7 +6,7 @@ from framework import FwError, WeightImporter, hookimpl
 
 
 class PickleImporter(WeightImporter):
-    """Reads the pickle with ``framework.safe_pickle``, so no code in it runs.
+    """Reads the pickle with ``framework.safeio.safe_pickle``, so no code in it runs.
 
     That also guarantees a dict of str names to numeric numpy arrays, read in
     time and memory bounded by the file's size.
@@ -15,12 +15,12 @@ class PickleImporter(WeightImporter):
     name = "pickle"
 
     def load(self, path) -> dict:
-        from framework import safe_pickle  # numpy loads on first use, not at plugin registration
-        from framework.weights import open_regular
+        from framework.safeio import safe_pickle  # numpy loads on first use, not at plugin registration
+        from framework.safeio.files import open_weights
 
         path = Path(path)
         try:
-            with open_regular(path) as f:
+            with open_weights(path) as f:
                 head = f.read(6)
         except FileNotFoundError:
             raise FwError(

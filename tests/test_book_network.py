@@ -106,7 +106,7 @@ def test_dense_is_x_at_w_plus_b():
 
 
 def test_transposed_weights_are_recognised_as_such():
-    from framework.weights import check_weights
+    from framework.data.weights import check_weights
 
     arrays = {"W1": np.zeros((100, 784), np.float32), "b1": np.zeros(100, np.float32)}
     with pytest.raises(fw.FwError, match=r"has \(100, 784\) \(transposed: fw's W is \(inputs, outputs\)"):

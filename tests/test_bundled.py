@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from framework import FwError, bundled
+from framework import FwError
+from framework.data import bundled
 from framework.api import weights_path
-from framework.files import file_hash
-from framework.download import gzip_payload_md5
+from framework.safeio.files import file_hash
+from framework.safeio.download import gzip_payload_md5
 from framework.plugins.mnist import MNIST
 
 REPO = Path(__file__).resolve().parents[1]

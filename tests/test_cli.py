@@ -22,7 +22,7 @@ def data(mnist_dir, book_weights):
 
 @pytest.fixture(autouse=True)
 def _fresh_registry():
-    from framework import plugin_manager as plugins
+    from framework.plugin_system import manager as plugins
 
     plugins._build.cache_clear()
 

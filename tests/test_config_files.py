@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from framework import FwError, bundled, load_config
+from framework import FwError, load_config
+from framework.data import bundled
 
 from test_cli import BOOK, fw, one_line_error
 

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from framework import FwError, bundled, load_config
+from framework import FwError, load_config
+from framework.data import bundled
 
 from test_cli import BOOK, fw, one_line_error
 

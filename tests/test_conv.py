@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import framework as fw
-from framework.network import Network
+from framework.core.network import Network
 from framework.plugins.conv import AvgPool2D, Conv2D, MaxPool2D
 from framework.testing import check_layer
-from framework.train import Trainer
+from framework.training.trainer import Trainer
 from test_cli import fw as run_cli
 
 CNN = Path(__file__).resolve().parents[1] / "configs" / "fashion_cnn.yaml"
@@ -282,7 +282,7 @@ def trained_cnn(tmp_path_factory):
         x, t = fw.load_dataset(fw.load_config(CNN, [*overrides, "dataset.split=train"]))
         xt, tt = fw.load_dataset(cfg)
         history = trainer.fit(x[:600], t[:600], xt[:1000], tt[:1000])
-        trainer.save_weights()
+        trainer.output.write(trainer.net)
     return overrides, history, (xt[:1000], tt[:1000])
 
 

@@ -1,4 +1,4 @@
-"""framework.download against a local HTTP server on 127.0.0.1 (never the network)."""
+"""framework.safeio.download against a local HTTP server on 127.0.0.1 (never the network)."""
 
 import hashlib
 import os
@@ -8,8 +8,8 @@ import pytest
 from conftest import MirrorServer
 
 from framework import FwError
-from framework.download import download, expect_hash, gzip_payload_md5
-from framework.files import ensure_writable_dir, file_hash
+from framework.safeio.download import download, expect_hash, gzip_payload_md5
+from framework.safeio.files import ensure_writable_dir, file_hash
 
 GOOD = b"\x1f\x8b" + bytes(range(256)) * 40  # binary, not HTML
 

@@ -26,7 +26,7 @@ def fw(*args, site, env_extra=None):
 @pytest.fixture
 def installed(extra_activations, monkeypatch):
     """The installed package visible in this process, with a fresh plugin registry."""
-    from framework import plugin_manager as plugins
+    from framework.plugin_system import manager as plugins
 
     monkeypatch.syspath_prepend(str(extra_activations))
     monkeypatch.delenv("FW_DISABLE_PLUGIN_AUTOLOAD", raising=False)

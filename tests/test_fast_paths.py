@@ -13,7 +13,7 @@ import framework.plugins.idx
 from pathlib import Path
 
 from framework import Activation
-from framework.network import CHUNK_ROWS, Network
+from framework.core.network import CHUNK_ROWS, Network
 from framework.plugins.layers import Dense
 from framework.plugins.activations import Sigmoid, Softmax
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from framework.plugin_manager import get_registry
-from framework.network import ActivationLayer, Network
+from framework.plugin_system.manager import get_registry
+from framework.core.network import Network
 from framework.plugins.layers import Dense
 
 REG = get_registry()
@@ -81,12 +81,12 @@ def test_whole_network_backprop_matches_numerical_gradients(hidden, output, loss
     layers = []
     for (n_in, n_out), name in zip(zip(sizes[:-1], sizes[1:]), names):
         W, b = RNG.standard_normal((n_in, n_out)) * 0.5, RNG.standard_normal(n_out) * 0.1
-        layers += [Dense.from_weights(W, b), ActivationLayer(REG.entries["activations"][name]())]
+        layers += [Dense.from_weights(W, b), REG.entries["activations"][name]()]
     net = Network(layers).build((5,))
     for layer in net.layers[::2]:  # float64 from here on, for the numerical gradient
         layer.params.update({k: v.astype(np.float64) for k, v in layer.params.items()})
     loss_fn = REG.entries["losses"][loss]()
-    fused = loss_fn.fused_activation == output
+    fused = loss_fn.fuses_with(net.layers[-1])
     x = RNG.standard_normal((7, 5))
     t = one_hot(RNG.integers(0, 3, 7), 3)
 

@@ -2,7 +2,7 @@
 
 Issue 11 (items 4, 5, 7, 8, 10 and the FIFO of 11) and issue 10 (items 4, 6, 7).
 Every hostile input is built in tmp_path, bombs by streaming; every server listens
-on 127.0.0.1. Deadlines are shrunk through framework.download's module constants,
+on 127.0.0.1. Deadlines are shrunk through framework.safeio.download's module constants,
 so no test here waits more than a second or two.
 """
 
@@ -23,12 +23,12 @@ import numpy as np
 import pytest
 
 import framework as fw
-import framework.download as dl
+import framework.safeio.download as dl
 import framework.plugins.idx as idx
 from framework import FwError
-from framework.dataset import default_data_dir
-from framework.download import download
-from framework.files import NotARegularFile, file_hash, open_regular, sweep_stale_parts, temp_path
+from framework.data.dataset import default_data_dir
+from framework.safeio.download import download
+from framework.safeio.files import NotARegularFile, file_hash, open_regular, sweep_stale_parts, temp_path
 from framework.plugins.fashion_mnist import FashionMNIST
 from framework.plugins.mnist import MNIST
 

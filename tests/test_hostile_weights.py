@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framework import safe_pickle
+from framework.safeio import safe_pickle
 from framework.plugins import npz_importer
 
 from test_cli import BOOK

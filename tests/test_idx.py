@@ -238,9 +238,9 @@ def test_read_only_root_with_a_bad_file(root, served):
 
 
 def test_unwritable_cache_is_skipped(root, monkeypatch, capsys):
-    import framework.files
+    import framework.safeio.files
 
-    monkeypatch.setattr(framework.files, "temp_path", lambda p: root / "no-such-dir" / "x.part")
+    monkeypatch.setattr(framework.safeio.files, "temp_path", lambda p: root / "no-such-dir" / "x.part")
     ds = Tiny(root)
     images, _ = ds.load_raw("test")
     assert images.shape == (4, 28, 28)

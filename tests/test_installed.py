@@ -5,7 +5,7 @@ import sys
 import pytest
 from test_plugins import make_dist
 
-from framework import installed
+from framework.plugin_system import installed
 
 
 class Site:

@@ -96,7 +96,7 @@ def test_giving_both_forms_in_one_file_is_an_error_naming_both(tmp_path):
 
 @pytest.fixture
 def odd_layers(monkeypatch):
-    from framework import plugin_manager
+    from framework.plugin_system import manager as plugin_manager
 
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugin_modules"))
     plugin_manager._build.cache_clear()
@@ -114,7 +114,7 @@ def test_a_build_that_fails_is_named_by_position(mnist_dir, odd_layers):
 
 
 def test_fw_train_refuses_a_layer_without_backward_before_reading_data(tmp_path, odd_layers):
-    from framework.train import Trainer
+    from framework.training.trainer import Trainer
 
     cfg = fw.load_config(
         LAYERS,
@@ -126,7 +126,7 @@ def test_fw_train_refuses_a_layer_without_backward_before_reading_data(tmp_path,
 
 
 def test_fw_train_names_a_layer_whose_backward_leaves_no_gradient(fashion_dir, tmp_path, odd_layers):
-    from framework.train import Trainer
+    from framework.training.trainer import Trainer
 
     cfg = fw.load_config(
         LAYERS,

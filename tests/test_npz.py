@@ -14,7 +14,7 @@ from test_cli import BOOK, fw, one_line_error
 
 @pytest.fixture(autouse=True)
 def _fresh_registry():
-    from framework import plugin_manager as plugins
+    from framework.plugin_system import manager as plugins
 
     plugins._build.cache_clear()
 

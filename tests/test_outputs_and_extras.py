@@ -25,7 +25,7 @@ def test_show_into_a_missing_folder_is_an_error_and_creates_nothing(capsys, fash
 
 def test_missing_matplotlib_names_pip_not_the_unrelated_fw_on_pypi(capsys, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    from framework.plot import check_plot_available
+    from framework.cli.plot import check_plot_available
 
     with pytest.raises(Exception) as e:
         check_plot_available(tmp_path / "curve.png")
@@ -36,7 +36,7 @@ def test_missing_matplotlib_names_pip_not_the_unrelated_fw_on_pypi(capsys, monke
 
 def _messages():
     """Every string literal in fw's code and the benchmarks that tells people what to pip install."""
-    for path in [*REPO.glob("framework/*.py"), *REPO.glob("plugins/*.py"), *REPO.glob("benchmarks/*.py")]:
+    for path in [*REPO.glob("framework/**/*.py"), *REPO.glob("plugins/*.py"), *REPO.glob("benchmarks/*.py")]:
         for line in path.read_text().splitlines():
             if "pip install" in line or "extra" in line.lower() and ("'" in line or '"' in line):
                 yield path.relative_to(REPO), line

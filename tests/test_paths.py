@@ -16,7 +16,7 @@ TANH = REPO / "tests" / "plugin_modules" / "tanh_plugin.py"
 
 @pytest.fixture(autouse=True)
 def _fresh_registry():
-    from framework import plugin_manager
+    from framework.plugin_system import manager as plugin_manager
 
     plugin_manager._build.cache_clear()
 
@@ -128,7 +128,7 @@ def test_fw_config_prints_the_absolute_paths_it_resolved_and_they_run_from_anywh
 
 def test_a_bundled_config_run_by_name_writes_into_the_current_folder_not_the_package(layout):
     _, work = layout
-    from framework import bundled
+    from framework.data import bundled
 
     cfg = load_config("fashion_train")
     assert cfg.weights.path == str(work / "runs" / "fashion_train" / "weights.npz")

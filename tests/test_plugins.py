@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from framework import FwError
-from framework.plugin_manager import get_registry
+from framework.plugin_system.manager import get_registry
 
 HERE = Path(__file__).parent
 MODULES = HERE / "plugin_modules"
@@ -18,7 +18,7 @@ MODULES = HERE / "plugin_modules"
 @pytest.fixture(autouse=True)
 def _importable(monkeypatch):
     monkeypatch.syspath_prepend(str(MODULES))
-    from framework import plugin_manager as plugins
+    from framework.plugin_system import manager as plugins
 
     plugins._build.cache_clear()
     yield
@@ -84,7 +84,7 @@ def test_a_config_plugin_that_registers_nothing_is_an_error():
 
 def test_a_name_without_identifier_form_gets_a_suggestion(monkeypatch):
     from framework import Activation
-    from framework.registry import Provider, Registry
+    from framework.plugin_system.registry import Provider, Registry
 
     class Bad(Activation):
         name = "my-act"

@@ -13,8 +13,10 @@ import numpy as np
 import pluggy
 import pytest
 
-from framework import FwError, hookspecs, safe_pickle
-from framework.weights import check_weights
+from framework import FwError
+from framework.plugin_system import hookspecs
+from framework.safeio import safe_pickle
+from framework.data.weights import check_weights
 from framework.plugins import pickle_importer
 from framework.plugins.pickle_importer import PickleImporter
 
@@ -304,7 +306,7 @@ def test_numpy1_protocol5_warns_under_plain_pickle():
 def test_numpy_core_alias_never_imported(book_weights, tmp_path):
     path = write(tmp_path, as_numpy1(pickle.dumps(SAMPLE, 5)))
     code = (
-        "import sys; from framework import safe_pickle\n"
+        "import sys; from framework.safeio import safe_pickle\n"
         f"safe_pickle.load({str(book_weights)!r}); safe_pickle.load({str(path)!r})\n"
         "assert 'numpy.core' not in sys.modules, 'numpy.core was imported'"
     )

@@ -18,7 +18,7 @@ MNIST_CLASS_TOTALS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 @pytest.fixture(autouse=True)
 def _fresh_registry():
-    from framework import plugin_manager as plugins
+    from framework.plugin_system import manager as plugins
 
     plugins._build.cache_clear()
 

@@ -7,7 +7,7 @@ import pytest
 
 import framework as fw
 from framework.api import load_split
-from framework.train import Trainer
+from framework.training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "fashion_train.yaml"
@@ -72,7 +72,7 @@ def test_interrupted_training_resumes_to_the_same_weights(fashion, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         fit(cut, fashion, on_epoch=stop_after_first)
-    assert cut.checkpoint_path.is_file() and not list(cut.checkpoint_path.parent.glob(".*.part"))
+    assert cut.output.checkpoint_path.is_file() and not list(cut.output.checkpoint_path.parent.glob(".*.part"))
 
     resumed = Trainer(config(fashion, tmp_path / "cut"))
     assert resumed.resume() == 1
@@ -101,7 +101,7 @@ def test_written_weights_load_in_fw_run_with_the_reported_accuracy(fashion, tmp_
     )
     trainer = Trainer(cfg)
     [epoch] = fit(trainer, fashion)
-    path = trainer.save_weights()
+    path = trainer.output.write(trainer.net)
     net = fw.build_network(cfg)
     _, _, _, xt, tt = fashion
     assert fw.evaluate(net, xt, tt).accuracy == epoch.test_accuracy
@@ -110,7 +110,7 @@ def test_written_weights_load_in_fw_run_with_the_reported_accuracy(fashion, tmp_
 
 def test_an_activation_without_a_derivative_names_what_to_add(fashion, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugin_modules"))
-    from framework import plugin_manager as plugins
+    from framework.plugin_system import manager as plugins
 
     plugins._build.cache_clear()
     cfg = config(fashion, tmp_path, "model.activation=tanh", "plugins=[tanh_plugin]")
@@ -127,7 +127,7 @@ def test_bad_optimizer_parameters_are_one_line_errors(fashion, tmp_path):
 
 
 def test_learning_rate_schedules_start_at_the_base_lr_and_end_at_zero():
-    from framework.train import SCHEDULES
+    from framework.training.trainer import SCHEDULES
 
     flat, cosine = SCHEDULES["flat_cosine"], SCHEDULES["cosine"]
     assert flat(0) == flat(0.74) == 1.0 and cosine(0) == 1.0
@@ -141,7 +141,7 @@ def test_divergence_stops_with_advice_instead_of_writing_nan_weights(fashion, tm
     trainer = Trainer(cfg)
     with pytest.raises(fw.FwError, match=r"training diverged in epoch 1: the loss became (nan|inf); lower train.optimizer.lr \(now 1e\+30\)"):
         fit(trainer, fashion)
-    assert not trainer.checkpoint_path.exists() and not trainer.weights_path.exists()
+    assert not trainer.output.checkpoint_path.exists() and not trainer.output.path.exists()
 
 
 def test_output_is_checked_before_training(fashion, tmp_path):
@@ -153,8 +153,8 @@ def test_output_is_checked_before_training(fashion, tmp_path):
     existing.write_bytes(b"precious")
     trainer = Trainer(config(fashion, tmp_path))
     with pytest.raises(fw.FwError, match="already exists; add --force to replace it"):
-        trainer.check_output()
-    trainer.check_output(overwrite=True)
+        trainer.output.check()
+    trainer.output.check(overwrite=True)
     assert existing.read_bytes() == b"precious"
 
 
@@ -181,7 +181,7 @@ def test_unflattened_images_train_too(fashion, tmp_path):
 )
 def test_a_misbehaving_plugin_activation_is_named_in_training_too(fashion, tmp_path, monkeypatch, activation, expected):
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugin_modules"))
-    from framework import plugin_manager as plugins
+    from framework.plugin_system import manager as plugins
 
     plugins._build.cache_clear()
     try:
@@ -229,7 +229,7 @@ def test_labels_outside_the_networks_outputs_are_refused(fashion, tmp_path):
     ],
 )  # fmt: skip
 def test_chance_level_is_measured_against_guessing_the_commonest_class(accuracy, majority, classes, expected):
-    from framework.train import at_chance_level
+    from framework.training.trainer import at_chance_level
 
     assert at_chance_level(accuracy, majority, classes) is expected
 
@@ -240,16 +240,16 @@ def test_chance_level_is_measured_against_guessing_the_commonest_class(accuracy,
         (lambda z: z.update({"net.0.W": np.ones(1, np.float32)}), r"model.layers\[0\] \(dense\), 'W': the network has shape \(784, 32\), the file \(1,\)"),
         (lambda z: z.update({"net.0.W": z["net.0.W"].astype(np.int32)}), r"'0.W' must be a floating-point numpy array"),
         (lambda z: z.pop("net.2.b"), r"has no array '2.b' for model.layers\[2\] \(dense\), 'b'"),
-        (lambda z: z.update({"opt_m0": np.ones(1, np.float32)}), r"optimizer state 'm0' has shape \(1,\) float32, but parameter 0 is \(784, 32\) float32"),
+        (lambda z: z.update({"slot.m.0.W": np.ones(1, np.float32)}), r"optimizer state 'm' of parameter 0.W has shape \(1,\) float32, but the parameter is \(784, 32\) float32"),
     ],
 )  # fmt: skip
 def test_a_hand_edited_checkpoint_is_refused_not_broadcast(fashion, tmp_path, edit, message):
     """Every array of a checkpoint is checked against the network before any is used."""
     trainer = Trainer(config(fashion, tmp_path, "train.epochs=1"))
     fit(trainer, fashion)
-    with np.load(trainer.checkpoint_path) as z:
+    with np.load(trainer.output.checkpoint_path) as z:
         arrays = dict(z)
     edit(arrays)
-    np.savez(trainer.checkpoint_path, **arrays)
+    np.savez(trainer.output.checkpoint_path, **arrays)
     with pytest.raises(fw.FwError, match=message):
         Trainer(config(fashion, tmp_path, "train.epochs=1")).resume()

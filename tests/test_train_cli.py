@@ -58,20 +58,20 @@ def test_resume_continues_where_it_stopped(capsys, small):
 
 
 def test_ctrl_c_keeps_the_last_complete_epoch(capsys, small, monkeypatch):
-    from framework import train
+    from framework.training import checkpoint
 
-    real_save = train.Trainer.save_checkpoint
+    real_save = checkpoint.save
 
-    def save_then_interrupt(self):
-        real_save(self)
-        if len(self.history) == 1:
+    def save_then_interrupt(trainer, path):
+        real_save(trainer, path)
+        if len(trainer.history) == 1:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(train.Trainer, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(checkpoint, "save", save_then_interrupt)
     code, _, err = fw(capsys, "train", CONFIG, *small[:-1], "train.epochs=2")
     assert code == 130
     assert "interrupted; epoch 1 of 2 is saved in" in err and "--resume" in err
-    monkeypatch.setattr(train.Trainer, "save_checkpoint", real_save)
+    monkeypatch.setattr(checkpoint, "save", real_save)
     code, out, err = fw(capsys, "train", CONFIG, *small[:-1], "train.epochs=2", "--resume", "--json")
     assert code == 0, err
     assert [json.loads(line)["epoch"] for line in out.splitlines()] == [2]
@@ -85,7 +85,7 @@ def test_plot_draws_a_png(capsys, small, tmp_path):
 
 
 def test_pickle_format_writes_the_books_layout(capsys, small, tmp_path):
-    from framework.safe_pickle import load
+    from framework.safeio.safe_pickle import load
 
     out = tmp_path / "w.pkl"
     code, _, err = fw(capsys, "train", CONFIG, *small, f"weights.path={out}", "weights.format=pickle", "weights.importer=pickle")
@@ -152,7 +152,7 @@ def test_fw_run_warns_when_a_newer_checkpoint_waits(capsys, small, tmp_path):
 
 
 def test_a_second_fw_train_to_the_same_path_is_refused(capsys, small, tmp_path):
-    from framework.files import OutputLock
+    from framework.safeio.files import OutputLock
 
     with OutputLock(tmp_path / "w.npz", "test"):  # as if another fw train were running
         code, out, err = fw(capsys, "train", CONFIG, *small)

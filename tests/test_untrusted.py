@@ -2,7 +2,7 @@
 
 import time
 
-from framework.untrusted import LIMIT, STR_DEADLINE, clip, describe_exception, describe_object, origin
+from framework.safeio.untrusted import LIMIT, STR_DEADLINE, clip, describe_exception, describe_object, origin
 
 
 class StrRaises(Exception):

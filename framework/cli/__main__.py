@@ -1,0 +1,5 @@
+"""``python -m framework.cli``: the ``fw`` command."""
+
+from . import console
+
+console()

@@ -1,0 +1,350 @@
+"""What each ``fw`` command does; ``cli.py`` parses the arguments and reports errors.
+
+Imports happen inside the commands: each pays only for what it uses.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+def run(args):
+    import time
+
+    from .. import api
+    from ..config import load_config
+    from ..plugin_system.manager import get_registry
+
+    start = time.perf_counter()
+    cfg = load_config(args.config, args.overrides)
+    registry = get_registry(cfg.plugins)
+    _report_failures(registry)
+    _check_unfinished_training(cfg, args)
+    net = api.build_network(cfg, registry)  # first: it checks the config against the dataset's shape
+    x, t = api.load_dataset(cfg, registry)
+    result = api.evaluate(net, x, t, cfg.batch_size)
+    total_seconds = time.perf_counter() - start
+    rate = result.total / result.seconds if result.seconds else float("inf")
+    report = _class_report(cfg, registry, t, result.predicted) if getattr(args, "report", False) else None
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "accuracy": result.accuracy,
+                    "correct": result.correct,
+                    "total": result.total,
+                    "seconds": result.seconds,
+                    "total_seconds": total_seconds,
+                    "images_per_second": rate,
+                    "config": args.config,
+                    "overrides": args.overrides,
+                    **(report.to_dict() if report else {}),
+                }
+            )
+        )
+    else:
+        print(f"Accuracy: {result.accuracy:.4f} ({result.correct}/{result.total} correct)")
+        print(
+            f"Time: {result.seconds * 1000:.1f} ms to classify ({rate:,.0f} images/s), "
+            f"{total_seconds:.2f} s in all with loading"
+        )
+        if report:
+            print()
+            print(report.to_text())
+    return 0
+
+
+def train(args):
+    from ..config import load_config
+    from ..plugin_system.manager import get_registry
+    from ..safeio.files import OutputLock, ensure_writable_dir
+    from ..training.trainer import Trainer
+
+    cfg = load_config(args.config, args.overrides)
+    registry = get_registry(cfg.plugins)
+    _report_failures(registry)
+    trainer = Trainer(cfg, registry)
+    trainer.output.check(overwrite=args.force, resume=args.resume)
+    if args.plot:
+        from .plot import check_plot_available
+
+        check_plot_available(args.plot, overwrite=args.force)
+    ensure_writable_dir(trainer.output.path.parent, purpose="for weights.path")
+    with OutputLock(trainer.output.path, "fw train's weights"):
+        trainer.output.check(overwrite=args.force, resume=args.resume)  # again, now that no one else can write
+        return _train(args, cfg, registry, trainer)
+
+
+def _train(args, cfg, registry, trainer):
+    import dataclasses
+    import shlex
+
+    from ..training.trainer import train_split_data
+    from .progress import ProgressBar
+
+    ckpt = trainer.output.checkpoint_path
+    command = shlex.join([args.config, *args.overrides])
+    if args.resume:
+        done = trainer.resume()
+        print(f"resuming {ckpt} after epoch {done} of {cfg.train.epochs}", file=sys.stderr)
+    (x, t), (x_test, t_test) = train_split_data(cfg, registry)
+    bar = ProgressBar()
+    epochs = cfg.train.epochs
+
+    def on_epoch(e):
+        if args.json:
+            print(json.dumps(dataclasses.asdict(e)), flush=True)
+        else:
+            print(
+                f"epoch {e.epoch:>{len(str(epochs))}}/{epochs}  loss {e.train_loss:.4f}  "
+                f"train acc {e.train_accuracy:.4f}  test acc {e.test_accuracy:.4f}  {e.seconds:.2f} s",
+                flush=True,
+            )
+
+    try:
+        history = trainer.fit(
+            x, t, x_test, t_test, on_epoch=on_epoch, progress=lambda ep, done, total: bar(f"epoch {ep}/{epochs}", done, total)
+        )
+    except KeyboardInterrupt:
+        bar.clear()
+        if trainer.history:
+            print(
+                f"fw: interrupted; epoch {trainer.history[-1].epoch} of {epochs} is saved in {ckpt}; "
+                f"continue with: fw train {command} --resume",
+                file=sys.stderr,
+            )
+        else:
+            print("fw: interrupted before the first epoch ended; nothing was saved", file=sys.stderr)
+        return 130
+    path = trainer.output.write(trainer.net)
+    if not args.keep_checkpoint:
+        ckpt.unlink(missing_ok=True)  # the weights hold everything fw run needs
+    if args.plot:
+        from .plot import plot_history
+
+        plot_history(history, args.plot, title=f"fw train {args.config}")
+    out = sys.stderr if args.json else sys.stdout
+    if args.plot:
+        print(f"Learning curves written to {args.plot}", file=out)
+    final = history[-1] if history else None
+    if final:
+        print(f"Test accuracy after epoch {final.epoch}: {final.test_accuracy:.4f}", file=out)
+    print(f"Weights written to {path}. Evaluate them with:", file=out)
+    print(f"  fw run {command}", file=out)
+    return 0
+
+
+def plugins(args):
+    from ..plugin_system.manager import get_registry
+    from ..plugin_system.registry import KINDS
+
+    registry = get_registry().load_all()
+
+    def others(kind, name):
+        """The plugins besides the listed one that registered ``name``: it is unusable until one goes."""
+        return registry.ambiguous.get((KINDS[kind].table, name), [])[1:]
+
+    if args.json:
+        out = {kind: [] for kind in KINDS}
+        for kind in KINDS:
+            for name in registry.listed(kind):
+                entry = {"name": name, **_provider_dict(registry.providers[kind][name])}
+                if others(kind, name):
+                    entry["ambiguous_with"] = [_provider_dict(p) for p in others(kind, name)]
+                out[kind].append(entry)
+        out["failed"] = [{**_provider_dict(p), "error": msg} for p, msg in registry.failures]
+        out["name_clashes"] = [{**_provider_dict(p), "error": msg} for p, msg in registry.clashes]
+        print(json.dumps(out, indent=2))
+        return 0
+    for kind in KINDS:
+        print(f"{kind.replace('_', ' ')}:")
+        names = registry.listed(kind)
+        width = max(map(len, names), default=0)
+        for name in names:
+            clash = others(kind, name)
+            clash = f"  AMBIGUOUS, also by {', '.join(map(str, clash))}: unusable until one is uninstalled" if clash else ""
+            print(f"  {name:<{width}}  {registry.providers[kind][name]}{clash}")
+        if not names:
+            print("  (none)")
+    if registry.failures:
+        print("failed plugins (skipped):")
+        for provider, msg in registry.failures:
+            print(f"  {provider}: {msg}")
+    if registry.clashes:
+        print("name clashes (only these names were refused):")
+        for provider, msg in registry.clashes:
+            print(f"  {msg}")
+    return 0
+
+
+def config(args):
+    import warnings
+
+    from omegaconf import OmegaConf
+
+    from ..config import load_config
+    from ..config.assemble import check_names, expanded_layers
+    from ..errors import FwWarning
+    from ..plugin_system.manager import get_registry
+
+    # A minimal config shows its defaults, even before it names its weights.
+    cfg = load_config(args.config, args.overrides, require_weights=False)
+    check_names(cfg, get_registry(cfg.plugins))
+    if cfg.model.layers is None:  # the shorthand, written out: a start for editing the long form
+        cfg.model.layers = expanded_layers(cfg)
+        cfg.model.sizes = cfg.model.activation = cfg.model.output_activation = None
+    if cfg.weights is not None and cfg.weights.path is None and cfg.weights.url is None:
+        warnings.warn(
+            "weights.path and weights.url are both null: fw run needs one of them (weights.path=FILE), "
+            "or weights=null for random weights",
+            FwWarning,
+        )
+    print(f"# fw config {' '.join([args.config, *args.overrides])}")
+    print(OmegaConf.to_yaml(cfg), end="")
+    return 0
+
+
+def configs(args):
+    from ..data import bundled
+
+    names = bundled.config_names()
+    width = max(map(len, names), default=0)
+    for name in names:
+        print(f"{name:<{width}}  {bundled.config_description(name)}")
+    print(f"run one: fw run NAME; copy one to edit: fw config NAME > my.yaml (from {bundled.configs_dir()})", file=sys.stderr)
+    return 0
+
+
+def show(args):
+    from pathlib import Path
+
+    from .. import api
+    from ..config import load_config
+    from ..errors import FwError
+    from ..plugin_system.manager import get_registry
+    from .show import BLACK, GREY, RED, pillow, render_grid, save_png, select
+
+    if not 1 <= args.count <= 1000:
+        raise FwError(f"--count must be between 1 and 1000, got {args.count}")
+    if args.columns < 1:
+        raise FwError(f"--columns must be at least 1, got {args.columns}")
+    pillow()  # fail before any work if Pillow is missing
+    cfg = load_config(args.config, args.overrides)
+    registry = get_registry(cfg.plugins)
+    _report_failures(registry)
+    d = cfg.dataset
+    suffix = "-misclassified" if args.misclassified else ""
+    out = Path(args.out) if args.out else Path(f"{d.name}-{d.split}{suffix}.png")
+    if out.suffix.lower() != ".png":
+        raise FwError(f"--out {out}: fw show writes PNG files; give a name ending in .png")
+    dataset = _dataset(cfg, registry)
+    images, labels = dataset.load_images(d.split)
+    labels = labels.astype(int)
+    where = f"{d.name} {d.split}"
+    if args.misclassified:
+        net = api.build_network(cfg, registry)
+        x, _ = api.load_dataset(cfg, registry)
+        predicted = net.classify(x)
+        wrong = predicted != labels
+        picked = select(len(images), args.index, args.count, wrong)
+        captions = [
+            [(f"#{i}", GREY), (f"true: {dataset.class_name(labels[i])}", BLACK),
+             (f"pred: {dataset.class_name(predicted[i])}", RED)]
+            for i in picked
+        ]
+        title = (
+            f"{where}: {len(picked)} of the {int(wrong.sum())} misclassified images "
+            f"(accuracy {1 - wrong.mean():.4f}), from index {args.index}"
+        )
+        if not len(picked):
+            print(f"no misclassified images in {where} from index {args.index} on; nothing written")
+            return 0
+    else:
+        picked = select(len(images), args.index, args.count)
+        captions = [[(f"#{i}", GREY), (dataset.class_name(labels[i]), BLACK)] for i in picked]
+        title = f"{where}: images {picked[0]} to {picked[-1]} of {len(images)}"
+    sheet = render_grid(images[picked], captions, title, columns=args.columns)
+    save_png(sheet, out)
+    print(f"wrote {out} ({sheet.width}x{sheet.height} px): {title}")
+    return 0
+
+
+def convert_weights(args):
+    from .convert import pickle_to_npz
+    from ..data.weights import _sizes_hint as sizes_hint
+
+    result = pickle_to_npz(args.src, args.dst, force=args.force)
+    arrays = result["arrays"]
+    shapes = ", ".join(f"{k} {tuple(a.shape)} {a.dtype}" for k, a in sorted(arrays.items()))
+    print(f"wrote {args.dst}: {shapes}")
+    print(f"sha256: {result['sha256']}")
+    print(f"use it with: weights: {{importer: npz, path: {args.dst}}}{sizes_hint(arrays)}")
+    return 0
+
+
+def _dataset(cfg, registry):
+    return registry.get("datasets", cfg.dataset.name, "dataset.name")(cfg.dataset.root)
+
+
+def _class_names(dataset):
+    return [dataset.class_name(i) for i in range(dataset.num_classes)]
+
+
+def _class_report(cfg, registry, t, predicted):
+    from .report import ClassReport
+
+    return ClassReport.from_labels(t, predicted, _class_names(_dataset(cfg, registry)))
+
+
+def _provider_dict(p):
+    return {"plugin": p.plugin, "distribution": p.dist, "version": p.version}
+
+
+def _check_unfinished_training(cfg, args):
+    """An interrupted fw train left a checkpoint: say so, with the exact command that finishes it."""
+    import shlex
+    import warnings
+
+    from ..errors import FwError, FwWarning
+    from ..training.checkpoint import unfinished
+
+    checkpoint = unfinished(cfg.weights)
+    if checkpoint is None:
+        return
+    path = checkpoint.with_name(checkpoint.name.removesuffix(".ckpt.npz") + Path(cfg.weights.path).suffix)
+    resume = f"fw train {shlex.join([args.config, *args.overrides])} --resume"
+    if not path.is_file():
+        raise FwError(f"weights file not found: {path} (weights.path), but a training checkpoint is there: finish the training with {resume}")
+    warnings.warn(f"{checkpoint} is newer than {path}: a training run did not finish; {resume} completes it (these are the older weights)", FwWarning)
+
+
+def _report_failures(registry):
+    """Warn of plugins that failed to load or lost a name: those so far, and those a later lookup loads."""
+    for provider, msg in registry.failures:
+        _warn_plugin_problem(provider, msg, clash=False)
+    for provider, msg in registry.clashes:
+        _warn_plugin_problem(provider, msg, clash=True)
+    registry.on_problem = _warn_plugin_problem
+
+
+def _warn_plugin_problem(provider, msg, clash):
+    if clash:
+        print(f"fw: warning: {msg} (see fw plugins)", file=sys.stderr)
+    else:
+        print(f"fw: warning: {provider} failed to load and was skipped: {msg}", file=sys.stderr)
+
+
+def route_warnings():
+    """Show fw's warnings as one 'fw: warning:' line, not Python's file:line form."""
+    import warnings
+
+    from ..errors import FwWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, FwWarning):
+            print(f"fw: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show

@@ -1,0 +1,214 @@
+"""The ``fw`` command line's parser and its help: one subcommand per job, each with examples."""
+
+import argparse
+
+from . import commands
+
+DESCRIPTION = """\
+fw runs the neural networks that YAML configs describe. The book's chapter-3
+network ("Deep Learning from Scratch") is the bundled config mnist_infer:
+`fw run mnist_infer` works from any folder, offline. `fw configs` lists the
+bundled configs; CONFIG is a YAML file's path or a bundled config's name.
+
+Data and weights are read from $FW_DATA_DIR (default ~/.cache/fw) and
+downloaded there, with checksums, when missing.
+Set FW_DISABLE_PLUGIN_AUTOLOAD=1 to skip installed third-party plugins."""
+
+
+RUN_HELP = """\
+Load CONFIG, apply KEY=VALUE overrides (omegaconf dotlist syntax), build the
+network, classify the dataset split and print the accuracy, correct/total,
+and the time taken.
+
+examples:
+  fw run mnist_infer                           # the bundled config, from any folder
+  fw run configs/mnist_infer.yaml
+  fw run configs/mnist_infer.yaml batch_size=1000
+  fw run configs/mnist_infer.yaml model.sizes=[784,100,100,10] weights=null
+  fw run configs/mnist_infer.yaml dataset.root=/data/mnist weights.path=/data/w.pkl
+  fw run configs/mnist_infer.yaml --json
+  fw run configs/fashion_infer.yaml --report   # per-class accuracy, confusion matrix"""
+
+
+TRAIN_HELP = """\
+Train the network CONFIG describes on its dataset's train split, report on
+the test split after every epoch, and write the weights to weights.path
+(npz by default; weights.format=pickle writes the book's W1, b1, ... pickle).
+fw run CONFIG then evaluates them with no conversion.
+
+After each epoch a checkpoint is written atomically next to the weights
+(NAME.ckpt.npz). Ctrl-C (or SIGTERM) keeps the last complete epoch; --resume
+continues it. A finished run removes it (--keep-checkpoint keeps it).
+The same config and train.seed give bit-identical weights on one machine.
+
+examples:
+  fw train configs/fashion_train.yaml
+  fw train configs/fashion_train.yaml train.epochs=20 train.optimizer.lr=0.002
+  fw train configs/fashion_train.yaml "train.optimizer={name: momentum, lr: 0.05}"
+  fw train configs/fashion_train.yaml --resume
+  fw train configs/fashion_train.yaml --json --plot curve.png"""
+
+
+CONFIG_HELP = """\
+Print the configuration a run would use, as YAML: CONFIG merged over fw's
+defaults, KEY=VALUE overrides applied, ${...} interpolations resolved, paths
+made absolute, and checked. The output is itself a valid config for `fw run`.
+CONFIG is a YAML file's path or a bundled config's name (fw configs lists them).
+
+examples:
+  fw config mnist_infer > my.yaml        # a copy of the bundled config to edit
+  fw config configs/mnist_infer.yaml
+  fw config configs/mnist_infer.yaml model.activation=relu weights=null > relu.yaml"""
+
+
+CONFIGS_HELP = """\
+List the configs that ship with fw, each with its one-line description. Run
+one by name from any folder (fw run mnist_infer), or copy one to edit
+(fw config mnist_infer > my.yaml). A file at the same path wins over the name."""
+
+
+SHOW_HELP = """\
+Write a PNG grid of images from the config's dataset split with their class
+names, like the book's mnist_show.py but saved to a file. With
+--misclassified, run the config's network and show only the images it gets
+wrong, with the true class (black) and the predicted one (red).
+
+examples:
+  fw show configs/mnist_infer.yaml
+  fw show configs/fashion_infer.yaml --count 50 --index 100 --out fashion.png
+  fw show configs/mnist_infer.yaml --misclassified --out mistakes.png
+  fw show configs/mnist_infer.yaml dataset.split=train --count 10
+
+Needs Pillow (pip install Pillow)."""
+
+
+CONVERT_HELP = """\
+Convert a book-style weights pickle (a dict of numpy arrays such as
+sample_weight.pkl) to a numpy .npz archive. The pickle is read with fw's
+restricted unpickler, so no code in it runs; the .npz is written atomically.
+Then use it with weights: {importer: npz, path: OUT.npz}: loading an .npz
+never runs code (numpy.load with allow_pickle=False).
+
+example:
+  fw convert-weights ~/.cache/fw/book/sample_weight.pkl sample_weight.npz"""
+
+
+CONFIG_ARG = "a YAML config: its path, or a bundled config's name (fw configs lists them), e.g. mnist_infer"
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="fw", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    debug = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a subcommand without --debug must not reset `fw --debug COMMAND`'s True.
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    parser.add_argument("--version", action="version", version=f"fw {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    _add_run_command(sub, debug)
+    _add_train_command(sub, debug)
+    _add_plugins_command(sub, debug)
+    _add_inspection_commands(sub, debug)
+    parser.commands = sub.choices  # name -> its parser, for usage errors in the subcommand's own words
+    return parser
+
+
+def _add_run_command(sub, debug):
+    run = sub.add_parser(
+        "run",
+        parents=[debug],
+        help="run a config and report its accuracy",
+        description=RUN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("config", metavar="CONFIG", help=CONFIG_ARG)
+    run.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. batch_size=1000")
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    run.add_argument(
+        "--report",
+        action="store_true",
+        help="also print per-class accuracy and the confusion matrix, with class names "
+        "(with --json: the keys class_names, per_class, confusion_matrix)",
+    )
+    run.set_defaults(func=commands.run)
+
+
+def _add_plugins_command(sub, debug):
+    plugins = sub.add_parser(
+        "plugins",
+        parents=[debug],
+        help="list what the plugins provide, and which plugins failed",
+        description="List every registered activation, layer, dataset, weight importer and writer, "
+        "optimizer, loss and initialiser, with the plugin (and distribution and version) that provides it, "
+        "any plugin that failed to load, and any name two plugins both registered.",
+    )
+    plugins.add_argument("--json", action="store_true", help="print JSON instead of text")
+    plugins.set_defaults(func=commands.plugins)
+
+
+def _add_train_command(sub, debug):
+    train = sub.add_parser(
+        "train", parents=[debug], help="learn the weights of a config's network",
+        description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("config", metavar="CONFIG", help=CONFIG_ARG)
+    train.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. train.epochs=5")
+    train.add_argument("--json", action="store_true", help="print one JSON object per epoch instead of text")
+    train.add_argument("--plot", metavar="PNG", help="draw the loss and accuracy curves to PNG (needs matplotlib)")
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint next to weights.path")
+    train.add_argument("--force", action="store_true", help="replace an existing file at weights.path")
+    train.add_argument(
+        "--keep-checkpoint", action="store_true",
+        help="keep NAME.ckpt.npz after a finished run (by default it is removed once the weights are written)",
+    )
+    train.set_defaults(func=commands.train)
+
+
+def _add_inspection_commands(sub, debug):
+    raw = argparse.RawDescriptionHelpFormatter
+    config = sub.add_parser(
+        "config", parents=[debug], help="print the fully resolved config a run would use",
+        description=CONFIG_HELP, formatter_class=raw,
+    )
+    config.add_argument("config", metavar="CONFIG", help=CONFIG_ARG)
+    config.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as for fw run")
+    config.set_defaults(func=commands.config)
+
+    configs = sub.add_parser(
+        "configs", parents=[debug], help="list the bundled configs, which run by name from any folder",
+        description=CONFIGS_HELP, formatter_class=raw,
+    )
+    configs.set_defaults(func=commands.configs)
+
+    show = sub.add_parser(
+        "show", parents=[debug], help="save a PNG grid of dataset images (or the misclassified ones)",
+        description=SHOW_HELP, formatter_class=raw,
+    )
+    show.add_argument("config", metavar="CONFIG", help=f"{CONFIG_ARG}; its dataset (and, with --misclassified, network)")
+    show.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as for fw run")
+    show.add_argument("--count", type=int, default=20, metavar="N", help="how many images to show (default 20, at most 1000)")
+    show.add_argument("--index", type=int, default=0, metavar="I", help="start at image I of the split (default 0)")
+    show.add_argument("--columns", type=int, default=10, metavar="C", help="images per row (default 10)")
+    show.add_argument(
+        "--out", metavar="PNG", default=None,
+        help="where to write the PNG (default: DATASET-SPLIT.png, or DATASET-SPLIT-misclassified.png, in the current folder)",
+    )
+    show.add_argument("--misclassified", action="store_true", help="run the network and show only the images it gets wrong")
+    show.set_defaults(func=commands.show)
+
+    convert = sub.add_parser(
+        "convert-weights", parents=[debug], help="convert a weights .pkl to a safe .npz",
+        description=CONVERT_HELP, formatter_class=raw,
+    )
+    convert.add_argument("src", metavar="IN.pkl", help="a pickled dict of arrays, e.g. sample_weight.pkl")
+    convert.add_argument("dst", metavar="OUT.npz", help="the .npz file to write")
+    convert.add_argument("--force", action="store_true", help="replace OUT.npz if it exists")
+    convert.set_defaults(func=commands.convert_weights)
+
+
+def _version():
+    from .. import __version__
+
+    return __version__

@@ -1,0 +1,50 @@
+"""Every valid config key with its default.
+
+Merged in omegaconf's struct mode, so a typo is an error naming the full key
+path and the closest valid key instead of a setting that silently does nothing.
+"""
+
+SCHEMA = {
+    "dataset": {
+        "name": "mnist",
+        "split": "test",
+        "root": None,  # null: $FW_DATA_DIR/<dataset folder>, else ~/.cache/fw/<dataset folder>
+        "normalize": True,
+        "flatten": True,
+        "one_hot_label": False,
+    },
+    "model": {
+        # The network: a list of layers, each a name (relu) or a mapping ({name: dense, units: 100}).
+        "layers": None,
+        # Or the shorthand model.sizes: dense layers of these sizes, model.activation between
+        # them and model.output_activation last. With neither, the book's [784, 50, 100, 10].
+        "sizes": None,
+        "activation": None,  # null: sigmoid; a name, or {name: ..., <parameter>: ...}
+        "output_activation": None,  # null: softmax
+        "seed": 0,  # for the random initialisation when weights is null
+        "init": None,  # null: the activation's own (he for relu, xavier for sigmoid); or {name: normal, std: 0.01}
+    },
+    # weights: null means a seeded random initialisation. Nothing here defaults to the
+    # book's file: a config that names its own weights must not inherit the book's url.
+    "weights": {
+        "importer": "pickle",
+        "path": None,  # null: downloaded from url into $FW_DATA_DIR/weights/ (or ~/.cache/fw/weights/)
+        "url": None,
+        "sha256": None,  # checked against the file, downloaded or already there
+        "format": None,  # what fw train writes: a weight writer's name (npz, pickle, ...); null: the importer's
+    },
+    "train": {
+        "epochs": 10,
+        "batch_size": 100,
+        "seed": 0,  # initial weights and shuffling
+        "optimizer": {"name": "adam"},  # plus its parameters, e.g. lr: 0.001
+        "loss": "cross_entropy",
+        "lr_schedule": "flat_cosine",  # constant; cosine (decay to 0 over the run); flat_cosine (the last 25%)
+    },
+    "batch_size": 100,
+    "plugins": [],
+}
+
+
+#: The keys that hold paths; so do the ``.py`` entries of ``plugins:``. See load_config.
+PATH_KEYS = (("dataset", "root"), ("weights", "path"))

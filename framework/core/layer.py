@@ -1,0 +1,128 @@
+"""The Layer base class that layer plugins subclass (the book's chapter-5 layers).
+
+A layer has ``forward(x, train=False)`` and, for training, ``backward(dout)``;
+``build(input_shape, rng)`` creates its parameters once the input shape is
+known, so a config writes ``{name: dense, units: 100}``, never the input size.
+"""
+
+from typing import ClassVar
+
+
+class PerInstanceDict:
+    """A dict each instance gets on first use, so a subclass need not call ``super().__init__()``.
+
+    A non-data descriptor: the first access stores the dict in the instance,
+    which from then on finds it there directly.
+    """
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        return obj.__dict__.setdefault(self.name, {})
+
+
+class Layer:
+    """One step of a network: an affine map, an activation, dropout, batch-norm, ...
+
+    Subclasses set ``name`` (the name ``model.layers`` uses) and implement
+    ``forward(x, train=False)``. Config parameters, as in
+    ``{name: dense, units: 100}``, arrive as keyword arguments to ``__init__``.
+
+    - ``build(input_shape, rng)`` (optional): ``input_shape`` is one example's
+      shape without the batch axis, e.g. ``(784,)`` or ``(1, 28, 28)``; ``rng``
+      a ``numpy.random.Generator`` seeded from the config. Create the trainable
+      float32 arrays in ``self.params`` and return the output shape.
+    - ``forward(x, train=False)``: ``train`` is True inside ``fw train`` (dropout
+      drops, batch-norm uses and updates batch statistics). fw calls it with
+      ``train=True`` before ``backward``; keep what backward needs then.
+    - ``backward(dout)`` (optional; ``fw train`` needs it): return dL/dx and,
+      for every key ``k`` of ``self.params``, fill ``self.grads[k]`` (same shape).
+    - An initialiser: a layer that draws weights takes an ``init`` parameter
+      in its ``__init__`` (``def __init__(self, units, init=None)``). fw then
+      passes it an ``framework.Initializer``, resolved from the layer's
+      ``init:`` key, else ``model.init``, else the network's first
+      activation's choice (He for ReLU). Draw with
+      ``self.init(fan_in, fan_out, rng)`` or ``self.init.draw(shape, rng)``.
+      Built from Python without one, ``init`` is None: pick a default.
+
+    The network calls a layer through ``__call__`` and ``backprop``, which
+    run ``forward`` and ``backward``; ``Activation`` overrides them to keep
+    the ``x`` and ``y`` its one-argument ``forward`` cannot.
+    """
+
+    name: ClassVar[str]
+
+    #: Trainable arrays by name; the optimizer updates them in place from ``grads``.
+    params = PerInstanceDict()
+    #: ``backward`` fills ``grads[k]`` for each ``k`` in ``params``, with the same shape.
+    grads = PerInstanceDict()
+    #: Arrays saved with the weights but not trained (batch-norm's running statistics).
+    buffers = PerInstanceDict()
+
+    #: False when nothing needs dL/dx, as for the network's first layer: ``backward``
+    #: may then skip computing it and return None. A hint fw sets; ignoring it is fine.
+    input_grad: bool = True
+    #: Optional fast path. True if ``forward_into(x, out)`` accepts ``out is x``
+    #: (element-wise layers): the network then hands it its own buffer to overwrite.
+    inplace: ClassVar[bool] = False
+    #: True if, as the last layer, it never changes which entry of a row is the
+    #: largest (softmax): a classifier may then skip it.
+    monotonic: ClassVar[bool] = False
+
+    #: How messages name this kind of plugin, what it lacks without backward, and how to add it.
+    noun: ClassVar[str] = "layer"
+    missing: ClassVar[str] = "no backward"
+    backward_hint: ClassVar[str] = "backward(self, dout) returning dL/dx and filling self.grads"
+
+    def build(self, input_shape, rng):
+        """Create ``self.params`` for this input shape and return the output shape."""
+        return tuple(input_shape)
+
+    def forward(self, x, train=False):
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x, train=False)")
+
+    def backward(self, dout):
+        raise self.no_backward()
+
+    @classmethod
+    def has_backward(cls) -> bool:
+        return cls.backward is not Layer.backward
+
+    @classmethod
+    def suggested_init(cls) -> str | None:
+        """The initialiser that suits the layers feeding this one ("he" for ReLU); None: no opinion."""
+        return None
+
+    def __call__(self, x, train=False):
+        """What the network runs: ``forward(x, train)``."""
+        return self.forward(x, train)
+
+    def backprop(self, dout):
+        """What the network runs in training, after ``self(x, train=True)``: ``backward(dout)``."""
+        return self.backward(dout)
+
+    def forward_into(self, x, out):
+        """Optional fast path for inference: ``forward(x, train=False)``, written into ``out``.
+
+        ``out`` is a float32 buffer of the output's shape that the network owns
+        and reuses for every chunk (``out is x`` when ``inplace`` is True and x
+        is the network's own). Return ``out`` or a view of it. The default
+        returns ``forward(x)``, so a layer works without this.
+        """
+        return self(x)
+
+    def no_backward(self, why="", fix="implement"):
+        """The error for a missing ``backward``: ``layer 'x' (X) has no backward{why}; {fix} backward(...)``."""
+        from ..errors import FwError
+
+        return FwError(
+            f"{self.noun} '{getattr(self, 'name', '?')}' ({type(self).__name__}) has {self.missing}{why}; "
+            f"{fix} {self.backward_hint}"
+        )
+
+    def __repr__(self):
+        shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.params.items())
+        return f"{type(self).__name__}({shapes})"

@@ -1,0 +1,55 @@
+"""What ships inside the package, so the book's chapter-3 job runs offline on a fresh machine.
+
+- ``plugins/data/`` (installed as ``framework/plugins/data/``): the MNIST test
+  split and the book's ``sample_weight.pkl``, 1.84 MB in all; credits in
+  ``plugins/data/README.md``. Nothing larger ships: every other file is downloaded.
+- ``configs/*.yaml`` (installed as ``framework.configs``): the example configs,
+  which ``fw run NAME`` finds by name from any folder.
+"""
+
+from pathlib import Path
+
+#: SHA-256 of the book's sample_weight.pkl, the one weights file fw ships.
+BOOK_WEIGHTS_SHA256 = "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13"
+
+
+def data_dir(name: str) -> Path:
+    """The bundled data folder ``name`` (``mnist``, ``book``)."""
+    from .. import plugins
+
+    return Path(plugins.__file__).parent / "data" / name
+
+
+def book_weights(sha256) -> Path | None:
+    """The bundled copy of the weights file that ``sha256`` names, if fw ships it and it is intact."""
+    if not isinstance(sha256, str) or sha256.lower() != BOOK_WEIGHTS_SHA256:
+        return None
+    from ..safeio.files import file_hash
+
+    path = data_dir("book") / "sample_weight.pkl"
+    return path if path.is_file() and file_hash(path) == BOOK_WEIGHTS_SHA256 else None
+
+
+def configs_dir() -> Path:
+    from .. import configs
+
+    return Path(configs.__file__).parent
+
+
+def config_names() -> list[str]:
+    """The bundled configs' names: what ``fw run NAME`` accepts."""
+    return sorted(p.stem for p in configs_dir().glob("*.yaml"))
+
+
+def config_path(name: str) -> Path | None:
+    """The bundled config ``name`` (no ``.yaml``), or None."""
+    path = configs_dir() / f"{name}.yaml"
+    return path if name in config_names() else None
+
+
+def config_description(name: str) -> str:
+    """The first comment line of the bundled config: its one-line description."""
+    for line in (configs_dir() / f"{name}.yaml").read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+    return ""

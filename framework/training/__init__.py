@@ -1,0 +1,1 @@
+"""Training: the Trainer's loop, its checkpoints, and where the weights are written."""

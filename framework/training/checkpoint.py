@@ -1,0 +1,148 @@
+"""Checkpoints: what ``--resume`` needs to end with the weights an uninterrupted run gets.
+
+One ``.npz`` beside the weights, written atomically after every epoch:
+
+- ``net.<name>``: the network's parameters and buffers (``net.0.W``, ...);
+- ``slot.<slot>.<parameter>``: the optimizer's per-parameter state
+  (``slot.m.0.W``), checked against the parameter of that name on resume;
+- ``opt.<key>``: any other optimizer state array;
+- ``meta``: JSON with the config's fingerprint, the history, the shuffling
+  RNG's state, the lr and the optimizer's other (scalar) state.
+"""
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ..data.weights import load_weights
+from ..errors import FwError
+from ..safeio.files import write_output
+
+
+def fingerprint(cfg) -> str:
+    """What a checkpoint must agree with to be resumed: the dataset, the model and the train section."""
+    from omegaconf import OmegaConf
+
+    c = OmegaConf.to_container(cfg)
+    return json.dumps({"dataset": c["dataset"]["name"], "model": c["model"], "train": c["train"]}, sort_keys=True)
+
+
+def save(trainer, path):
+    arrays = {f"net.{k}": v for k, v in trainer.net.state_dict().items()}
+    state = dict(trainer.optimizer.state())
+    for slot, table in state.pop("slots", {}).items():
+        arrays.update({f"slot.{slot}.{name}": a for name, a in table.items()})
+    scalars = {}
+    for key, value in state.items():
+        if isinstance(value, np.ndarray) and value.ndim:
+            arrays[f"opt.{key}"] = value
+        else:
+            scalars[key] = value.item() if isinstance(value, np.generic | np.ndarray) else value
+    meta = {
+        "fingerprint": fingerprint(trainer.cfg),
+        "history": [asdict(e) for e in trainer.history],
+        "rng": trainer.rng.bit_generator.state,
+        "lr": trainer.optimizer.lr,
+        "optimizer": scalars,
+    }
+    arrays["meta"] = np.array(json.dumps(meta))
+    write_output(path, lambda f: np.savez(f, **arrays))
+
+
+def restore(trainer, path) -> list[dict]:
+    """Put the checkpoint at ``path`` back into ``trainer``: parameters, optimizer state and shuffling.
+
+    Returns the history: one dict of metrics per epoch done.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FwError(f"no checkpoint to resume from at {path}; run fw train without --resume to start")
+    meta, net_state, slots, others = _read(path)
+    saved = meta.get("fingerprint")
+    if saved != fingerprint(trainer.cfg):
+        changed = _differences(json.loads(saved), json.loads(fingerprint(trainer.cfg))) if isinstance(saved, str) else "unknown"
+        raise FwError(
+            f"{path} was written for a different dataset, model or train config ({changed}); "
+            "restore that config, or delete the checkpoint to start over"
+        )
+    try:
+        load_weights(trainer.net, net_state, path)
+    except FwError as e:
+        raise FwError(f"{e}; delete the checkpoint to start over") from e
+    _check_slots(slots, trainer.net.parameters(), path)
+    trainer.optimizer.load_state({**(meta.get("optimizer") or {}), **others, **({"slots": slots} if slots else {})})
+    trainer.rng.bit_generator.state = meta["rng"]
+    if meta.get("lr") is not None and trainer.optimizer.lr is not None:
+        trainer.optimizer.lr = meta["lr"]
+    return meta["history"]
+
+
+def _read(path):
+    """``(meta, network arrays, {slot: {parameter: array}}, other optimizer arrays)``."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            net_state = {k[4:]: z[k] for k in z.files if k.startswith("net.")}
+            slots = {}
+            for k in z.files:
+                if k.startswith("slot."):
+                    slot, name = k[5:].split(".", 1)
+                    slots.setdefault(slot, {})[name] = z[k].copy()
+            others = {k[4:]: z[k].copy() for k in z.files if k.startswith("opt.")}
+    except Exception as e:
+        raise FwError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+            "delete it to start over"
+        ) from e
+    if not isinstance(meta, dict):
+        raise FwError(f"{path}: not a readable checkpoint (its meta is not a mapping); delete it to start over")
+    return meta, net_state, slots, others
+
+
+def _check_slots(slots, params, path):
+    """Every slot holds one array per parameter, named, shaped and typed like it."""
+    shapes = {name: (p.shape, p.dtype) for name, p in params.items()}
+    for slot, table in slots.items():
+        missing = [name for name in shapes if name not in table]
+        extra = [name for name in table if name not in shapes]
+        if missing or extra:
+            what = f"has no '{slot}' for parameter {missing[0]}" if missing else f"has '{slot}' for {extra[0]}, which the network lacks"
+            raise FwError(f"{path}: the optimizer state {what}; delete the checkpoint to start over")
+        for name, a in table.items():
+            if (a.shape, a.dtype) != shapes[name]:
+                raise FwError(
+                    f"{path}: optimizer state '{slot}' of parameter {name} has shape {a.shape} {a.dtype}, but the "
+                    f"parameter is {shapes[name][0]} {shapes[name][1]}; delete the checkpoint to start over"
+                )
+
+
+def _differences(saved, now, prefix=""):
+    """``train.epochs: checkpoint 10, config 8; ...`` for the keys that differ."""
+    out = []
+    for key in sorted(set(saved) | set(now)):
+        a, b = saved.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = _differences(a, b, f"{prefix}{key}.")
+            out += [inner] if inner else []
+        elif a != b:
+            out.append(f"{prefix}{key}: checkpoint {a!r}, config {b!r}")
+    return "; ".join(out)
+
+
+def path_for(weights_path) -> Path:
+    """The checkpoint beside a weights file: ``NAME.ckpt.npz``."""
+    path = Path(weights_path).expanduser()
+    return path.with_name(path.stem + ".ckpt.npz")
+
+
+def unfinished(weights) -> Path | None:
+    """The checkpoint of an interrupted ``fw train`` for these weights: newer than them, or there alone."""
+    if weights is None or not weights.path:
+        return None
+    path = Path(weights.path).expanduser()
+    checkpoint = path_for(path)
+    if checkpoint.is_file() and (not path.is_file() or checkpoint.stat().st_mtime > path.stat().st_mtime):
+        return checkpoint
+    return None

@@ -1,0 +1,184 @@
+"""fw train's loop: learn a network on its dataset's train split (the book's chapters 4 to 6).
+
+The Trainer runs the one ``Network`` that ``fw run`` uses: ``forward`` with
+``train=True``, the loss, ``backward`` through the layers in reverse, and the
+optimizer over every layer's ``params``, with the lr the schedule gives. It
+knows no particular layer. Epochs of shuffled mini-batches each end with a
+checkpoint (``checkpoint.py``), so Ctrl-C loses at most the epoch in progress;
+``output.py`` writes the weights.
+"""
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config.assemble import assemble, create, layer_specs
+from ..core.schedules import SCHEDULES
+from ..data.dataset import load_split
+from ..errors import FwError, FwWarning
+from ..plugin_system.manager import get_registry
+from . import checkpoint
+from .output import WeightsOutput
+
+
+@dataclass
+class Epoch:
+    epoch: int
+    train_loss: float
+    train_accuracy: float  # running accuracy over the epoch's batches
+    test_accuracy: float
+    seconds: float  # the training steps only, not the test evaluation
+    lr: float
+
+
+class Trainer:
+    """Everything ``fw train`` needs from a config, checked before any data is read."""
+
+    def __init__(self, cfg, registry=None):
+        self.cfg = cfg
+        registry = registry or get_registry(cfg.plugins)
+        self.output = WeightsOutput(cfg.weights, registry)
+        t = cfg.train
+        self.loss = create(registry, "losses", t.loss, "train.loss")
+        self.rng = np.random.default_rng(t.seed)  # the initial weights, then shuffling and dropout
+        self.net, self.dataset = assemble(cfg, registry, self.rng)
+        # Softmax then cross-entropy: the loss gives the gradient at softmax's input directly.
+        self.fused = self.loss.fuses_with(self.net.layers[-1])
+        self.backward_layers = len(self.net.layers) - self.fused  # the layers backward runs through
+        for layer, spec in zip(self.net.layers[: self.backward_layers], layer_specs(cfg)):
+            if not layer.has_backward():
+                raise FwError(f"{spec.key}: {layer.no_backward(', so fw train cannot use it', 'add')} (fw run works without it)")
+        self.optimizer = create(registry, "optimizers", t.optimizer, "train.optimizer")
+        self.base_lr = self.optimizer.lr
+        self.schedule = SCHEDULES[t.lr_schedule]
+        if self.schedule and not isinstance(self.base_lr, (int, float)):
+            raise FwError(
+                f"train.lr_schedule={t.lr_schedule} needs an optimizer with a learning rate `lr`, and "
+                f"'{self.optimizer.name}' has none; set train.lr_schedule=constant"
+            )
+        self.history: list[Epoch] = []
+
+    def fit(self, x, t, x_test, t_test, on_epoch=None, progress=None, until=None):
+        """Train the remaining epochs (or up to epoch ``until``); checkpoint after each one."""
+        net = self.net
+        x, x_test = net.as_input(x), net.as_input(x_test)
+        t, t_test = _labels(t), _labels(t_test)
+        epochs, batch_size = self.cfg.train.epochs, self.cfg.train.batch_size  # plain ints: no omegaconf in the loop
+        n, classes = len(x), net.output_shape[0]
+        if n == 0:
+            raise FwError(f"the train split of dataset '{self.cfg.dataset.name}' is empty; there is nothing to train on")
+        for labels, split in ((t, "train"), (t_test, "test")):
+            if labels.size and (labels.min() < 0 or labels.max() >= classes):
+                raise FwError(
+                    f"the {split} labels of dataset '{self.cfg.dataset.name}' run from {labels.min()} to {labels.max()}, "
+                    f"but the network has {classes} outputs, so labels must be 0 to {classes - 1}"
+                )
+        majority = np.bincount(t, minlength=classes).max() / n
+        bs = min(batch_size, n)
+        steps = math.ceil(n / bs)
+        xb = np.empty((bs, *x.shape[1:]), np.float32)
+        tb = np.zeros((bs, classes), np.float32)
+        for epoch in range(len(self.history) + 1, min(until or epochs, epochs) + 1):
+            order = self.rng.permutation(n)
+            start = time.perf_counter()
+            total_loss = correct = 0.0
+            for step in range(steps):
+                idx = order[step * bs : (step + 1) * bs]
+                k = len(idx)
+                np.take(x, idx, axis=0, out=xb[:k])
+                tb[:k] = 0
+                tb[np.arange(k), t[idx]] = 1
+                self._set_lr((epoch - 1) * steps + step, epochs * steps)
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence: checked below
+                    loss, y = self.step(xb[:k], tb[:k])
+                if not math.isfinite(loss):
+                    self._diverged(epoch, loss, xb[:k])
+                total_loss += loss * k
+                correct += np.count_nonzero(y.argmax(axis=1) == t[idx])
+                self.optimizer.update(net.parameters(), net.gradients())
+                if progress:
+                    progress(epoch, step + 1, steps)
+            seconds = time.perf_counter() - start
+            report = Epoch(epoch, total_loss / n, float(correct) / n, self.accuracy(x_test, t_test), seconds, self._lr())
+            if at_chance_level(report.train_accuracy, majority, classes):
+                # Not NaN, yet nothing learnt: typically a far too high learning rate saturating every unit.
+                warnings.warn(
+                    f"epoch {epoch}: train accuracy {report.train_accuracy:.3f} is chance level for {classes} "
+                    f"classes; if it stays there, lower train.optimizer.lr{self._lr_now()}",
+                    FwWarning,
+                    stacklevel=2,
+                )
+            self.history.append(report)
+            checkpoint.save(self, self.output.checkpoint_path)
+            if on_epoch:
+                on_epoch(report)
+        return self.history
+
+    def step(self, x, t):
+        """One forward and backward pass on a batch: ``(loss, output)``; every layer's grads are filled."""
+        net, first = self.net, not self._checked
+        y = net.forward(x, train=True, check=first)
+        loss = self.loss.forward(y, t)
+        if math.isfinite(loss):
+            dout = self.loss.backward_fused(y, t) if self.fused else self.loss.backward(y, t)
+            net.backward(dout, self.backward_layers, check=first)
+            if first:  # every layer's shapes, dtypes and gradients, once: the layers are trusted after
+                net.check_gradients()
+                self._checked = True
+        return loss, y
+
+    _checked = False
+
+    def _lr_now(self):
+        return f" (now {self.base_lr})" if isinstance(self.base_lr, (int, float)) else ""
+
+    def _diverged(self, epoch, loss, x):
+        net = self.net
+        for i, layer in enumerate(net.layers):  # a layer that makes NaN from numbers?
+            with np.errstate(all="ignore"):
+                y = layer(x, True)
+            if np.isnan(y).any() and np.isfinite(x).all():
+                raise net.error(i, "returned NaN for finite input; fix its forward")
+            x = y
+        kept = f"epoch {self.history[-1].epoch} is in {self.output.checkpoint_path}" if self.history else "nothing was written"
+        raise FwError(
+            f"training diverged in epoch {epoch}: the loss became {loss}; lower train.optimizer.lr{self._lr_now()} "
+            f"or choose another optimizer ({kept})"
+        )
+
+    def resume(self) -> int:
+        """Continue from the checkpoint beside the weights (see ``checkpoint.restore``); the epochs done."""
+        self.history = [Epoch(**e) for e in checkpoint.restore(self, self.output.checkpoint_path)]
+        return len(self.history)
+
+    def accuracy(self, x, t):
+        return float(np.count_nonzero(self.net.classify(x) == t)) / len(x) if len(x) else float("nan")
+
+    def _set_lr(self, step, total):
+        if self.schedule:
+            self.optimizer.lr = self.base_lr * self.schedule(step / total)
+
+    def _lr(self):
+        lr = self.optimizer.lr
+        return float("nan") if lr is None else float(lr)
+
+
+def at_chance_level(accuracy, majority, classes) -> bool:
+    """Has training learnt nothing? No better than always guessing the commonest class.
+
+    ``majority`` is that class's share of the training labels; the margin is 5%
+    of what is left above it (0.145 for ten balanced classes, 0.525 for two).
+    """
+    return classes > 1 and majority < 1 and accuracy <= majority + 0.05 * (1 - majority)
+
+
+def train_split_data(cfg, registry):
+    """``(x, t)`` for the train split and for the test split, with the config's options."""
+    return load_split(cfg, "train", registry), load_split(cfg, "test", registry)
+
+
+def _labels(t):
+    return t.argmax(axis=1) if t.ndim == 2 else t
