@@ -149,3 +149,21 @@ def test_the_readme_walkthrough_builds_a_working_installed_plugin(tmp_path, mnis
         capture_output=True, text=True, cwd=pkg, timeout=60,
     )
     assert kit.stdout.strip() == "kit ok", kit.stderr
+
+
+def test_installed_activations_train_unchanged_and_their_weights_run(extra_activations, fashion_full_dir, tmp_path):
+    """Activations written as the README shows (forward, backward(x, y, dout)) train as layers of the one network."""
+    weights = tmp_path / "w.npz"
+    args = [f"dataset.root={fashion_full_dir}", "dataset.name=fashion_mnist", f"weights.path={weights}",
+            "weights.importer=npz", "weights.url=null", "weights.sha256=null", "model.sizes=[784,32,32,10]",
+            "model.activation={name: leaky_relu, alpha: 0.05}", "model.output_activation=softmax"]  # fmt: skip
+    train = fw("train", REPO / "configs" / "mnist_infer.yaml", *args, "train.epochs=1", "--json", site=extra_activations)
+    assert train.returncode == 0, train.stderr
+    [epoch] = [json.loads(line) for line in train.stdout.splitlines()]
+    assert epoch["test_accuracy"] > 0.75  # one epoch of a 784-32-32-10 leaky-ReLU network on Fashion-MNIST
+    run = fw("run", REPO / "configs" / "mnist_infer.yaml", *args, "--json", site=extra_activations)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["accuracy"] == epoch["test_accuracy"]
+    tanh = fw("train", REPO / "configs" / "mnist_infer.yaml", *args, "model.activation=tanh", "train.epochs=1",
+              "--force", site=extra_activations)  # fmt: skip
+    assert tanh.returncode == 0 and "Test accuracy after epoch 1: 0.8" in tanh.stdout, tanh.stderr

@@ -54,8 +54,7 @@ def _imports(path):
                 continue
             for alias in node.names:  # `from . import checkpoint` imports a module, `from .x import f` a name
                 sub = [*target, alias.name]
-                if sub not in (["plugins"], ["configs"]):  # framework.plugins/configs: outside this folder
-                    found.add(".".join(sub) if _exists(sub) else ".".join(target))
+                found.add(".".join(sub) if _exists(sub) else ".".join(target))
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name.split(".")[0] == "framework":
@@ -64,7 +63,8 @@ def _imports(path):
 
 
 def _floor(module):
-    return FLOORS[module.split(".")[0]]
+    """A module's floor; the built-in plugins (framework.plugins) import the public API, so they stand above it."""
+    return FLOORS.get(module.split(".")[0], FLOORS["cli"] + 1)
 
 
 def _graph():

@@ -1,7 +1,7 @@
 """What fw imports at start-up (never how long it takes: timings live in benchmarks/).
 
 Built-in plugins register when one of their names is first needed, from the
-names ``plugin_manager.BUILTINS`` declares; these tests keep that table true
+names ``plugin_system.manager.BUILTINS`` declares; these tests keep that table true
 and check that a run pays only for the modules it uses.
 """
 

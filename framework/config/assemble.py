@@ -105,7 +105,7 @@ def make_layer(cls, spec, registry, default_init):
                 f"{spec.key}.init must be null, an initialiser name or a mapping like {{name: normal, std: 0.01}}, "
                 f"got {clip(repr(given), 80)}"
             )
-    return construct(cls, spec.name, params, spec.key, cls.noun)
+    return _instantiate(cls, spec.name, params, spec.key, cls.noun)
 
 
 def takes_init(cls) -> bool:
@@ -116,10 +116,10 @@ def takes_init(cls) -> bool:
 def create(registry, kind, value, key):
     """The plugin instance a named config value asks for: ``relu`` or ``{name: leaky_relu, alpha: 0.1}``."""
     name, params = named_spec(value)
-    return construct(registry.get(kind, name, key), name, params, key, KINDS[kind].noun)
+    return _instantiate(registry.get(kind, name, key), name, params, key, KINDS[kind].noun)
 
 
-def construct(cls, name, params, key, noun):
+def _instantiate(cls, name, params, key, noun):
     """``cls(**params)``, with the parameters checked against its ``__init__`` first.
 
     A typo names the accepted parameters instead of a TypeError, and whatever

@@ -13,11 +13,16 @@ from pathlib import Path
 BOOK_WEIGHTS_SHA256 = "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13"
 
 
+def _package_dir(package: str) -> Path:
+    """The folder of ``framework.<package>`` (plugins, configs), found without running its code."""
+    import importlib.util
+
+    return Path(importlib.util.find_spec(f"framework.{package}").submodule_search_locations[0])
+
+
 def data_dir(name: str) -> Path:
     """The bundled data folder ``name`` (``mnist``, ``book``)."""
-    from .. import plugins
-
-    return Path(plugins.__file__).parent / "data" / name
+    return _package_dir("plugins") / "data" / name
 
 
 def book_weights(sha256) -> Path | None:
@@ -31,9 +36,7 @@ def book_weights(sha256) -> Path | None:
 
 
 def configs_dir() -> Path:
-    from .. import configs
-
-    return Path(configs.__file__).parent
+    return _package_dir("configs")
 
 
 def config_names() -> list[str]:

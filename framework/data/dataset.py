@@ -56,8 +56,6 @@ class Dataset:
         """
         import numpy as np
 
-        from ..errors import FwError
-
         images, labels = self.load_images(split)
         n = len(images)
         x = images.reshape(n, -1) if flatten else images.reshape(n, -1, *images.shape[-2:])
