@@ -36,6 +36,10 @@ MNIST_SIZES = {
 MAX_PAYLOAD = 1 << 30
 
 
+class OtherData(ValueError):
+    """A readable IDX file that is not the one declared: its size or its checksum differs."""
+
+
 def read_idx(path, ndim: int | None = None, size: int | None = None) -> np.ndarray:
     """Read a gzipped IDX file of unsigned bytes; ``ndim`` (IMAGES/LABELS) checks its kind.
 
@@ -91,7 +95,7 @@ def _read_payload(f, ndim, expected_md5, size) -> np.ndarray:
     dims = tuple(int(d) for d in np.frombuffer(dims_bytes, ">u4"))
     header, n = 4 + len(dims_bytes), math.prod(dims)
     if size is not None and header + n != size:
-        raise ValueError(f"has the header {dims}, {header + n} bytes in all, but the file is {size} bytes")
+        raise OtherData(f"is a readable IDX file, but its header {dims} makes {header + n} bytes, not the {size} expected")
     if size is None and header + n > MAX_PAYLOAD:
         raise ValueError(f"has the header {dims}, {header + n} bytes in all, more than fw reads ({MAX_PAYLOAD})")
     h = hashlib.md5(head + dims_bytes)
@@ -106,7 +110,7 @@ def _read_payload(f, ndim, expected_md5, size) -> np.ndarray:
     if f.read(1):
         raise ValueError(f"holds more than the {n} data bytes its header {dims} needs (corrupt)")
     if expected_md5 is not None and (digest := h.hexdigest()) != expected_md5:
-        raise ValueError(f"has the wrong checksum (payload MD5 {digest}, expected {expected_md5})")
+        raise OtherData(f"is a readable IDX file, but with the wrong checksum (payload MD5 {digest}, expected {expected_md5})")
     return array.reshape(dims)
 
 
@@ -165,6 +169,7 @@ class IdxDataset(Dataset):
                 f"dataset '{self.name}' has no split '{split}' (dataset.split); "
                 f"choose one of: {', '.join(self.files)}"
             )
+        self._check_root()
         images_gz, labels_gz = self.files[split]
         files = self.files[split]
         images, labels = self._array(images_gz, IMAGES, files), self._array(labels_gz, LABELS, files)
@@ -175,6 +180,10 @@ class IdxDataset(Dataset):
                 "dataset declaration does not match its files"
             )
         return images, labels
+
+    def _check_root(self):
+        if self.root.exists() and not self.root.is_dir():
+            raise FwError(f"dataset.root {self.root} is a file, not a folder; set dataset.root to the folder holding the data")
 
     def cache_dir(self) -> Path:
         """This root's folder under the user cache: ``$XDG_CACHE_HOME/fw/npy/<folder>-<hash>``.
@@ -187,24 +196,30 @@ class IdxDataset(Dataset):
     def _array(self, file_name: str, ndim: int, split_files=()) -> np.ndarray:
         expected, size = self.md5[file_name], self.sizes.get(file_name)
         cache = self.cache_dir() / (file_name.removesuffix(".gz") + ".npy")
-        array = _read_cache(cache, ndim, expected, size)
+        source = self.root / file_name
+        array = _read_cache(cache, ndim, expected, size, _source_stamp(source))
         if array is None:
             array = self._from_gz(file_name, ndim, expected, split_files)
-            _write_cache(cache, array)
+            _write_cache(cache, array, _source_stamp(source))
         return array
 
     def _from_gz(self, file_name, ndim, expected, split_files=()) -> np.ndarray:
-        """Decode root/file_name, downloading it again if it is missing or bad."""
+        """Decode root/file_name; only where the folder has no such file may a local source or a download stand in.
+
+        A file that is there is the user's: if it fails its check, that is an
+        error naming it, never a silent swap for fw's own copy.
+        """
         path, size = self.root / file_name, self.sizes.get(file_name)
-        try:
-            return _decode(path, ndim, expected, size)
-        except NotARegularFile as e:
-            raise FwError(f"{e}: fw reads data only from regular files; remove it, or set dataset.root to another folder") from None
-        except ValueError as e:
-            problem = f"{path} {e}"
+        if os.path.lexists(path):
+            try:
+                return _decode(path, ndim, expected, size)
+            except NotARegularFile as e:
+                raise FwError(f"{e}: fw reads data only from regular files; remove it, or set dataset.root to another folder") from None
+            except ValueError as e:
+                raise FwError(self._bad_file(path, e)) from None
         hint = self._data_dir_hint(file_name)
         if hint and (default_data_dir() / file_name).is_file():
-            raise FwError(f"{problem}; {hint}")  # the user's copy is right there: not a local source's
+            raise FwError(f"{path} is missing; {hint}")  # the user's copy is right there: not a local source's
         hint = f"; {hint}" if hint else ""
         for folder in self.local_sources:
             local = Path(folder) / file_name
@@ -213,13 +228,26 @@ class IdxDataset(Dataset):
                     return _decode(local, ndim, expected, size)
                 except (ValueError, NotARegularFile) as e:
                     print(f"{self.name}: ignoring {local}: {e if isinstance(e, OSError) else f'it {e}'}", file=sys.stderr)
-        if not is_writable_dir(self.root):
+        problem = f"{path} is missing"
+        if not is_writable_dir(self.root if self.root.exists() else self.root.parent):
             raise FwError(
                 f"{problem}, and folder {self.root} is read-only; put a good copy there by hand "
                 f"or set dataset.root to a writable folder{hint}"
             )
-        if path.exists():
-            print(f"{self.name}: {problem}; downloading it again", file=sys.stderr)
+        return self._download(path, file_name, ndim, expected, size, split_files, problem, hint)
+
+    def _bad_file(self, path, e) -> str:
+        """One line for a file in the folder that fails its check: what, and the two ways out."""
+        fix = "delete it to use fw's own copy" if any((Path(f) / path.name).is_file() for f in self.local_sources) else (
+            "delete it and fw downloads a fresh copy"
+        )
+        own = (
+            f"; if these are your own data in IDX files, they are not '{self.name}': load them with the arrays dataset"
+            if isinstance(e, OtherData) else ""
+        )
+        return f"{path} {e}, so it is not {self.name}'s {path.name}; {fix}, or put a good copy there{own}"
+
+    def _download(self, path, file_name, ndim, expected, size, split_files, problem, hint) -> np.ndarray:
         decoded = {}
 
         def verify(tmp):
@@ -258,13 +286,39 @@ class IdxDataset(Dataset):
         )
 
 
-def _read_cache(path: Path, ndim: int, expected_md5: str, size: int | None = None) -> np.ndarray | None:
+def _source_stamp(path: Path) -> dict | None:
+    """What identifies the dataset folder's file a cache was decoded from; None where there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {"size": st.st_size, "inode": st.st_ino, "mtime_ns": st.st_mtime_ns}
+
+
+def _source_record(cache: Path) -> Path:
+    """Where the stamp of the file a cache was decoded from is kept (beside the verified records)."""
+    key = hashlib.sha256(str(Path(cache).absolute()).encode()).hexdigest()[:16]
+    return cache_home() / "fw" / "sources" / f"{key}.json"
+
+
+def _read_cache(path: Path, ndim: int, expected_md5: str, size: int | None = None, source=None) -> np.ndarray | None:
     """The cached array, memory-mapped read-only, if it is exactly the verified payload; else None.
 
     The file is opened once, refusing a symlink, a FIFO or a device; the
     checks, the verified stamp and the mapping all come from that one open
     descriptor, so the path cannot be swapped between checking and reading.
+    ``source`` is the dataset folder's file as it is now (None: there is
+    none, and the verified payload stands in, as fw's own copy would): a
+    cache decoded from another file, or from fw's own copy before the user
+    put a file there, is not used.
     """
+    if source is not None:
+        try:
+            with open_regular(_source_record(path), follow_symlinks=False) as f:
+                if json.loads(f.read(4096)) != {"source": source}:
+                    return None
+        except (OSError, ValueError):
+            return None
     try:
         f = open_regular(path, follow_symlinks=False)
     except OSError:  # missing, a symlink, not a regular file
@@ -330,9 +384,10 @@ def _remember_verified(path: Path, stamp: dict) -> None:
         pass  # no record: the next run hashes again
 
 
-def _write_cache(path: Path, array: np.ndarray) -> None:
-    """Write atomically; a cache that cannot be written is skipped."""
+def _write_cache(path: Path, array: np.ndarray, source=None) -> None:
+    """Write atomically, then the record of the file it came from; a cache that cannot be written is skipped."""
     try:
         atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
+        atomic_write(_source_record(path), lambda f: f.write(json.dumps({"source": source}).encode()))
     except OSError as e:
         print(f"fw: warning: cannot write cache {path} ({e.strerror or e}); continuing without it", file=sys.stderr)

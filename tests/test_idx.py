@@ -138,14 +138,17 @@ def test_only_the_split_files_are_needed(tmp_path, served):
     ],
     ids=["truncated", "wrong-checksum", "html"],
 )
-def test_bad_file_in_root_is_downloaded_again(root, served, damage, capsys):
+def test_a_bad_file_in_root_is_an_error_naming_it_and_is_left_alone(root, served, damage, capsys):
+    """The folder's file is the user's: fw neither replaces it nor reads another copy in its place."""
     path = root / "tr-images.gz"
     path.write_bytes(damage(path.read_bytes()))
-    images, _ = Tiny(root).load_raw("train")
-    assert np.array_equal(images, ARRAYS["tr-images.gz"])
-    assert path.read_bytes() == GZ["tr-images.gz"]  # repaired in place
-    assert served.hits == ["/missing/tr-images.gz", "/good/tr-images.gz"]
-    assert f"{path} " in capsys.readouterr().err and no_part_files(root)
+    before = path.read_bytes()
+    with pytest.raises(FwError) as e:
+        Tiny(root).load_raw("train")
+    msg = str(e.value)
+    assert msg.startswith(f"{path} ") and "\n" not in msg
+    assert "so it is not tiny's tr-images.gz; delete it and fw downloads a fresh copy, or put a good copy there" in msg
+    assert path.read_bytes() == before and served.hits == [] and no_part_files(root)
 
 
 def test_missing_files_are_downloaded(tmp_path, served):
@@ -230,7 +233,7 @@ def test_read_only_root_with_a_bad_file(root, served):
     (root / "te-labels.gz").write_bytes(b"junk")
     root.chmod(0o555)
     try:
-        with pytest.raises(FwError, match=rf"te-labels.gz is corrupt .* and folder {root} is read-only; put a good copy"):
+        with pytest.raises(FwError, match=rf"te-labels.gz is corrupt .*, so it is not tiny's te-labels.gz; delete it"):
             Tiny(root).load_raw("test")
         assert served.hits == []
     finally:

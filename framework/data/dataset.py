@@ -4,6 +4,8 @@ import os
 from pathlib import Path
 from typing import ClassVar
 
+from ..errors import FwError
+
 
 def default_data_dir() -> Path:
     """``$FW_DATA_DIR``, else ``~/.cache/fw``: where datasets and weights live.
@@ -69,8 +71,6 @@ class Dataset:
 
     def load_images(self, split: str):
         """``load_raw(split)`` for a split the dataset has (an unknown one is a one-line error)."""
-        from ..errors import FwError
-
         if split not in self.splits:
             raise FwError(
                 f"dataset '{self.name}' has no split '{split}' (dataset.split); "
@@ -83,8 +83,18 @@ class Dataset:
 
 
 def make_dataset(cfg, registry):
-    """The config's dataset plugin, for its folder (``dataset.root``)."""
-    return registry.get("datasets", cfg.dataset.name, "dataset.name")(cfg.dataset.root)
+    """The config's dataset plugin, for its folder (``dataset.root``).
+
+    A folder the config names must exist: neither fw's own copy nor a download
+    may stand in for a mistyped path.
+    """
+    root = cfg.dataset.root
+    if root is not None and not Path(root).expanduser().exists():
+        raise FwError(
+            f"dataset.root {root} does not exist; check the path, create the folder to download "
+            f"'{cfg.dataset.name}' into it, or drop dataset.root to use fw's own folder"
+        )
+    return registry.get("datasets", cfg.dataset.name, "dataset.name")(root)
 
 
 def load_split(cfg, split, registry):
