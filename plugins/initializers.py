@@ -1,5 +1,7 @@
 """Weight initialisers from the book's chapter 6: He, Xavier and the fixed-std normal."""
 
+import math
+
 import numpy as np
 
 from framework import Initializer, hookimpl
@@ -29,8 +31,8 @@ class Normal(Initializer):
     name = "normal"
 
     def __init__(self, std=0.01):
-        if not std > 0:
-            raise ValueError("std must be positive")
+        if not (isinstance(std, (int, float)) and not isinstance(std, bool) and math.isfinite(std) and std > 0):
+            raise ValueError(f"std must be a positive finite number, got {std!r}")
         self.std = std
 
     def __call__(self, fan_in, fan_out, rng):

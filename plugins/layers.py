@@ -10,6 +10,11 @@ from framework import Layer, hookimpl
 from framework.core.initializer import draw
 
 
+def _number(value):
+    """A real number: not a bool (YAML's true), not NaN."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
 def _reuse(grads, key, like):
     """``grads[key]``, made (again) only when it is missing or no longer fits ``like``."""
     g = grads.get(key)
@@ -102,7 +107,7 @@ class Dropout(Layer):
     inplace = True
 
     def __init__(self, rate=0.5):
-        if not (isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0 <= rate < 1):
+        if not (_number(rate) and 0 <= rate < 1):
             raise ValueError(f"rate must be at least 0 and below 1, got {rate!r}")
         self.rate = float(rate)
 
@@ -138,10 +143,10 @@ class BatchNorm(Layer):
     inplace = True
 
     def __init__(self, momentum=0.9, eps=1e-5):
-        if not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):
-            raise ValueError(f"momentum must be at least 0 and below 1, got {momentum!r}")
-        if not (isinstance(eps, (int, float)) and eps > 0):
-            raise ValueError(f"eps must be a positive number, got {eps!r}")
+        if not (_number(momentum) and 0 <= momentum < 1):
+            raise ValueError(f"momentum must be a number at least 0 and below 1, got {momentum!r}")
+        if not (_number(eps) and 0 < eps < 1):  # it is added to a variance: 1 or more swamps the data
+            raise ValueError(f"eps must be a small positive number (below 1, e.g. 1e-5), got {eps!r}")
         self.momentum, self.eps = float(momentum), float(eps)
 
     def build(self, input_shape, rng):

@@ -4,6 +4,8 @@ Updates are in place on float32 arrays, with scratch buffers reused across
 steps, so a training step allocates nothing per parameter.
 """
 
+import math
+
 import numpy as np
 
 from framework import Optimizer, hookimpl
@@ -11,8 +13,8 @@ from framework import Optimizer, hookimpl
 
 def _positive(**values):
     for key, v in values.items():
-        if not (isinstance(v, (int, float)) and v > 0):
-            raise ValueError(f"{key} must be a positive number, got {v!r}")
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
+            raise ValueError(f"{key} must be a positive finite number, got {v!r}")
 
 
 class SGD(Optimizer):

@@ -116,6 +116,7 @@ def test_a_build_that_fails_is_named_by_position(mnist_dir, odd_layers):
 def test_fw_train_refuses_a_layer_without_backward_before_reading_data(tmp_path, odd_layers):
     from framework.training.trainer import Trainer
 
+    (tmp_path / "no-data-here").mkdir()  # an empty folder: reading data would fail
     cfg = fw.load_config(
         LAYERS,
         [f"dataset.root={tmp_path}/no-data-here", f"weights.path={tmp_path}/w.npz", odd_layers,

@@ -56,7 +56,7 @@ def run(args):
 def train(args):
     from ..config import load_config
     from ..plugin_system.manager import get_registry
-    from ..safeio.files import OutputLock, ensure_writable_dir
+    from ..safeio.files import OutputLock, ensure_writable_dir, no_empty_new_folders
     from ..training.trainer import Trainer
 
     cfg = load_config(args.config, args.overrides)
@@ -68,10 +68,11 @@ def train(args):
         from .plot import check_plot_available
 
         check_plot_available(args.plot, overwrite=args.force)
-    ensure_writable_dir(trainer.output.path.parent, purpose="for weights.path")
-    with OutputLock(trainer.output.path, "fw train's weights"):
-        trainer.output.check(overwrite=args.force, resume=args.resume)  # again, now that no one else can write
-        return _train(args, cfg, registry, trainer)
+    with no_empty_new_folders(trainer.output.path.parent):  # a run that writes nothing leaves no folder
+        ensure_writable_dir(trainer.output.path.parent, purpose="for weights.path")
+        with OutputLock(trainer.output.path, "fw train's weights"):
+            trainer.output.check(overwrite=args.force, resume=args.resume)  # again, now that no one else can write
+            return _train(args, cfg, registry, trainer)
 
 
 def _train(args, cfg, registry, trainer):

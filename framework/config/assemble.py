@@ -158,18 +158,15 @@ def _default_init(cfg, registry, specs, weights_follow):
     has one (He for ReLU), else Xavier. With ``weights_follow`` it is one that
     only makes room: the weights file fills every parameter.
     """
-    made = []
+    # model.init is checked now, whether or not a layer will use it (std: .inf is an error either way).
+    made = [create(registry, "initializers", cfg.model.init, "model.init")] if cfg.model.init is not None else []
+    if weights_follow:
+        made = [_Unset()]
 
     def default():
         if not made:
-            if weights_follow:
-                made.append(_Unset())
-            else:
-                value = cfg.model.init
-                if value is None:
-                    choices = (registry.get(s.kind, s.name, s.key).suggested_init() for s in specs)
-                    value = next((c for c in choices if c), "xavier")
-                made.append(create(registry, "initializers", value, "model.init"))
+            choices = (registry.get(s.kind, s.name, s.key).suggested_init() for s in specs)
+            made.append(create(registry, "initializers", next((c for c in choices if c), "xavier"), "model.init"))
         return made[0]
 
     return default

@@ -277,6 +277,7 @@ def _apply_override(cfg, item, cwd):
         )
     if key.startswith("plugins[") and _relative(value) and value.endswith(".py"):
         value = _absolute(value, cwd)
+    _name_to_mapping(cfg, key)
     try:
         OmegaConf.update(cfg, key, value, merge=True)
     except Exception as e:
@@ -284,6 +285,14 @@ def _apply_override(cfg, item, cwd):
         what = f"unknown key '{_key_of(e) or key}'{_suggest(_key_of(e) or key)}" if unknown else _msg(e)
         raise FwError(f"override '{item}': {what}") from e
     return cfg
+
+
+def _name_to_mapping(cfg, key):
+    """``model.layers[1].eps=...`` where entry 1 is the bare name ``batch_norm``: make it ``{name: batch_norm}`` first."""
+    m = re.match(r"model\.layers\[(\d+)\]\.", key)
+    layers = cfg.model.layers
+    if m and layers is not None and int(m.group(1)) < len(layers) and isinstance(layers[int(m.group(1))], str):
+        layers[int(m.group(1))] = {"name": layers[int(m.group(1))]}
 
 
 def _parse_override(item, shown=None):

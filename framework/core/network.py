@@ -116,7 +116,7 @@ class Network:
         dL/dx has its layer's input shape and keeps the dtype.
         """
         count = len(self.layers) if layers is None else layers
-        n = len(dout)
+        n, dtype = len(dout), dout.dtype
         for i in reversed(range(count)):
             layer = self.layers[i]
             try:
@@ -124,6 +124,8 @@ class Network:
             except FwError:
                 raise
             except Exception as e:
+                if i + 1 < count:  # unchecked steps: was it the layer above that handed over a bad dL/dx?
+                    self._check(i + 1, "backward", dout, (n, *self.shapes[i]), dtype)
                 raise self.error(i, f"backward failed: {_text(e)}") from e
             if check and (i or layer.input_grad):
                 self._check(i, "backward", dx, (n, *(self.shapes[i - 1] if i else self.input_shape)), dout.dtype)
@@ -219,6 +221,15 @@ class Network:
                         f"backward must fill grads['{key}'] with a float32 array of shape {p.shape}, "
                         f"like params['{key}']; it left {got}",
                     )
+
+    def non_finite(self):
+        """``(layer index, name)`` of the first parameter or buffer holding NaN or Inf; None if all are finite."""
+        for i, layer in enumerate(self.layers):
+            for table in (layer.params, layer.buffers):
+                for key, array in table.items():
+                    if not np.isfinite(array).all():
+                        return i, key
+        return None
 
     def state_dict(self):
         """``{"<layer index>.<name>": array}`` for every layer's params and buffers (PyTorch's naming)."""

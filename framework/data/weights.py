@@ -112,6 +112,13 @@ def _check_array(a, what, source):
         raise FwError(f"{source}: {what} must be a floating-point numpy array, got {_describe(a)}")
     if not np.isfinite(a).all():
         raise FwError(f"{source}: {what} contains NaN or Inf; the file is damaged, or the training that wrote it diverged")
+    if a.dtype.itemsize > 4:  # finite in float64, yet beyond float32's range: Inf once the network holds it
+        with np.errstate(over="ignore"):
+            if not np.isfinite(a.astype(np.float32)).all():
+                raise FwError(
+                    f"{source}: {what} holds values beyond float32's range (about ±3.4e38), which would become Inf "
+                    "in the network; the file is damaged, or the training that wrote it diverged"
+                )
 
 
 def _dense_like(net):

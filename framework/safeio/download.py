@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from ..errors import FwError
-from .files import ensure_writable_dir, file_hash, temp_path
+from .files import ensure_writable_dir, file_hash, no_empty_new_folders, temp_path
 
 CONNECT_TIMEOUT = 5.0  # seconds: name lookup and TCP connect, all of a host's addresses together
 RESPONSE_TIMEOUT = 9.0  # seconds: from a URL's start to its response headers (3 mirrors: 27 s in all)
@@ -66,54 +66,39 @@ def download(urls, dest, *, verify=None, max_bytes: int | None = None, label: st
     dest = Path(dest)
     label = label or dest.name
     max_bytes = MAX_BYTES if max_bytes is None else max_bytes
-    created = _missing_folders(dest.parent)
-    ensure_writable_dir(dest.parent, purpose=f"to download {label}")
-    tried = []
-    for url in urls:
-        tmp = temp_path(dest)
-        try:
-            out = open(tmp, "xb")
-        except OSError as e:
-            raise FwError(
-                f"cannot write in folder {dest.parent} to download {label} ({e.strerror or e}); "
-                "make it writable or choose another folder"
-            ) from None
-        try:
-            with out:
-                _fetch(url, out, max_bytes, label)
-                out.flush()
-                os.fsync(out.fileno())
-            if verify is not None:
-                verify(Path(tmp))
-            os.replace(tmp, dest)
-            return dest
-        except (OSError, ValueError, http.client.HTTPException) as e:  # URLError is an OSError
-            tried.append(f"{url} ({_reason(e)})")
-            if url != urls[-1]:
-                print(f"{label}: {tried[-1]}; trying the next mirror", file=sys.stderr, flush=True)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    for folder in reversed(created):  # leave no empty folders behind a failed download
-        try:
-            folder.rmdir()
-        except OSError:
-            break
-    raise DownloadError(
-        f"could not download {label}: tried {', '.join(tried) or 'no URLs'}; "
-        f"download it by hand and put it at {dest}",
-        tried,
-    )
-
-
-def _missing_folders(folder: Path) -> list[Path]:
-    """The folders (outermost first) that creating ``folder`` would make."""
-    missing = []
-    folder = folder.absolute()
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    return missing[::-1]
+    with no_empty_new_folders(dest.parent):  # a failed download leaves no empty folder behind
+        ensure_writable_dir(dest.parent, purpose=f"to download {label}")
+        tried = []
+        for url in urls:
+            tmp = temp_path(dest)
+            try:
+                out = open(tmp, "xb")
+            except OSError as e:
+                raise FwError(
+                    f"cannot write in folder {dest.parent} to download {label} ({e.strerror or e}); "
+                    "make it writable or choose another folder"
+                ) from None
+            try:
+                with out:
+                    _fetch(url, out, max_bytes, label)
+                    out.flush()
+                    os.fsync(out.fileno())
+                if verify is not None:
+                    verify(Path(tmp))
+                os.replace(tmp, dest)
+                return dest
+            except (OSError, ValueError, http.client.HTTPException) as e:  # URLError is an OSError
+                tried.append(f"{url} ({_reason(e)})")
+                if url != urls[-1]:
+                    print(f"{label}: {tried[-1]}; trying the next mirror", file=sys.stderr, flush=True)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        raise DownloadError(
+            f"could not download {label}: tried {', '.join(tried) or 'no URLs'}; "
+            f"download it by hand and put it at {dest}",
+            tried,
+        )
 
 
 def _mb(n):

@@ -1,5 +1,6 @@
 """Writing files so that they are always whole or absent, and checking where we may write."""
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -170,6 +171,24 @@ def ensure_writable_dir(path, *, purpose: str = "") -> Path:
     except OSError as e:
         raise FwError(f"cannot create folder {path}{why} ({e.strerror or e}); create it by hand or choose another folder") from e
     return path
+
+
+@contextlib.contextmanager
+def no_empty_new_folders(folder):
+    """Whatever happens inside, the folders leading to ``folder`` that did not exist before and are
+    empty after are removed again: a failed run leaves no empty ``runs/...`` behind."""
+    created, folder = [], Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        created.append(folder)
+        folder = folder.parent
+    try:
+        yield
+    finally:
+        for made in created:  # innermost first
+            try:
+                made.rmdir()
+            except OSError:
+                break
 
 
 def file_hash(path, algo: str = "sha256") -> str:

@@ -66,43 +66,16 @@ class Trainer:
         net = self.net
         x, x_test = net.as_input(x), net.as_input(x_test)
         t, t_test = _labels(t), _labels(t_test)
-        epochs, batch_size = self.cfg.train.epochs, self.cfg.train.batch_size  # plain ints: no omegaconf in the loop
-        n, classes = len(x), net.output_shape[0]
-        if n == 0:
-            raise FwError(f"the train split of dataset '{self.cfg.dataset.name}' is empty; there is nothing to train on")
-        for labels, split in ((t, "train"), (t_test, "test")):
-            if labels.size and (labels.min() < 0 or labels.max() >= classes):
-                raise FwError(
-                    f"the {split} labels of dataset '{self.cfg.dataset.name}' run from {labels.min()} to {labels.max()}, "
-                    f"but the network has {classes} outputs, so labels must be 0 to {classes - 1}"
-                )
-        majority = np.bincount(t, minlength=classes).max() / n
-        bs = min(batch_size, n)
-        steps = math.ceil(n / bs)
-        xb = np.empty((bs, *x.shape[1:]), np.float32)
-        tb = np.zeros((bs, classes), np.float32)
+        self._check_labels(t, t_test)
+        epochs, classes = self.cfg.train.epochs, net.output_shape[0]
+        majority = np.bincount(t, minlength=classes).max() / len(x)
+        bs = min(self.cfg.train.batch_size, len(x))  # plain ints: no omegaconf in the loop
+        batch = np.empty((bs, *x.shape[1:]), np.float32), np.zeros((bs, classes), np.float32)
         for epoch in range(len(self.history) + 1, min(until or epochs, epochs) + 1):
-            order = self.rng.permutation(n)
             start = time.perf_counter()
-            total_loss = correct = 0.0
-            for step in range(steps):
-                idx = order[step * bs : (step + 1) * bs]
-                k = len(idx)
-                np.take(x, idx, axis=0, out=xb[:k])
-                tb[:k] = 0
-                tb[np.arange(k), t[idx]] = 1
-                self._set_lr((epoch - 1) * steps + step, epochs * steps)
-                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence: checked below
-                    loss, y = self.step(xb[:k], tb[:k])
-                if not math.isfinite(loss):
-                    self._diverged(epoch, loss, xb[:k])
-                total_loss += loss * k
-                correct += np.count_nonzero(y.argmax(axis=1) == t[idx])
-                self.optimizer.update(net.parameters(), net.gradients())
-                if progress:
-                    progress(epoch, step + 1, steps)
+            loss, accuracy = self._epoch(epoch, x, t, batch, progress)
             seconds = time.perf_counter() - start
-            report = Epoch(epoch, total_loss / n, float(correct) / n, self.accuracy(x_test, t_test), seconds, self._lr())
+            report = Epoch(epoch, loss, accuracy, self.accuracy(x_test, t_test), seconds, self._lr())
             if at_chance_level(report.train_accuracy, majority, classes):
                 # Not NaN, yet nothing learnt: typically a far too high learning rate saturating every unit.
                 warnings.warn(
@@ -111,11 +84,49 @@ class Trainer:
                     FwWarning,
                     stacklevel=2,
                 )
+            if bad := net.non_finite():  # e.g. batch-norm's running statistics, which the loss never sees
+                self._diverged(epoch, f"{net.labels[bad[0]]}'s '{bad[1]}' became Inf or NaN while the loss stayed finite")
             self.history.append(report)
             checkpoint.save(self, self.output.checkpoint_path)
             if on_epoch:
                 on_epoch(report)
         return self.history
+
+    def _check_labels(self, t, t_test):
+        name, classes = self.cfg.dataset.name, self.net.output_shape[0]
+        if len(t) == 0:
+            raise FwError(f"the train split of dataset '{name}' is empty; there is nothing to train on")
+        for labels, split in ((t, "train"), (t_test, "test")):
+            if labels.size and (labels.min() < 0 or labels.max() >= classes):
+                raise FwError(
+                    f"the {split} labels of dataset '{name}' run from {labels.min()} to {labels.max()}, "
+                    f"but the network has {classes} outputs, so labels must be 0 to {classes - 1}"
+                )
+
+    def _epoch(self, epoch, x, t, batch, progress):
+        """One pass over shuffled mini-batches, in the ``batch`` buffers: ``(mean loss, running accuracy)``."""
+        xb, tb = batch
+        n, bs, epochs = len(x), len(xb), self.cfg.train.epochs
+        steps = math.ceil(n / bs)
+        order = self.rng.permutation(n)
+        total_loss = correct = 0.0
+        for step in range(steps):
+            idx = order[step * bs : (step + 1) * bs]
+            k = len(idx)
+            np.take(x, idx, axis=0, out=xb[:k])
+            tb[:k] = 0
+            tb[np.arange(k), t[idx]] = 1
+            self._set_lr((epoch - 1) * steps + step, epochs * steps)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # divergence: checked below
+                loss, y = self.step(xb[:k], tb[:k])
+            if not math.isfinite(loss):
+                self._diverged(epoch, self._why(loss, xb[:k]), step + 1, steps)
+            total_loss += loss * k
+            correct += np.count_nonzero(y.argmax(axis=1) == t[idx])
+            self._update()
+            if progress:
+                progress(epoch, step + 1, steps)
+        return total_loss / n, float(correct) / n
 
     def step(self, x, t):
         """One forward and backward pass on a batch: ``(loss, output)``; every layer's grads are filled."""
@@ -132,20 +143,39 @@ class Trainer:
 
     _checked = False
 
+    def _update(self):
+        net = self.net
+        grads = net.gradients()
+        try:
+            self.optimizer.update(net.parameters(), grads)
+        except Exception:
+            net.check_gradients()  # a layer that left a bad gradient is named, rather than the optimizer
+            raise
+
     def _lr_now(self):
         return f" (now {self.base_lr})" if isinstance(self.base_lr, (int, float)) else ""
 
-    def _diverged(self, epoch, loss, x):
+    def _why(self, loss, x):
+        """Why the loss is not finite: weights that blew up, values that overflowed, or a layer's own NaN."""
         net = self.net
-        for i, layer in enumerate(net.layers):  # a layer that makes NaN from numbers?
-            with np.errstate(all="ignore"):
-                y = layer(x, True)
-            if np.isnan(y).any() and np.isfinite(x).all():
-                raise net.error(i, "returned NaN for finite input; fix its forward")
+        if bad := net.non_finite():
+            return f"{net.labels[bad[0]]}'s '{bad[1]}' became Inf or NaN"
+        for i, layer in enumerate(net.layers):
+            try:
+                with np.errstate(over="raise", invalid="ignore", divide="ignore"):
+                    y = layer(x, True)
+            except FloatingPointError:
+                return f"values overflowed float32 in {net.labels[i]}"
+            if np.isnan(y).any() and np.isfinite(x).all():  # finite input and finite weights: the layer's own bug
+                raise net.error(i, "returned NaN for finite input and finite weights; fix its forward")
             x = y
+        return f"the loss became {loss}"
+
+    def _diverged(self, epoch, why, step=None, steps=None):
+        at = f" at step {step} of {steps}" if step else ""
         kept = f"epoch {self.history[-1].epoch} is in {self.output.checkpoint_path}" if self.history else "nothing was written"
         raise FwError(
-            f"training diverged in epoch {epoch}: the loss became {loss}; lower train.optimizer.lr{self._lr_now()} "
+            f"training diverged in epoch {epoch}{at}: {why}; lower train.optimizer.lr{self._lr_now()} "
             f"or choose another optimizer ({kept})"
         )
 
