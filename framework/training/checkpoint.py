@@ -11,6 +11,7 @@ One ``.npz`` beside the weights, written atomically after every epoch:
 """
 
 import json
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,7 +19,8 @@ import numpy as np
 
 from ..data.weights import load_weights
 from ..errors import FwError
-from ..safeio.files import write_output
+from ..safeio.files import open_regular, write_output
+from ..safeio.npz import numeric, read_npz
 
 
 def fingerprint(cfg) -> str:
@@ -60,45 +62,98 @@ def restore(trainer, path) -> list[dict]:
     if not path.is_file():
         raise FwError(f"no checkpoint to resume from at {path}; run fw train without --resume to start")
     meta, net_state, slots, others = _read(path)
-    saved = meta.get("fingerprint")
-    if saved != fingerprint(trainer.cfg):
-        changed = _differences(json.loads(saved), json.loads(fingerprint(trainer.cfg))) if isinstance(saved, str) else "unknown"
-        raise FwError(
-            f"{path} was written for a different dataset, model or train config ({changed}); "
-            "restore that config, or delete the checkpoint to start over"
-        )
+    _check_fingerprint(meta, trainer.cfg, path)
+    history = _history(meta, trainer.cfg.train.epochs, path)
     try:
         load_weights(trainer.net, net_state, path)
     except FwError as e:
         raise FwError(f"{e}; delete the checkpoint to start over") from e
     _check_slots(slots, trainer.net.parameters(), path)
-    trainer.optimizer.load_state({**(meta.get("optimizer") or {}), **others, **({"slots": slots} if slots else {})})
-    trainer.rng.bit_generator.state = meta["rng"]
-    if meta.get("lr") is not None and trainer.optimizer.lr is not None:
-        trainer.optimizer.lr = meta["lr"]
-    return meta["history"]
+    scalars = meta.get("optimizer") or {}
+    if not isinstance(scalars, dict):
+        _damaged(path, "meta 'optimizer'", "is not a mapping")
+    try:
+        trainer.optimizer.load_state({**scalars, **others, **({"slots": slots} if slots else {})})
+    except Exception as e:  # a hand-edited step count, say: the optimizer's own check
+        _damaged(path, "optimizer state", f"does not load into '{trainer.optimizer.name}' ({type(e).__name__}: {e})")
+    try:
+        trainer.rng.bit_generator.state = meta["rng"]
+    except (KeyError, TypeError, ValueError):
+        _damaged(path, "meta 'rng'", f"is not a state of numpy's {type(trainer.rng.bit_generator).__name__} generator")
+    lr = meta.get("lr")
+    if lr is not None and not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr)):
+        _damaged(path, "meta 'lr'", f"is {str(lr)[:40]!r}, not a finite number")
+    if lr is not None and trainer.optimizer.lr is not None:
+        trainer.optimizer.lr = lr
+    return history
+
+
+def _damaged(path, what, problem):
+    raise FwError(f"{path}: the checkpoint's {what} {problem}; delete the checkpoint to start over")
+
+
+def _check_fingerprint(meta, cfg, path):
+    saved, now = meta.get("fingerprint"), fingerprint(cfg)
+    try:
+        saved_cfg = json.loads(saved) if isinstance(saved, str) else None
+    except ValueError:
+        saved_cfg = None
+    if not isinstance(saved_cfg, dict):
+        _damaged(path, "meta 'fingerprint'", "is damaged (it should be the config it was trained with, as JSON)")
+    if saved != now:
+        raise FwError(
+            f"{path} was written for a different dataset, model or train config "
+            f"({_differences(saved_cfg, json.loads(now)) or 'the same keys, written differently'}); "
+            "restore that config, or delete the checkpoint to start over"
+        )
+
+
+def _history(meta, epochs, path) -> list[dict]:
+    """One dict of numbers per epoch done, epochs 1, 2, ... and no more than the config's."""
+    history = meta.get("history")
+    if not isinstance(history, list) or len(history) > epochs:
+        got = f"{len(history)} entries" if isinstance(history, list) else type(history).__name__
+        _damaged(path, "meta 'history'", f"holds {got}, for a run of {epochs} epochs")
+    for i, entry in enumerate(history):
+        numbers = isinstance(entry, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in entry.values())
+        if not numbers or entry.get("epoch") != i + 1:
+            _damaged(path, f"meta 'history'[{i}]", f"is {str(entry)[:60]}, not the metrics of epoch {i + 1}")
+    return history
 
 
 def _read(path):
-    """``(meta, network arrays, {slot: {parameter: array}}, other optimizer arrays)``."""
+    """``(meta, network arrays, {slot: {parameter: array}}, other optimizer arrays)``, every size checked first."""
+    def names(keys, source):
+        strays = [k for k in keys if k != "meta" and not k.startswith(("net.", "slot.", "opt."))]
+        if strays or "meta" not in keys:
+            what = f"holds {strays[0][:40]!r}" if strays else "has no meta"
+            raise FwError(f"{source}: {what}; {_LAYOUT}")
+
     try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            net_state = {k[4:]: z[k] for k in z.files if k.startswith("net.")}
-            slots = {}
-            for k in z.files:
-                if k.startswith("slot."):
-                    slot, name = k[5:].split(".", 1)
-                    slots.setdefault(slot, {})[name] = z[k].copy()
-            others = {k[4:]: z[k].copy() for k in z.files if k.startswith("opt.")}
-    except Exception as e:
-        raise FwError(
-            f"{path}: not a readable checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
-            "delete it to start over"
-        ) from e
+        with open_regular(path) as f:
+            arrays = read_npz(f, path, check_names=names, allowed=_allowed, layout=_LAYOUT, kind="checkpoints")
+        meta = json.loads(str(arrays.pop("meta")))
+    except FwError as e:
+        raise FwError(f"{e}; delete the checkpoint to start over") from e
+    except (OSError, ValueError) as e:
+        raise FwError(f"{path}: not a readable checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:200]}); delete it to start over") from e
     if not isinstance(meta, dict):
         raise FwError(f"{path}: not a readable checkpoint (its meta is not a mapping); delete it to start over")
+    net_state = {k[4:]: a for k, a in arrays.items() if k.startswith("net.")}
+    others = {k[4:]: a for k, a in arrays.items() if k.startswith("opt.")}
+    slots = {}
+    for k, a in arrays.items():
+        if k.startswith("slot."):
+            slot, _, name = k[5:].partition(".")
+            slots.setdefault(slot, {})[name] = a
     return meta, net_state, slots, others
+
+
+_LAYOUT = "a checkpoint holds net.*, slot.* and opt.* arrays and its meta, as fw train writes it"
+
+
+def _allowed(key, dtype):
+    return numeric(key, dtype) or (key == "meta" and dtype.kind == "U")
 
 
 def _check_slots(slots, params, path):

@@ -181,7 +181,14 @@ class Trainer:
 
     def resume(self) -> int:
         """Continue from the checkpoint beside the weights (see ``checkpoint.restore``); the epochs done."""
-        self.history = [Epoch(**e) for e in checkpoint.restore(self, self.output.checkpoint_path)]
+        history = checkpoint.restore(self, self.output.checkpoint_path)
+        try:
+            self.history = [Epoch(**e) for e in history]
+        except TypeError as e:  # a hand-edited entry with keys an Epoch does not have
+            raise FwError(
+                f"{self.output.checkpoint_path}: the checkpoint's history does not hold fw train's metrics ({e}); "
+                "delete the checkpoint to start over"
+            ) from e
         return len(self.history)
 
     def accuracy(self, x, t):
