@@ -40,6 +40,9 @@ class ReLU(Activation):
     def forward(self, x):
         return np.maximum(x, 0)
 
+    def forward_inplace(self, x):
+        return np.maximum(x, 0, out=x)
+
     def backward(self, x, y, dout):
         return dout * (x > 0)
 

@@ -23,6 +23,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from framework import Layer, hookimpl
 from framework.core.initializer import draw
+from framework.core.memory import check as check_memory
 
 #: Inference takes the images in chunks of about this many bytes of columns
 #: plus output (measured on the SimpleConvNet: 2-16 MB alike, below 1 MB slower).
@@ -122,6 +123,9 @@ class Conv2D(Layer):
             from framework.plugins.initializers import He
 
             init = He()
+        # im2col makes every window a column: for one example, (C*kh*kw + 1) x (out_h*out_w) float32s.
+        kh, kw = self.kernel_size
+        check_memory(4 * (c * kh * kw + 1) * self.out_hw[0] * self.out_hw[1], "its im2col columns for one example")
         # Drawn as a (C*kh*kw, filters) matrix, as for a dense layer of that fan-in.
         self.params["W"] = draw(init, (self.filters, c, *self.kernel_size), rng, out_axis=0)
         self.params["b"] = np.zeros(self.filters, np.float32)

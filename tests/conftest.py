@@ -85,6 +85,12 @@ def mnist_dir():
 
 
 @pytest.fixture
+def shared_book():
+    """The shared folder of the book's trained weights (chapters 3, 7 and 8)."""
+    return need("book/sample_weight.pkl", "book/params.pkl", "book/deep_convnet_params.pkl") / "book"
+
+
+@pytest.fixture
 def book_weights():
     return need("book/sample_weight.pkl") / "book" / "sample_weight.pkl"
 

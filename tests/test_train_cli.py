@@ -154,10 +154,14 @@ def test_fw_run_warns_when_a_newer_checkpoint_waits(capsys, small, tmp_path):
 def test_a_second_fw_train_to_the_same_path_is_refused(capsys, small, tmp_path):
     from framework.safeio.files import OutputLock
 
+    (tmp_path / "w.ckpt.npz").write_bytes(b"the running one's checkpoint")
     with OutputLock(tmp_path / "w.npz", "test"):  # as if another fw train were running
         code, out, err = fw(capsys, "train", CONFIG, *small)
-    assert code == 1 and out == ""
-    assert f"another fw process (pid {os.getpid()}) is writing {tmp_path / 'w.npz'}" in err
+        assert code == 1 and out == ""
+        assert err == f"fw: error: a training run is in progress for {tmp_path / 'w.npz'} (fw train, pid {os.getpid()}); wait for it to finish\n"
+        code, out, err = fw(capsys, "run", CONFIG, *small)  # and fw run gives the same one reason, no --resume
+        assert code == 1 and "a training run is in progress" in err and "--resume" not in err and "--force" not in err
+    (tmp_path / "w.ckpt.npz").unlink()
     assert not (tmp_path / "w.npz").exists()
     code, _, err = fw(capsys, "train", CONFIG, *small)  # released: now it runs
     assert code == 0, err

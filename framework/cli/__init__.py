@@ -100,4 +100,28 @@ def console():
 
     code = main()
     gc.freeze()
+    _leave_plugin_threads(code)
     sys.exit(code)
+
+
+def _leave_plugin_threads(code):
+    """A plugin's non-daemon thread still running would keep fw from exiting: name it, and exit anyway."""
+    import os
+    import threading
+
+    left = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if not left:
+        return
+    from ..safeio.untrusted import clip
+
+    names = ", ".join(clip(f"'{t.name}' from {_started_by(t)}", 120) for t in left[:3])
+    print(f"fw: warning: plugin code left {len(left)} thread(s) running ({names}); exiting without waiting for them",
+          file=sys.stderr)  # fmt: skip
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _started_by(thread):
+    target = getattr(thread, "_target", None) or type(thread).run
+    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"

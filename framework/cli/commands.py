@@ -63,6 +63,7 @@ def train(args):
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
     trainer = Trainer(cfg, registry)
+    _refuse_while_training(trainer.output.path)
     trainer.output.check(overwrite=args.force, resume=args.resume)
     if args.plot:
         from .plot import check_plot_available
@@ -308,6 +309,8 @@ def _check_unfinished_training(cfg, args):
     from ..errors import FwError, FwWarning
     from ..training.checkpoint import unfinished
 
+    if cfg.weights is not None and cfg.weights.path:
+        _refuse_while_training(Path(cfg.weights.path).expanduser())
     checkpoint = unfinished(cfg.weights)
     if checkpoint is None:
         return
@@ -316,6 +319,15 @@ def _check_unfinished_training(cfg, args):
     if not path.is_file():
         raise FwError(f"weights file not found: {path} (weights.path), but a training checkpoint is there: finish the training with {resume}")
     warnings.warn(f"{checkpoint} is newer than {path}: a training run did not finish; {resume} completes it (these are the older weights)", FwWarning)
+
+
+def _refuse_while_training(weights_path):
+    """A training run holds these weights' lock: say that, and only that (not --force, not --resume)."""
+    from ..errors import FwError
+    from ..safeio.files import OutputLock
+
+    if pid := OutputLock.holder(weights_path):
+        raise FwError(f"a training run is in progress for {weights_path} (fw train, pid {pid}); wait for it to finish")
 
 
 def _report_failures(registry):

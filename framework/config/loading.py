@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import FwError
 from .schema import PATH_KEYS, SCHEMA
-from .validate import validate
+from .validate import quote, validate
 
 
 def load_config(path, overrides=(), *, require_weights=True):
@@ -43,11 +43,17 @@ def load_config(path, overrides=(), *, require_weights=True):
     schema = OmegaConf.create(SCHEMA)
     OmegaConf.set_struct(schema, True)
     OmegaConf.set_struct(schema.train.optimizer, False)  # each optimizer has its own parameters
-    cfg = _open_layers(_merge(schema, _shorthand(_absolute_paths(_read_yaml(path), base)), f"{path}"))
-    for item in overrides:
-        cfg = _open_layers(_apply_override(cfg, item, cwd))
+    try:
+        cfg = _open_layers(_merge(schema, _shorthand(_absolute_paths(_read_yaml(path), base)), f"{path}"))
+    except RecursionError:
+        raise FwError(f"{path}: lists or mappings nested too deeply; a config is a few levels deep") from None
+    try:
+        for group in _groups(overrides):
+            cfg = _open_layers(_apply_overrides(cfg, group, cwd))
+    except RecursionError:
+        raise FwError(f"{_nested(overrides)}: lists or mappings nested too deeply; a config is a few levels deep") from None
     _drop_inherited_download(cfg, overrides)
-    set_by = [f"override '{o}'" for o in overrides if o.split("=", 1)[0].strip() == "weights"]
+    set_by = [f"override {quote(o)}" for o in overrides if o.split("=", 1)[0].strip() == "weights"]
     cfg = _complete_weights(cfg, set_by[-1] if set_by else str(path))
     try:
         OmegaConf.resolve(cfg)
@@ -254,6 +260,43 @@ def _drop_inherited_download(cfg, overrides):
                 cfg.weights[key] = None
 
 
+def _nested(overrides):
+    deepest = max(overrides, key=lambda o: o.count("[") + o.count("{"))
+    return f"override {quote(deepest)}"
+
+
+def _groups(overrides):
+    """Consecutive plain ``KEY=VALUE`` overrides in one group, merged at once (10,000 of them take a second,
+    not a minute); an indexed key, or one that swaps the network's form, on its own."""
+    group = []
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        if "[" in key or key in ("model.layers", "model.sizes") or "=" not in item or _not_text(item):
+            if group:
+                yield group
+            yield [item]
+            group = []
+        else:
+            group.append(item)
+    if group:
+        yield group
+
+
+def _apply_overrides(cfg, group, cwd):
+    """A group of plain overrides merged at once; if that fails, one by one, so the error names the culprit."""
+    if len(group) > 1:
+        from omegaconf import OmegaConf
+
+        try:
+            update = OmegaConf.from_dotlist(group)
+            return _merge(cfg, _shorthand(_absolute_paths(update, cwd)), "overrides")
+        except Exception:  # noqa: BLE001 - redone item by item below, for a message that names it
+            pass
+    for item in group:
+        cfg = _apply_override(cfg, item, cwd)
+    return cfg
+
+
 def _apply_override(cfg, item, cwd):
     """``KEY=VALUE`` applied to ``cfg``; a key with an index (``model.layers[2].units``) edits that entry.
 
@@ -268,11 +311,11 @@ def _apply_override(cfg, item, cwd):
         for k in other:
             OmegaConf.update(cfg, k, None, merge=False)
     if "[" not in key:
-        return _merge(cfg, _shorthand(_absolute_paths(_parse_override(item), cwd)), f"override '{item}'")
+        return _merge(cfg, _shorthand(_absolute_paths(_parse_override(item), cwd)), f"override {quote(item)}")
     value = _parse_override("_=" + item.split("=", 1)[1], item)._
     if key.startswith("model.layers[") and cfg.model.layers is None:
         raise FwError(
-            f"override '{item}': this config gives its network as model.sizes, not model.layers; "
+            f"override {quote(item)}: this config gives its network as model.sizes, not model.layers; "
             "`fw config CONFIG` prints it written out as model.layers, to save and edit (or set model.sizes=...)"
         )
     if key.startswith("plugins[") and _relative(value) and value.endswith(".py"):
@@ -283,7 +326,7 @@ def _apply_override(cfg, item, cwd):
     except Exception as e:
         unknown = "not in struct" in str(e) or isinstance(e, (KeyError, AttributeError))
         what = f"unknown key '{_key_of(e) or key}'{_suggest(_key_of(e) or key)}" if unknown else _msg(e)
-        raise FwError(f"override '{item}': {what}") from e
+        raise FwError(f"override {quote(item)}: {what}") from e
     return cfg
 
 
@@ -299,16 +342,30 @@ def _parse_override(item, shown=None):
     from omegaconf import OmegaConf
 
     shown = shown or item
+    if _not_text(item):
+        raise FwError(
+            f"override {quote(item.encode('utf-8', 'surrogateescape').decode('utf-8', 'replace'))}: holds bytes that "
+            "are not UTF-8 text; fw reads paths and values as text, so rename the file or folder"
+        )
     if "=" not in item:
-        raise FwError(f"override '{item}' is not KEY=VALUE, e.g. batch_size=1000 or model.sizes=[784,100,10]")
+        raise FwError(f"override {quote(item)} is not KEY=VALUE, e.g. batch_size=1000 or model.sizes=[784,100,10]")
     try:
         return OmegaConf.from_dotlist([item])
+    except RecursionError:
+        raise FwError(f"override {quote(shown)}: lists or mappings nested too deeply; a config is a few levels deep") from None
     except Exception as e:
         if huge := _huge_number(item):
-            shown = item if len(item) <= 40 else item[:37] + "..."
-            raise FwError(f"override '{shown}': a number with {huge[1]} digits; no setting needs one that long") from e
+            raise FwError(f"override {quote(shown)}: a number with {huge[1]} digits; no setting needs one that long") from e
         hint = "; quote an override that has spaces: 'model.sizes=[784, 100, 10]'" if item.count("[") != item.count("]") else ""
-        raise FwError(f"override '{shown}': cannot parse the value: {_msg(e)}{hint}") from e
+        raise FwError(f"override {quote(shown)}: cannot parse the value: {_msg(e)}{hint}") from e
+
+
+def _not_text(item):
+    try:
+        item.encode("utf-8")
+    except UnicodeEncodeError:  # bytes the shell passed that are not UTF-8 (Python keeps them as surrogates)
+        return True
+    return False
 
 
 def _merge(base, update, source):

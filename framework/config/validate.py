@@ -36,7 +36,7 @@ class _Checker:
         dotted = re.sub(r"\[(\d+)\]", r".\1", key) + "."
         for o in reversed(self.overrides):
             if dotted.startswith(re.sub(r"\[(\d+)\]", r".\1", o.split("=", 1)[0].strip()) + "."):
-                return f"override '{o}'"
+                return f"override {quote(o)}"
         return str(self.path)
 
     def fail(self, key, want):
@@ -55,6 +55,8 @@ def _dataset(check, d):
             check.fail(f"dataset.{key}", "a string")
     if d["root"] is not None and not isinstance(d["root"], str):
         check.fail("dataset.root", "a folder path or null")
+    if d["root"] is not None:
+        _path(check, "dataset.root", d["root"])
     for key in ("normalize", "flatten", "one_hot_label"):
         if not isinstance(d[key], bool):
             check.fail(f"dataset.{key}", "true or false")
@@ -114,6 +116,8 @@ def _weights(check, w, require_weights):
     for key in ("path", "url"):
         if w[key] is not None and not isinstance(w[key], str):
             check.fail(f"weights.{key}", "a string or null")
+    if w["path"] is not None:
+        _path(check, "weights.path", w["path"])
     if require_weights and w["path"] is None and w["url"] is None:
         check.fail("weights.path", "a file path (or set weights.url to download it, or weights=null)")
     if w["format"] is not None and not isinstance(w["format"], str):
@@ -121,6 +125,24 @@ def _weights(check, w, require_weights):
     if w["sha256"] is not None and not (isinstance(w["sha256"], str) and re.fullmatch(r"[0-9a-fA-F]{64}", w["sha256"])):
         quote = " (in quotes, or YAML reads a hash of digits as a number)" if not isinstance(w["sha256"], str) else ""
         check.fail("weights.sha256", f"64 hex digits{quote} or null")
+
+
+def quote(item, limit=60) -> str:
+    """An override as error lines quote it (see loading.quote)."""
+    return repr(item if len(item) <= limit else f"{item[: limit - 10]}...{item[-7:]}")
+
+
+def _path(check, key, value):
+    """A path the file system can hold: no name over NAME_MAX bytes, not over PATH_MAX in all (else Errno 36 later)."""
+    longest = max((len(part.encode("utf-8", "surrogateescape")) for part in value.split("/")), default=0)
+    if longest > _NAME_MAX or len(value.encode("utf-8", "surrogateescape")) > _PATH_MAX:
+        raise FwError(
+            f"{check.source_of(key)}: {key} {value[:40]!r}... is too long for the file system (a name of {longest} bytes; "
+            f"at most {_NAME_MAX} a name and {_PATH_MAX} in all); choose a shorter path"
+        )
+
+
+_NAME_MAX, _PATH_MAX = 255, 4096
 
 
 def _is_int(v):

@@ -31,9 +31,15 @@ def draw(init, shape, rng, out_axis=-1):
     fan-in is the product of the other axes, so a filter draws like a dense
     layer of that many inputs.
     """
+    import math
+
     import numpy as np
 
+    from .memory import check
+
     shape = tuple(int(s) for s in shape)
+    # Initialisers draw in float64, then keep float32: 12 bytes a weight while drawing.
+    check(12 * math.prod(shape), f"drawing its weights of shape {shape}")
     axis = out_axis % len(shape)
     fan_out = shape[axis]
     rest = shape[:axis] + shape[axis + 1 :]

@@ -5,11 +5,14 @@ book's ``TwoLayerNet`` does; ``classify`` is the same forward pass, done in
 chunks into buffers the network reuses (see README, Performance).
 """
 
+import math
+
 import numpy as np
 
 from ..errors import FwError
 from ..safeio.untrusted import describe_object
 from .layer import Layer
+from .memory import check as check_memory
 from .optimizer import NamedArrays
 
 #: Rows per chunk of ``Network.classify``: at most CHUNK_ROWS, and few enough that the
@@ -53,6 +56,10 @@ class Network:
                 raise self.error(
                     i, f"build returned {describe_object(out)}; it must return the output shape, a tuple of positive whole numbers"
                 )
+            try:  # before any forward pass allocates it
+                check_memory(4 * math.prod(shape), f"its output for one example, of shape {shape},")
+            except FwError as e:
+                raise self.error(i, str(e)) from None
             for key, p in layer.params.items():
                 if not (isinstance(p, np.ndarray) and p.dtype == np.float32):
                     raise self.error(i, f"params['{key}'] must be a float32 numpy array, got {_describe(p)}")
@@ -136,9 +143,11 @@ class Network:
         """``predict(x).argmax(axis=1)``, with less work and no per-chunk allocation.
 
         - Rows are independent, so ``x`` goes through a chunk at a time, and each
-          layer with a ``forward_into`` writes into one float32 buffer reused by
-          every chunk; element-wise layers (``inplace``) overwrite the buffer
-          they are given.
+          layer with a ``forward_into`` writes into a float32 buffer reused by
+          every chunk: two per output shape, so a layer never writes over its own
+          input, and a thousand element-wise layers cost no more than one.
+          Element-wise layers (``inplace``) overwrite the buffer they are given.
+        - Every chunk's output is checked against the shape ``build`` promised.
         - A last layer that declares ``monotonic`` (softmax) is skipped: it cannot
           move a row's argmax. (It could only break a tie its float32 rounding
           makes; skipped, the larger input wins.)
@@ -149,42 +158,43 @@ class Network:
             layers = layers[:-1]
         rows = max(1, min(chunk_rows or self.chunk_rows(), len(x)))
         steps = [(i, layer, type(layer).forward_into is not Layer.forward_into, layer.inplace) for i, layer in enumerate(layers)]
-        buffers = [None] * len(layers)  # made on first need, then reused by every chunk
+        pool = _Buffers(rows)
         as_float32 = None if x.dtype == np.float32 else np.empty((rows, *x.shape[1:]), np.float32)
         labels = np.empty(len(x), np.intp)
         for start in range(0, len(x), rows):
             chunk = x[start : start + rows]
             k = len(chunk)
-            # Every chunk but the last has the first one's shape: checking those two checks all.
-            check = start == 0 or start + rows >= len(x)
-            owned = as_float32 is not None  # may a layer overwrite this array?
-            if owned:  # e.g. float64 input: cast once here, not in every layer
+            if as_float32 is not None:  # e.g. float64 input: cast once here, not in every layer
                 chunk = as_float32[:k]
                 np.copyto(chunk, x[start : start + k], casting="same_kind")
-            for i, layer, fast, inplace in steps:
-                try:
-                    if fast:
-                        if inplace and owned:
-                            out = chunk
-                        else:
-                            if buffers[i] is None:
-                                buffers[i] = np.empty((rows, *self.shapes[i]), np.float32)
-                            out = buffers[i][:k]
-                        y = layer.forward_into(chunk, out)
-                        owned = _same_memory(y, out)
-                    else:
-                        y, owned = layer(chunk), False
-                except FwError:
-                    raise
-                except Exception as e:
-                    raise self.error(i, f"forward failed: {_text(e)}") from e
-                if check:
-                    self._check(i, "forward", y, (k, *self.shapes[i]), np.float32)
-                chunk = y
+            chunk = self._through(steps, chunk, as_float32 is not None, pool)
             if np.isnan(chunk).any():
                 raise self._nan_error(x[start : start + k])
             np.argmax(chunk.reshape(k, -1), axis=1, out=labels[start : start + k])
         return labels
+
+    def _through(self, steps, chunk, owned, pool):
+        """One chunk through every layer; ``owned``: may a layer overwrite the array it is given?"""
+        k = len(chunk)
+        for i, layer, fast, inplace in steps:
+            try:
+                if fast:
+                    out = chunk if inplace and owned else pool.get(self.shapes[i], k, chunk)
+                    y = layer.forward_into(chunk, out)
+                    owned = _same_memory(y, out)
+                else:
+                    y, owned = layer(chunk), False
+            except FwError:
+                raise
+            except Exception as e:
+                raise self.error(i, f"forward failed: {_text(e)}") from e
+            self._check(i, "forward", y, (k, *self.shapes[i]), np.float32)
+            chunk = y
+        return chunk
+
+    def bytes_per_example(self):
+        """Float32 bytes of one example's input and every layer's output."""
+        return 4 * sum(math.prod(s) for s in (self.input_shape, *self.shapes))
 
     def chunk_rows(self):
         """Rows per chunk so that one chunk's buffers take about ``CHUNK_BYTES``.
@@ -275,13 +285,32 @@ def _name(layer):
     return getattr(layer, "name", type(layer).__name__)
 
 
+#: The most axes an example's shape may have: build returning anything longer (an endless iterator) is refused.
+MAX_AXES = 16
+
+
 def _as_shape(value):
-    try:
-        shape = tuple(value)
-    except TypeError:
+    """``value`` as a shape: a short tuple or list of positive ints, else None (never iterated further)."""
+    if not isinstance(value, (tuple, list)) or not 0 < len(value) <= MAX_AXES:
         return None
-    ok = all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in shape)
-    return tuple(int(s) for s in shape) if ok else None
+    ok = all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in value)
+    return tuple(int(s) for s in value) if ok else None
+
+
+class _Buffers:
+    """Float32 buffers of ``rows`` rows, two per output shape, made on first need."""
+
+    def __init__(self, rows):
+        self.rows, self.pairs = rows, {}
+
+    def get(self, shape, k, avoid):
+        """The first ``k`` rows of a buffer of ``shape`` that does not hold ``avoid``."""
+        pair = self.pairs.setdefault(shape, [])
+        for buffer in pair:
+            if not np.may_share_memory(buffer, avoid):
+                return buffer[:k]
+        pair.append(np.empty((self.rows, *shape), np.float32))
+        return pair[-1][:k]
 
 
 def _same_memory(y, out):

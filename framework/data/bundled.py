@@ -51,8 +51,13 @@ def config_path(name: str) -> Path | None:
 
 
 def config_description(name: str) -> str:
-    """The first comment line of the bundled config: its one-line description."""
+    """The bundled config's one-line description: its first comment line, and the next ones while it ends in ':'."""
+    text = ""
     for line in (configs_dir() / f"{name}.yaml").read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("#").strip()
-    return ""
+        if not line.startswith("#"):
+            break
+        part = line.lstrip("#").strip()
+        if text and not text.endswith(":") or (text and not part):
+            break
+        text = f"{text} {part}".strip()
+    return text

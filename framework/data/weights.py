@@ -163,8 +163,12 @@ def check_book_arrays(arrays, shapes, source):
     """Check ``W1, b1, ...`` against the expected ``[(W shape, b shape), ...]`` of the dense layers.
 
     Every problem names the layer, the shape the network expects and the
-    shape in ``source`` (the file), and says how to fix it.
+    shape in ``source`` (the file), and says how to fix it. A network with
+    other layers holding W and b (convolutions) is counted as such, not as
+    dense layers.
     """
+    dense = all(len(w) == 2 for w, _ in shapes)
+    one, many = ("dense layer", "dense layer(s)") if dense else ("weighted layer", "layer(s) with W and b")
     if not isinstance(arrays, dict):
         raise FwError(f"{source}: expected a dict of named arrays (W1, b1, ...), got {type(arrays).__name__}")
     sizes = _chain(shapes)
@@ -175,27 +179,27 @@ def check_book_arrays(arrays, shapes, source):
     if strays:
         raise FwError(
             f"{source}: unexpected array name(s) {_names(strays)}; weights are named W1, b1, W2, b2, ... "
-            "(capital W, counting from 1), one pair per dense layer"
+            "(capital W, counting from 1), one pair per layer with weights"
         )
     file_layers = sorted({int(k[1:]) for k in named})
     hint = _sizes_hint(arrays, sizes or ())
     unexpected = set(arrays) - {f"{p}{i}" for i in range(1, n_layers + 1) for p in "Wb"}
     if unexpected or len(file_layers) != n_layers:
         raise FwError(
-            f"{source}: holds {len(file_layers)} dense layer(s) ({_names(arrays) if arrays else 'no arrays'}) "
+            f"{source}: holds {len(file_layers)} {many} ({_names(arrays) if arrays else 'no arrays'}) "
             f"but {described} describes {n_layers}{hint}"
         )
     for i, (w_shape, b_shape) in enumerate(shapes, 1):
         for key, shape in ((f"W{i}", w_shape), (f"b{i}", b_shape)):
             if key not in arrays:
-                raise FwError(f"{source}: dense layer {i} has no '{key}' array{hint}")
+                raise FwError(f"{source}: {one} {i} has no '{key}' array{hint}")
             a = arrays[key]
             if not hasattr(a, "shape") or getattr(a, "dtype", None) is None or a.dtype.kind != "f":
                 raise FwError(f"{source}: '{key}' must be a floating-point numpy array, got {_describe(a)}")
             if a.shape != shape:
                 flipped = " (transposed: fw's W is (inputs, outputs), PyTorch's Linear stores (outputs, inputs))"
                 raise FwError(
-                    f"{source}: dense layer {i} ({key}): {described} expects shape {shape}, the file has "
+                    f"{source}: {one} {i} ({key}): {described} expects shape {shape}, the file has "
                     f"{str(a.shape)[:80]}{flipped if a.shape == shape[::-1] and len(shape) == 2 else ''}{hint}"
                 )
             _check_array(a, f"'{key}'", source)

@@ -52,6 +52,11 @@ KINDS = {
 TABLES = tuple(dict.fromkeys(k.table for k in KINDS.values()))
 
 
+#: Names the README's examples use that come from the example packages in examples/, not from fw itself.
+EXAMPLES = {"tanh": "fw-extra-activations", "leaky_relu": "fw-extra-activations", "gelu": "fw-extra-activations",
+            "scale": "fw-extra-layers"}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Provider:
     """Who registered something: the plugin, and the distribution it came from."""
@@ -140,7 +145,9 @@ class Registry:
         else:
             available = "; ".join(f"{v}: {', '.join(names) or 'none'}" for v, names in views.items())
         failed = f"; plugins that failed to load: {', '.join(p.plugin for p, _ in self.failures)}" if self.failures else ""
-        raise FwError(f"{key}: unknown {k.noun} '{clip(str(name), 80)}'; {hint}{available} (see `fw plugins`){failed}")
+        example = EXAMPLES.get(name) if isinstance(name, str) else None
+        where = f"; '{name}' comes with the example package {example} (in a clone: pip install ./examples/{example})" if example else ""
+        raise FwError(f"{key}: unknown {k.noun} '{clip(str(name), 80)}'; {hint}{available} (see `fw plugins`){where}{failed}")
 
     def record_failure(self, provider, message):
         self.failures.append((provider, message))

@@ -200,8 +200,16 @@ def file_hash(path, algo: str = "sha256") -> str:
     return h.hexdigest()
 
 
+#: Folders of the kernel's own files: an output there is a device, a process's state or a setting, never fw's.
+SYSTEM_FOLDERS = ("/dev", "/proc", "/sys")
+
+
 def check_writable(path: Path, what: str, overwrite: bool):
-    """Refuse, before any work, an output that is a folder, read-only, or already there without --force."""
+    """Refuse, before any work, an output that is a folder, read-only, a system path, or already there without --force."""
+    real = os.path.realpath(path)
+    for top in SYSTEM_FOLDERS:
+        if real == top or real.startswith(top + os.sep):
+            raise FwError(f"{what} {path} is inside {top}, the system's devices and settings; choose a file in your own folders")
     if path.is_dir():
         raise FwError(f"{what} {path} is a folder; give a file name")
     if not is_writable_dir(path.parent):
@@ -256,6 +264,25 @@ class OutputLock:
         os.write(fd, str(os.getpid()).encode())
         self.fd = fd
         return self
+
+    @staticmethod
+    def holder(path) -> str | None:
+        """The pid of the process holding ``path``'s lock, or None if no process holds it."""
+        import fcntl
+
+        lock_path = Path(path).with_name(f".{Path(path).name}.lock")
+        try:
+            fd = os.open(lock_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        except BlockingIOError:
+            return os.read(fd, 32).decode(errors="replace").strip() or "?"
+        finally:
+            os.close(fd)
 
     def __exit__(self, *exc):
         try:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config.assemble import assemble, create, layer_specs
+from ..core.memory import check as check_memory
 from ..core.schedules import SCHEDULES
 from ..data.dataset import load_split
 from ..errors import FwError, FwWarning
@@ -51,6 +52,9 @@ class Trainer:
         for layer, spec in zip(self.net.layers[: self.backward_layers], layer_specs(cfg)):
             if not layer.has_backward():
                 raise FwError(f"{spec.key}: {layer.no_backward(', so fw train cannot use it', 'add')} (fw run works without it)")
+        # A step keeps every layer's input and output for backward, and makes a gradient of each.
+        check_memory(3 * t.batch_size * self.net.bytes_per_example(), f"train.batch_size={t.batch_size}: a training step",
+                     "; lower train.batch_size")  # fmt: skip
         self.optimizer = create(registry, "optimizers", t.optimizer, "train.optimizer")
         self.base_lr = self.optimizer.lr
         self.schedule = SCHEDULES[t.lr_schedule]
