@@ -3,9 +3,10 @@
 from framework import hookimpl
 
 from .idx import IdxDataset
+from .imaging import MnistStyleImages
 
 
-class FashionMNIST(IdxDataset):
+class FashionMNIST(MnistStyleImages, IdxDataset):
     name = "fashion_mnist"
     folder = "fashion-mnist"
     num_classes = 10

@@ -4,9 +4,10 @@ from framework import hookimpl
 from framework.data.bundled import data_dir
 
 from .idx import IdxDataset
+from .imaging import MnistStyleImages
 
 
-class MNIST(IdxDataset):
+class MNIST(MnistStyleImages, IdxDataset):
     name = "mnist"
     folder = "mnist"
     num_classes = 10

@@ -46,6 +46,9 @@ class Dataset:
     shape: ClassVar[tuple[int, ...] | None] = None
     #: A table's column names, one per feature (None: images, or features without names).
     feature_names: ClassVar[tuple[str, ...] | None] = None
+    #: Are the raw examples pixel values 0..255, which ``normalize`` divides by 255 (True), or
+    #: features, which it standardises (False)? None: judged by the data, uint8 being pixels.
+    pixels: ClassVar[bool | None] = None
 
     def __init__(self, root=None):
         self.root = Path(root).expanduser() if root else default_data_dir() / (self.folder or self.name)
@@ -91,15 +94,16 @@ class Dataset:
     def prepare(self, raw, *, normalize=True, flatten=True):
         """Raw examples, as ``load_raw`` gives them, as the network's float32 input.
 
-        uint8 values are divided by 255 (the book's exact float32 values); any
-        other numbers are standardised per feature with the train split's
-        mean and standard deviation (``standardization``).
+        Pixels (uint8, see ``pixels``) are divided by 255 (the book's exact
+        float32 values); features are standardised per feature with the train
+        split's mean and standard deviation (``standardization``).
         """
         import numpy as np
 
         n = len(raw)
         shape = (n, -1) if flatten or raw.ndim <= 2 else (n, -1, *raw.shape[-2:])
-        if raw.dtype == np.uint8:
+        pixels = raw.dtype == np.uint8 if self.pixels is None else self.pixels
+        if pixels:
             x = raw.reshape(shape).astype(np.float32)
             if normalize:
                 x /= np.float32(255)  # the book divides; keep its exact float32 values
@@ -130,6 +134,15 @@ class Dataset:
             self._standardization = (x.mean(axis=0), std)
         return self._standardization
 
+    def takes_pixels(self) -> bool:
+        """``pixels``, or when the class leaves it open, whether the train split is uint8."""
+        import numpy as np
+
+        if self.pixels is not None:
+            return bool(self.pixels)
+        raw, _ = self.load_images("train" if "train" in self.splits else self.splits[0])
+        return raw.dtype == np.uint8
+
     def load_images(self, split: str):
         """``load_raw(split)`` for a split the dataset has (an unknown one is a one-line error)."""
         if split not in self.splits:
@@ -154,7 +167,11 @@ class Dataset:
     def state(self) -> dict:
         """What training derived from the data, as JSON-ready values: everything ``fw predict`` needs
         to prepare a new input and name its class without the data. Subclasses may add keys."""
-        state = {"class_names": [self.class_name(i) for i in range(self.num_classes)], "shape": list(self.example_shape())}
+        state = {
+            "class_names": [self.class_name(i) for i in range(self.num_classes)],
+            "shape": list(self.example_shape()),
+            "pixels": self.takes_pixels(),
+        }
         if self.feature_names is not None:
             state["features"] = list(self.feature_names)
         if getattr(self, "_standardization", None) is not None:
@@ -169,6 +186,7 @@ class Dataset:
         self.class_names = tuple(state["class_names"])
         self.num_classes = len(self.class_names)
         self.shape = tuple(state["shape"])
+        self.pixels = state.get("pixels", self.pixels)
         if "features" in state:
             self.feature_names = tuple(state["features"])
         if "mean" in state:
@@ -179,6 +197,10 @@ class Dataset:
     def example_from_image(self, image):
         """One raw example (like a row of ``load_raw``'s x) from a PIL image; images datasets override it."""
         raise FwError(f"dataset '{self.name}' does not take images; give a .npy, .npz or .csv of its examples")
+
+    def examples_from_table(self, table):
+        """Raw examples from a ``data.table.Table`` of new rows; a table with named features overrides it."""
+        raise FwError(f"{table.source}: dataset '{self.name}' has no named columns to read from a CSV; give a .npy or .npz of its examples")
 
 
 def make_dataset(cfg, registry, *, trained=None):

@@ -87,6 +87,8 @@ def _checked(state):
     shape = state.get("shape")
     if not (isinstance(shape, list) and all(isinstance(n, int) and n > 0 for n in shape)):
         raise ValueError("shape must be a list of positive whole numbers")
+    if not isinstance(state.get("pixels", False), bool):
+        raise ValueError("pixels must be true or false")
     for key in ("features", "mean", "std"):
         value = state.get(key)
         if value is not None and not isinstance(value, list):
