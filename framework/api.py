@@ -24,11 +24,13 @@ def build_network(cfg, registry=None) -> Network:
     return build(cfg, registry)[0]
 
 
-def build(cfg, registry=None):
+def build(cfg, registry=None, dataset=None):
     """``(network, dataset)``: ``build_network``'s network, and the dataset it is for, holding what
-    training derived from the data (class names, statistics) when the weights came with it."""
+    training derived from the data (class names, statistics) when the weights came with it.
+    ``dataset``: one already made for ``cfg`` (``data.dataset.make_dataset``)."""
     registry = registry or get_registry(cfg.plugins)
-    net, dataset = assemble(cfg, registry, _SeededGenerator(cfg.model.seed), weights_follow=cfg.weights is not None)
+    follow = cfg.weights is not None
+    net, dataset = assemble(cfg, registry, _SeededGenerator(cfg.model.seed), weights_follow=follow, dataset=dataset)
     if cfg.weights is None:
         warnings.warn(
             f"weights is null: the layers keep their random initialisation (model.seed={cfg.model.seed}); "

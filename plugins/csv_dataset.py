@@ -12,6 +12,7 @@ class CSVDataset(OwnDataset):
     mean and standard deviation of the train part."""
 
     name = "csv"
+    pixels = False
 
     def __init__(self, path=None, label=None, features=None, test_fraction=0.2, test_path=None, seed=0):
         self._common(path, test_fraction, seed, "the CSV file to read, e.g. data/wine.csv")

@@ -57,6 +57,10 @@ class ImageFolder(OwnDataset):
             )
         super().restore(state)
 
+    def example_from_image(self, path):
+        """A new image for ``fw predict``, read as the training images were."""
+        return image_array(path, self.size, self.color)
+
     def _describe(self):
         classes, _ = self._layout()
         self._info = {"class_names": classes, "shape": list(self.shape)}

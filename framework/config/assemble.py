@@ -34,14 +34,15 @@ class LayerSpec:
     kind: str = "layers"  # "activations" for model.activation and model.output_activation
 
 
-def assemble(cfg, registry, rng, *, weights_follow=False):
+def assemble(cfg, registry, rng, *, weights_follow=False, dataset=None):
     """``(network, dataset)``: the config's network, built for its dataset's examples and checked against its classes.
 
     ``rng`` draws the initial weights. ``weights_follow``: a weights file will
     overwrite every parameter, so the default initialiser draws nothing, and
     the dataset takes what training derived from the data from beside it.
+    ``dataset``: one already made for ``cfg``.
     """
-    dataset = make_dataset(cfg, registry, trained=weights_follow)
+    dataset = make_dataset(cfg, registry, trained=weights_follow) if dataset is None else dataset
     specs = layer_specs(cfg)
     layers = make_layers(specs, registry, _default_init(cfg, registry, specs, weights_follow))
     labels = [f"model.layers[{i}] ({spec.name})" for i, spec in enumerate(specs)]

@@ -263,7 +263,7 @@ def load_split(cfg, split, registry, dataset=None, *, limit=True):
     """``(x, t)`` for one split of the config's dataset, with its ``load_mnist`` options and (unless
     ``limit=False``) ``dataset.limit``. ``dataset``: an instance already made for ``cfg``."""
     d = cfg.dataset
-    dataset = dataset or make_dataset(cfg, registry)
+    dataset = make_dataset(cfg, registry) if dataset is None else dataset
     return dataset.load(
         split, normalize=d.normalize, flatten=d.flatten, one_hot_label=d.one_hot_label, limit=d.limit if limit else None
     )
