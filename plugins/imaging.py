@@ -118,12 +118,3 @@ def mnist_style(image, source="the image"):
     y1, x1 = min(top + s.shape[0], 28), min(left + s.shape[1], 28)
     out[y0:y1, x0:x1] = s[y0 - top : y1 - top, x0 - left : x1 - left]
     return np.rint(out).astype(np.uint8)
-
-
-class MnistStyleImages:
-    """For MNIST-like datasets: an image file of any size becomes a 28x28 example the MNIST way."""
-
-    pixels = True
-
-    def example_from_image(self, path):
-        return mnist_example(path)

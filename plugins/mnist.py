@@ -4,10 +4,9 @@ from framework import hookimpl
 from framework.data.bundled import data_dir
 
 from .idx import IdxDataset
-from .imaging import MnistStyleImages
 
 
-class MNIST(MnistStyleImages, IdxDataset):
+class MNIST(IdxDataset):
     name = "mnist"
     folder = "mnist"
     num_classes = 10
@@ -27,6 +26,13 @@ class MNIST(MnistStyleImages, IdxDataset):
     # The test split ships with fw (CC BY-SA 3.0, see plugins/data/README.md): read
     # when root has no copy, so the book's job needs no network. Train is downloaded.
     local_sources = (str(data_dir("mnist")),)
+    pixels = True  # uint8 images: fw predict needs no data to know it
+
+    def example_from_image(self, path):
+        """An image file of any size, prepared as MNIST's digits were (fw predict)."""
+        from .imaging import mnist_example
+
+        return mnist_example(path)
 
 
 @hookimpl

@@ -133,6 +133,12 @@ def _train(args, cfg, registry, trainer):
     return 0
 
 
+def predict(args):
+    from .predict import predict
+
+    return predict(args, _report_failures)
+
+
 def plugins(args):
     from ..plugin_system.manager import get_registry
     from ..plugin_system.registry import KINDS

@@ -158,8 +158,6 @@ def _add_run_command(sub, debug):
 
 
 def _add_predict_command(sub, debug):
-    from . import predict
-
     cmd = sub.add_parser(
         "predict", parents=[debug], help="classify new inputs (images, arrays, CSV rows) with a trained network",
         usage="fw predict [-h] [--debug] [--top K] [--json] CONFIG INPUT... [KEY=VALUE ...]",
@@ -172,7 +170,7 @@ def _add_predict_command(sub, debug):
     )
     cmd.add_argument("--top", type=int, default=1, metavar="K", help="also list the K likeliest classes (default 1)")
     cmd.add_argument("--json", action="store_true", help='one JSON object per line: input, row, label, class, probability, top')
-    cmd.set_defaults(func=predict.predict, overrides=[])
+    cmd.set_defaults(func=commands.predict, overrides=[])
 
 
 def _add_plugins_command(sub, debug):

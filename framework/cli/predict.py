@@ -34,10 +34,10 @@ def split_arguments(items):
     return [i for i in items if i not in overrides], overrides
 
 
-def predict(args):
+def predict(args, report_failures):
+    """The command; ``report_failures(registry)`` warns of plugins that failed to load, as every command does."""
     from ..config import load_config
     from ..plugin_system.manager import get_registry
-    from .commands import _report_failures
 
     inputs, overrides = split_arguments([*args.inputs, *args.overrides])
     if not inputs:
@@ -48,7 +48,7 @@ def predict(args):
         raise FwError(f"--top must be at least 1, got {args.top}")
     cfg = load_config(args.config, overrides)
     registry = get_registry(cfg.plugins)
-    _report_failures(registry)
+    report_failures(registry)
     net, dataset = _build(cfg, registry)
     classes = dataset.num_classes
     if args.top > classes:
