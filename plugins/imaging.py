@@ -54,7 +54,8 @@ def open_image(path, mode, size=None):
         except FwError:
             raise
         except Exception as e:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError, struct.error, ...
-            reason = " ".join(str(e).split())[:120] or type(e).__name__
+            unknown = isinstance(e, Image.UnidentifiedImageError)
+            reason = "not a format Pillow knows" if unknown else " ".join(str(e).split())[:120] or type(e).__name__
             raise FwError(f"{path}: not a readable image ({reason}); replace or remove it") from None
 
 
