@@ -100,15 +100,16 @@ class Dataset:
         """
         import numpy as np
 
-        n = len(raw)
-        shape = (n, -1) if flatten or raw.ndim <= 2 else (n, -1, *raw.shape[-2:])
+        n, example = len(raw), raw.shape[1:]
+        flat = (n, int(np.prod(example)))
+        shape = flat if flatten or raw.ndim <= 2 else (n, *example) if raw.ndim == 4 else (n, 1, *example)
         pixels = raw.dtype == np.uint8 if self.pixels is None else self.pixels
         if pixels:
             x = raw.reshape(shape).astype(np.float32)
             if normalize:
                 x /= np.float32(255)  # the book divides; keep its exact float32 values
             return x
-        x = raw.reshape(n, -1).astype(np.float64)
+        x = raw.reshape(flat).astype(np.float64)
         if normalize:
             mean, std = self.standardization()
             if len(mean) != x.shape[1]:
