@@ -44,7 +44,7 @@ def run(args):
     else:
         print(f"Accuracy: {result.accuracy:.4f} ({result.correct}/{result.total} correct)")
         print(
-            f"Time: {result.seconds * 1000:.1f} ms to classify ({rate:,.0f} images/s), "
+            f"Time: {result.seconds * 1000:.1f} ms to classify ({rate:,.0f} {_noun(dataset)}/s), "
             f"{total_seconds:.2f} s in all with loading"
         )
         if report:
@@ -295,6 +295,11 @@ def convert_weights(args):
     print(f"sha256: {result['sha256']}")
     print(f"use it with: weights: {{importer: npz, path: {args.dst}}}{sizes_hint(arrays)}")
     return 0
+
+
+def _noun(dataset):
+    """What the dataset's examples are called: a table's are rows."""
+    return "rows" if len(dataset.example_shape()) == 1 else "images"
 
 
 def _class_names(dataset):
