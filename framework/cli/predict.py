@@ -95,11 +95,11 @@ def read_input(name, dataset) -> Batch:
 
     if name == "-":
         table = read_csv(decode(sys.stdin.buffer.read(), "-"), "-")
-        return Batch(name, dataset.examples_from_table(table), list(range(1, len(table.rows) + 1)))
+        return Batch(name, dataset.examples_from_table(table), list(range(1, len(table) + 1)))
     suffix = os.path.splitext(name)[1].lower()
     if suffix == ".csv":
         table = read_csv_file(name)
-        return Batch(name, dataset.examples_from_table(table), list(range(1, len(table.rows) + 1)))
+        return Batch(name, dataset.examples_from_table(table), list(range(1, len(table) + 1)))
     if suffix in (".npy", ".npz"):
         a = _fitted(name, _array_of(name), dataset)
         return Batch(name, a, list(range(len(a))))
