@@ -35,6 +35,8 @@ class Table:
         """Column ``k``'s fields, as written."""
         if self.rows is not None:
             return [row[k] for row in self.rows]
+        if k == len(self.header) - 1:  # the last column (often the label): one split from the right
+            return [text.rpartition(",")[2] for text in self.texts]
         return [text.split(",", k + 1)[k] for text in self.texts]
 
     def where(self, i, column=None) -> str:
