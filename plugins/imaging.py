@@ -29,17 +29,10 @@ def open_image(path, mode, size=None):
     ``size`` (width, height), when known, lets a JPEG decode at a reduced scale.
     Anything unreadable is one line naming the file.
     """
-    from framework.safeio.files import NotARegularFile, open_regular
+    from framework.safeio.files import open_input
 
     Image = pillow()
-    try:
-        f = open_regular(path)
-    except FileNotFoundError:
-        raise FwError(f"image not found: {path}") from None
-    except NotARegularFile as e:
-        raise FwError(f"{e}; images are read from regular files") from None
-    except OSError as e:
-        raise FwError(f"{path}: cannot read it ({e.strerror or e})") from None
+    f = open_input(path, missing=f"image not found: {path}", needs="images are read from regular files")
     with f, warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:

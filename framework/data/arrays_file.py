@@ -15,17 +15,10 @@ MAX_BYTES = 4 << 30  # all arrays of one file, unpacked
 
 def load_arrays(path) -> dict:
     """``{name: array}`` of an ``.npz``; a ``.npy`` gives ``{"x": array}``."""
-    from ..safeio.files import NotARegularFile, open_regular
+    from ..safeio.files import open_input
 
     path = Path(path)
-    try:
-        f = open_regular(path)
-    except FileNotFoundError:
-        raise FwError(f"{path}: no such file") from None
-    except NotARegularFile as e:
-        raise FwError(f"{e}; arrays are read from a regular .npy or .npz file") from None
-    except OSError as e:
-        raise FwError(f"{path}: cannot read it ({e.strerror or e})") from None
+    f = open_input(path, missing=f"{path}: no such file", needs="arrays are read from a regular .npy or .npz file")
     with f:
         try:
             if f.read(6) == b"\x93NUMPY":

@@ -167,17 +167,10 @@ def read_csv(text: str, source: str) -> Table:
 
 def read_csv_file(path, what="CSV file") -> Table:
     """``read_csv`` of a file: regular files only, UTF-8 (a byte-order mark is allowed)."""
-    from ..safeio.files import NotARegularFile, open_regular
+    from ..safeio.files import open_input
 
-    try:
-        with open_regular(path) as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise FwError(f"{what} not found: {path}") from None
-    except NotARegularFile as e:
-        raise FwError(f"{e}; give the path of a CSV file") from None
-    except OSError as e:
-        raise FwError(f"{path}: cannot read it ({e.strerror or e})") from e
+    with open_input(path, missing=f"{what} not found: {path}", needs="give the path of a CSV file") as f:
+        data = f.read()
     return read_csv(decode(data, path), str(path))
 
 
