@@ -228,7 +228,7 @@ def show(args):
     from ..data.dataset import make_dataset
     from ..errors import FwError
     from ..plugin_system.manager import get_registry
-    from .show import BLACK, GREY, RED, pillow, render_grid, rows_text, save_png, select
+    from .show import captions, pillow, render_grid, rows_text, save_png, select
 
     if not 1 <= args.count <= 1000:
         raise FwError(f"--count must be between 1 and 1000, got {args.count}")
@@ -270,15 +270,7 @@ def show(args):
         print(title)
         print(rows_text(dataset, images, labels, picked, predicted))
         return 0
-    if predicted is None:
-        captions = [[(f"#{i}", GREY), (dataset.class_name(labels[i]), BLACK)] for i in picked]
-    else:
-        captions = [
-            [(f"#{i}", GREY), (f"true: {dataset.class_name(labels[i])}", BLACK),
-             (f"pred: {dataset.class_name(predicted[i])}", RED)]
-            for i in picked
-        ]  # fmt: skip
-    sheet = render_grid(images[picked], captions, title, columns=args.columns)
+    sheet = render_grid(images[picked], captions(dataset, labels, predicted, picked), title, columns=args.columns)
     save_png(sheet, out)
     print(f"wrote {out} ({sheet.width}x{sheet.height} px): {title}")
     return 0

@@ -99,6 +99,16 @@ def save_png(image, out: Path) -> Path:
         raise FwError(f"cannot write {out} ({e.strerror or e}); check the folder and free space") from e
 
 
+def captions(dataset, labels, predicted, picked):
+    """Each picked image's caption lines: its index and class, or its true and predicted class."""
+    if predicted is None:
+        return [[(f"#{i}", GREY), (dataset.class_name(labels[i]), BLACK)] for i in picked]
+    return [
+        [(f"#{i}", GREY), (f"true: {dataset.class_name(labels[i])}", BLACK), (f"pred: {dataset.class_name(predicted[i])}", RED)]
+        for i in picked
+    ]
+
+
 def rows_text(dataset, rows, labels, picked, predicted=None) -> str:
     """Table rows as aligned text: index, class (and predicted class), then each feature's raw value."""
     features = dataset.feature_names or [f"x{j}" for j in range(rows.shape[1])]
