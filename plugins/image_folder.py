@@ -48,6 +48,9 @@ class ImageFolder(OwnDataset):
     def shape(self):
         return (3 if self.color == "rgb" else 1, *self.size)
 
+    def state(self):
+        return {**super().state(), "size": list(self.size), "color": self.color}
+
     def restore(self, state):
         if tuple(state["shape"]) != self.shape:
             c, h, w = state["shape"]

@@ -43,6 +43,8 @@ def test_train_run_and_predict_agree_on_the_test_images(capsys, tmp_path):
     assert [r["class"] for r in records] == [f.parent.name for f in files]
     assert all(r["row"] is None and len(r["top"]) == 3 and set(r["top"][0]) == {"class", "probability"} for r in records)
     assert set(records[0]) == {"input", "row", "label", "class", "probability", "top"}
+    state = json.loads((tmp_path / "runs" / "w.dataset.json").read_text())["state"]  # what fw predict needs
+    assert (state["class_names"], state["size"], state["color"], state["shape"]) == (["blue", "green", "red"], [8, 8], "rgb", [3, 8, 8])
 
 
 def test_images_are_c_h_w_and_the_hold_out_is_stratified(tmp_path):
