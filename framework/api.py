@@ -21,8 +21,16 @@ def build_network(cfg, registry=None) -> Network:
     Input sizes come from the dataset's examples, so a layer never needs its
     input size written down.
     """
+    return build(cfg, registry)[0]
+
+
+def build(cfg, registry=None, dataset=None):
+    """``(network, dataset)``: ``build_network``'s network, and the dataset it is for, holding what
+    training derived from the data (class names, statistics) when the weights came with it.
+    ``dataset``: one already made for ``cfg`` (``data.dataset.make_dataset``)."""
     registry = registry or get_registry(cfg.plugins)
-    net, _ = assemble(cfg, registry, _SeededGenerator(cfg.model.seed), weights_follow=cfg.weights is not None)
+    follow = cfg.weights is not None
+    net, dataset = assemble(cfg, registry, _SeededGenerator(cfg.model.seed), weights_follow=follow, dataset=dataset)
     if cfg.weights is None:
         warnings.warn(
             f"weights is null: the layers keep their random initialisation (model.seed={cfg.model.seed}); "
@@ -34,7 +42,7 @@ def build_network(cfg, registry=None) -> Network:
         importer = registry.get("weight_importers", cfg.weights.importer, "weights.importer")()
         path = weights_path(cfg.weights, importer.load)
         load_weights(net, importer.load(path), path)
-    return net
+    return net, dataset
 
 
 class _SeededGenerator:
@@ -53,14 +61,17 @@ class _SeededGenerator:
         return getattr(self._rng, name)
 
 
-def load_dataset(cfg, registry=None):
-    """``(x, t)`` for ``cfg.dataset.split`` with the config's ``load_mnist`` options."""
-    return load_split(cfg, cfg.dataset.split, registry)
+def load_dataset(cfg, registry=None, dataset=None):
+    """``(x, t)`` for ``cfg.dataset.split`` with the config's ``load_mnist`` options and ``limit``.
+
+    ``dataset``: the one ``build`` returned, so the data is read once and with its statistics.
+    """
+    return load_split(cfg, cfg.dataset.split, registry, dataset)
 
 
-def load_split(cfg, split, registry=None):
-    """``(x, t)`` for any split of the config's dataset, with its ``load_mnist`` options."""
-    return _load_split(cfg, split, registry or get_registry(cfg.plugins))
+def load_split(cfg, split, registry=None, dataset=None):
+    """``(x, t)`` for any split of the config's dataset, with its ``load_mnist`` options and ``limit``."""
+    return _load_split(cfg, split, registry or get_registry(cfg.plugins), dataset)
 
 
 @dataclass

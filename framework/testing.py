@@ -282,15 +282,17 @@ def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape, eps=1
 # --- datasets -------------------------------------------------------------------
 
 
-def check_dataset(cls, root=None, *, splits=None, sample=64):
+def check_dataset(cls, root=None, *, splits=None, sample=64, **params):
     """Check a ``Dataset`` subclass on its real files, then its ``load`` options on a small sample.
 
-    ``root`` is passed to ``cls(root)`` (None: the default data folder);
+    ``root`` is passed to ``cls(root)`` (None: the default data folder), and
+    ``params`` as the ``dataset:`` keys a config would give (``path=...``);
     ``splits`` limits the splits read (default: all of ``cls.splits``). For
     each split, ``load_raw`` must return uint8 images of shape (N, H, W) or
-    (N, C, H, W) and N integer labels in ``0..num_classes-1``, the same on a
-    second call. Then ``sample`` evenly spaced examples are put through every
-    combination of ``normalize``, ``flatten`` and ``one_hot_label``.
+    (N, C, H, W), or a table of numbers (N, F), and N integer labels in
+    ``0..num_classes-1``, the same on a second call. Then ``sample`` evenly
+    spaced examples are put through every combination of ``normalize``,
+    ``flatten`` and ``one_hot_label``.
     """
     fail = _Fail(f"check_dataset({getattr(cls, '__name__', cls)!r})")
     _declared_name(fail, cls, Dataset)
@@ -299,22 +301,23 @@ def check_dataset(cls, root=None, *, splits=None, sample=64):
         isinstance(cls.splits, tuple | list) and cls.splits and all(isinstance(s, str) for s in cls.splits),
         f"splits must be a non-empty tuple of names, got {cls.splits!r}",
     )
-    k = getattr(cls, "num_classes", None)
+    ds = cls(root, **params) if root is not None else cls(**params)
+    k = ds.num_classes
     fail(isinstance(k, int) and k >= 2, f"num_classes must be a whole number >= 2, got {k!r}")
-    names = cls.class_names
+    names = ds.class_names
     if names is not None:
         fail(
             len(names) == k and all(isinstance(n, str) and n for n in names),
             f"class_names must hold {k} non-empty strings (one per label), got {names!r}",
         )
-    ds = cls(root)
     for split in splits or cls.splits:
         fail(split in cls.splits, f"split {split!r} is not in splits {cls.splits!r}")
         images, labels = ds.load_raw(split)
         where = f"load_raw({split!r})"
         fail(isinstance(images, np.ndarray) and isinstance(labels, np.ndarray), f"{where} must return two numpy arrays")
-        fail(images.dtype == np.uint8, f"{where}: images must be uint8 (0..255), got {images.dtype}")
-        fail(images.ndim in (3, 4), f"{where}: images must be (N, H, W) or (N, C, H, W), got shape {images.shape}")
+        table = images.ndim == 2 and images.dtype.kind in "iuf" and images.dtype != np.uint8
+        fail(table or images.dtype == np.uint8, f"{where}: images must be uint8 (0..255), or a table of other numbers (N, F), got {images.dtype}")
+        fail(table or images.ndim in (3, 4), f"{where}: images must be (N, H, W) or (N, C, H, W), got shape {images.shape}")
         fail(len(images) > 0, f"{where}: no images")
         fail(labels.ndim == 1 and labels.dtype.kind in "iu", f"{where}: labels must be integers of shape (N,), got {labels.dtype} {labels.shape}")
         fail(len(labels) == len(images), f"{where}: {len(images)} images but {len(labels)} labels")
@@ -337,10 +340,13 @@ def check_dataset(cls, root=None, *, splits=None, sample=64):
 
 def _check_load_options(fail, cls, ds, split, img, lab):
     """Run Dataset.load's options on the sample, through the class's own load()."""
+    pixels = ds.takes_pixels()
+    if not pixels:
+        mean, std = ds.standardization()  # from the whole train split, before the sample stands in for it
     sample = object.__new__(type(f"{cls.__name__}Sample", (cls,), {"load_raw": lambda self, s: (img, lab)}))
     sample.__dict__.update(vars(ds))
     n = len(img)
-    chw = img.reshape(n, -1, *img.shape[-2:]).shape
+    chw = (n, img.shape[1]) if img.ndim == 2 else img.reshape(n, -1, *img.shape[-2:]).shape
     for normalize in (True, False):
         for flatten in (True, False):
             for one_hot in (True, False):
@@ -349,10 +355,15 @@ def _check_load_options(fail, cls, ds, split, img, lab):
                 fail(x.dtype == np.float32, f"load({opts}): x must be float32, got {x.dtype}")
                 want = (n, int(np.prod(chw[1:]))) if flatten else chw
                 fail(x.shape == want, f"load({opts}): x has shape {x.shape}, expected {want}")
-                raw = img.reshape(want).astype(np.float32)
-                fail(np.array_equal(x, raw / np.float32(255) if normalize else raw), f"load({opts}): wrong pixel values")
+                if pixels:
+                    raw = img.reshape(want).astype(np.float32)
+                    expected = raw / np.float32(255) if normalize else raw
+                else:
+                    flat = img.reshape(n, -1).astype(np.float64)
+                    expected = ((flat - mean) / std if normalize else flat).astype(np.float32).reshape(want)
+                fail(np.array_equal(x, expected), f"load({opts}): wrong {'pixel' if pixels else 'feature'} values")
                 if one_hot:
-                    fail(t.shape == (n, cls.num_classes), f"load({opts}): one-hot labels have shape {t.shape}")
+                    fail(t.shape == (n, ds.num_classes), f"load({opts}): one-hot labels have shape {t.shape}")
                     fail(np.array_equal(t.argmax(1), lab) and np.all(t.sum(1) == 1), f"load({opts}): wrong one-hot labels")
                 else:
                     fail(np.array_equal(t, lab), f"load({opts}): labels differ from load_raw's")

@@ -26,6 +26,13 @@ class FashionMNIST(IdxDataset):
     ]
     # Debian/Ubuntu: `apt-get install dataset-fashion-mnist` puts the four files here.
     local_sources = ("/usr/share/datasets/fashion-mnist",)
+    pixels = True  # uint8 images: fw predict needs no data to know it
+
+    def example_from_image(self, path):
+        """An image file of any size, prepared as MNIST's digits were (fw predict)."""
+        from .imaging import mnist_example
+
+        return mnist_example(path)
 
 
 @hookimpl

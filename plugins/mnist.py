@@ -26,6 +26,13 @@ class MNIST(IdxDataset):
     # The test split ships with fw (CC BY-SA 3.0, see plugins/data/README.md): read
     # when root has no copy, so the book's job needs no network. Train is downloaded.
     local_sources = (str(data_dir("mnist")),)
+    pixels = True  # uint8 images: fw predict needs no data to know it
+
+    def example_from_image(self, path):
+        """An image file of any size, prepared as MNIST's digits were (fw predict)."""
+        from .imaging import mnist_example
+
+        return mnist_example(path)
 
 
 @hookimpl

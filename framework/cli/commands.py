@@ -19,12 +19,12 @@ def run(args):
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
     _check_unfinished_training(cfg, args)
-    net = api.build_network(cfg, registry)  # first: it checks the config against the dataset's shape
-    x, t = api.load_dataset(cfg, registry)
+    net, dataset = api.build(cfg, registry)  # first: it checks the config against the dataset's shape
+    x, t = api.load_dataset(cfg, registry, dataset)
     result = api.evaluate(net, x, t, cfg.batch_size)
     total_seconds = time.perf_counter() - start
     rate = result.total / result.seconds if result.seconds else float("inf")
-    report = _class_report(cfg, registry, t, result.predicted) if getattr(args, "report", False) else None
+    report = _class_report(dataset, t, result.predicted) if getattr(args, "report", False) else None
     if args.json:
         print(
             json.dumps(
@@ -44,7 +44,7 @@ def run(args):
     else:
         print(f"Accuracy: {result.accuracy:.4f} ({result.correct}/{result.total} correct)")
         print(
-            f"Time: {result.seconds * 1000:.1f} ms to classify ({rate:,.0f} images/s), "
+            f"Time: {result.seconds * 1000:.1f} ms to classify ({rate:,.0f} {_noun(dataset)}/s), "
             f"{total_seconds:.2f} s in all with loading"
         )
         if report:
@@ -88,7 +88,7 @@ def _train(args, cfg, registry, trainer):
     if args.resume:
         done = trainer.resume()
         print(f"resuming {ckpt} after epoch {done} of {cfg.train.epochs}", file=sys.stderr)
-    (x, t), (x_test, t_test) = train_split_data(cfg, registry)
+    (x, t), (x_test, t_test) = train_split_data(cfg, registry, trainer.dataset)
     bar = ProgressBar()
     epochs = cfg.train.epochs
 
@@ -117,7 +117,7 @@ def _train(args, cfg, registry, trainer):
         else:
             print("fw: interrupted before the first epoch ended; nothing was saved", file=sys.stderr)
         return 130
-    path = trainer.output.write(trainer.net)
+    path = trainer.output.write(trainer.net, trainer.dataset)
     if not args.keep_checkpoint:
         ckpt.unlink(missing_ok=True)  # the weights hold everything fw run needs
     if args.plot:
@@ -133,6 +133,12 @@ def _train(args, cfg, registry, trainer):
     print(f"Weights written to {path}. Evaluate them with:", file=out)
     print(f"  fw run {command}", file=out)
     return 0
+
+
+def predict(args):
+    from .predict import predict
+
+    return predict(args, _report_failures)
 
 
 def plugins(args):
@@ -221,50 +227,52 @@ def show(args):
 
     from .. import api
     from ..config import load_config
+    from ..data.dataset import make_dataset
     from ..errors import FwError
     from ..plugin_system.manager import get_registry
-    from .show import BLACK, GREY, RED, pillow, render_grid, save_png, select
+    from .show import captions, pillow, render_grid, rows_text, save_png, select
 
     if not 1 <= args.count <= 1000:
         raise FwError(f"--count must be between 1 and 1000, got {args.count}")
     if args.columns < 1:
         raise FwError(f"--columns must be at least 1, got {args.columns}")
-    pillow()  # fail before any work if Pillow is missing
     cfg = load_config(args.config, args.overrides)
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
     d = cfg.dataset
+    net, dataset = api.build(cfg, registry) if args.misclassified else (None, make_dataset(cfg, registry))
+    table = len(dataset.example_shape()) == 1
+    if table and args.out:
+        raise FwError(f"--out {args.out}: fw show draws images, and dataset '{d.name}' holds table rows, which it prints; drop --out")
+    if not table:
+        pillow()  # fail before reading the images if Pillow is missing
     suffix = "-misclassified" if args.misclassified else ""
     out = Path(args.out) if args.out else Path(f"{d.name}-{d.split}{suffix}.png")
     if out.suffix.lower() != ".png":
         raise FwError(f"--out {out}: fw show writes PNG files; give a name ending in .png")
-    dataset = _dataset(cfg, registry)
-    images, labels = dataset.load_images(d.split)
+    images, labels = dataset.examples(d.split, d.limit)
     labels = labels.astype(int)
-    where = f"{d.name} {d.split}"
+    where, noun = f"{d.name} {d.split}", "rows" if table else "images"
+    predicted = None
     if args.misclassified:
-        net = api.build_network(cfg, registry)
-        x, _ = api.load_dataset(cfg, registry)
-        predicted = net.classify(x)
+        predicted = net.classify(dataset.prepare(images, normalize=d.normalize, flatten=d.flatten))
         wrong = predicted != labels
-        picked = select(len(images), args.index, args.count, wrong)
-        captions = [
-            [(f"#{i}", GREY), (f"true: {dataset.class_name(labels[i])}", BLACK),
-             (f"pred: {dataset.class_name(predicted[i])}", RED)]
-            for i in picked
-        ]
+        picked = select(len(images), args.index, args.count, wrong, noun)
         title = (
-            f"{where}: {len(picked)} of the {int(wrong.sum())} misclassified images "
+            f"{where}: {len(picked)} of the {int(wrong.sum())} misclassified {noun} "
             f"(accuracy {1 - wrong.mean():.4f}), from index {args.index}"
         )
         if not len(picked):
-            print(f"no misclassified images in {where} from index {args.index} on; nothing written")
+            print(f"no misclassified {noun} in {where} from index {args.index} on; nothing {'shown' if table else 'written'}")
             return 0
     else:
-        picked = select(len(images), args.index, args.count)
-        captions = [[(f"#{i}", GREY), (dataset.class_name(labels[i]), BLACK)] for i in picked]
-        title = f"{where}: images {picked[0]} to {picked[-1]} of {len(images)}"
-    sheet = render_grid(images[picked], captions, title, columns=args.columns)
+        picked = select(len(images), args.index, args.count, noun=noun)
+        title = f"{where}: {noun} {picked[0]} to {picked[-1]} of {len(images)}"
+    if table:
+        print(title)
+        print(rows_text(dataset, images, labels, picked, predicted))
+        return 0
+    sheet = render_grid(images[picked], captions(dataset, labels, predicted, picked), title, columns=args.columns)
     save_png(sheet, out)
     print(f"wrote {out} ({sheet.width}x{sheet.height} px): {title}")
     return 0
@@ -283,18 +291,19 @@ def convert_weights(args):
     return 0
 
 
-def _dataset(cfg, registry):
-    return registry.get("datasets", cfg.dataset.name, "dataset.name")(cfg.dataset.root)
+def _noun(dataset):
+    """What the dataset's examples are called: a table's are rows."""
+    return "rows" if len(dataset.example_shape()) == 1 else "images"
 
 
 def _class_names(dataset):
     return [dataset.class_name(i) for i in range(dataset.num_classes)]
 
 
-def _class_report(cfg, registry, t, predicted):
+def _class_report(dataset, t, predicted):
     from .report import ClassReport
 
-    return ClassReport.from_labels(t, predicted, _class_names(_dataset(cfg, registry)))
+    return ClassReport.from_labels(t, predicted, _class_names(dataset))
 
 
 def _provider_dict(p):

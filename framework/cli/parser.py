@@ -49,6 +49,27 @@ examples:
   fw train configs/fashion_train.yaml --json --plot curve.png"""
 
 
+PREDICT_HELP = """\
+Classify new inputs with the trained network CONFIG describes: one line per
+input (per row for arrays and CSV files) with its class name and probability.
+Each input gets the preparation the network was trained with (image size and
+colour, /255, the CSV's standardisation), taken from what fw train saved
+beside the weights, so the training data is not needed.
+
+INPUT is an image (.png, .jpg, .jpeg, .bmp, .gif), a .npy or .npz of examples
+(an .npz's array x), a .csv whose header names the feature columns (in any
+order; the label column may be left out), or - for CSV rows on standard input.
+For mnist and fashion_mnist an image of any size is prepared as MNIST's digits
+were: grey, light on dark, cropped to the ink, 20 px, centred by its mass.
+
+examples:
+  fw predict mnist_infer digit.png                  # a digit drawn in any paint program
+  fw predict configs/wine.yaml new_wines.csv --top 3
+  fw predict configs/flowers.yaml photos/*.jpg --json
+  cat rows.csv | fw predict configs/wine.yaml -
+  fw predict configs/digits.yaml x.npy weights.path=runs/other.npz"""
+
+
 CONFIG_HELP = """\
 Print the configuration a run would use, as YAML: CONFIG merged over fw's
 defaults, KEY=VALUE overrides applied, ${...} interpolations resolved, paths
@@ -109,6 +130,7 @@ def build_parser():
 
     _add_run_command(sub, debug)
     _add_train_command(sub, debug)
+    _add_predict_command(sub, debug)
     _add_plugins_command(sub, debug)
     _add_inspection_commands(sub, debug)
     parser.commands = sub.choices  # name -> its parser, for usage errors in the subcommand's own words
@@ -133,6 +155,22 @@ def _add_run_command(sub, debug):
         "(with --json: the keys class_names, per_class, confusion_matrix)",
     )
     run.set_defaults(func=commands.run)
+
+
+def _add_predict_command(sub, debug):
+    cmd = sub.add_parser(
+        "predict", parents=[debug], help="classify new inputs (images, arrays, CSV rows) with a trained network",
+        usage="fw predict [-h] [--debug] [--top K] [--json] CONFIG INPUT... [KEY=VALUE ...]",
+        description=PREDICT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmd.add_argument("config", metavar="CONFIG", help=CONFIG_ARG)
+    cmd.add_argument(
+        "inputs", nargs="+", metavar="INPUT",
+        help="image files, .npy/.npz/.csv files or - (stdin), then any config overrides",
+    )
+    cmd.add_argument("--top", type=int, default=1, metavar="K", help="also list the K likeliest classes (default 1)")
+    cmd.add_argument("--json", action="store_true", help='one JSON object per line: input, row, label, class, probability, top')
+    cmd.set_defaults(func=commands.predict, overrides=[])
 
 
 def _add_plugins_command(sub, debug):

@@ -99,10 +99,37 @@ def save_png(image, out: Path) -> Path:
         raise FwError(f"cannot write {out} ({e.strerror or e}); check the folder and free space") from e
 
 
-def select(total, index, count, mask=None):
+def captions(dataset, labels, predicted, picked):
+    """Each picked image's caption lines: its index and class, or its true and predicted class."""
+    if predicted is None:
+        return [[(f"#{i}", GREY), (dataset.class_name(labels[i]), BLACK)] for i in picked]
+    return [
+        [(f"#{i}", GREY), (f"true: {dataset.class_name(labels[i])}", BLACK), (f"pred: {dataset.class_name(predicted[i])}", RED)]
+        for i in picked
+    ]
+
+
+def rows_text(dataset, rows, labels, picked, predicted=None) -> str:
+    """Table rows as aligned text: index, class (and predicted class), then each feature's raw value."""
+    features = dataset.feature_names or [f"x{j}" for j in range(rows.shape[1])]
+    head = ["row", "class", *(["predicted"] if predicted is not None else []), *features]
+    body = [
+        [str(i), dataset.class_name(labels[i]), *([dataset.class_name(predicted[i])] if predicted is not None else []),
+         *(f"{v:.6g}" for v in rows[i])]
+        for i in picked
+    ]  # fmt: skip
+    widths = [max(len(r[j]) for r in [head, *body]) for j in range(len(head))]
+    texts = (len(head) - len(features))  # columns of text: left-aligned
+    return "\n".join(
+        "  " + "  ".join(c.ljust(w) if j and j < texts else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
+        for r in [head, *body]
+    )
+
+
+def select(total, index, count, mask=None, noun="images"):
     """Indices to show: ``count`` from ``index`` on, only where ``mask`` is true (if given)."""
     if not 0 <= index < total:
-        raise FwError(f"--index {index} is outside the split, which has {total} images; use 0 to {total - 1}")
+        raise FwError(f"--index {index} is outside the split, which has {total} {noun}; use 0 to {total - 1}")
     candidates = np.arange(index, total)
     if mask is not None:
         candidates = candidates[mask[index:]]

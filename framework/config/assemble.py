@@ -34,13 +34,15 @@ class LayerSpec:
     kind: str = "layers"  # "activations" for model.activation and model.output_activation
 
 
-def assemble(cfg, registry, rng, *, weights_follow=False):
+def assemble(cfg, registry, rng, *, weights_follow=False, dataset=None):
     """``(network, dataset)``: the config's network, built for its dataset's examples and checked against its classes.
 
     ``rng`` draws the initial weights. ``weights_follow``: a weights file will
-    overwrite every parameter, so the default initialiser draws nothing.
+    overwrite every parameter, so the default initialiser draws nothing, and
+    the dataset takes what training derived from the data from beside it.
+    ``dataset``: one already made for ``cfg``.
     """
-    dataset = make_dataset(cfg, registry)
+    dataset = make_dataset(cfg, registry, trained=weights_follow) if dataset is None else dataset
     specs = layer_specs(cfg)
     layers = make_layers(specs, registry, _default_init(cfg, registry, specs, weights_follow))
     labels = [f"model.layers[{i}] ({spec.name})" for i, spec in enumerate(specs)]
@@ -182,18 +184,13 @@ class _Unset(Initializer):
 
 
 def input_shape(cfg, dataset) -> tuple:
-    """One example's shape as the config's dataset gives it, e.g. (784,) or (1, 28, 28).
+    """One example's shape as the config's dataset gives it, e.g. (784,), (1, 28, 28) or a table's (13,).
 
-    Read from the dataset class when it declares ``shape``; otherwise from the
-    data itself (the split is loaded once, to look).
+    Read from the dataset when it declares ``shape``; otherwise from the data
+    itself (``Dataset.example_shape``).
     """
-    d = cfg.dataset
-    raw = getattr(dataset, "shape", None)
-    if raw is None:
-        images, _ = dataset.load_raw(d.split)
-        raw = images.shape[1:]
-    raw = tuple(raw)
-    if d.flatten:
+    raw = dataset.example_shape()
+    if cfg.dataset.flatten or len(raw) == 1:
         return (int(np.prod(raw)),)
     return raw if len(raw) == 3 else (1, *raw)
 
@@ -224,7 +221,7 @@ def check_names(cfg, registry):
     """Look up every plugin name the config uses, with its parameters: what ``fw config`` vouches for."""
     specs = layer_specs(cfg)
     make_layers(specs, registry, _default_init(cfg, registry, specs, weights_follow=False))
-    registry.get("datasets", cfg.dataset.name, "dataset.name")
+    make_dataset(cfg, registry, trained=False, check_root=False)  # its name and parameters; its files are fw run's
     if cfg.weights is not None:
         registry.get("weight_importers", cfg.weights.importer, "weights.importer")
     create(registry, "optimizers", cfg.train.optimizer, "train.optimizer")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import FwError
-from .schema import PATH_KEYS, SCHEMA
+from .schema import PATH_KEYS, SCHEMA, dataset_path_key
 from .validate import quote, validate
 
 
@@ -43,6 +43,7 @@ def load_config(path, overrides=(), *, require_weights=True):
     schema = OmegaConf.create(SCHEMA)
     OmegaConf.set_struct(schema, True)
     OmegaConf.set_struct(schema.train.optimizer, False)  # each optimizer has its own parameters
+    OmegaConf.set_struct(schema.dataset, False)  # so has each dataset: checked against its class (make_dataset)
     try:
         cfg = _open_layers(_merge(schema, _shorthand(_absolute_paths(_read_yaml(path), base)), f"{path}"))
     except RecursionError:
@@ -99,7 +100,9 @@ def _absolute_paths(data, base):
     from omegaconf import OmegaConf
 
     raw = OmegaConf.to_container(data, resolve=False) if OmegaConf.is_dict(data) else {}
-    for section, key in PATH_KEYS:
+    dataset = raw.get("dataset") if isinstance(raw.get("dataset"), dict) else {}
+    keys = [*PATH_KEYS, *(("dataset", key) for key in dataset if dataset_path_key(key))]
+    for section, key in keys:
         value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
         if _relative(value):
             data[section][key] = _absolute(value, base)

@@ -5,13 +5,15 @@ path and the closest valid key instead of a setting that silently does nothing.
 """
 
 SCHEMA = {
+    # The keys every dataset has. Any other key is the dataset's own parameter (mnist: root;
+    # csv: path, label, ...), checked against its class's __init__ once the dataset is known.
     "dataset": {
         "name": "mnist",
         "split": "test",
-        "root": None,  # null: $FW_DATA_DIR/<dataset folder>, else ~/.cache/fw/<dataset folder>
-        "normalize": True,
+        "normalize": True,  # the dataset's own normalisation: /255 for images, standardisation for tables
         "flatten": True,
         "one_hot_label": False,
+        "limit": None,  # N: the first N examples of the split, after a seeded shuffle
     },
     "model": {
         # The network: a list of layers, each a name (relu) or a mapping ({name: dense, units: 100}).
@@ -46,5 +48,11 @@ SCHEMA = {
 }
 
 
-#: The keys that hold paths; so do the ``.py`` entries of ``plugins:``. See load_config.
-PATH_KEYS = (("dataset", "root"), ("weights", "path"))
+#: The keys that hold paths; so do the ``.py`` entries of ``plugins:`` and, in ``dataset:``, every
+#: key named root or path or ending in _path (``dataset_path_key``). See load_config.
+PATH_KEYS = (("weights", "path"),)
+
+
+def dataset_path_key(key) -> bool:
+    """Is this ``dataset:`` key a path? ``root``, ``path``, ``test_path``, ...: a dataset's parameters follow this rule."""
+    return isinstance(key, str) and (key in ("root", "path") or key.endswith("_path"))

@@ -48,18 +48,24 @@ class _Checker:
 
 
 def _dataset(check, d):
+    """The keys every dataset has; the dataset's own are checked by its class (data/dataset.make_dataset)."""
+    from .schema import dataset_path_key
+
     if not isinstance(d, dict):
-        check.fail("dataset", "a mapping with name, split, root, ...")
+        check.fail("dataset", "a mapping with name, split, ...")
     for key in ("name", "split"):
         if not isinstance(d[key], str):
             check.fail(f"dataset.{key}", "a string")
-    if d["root"] is not None and not isinstance(d["root"], str):
-        check.fail("dataset.root", "a folder path or null")
-    if d["root"] is not None:
-        _path(check, "dataset.root", d["root"])
     for key in ("normalize", "flatten", "one_hot_label"):
         if not isinstance(d[key], bool):
             check.fail(f"dataset.{key}", "true or false")
+    if d["limit"] is not None and not (_is_int(d["limit"]) and d["limit"] > 0):
+        check.fail("dataset.limit", "a positive whole number (the first N examples, shuffled) or null")
+    for key, value in d.items():
+        if dataset_path_key(key) and value is not None and not isinstance(value, str):
+            check.fail(f"dataset.{key}", "a path or null")
+        if dataset_path_key(key) and isinstance(value, str):
+            _path(check, f"dataset.{key}", value)
 
 
 def _model(check, m):

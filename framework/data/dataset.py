@@ -1,10 +1,16 @@
-"""The Dataset base class that dataset plugins subclass."""
+"""The Dataset base class that dataset plugins subclass, and making one from a config's ``dataset:`` section."""
 
+import difflib
+import inspect
 import os
 from pathlib import Path
 from typing import ClassVar
 
 from ..errors import FwError
+
+#: The keys of ``dataset:`` that mean the same for every dataset; every other key is a
+#: parameter of the dataset class's ``__init__``.
+COMMON_KEYS = ("name", "split", "normalize", "flatten", "one_hot_label", "limit")
 
 
 def default_data_dir() -> Path:
@@ -18,13 +24,15 @@ def default_data_dir() -> Path:
 
 
 class Dataset:
-    """A labelled image dataset with named splits.
+    """A labelled dataset with named splits: images, or a table of features.
 
     Subclasses set ``name``, ``splits``, ``num_classes`` (and ``class_names``
-    when the labels have names) and implement ``load_raw(split)``. The base
-    class applies the book's ``load_mnist`` options on top of it, so every
-    dataset honours ``normalize``, ``flatten`` and ``one_hot_label`` the same
-    way.
+    when the labels have names), take their own parameters as keyword
+    arguments of ``__init__`` (the ``dataset:`` keys besides ``COMMON_KEYS``),
+    and implement ``load_raw(split)``. The base class applies the book's
+    ``load_mnist`` options on top of it, so every dataset honours
+    ``normalize``, ``flatten``, ``one_hot_label`` and ``limit`` the same way,
+    and ``prepare`` puts new inputs (``fw predict``) through the same steps.
     """
 
     name: ClassVar[str]
@@ -36,38 +44,105 @@ class Dataset:
     #: One example's shape as ``load_raw`` gives it, e.g. (28, 28) or (3, 32, 32). Optional:
     #: it lets fw build a network without reading the data first.
     shape: ClassVar[tuple[int, ...] | None] = None
+    #: A table's column names, one per feature (None: images, or features without names).
+    feature_names: ClassVar[tuple[str, ...] | None] = None
+    #: Are the raw examples pixel values 0..255, which ``normalize`` divides by 255 (True), or
+    #: features, which it standardises (False)? None: judged by the data, uint8 being pixels.
+    pixels: ClassVar[bool | None] = None
 
     def __init__(self, root=None):
         self.root = Path(root).expanduser() if root else default_data_dir() / (self.folder or self.name)
 
     def load_raw(self, split: str):
-        """Return ``(images, labels)`` for one split.
+        """Return ``(x, labels)`` for one split.
 
-        ``images`` is uint8 of shape (N, H, W) or (N, C, H, W) with values
-        0..255; ``labels`` is an integer array of shape (N,). Read only what
-        this split needs.
+        ``x`` is uint8 images of shape (N, H, W) or (N, C, H, W) with values
+        0..255, or a table of numbers of shape (N, F) (float features are
+        standardised, never divided by 255); ``labels`` is an integer array of
+        shape (N,). Read only what this split needs.
         """
         raise NotImplementedError(f"{type(self).__name__} must implement load_raw(split)")
 
-    def load(self, split="test", *, normalize=True, flatten=True, one_hot_label=False):
-        """Return ``(x, t)`` with the book's ``load_mnist`` options.
+    def load(self, split="test", *, normalize=True, flatten=True, one_hot_label=False, limit=None):
+        """Return ``(x, t)`` with the book's ``load_mnist`` options, and ``limit``.
 
-        - normalize: float32 in [0, 1]; otherwise the raw 0..255 as float32.
-        - flatten: (N, C*H*W); otherwise (N, C, H, W) (C=1 for grey images).
+        - normalize: the dataset's own normalisation (``prepare``).
+        - flatten: (N, C*H*W); otherwise (N, C, H, W) (C=1 for grey images). A table stays (N, F).
         - one_hot_label: (N, num_classes) float32; otherwise int64 labels.
+        - limit: the first ``limit`` examples after a seeded shuffle (``examples``).
         """
         import numpy as np
 
-        images, labels = self.load_images(split)
-        n = len(images)
-        x = images.reshape(n, -1) if flatten else images.reshape(n, -1, *images.shape[-2:])
-        x = x.astype(np.float32)
-        if normalize:
-            x /= np.float32(255)  # the book divides; keep its exact float32 values
+        raw, labels = self.examples(split, limit)
+        x = self.prepare(raw, normalize=normalize, flatten=flatten)
         t = labels.astype(np.int64)
         if one_hot_label:
             t = np.eye(self.num_classes, dtype=np.float32)[t]
         return x, t
+
+    def examples(self, split, limit=None):
+        """``(raw, labels)`` of a split; with ``limit``, the first ``limit`` after a shuffle seeded by
+        the dataset's ``seed`` (0 when it has none)."""
+        import numpy as np
+
+        raw, labels = self.load_images(split)
+        if limit is not None and limit < len(raw):
+            pick = np.random.default_rng(getattr(self, "seed", 0)).permutation(len(raw))[:limit]
+            raw, labels = raw[pick], labels[pick]
+        return raw, labels
+
+    def prepare(self, raw, *, normalize=True, flatten=True):
+        """Raw examples, as ``load_raw`` gives them, as the network's float32 input.
+
+        Pixels (uint8, see ``pixels``) are divided by 255 (the book's exact
+        float32 values); features are standardised per feature with the train
+        split's mean and standard deviation (``standardization``).
+        """
+        import numpy as np
+
+        n, example = len(raw), raw.shape[1:]
+        flat = (n, int(np.prod(example)))
+        shape = flat if flatten or raw.ndim <= 2 else (n, *example) if raw.ndim == 4 else (n, 1, *example)
+        pixels = raw.dtype == np.uint8 if self.pixels is None else self.pixels
+        if pixels:
+            x = raw.reshape(shape).astype(np.float32)
+            if normalize:
+                x /= np.float32(255)  # the book divides; keep its exact float32 values
+            return x
+        x = raw.reshape(flat).astype(np.float64)
+        if normalize:
+            mean, std = self.standardization()
+            if len(mean) != x.shape[1]:
+                raise FwError(f"dataset '{self.name}': examples have {x.shape[1]} values, its statistics {len(mean)}")
+            x = (x - mean) / std
+        return x.astype(np.float32).reshape(shape)
+
+    def standardization(self):
+        """``(mean, std)`` per feature, float64, from the train split (or what ``restore`` put back).
+
+        A constant feature gets std 1, so it becomes 0 rather than NaN.
+        """
+        import numpy as np
+
+        if getattr(self, "_standardization", None) is None:
+            split = "train" if "train" in self.splits else self.splits[0]
+            raw, _ = self.load_images(split)
+            x = raw.reshape(len(raw), -1).astype(np.float64)
+            if not len(x):
+                raise FwError(f"dataset '{self.name}': the {split} split is empty, so it gives no statistics to normalise with")
+            std = x.std(axis=0)
+            std[std < 1e-12] = 1.0
+            self._standardization = (x.mean(axis=0), std)
+        return self._standardization
+
+    def takes_pixels(self) -> bool:
+        """``pixels``, or when the class leaves it open, whether the train split is uint8."""
+        import numpy as np
+
+        if self.pixels is not None:
+            return bool(self.pixels)
+        raw, _ = self.load_images("train" if "train" in self.splits else self.splits[0])
+        return raw.dtype == np.uint8
 
     def load_images(self, split: str):
         """``load_raw(split)`` for a split the dataset has (an unknown one is a one-line error)."""
@@ -81,23 +156,124 @@ class Dataset:
     def class_name(self, label: int) -> str:
         return self.class_names[label] if self.class_names else str(label)
 
+    def example_shape(self) -> tuple:
+        """One raw example's shape: ``shape`` when declared, else read from the test split's data."""
+        if self.shape is not None:
+            return tuple(self.shape)
+        raw, _ = self.load_images("test" if "test" in self.splits else self.splits[0])
+        return tuple(raw.shape[1:])
 
-def make_dataset(cfg, registry):
-    """The config's dataset plugin, for its folder (``dataset.root``).
+    # --- what a trained network keeps (data/trained.py saves it beside the weights) ---------
 
-    A folder the config names must exist: neither fw's own copy nor a download
-    may stand in for a mistyped path.
+    def state(self) -> dict:
+        """What training derived from the data, as JSON-ready values: everything ``fw predict`` needs
+        to prepare a new input and name its class without the data. Subclasses may add keys."""
+        state = {
+            "class_names": [self.class_name(i) for i in range(self.num_classes)],
+            "shape": list(self.example_shape()),
+            "pixels": self.takes_pixels(),
+        }
+        if self.feature_names is not None:
+            state["features"] = list(self.feature_names)
+        if getattr(self, "_standardization", None) is not None:
+            mean, std = self._standardization
+            state["mean"], state["std"] = mean.tolist(), std.tolist()
+        return state
+
+    def restore(self, state: dict):
+        """Take back what ``state()`` saved, so no data need be read to use a trained network."""
+        import numpy as np
+
+        self.class_names = tuple(state["class_names"])
+        self.num_classes = len(self.class_names)
+        self.shape = tuple(state["shape"])
+        self.pixels = state.get("pixels", self.pixels)
+        if "features" in state:
+            self.feature_names = tuple(state["features"])
+        if "mean" in state:
+            self._standardization = (np.asarray(state["mean"], np.float64), np.asarray(state["std"], np.float64))
+
+    # --- new inputs for fw predict: a dataset that takes images or table rows says how --------
+
+    def example_from_image(self, image):
+        """One raw example (like a row of ``load_raw``'s x) from a PIL image; images datasets override it."""
+        raise FwError(f"dataset '{self.name}' does not take images; give a .npy, .npz or .csv of its examples")
+
+    def examples_from_table(self, table):
+        """Raw examples from a ``data.table.Table`` of new rows; a table with named features overrides it."""
+        raise FwError(f"{table.source}: dataset '{self.name}' has no named columns to read from a CSV; give a .npy or .npz of its examples")
+
+
+def make_dataset(cfg, registry, *, trained=None, check_root=True):
+    """The config's dataset plugin, made with its own ``dataset:`` parameters.
+
+    ``trained`` (default: when the config names weights): a network trained on
+    it is about to be used, so what its training derived from the data is
+    taken from beside ``weights.path`` when ``fw train`` saved it there.
+    ``check_root``: a ``dataset.root`` that does not exist is an error (fw
+    config, which reads no data, leaves that to the commands that do).
     """
-    root = cfg.dataset.root
-    if root is not None and not Path(root).expanduser().exists():
+    from omegaconf import OmegaConf
+
+    d = cfg.dataset
+    cls = registry.get("datasets", d.name, "dataset.name")
+    given = OmegaConf.to_container(d) if OmegaConf.is_config(d) else dict(d)
+    params = {k: v for k, v in given.items() if k not in COMMON_KEYS}
+    root = params.get("root")
+    if check_root and root is not None and "root" in accepted_parameters(cls) and not Path(root).expanduser().exists():
+        # no copy of fw's, and no download, may stand in for a mistyped folder
         raise FwError(
             f"dataset.root {root} does not exist; check the path, create the folder to download "
-            f"'{cfg.dataset.name}' into it, or drop dataset.root to use fw's own folder"
+            f"'{d.name}' into it, or drop dataset.root to use fw's own folder"
         )
-    return registry.get("datasets", cfg.dataset.name, "dataset.name")(root)
+    dataset = _instantiate(cls, params)
+    if trained is None:
+        trained = cfg.weights is not None
+    if trained and cfg.weights is not None and cfg.weights.path:
+        from .trained import read_state
+
+        state = read_state(cfg.weights.path, d.name)
+        if state is not None:
+            dataset.restore(state)
+    return dataset
 
 
-def load_split(cfg, split, registry):
-    """``(x, t)`` for one split of the config's dataset, with its ``load_mnist`` options."""
+def accepted_parameters(cls) -> list[str]:
+    """The ``dataset:`` keys a dataset class takes besides ``COMMON_KEYS``: its ``__init__``'s parameters."""
+    params = inspect.signature(cls).parameters.values()
+    return [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def _instantiate(cls, params):
+    """``cls(**params)`` with every key checked first; a key the class does not take is one line.
+
+    A null value for a key the dataset does not take is dropped: null means
+    "the default", and a config switched to another dataset by an override
+    still holds the first one's ``root: null``.
+    """
+    accepted = accepted_parameters(cls)
+    unknown = sorted(k for k in params if k not in accepted)
+    wrong = [k for k in unknown if params[k] is not None]
+    if wrong:
+        close = difflib.get_close_matches(wrong[0], [*accepted, *COMMON_KEYS], n=1)
+        hint = f"did you mean 'dataset.{close[0]}'? " if close else ""
+        raise FwError(
+            f"dataset.{wrong[0]}: dataset '{cls.name}' has no parameter '{wrong[0]}'; {hint}it accepts: "
+            f"{', '.join(accepted) or 'no parameters'} (and, like every dataset, {', '.join(COMMON_KEYS)})"
+        )
+    try:
+        return cls(**{k: v for k, v in params.items() if k not in unknown})
+    except FwError:
+        raise
+    except ValueError as e:  # the plugin's own check of a value
+        raise FwError(f"dataset '{cls.name}': {' '.join(str(e).split())[:300]}") from e
+
+
+def load_split(cfg, split, registry, dataset=None, *, limit=True):
+    """``(x, t)`` for one split of the config's dataset, with its ``load_mnist`` options and (unless
+    ``limit=False``) ``dataset.limit``. ``dataset``: an instance already made for ``cfg``."""
     d = cfg.dataset
-    return make_dataset(cfg, registry).load(split, normalize=d.normalize, flatten=d.flatten, one_hot_label=d.one_hot_label)
+    dataset = make_dataset(cfg, registry) if dataset is None else dataset
+    return dataset.load(
+        split, normalize=d.normalize, flatten=d.flatten, one_hot_label=d.one_hot_label, limit=d.limit if limit else None
+    )

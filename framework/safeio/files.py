@@ -48,6 +48,19 @@ def open_regular(path, *, follow_symlinks: bool = True):
         raise
 
 
+def open_input(path, *, missing: str, needs: str):
+    """``open_regular(path)`` with each failure as one line: ``missing`` when there is no file,
+    ``needs`` (what fw reads) when it is a FIFO, device or folder, and the system's reason otherwise."""
+    try:
+        return open_regular(path)
+    except FileNotFoundError:
+        raise FwError(missing) from None
+    except NotARegularFile as e:
+        raise FwError(f"{e}; {needs}") from None
+    except OSError as e:
+        raise FwError(f"{path}: cannot read it ({e.strerror or e})") from None
+
+
 def open_weights(path):
     """``open_regular`` for a weights file: a FIFO, device or folder is a one-line error, never a hang."""
     try:

@@ -6,6 +6,7 @@ hour and then finds it cannot write its result.
 
 from pathlib import Path
 
+from ..data.trained import write_state
 from ..data.weights import book_layout
 from ..errors import FwError
 from ..safeio.files import check_writable, write_output
@@ -45,8 +46,9 @@ class WeightsOutput:
                 "--force starts over"
             )
 
-    def write(self, net) -> Path:
-        """Write every layer's parameters (and buffers), atomically.
+    def write(self, net, dataset=None) -> Path:
+        """Write every layer's parameters (and buffers), atomically, then what training derived from
+        ``dataset`` beside them (``data/trained.py``).
 
         A network of dense layers (and parameter-free ones) is written in the
         book's layout, W1, b1, ..., which fw 0.1 and the book's code read too;
@@ -54,4 +56,6 @@ class WeightsOutput:
         """
         arrays = book_layout(net) or net.state_dict()
         write_output(self.path, lambda f: self.writer.write(f, arrays))
+        if dataset is not None:
+            write_state(self.path, dataset.name, dataset.state())
         return self.path

@@ -216,9 +216,10 @@ def at_chance_level(accuracy, majority, classes) -> bool:
     return classes > 1 and majority < 1 and accuracy <= majority + 0.05 * (1 - majority)
 
 
-def train_split_data(cfg, registry):
-    """``(x, t)`` for the train split and for the test split, with the config's options."""
-    return load_split(cfg, "train", registry), load_split(cfg, "test", registry)
+def train_split_data(cfg, registry, dataset=None):
+    """``(x, t)`` for the train split and for the test split, with the config's options;
+    ``dataset.limit`` limits the training examples only, so the test accuracy is on the whole split."""
+    return load_split(cfg, "train", registry, dataset), load_split(cfg, "test", registry, dataset, limit=False)
 
 
 def _labels(t):

@@ -1,0 +1,195 @@
+"""``fw predict``: a trained network's class for each new input: image files, ``.npy``/``.npz`` arrays, CSV rows.
+
+Each input goes through the preparation the network was trained with
+(``Dataset.prepare``, with what training derived from the data, read from
+beside the weights), and all inputs are classified in one batch.
+"""
+
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import FwError, FwWarning
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+_OVERRIDE = re.compile(r"[A-Za-z_][\w.\[\]]*=")
+
+
+@dataclass
+class Batch:
+    """One input's examples: ``raw`` as the dataset's own (N, ...), and each row's number (None for an image)."""
+
+    name: str
+    raw: np.ndarray
+    rows: list
+
+
+def split_arguments(items):
+    """``(inputs, overrides)``: KEY=VALUE items are overrides, unless a file has that name."""
+    overrides = [i for i in items if _OVERRIDE.match(i) and not os.path.exists(i)]
+    return [i for i in items if i not in overrides], overrides
+
+
+def predict(args, report_failures):
+    """The command; ``report_failures(registry)`` warns of plugins that failed to load, as every command does."""
+    from ..config import load_config
+    from ..plugin_system.manager import get_registry
+
+    inputs, overrides = split_arguments([*args.inputs, *args.overrides])
+    if not inputs:
+        raise FwError("fw predict needs at least one INPUT: an image, a .npy, .npz or .csv file, or - for CSV rows on stdin")
+    if inputs.count("-") > 1:
+        raise FwError("standard input (-) can be read once; give - one time")
+    if args.top < 1:
+        raise FwError(f"--top must be at least 1, got {args.top}")
+    cfg = load_config(args.config, overrides)
+    registry = get_registry(cfg.plugins)
+    report_failures(registry)
+    net, dataset = _build(cfg, registry)
+    classes = dataset.num_classes
+    if args.top > classes:
+        raise FwError(f"--top {args.top} is more than the {classes} classes of dataset '{cfg.dataset.name}'; use 1 to {classes}")
+    batches = [read_input(name, dataset) for name in inputs]
+    raw = np.concatenate([_as_type(b.raw, dataset.pixels) for b in batches])
+    x = dataset.prepare(raw, normalize=cfg.dataset.normalize, flatten=cfg.dataset.flatten)
+    probabilities = _probabilities(net.predict(x))
+    print_predictions(batches, probabilities, dataset, args.top, args.json)
+    return 0
+
+
+def _build(cfg, registry):
+    """The network and its dataset, with everything preparing a new input needs derived now.
+
+    Without the state ``fw train`` saved beside the weights, that comes from
+    the training data; if that cannot be read, the error says what is missing.
+    """
+    from .. import api
+    from ..data.dataset import make_dataset
+    from ..data.trained import state_path
+
+    dataset = make_dataset(cfg, registry)
+    try:
+        dataset.example_shape()
+        dataset.num_classes  # noqa: B018 - learnt from the data unless restored
+        dataset.pixels = dataset.takes_pixels()  # pinned: the new inputs' dtype must not decide it
+        if cfg.dataset.normalize and not dataset.pixels:
+            dataset.standardization()
+    except FwError as e:
+        saved = state_path(cfg.weights.path) if cfg.weights is not None and cfg.weights.path else None
+        if saved is None or saved.exists():
+            raise
+        raise FwError(
+            f"{e} (fw predict needs no training data when fw train's {saved.name} is beside the weights; "
+            f"there is none at {saved})"
+        ) from e
+    return api.build(cfg, registry, dataset)
+
+
+def read_input(name, dataset) -> Batch:
+    """One INPUT as raw examples of the dataset's own shape; a problem is one line naming it."""
+    from ..data.table import decode, read_csv, read_csv_file
+
+    if name == "-":
+        table = read_csv(decode(sys.stdin.buffer.read(), "-"), "-")
+        return Batch(name, dataset.examples_from_table(table), list(range(1, len(table) + 1)))
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix == ".csv":
+        table = read_csv_file(name)
+        return Batch(name, dataset.examples_from_table(table), list(range(1, len(table) + 1)))
+    if suffix in (".npy", ".npz"):
+        a = _fitted(name, _array_of(name), dataset)
+        return Batch(name, a, list(range(len(a))))
+    if suffix in IMAGE_SUFFIXES:
+        return Batch(name, dataset.example_from_image(name)[None], [None])
+    if not os.path.exists(name):
+        raise FwError(f"{name}: no such file")
+    raise FwError(
+        f"{name}: fw predict reads images ({', '.join(IMAGE_SUFFIXES)}), .npy, .npz and .csv files, "
+        "or - for CSV rows on standard input"
+    )
+
+
+def _array_of(name):
+    """The inputs in a .npy, or in a .npz its ``x`` (else ``x_test``, else its only array)."""
+    from ..data.arrays_file import load_arrays
+
+    arrays = load_arrays(name)
+    for key in ("x", "x_test"):
+        if key in arrays:
+            return arrays[key]
+    if len(arrays) == 1:
+        return next(iter(arrays.values()))
+    raise FwError(f"{name}: holds {', '.join(sorted(arrays)) or 'no arrays'}; fw predict reads its array x (or x_test, or a lone array)")
+
+
+def _fitted(name, a, dataset):
+    """``a`` as (N, *example shape): examples as the dataset's own, flattened, or with a channel axis of 1."""
+    shape = dataset.example_shape()
+    size = int(np.prod(shape))
+    if a.ndim >= 2 and a.shape[1:] in (shape, (size,), (1, *shape)):
+        a = a.reshape(len(a), *shape)
+    else:
+        flat = f" or (N, {size})" if len(shape) > 1 else ""
+        raise FwError(
+            f"{name}: holds an array of shape {a.shape}, but dataset '{dataset.name}' examples have shape {shape}: "
+            f"give (N, {', '.join(map(str, shape))}){flat}"
+        )
+    if dataset.pixels and a.size:
+        low, high = a.min(), a.max()
+        if low < 0 or high > 255:
+            raise FwError(f"{name}: holds values from {low} to {high}, but dataset '{dataset.name}' takes pixels from 0 to 255")
+        if a.dtype.kind == "f" and high <= 1:
+            import warnings
+
+            warnings.warn(
+                f"{name}: its values lie within 0..1, but the network takes pixels from 0 to 255 (it divides them by 255 "
+                "itself); multiply them by 255 if they were already divided",
+                FwWarning,
+                stacklevel=2,
+            )
+    return a
+
+
+def _as_type(raw, pixels):
+    """One dtype for every input: uint8 pixels stay so (the training data's exact path), the rest float."""
+    if pixels:
+        return raw if raw.dtype == np.uint8 else raw.astype(np.float32)
+    return raw.astype(np.float64)
+
+
+def _probabilities(y):
+    """The network's outputs when they are probabilities (softmax last), else their softmax."""
+    y = np.asarray(y, np.float64)
+    if y.size and (y.min() >= 0) and np.allclose(y.sum(axis=1), 1, atol=1e-3):
+        return y
+    e = np.exp(y - y.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def print_predictions(batches, probabilities, dataset, top, as_json):
+    """One line per example: its input (``name:row`` for tables), class and probability, and the top K."""
+    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top]
+    lines, i = [], 0
+    for batch in batches:
+        for row in batch.rows:
+            best = [(dataset.class_name(int(k)), float(probabilities[i, k])) for k in order[i]]
+            label = int(order[i, 0])
+            if as_json:
+                record = {"input": batch.name, "row": row, "label": label, "class": best[0][0], "probability": best[0][1],
+                          "top": [{"class": c, "probability": p} for c, p in best]}  # fmt: skip
+                lines.append(json.dumps(record))
+            else:
+                where = batch.name if row is None else f"{batch.name}:{row}"
+                more = f"  top {top}: " + ", ".join(f"{c} {p:.4f}" for c, p in best) if top > 1 else ""
+                lines.append((where, best[0][0], f"{best[0][1]:.4f}", more))
+            i += 1
+    if as_json:
+        print("\n".join(lines))
+        return
+    widths = [max(len(line[j]) for line in lines) for j in range(2)]
+    for where, name, p, more in lines:
+        print(f"{where:<{widths[0]}}  {name:<{widths[1]}}  {p}{more}".rstrip())

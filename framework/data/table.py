@@ -1,0 +1,213 @@
+"""CSV tables: a header line naming the columns, then one row per example.
+
+Read by the ``csv`` dataset and by ``fw predict`` for new rows. Every problem
+is one line naming the file, the row (and its line) and the column.
+"""
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+from ..errors import FwError
+
+_INT = re.compile(r"[+-]?\d{1,18}")
+
+
+@dataclass
+class Table:
+    """A CSV's header and rows; ``lines[i]`` is the file line of row i (rows count from 1).
+
+    The rows are ``texts`` (lines without quoting, split only when a column is
+    read) or, for a CSV with quotes, ``rows`` (lists of fields from the csv module).
+    """
+
+    source: str
+    header: list
+    lines: list
+    rows: list | None = None
+    texts: list | None = None
+
+    def __len__(self):
+        return len(self.lines)
+
+    def column(self, k) -> list:
+        """Column ``k``'s fields, as written."""
+        if self.rows is not None:
+            return [row[k] for row in self.rows]
+        if k == len(self.header) - 1:  # the last column (often the label): one split from the right
+            return [text.rpartition(",")[2] for text in self.texts]
+        return [text.split(",", k + 1)[k] for text in self.texts]
+
+    def where(self, i, column=None) -> str:
+        """``wine.csv row 17 (line 18), column 'alcohol'`` for row index i (0-based)."""
+        at = f"{self.source} row {i + 1} (line {self.lines[i]})"
+        return f"{at}, column '{column}'" if column is not None else at
+
+    def index(self, name, key=None) -> int:
+        """The position of column ``name``; ``key`` is the config key that named it, for the error."""
+        try:
+            return self.header.index(name)
+        except ValueError:
+            import difflib
+
+            close = difflib.get_close_matches(str(name), self.header, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            who = f"{key}: " if key else ""
+            raise FwError(f"{who}{self.source} has no column '{name}'; {hint}its columns are: {_listed(self.header)}") from None
+
+    def numbers(self, names):
+        """The columns ``names`` as float64, shape (rows, len(names)); every value must be a finite number."""
+        import numpy as np
+
+        columns = [self.index(name) for name in names]
+        fast = self._loadtxt(columns)
+        if fast is not None:
+            return fast
+        out = np.empty((len(self), len(names)), np.float64)
+        for j, (name, k) in enumerate(zip(names, columns)):
+            column = self.column(k)
+            try:
+                out[:, j] = np.array(column, dtype=np.float64)
+            except ValueError:
+                out[:, j] = self._parse(column, name)
+            if not np.isfinite(out[:, j]).all():
+                i = int(np.flatnonzero(~np.isfinite(out[:, j]))[0])
+                raise FwError(f"{self.where(i, name)}: {_short(column[i].strip())} is not a finite number; give a number there")
+        return out
+
+    def _loadtxt(self, columns):
+        """numpy's C parser on unquoted text: used when every value is a finite number, else None (and the
+        column by column path finds and names the first value that is not)."""
+        import warnings
+
+        import numpy as np
+
+        if self.texts is None or not self.texts:
+            return None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                out = np.loadtxt(io.StringIO("\n".join(self.texts)), delimiter=",", usecols=columns, dtype=np.float64,
+                                 comments=None, ndmin=2, quotechar=None)  # fmt: skip
+        except (ValueError, Warning):
+            return None
+        return out if out.shape == (len(self), len(columns)) and np.isfinite(out).all() else None
+
+    def strings(self, name, key=None) -> list:
+        """Column ``name``, stripped; a missing value is an error naming its row."""
+        k = self.index(name, key)
+        values = [value.strip() for value in self.column(k)]
+        if "" in values:
+            i = values.index("")
+            raise FwError(f"{self.where(i, name)}: the value is missing; fill it in or drop the row")
+        return values
+
+    def _parse(self, column, name):
+        """Python's ``float`` of each value, or a one-line error at the first that is not a number."""
+        parsed = []
+        for i, value in enumerate(column):
+            try:
+                parsed.append(float(value))
+                continue
+            except ValueError:
+                pass
+            text = value.strip()
+            if not text:
+                raise FwError(f"{self.where(i, name)}: the value is missing; fill it in or drop the row")
+            sample = column[:100]
+            if sum(not _number(v) for v in sample) * 2 > len(sample):
+                raise FwError(
+                    f"{self.source}: column '{name}' is not numeric (row {i + 1} holds {_short(text)}); a feature "
+                    "must be a number: leave the column out of dataset.features, or make it the label (dataset.label)"
+                )
+            raise FwError(f"{self.where(i, name)}: {_short(text)} is not a number")
+        return parsed
+
+
+def read_csv(text: str, source: str) -> Table:
+    """Parse CSV text: the first line is the header; blank lines are skipped; every row must have one
+    value per column."""
+    if "\0" in text[:4096]:
+        raise FwError(f"{source}: is binary, not CSV text")
+    if '"' in text:
+        reader = csv.reader(io.StringIO(text))
+        rows, lines = [], []
+        for row in reader:
+            if row and any(field.strip() for field in row):
+                rows.append(row)
+                lines.append(reader.line_num)
+        texts = None
+        widths = [len(row) for row in rows]
+    else:  # no quoting: lines are split only as columns are read, several times faster than csv.reader
+        numbered = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        lines, texts = [n for n, _ in numbered], [line for _, line in numbered]
+        rows = [texts[0].split(",")] if texts else []
+        widths = [t.count(",") + 1 for t in texts]
+    if not lines:
+        raise FwError(f"{source} is empty; a CSV starts with a header line naming its columns")
+    header, header_line = [h.strip() for h in (rows[0] if rows else [])], lines[0]
+    if "" in header:
+        raise FwError(f"{source} line {header_line}: column {header.index('') + 1} of the header has no name")
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        raise FwError(f"{source} line {header_line}: the header names column '{twice[0]}' twice")
+    if texts is None:
+        table = Table(source, header, lines[1:], rows=rows[1:])
+    else:
+        table = Table(source, header, lines[1:], texts=texts[1:])
+    for i, width in enumerate(widths[1:]):
+        if width != len(header):
+            raise FwError(
+                f"{table.where(i)} has {width} values, but the header names {len(header)} columns; "
+                "every row needs one value per column"
+            )
+    return table
+
+
+def read_csv_file(path, what="CSV file") -> Table:
+    """``read_csv`` of a file: regular files only, UTF-8 (a byte-order mark is allowed)."""
+    from ..safeio.files import open_input
+
+    with open_input(path, missing=f"{what} not found: {path}", needs="give the path of a CSV file") as f:
+        data = f.read()
+    return read_csv(decode(data, path), str(path))
+
+
+def decode(data: bytes, source) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise FwError(f"{source}: not UTF-8 text (byte {e.start}); save the CSV as UTF-8") from None
+
+
+def label_classes(values):
+    """The distinct labels, sorted: as numbers when every label is a whole number (2 before 10), else as text."""
+    distinct = set(values)
+    if all(_INT.fullmatch(v) for v in distinct):
+        by_value = {}
+        for v in distinct:
+            by_value.setdefault(int(v), v)
+        return [str(n) for n in sorted(by_value)]
+    return sorted(distinct)
+
+
+def canonical_label(value: str, numeric: bool) -> str:
+    return str(int(value)) if numeric and _INT.fullmatch(value) else value
+
+
+def _number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _short(text):
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _listed(names, limit=30):
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

@@ -1,0 +1,100 @@
+"""What training derived from the data, kept beside the weights: ``NAME.dataset.json``.
+
+A network trained on a CSV needs its class names, feature names and
+standardisation statistics to be used again; one trained on an image folder
+its class names, image size and colour. ``fw train`` writes them (``Dataset.state()``)
+here, next to ``NAME.npz``, so ``fw run`` and ``fw predict`` need no training data.
+
+Beside the weights rather than inside them, so every weights format (npz,
+pickle, a plugin's) carries it unchanged and the weight writer and importer
+contracts stay as they are; JSON, so reading it runs no code and a person can
+read it. The file records the SHA-256 of the weights it belongs to, so weights
+and a state file from different runs are never used together.
+``read_state(weights_path)`` is the one way to read it (``fw export`` takes
+the class names from there).
+"""
+
+import json
+from pathlib import Path
+
+from ..errors import FwError
+
+FORMAT = "fw-dataset-state"
+VERSION = 1
+MAX_BYTES = 64 << 20  # statistics for a million features; more is not a state file
+
+
+def state_path(weights_path) -> Path:
+    """``runs/x/weights.npz`` -> ``runs/x/weights.dataset.json``."""
+    path = Path(weights_path).expanduser()
+    return path.with_name(path.stem + ".dataset.json")
+
+
+def write_state(weights_path, dataset_name: str, state: dict) -> Path:
+    """Write ``state`` beside the weights file (already written), atomically, tied to its hash."""
+    from ..safeio.files import file_hash, write_output
+
+    record = {"format": FORMAT, "version": VERSION, "weights_sha256": file_hash(weights_path), "dataset": dataset_name, "state": state}
+    text = json.dumps(record, indent=1, allow_nan=False).encode()
+    return write_output(state_path(weights_path), lambda f: f.write(text))
+
+
+def read_state(weights_path, dataset_name: str | None = None) -> dict | None:
+    """The state saved beside ``weights_path``, or None when there is none.
+
+    With ``dataset_name``, a state saved for another dataset is None as well
+    (``fw run`` of Fashion-MNIST weights on MNIST). A state whose weights hash
+    differs from the file's, or that cannot be read, is a one-line error.
+    """
+    from ..safeio.files import NotARegularFile, file_hash, open_regular
+
+    path = state_path(weights_path)
+    try:
+        f = open_regular(path)
+    except FileNotFoundError:
+        return None
+    except (NotARegularFile, OSError) as e:
+        raise FwError(f"{path}: cannot read it ({e}); it holds what fw train derived from the data") from e
+    with f:
+        data = f.read(MAX_BYTES + 1)
+    try:
+        if len(data) > MAX_BYTES:
+            raise ValueError(f"larger than {MAX_BYTES >> 20} MiB")
+        record = json.loads(data)
+        if not isinstance(record, dict) or record.get("format") != FORMAT:
+            raise ValueError("not an fw dataset state file")
+        state = _checked(record.get("state"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise FwError(f"{path}: not a readable dataset state ({' '.join(str(e).split())[:120]}); run fw train again to rewrite it") from e
+    if dataset_name is not None and record.get("dataset") != dataset_name:
+        return None
+    weights = Path(weights_path).expanduser()
+    if weights.is_file() and record.get("weights_sha256") != file_hash(weights):
+        raise FwError(
+            f"{path} was written with other weights than {weights} (its SHA-256 differs): the class names and "
+            "statistics in it may not be these weights'; run fw train again, or put the matching files side by side"
+        )
+    return state
+
+
+def _checked(state):
+    """The parts every dataset reads, type-checked: a hand-edited file fails here, in one line."""
+    if not isinstance(state, dict):
+        raise ValueError("its 'state' is not a mapping")
+    names = state.get("class_names")
+    if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
+        raise ValueError("class_names must be a list of strings")
+    shape = state.get("shape")
+    if not (isinstance(shape, list) and all(isinstance(n, int) and n > 0 for n in shape)):
+        raise ValueError("shape must be a list of positive whole numbers")
+    if not isinstance(state.get("pixels", False), bool):
+        raise ValueError("pixels must be true or false")
+    for key in ("features", "mean", "std"):
+        value = state.get(key)
+        if value is not None and not isinstance(value, list):
+            raise ValueError(f"{key} must be a list")
+    if ("mean" in state) != ("std" in state) or ("mean" in state and len(state["mean"]) != len(state["std"])):
+        raise ValueError("mean and std must come together, one value per feature each")
+    if "mean" in state and not all(isinstance(v, int | float) for v in state["mean"] + state["std"]):
+        raise ValueError("mean and std must hold numbers")
+    return state
