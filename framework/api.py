@@ -21,20 +21,25 @@ def build_network(cfg, registry=None) -> Network:
     Input sizes come from the dataset's examples, so a layer never needs its
     input size written down.
     """
+    return build_network_and_dataset(cfg, registry)[0]
+
+
+def build_network_and_dataset(cfg, registry=None):
+    """``(network, dataset)``: ``build_network``'s network, and the dataset plugin it was built for (its class names)."""
     registry = registry or get_registry(cfg.plugins)
-    net, _ = assemble(cfg, registry, _SeededGenerator(cfg.model.seed), weights_follow=cfg.weights is not None)
+    net, dataset = assemble(cfg, registry, _SeededGenerator(cfg.model.seed), weights_follow=cfg.weights is not None)
     if cfg.weights is None:
         warnings.warn(
             f"weights is null: the layers keep their random initialisation (model.seed={cfg.model.seed}); "
             "accuracy will be chance-level until the network is trained",
             FwWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     else:
         importer = registry.get("weight_importers", cfg.weights.importer, "weights.importer")()
         path = weights_path(cfg.weights, importer.load)
         load_weights(net, importer.load(path), path)
-    return net
+    return net, dataset
 
 
 class _SeededGenerator:
