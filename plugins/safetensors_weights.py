@@ -28,7 +28,7 @@ DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "U16": 2, "I16": 2, "F16": 2, "U32": 4, "
 def _package(purpose):
     from framework.interchange import optional_import
 
-    return optional_import("safetensors", "safetensors", purpose)
+    return optional_import("safetensors.numpy", "safetensors", purpose)
 
 
 class SafetensorsImporter(WeightImporter):
@@ -55,7 +55,7 @@ class SafetensorsImporter(WeightImporter):
         if len(data) != size:
             raise FwError(f"{path}: changed while it was read; try again")
         try:
-            return st.numpy.load(data)
+            return st.load(data)
         except Exception as e:  # safetensors' own SafetensorError: what the checks above did not foresee
             raise FwError(f"{path}: not a readable safetensors file ({' '.join(str(e).split())[:120]})") from e
 
@@ -138,7 +138,7 @@ class SafetensorsWriter(WeightWriter):
     def write(self, f, arrays):
         import numpy as np
 
-        f.write(self._st.numpy.save({k: np.ascontiguousarray(a) for k, a in arrays.items()}))
+        f.write(self._st.save({k: np.ascontiguousarray(a) for k, a in arrays.items()}))
 
 
 @hookimpl

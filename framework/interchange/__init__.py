@@ -17,7 +17,8 @@ def optional_import(module, extra, purpose):
     try:
         return importlib.import_module(module)
     except ImportError as e:
+        package = module.split(".")[0]
         raise FwError(
-            f"{purpose} needs the {module} package, which is not installed: pip install {module} "
+            f"{purpose} needs the {package} package, which is not installed: pip install {package} "
             f"(or, in a clone of fw, pip install -e '.[{extra}]')"
         ) from e
