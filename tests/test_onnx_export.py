@@ -228,3 +228,20 @@ def test_the_example_packages_layers_export(extra_activations, extra_layers, mon
     x = rng.normal(scale=3, size=(200, 10)).astype(np.float32)
     x[0, :] = 300  # GELU's clip
     agree(net, x)
+
+
+class ExportsTheWrongFunction(Dense):
+    name = "wrong_function"
+
+    def to_onnx(self, graph, x):
+        return graph.op("Relu", super().to_onnx(graph, x))  # forward has no ReLU
+
+
+def test_the_plugin_kit_checks_to_onnx_in_onnx_runtime():
+    from framework.testing import check_layer
+
+    check_layer(Dense, (6,), units=3)
+    with pytest.raises(AssertionError, match=r"check_layer\('ExportsTheWrongFunction'\): to_onnx: ONNX Runtime's output differs from forward's by up to"):
+        check_layer(ExportsTheWrongFunction, (6,), units=3)
+    with pytest.raises(AssertionError, match=r"to_onnx: layer 0 \(returns_nothing, test_onnx_export.ReturnsNothing\): to_onnx returned None"):
+        check_layer(ReturnsNothing, (6,), units=3)

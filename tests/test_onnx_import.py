@@ -100,7 +100,8 @@ def keras_mlp():
 def every_op():
     """Every op mapping not covered above: padded, strided Conv; 4-D BatchNormalization; Sigmoid; AveragePool and
     MaxPool with strides other than their windows; Flatten; Gemm with W as (in, out), alpha and beta; Identity;
-    MatMul with no bias; and a flatten target worked out through Shape, Slice, Cast and Concat."""
+    MatMul with no bias, its weight transposed by a node; and a flatten target worked out through Shape, Slice,
+    Cast and Concat."""
     rng = np.random.default_rng(2)
     nodes = [
         node("Conv", ["input", "cw", "cb"], ["c"], pads=[1, 2, 1, 2], strides=[2, 1], kernel_shape=[3, 3]),
@@ -118,11 +119,12 @@ def every_op():
         node("Flatten", ["flat"], ["flat2"], axis=1),  # already flat: no layer
         node("Gemm", ["flat2", "gw", "gb"], ["h"], alpha=0.5, beta=2.0),
         node("Identity", ["h"], ["i"]),
+        node("Transpose", ["mw_t"], ["mw"], perm=[1, 0]),  # a weight kept as (out, in), transposed by a node
         node("MatMul", ["i", "mw"], ["logits"]),
     ]
     weights = {
         "cw": (5, 2, 3, 3), "cb": (5,), "g": rng.uniform(0.5, 2, 5).astype(np.float32), "be": (5,), "mu": (5,),
-        "var": rng.uniform(0.5, 2, 5).astype(np.float32), "gw": (5 * 2 * 6, 12), "gb": (12,), "mw": (12, 4),
+        "var": rng.uniform(0.5, 2, 5).astype(np.float32), "gw": (5 * 2 * 6, 12), "gb": (12,), "mw_t": (4, 12),
     }  # fmt: skip
     return model(nodes, weights, (2, 11, 12), opset=13)
 
@@ -185,8 +187,11 @@ def test_every_other_op(tmp_path):
         {"name": "avg_pool2d", "pool_size": 2, "stride": 1}, {"name": "max_pool2d", "pool_size": 3, "stride": 2}, "flatten",
         {"name": "dense", "units": 12}, {"name": "dense", "units": 4},
     ]  # fmt: skip
-    net = fw.Network([fw.get_registry().get("layers", e if isinstance(e, str) else e["name"], "t")(**({} if isinstance(e, str) else {k: v for k, v in e.items() if k != "name"})) for e in imported.layers])
-    net.build(imported.input_shape)
+    registry, layers = fw.get_registry(), []
+    for entry in imported.layers:
+        name, params = (entry, {}) if isinstance(entry, str) else (entry["name"], {k: v for k, v in entry.items() if k != "name"})
+        layers.append(registry.get("layers", name, "test")(**params))
+    net = fw.Network(layers).build(imported.input_shape)
     from framework.data.weights import load_weights
 
     load_weights(net, imported.arrays, "test")
@@ -292,6 +297,11 @@ def test_an_unknown_op_names_the_op_the_node_and_its_position(capsys, tmp_path):
 def test_a_branching_graph_says_fw_networks_are_sequential(capsys, tmp_path):
     m = mlp_with([node("Relu", ["h"], ["r"], "/relu"), node("Add", ["h", "r"], ["s"], "/residual/Add")], last="s")
     refused(capsys, tmp_path, m, "the graph branches", "'/relu' (Relu) and node 2 '/residual/Add' (Add)", "fw networks are sequential")
+
+
+def test_a_cycle_ends_with_a_line(capsys, tmp_path):
+    m = mlp_with([node("Relu", ["h"], ["r"], "/a"), node("Relu", ["r"], ["input"], "/b")], last="never")
+    refused(capsys, tmp_path, m, "comes round again: the graph has a cycle")
 
 
 def test_two_inputs_are_not_a_sequential_network(capsys, tmp_path):

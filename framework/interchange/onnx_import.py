@@ -114,6 +114,7 @@ class _Walker:
         self.values = Values(graph, path, opset, self.shapes, batch)
         self.out = Imported(input_shape=shape)
         self.folded = set()  # nodes taken into a layer already (the Add of MatMul + Add)
+        self.walked = set()
 
     def _input(self):
         """The graph's one real input (not an initialiser listed as an input): its name, shape and batch size."""
@@ -156,6 +157,9 @@ class _Walker:
                 break
             i = users[0]
             node = self.nodes[i]
+            if i in self.folded or i in self.walked:
+                raise FwError(f"{self.path}: {where(i, node)} comes round again: the graph has a cycle, which ONNX forbids; the file is damaged")
+            self.walked.add(i)
             step = STEPS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
             if step is None:
                 domain = f" of domain {clip(repr(node.domain), 40)}" if node.domain not in ("", "ai.onnx") else ""
