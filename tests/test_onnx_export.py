@@ -245,3 +245,12 @@ def test_the_plugin_kit_checks_to_onnx_in_onnx_runtime():
         check_layer(ExportsTheWrongFunction, (6,), units=3)
     with pytest.raises(AssertionError, match=r"to_onnx: layer 0 \(returns_nothing, test_onnx_export.ReturnsNothing\): to_onnx returned None"):
         check_layer(ReturnsNothing, (6,), units=3)
+
+
+@pytest.mark.parametrize("command, words", [("export", ["--opset N", "examples:", "onnx.checker"]), ("import-onnx", ["OUT.npz", "examples:", "sequential"])])
+def test_help_has_examples(capsys, command, words):
+    with pytest.raises(SystemExit):
+        fw(capsys, command, "--help")
+    out = capsys.readouterr().out
+    for word in words:
+        assert word in out
