@@ -145,7 +145,7 @@ class Values:
         inputs = [self.get(n, i, node, depth) if n else None for n in node.input]
         try:
             value = rule(inputs, a)
-        except (ValueError, IndexError, TypeError) as e:
+        except (ValueError, IndexError, TypeError, KeyError) as e:  # a malformed node: its inputs or attributes do not fit
             raise FwError(f"{self.source}: {where(i, node)} cannot be worked out on its constant inputs ({clip(str(e), 120)})") from e
         value = np.asarray(value)
         if value.size > MAX_SHAPE_VALUES and op in ("Mul", "Unsqueeze"):
