@@ -140,11 +140,9 @@ class Values:
                 f"works out only {', '.join(sorted(_RULES))} there"
             )
         a = attributes(node, self.source)
-        if op == "Shape":
-            return self._shape_of(node.input[0], a, i, node, depth)
-        inputs = [self.get(n, i, node, depth) if n else None for n in node.input]
+        inputs = [] if op == "Shape" else [self.get(n, i, node, depth) if n else None for n in node.input]
         try:
-            value = rule(inputs, a)
+            value = self._shape_of(node.input[0], a, i, node, depth) if op == "Shape" else rule(inputs, a)
         except (ValueError, IndexError, TypeError, KeyError) as e:  # a malformed node: its inputs or attributes do not fit
             raise FwError(f"{self.source}: {where(i, node)} cannot be worked out on its constant inputs ({clip(str(e), 120)})") from e
         value = np.asarray(value)
