@@ -36,7 +36,7 @@ def build(cfg, registry=None, dataset=None):
             f"weights is null: the layers keep their random initialisation (model.seed={cfg.model.seed}); "
             "accuracy will be chance-level until the network is trained",
             FwWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     else:
         importer = registry.get("weight_importers", cfg.weights.importer, "weights.importer")()

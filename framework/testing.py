@@ -66,7 +66,10 @@ def check_activation(cls, seed=0, **params):
       overflow, division by zero or invalid value;
     - if the class implements ``backward(x, y, dout)``, it keeps the shape
       and dtype and agrees with a central-difference numerical gradient
-      (computed in float64, away from kinks at 0).
+      (computed in float64, away from kinks at 0);
+    - if it implements ``to_onnx(graph, x)`` and onnx and onnxruntime are
+      installed: exported alone, it gives ``forward``'s values in ONNX
+      Runtime (within 1e-5).
     """
     fail = _Fail(f"check_activation({getattr(cls, '__name__', cls)!r})")
     try:
@@ -124,6 +127,8 @@ def _check_activation(fail, cls, seed, params):
 
     if cls.has_backward():
         _check_backward(fail, act, rng)
+    if cls.has_onnx():
+        _check_onnx(fail, act, x, y)
 
 
 def _check_backward(fail, act, rng, eps=1e-6):
@@ -172,7 +177,10 @@ def check_layer(cls, input_shape, seed=0, **params):
       x (float32 for float32), fills ``grads[k]`` for every ``params`` key with
       the parameter's shape, and agrees with a central-difference numerical
       gradient, for the input and for every parameter (computed in float64,
-      with the same random draws, e.g. dropout's mask, at every evaluation).
+      with the same random draws, e.g. dropout's mask, at every evaluation);
+    - if it implements ``to_onnx(graph, x)`` and onnx and onnxruntime are
+      installed: exported alone, it gives ``forward(x, train=False)``'s values
+      in ONNX Runtime (within 1e-5).
     """
     fail = _Fail(f"check_layer({getattr(cls, '__name__', cls)!r})")
     try:
@@ -228,6 +236,8 @@ def _check_layer(fail, cls, input_shape, seed, params):
     )
     if cls.has_backward():
         _check_layer_backward(fail, cls, input_shape, seed, params, y.shape)
+    if cls.has_onnx():
+        _check_onnx(fail, layer, x, layer.forward(x, train=False))
 
 
 def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape, eps=1e-6):
@@ -277,6 +287,31 @@ def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape, eps=1
             f"backward's {name} disagrees with the numerical gradient: at index {tuple(map(int, worst))} it gives "
             f"{got[worst]:.6g}, numerically {numeric[worst]:.6g}",
         )
+
+
+def _check_onnx(fail, layer, x, y):
+    """The layer exported alone runs in ONNX Runtime and gives ``y`` for ``x``; skipped without onnxruntime."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime
+    except ImportError:
+        return
+    from .core.network import Network
+    from .interchange.onnx_export import export
+
+    net = Network([layer], [f"layer 0 ({layer.name})"])
+    net.input_shape, net.shapes = x.shape[1:], [y.shape[1:]]  # built already: building again would draw new weights
+    try:
+        model = export(net, class_names=[], config_text="", fw_version="check")
+    except FwError as e:
+        fail(False, f"to_onnx: {e}")
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": x})[0]
+    fail(got.shape == y.shape, f"to_onnx: in ONNX Runtime its output has shape {got.shape}, forward's {y.shape}")
+    worst = float(np.abs(got - y).max()) if y.size else 0.0
+    fail(np.allclose(got, y, rtol=1e-5, atol=1e-5), f"to_onnx: ONNX Runtime's output differs from forward's by up to {worst:.3g}")
 
 
 # --- datasets -------------------------------------------------------------------

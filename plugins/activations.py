@@ -32,6 +32,9 @@ class Sigmoid(Activation):
     def backward(self, x, y, dout):
         return dout * y * (1 - y)
 
+    def to_onnx(self, graph, x):
+        return graph.op("Sigmoid", x)
+
 
 class ReLU(Activation):
     name = "relu"
@@ -45,6 +48,9 @@ class ReLU(Activation):
 
     def backward(self, x, y, dout):
         return dout * (x > 0)
+
+    def to_onnx(self, graph, x):
+        return graph.op("Relu", x)
 
 
 class Softmax(Activation):
@@ -68,6 +74,9 @@ class Softmax(Activation):
         """The Jacobian product: y * (dout - sum(dout * y)) per row."""
         return y * (dout - np.sum(dout * y, axis=-1, keepdims=True))
 
+    def to_onnx(self, graph, x):
+        return graph.op("Softmax", x, axis=-1)
+
 
 class Identity(Activation):
     """The book's identity_function: the output layer for regression."""
@@ -80,6 +89,9 @@ class Identity(Activation):
     def backward(self, x, y, dout):
         return dout
 
+    def to_onnx(self, graph, x):
+        return graph.op("Identity", x)
+
 
 class Step(Activation):
     """The book's step_function: 1 where x > 0, else 0 (as x's float dtype, not int)."""
@@ -91,6 +103,10 @@ class Step(Activation):
 
     def backward(self, x, y, dout):
         return np.zeros_like(dout)  # zero wherever it is defined (x != 0)
+
+    def to_onnx(self, graph, x):
+        """1.0 where x > 0, else 0.0: Greater, cast to float (ONNX's TensorProto.FLOAT is 1)."""
+        return graph.op("Cast", graph.op("Greater", x, np.float32(0)), to=1)
 
 
 @hookimpl

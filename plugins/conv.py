@@ -211,6 +211,14 @@ class Conv2D(Layer):
         self._col2im(dcols, dx)
         return dx
 
+    def to_onnx(self, graph, x):
+        """Conv with the same kernels, strides and zero padding on every side."""
+        (ph, pw), W, b = self.padding, self.params["W"], self.params["b"]
+        return graph.op(
+            "Conv", x, graph.weight("W", W), graph.weight("b", b),
+            kernel_shape=list(self.kernel_size), strides=list(self.stride), pads=[ph, pw, ph, pw],
+        )  # fmt: skip
+
 
 class _Pool(Layer):
     """What max and average pooling share: windows of ``pool_size`` every ``stride`` (default: the window).
@@ -355,6 +363,10 @@ class MaxPool2D(_Pool):
             views[0] += rest
         return dx
 
+    def to_onnx(self, graph, x):
+        """MaxPool over the same windows: no padding, and windows that do not fit dropped (ceil_mode 0)."""
+        return graph.op("MaxPool", x, kernel_shape=list(self.pool_size), strides=list(self.stride))
+
 
 class AvgPool2D(_Pool):
     """The mean of each window."""
@@ -381,6 +393,10 @@ class AvgPool2D(_Pool):
             else:
                 view += dout
         return dx
+
+    def to_onnx(self, graph, x):
+        """AveragePool over the same windows: no padding, and windows that do not fit dropped (ceil_mode 0)."""
+        return graph.op("AveragePool", x, kernel_shape=list(self.pool_size), strides=list(self.stride))
 
 
 @hookimpl

@@ -90,6 +90,12 @@ class Dense(Layer):
         W = self.params.get("W")
         return f"Dense({W.shape[0]}, {W.shape[1]})" if W is not None else f"Dense(units={self.units})"
 
+    def to_onnx(self, graph, x):
+        """Gemm (x @ W + b), after a Flatten when the input is an image, as forward flattens it."""
+        if len(graph.input_shape) > 1:
+            x = graph.op("Flatten", x, axis=1)
+        return graph.op("Gemm", x, graph.weight("W", self.params["W"]), graph.weight("b", self.params["b"]))
+
 
 def _he():
     from framework.plugins.initializers import He
@@ -127,6 +133,12 @@ class Dropout(Layer):
 
     def backward(self, dout):
         return dout * self.mask if self.rate else dout
+
+    def to_onnx(self, graph, x):
+        """ONNX Dropout, the identity at inference (its ratio kept for importers); the book's rule, a Mul by 1 - rate."""
+        if getattr(self, "inverted", True):
+            return graph.op("Dropout", x, np.float32(self.rate))
+        return graph.op("Mul", x, np.float32(1 - self.rate))
 
 
 class BatchNorm(Layer):
@@ -205,6 +217,12 @@ class BatchNorm(Layer):
         mean_dx = (dxn * xn).sum(axis=axes, keepdims=True) / np.float32(m)
         return (dxn - mean_d - xn * mean_dx) / std
 
+    def to_onnx(self, graph, x):
+        """BatchNormalization in inference mode, with the running statistics (the same momentum convention)."""
+        p, b = self.params, self.buffers
+        stats = [graph.weight(k, t[k]) for k, t in (("gamma", p), ("beta", p), ("running_mean", b), ("running_var", b))]
+        return graph.op("BatchNormalization", x, *stats, epsilon=self.eps, momentum=self.momentum)
+
 
 class Flatten(Layer):
     """(N, C, H, W) -> (N, C*H*W), so dense layers can follow images (``dataset.flatten: false``)."""
@@ -221,6 +239,9 @@ class Flatten(Layer):
 
     def backward(self, dout):
         return dout.reshape(self.input_shape)
+
+    def to_onnx(self, graph, x):
+        return graph.op("Flatten", x, axis=1)
 
 
 @hookimpl

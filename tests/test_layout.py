@@ -17,6 +17,7 @@ FLOORS = {
     "data": 2,
     "__init__": 3,  # the public API: re-exports core's and data's base classes
     "plugin_system": 4,
+    "interchange": 4,  # ONNX in and out: reads core's layers and safeio, below config (the CLI assembles)
     "config": 5,
     "training": 6,
     "api": 7,

@@ -279,15 +279,15 @@ def show(args):
 
 
 def convert_weights(args):
-    from .convert import pickle_to_npz
+    from .convert import convert
     from ..data.weights import _sizes_hint as sizes_hint
 
-    result = pickle_to_npz(args.src, args.dst, force=args.force)
+    result = convert(args.src, args.dst, force=args.force)
     arrays = result["arrays"]
     shapes = ", ".join(f"{k} {tuple(a.shape)} {a.dtype}" for k, a in sorted(arrays.items()))
     print(f"wrote {args.dst}: {shapes}")
     print(f"sha256: {result['sha256']}")
-    print(f"use it with: weights: {{importer: npz, path: {args.dst}}}{sizes_hint(arrays)}")
+    print(f"use it with: weights: {{importer: {result['importer']}, path: {args.dst}}}{sizes_hint(arrays)}")
     return 0
 
 

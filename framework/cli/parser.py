@@ -2,7 +2,7 @@
 
 import argparse
 
-from . import commands
+from . import commands, export, import_onnx
 
 DESCRIPTION = """\
 fw runs the neural networks that YAML configs describe. The book's chapter-3
@@ -104,14 +104,19 @@ Needs Pillow (pip install Pillow)."""
 
 
 CONVERT_HELP = """\
-Convert a book-style weights pickle (a dict of numpy arrays such as
-sample_weight.pkl) to a numpy .npz archive. The pickle is read with fw's
-restricted unpickler, so no code in it runs; the .npz is written atomically.
-Then use it with weights: {importer: npz, path: OUT.npz}: loading an .npz
-never runs code (numpy.load with allow_pickle=False).
+Convert a weights file between the formats fw reads: a pickle (.pkl, a dict of
+numpy arrays such as the book's sample_weight.pkl), a numpy archive (.npz) and
+safetensors (.safetensors). Each suffix names its format. The input is read as
+fw run reads it: a pickle through fw's restricted unpickler, so no code in it
+runs; an .npz or .safetensors with its header checked first. The output is
+written atomically. Then use it with weights: {importer: FORMAT, path: OUT}:
+loading an .npz or a .safetensors file never runs code.
 
-example:
-  fw convert-weights ~/.cache/fw/book/sample_weight.pkl sample_weight.npz"""
+examples:
+  fw convert-weights ~/.cache/fw/book/sample_weight.pkl sample_weight.npz
+  fw convert-weights runs/fashion_cnn/weights.npz weights.safetensors
+
+.safetensors needs the safetensors package (pip install safetensors)."""
 
 
 CONFIG_ARG = "a YAML config: its path, or a bundled config's name (fw configs lists them), e.g. mnist_infer"
@@ -133,6 +138,8 @@ def build_parser():
     _add_predict_command(sub, debug)
     _add_plugins_command(sub, debug)
     _add_inspection_commands(sub, debug)
+    export.add_command(sub, debug, CONFIG_ARG)
+    import_onnx.add_command(sub, debug)
     parser.commands = sub.choices  # name -> its parser, for usage errors in the subcommand's own words
     return parser
 
@@ -237,12 +244,12 @@ def _add_inspection_commands(sub, debug):
     show.set_defaults(func=commands.show)
 
     convert = sub.add_parser(
-        "convert-weights", parents=[debug], help="convert a weights .pkl to a safe .npz",
+        "convert-weights", parents=[debug], help="convert weights between pickle, npz and safetensors",
         description=CONVERT_HELP, formatter_class=raw,
     )
-    convert.add_argument("src", metavar="IN.pkl", help="a pickled dict of arrays, e.g. sample_weight.pkl")
-    convert.add_argument("dst", metavar="OUT.npz", help="the .npz file to write")
-    convert.add_argument("--force", action="store_true", help="replace OUT.npz if it exists")
+    convert.add_argument("src", metavar="IN", help="a weights file: .pkl, .npz or .safetensors, e.g. sample_weight.pkl")
+    convert.add_argument("dst", metavar="OUT", help="the file to write: .npz, .safetensors or .pkl")
+    convert.add_argument("--force", action="store_true", help="replace OUT if it exists")
     convert.set_defaults(func=commands.convert_weights)
 
 

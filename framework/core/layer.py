@@ -47,6 +47,15 @@ class Layer:
       activation's choice (He for ReLU). Draw with
       ``self.init(fan_in, fan_out, rng)`` or ``self.init.draw(shape, rng)``.
       Built from Python without one, ``init`` is None: pick a default.
+    - ``to_onnx(graph, x)`` (optional; ``fw export`` needs it): add this
+      layer's inference to an ONNX graph. ``x`` is the name of the input
+      tensor; return the name of the output tensor. ``graph.op("Relu", x)``
+      adds a node and returns its output's name (attributes as keywords, e.g.
+      ``graph.op("Gemm", x, w, b, transB=0)``; a number or numpy array among
+      the inputs becomes a constant); ``graph.weight("W", array)`` adds an
+      initialiser named after the layer (``3.W``); ``graph.input_shape`` and
+      ``graph.output_shape`` are this layer's shapes (one example). No import
+      of ``onnx`` is needed: fw does that.
 
     The network calls a layer through ``__call__`` and ``backprop``, which
     run ``forward`` and ``backward``; ``Activation`` overrides them to keep
@@ -113,6 +122,15 @@ class Layer:
         returns ``forward(x)``, so a layer works without this.
         """
         return self(x)
+
+    def to_onnx(self, graph, x):
+        """Optional: emit this layer's inference as ONNX nodes into ``graph``; return the output tensor's name."""
+        raise NotImplementedError(f"{type(self).__name__} has no to_onnx(graph, x)")
+
+    @classmethod
+    def has_onnx(cls) -> bool:
+        """Does this class export itself to ONNX (``fw export``)?"""
+        return cls.to_onnx is not Layer.to_onnx
 
     def no_backward(self, why="", fix="implement"):
         """The error for a missing ``backward``: ``layer 'x' (X) has no backward{why}; {fix} backward(...)``."""

@@ -47,6 +47,7 @@ BUILTINS = {
     "framework.plugins.pickle_importer": {"weight_importers": ["pickle"]},
     "framework.plugins.npz_importer": {"weight_importers": ["npz"]},
     "framework.plugins.writers": {"weight_writers": ["npz", "pickle"]},
+    "framework.plugins.safetensors_weights": {"weight_importers": ["safetensors"], "weight_writers": ["safetensors"]},
     "framework.plugins.initializers": {"initializers": ["he", "xavier", "normal"]},
     "framework.plugins.optimizers": {"optimizers": ["sgd", "momentum", "adagrad", "adam"]},
     "framework.plugins.losses": {"losses": ["cross_entropy", "mean_squared_error"]},

@@ -217,12 +217,17 @@ def file_hash(path, algo: str = "sha256") -> str:
 SYSTEM_FOLDERS = ("/dev", "/proc", "/sys")
 
 
-def check_writable(path: Path, what: str, overwrite: bool):
-    """Refuse, before any work, an output that is a folder, read-only, a system path, or already there without --force."""
+def refuse_system_path(path, what):
+    """An output inside /dev, /proc or /sys is refused, whoever runs fw (as root it could be written)."""
     real = os.path.realpath(path)
     for top in SYSTEM_FOLDERS:
         if real == top or real.startswith(top + os.sep):
             raise FwError(f"{what} {path} is inside {top}, the system's devices and settings; choose a file in your own folders")
+
+
+def check_writable(path: Path, what: str, overwrite: bool):
+    """Refuse, before any work, an output that is a folder, read-only, a system path, or already there without --force."""
+    refuse_system_path(path, what)
     if path.is_dir():
         raise FwError(f"{what} {path} is a folder; give a file name")
     if not is_writable_dir(path.parent):

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..data.trained import write_state
 from ..data.weights import book_layout
 from ..errors import FwError
-from ..safeio.files import check_writable, write_output
+from ..safeio.files import check_writable, refuse_system_path, write_output
 from . import checkpoint
 
 
@@ -20,6 +20,7 @@ class WeightsOutput:
         if weights is None or not weights.path:
             raise FwError("fw train writes its result to weights.path; set weights.path (e.g. runs/my_net/weights.npz)")
         self.path = Path(weights.path).expanduser()
+        refuse_system_path(self.path, "weights.path")
         fmt = weights.format or weights.importer
         key = "weights.format" if weights.format else "weights.importer (weights.format is null)"
         self.writer = registry.get("weight_writers", fmt, key)()

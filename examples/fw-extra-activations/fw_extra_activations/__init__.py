@@ -18,6 +18,9 @@ class Tanh(Activation):
     def backward(self, x, y, dout):
         return dout * (1 - y * y)
 
+    def to_onnx(self, graph, x):  # optional: fw export needs it
+        return graph.op("Tanh", x)
+
 
 class LeakyReLU(Activation):
     """x for x > 0, alpha * x otherwise. Config: ``{name: leaky_relu, alpha: 0.01}``."""
@@ -36,6 +39,9 @@ class LeakyReLU(Activation):
 
     def backward(self, x, y, dout):
         return dout * np.where(x > 0, 1, self.alpha).astype(dout.dtype)
+
+    def to_onnx(self, graph, x):
+        return graph.op("LeakyRelu", x, alpha=self.alpha)
 
 
 class GELU(Activation):
@@ -57,6 +63,13 @@ class GELU(Activation):
         t = np.tanh(c * (u + k * u**3))
         dt = (1 - t * t) * c * (1 + 3 * k * u * u)
         return dout * (0.5 * (1 + t) + 0.5 * x * dt).astype(dout.dtype)
+
+    def to_onnx(self, graph, x):
+        """The same steps in ONNX operators (opset 20's Gelu has no clip, and opset 17 has no Gelu)."""
+        f = np.float32
+        u = graph.op("Clip", x, f(-100), f(100))
+        inner = graph.op("Mul", graph.op("Add", u, graph.op("Mul", graph.op("Pow", u, f(3)), f(0.044715))), f(self._C))
+        return graph.op("Mul", x, graph.op("Mul", graph.op("Add", graph.op("Tanh", inner), f(1)), f(0.5)))
 
 
 @hookimpl

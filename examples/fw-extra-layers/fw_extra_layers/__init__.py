@@ -27,6 +27,9 @@ class Scale(Layer):
         self.grads["gain"] = (dout * self.x * self.factor).sum(axis=0)
         return dout * self.factor * self.params["gain"]
 
+    def to_onnx(self, graph, x):  # optional: fw export needs it
+        return graph.op("Mul", graph.op("Mul", x, np.float32(self.factor)), graph.weight("gain", self.params["gain"]))
+
 
 @hookimpl
 def register_layers(register):

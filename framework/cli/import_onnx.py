@@ -1,0 +1,160 @@
+"""``fw import-onnx``: a sequential ONNX model (PyTorch's, Keras's, fw's own) as an fw config and its weights."""
+
+import argparse
+
+HELP = """\
+Read MODEL.onnx, a sequential network such as PyTorch's torch.onnx.export or
+Keras's exporters write it, and write OUT.yaml (its dataset, model.layers, and
+weights: {importer: npz, path: OUT.npz}) and the weights, OUT.npz, beside it.
+KEY=VALUE overrides go into OUT.yaml, e.g. the dataset the model classifies.
+Then `fw run OUT.yaml` evaluates the model, and `fw train OUT.yaml` trains it on.
+
+fw reads Gemm, MatMul (+ Add), Conv, MaxPool, AveragePool, Relu, Sigmoid,
+Tanh, Softmax, Flatten and Reshape to (batch, features) (also through the
+Shape/Gather/Concat nodes exporters write for it), BatchNormalization,
+Dropout and Identity. Anything else, or a graph that branches, is a one-line
+error naming the node. Importing runs nothing from the model and opens no
+other file; every size is checked before anything is allocated.
+
+examples:
+  fw import-onnx simple_convnet.onnx convnet.yaml
+  fw import-onnx fashion.onnx fashion.yaml dataset.name=fashion_mnist
+  fw run convnet.yaml
+
+Needs onnx (pip install onnx)."""
+
+
+def add_command(sub, debug):
+    cmd = sub.add_parser(
+        "import-onnx", parents=[debug], help="turn an ONNX model (PyTorch, Keras, fw export) into a config and weights",
+        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmd.add_argument("model", metavar="MODEL.onnx", help="the ONNX model to read")
+    cmd.add_argument("out", metavar="OUT.yaml", help="the config to write; the weights go to OUT.npz beside it")
+    cmd.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="written into OUT.yaml, e.g. dataset.name=fashion_mnist")
+    cmd.add_argument("--force", action="store_true", help="replace OUT.yaml and OUT.npz if they exist")
+    cmd.set_defaults(func=run)
+
+
+def run(args):
+    import os
+    from pathlib import Path
+
+    import numpy as np
+
+    from ..errors import FwError
+    from ..interchange import onnx_import
+    from ..safeio.files import check_writable, temp_path, write_output
+
+    out = Path(args.out)
+    if out.suffix not in (".yaml", ".yml"):
+        raise FwError(f"output {out} must end with .yaml; e.g. {out.with_suffix('.yaml')}")
+    weights = out.with_suffix(".npz")
+    check_writable(out, "output", args.force)
+    check_writable(weights, "output (the weights beside it)", args.force)
+    imported = onnx_import.read(args.model)
+    draft = temp_path(out)  # the config, checked under its own name before it takes OUT.yaml's
+    try:
+        cfg = _checked_config(imported, draft, out, weights, args.overrides)
+        text = _config_text(cfg, imported, args.model, out, weights)
+        write_output(weights, lambda f: np.savez(f, **imported.arrays))
+        write_output(draft, lambda f: f.write(text.encode()))
+        os.replace(draft, out)
+    finally:
+        draft.unlink(missing_ok=True)
+    _report(imported, args.model, out, weights)
+    return 0
+
+
+def _checked_config(imported, draft, out, weights, overrides):
+    """The validated config OUT.yaml will hold, its network built and loaded with the model's weights.
+
+    The draft is loaded as fw run would load OUT.yaml, overrides and all, so an
+    error here is one fw run would have met.
+    """
+    from omegaconf import OmegaConf
+
+    from ..config import load_config
+    from ..errors import FwError
+    from ..plugin_system.manager import get_registry
+    from ..safeio.files import write_output
+    from .commands import _report_failures
+
+    dataset = {**imported.dataset, "flatten": len(imported.input_shape) == 1}
+    base = {"dataset": dataset, "model": {"layers": imported.layers}, "weights": {"importer": "npz", "path": weights.name}}
+    text = OmegaConf.to_yaml(OmegaConf.create(base))
+    write_output(draft, lambda f: f.write(text.encode()))
+    try:
+        cfg = load_config(draft, overrides)
+    except FwError as e:
+        raise FwError(str(e).replace(str(draft), str(out))) from e
+    registry = get_registry(cfg.plugins)
+    _report_failures(registry)
+    _check_names(cfg, registry, imported)
+    _check_network(cfg, registry, imported)
+    return cfg
+
+
+def _check_names(cfg, registry, imported):
+    """Every layer the model needs is one fw has: Tanh needs a tanh plugin, for one."""
+    from ..errors import FwError
+
+    for entry, source in zip(imported.layers, imported.sources):
+        name = entry if isinstance(entry, str) else entry["name"]
+        if name not in registry.entries["layers"]:
+            extra = " (pip install ./examples/fw-extra-activations, from a clone of fw)" if name == "tanh" else ""
+            raise FwError(f"{source}: needs a '{name}' layer, which no installed plugin provides; install one{extra} and import again")
+
+
+def _check_network(cfg, registry, imported):
+    """Build the network as fw run will, for the config's dataset, and load the model's weights into it."""
+    import numpy as np
+
+    from ..config.assemble import assemble
+    from ..data.weights import load_weights
+    from ..errors import FwError
+
+    net, _ = assemble(cfg, registry, np.random.default_rng(0), weights_follow=True)
+    model, data = imported.input_shape, net.input_shape
+    first = cfg.model.layers[0] if cfg.model.layers else None
+    flattens_first = (first if isinstance(first, str) else getattr(first, "name", None)) in ("dense", "flatten")
+    if model != data and not (flattens_first and np.prod(model) == np.prod(data)):
+        raise FwError(
+            f"the model takes examples of shape {model}, but dataset '{cfg.dataset.name}' gives {data} "
+            f"(dataset.flatten={cfg.dataset.flatten}); name the dataset it classifies, e.g. dataset.name=fashion_mnist"
+        )
+    load_weights(net, imported.arrays, "the model's weights")
+
+
+def _config_text(cfg, imported, model, out, weights):
+    """OUT.yaml: the dataset, the layers, the weights, and whatever else differs from fw's defaults."""
+    import os
+
+    from omegaconf import OmegaConf
+
+    from ..config.schema import SCHEMA
+
+    data = OmegaConf.to_container(cfg)
+    text = {"dataset": data.pop("dataset"), "model": {"layers": data["model"].pop("layers")}}
+    text["model"] |= {k: v for k, v in data.pop("model").items() if v != SCHEMA["model"][k]}
+    w = data.pop("weights")
+    if w is not None:  # beside OUT.yaml, named as such, so the two can move together
+        beside = w["path"] == os.path.normpath(weights.absolute())
+        w = {"importer": w.pop("importer"), "path": weights.name if beside else w.pop("path")} | {k: v for k, v in w.items() if v is not None and k != "path"}
+    text["weights"] = w
+    text |= {k: v for k, v in data.items() if v != SCHEMA[k]}
+    head = f"# Imported by fw import-onnx from {model} ({imported.producer}, opset {imported.opset}).\n# Run it: fw run {out}\n"
+    return head + OmegaConf.to_yaml(OmegaConf.create(text))
+
+
+def _report(imported, model, out, weights):
+    print(f"read {model} ({imported.producer}, opset {imported.opset}): input (batch, {', '.join(map(str, imported.input_shape))})")
+    for i, (entry, source) in enumerate(zip(imported.layers, imported.sources)):
+        params = ", ".join(f"{k}: {v}" for k, v in entry.items() if k != "name") if isinstance(entry, dict) else ""
+        shown = f"{entry['name']} ({params})" if params else entry if isinstance(entry, str) else entry["name"]
+        print(f"  model.layers[{i}] {shown}  <- {source}")
+    print(f"wrote {out} and {weights}; run it: fw run {out}")
+    last = imported.layers[-1] if imported.layers else None
+    if last != "softmax":
+        print("note: the model ends without softmax, so it gives scores, not probabilities; fw run classifies by them "
+              "all the same. Add softmax to model.layers to train it with fw train's cross_entropy.")

@@ -1,0 +1,178 @@
+"""A built Network to an ONNX model: each layer adds its own nodes through ``Layer.to_onnx(graph, x)``.
+
+The graph has one input, ``input`` (float32, ``(batch, *the network's input
+shape)``, the batch axis dynamic), and one output, ``probabilities`` (the last
+layer's output, ``(batch, classes)``). Initialisers are named as fw's weights
+files name the arrays (``0.W``, ``2.running_mean``), nodes after their layer
+(``0.dense/Gemm``), so a checker's complaint names the layer that caused it.
+The model's metadata holds the class names (a JSON list), the fw version and
+the config. The model passes ``onnx.checker.check_model(full_check=True)``, and
+each layer's output has the shape its ``build`` promised, before anything is
+written.
+"""
+
+import json
+
+import numpy as np
+
+from ..errors import FwError
+from ..safeio.untrusted import clip, describe_exception, describe_object
+from . import DEFAULT_OPSET, optional_import
+
+#: Softmax(axis=-1) means the last axis alone from opset 13 on (before, every axis after it, flattened).
+MIN_OPSET = 13
+INPUT, OUTPUT = "input", "probabilities"
+METHOD_HINT = "add to_onnx(self, graph, x), which adds its ONNX nodes and returns its output's name (see framework.Layer.to_onnx)"
+
+
+class OnnxGraph:
+    """What a layer's ``to_onnx(graph, x)`` builds with.
+
+    - ``op(op_type, *inputs, **attributes)`` adds a node and returns the name of
+      its output. Inputs are tensor names (``""`` for an omitted optional
+      input); a number or numpy array becomes a constant (floats as float32).
+    - ``weight(name, array)`` adds a float32 initialiser named after the layer
+      (``3.W``) and returns that name.
+    - ``input_shape`` and ``output_shape``: the layer's shapes, one example
+      (no batch axis), as ``build`` saw and returned them; ``opset``: the
+      ONNX opset being written.
+    """
+
+    def __init__(self, onnx, opset):
+        self._onnx, self.opset = onnx, opset
+        self.nodes, self.initializers = [], []
+        self._tensors = {INPUT}
+        self._node_names = set()
+        self.input_shape = self.output_shape = None
+
+    def begin(self, index, name, input_shape, output_shape):
+        """Start layer ``index``: the names made from now on carry its position and name."""
+        self.index, self.input_shape, self.output_shape = index, tuple(input_shape), tuple(output_shape)
+        self._prefix, self._constants = f"{index}.{name}", 0
+
+    def op(self, op_type, *inputs, **attributes):
+        names = [i if isinstance(i, str) else self.constant(i) for i in inputs]
+        unknown = [n for n in names if n and n not in self._tensors]
+        if unknown:
+            raise ValueError(f"{op_type}'s input {clip(repr(unknown[0]), 60)} is not a tensor of the graph so far")
+        node = base = f"{self._prefix}/{op_type}"
+        k = 1
+        while node in self._node_names:
+            k += 1
+            node = f"{base}_{k}"
+        self._node_names.add(node)
+        out = f"{node}_output"
+        self.nodes.append(self._onnx.helper.make_node(op_type, names, [out], name=node, **attributes))
+        self._tensors.add(out)
+        return out
+
+    def weight(self, name, array):
+        return self._add(f"{self.index}.{name}", np.asarray(array, np.float32))
+
+    def constant(self, value):
+        a = np.asarray(value)
+        if a.dtype.kind == "f":
+            a = a.astype(np.float32)
+        elif a.dtype.kind in "iu":
+            a = a.astype(np.int64)
+        self._constants += 1
+        return self._add(f"{self._prefix}/const_{self._constants}", a)
+
+    def _add(self, name, array):
+        if name in self._tensors:
+            raise ValueError(f"the graph already has a tensor named {name!r}; give each weight its own name")
+        self.initializers.append(self._onnx.numpy_helper.from_array(array, name))  # copies the bytes, in C order
+        self._tensors.add(name)
+        return name
+
+    def finish(self, x):
+        """Make tensor ``x`` the graph's output, ``probabilities``; return that name."""
+        producer = next((n for n in self.nodes if x in n.output), None)
+        consumed = any(x in n.input for n in self.nodes)
+        if producer is None or consumed:  # the input itself, a weight, or a tensor used before: copy it out
+            self.nodes.append(self._onnx.helper.make_node("Identity", [x], [OUTPUT], name="output/Identity"))
+        else:
+            producer.output[list(producer.output).index(x)] = OUTPUT
+        return OUTPUT
+
+
+def export(net, *, class_names, config_text, fw_version, opset=DEFAULT_OPSET):
+    """The ONNX ``ModelProto`` of a built ``net``, checked; every error is one line naming the layer."""
+    onnx = optional_import("onnx", "onnx", "fw export")
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise FwError(f"--opset {opset}: fw exports opsets {MIN_OPSET} to {newest} (the installed onnx's newest); the default is {DEFAULT_OPSET}")
+    for i, layer in enumerate(net.layers):
+        if not layer.has_onnx():
+            raise net.error(i, f"has no ONNX export, so fw export cannot write it; {METHOD_HINT}")
+    graph = OnnxGraph(onnx, opset)
+    outputs = _add_layers(net, graph)
+    outputs[-1:] = [graph.finish(outputs[-1] if outputs else INPUT)]
+    h, floats = onnx.helper, onnx.TensorProto.FLOAT
+    body = h.make_graph(
+        graph.nodes, "fw", [h.make_tensor_value_info(INPUT, floats, ["batch", *net.input_shape])],
+        [h.make_tensor_value_info(OUTPUT, floats, ["batch", *net.output_shape])], graph.initializers,
+    )
+    opsets = [h.make_opsetid("", opset)]
+    model = h.make_model(body, opset_imports=opsets, producer_name="fw", producer_version=fw_version)
+    model.ir_version = h.find_min_ir_version_for(opsets)  # the oldest runtime that knows the opset can load it
+    h.set_model_props(model, {"class_names": json.dumps(list(class_names)), "fw_version": fw_version, "config": config_text})
+    _check(onnx, model, net, outputs)
+    return model
+
+
+def _add_layers(net, graph):
+    """Every layer's ``to_onnx`` in order; the names of their output tensors."""
+    x, shape, outputs = INPUT, net.input_shape, []
+    for i, layer in enumerate(net.layers):
+        graph.begin(i, getattr(layer, "name", type(layer).__name__), shape, net.shapes[i])
+        try:
+            y = layer.to_onnx(graph, x)
+        except FwError:
+            raise
+        except Exception as e:  # a plugin's to_onnx: whatever it raises, name the layer
+            raise net.error(i, f"to_onnx failed: {describe_exception(e, 300, prefix=not isinstance(e, ValueError))}") from e
+        if not (isinstance(y, str) and y in graph._tensors):
+            raise net.error(i, f"to_onnx returned {describe_object(y)}; it must return the name of its output tensor, as graph.op returns it")
+        outputs.append(y)
+        x, shape = y, net.shapes[i]
+    return outputs
+
+
+def _check(onnx, model, net, outputs):
+    """Each layer's output shape against what ``build`` promised, then ``onnx.checker`` with full shape inference.
+
+    The shapes come first: the checker would blame a wrong shape on the layer
+    where it meets the declared output, not the layer that made it.
+    """
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)  # lenient: what it cannot infer stays unknown
+    except Exception:  # noqa: BLE001 - the checker below words what is wrong
+        inferred = None
+    if inferred is not None:
+        _check_shapes(inferred.graph, net, outputs)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as e:  # onnx's ValidationError or InferenceError, worded by its C++ checker
+        text = " ".join(str(e).split())
+        where = next((i for i, name in enumerate(_prefixes(net)) if name in text), None)
+        if where is None:
+            raise FwError(f"the exported graph fails onnx.checker: {clip(text, 400)}") from e
+        raise net.error(where, f"its ONNX nodes fail onnx.checker: {clip(text, 400)}") from e
+
+
+def _check_shapes(g, net, outputs):
+    found = {v.name: v for v in [*g.value_info, *g.output]}
+    for i, name in enumerate(outputs):
+        dims = found[name].type.tensor_type.shape.dim if name in found else None
+        if not dims:
+            continue
+        got = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)[1:]
+        want = net.shapes[i]
+        if len(got) != len(want) or any(g_ is not None and g_ != w for g_, w in zip(got, want)):
+            shown = "(batch, " + ", ".join("?" if d is None else str(d) for d in got) + ")"
+            raise net.error(i, f"to_onnx gives an output of shape {shown}, but build promised {want} per example")
+
+
+def _prefixes(net):
+    return [f"{i}.{getattr(layer, 'name', type(layer).__name__)}/" for i, layer in enumerate(net.layers)]
