@@ -28,12 +28,14 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 import framework as fw
+
+sys.path.insert(0, str(Path(__file__).parent))
+from forward import interleaved  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 NETS = {  # config, weights file, the book's count of correct answers
@@ -138,17 +140,7 @@ def main(argv=None):
         notes.append("PyTorch not installed: skipped (pip install torch --index-url https://download.pytorch.org/whl/cpu)")
     busy = busy_core() if args.busy else None
     try:
-        times = {name: [] for name in methods}
-        for rnd in range(args.warmup + args.rounds):
-            for name, run in methods.items():
-                start = time.perf_counter()
-                correct = run(x, t)
-                elapsed = time.perf_counter() - start
-                time.sleep(args.pause)
-                if correct != expected:
-                    sys.exit(f"{name}: {correct}/10000 correct, not the book's {expected}; the comparison is void")
-                if rnd >= args.warmup:
-                    times[name].append(elapsed)
+        times = interleaved(methods, x, t, expected, args)
     finally:
         if busy:
             busy.kill()

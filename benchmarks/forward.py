@@ -169,6 +169,26 @@ def blas_info() -> str:
     return "; ".join(f"{p['internal_api']} {p.get('version')} {p.get('architecture')} kernel, {p['num_threads']} threads" for p in blas) or "none found"
 
 
+def interleaved(methods, x, t, expected, args, limits=None):
+    """Each method's seconds per call ``run(x, t)``, over ``args.rounds`` interleaved rounds after
+    ``args.warmup`` untimed ones, with ``args.pause`` seconds of rest after each call; ``limits``:
+    fewer rounds for some methods. Every call must count ``expected`` correct answers."""
+    times = {name: [] for name in methods}
+    for rnd in range(args.warmup + args.rounds):
+        for name, run in methods.items():
+            if rnd >= args.warmup + (limits or {}).get(name, args.rounds):
+                continue
+            start = time.perf_counter()
+            correct = run(x, t)
+            elapsed = time.perf_counter() - start
+            time.sleep(args.pause)
+            if correct != expected:
+                sys.exit(f"{name}: {correct}/{len(t)} correct, not {expected}; the comparison is void")
+            if rnd >= args.warmup:
+                times[name].append(elapsed)
+    return times
+
+
 def profile(net, x, rounds=30):
     """Where fw's forward pass goes: each layer's step timed over the chunks of one
     ``classify`` call, medians of ``rounds`` calls, in ms (the rest is the NaN check and argmax)."""
@@ -228,19 +248,7 @@ def main(argv=None):
         except ImportError as e:
             say(f"note: skipping {extra.__name__.removesuffix('_methods').removesuffix('_method')}: {e}")
 
-    times = {name: [] for name in methods}
-    for rnd in range(args.warmup + args.rounds):
-        for name, run in methods.items():
-            if name == "book, per image" and rnd >= args.warmup + args.per_image_rounds:
-                continue
-            start = time.perf_counter()
-            correct = run(x, t)
-            elapsed = time.perf_counter() - start
-            time.sleep(args.pause)
-            if correct != expected:
-                sys.exit(f"{name}: {correct}/10000 correct, not {expected}; the comparison is void")
-            if rnd >= args.warmup:
-                times[name].append(elapsed)
+    times = interleaved(methods, x, t, expected, args, limits={"book, per image": args.per_image_rounds})
 
     ms = {name: 1000 * statistics.median(v) for name, v in times.items()}
     result = {
