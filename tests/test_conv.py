@@ -41,8 +41,8 @@ DEEP_CONVS = [
     dict(input_shape=(16, 4, 4), filters=16, kernel_size=3, padding=1),
     dict(input_shape=(16, 3, 3), filters=32, kernel_size=3, padding=1),
     dict(input_shape=(32, 3, 3), filters=32, kernel_size=3, padding=2),
-    dict(input_shape=(32, 2, 2), filters=64, kernel_size=3, padding=1),
-    dict(input_shape=(64, 2, 2), filters=64, kernel_size=3, padding=1),
+    dict(input_shape=(16, 2, 2), filters=64, kernel_size=3, padding=1),
+    dict(input_shape=(64, 2, 2), filters=16, kernel_size=3, padding=1),
 ]
 
 
