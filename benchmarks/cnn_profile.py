@@ -1,12 +1,14 @@
-"""Where a training step of configs/fashion_cnn.yaml spends its time, layer by layer.
+"""Where a training step of a ConvNet config spends its time, layer by layer.
 
 Runs fw train's own step (Trainer.step and the optimizer) on batches of 100
 Fashion-MNIST training images, with a timer around every layer's forward and
-backward, around conv2d's im2col and col2im, and around the optimizer's
-update; the rest of the loop (batch copy, loss) is what remains of the step.
-Not a test: run it by hand, beside benchmarks/train.py --cnn.
+backward and around the optimizer's update; the rest of the loop (batch copy,
+loss) is what remains of the step. --config picks the network:
+configs/fashion_cnn.yaml (the SimpleConvNet, the default) or
+configs/fashion_deep_cnn.yaml (the DeepConvNet). Not a test: run it by hand,
+beside benchmarks/train.py --cnn or --deep.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/cnn_profile.py [--steps 300]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/cnn_profile.py [--config fashion_deep_cnn.yaml] [--steps 300]
 """
 
 import argparse
@@ -20,7 +22,6 @@ import numpy as np
 
 import framework as fw
 from framework.api import load_split
-from framework.plugins.conv import Conv2D
 from framework.training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,11 +40,12 @@ def timed(totals, key, fn):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="fashion_cnn.yaml", help="a config in configs/ (default fashion_cnn.yaml)")
     parser.add_argument("--steps", type=int, default=300, help="training steps to time (default 300, half an epoch)")
     args = parser.parse_args()
 
     root = Path(os.environ.get("FW_DATA_DIR") or REPO.parent / "shared" / "data") / "fashion-mnist"
-    cfg = fw.load_config(REPO / "configs" / "fashion_cnn.yaml", [f"dataset.root={root}", f"weights.path={tempfile.mkdtemp()}/w.npz"])
+    cfg = fw.load_config(REPO / "configs" / args.config, [f"dataset.root={root}", f"weights.path={tempfile.mkdtemp()}/w.npz"])
     x, t = load_split(cfg, "train")
     trainer = Trainer(cfg)
     net, bs = trainer.net, cfg.train.batch_size
@@ -53,9 +55,6 @@ def main():
         label = f"{i} {layer.name}"
         layer.forward = timed(totals, f"{label} forward", layer.forward)
         layer.backward = timed(totals, f"{label} backward", layer.backward)
-        if isinstance(layer, Conv2D):  # the parts inside conv2d, counted within its forward and backward too
-            layer._im2col = timed(totals, f"{label}   of which im2col", layer._im2col)
-            layer._col2im = timed(totals, f"{label}   of which col2im", layer._col2im)
     trainer.optimizer.update = timed(totals, "optimizer update", trainer.optimizer.update)
 
     rng = np.random.default_rng(0)
@@ -77,7 +76,7 @@ def main():
         step()
     whole = time.perf_counter() - start
     per_step = {k: v / args.steps * 1e3 for k, v in totals.items()}
-    parts = sum(v for k, v in per_step.items() if "of which" not in k)
+    parts = sum(per_step.values())
     print(f"{args.steps} steps of batch {bs}: {whole / args.steps * 1e3:.2f} ms a step ({whole / args.steps * 600:.1f} s an epoch)")
     for key in sorted(per_step, key=lambda k: (int(k.split()[0]) if k[0].isdigit() else 99, "backward" in k)):
         print(f"  {key:<32} {per_step[key]:7.2f} ms")

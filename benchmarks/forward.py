@@ -2,7 +2,7 @@
 test images, side by side in one process: fw, the book's code, PyTorch and
 ONNX Runtime, with the same weights. Not a test: run it by hand.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/forward.py [--json]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/forward.py [--json] [--profile]
 
 Every method must classify 9352 of the 10,000 images correctly, or the script
 stops. Methods run in interleaved rounds (one call of each per round, after
@@ -169,6 +169,55 @@ def blas_info() -> str:
     return "; ".join(f"{p['internal_api']} {p.get('version')} {p.get('architecture')} kernel, {p['num_threads']} threads" for p in blas) or "none found"
 
 
+def interleaved(methods, x, t, expected, args, limits=None):
+    """Each method's seconds per call ``run(x, t)``, over ``args.rounds`` interleaved rounds after
+    ``args.warmup`` untimed ones, with ``args.pause`` seconds of rest after each call; ``limits``:
+    fewer rounds for some methods. Every call must count ``expected`` correct answers."""
+    times = {name: [] for name in methods}
+    for rnd in range(args.warmup + args.rounds):
+        for name, run in methods.items():
+            if rnd >= args.warmup + (limits or {}).get(name, args.rounds):
+                continue
+            start = time.perf_counter()
+            correct = run(x, t)
+            elapsed = time.perf_counter() - start
+            time.sleep(args.pause)
+            if correct != expected:
+                sys.exit(f"{name}: {correct}/{len(t)} correct, not {expected}; the comparison is void")
+            if rnd >= args.warmup:
+                times[name].append(elapsed)
+    return times
+
+
+def profile(net, x, rounds=30):
+    """Where fw's forward pass goes: each layer's step timed over the chunks of one
+    ``classify`` call, medians of ``rounds`` calls, in ms (the rest is the NaN check and argmax)."""
+    layers = net.layers[:-1] if net.layers[-1].monotonic else net.layers  # classify skips softmax
+    spent = {f"{i} {layer.name}": [] for i, layer in enumerate(layers)}
+    for (key, times), layer in zip(spent.items(), layers):
+        def timed(x, out, step=layer.forward_into, times=times):
+            start = time.perf_counter()
+            try:
+                return step(x, out)
+            finally:
+                times[-1] += time.perf_counter() - start
+
+        layer.forward_into = timed
+    whole = []
+    for _ in range(rounds):
+        for times in spent.values():
+            times.append(0.0)
+        start = time.perf_counter()
+        net.classify(x)
+        whole.append(time.perf_counter() - start)
+        time.sleep(0.05)
+    for layer in layers:
+        del layer.forward_into
+    print(f"classify, the {len(x)} images: {1000 * statistics.median(whole):.2f} ms (median of {rounds})")
+    for key, times in spent.items():
+        print(f"  {key:<14} {1000 * statistics.median(times):7.2f} ms")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=11, help="timed rounds (default 11)")
@@ -179,10 +228,13 @@ def main(argv=None):
                         help="book: the pretrained 784-50-100-10 sigmoid network (default); "
                         "relu: 784-100-10 ReLU with fw's seeded random weights (no book method)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--profile", action="store_true", help="time fw's layers one by one instead")
     args = parser.parse_args(argv)
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
 
     cfg, net, x, t, weights = load(data_dir(), args.net)
+    if args.profile:
+        return profile(net, x)
     activation = "sigmoid" if args.net == "book" else "relu"
     methods = {"fw": fw_method(cfg, net)}
     if args.net == "book":
@@ -196,19 +248,7 @@ def main(argv=None):
         except ImportError as e:
             say(f"note: skipping {extra.__name__.removesuffix('_methods').removesuffix('_method')}: {e}")
 
-    times = {name: [] for name in methods}
-    for rnd in range(args.warmup + args.rounds):
-        for name, run in methods.items():
-            if name == "book, per image" and rnd >= args.warmup + args.per_image_rounds:
-                continue
-            start = time.perf_counter()
-            correct = run(x, t)
-            elapsed = time.perf_counter() - start
-            time.sleep(args.pause)
-            if correct != expected:
-                sys.exit(f"{name}: {correct}/10000 correct, not {expected}; the comparison is void")
-            if rnd >= args.warmup:
-                times[name].append(elapsed)
+    times = interleaved(methods, x, t, expected, args, limits={"book, per image": args.per_image_rounds})
 
     ms = {name: 1000 * statistics.median(v) for name, v in times.items()}
     result = {

@@ -1,19 +1,24 @@
 """Training speed and accuracy side by side: fw train's loop against PyTorch on CPU.
 
 The same task for both: Fashion-MNIST's 60,000 training images, a 784-100-10
-ReLU network (configs/fashion_train.yaml) or, with --cnn, the book's
+ReLU network (configs/fashion_train.yaml); with --cnn, the book's
 SimpleConvNet (configs/fashion_cnn.yaml: conv 30x5x5, ReLU, max-pool 2x2,
-dense 100, ReLU, dense 10), with softmax and cross-entropy, Adam (lr 0.001),
-batches of 100, shuffled every epoch. Epochs alternate between the two (fw,
-torch, fw, ...) so a noisy neighbour slows both alike; the figures are medians of the epoch
-times, which count the training steps only (test accuracy is measured after
-each epoch, outside the timing). Not a test: run it by hand.
+dense 100, ReLU, dense 10); with --deep, the book's DeepConvNet
+(configs/fashion_deep_cnn.yaml); with softmax and cross-entropy, Adam (lr
+0.001), batches of 100, shuffled every epoch. Epochs alternate between the two
+(fw, torch, fw, ...) so a noisy neighbour slows both alike; the figures are
+medians of the epoch times, which count the training steps only (test accuracy
+is measured after each epoch, outside the timing). Not a test: run it by hand.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train.py [--cnn] [--epochs 10] [--json]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train.py [--cnn | --deep] [--epochs 10] [--busy] [--json]
 
-fw runs with its config's defaults (He init, cosine learning-rate decay);
-PyTorch with its own (Kaiming-uniform init, constant lr), as a user of each
-would. PyTorch is skipped with a note when it is not installed.
+For the MLP and the SimpleConvNet, fw runs with its config's defaults (He
+init, flat-cosine learning-rate decay) and PyTorch with its own
+(Kaiming-uniform init, constant lr), as a user of each would. For --deep both
+start from fw's initial weights and follow the config's schedule (Adam with
+eps 1e-7, flat-cosine lr, inverted dropout 0.5): the same network and
+schedule. --busy keeps one core busy with another process meanwhile. PyTorch
+is skipped with a note when it is not installed.
 """
 
 import argparse
@@ -21,6 +26,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,7 +35,11 @@ import numpy as np
 
 import framework as fw
 from framework.api import load_split
+from framework.core.schedules import SCHEDULES
 from framework.training.trainer import Trainer
+
+sys.path.insert(0, str(Path(__file__).parent))
+from convnet import busy_core  # noqa: E402
 
 # Not in the [bench] extra: PyPI's torch is the CUDA build, with ~3 GB of nvidia wheels.
 TORCH_CPU = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
@@ -42,14 +52,14 @@ def data_dir() -> Path:
 
 
 def fw_runner(cfg, x, t, xt, tt):
-    """One fw epoch per call, through the same Trainer that `fw train` uses."""
+    """One fw epoch per call, through the same Trainer that `fw train` uses; and its network, untrained."""
     trainer = Trainer(cfg)
 
     def epoch():
         [*_, report] = trainer.fit(x, t, xt, tt, until=len(trainer.history) + 1)
         return report.seconds, report.test_accuracy
 
-    return epoch
+    return epoch, trainer.net
 
 
 def torch_model(cnn):
@@ -63,12 +73,18 @@ def torch_model(cnn):
     return nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10))
 
 
-def torch_runner(x, t, xt, tt, cnn=False, seed=0):
+def torch_runner(x, t, xt, tt, cnn=False, seed=0, like=None, schedule=None, epochs=None):
+    """One PyTorch epoch per call. ``like``: start from this fw network's weights, with the
+    config's ``schedule`` over ``epochs`` (else PyTorch's own init and a constant lr)."""
     import torch
 
+    from convnet import torch_model as from_fw
+
     torch.manual_seed(seed)
-    model = torch_model(cnn)
-    opt = torch.optim.Adam(model.parameters(), lr=0.001)
+    model = from_fw(like, train=True) if like else torch_model(cnn)
+    opt = torch.optim.Adam(model.parameters(), lr=0.001, eps=1e-7 if like else 1e-8)
+    steps = -(-len(x) // 100)
+    lr = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: schedule(step / (epochs * steps)) if schedule else 1.0)
     loss_fn = torch.nn.CrossEntropyLoss()
     X, T = torch.from_numpy(x), torch.from_numpy(t.astype(np.int64))
     Xt, Tt = torch.from_numpy(xt), torch.from_numpy(tt.astype(np.int64))
@@ -84,9 +100,11 @@ def torch_runner(x, t, xt, tt, cnn=False, seed=0):
             loss = loss_fn(model(X[idx]), T[idx])
             loss.backward()
             opt.step()
+            lr.step()
         seconds = time.perf_counter() - start
+        model.eval()
         with torch.no_grad():
-            accuracy = (model(Xt).argmax(1) == Tt).float().mean().item()
+            accuracy = sum(int((model(Xt[i : i + 1000]).argmax(1) == Tt[i : i + 1000]).sum()) for i in range(0, len(Xt), 1000)) / len(Xt)
         return seconds, accuracy
 
     return epoch, torch.__version__, torch.get_num_threads()
@@ -96,43 +114,63 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=5, help="epochs per method (default 5; 10 for the accuracy target)")
     parser.add_argument("--cnn", action="store_true", help="the book's SimpleConvNet (configs/fashion_cnn.yaml)")
+    parser.add_argument("--deep", action="store_true", help="the book's DeepConvNet (configs/fashion_deep_cnn.yaml)")
+    parser.add_argument("--busy", action="store_true", help="keep one core busy with another process meanwhile")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
     root = data_dir() / "fashion-mnist"
-    config, task = ("fashion_cnn.yaml", "SimpleConvNet") if args.cnn else ("fashion_train.yaml", "784-100-10 ReLU")
+    config, task = (
+        ("fashion_deep_cnn.yaml", "DeepConvNet") if args.deep
+        else ("fashion_cnn.yaml", "SimpleConvNet") if args.cnn
+        else ("fashion_train.yaml", "784-100-10 ReLU")
+    )  # fmt: skip
     cfg = fw.load_config(
         REPO / "configs" / config,
         [f"dataset.root={root}", f"weights.path={tempfile.mkdtemp()}/w.npz", f"train.epochs={args.epochs}"],
     )
     (x, t), (xt, tt) = load_split(cfg, "train"), load_split(cfg, "test")
-    methods = {"fw": fw_runner(cfg, x, t, xt, tt)}
+    fw_epoch, fw_net = fw_runner(cfg, x, t, xt, tt)
+    methods = {"fw": fw_epoch}
     notes = []
     try:
-        run, version, threads = torch_runner(x, t, xt, tt, cnn=args.cnn)
+        same = dict(like=fw_net, schedule=SCHEDULES[cfg.train.lr_schedule], epochs=args.epochs) if args.deep else {}
+        run, version, threads = torch_runner(x, t, xt, tt, cnn=args.cnn, **same)
         methods[f"PyTorch {version} ({threads} threads)"] = run
     except ImportError:
         notes.append(f"PyTorch not installed: skipped ({TORCH_CPU})")
     results = {name: [] for name in methods}
-    for _ in range(args.epochs):
-        for name, epoch in methods.items():
-            results[name].append(epoch())
+    busy = busy_core() if args.busy else None
+    try:
+        for k in range(1, args.epochs + 1):
+            for name, epoch in methods.items():
+                results[name].append(epoch())
+            done = ", ".join(f"{name} {runs[-1][0]:.1f} s, test acc {runs[-1][1]:.4f}" for name, runs in results.items())
+            print(f"epoch {k}: {done}", file=sys.stderr)  # as they come: a long run stopped early still says something
+    finally:
+        if busy:
+            busy.kill()
+            busy.wait()
     summary = {
         name: {
             "median_epoch_seconds": statistics.median(s for s, _ in runs),
             "epoch_seconds": [s for s, _ in runs],
             "spread_seconds": [min(s for s, _ in runs), max(s for s, _ in runs)],
             "test_accuracy": runs[-1][1],
+            "test_accuracy_per_epoch": [a for _, a in runs],
         }
         for name, runs in results.items()
     }
+    runs = list(results.values())
+    ratios = [a[0] / b[0] for a, b in zip(*runs)] if len(runs) == 2 else []  # epoch by epoch
     base = summary["fw"]["median_epoch_seconds"]
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}"
     if args.json:
-        print(json.dumps({"machine": machine, "task": task, "epochs": args.epochs, "methods": summary, "notes": notes}, indent=2))
+        figures = {"machine": machine, "task": task, "epochs": args.epochs, "busy_core": args.busy, "methods": summary}
+        print(json.dumps({**figures, "fw_over_pytorch_by_epoch": ratios, "notes": notes}, indent=2))
         return
     print(machine)
-    print(f"Fashion-MNIST, {task}, Adam lr 0.001, batch 100, {args.epochs} epochs each")
+    print(f"Fashion-MNIST, {task}, Adam lr 0.001, batch 100, {args.epochs} epochs each{', one core kept busy' if args.busy else ''}")
     print(f"{'method':<34} {'median s/epoch':>14} {'min-max':>15} {'fw / method':>12} {'test acc':>9}")
     for name, s in summary.items():
         spread = "{:.2f}-{:.2f}".format(*s["spread_seconds"])
@@ -140,6 +178,10 @@ def main():
             f"{name:<34} {s['median_epoch_seconds']:>14.3f} {spread:>15} "
             f"{base / s['median_epoch_seconds']:>12.2f} {s['test_accuracy']:>9.4f}"
         )
+    for name, s in summary.items():
+        print(f"test accuracy per epoch, {name}: {' '.join(f'{a:.4f}' for a in s['test_accuracy_per_epoch'])}")
+    if ratios:
+        print(f"fw / PyTorch epoch by epoch: median {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]")
     for note in notes:
         print(note)
 

@@ -44,6 +44,7 @@ class ReLU(Activation):
         return np.maximum(x, 0)
 
     def forward_inplace(self, x):
+        """In the network's own buffer: a ConvNet's feature maps get no new array per chunk."""
         return np.maximum(x, 0, out=x)
 
     def backward(self, x, y, dout):

@@ -1,37 +1,58 @@
 """The book's chapter-7 layers, channels-first (N, C, H, W): conv2d, max_pool2d and avg_pool2d.
 
-Convolution is the book's im2col followed by a matrix product per image,
-``[W | b] @ columns``: the columns carry a last row of ones, so the bias
-comes with the product, and its gradient with the weight gradient's. With one
-image's columns as a (C*kh*kw + 1, out_h*out_w) matrix, the product comes out
-channels-first, with no transpose.
+Convolution is im2col and a matrix product, ``[W | b] @ columns``, for a
+chunk of images at a time, in a layout that makes im2col cheap. A chunk's
+images are copied into a *canvas*: per channel, one flat row in which each
+image sits inside its zero border, image after image, rows ``Wq`` apart. Then
+the window of the output at flat position ``q`` reads ``q + i*Wq + j`` for
+each kernel offset (i, j), so each row of the columns (an offset and a
+channel) is one contiguous slice of the canvas, and im2col is one copy for
+the whole chunk. The products compute every position of the canvas, some of
+them off the image (its border), and the layer keeps the rest: 7% more work
+for 28x28 maps with padding 1, 27% for 8x8 maps. With stride s it keeps every
+s-th position (s*s the work). Backward is products of the same kind:
+``dL/d[W | b]`` from the gradient and the columns, and ``dL/dx`` as the
+convolution of the gradient (zero off the outputs) with the flipped kernel,
+again over slices. The products go one image at a time (``_per_image``).
 
 Pooling is separable: the maximum (or sum) over a kh x kw window is the one
-over kh rows, then over kw columns. Each pass is a few whole-array numpy
-operations on strided views, with no Python loop over positions.
+over kh rows, then over kw columns, a few images at a time, each pass a few
+whole-array numpy operations on strided views.
 
-Each layer computes in its input's float dtype (float32 in fw; float64 when
-``check_layer`` takes numerical gradients) and reuses its big arrays from one
-batch to the next (see ``_Scratch``). An array a training ``forward`` or
+Both work through the batch a chunk of images at a time on a few threads
+(``_parallel``): numpy's OpenBLAS runs on one thread meanwhile, and each
+thread multiplies its own chunk, so a core that another program slows only
+takes fewer chunks. Each layer computes in its input's float dtype (float32
+in fw; float64 when ``check_layer`` takes numerical gradients), reuses its
+big arrays from one batch to the next (see ``_Scratch``), and gives the same
+numbers however many threads run. An array a training ``forward`` or
 ``backward`` returns is valid until that method's next call.
 """
 
+import ctypes
+import itertools
+import os
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from framework import Layer, hookimpl
 from framework.core.initializer import draw
 from framework.core.memory import check as check_memory
 
-#: Inference takes the images in chunks of about this many bytes of columns
-#: plus output (measured on the SimpleConvNet: 2-16 MB alike, below 1 MB slower).
-CHUNK_BYTES = 4 << 20
+#: Convolution takes chunks of images whose canvas, columns and product take about
+#: this many bytes, so they stay in a core's cache (2 MB here; 0.5 and 4 MB measured slower).
+CHUNK_BYTES = 2 << 20
 #: Pooling takes the images in chunks whose rows-pass output is about this
 #: size (measured in fw train's loop on the SimpleConvNet: chunks of 11
 #: images, 380 KB, beat 2, 5 and the whole batch of 100).
 POOL_CHUNK_BYTES = 384 << 10
+#: Seconds numpy's OpenBLAS stays on one thread after the last convolution or pooling call.
+BLAS_LINGER = 0.05
 
 
 def _pair(key, value, minimum):
@@ -95,6 +116,137 @@ class _Scratch:
         return a[: shape[0]]
 
 
+# -- threads ------------------------------------------------------------------------------
+
+
+def _openblas():
+    """``(get, set)`` of the thread count of the OpenBLAS that numpy loaded, or None (another BLAS, not Linux)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(maxsplit=5)[5].strip() for line in maps if "openblas" in line.lower() and line.count(" ") >= 5}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)  # already loaded: this only finds it
+        except OSError:
+            continue
+        for prefix, suffix in itertools.product(("scipy_", ""), ("64_", "_64", "")):
+            get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
+            set_ = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
+            if get and set_:
+                set_.argtypes = [ctypes.c_int]
+                return get, set_
+    return None
+
+
+class _Threads:
+    """Workers that share out a call's chunks, with numpy's OpenBLAS on one thread meanwhile.
+
+    As many workers as OpenBLAS has threads (its default: one per core), the
+    calling thread being the first. Each claims the next chunk when it is
+    free, so a core that another program slows takes fewer. Without a BLAS
+    fw can hold to one thread there is one worker, and BLAS threads each
+    product itself.
+    """
+
+    def __init__(self):
+        self.blas = _openblas()
+        self.count = max(1, self.blas[0]()) if self.blas else 1
+        self.lock = threading.Lock()
+        self.depth, self.held, self.timer, self.pool = 0, False, None, None
+
+    def run(self, task, count):
+        """``task(worker, i)`` for each ``i`` in ``range(count)``; ``worker`` numbers the thread from 0.
+
+        Returns when every chunk is done, without waiting for a worker that
+        has not woken yet: on a busy machine it may wake only after the others
+        finished everything, and then finds nothing left to claim.
+        """
+        workers = min(count, self.count)
+        claim = itertools.count().__next__  # one number to each caller: atomic under the GIL
+        lock, done, finished, errors = threading.Lock(), threading.Event(), [0], []
+
+        def work(worker):
+            while (i := claim()) < count:
+                try:
+                    task(worker, i)
+                except BaseException as e:  # raised in the caller's thread below
+                    errors.append(e)
+                with lock:
+                    finished[0] += 1
+                    if finished[0] == count:
+                        done.set()
+
+        self._one_blas_thread(True)  # one worker too: a chunk's numbers never depend on the thread count
+        try:
+            if workers > 1 and self.pool is None:
+                self.pool = ThreadPoolExecutor(self.count - 1, thread_name_prefix="fw-conv")
+            for w in range(1, workers):
+                self.pool.submit(work, w)
+            work(0)
+            done.wait()
+        finally:
+            self._one_blas_thread(False)
+        if errors:
+            raise errors[0]
+
+    def _one_blas_thread(self, on):
+        """Hold OpenBLAS to one thread while any call runs, and until the calls stop for ``BLAS_LINGER``.
+
+        Calls may nest, or come from several threads. Between the calls of one
+        pass through a network its other layers (dense) multiply on one thread
+        too: an OpenBLAS thread left over from a product on two would spin for
+        about 0.1 s, taking a core from the workers.
+        """
+        if self.blas is None:  # nothing to hold (only tests run several workers then)
+            return
+        get, set_ = self.blas
+        with self.lock:
+            self.depth += 1 if on else -1
+            self.last = time.monotonic()
+            if on and not self.held:
+                self.saved, self.held = get(), True
+                set_(1)
+            if not on and self.depth == 0 and self.timer is None:
+                self._restore_in(BLAS_LINGER)
+
+    def _restore_in(self, seconds):
+        self.timer = threading.Timer(seconds, self._restore)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _restore(self):
+        with self.lock:
+            idle = time.monotonic() - self.last
+            if self.depth or idle < BLAS_LINGER:
+                self._restore_in(BLAS_LINGER - idle if not self.depth else BLAS_LINGER)
+            else:
+                self.blas[1](self.saved)
+                self.held, self.timer = False, None
+
+
+_threads = None
+
+
+def _parallel(task, count):
+    global _threads
+    if _threads is None:
+        _threads = _Threads()
+    _threads.run(task, count)
+
+
+def _per_image(flat, n):
+    """(n, rows, positions) view of (rows, n * positions): one matrix product per image.
+
+    Each image gets a product of the same shape wherever it lies in a chunk,
+    so its numbers never depend on the batch or the chunk it came in, under
+    any BLAS kernel (one product over a whole chunk gives columns that differ
+    in the last bit with their place in it, with OpenBLAS's Haswell kernel).
+    """
+    return flat.reshape(len(flat), n, -1).transpose(1, 0, 2)
+
+
 class Conv2D(Layer):
     """``filters`` kernels of ``kernel_size`` slid over (C, H, W) images: the book's Convolution.
 
@@ -118,98 +270,130 @@ class Conv2D(Layer):
     def build(self, input_shape, rng):
         c, h, w = self.in_shape = _image_shape(input_shape)
         self.out_hw = _fit("kernel", self.in_shape, self.kernel_size, self.stride, self.padding)
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        # The canvas's rows and columns per image: the image and one border (shared with the
+        # next image), or more when the padding is wider than the kernel reaches.
+        self.grid = h + ph + max(0, ph - kh + 1), w + pw + max(0, pw - kw + 1)
+        per_image = self.grid[0] * self.grid[1] * 4 * (c * kh * kw + 1 + self.filters + c)
+        check_memory(per_image, "its canvas and im2col columns for one example")  # a chunk holds one at least
+        self.step = max(1, CHUNK_BYTES // per_image)  # images per chunk
         init = self.init
         if init is None:  # built from Python, not from a config
             from framework.plugins.initializers import He
 
             init = He()
-        # im2col makes every window a column: for one example, (C*kh*kw + 1) x (out_h*out_w) float32s.
-        kh, kw = self.kernel_size
-        check_memory(4 * (c * kh * kw + 1) * self.out_hw[0] * self.out_hw[1], "its im2col columns for one example")
         # Drawn as a (C*kh*kw, filters) matrix, as for a dense layer of that fan-in.
         self.params["W"] = draw(init, (self.filters, c, *self.kernel_size), rng, out_axis=0)
         self.params["b"] = np.zeros(self.filters, np.float32)
         return (self.filters, *self.out_hw)
 
-    def _weights(self, dtype):
-        """[W | b] as one (filters, C*kh*kw + 1) matrix, copied from params (which the optimizer updates)."""
-        k = self.params["W"][0].size
-        Wb = self._scratch("Wb", (self.filters, k + 1), dtype)
-        Wb[:, :k] = self.params["W"].reshape(self.filters, k)
-        Wb[:, k] = self.params["b"]
-        return Wb
+    # -- the canvas ---------------------------------------------------------------------------
 
-    def _im2col(self, x, key):
-        """The columns of images ``x``, (n, C*kh*kw + 1, out_h*out_w), in scratch array ``key``."""
-        (c, h, w), (kh, kw), (sh, sw), (ph, pw), (oh, ow) = (
-            self.in_shape, self.kernel_size, self.stride, self.padding, self.out_hw
-        )  # fmt: skip
-        n, k = len(x), c * kh * kw
-        cols = self._scratch(key, (n, k + 1, oh * ow), x.dtype, fill=1)  # the last row stays ones
-        if ph or pw:
-            padded = self._scratch(key + "_padded", (n, c, h + 2 * ph, w + 2 * pw), x.dtype, fill=0)
-            padded[:, :, ph : ph + h, pw : pw + w] = x  # the border stays zero
-            x = padded
-        windows = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw]  # (n, C, oh, ow, kh, kw)
-        # cols[:, :k] viewed as (n, C, kh, kw, oh, ow); copy=False raises rather than write into a copy
-        np.copyto(np.reshape(cols[:, :k], (n, c, kh, kw, oh, ow), copy=False), windows.transpose(0, 1, 4, 5, 2, 3))
+    def _chunks(self, n):
+        return [(a, min(a + self.step, n)) for a in range(0, n, self.step)]
+
+    def _positions(self, flat, n, rows, cols):
+        """(n, channels, ...) view of ``flat``'s first ``n`` images, (channels, positions) as on the canvas."""
+        gh, gw = self.grid
+        return flat[:, : n * gh * gw].reshape(len(flat), n, gh, gw)[:, :, rows, cols].transpose(1, 0, 2, 3)
+
+    def _interior(self, flat, n):
+        """Where the images themselves lie on a canvas."""
+        (_, h, w), (ph, pw) = self.in_shape, self.padding
+        return self._positions(flat, n, slice(ph, ph + h), slice(pw, pw + w))
+
+    def _outputs(self, flat, n):
+        """The positions of a product over the canvas that are the layer's outputs."""
+        (oh, ow), (sh, sw) = self.out_hw, self.stride
+        return self._positions(flat, n, slice(0, sh * (oh - 1) + 1, sh), slice(0, sw * (ow - 1) + 1, sw))
+
+    def _canvas(self, worker, x, dtype):
+        """A canvas holding images ``x``: zero borders, written once, then only the images."""
+        (c, _, _), (kh, kw), (gh, gw) = self.in_shape, self.kernel_size, self.grid
+        canvas = self._scratch(f"canvas{worker}", (c, self.step * gh * gw + (kh - 1) * gw + kw - 1), dtype, fill=0)
+        np.copyto(self._interior(canvas, len(x)), x)
+        return canvas
+
+    def _im2col(self, worker, key, flat, n, ones):
+        """Rows (i, j, channel) of ``flat`` shifted by ``i*Wq + j``, for the positions of ``n`` images.
+
+        With ``ones``, a last row of ones: multiplied by the bias, or giving its gradient.
+        """
+        (kh, kw), (gh, gw) = self.kernel_size, self.grid
+        q, rows = n * gh * gw, kh * kw * len(flat)
+        cols = self._scratch(f"{key}{worker}", (rows + ones, self.step * gh * gw), flat.dtype, fill=1)[:, :q]
+        size = flat.itemsize
+        windows = as_strided(flat, (kh, kw, len(flat), q), (gw * size, size, flat.strides[0], size), writeable=False)
+        np.copyto(cols[:rows].reshape(kh, kw, len(flat), q), windows)
         return cols
 
-    def _col2im(self, dcols, dx):
-        """Add each kernel offset's column gradients onto the input positions they were copied from."""
-        (c, h, w), (kh, kw), (sh, sw), (ph, pw), (oh, ow) = (
-            self.in_shape, self.kernel_size, self.stride, self.padding, self.out_hw
-        )  # fmt: skip
-        n = len(dx)
-        dcols = dcols.reshape(n, c, kh, kw, oh, ow)
-        target = self._scratch("dpadded", (n, c, h + 2 * ph, w + 2 * pw), dx.dtype) if ph or pw else dx
-        target[...] = 0
-        for i in range(kh):
-            for j in range(kw):
-                target[:, :, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw] += dcols[:, :, i, j]
-        if ph or pw:
-            dx[...] = target[:, :, ph : ph + h, pw : pw + w]
+    # -- the passes ---------------------------------------------------------------------------
+
+    def _weights(self, dtype):
+        """[W | b] as one (filters, kh*kw*C + 1) matrix, columns in the order (i, j, channel)."""
+        W = self.params["W"]
+        Wb = self._scratch("Wb", (self.filters, W[0].size + 1), dtype)
+        np.copyto(Wb[:, :-1].reshape(self.filters, *self.kernel_size, -1), W.transpose(0, 2, 3, 1))
+        Wb[:, -1] = self.params["b"]
+        return Wb
 
     def forward(self, x, train=False):
         x = _float(x)
         shape = (len(x), self.filters, *self.out_hw)
         if not train:
             return self.forward_into(x, np.empty(shape, x.dtype))
-        self.x = x  # backward uses this batch's columns, kept in scratch "cols"
-        out = self._scratch("out", shape, x.dtype)
-        np.matmul(self._weights(x.dtype), self._im2col(x, "cols"), out=out.reshape(len(x), self.filters, -1))
-        return out
+        self.x = x  # backward builds this batch's columns again
+        return self.forward_into(x, self._scratch("out", shape, x.dtype))
 
     def forward_into(self, x, out):
-        """Chunks of images through one set of columns, sized on first use: fw run allocates nothing per chunk."""
-        if not out.flags.c_contiguous:  # the product writes whole images: give it memory it can
-            np.copyto(out, self.forward(x))
-            return out
-        Wb = self._weights(out.dtype)
-        out3 = out.reshape(len(x), self.filters, -1)
-        step = max(1, CHUNK_BYTES // (out.itemsize * out3.shape[2] * (Wb.shape[1] + self.filters)))
-        for a in range(0, len(x), step):
-            np.matmul(Wb, self._im2col(x[a : a + step], "chunk_cols"), out=out3[a : a + step])
+        """The product for each chunk of images, written into its part of ``out``."""
+        Wb, (gh, gw) = self._weights(out.dtype), self.grid
+        chunks = self._chunks(len(x))
+
+        def task(worker, i):
+            a, b = chunks[i]
+            n = b - a
+            cols = self._im2col(worker, "cols", self._canvas(worker, x[a:b], out.dtype), n, ones=True)
+            y = self._scratch(f"y{worker}", (self.filters, self.step * gh * gw), out.dtype)[:, : n * gh * gw]
+            np.matmul(Wb, _per_image(cols, n), out=_per_image(y, n))
+            np.copyto(out[a:b], self._outputs(y, n))
+
+        _parallel(task, len(chunks))
         return out
 
     def backward(self, dout):
-        x, f = self.x, self.filters
+        x, f, (kh, kw), (gh, gw) = self.x, self.filters, self.kernel_size, self.grid
         n, dt = len(x), x.dtype
-        dout = np.ascontiguousarray(dout, dt).reshape(n, f, -1)
-        k, p = self.params["W"][0].size, dout.shape[2]
-        cols = self._scratch("cols", (n, k + 1, p), dt)  # forward's, for this batch
-        # dL/d[W | b]: the sum over images of dout @ cols.T; the ones row gives the bias's
-        per_image = np.matmul(dout, cols.transpose(0, 2, 1), out=self._scratch("dWb", (n, f, k + 1), dt))
-        dWb = per_image.sum(axis=0)
-        self.grads["W"] = dWb[:, :k].reshape(self.params["W"].shape)
+        chunks = self._chunks(n)
+        k = self.params["W"][0].size
+        parts = self._scratch("dWb", (n, k + 1, f), dt)  # per image, added up in order below
+        if self.input_grad:
+            # dL/dx = the gradient (zero off the outputs) convolved with the flipped kernel: a matrix
+            # (C, (i, j, filter)), for the gradient's canvas read from `lead` positions before.
+            flipped = self.params["W"][:, :, ::-1, ::-1].transpose(1, 2, 3, 0).reshape(self.in_shape[0], -1).astype(dt)
+            dx = self._scratch("dx", x.shape, dt)
+        lead = (kh - 1) * gw + kw - 1
+
+        def task(worker, i):
+            a, b = chunks[i]
+            m = b - a
+            q = m * gh * gw
+            cols = self._im2col(worker, "cols", self._canvas(worker, x[a:b], dt), m, ones=True)
+            grad = self._scratch(f"grad{worker}", (f, lead + self.step * gh * gw), dt, fill=0)
+            np.copyto(self._outputs(grad[:, lead:], m), dout[a:b])  # elsewhere it stays zero
+            # (columns @ gradient.T is twice as fast as gradient @ columns.T for 16 filters)
+            np.matmul(_per_image(cols, m), _per_image(grad[:, lead : lead + q], m).transpose(0, 2, 1), out=parts[a:b])
+            if self.input_grad:
+                dcols = self._im2col(worker, "dcols", grad, m, ones=False)
+                dflat = self._scratch(f"dflat{worker}", (len(flipped), self.step * gh * gw), dt)[:, :q]
+                np.matmul(flipped, _per_image(dcols, m), out=_per_image(dflat, m))
+                np.copyto(dx[a:b], self._interior(dflat, m))
+
+        _parallel(task, len(chunks))
+        dWb = parts.sum(axis=0).T
+        self.grads["W"] = np.ascontiguousarray(dWb[:, :k].reshape(f, kh, kw, -1).transpose(0, 3, 1, 2))
         self.grads["b"] = np.ascontiguousarray(dWb[:, k])
-        if not self.input_grad:  # the network's first layer: nothing needs dL/dx
-            return None
-        W = self._weights(dt)[:, :k]
-        dcols = np.matmul(W.T, dout, out=self._scratch("dcols", (n, k, p), dt))
-        dx = self._scratch("dx", x.shape, dt)
-        self._col2im(dcols, dx)
-        return dx
+        return dx if self.input_grad else None
 
     def to_onnx(self, graph, x):
         """Conv with the same kernels, strides and zero padding on every side."""
@@ -245,10 +429,11 @@ class _Pool(Layer):
         return (n, c, h, w), (n, c, oh, w), (n, c, oh, ow)
 
     def _chunks(self, n, dtype):
-        """``(start, stop)`` of each chunk of images, and a rows-pass buffer for one chunk."""
+        """``(start, stop)`` of each chunk of images, and a function giving a worker its rows-pass buffer."""
         (c, _, w), (oh, _) = self.in_shape, self.out_hw
         step = max(1, min(n, POOL_CHUNK_BYTES // (c * oh * w * np.dtype(dtype).itemsize)))
-        return [(a, min(a + step, n)) for a in range(0, n, step)], self._scratch("rows", self._shapes(step)[1], dtype)
+        chunks = [(a, min(a + step, n)) for a in range(0, n, step)]
+        return chunks, lambda worker, a, b: self._scratch(f"rows{worker}", self._shapes(step)[1], dtype)[: b - a]
 
     def _wins(self, n):
         """Max-pooling's record of which candidate won, per pass (none for average pooling)."""
@@ -282,19 +467,21 @@ class _Pool(Layer):
         out_shape = self._shapes(len(x))[2]
         if not train:
             return self.forward_into(x, np.empty(out_shape, x.dtype))
-        self.n = n = len(x)
-        out = self._scratch("out", out_shape, x.dtype)
-        wins = self._wins(n)
-        chunks, rows = self._chunks(n, x.dtype)
-        for a, b in chunks:
-            r = self._pass(x[a:b], 2, rows[: b - a], [w[a:b] for w in wins[0]])
-            self._pass(r, 3, out[a:b], [w[a:b] for w in wins[1]])
-        return out
+        self.n = len(x)
+        return self._forward(x, self._scratch("out", out_shape, x.dtype), self._wins(len(x)))
 
     def forward_into(self, x, out):
+        return self._forward(x, out, ([], []))
+
+    def _forward(self, x, out, wins):
         chunks, rows = self._chunks(len(x), out.dtype)
-        for a, b in chunks:
-            self._pass(self._pass(x[a:b], 2, rows[: b - a], []), 3, out[a:b], [])
+
+        def task(worker, i):
+            a, b = chunks[i]
+            r = self._pass(x[a:b], 2, rows(worker, a, b), [w[a:b] for w in wins[0]])
+            self._pass(r, 3, out[a:b], [w[a:b] for w in wins[1]])
+
+        _parallel(task, len(chunks))
         return out
 
     def backward(self, dout):
@@ -303,9 +490,13 @@ class _Pool(Layer):
         dx = self._scratch("dx", self._shapes(n)[0], dout.dtype)
         wins = self._wins(n)
         chunks, drows = self._chunks(n, dout.dtype)
-        for a, b in chunks:
-            dr = self._route(dout[a:b], 3, drows[: b - a], [w[a:b] for w in wins[1]])
+
+        def task(worker, i):
+            a, b = chunks[i]
+            dr = self._route(dout[a:b], 3, drows(worker, a, b), [w[a:b] for w in wins[1]])
             self._route(dr, 2, dx[a:b], [w[a:b] for w in wins[0]])
+
+        _parallel(task, len(chunks))
         return dx
 
 

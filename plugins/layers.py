@@ -104,32 +104,42 @@ def _he():
 
 
 class Dropout(Layer):
-    """The book's Dropout, in the inverted form: in training each value is kept with
-    probability ``1 - rate`` and scaled by ``1 / (1 - rate)``, so inference is the
-    identity (the book scales at inference instead; the expected output is the same).
+    """The book's Dropout: in training each value is kept with probability ``1 - rate``.
+
+    ``inverted: true`` (the default, PyTorch's and Keras's rule) scales the
+    kept values by ``1 / (1 - rate)`` in training, so inference is the
+    identity. ``inverted: false`` is the book's own rule: training drops
+    without scaling and inference multiplies by ``1 - rate``. The expected
+    output is the same; weights trained by the book's code need its rule.
     """
 
     name = "dropout"
     inplace = True
 
-    def __init__(self, rate=0.5):
+    def __init__(self, rate=0.5, inverted=True):
         if not (_number(rate) and 0 <= rate < 1):
             raise ValueError(f"rate must be at least 0 and below 1, got {rate!r}")
-        self.rate = float(rate)
+        if not isinstance(inverted, bool):
+            raise ValueError(f"inverted must be true (scale in training) or false (the book's: scale at inference), got {inverted!r}")
+        self.rate, self.inverted = float(rate), inverted
 
     def build(self, input_shape, rng):
         self.rng = rng  # the masks come from the config's seed: same seed, same training run
         return tuple(input_shape)
 
     def forward(self, x, train=False):
-        if not train or self.rate == 0:
+        if not train:
+            return x if self.inverted or not self.rate else x * x.dtype.type(1 - self.rate)
+        if not self.rate:
             return x
         keep = self.rng.random(x.shape, dtype=np.float32) >= np.float32(self.rate)
-        self.mask = keep * np.float32(1 / (1 - self.rate))
+        self.mask = keep * np.float32(1 / (1 - self.rate) if self.inverted else 1)
         return x * self.mask
 
     def forward_into(self, x, out):
-        return x  # the identity: the network keeps using x, owned or not
+        if self.inverted or not self.rate:
+            return x  # the identity: the network keeps using x, owned or not
+        return np.multiply(x, x.dtype.type(1 - self.rate), out=out)
 
     def backward(self, dout):
         return dout * self.mask if self.rate else dout

@@ -31,10 +31,22 @@ CONVS = [
     dict(input_shape=(3, 5, 5), filters=2, kernel_size=3, padding=1),
     dict(input_shape=(2, 7, 6), filters=2, kernel_size=(3, 2), stride=2, padding=(1, 0)),
     dict(input_shape=(2, 6, 6), filters=4, kernel_size=2, stride=(2, 1)),
+    dict(input_shape=(2, 5, 4), filters=3, kernel_size=3, padding=3),  # padding wider than the kernel reaches
+    dict(input_shape=(3, 4, 5), filters=2, kernel_size=1),
+    dict(input_shape=(2, 7, 7), filters=2, kernel_size=3, stride=2, padding=2),
+]
+
+# The DeepConvNet's shapes, smaller: 3x3 with padding 1 and 2, 16 to 64 channels.
+DEEP_CONVS = [
+    dict(input_shape=(16, 4, 4), filters=16, kernel_size=3, padding=1),
+    dict(input_shape=(16, 3, 3), filters=32, kernel_size=3, padding=1),
+    dict(input_shape=(32, 3, 3), filters=32, kernel_size=3, padding=2),
+    dict(input_shape=(16, 2, 2), filters=64, kernel_size=3, padding=1),
+    dict(input_shape=(64, 2, 2), filters=16, kernel_size=3, padding=1),
 ]
 
 
-@pytest.mark.parametrize("case", CONVS, ids=str)
+@pytest.mark.parametrize("case", CONVS + DEEP_CONVS, ids=str)
 def test_conv_passes_check_layer(case):
     case = dict(case)
     check_layer(Conv2D, case.pop("input_shape"), **case)
@@ -125,6 +137,71 @@ def test_pooling_a_few_images_at_a_time_gives_the_same_result(cls, monkeypatch):
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(results[1][0], naive_pool(x, (3, 3), (2, 2), np.max if cls is MaxPool2D else np.mean), rtol=1e-5, atol=1e-6)
+
+
+def naive_conv_grads(x, W, dout, stride, padding):
+    """dL/dx, dL/dW and dL/db of the naive convolution, in float64, for loss = sum(forward * dout)."""
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxp, dW = np.zeros_like(xp), np.zeros(W.shape)
+    f, _, kh, kw = W.shape
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            window = xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
+            dW += np.einsum("nf,nchw->fchw", dout[:, :, i, j], window)
+            dxp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw] += np.einsum("nf,fchw->nchw", dout[:, :, i, j], W)
+    return dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]], dW, dout.sum(axis=(0, 2, 3))
+
+
+@pytest.mark.parametrize("case", CONVS + [DEEP_CONVS[2], dict(input_shape=(16, 28, 28), filters=16, kernel_size=3, padding=1)], ids=str)
+def test_conv_backward_matches_the_naive_gradients(case):
+    """For batches spanning several chunks, and the DeepConvNet's 28x28 maps."""
+    case = dict(case)
+    input_shape = case.pop("input_shape")
+    layer, out_shape = build(Conv2D, input_shape, **case)
+    x = RNG.standard_normal((7, *input_shape)).astype(np.float32)
+    dout = RNG.standard_normal((7, *out_shape)).astype(np.float32)
+    layer.step = 3  # images per chunk: 3, 3 and 1
+    layer.forward(x, train=True)
+    dx = layer.backward(dout)
+    expected = naive_conv_grads(x, layer.params["W"], dout, layer.stride, layer.padding)
+    for got, want in zip((dx, layer.grads["W"], layer.grads["b"]), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_the_numbers_do_not_depend_on_how_many_threads_share_the_chunks(monkeypatch):
+    """Each chunk is the same product whichever thread runs it, and the weight gradient adds
+    the chunks' parts in their order: one worker and two give the same bits."""
+    import framework.plugins.conv as conv
+
+    conv._parallel(lambda worker, i: None, 1)  # the workers exist
+    x = RNG.standard_normal((9, 16, 8, 8)).astype(np.float32)
+    dout = RNG.standard_normal((9, 32, 4, 4)).astype(np.float32)
+    results = []
+    for workers in (1, 2):
+        monkeypatch.setattr(conv._threads, "count", workers)
+        layer, shape = build(Conv2D, (16, 8, 8), filters=32, kernel_size=3, padding=1)
+        pool, _ = build(MaxPool2D, shape, pool_size=2)
+        layer.step = 2
+        y = pool.forward(layer.forward(x, train=True), train=True).copy()
+        dx = layer.backward(pool.backward(dout)).copy()
+        results.append((y, dx, layer.grads["W"].copy(), layer.grads["b"].copy(), pool.forward(layer.forward(x))))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_error_in_a_worker_is_raised_in_the_caller(monkeypatch):
+    import framework.plugins.conv as conv
+
+    conv._parallel(lambda worker, i: None, 1)
+    monkeypatch.setattr(conv._threads, "count", 2)
+
+    def task(worker, i):
+        if i == 5:
+            raise ValueError("chunk 5 failed")
+
+    with pytest.raises(ValueError, match="chunk 5 failed"):
+        conv._parallel(task, 8)
 
 
 def test_max_pool_sends_a_tied_windows_gradient_to_one_input():

@@ -15,7 +15,7 @@ from pathlib import Path
 from framework import Activation
 from framework.core.network import CHUNK_ROWS, Network
 from framework.plugins.layers import Dense
-from framework.plugins.activations import Sigmoid, Softmax
+from framework.plugins.activations import ReLU, Sigmoid, Softmax
 
 RNG = np.random.default_rng(0)
 REPO = Path(__file__).resolve().parents[1]
@@ -149,7 +149,7 @@ def test_a_plain_third_party_activation_works_in_hidden_layers():
     assert np.array_equal(net.classify(x), net.predict(x).argmax(axis=1))
 
 
-@pytest.mark.parametrize("cls", [Sigmoid, Softmax])
+@pytest.mark.parametrize("cls", [Sigmoid, Softmax, ReLU])
 def test_inplace_forward_is_bitwise_the_same(cls):
     x = (RNG.standard_normal((64, 10)) * 30).astype(np.float32)
     expected = cls().forward(x)

@@ -15,6 +15,7 @@ from framework.plugins.layers import BatchNorm, Dense, Dropout, Flatten
         (Dense, (2, 3, 3), {"units": 5}),  # an image input is flattened, as the book's Affine does
         (Dropout, (7,), {"rate": 0.3}),
         (Dropout, (7,), {"rate": 0.0}),
+        (Dropout, (2, 3, 3), {"rate": 0.5, "inverted": False}),
         (BatchNorm, (5,), {}),
         (BatchNorm, (3, 4, 4), {"momentum": 0.5}),  # per channel
         (Flatten, (2, 3, 4), {}),
@@ -33,6 +34,27 @@ def test_dropout_drops_only_in_training_and_keeps_the_expected_value():
     kept = y != 0
     assert abs(kept.mean() - 0.75) < 0.01 and np.allclose(y[kept], 1 / 0.75)
     assert abs(y.mean() - 1) < 0.02
+
+
+def test_the_books_dropout_drops_without_scaling_and_scales_at_inference():
+    layer = Dropout(rate=0.25, inverted=False)
+    layer.build((1000,), np.random.default_rng(0))
+    x = np.ones((50, 1000), np.float32)
+    y = layer.forward(x)
+    assert y.dtype == np.float32 and (y == 0.75).all() and (x == 1).all()
+    out = np.empty_like(x)
+    assert layer.forward_into(x, out) is out and np.array_equal(out, y)
+    assert layer.forward_into(x, x) is x and np.array_equal(x, y), "in place, as the network runs it"
+    x = np.ones((50, 1000), np.float32)
+    y = layer.forward(x, train=True)
+    assert set(np.unique(y)) == {0, 1} and abs(y.mean() - 0.75) < 0.01
+    assert np.array_equal(layer.backward(x), y), "the gradient goes through the kept values, unscaled"
+
+
+@pytest.mark.parametrize("value", [None, "false", 0])
+def test_dropout_inverted_must_be_true_or_false(value):
+    with pytest.raises(ValueError, match=f"inverted must be true .* or false .*, got {value!r}"):
+        Dropout(rate=0.5, inverted=value)
 
 
 def test_batch_norm_normalises_in_training_and_uses_running_statistics_after():
