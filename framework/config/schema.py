@@ -12,6 +12,7 @@ SCHEMA = {
         "normalize": True,
         "flatten": True,
         "one_hot_label": False,
+        "limit": None,  # fw train: train on this many images of the train split (a seeded draw); null: all
     },
     "model": {
         # The network: a list of layers, each a name (relu) or a mapping ({name: dense, units: 100}).
@@ -40,6 +41,16 @@ SCHEMA = {
         "optimizer": {"name": "adam"},  # plus its parameters, e.g. lr: 0.001
         "loss": "cross_entropy",
         "lr_schedule": "flat_cosine",  # constant; cosine (decay to 0 over the run); flat_cosine (the last 25%)
+        "validation_fraction": 0,  # hold out this part of the train split (stratified, seeded): val_loss, val_accuracy
+        "callbacks": [],  # e.g. [{name: early_stopping, monitor: val_accuracy, patience: 3}]
+    },
+    # fw sweep: the search (config/sweep.py checks it); fw run and fw train ignore it.
+    "sweep": {
+        "metric": "val_accuracy",  # any per-epoch metric; *accuracy is maximised, *loss minimised
+        "trials": 20,
+        "sampler": "tpe",  # tpe, random or grid, seeded from train.seed
+        "pruner": "median",  # median or none
+        "params": {},  # KEY: {low: ..., high: ..., log: true} or KEY: [choice, ...]
     },
     "batch_size": 100,
     "plugins": [],

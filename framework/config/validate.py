@@ -9,6 +9,7 @@ import re
 
 from ..core.schedules import SCHEDULES
 from ..errors import FwError
+from .sweep import check_sweep
 
 
 def validate(cfg, path, overrides=(), require_weights=True):
@@ -25,6 +26,7 @@ def validate(cfg, path, overrides=(), require_weights=True):
     _model(check, c["model"])
     _train(check, c["train"])
     _weights(check, c["weights"], require_weights)
+    check_sweep(check, c["sweep"])
 
 
 class _Checker:
@@ -58,6 +60,8 @@ def _dataset(check, d):
     for key in ("normalize", "flatten", "one_hot_label"):
         if not isinstance(d[key], bool):
             check.fail(f"dataset.{key}", "true or false")
+    if d["limit"] is not None and not (_is_int(d["limit"]) and d["limit"] > 0):
+        check.fail("dataset.limit", "null (every image) or a positive whole number, e.g. 300")
 
 
 def _model(check, m):
@@ -102,6 +106,14 @@ def _train(check, tr):
     if tr["lr_schedule"] not in SCHEDULES:
         *others, last = SCHEDULES
         check.fail("train.lr_schedule", f"{', '.join(others)} or {last}")
+    f = tr["validation_fraction"]
+    if not (isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f < 1):
+        check.fail("train.validation_fraction", "a number from 0 (no validation split) to below 1, e.g. 0.1")
+    if not isinstance(tr["callbacks"], list):
+        check.fail("train.callbacks", "a list of callbacks, e.g. [{name: early_stopping, patience: 3}]")
+    for i, entry in enumerate(tr["callbacks"]):
+        if not _named(entry):
+            check.fail(f"train.callbacks.{i}", "a callback name such as csv_logger, or a mapping like {name: early_stopping, patience: 3}")
 
 
 def _weights(check, w, require_weights):

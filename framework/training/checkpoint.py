@@ -6,8 +6,10 @@ One ``.npz`` beside the weights, written atomically after every epoch:
 - ``slot.<slot>.<parameter>``: the optimizer's per-parameter state
   (``slot.m.0.W``), checked against the parameter of that name on resume;
 - ``opt.<key>``: any other optimizer state array;
+- ``cb.<i>.<n>``: the arrays in the state of ``train.callbacks[i]``;
 - ``meta``: JSON with the config's fingerprint, the history, the shuffling
-  RNG's state, the lr and the optimizer's other (scalar) state.
+  RNG's state, the lr, the optimizer's other (scalar) state and the callbacks'
+  state (``callbacks.save_state``).
 """
 
 import json
@@ -19,6 +21,7 @@ import numpy as np
 from ..data.weights import load_weights
 from ..errors import FwError
 from ..safeio.files import write_output
+from . import callbacks
 
 
 def fingerprint(cfg) -> str:
@@ -40,7 +43,10 @@ def save(trainer, path):
             arrays[f"opt.{key}"] = value
         else:
             scalars[key] = value.item() if isinstance(value, np.generic | np.ndarray) else value
+    meta_callbacks, callback_arrays = callbacks.save_state(trainer.callbacks)
+    arrays.update(callback_arrays)
     meta = {
+        "callbacks": meta_callbacks,
         "fingerprint": fingerprint(trainer.cfg),
         "history": [asdict(e) for e in trainer.history],
         "rng": trainer.rng.bit_generator.state,
@@ -59,7 +65,7 @@ def restore(trainer, path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise FwError(f"no checkpoint to resume from at {path}; run fw train without --resume to start")
-    meta, net_state, slots, others = _read(path)
+    meta, net_state, slots, others, callback_arrays = _read(path)
     saved = meta.get("fingerprint")
     if saved != fingerprint(trainer.cfg):
         changed = _differences(json.loads(saved), json.loads(fingerprint(trainer.cfg))) if isinstance(saved, str) else "unknown"
@@ -74,13 +80,14 @@ def restore(trainer, path) -> list[dict]:
     _check_slots(slots, trainer.net.parameters(), path)
     trainer.optimizer.load_state({**(meta.get("optimizer") or {}), **others, **({"slots": slots} if slots else {})})
     trainer.rng.bit_generator.state = meta["rng"]
+    callbacks.load_state(trainer.callbacks, meta.get("callbacks"), callback_arrays, path)
     if meta.get("lr") is not None and trainer.optimizer.lr is not None:
         trainer.optimizer.lr = meta["lr"]
     return meta["history"]
 
 
 def _read(path):
-    """``(meta, network arrays, {slot: {parameter: array}}, other optimizer arrays)``."""
+    """``(meta, network arrays, {slot: {parameter: array}}, other optimizer arrays, callback arrays)``."""
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
@@ -91,6 +98,7 @@ def _read(path):
                     slot, name = k[5:].split(".", 1)
                     slots.setdefault(slot, {})[name] = z[k].copy()
             others = {k[4:]: z[k].copy() for k in z.files if k.startswith("opt.")}
+            callback_arrays = {k: z[k].copy() for k in z.files if k.startswith("cb.")}
     except Exception as e:
         raise FwError(
             f"{path}: not a readable checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
@@ -98,7 +106,7 @@ def _read(path):
         ) from e
     if not isinstance(meta, dict):
         raise FwError(f"{path}: not a readable checkpoint (its meta is not a mapping); delete it to start over")
-    return meta, net_state, slots, others
+    return meta, net_state, slots, others, callback_arrays
 
 
 def _check_slots(slots, params, path):
