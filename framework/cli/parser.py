@@ -2,7 +2,7 @@
 
 import argparse
 
-from . import commands
+from . import commands, compare, sweep
 
 DESCRIPTION = """\
 fw runs the neural networks that YAML configs describe. The book's chapter-3
@@ -111,6 +111,8 @@ def build_parser():
     _add_train_command(sub, debug)
     _add_plugins_command(sub, debug)
     _add_inspection_commands(sub, debug)
+    compare.add_parser(sub, debug)
+    sweep.add_parser(sub, debug)
     parser.commands = sub.choices  # name -> its parser, for usage errors in the subcommand's own words
     return parser
 
@@ -141,7 +143,7 @@ def _add_plugins_command(sub, debug):
         parents=[debug],
         help="list what the plugins provide, and which plugins failed",
         description="List every registered activation, layer, dataset, weight importer and writer, "
-        "optimizer, loss and initialiser, with the plugin (and distribution and version) that provides it, "
+        "optimizer, loss, initialiser and callback, with the plugin (and distribution and version) that provides it, "
         "any plugin that failed to load, and any name two plugins both registered.",
     )
     plugins.add_argument("--json", action="store_true", help="print JSON instead of text")
