@@ -66,9 +66,10 @@ def call(label, cb, method, *args):
         return getattr(cb, method)(*args)
     except FwError as e:
         raise FwError(f"{_name(label, cb)}: {e}") from e
+    except ValueError as e:  # the callback's own complaint, e.g. about its monitor: its message says it
+        raise FwError(f"{_name(label, cb)}: {describe_exception(e, 300, prefix=False)}") from e
     except Exception as e:  # a plugin's code: name it, whatever it raised
-        what = describe_exception(e, 300, prefix=not isinstance(e, ValueError))
-        raise FwError(f"{_name(label, cb)}: {method} failed: {what}") from e
+        raise FwError(f"{_name(label, cb)}: {method} failed: {describe_exception(e, 300)}") from e
 
 
 def _name(label, cb):
