@@ -75,14 +75,15 @@ def compare(args):
 
 
 def expand(names):
-    """Each name, with a quoted pattern (``'ch6_optimizer_*'``) expanded over files and bundled configs."""
+    """Each name, with a quoted pattern (``'ch6_optimizer_*'``) expanded over folders and YAML files here, else bundled configs."""
     from ..data import bundled
     from ..errors import FwError
 
     out = []
     for name in names:
         if any(c in name for c in "*?[") and not Path(name).exists():
-            matches = sorted(str(p) for p in Path().glob(name)) or fnmatch.filter(bundled.config_names(), name)
+            found = [p for p in Path().glob(name) if p.is_dir() or p.suffix.lower() in (".yaml", ".yml")]
+            matches = sorted(map(str, found)) or fnmatch.filter(bundled.config_names(), name)
             if not matches:
                 raise FwError(f"'{name}' matches no file here and no bundled config (fw configs lists them)")
             out += matches
