@@ -40,10 +40,15 @@ After each epoch a checkpoint is written atomically next to the weights
 (NAME.ckpt.npz). Ctrl-C (or SIGTERM) keeps the last complete epoch; --resume
 continues it. A finished run removes it (--keep-checkpoint keeps it).
 The same config and train.seed give bit-identical weights on one machine.
+A finished run leaves its run record beside the weights: config.yaml (the
+resolved config) and metrics.jsonl (the --json lines), which fw compare reads.
 
 examples:
   fw train configs/fashion_train.yaml
   fw train configs/fashion_train.yaml train.epochs=20 train.optimizer.lr=0.002
+  fw train fashion_train train.validation_fraction=0.1 \
+      'train.callbacks=[{name: early_stopping, monitor: val_accuracy, patience: 3}]'
+  fw train ch6_overfit train.optimizer.weight_decay=0.1
   fw train configs/fashion_train.yaml "train.optimizer={name: momentum, lr: 0.05}"
   fw train configs/fashion_train.yaml --resume
   fw train configs/fashion_train.yaml --json --plot curve.png"""
