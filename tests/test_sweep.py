@@ -74,6 +74,7 @@ def test_two_sweeps_at_once_share_one_sqlite_study(fashion_full_dir, tmp_path, c
     assert [r["number"] for r in result["trials"]][0] == study.best_trial.number, "best first"
 
     best_yaml = tmp_path / "runs" / "search" / "best.yaml"
+    assert f"trial {study.best_trial.number}, val_accuracy {study.best_value}\n" in best_yaml.read_text(), "the study's best"
     code, out, err = fw(capsys, "train", best_yaml, "--json")
     assert code == 0, err
     again = [json.loads(line) for line in out.splitlines()]

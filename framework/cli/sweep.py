@@ -62,7 +62,7 @@ def sweep(args):
     import time
 
     from ..errors import FwError
-    from ..training.sweep import Plan, run_workers, summary, write_best
+    from ..training.sweep import Plan, finish, run_workers
 
     optuna = _optuna()
     if args.trials is not None and args.trials < 1:
@@ -83,8 +83,7 @@ def sweep(args):
     start = time.perf_counter()
     run_workers(plan, n, jobs)
     seconds = time.perf_counter() - start
-    result = summary(plan, plan.open_study(optuna))
-    best_yaml = write_best(plan, result)
+    result, best_yaml = finish(plan, optuna)
     if args.json:
         import json
 

@@ -96,9 +96,9 @@ class Plan:
                 entry.pop("path", None)
         return {"dataset": c["dataset"], "model": c["model"], "train": c["train"], "metric": self.metric, "params": c["sweep"]["params"]}
 
-    def open_study(self, optuna):
+    def open_study(self, optuna, locked=False):
         """The study, made on first use; one made for another config or direction is refused."""
-        with _creation_lock(self.storage):
+        with _creation_lock(None if locked else self.storage):
             try:
                 study = optuna.create_study(
                     study_name=self.study, storage=storage(optuna, self.storage), direction=self.direction,
@@ -136,11 +136,13 @@ def _driver_hint(e):
 
 
 class _creation_lock:
-    """One process at a time creates a SQLite study (and its tables): two ``fw sweep`` started together must not race."""
+    """One process at a time creates a SQLite study (and its tables), or writes its best.yaml: two ``fw sweep``
+    started together must not race. ``url`` None: no lock (the caller holds it)."""
 
     def __init__(self, url):
-        db = Path(url[len("sqlite:///") :])
-        self.path = db.with_name(f".{db.name}.lock") if url.startswith("sqlite:///") else None
+        sqlite = url is not None and url.startswith("sqlite:///")
+        db = Path(url[len("sqlite:///") :]) if sqlite else None
+        self.path = db.with_name(f".{db.name}.lock") if sqlite else None
 
     def __enter__(self):
         if self.path:
@@ -448,6 +450,18 @@ def _best_config(cfg, plan):
     c.pop("sweep")
     c["weights"]["path"] = f"best/weights{Path(plan.cfg.weights.path).suffix}"
     return c
+
+
+def finish(plan, optuna):
+    """The summary and ``best.yaml``, read and written under the study's lock.
+
+    Two commands on one study each write best.yaml when they end; the lock
+    makes the last writer the one that read the study last, so the file
+    names the study's best trial, not an earlier command's view of it.
+    """
+    with _creation_lock(plan.storage):
+        result = summary(plan, plan.open_study(optuna, locked=True))
+        return result, write_best(plan, result)
 
 
 def write_best(plan, result):
