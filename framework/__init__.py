@@ -10,7 +10,7 @@ The four-line notebook API::
 
 Plugin authors need only the base classes (``Layer``, ``Activation``,
 ``Dataset``, ``WeightImporter``, ``WeightWriter``; for training ``Optimizer``,
-``Loss``, ``Initializer``) and ``hookimpl``. Heavier parts load on first use,
+``Loss``, ``Initializer``, ``Callback``) and ``hookimpl``. Heavier parts load on first use,
 so ``fw --help`` stays fast.
 
 The packages, from the bottom floor up: ``safeio`` (files, downloads, the
@@ -21,6 +21,7 @@ restricted unpickler), ``core`` (layers, network, losses, optimizers) and
 """
 
 from .core.activation import Activation
+from .core.callback import Callback
 from .core.initializer import Initializer
 from .core.layer import Layer
 from .core.loss import Loss
@@ -44,6 +45,7 @@ _LAZY = {
 
 __all__ = [
     "Activation",
+    "Callback",
     "Dataset",
     "FwError",
     "Initializer",

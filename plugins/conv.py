@@ -256,6 +256,7 @@ class Conv2D(Layer):
     """
 
     name = "conv2d"
+    weight_names = ("W",)  # weight decay applies to the kernels, not to b
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, init=None):
         if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters < 1:

@@ -33,6 +33,7 @@ class Dense(Layer):
     """
 
     name = "dense"
+    weight_names = ("W",)  # weight decay applies to W, not to b
 
     def __init__(self, units, init=None):
         if not (isinstance(units, int) and not isinstance(units, bool) and units > 0):
@@ -163,6 +164,7 @@ class BatchNorm(Layer):
 
     name = "batch_norm"
     inplace = True
+    weight_names = ()  # gamma and beta are not decayed
 
     def __init__(self, momentum=0.9, eps=1e-5):
         if not (_number(momentum) and 0 <= momentum < 1):

@@ -1,7 +1,10 @@
 """The book's chapter-6 optimizers: SGD, Momentum, AdaGrad and Adam.
 
 Updates are in place on float32 arrays, with scratch buffers reused across
-steps, so a training step allocates nothing per parameter.
+steps, so a training step allocates nothing per parameter. Each takes
+``weight_decay`` (L2, the book's 6.4.1; default 0): ``Optimizer.decayed`` adds
+``weight_decay * W`` to the gradient of every weight, not of biases or
+batch-norm parameters.
 """
 
 import math
@@ -17,15 +20,21 @@ def _positive(**values):
             raise ValueError(f"{key} must be a positive finite number, got {v!r}")
 
 
+def _decay(weight_decay):
+    if not (isinstance(weight_decay, (int, float)) and not isinstance(weight_decay, bool) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a number, 0 or more (0: none), got {weight_decay!r}")
+    return float(weight_decay)
+
+
 class SGD(Optimizer):
     name = "sgd"
 
-    def __init__(self, lr=0.01):
+    def __init__(self, lr=0.01, weight_decay=0):
         _positive(lr=lr)
-        self.lr = lr
+        self.lr, self.weight_decay = lr, _decay(weight_decay)
 
     def update(self, params, grads):
-        for p, g in zip(params, grads):
+        for p, g in zip(params, self.decayed(params, grads)):
             p -= np.float32(self.lr) * g
 
 
@@ -34,14 +43,14 @@ class Momentum(Optimizer):
 
     name = "momentum"
 
-    def __init__(self, lr=0.01, momentum=0.9):
+    def __init__(self, lr=0.01, momentum=0.9, weight_decay=0):
         _positive(lr=lr, momentum=momentum)
         if momentum >= 1:
             raise ValueError(f"momentum must be below 1 (it keeps that fraction of the last step), got {momentum}")
-        self.lr, self.momentum = lr, momentum
+        self.lr, self.momentum, self.weight_decay = lr, momentum, _decay(weight_decay)
 
     def update(self, params, grads):
-        for (name, p), g in zip(params.items(), grads):
+        for (name, p), g in zip(params.items(), self.decayed(params, grads)):
             v = self.slot("v", name, p)
             v *= np.float32(self.momentum)
             v -= np.float32(self.lr) * g
@@ -53,12 +62,12 @@ class AdaGrad(Optimizer):
 
     name = "adagrad"
 
-    def __init__(self, lr=0.01):
+    def __init__(self, lr=0.01, weight_decay=0):
         _positive(lr=lr)
-        self.lr = lr
+        self.lr, self.weight_decay = lr, _decay(weight_decay)
 
     def update(self, params, grads):
-        for (name, p), g in zip(params.items(), grads):
+        for (name, p), g in zip(params.items(), self.decayed(params, grads)):
             h = self.slot("h", name, p)
             h += g * g
             p -= np.float32(self.lr) * g / (np.sqrt(h) + np.float32(1e-7))
@@ -69,11 +78,12 @@ class Adam(Optimizer):
 
     name = "adam"
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7):
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, weight_decay=0):
         _positive(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
         if not (beta1 < 1 and beta2 < 1):
             raise ValueError("beta1 and beta2 must be below 1")
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.weight_decay = _decay(weight_decay)
         self.iter = 0
         self.scratch = {}  # one temporary per parameter, not saved
 
@@ -82,7 +92,7 @@ class Adam(Optimizer):
         b1, b2 = self.beta1, self.beta2
         lr_t = np.float32(self.lr * np.sqrt(1.0 - b2**self.iter) / (1.0 - b1**self.iter))
         one_b1, one_b2, eps = np.float32(1 - b1), np.float32(1 - b2), np.float32(self.eps)
-        for (name, p), g in zip(params.items(), grads):
+        for (name, p), g in zip(params.items(), self.decayed(params, grads)):
             m, v = self.slot("m", name, p), self.slot("v", name, p)
             tmp = self.scratch.get(name)
             if tmp is None or tmp.shape != p.shape:

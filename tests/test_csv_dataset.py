@@ -12,7 +12,8 @@ from framework import FwError
 from framework.data.dataset import make_dataset
 from framework.plugins.csv_dataset import CSVDataset
 from framework.testing import check_dataset
-from framework.training.trainer import Trainer, train_split_data
+from framework.training.trainer import Trainer
+from framework.training.validation import load_training_data
 from own_data import CLASSES, FEATURES, config, make_csv
 from test_cli import fw, one_line_error
 
@@ -124,7 +125,7 @@ def test_limit_takes_a_seeded_shuffle_of_the_training_rows_and_fw_run_of_its_spl
     cfg = config(tmp_path, "{name: csv, path: iris.csv, label: species, limit: 30}")
     loaded = fw_api.load_config(cfg)
     trainer = Trainer(loaded)
-    (x, t), (x_test, t_test) = train_split_data(loaded, fw_api.get_registry(), trainer.dataset)
+    (x, t), (x_test, t_test) = load_training_data(loaded, fw_api.get_registry(), trainer.dataset)
     assert len(x) == 30 and len(x_test) == 60  # the test split is reported in full
     everything, _ = fw_api.api.load_split(fw_api.load_config(cfg, ["dataset.limit=null"]), "train")
     assert not np.array_equal(x, everything[:30])  # shuffled first

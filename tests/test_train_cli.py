@@ -165,8 +165,9 @@ def test_a_second_fw_train_to_the_same_path_is_refused(capsys, small, tmp_path):
     assert not (tmp_path / "w.npz").exists()
     code, _, err = fw(capsys, "train", CONFIG, *small)  # released: now it runs
     assert code == 0, err
-    # the weights and what training derived from the data beside them (class names, shapes)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.dataset.json", "w.npz"], "no lock file or checkpoint left behind"
+    left = sorted(p.name for p in tmp_path.iterdir())
+    # the weights, what training derived from the data, the run record; no lock file or checkpoint
+    assert left == ["config.yaml", "metrics.jsonl", "w.dataset.json", "w.npz"], left
 
 
 def test_a_lock_left_by_a_killed_run_does_not_block(capsys, small, tmp_path):

@@ -77,37 +77,24 @@ def train(args):
 
 
 def _train(args, cfg, registry, trainer):
-    import dataclasses
     import shlex
 
-    from ..training.trainer import train_split_data
-    from .progress import ProgressBar
+    from ..training import record
+    from ..training.validation import load_training_data
+    from .train_output import closing_lines, output
 
     ckpt = trainer.output.checkpoint_path
     command = shlex.join([args.config, *args.overrides])
     if args.resume:
         done = trainer.resume()
         print(f"resuming {ckpt} after epoch {done} of {cfg.train.epochs}", file=sys.stderr)
-    (x, t), (x_test, t_test) = train_split_data(cfg, registry, trainer.dataset)
-    bar = ProgressBar()
+    (x, t), (x_test, t_test) = load_training_data(cfg, registry, trainer.dataset)
     epochs = cfg.train.epochs
-
-    def on_epoch(e):
-        if args.json:
-            print(json.dumps(dataclasses.asdict(e)), flush=True)
-        else:
-            print(
-                f"epoch {e.epoch:>{len(str(epochs))}}/{epochs}  loss {e.train_loss:.4f}  "
-                f"train acc {e.train_accuracy:.4f}  test acc {e.test_accuracy:.4f}  {e.seconds:.2f} s",
-                flush=True,
-            )
-
+    shown = output(args.json)  # the progress bar, then the epoch lines or --json
     try:
-        history = trainer.fit(
-            x, t, x_test, t_test, on_epoch=on_epoch, progress=lambda ep, done, total: bar(f"epoch {ep}/{epochs}", done, total)
-        )
+        history = trainer.fit(x, t, x_test, t_test, callbacks=shown)
     except KeyboardInterrupt:
-        bar.clear()
+        shown[0].bar.clear()
         if trainer.history:
             print(
                 f"fw: interrupted; epoch {trainer.history[-1].epoch} of {epochs} is saved in {ckpt}; "
@@ -120,6 +107,7 @@ def _train(args, cfg, registry, trainer):
     path = trainer.output.write(trainer.net, trainer.dataset)
     if not args.keep_checkpoint:
         ckpt.unlink(missing_ok=True)  # the weights hold everything fw run needs
+    record.write(cfg, history, command)
     if args.plot:
         from .plot import plot_history
 
@@ -127,9 +115,7 @@ def _train(args, cfg, registry, trainer):
     out = sys.stderr if args.json else sys.stdout
     if args.plot:
         print(f"Learning curves written to {args.plot}", file=out)
-    final = history[-1] if history else None
-    if final:
-        print(f"Test accuracy after epoch {final.epoch}: {final.test_accuracy:.4f}", file=out)
+    closing_lines(trainer, epochs, out)
     print(f"Weights written to {path}. Evaluate them with:", file=out)
     print(f"  fw run {command}", file=out)
     return 0

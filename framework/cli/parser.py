@@ -2,7 +2,7 @@
 
 import argparse
 
-from . import commands, export, import_onnx
+from . import commands, compare, export, import_onnx, sweep
 
 DESCRIPTION = """\
 fw runs the neural networks that YAML configs describe. The book's chapter-3
@@ -40,10 +40,15 @@ After each epoch a checkpoint is written atomically next to the weights
 (NAME.ckpt.npz). Ctrl-C (or SIGTERM) keeps the last complete epoch; --resume
 continues it. A finished run removes it (--keep-checkpoint keeps it).
 The same config and train.seed give bit-identical weights on one machine.
+A finished run leaves its run record beside the weights: config.yaml (the
+resolved config) and metrics.jsonl (the --json lines), which fw compare reads.
 
 examples:
   fw train configs/fashion_train.yaml
   fw train configs/fashion_train.yaml train.epochs=20 train.optimizer.lr=0.002
+  fw train fashion_train train.validation_fraction=0.1 \
+      'train.callbacks=[{name: early_stopping, monitor: val_accuracy, patience: 3}]'
+  fw train ch6_overfit train.optimizer.weight_decay=0.1
   fw train configs/fashion_train.yaml "train.optimizer={name: momentum, lr: 0.05}"
   fw train configs/fashion_train.yaml --resume
   fw train configs/fashion_train.yaml --json --plot curve.png"""
@@ -140,6 +145,8 @@ def build_parser():
     _add_inspection_commands(sub, debug)
     export.add_command(sub, debug, CONFIG_ARG)
     import_onnx.add_command(sub, debug)
+    compare.add_parser(sub, debug)
+    sweep.add_parser(sub, debug)
     parser.commands = sub.choices  # name -> its parser, for usage errors in the subcommand's own words
     return parser
 
@@ -186,7 +193,7 @@ def _add_plugins_command(sub, debug):
         parents=[debug],
         help="list what the plugins provide, and which plugins failed",
         description="List every registered activation, layer, dataset, weight importer and writer, "
-        "optimizer, loss and initialiser, with the plugin (and distribution and version) that provides it, "
+        "optimizer, loss, initialiser and callback, with the plugin (and distribution and version) that provides it, "
         "any plugin that failed to load, and any name two plugins both registered.",
     )
     plugins.add_argument("--json", action="store_true", help="print JSON instead of text")

@@ -22,7 +22,7 @@ def check_plot_available(path, overwrite=False):
 
 
 def plot_history(history, path, title=""):
-    """Loss, and train and test accuracy, per epoch; written atomically as PNG."""
+    """Loss, and train (validation) and test accuracy, per epoch; written atomically as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,6 +35,9 @@ def plot_history(history, path, title=""):
     ax_loss.plot(epochs, [e.train_loss for e in history], marker="o", label="train loss")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.plot(epochs, [e.train_accuracy for e in history], marker="o", label="train")
+    if history and history[0].val_accuracy is not None:
+        ax_loss.plot(epochs, [e.val_loss for e in history], marker="^", label="validation loss")
+        ax_acc.plot(epochs, [e.val_accuracy for e in history], marker="^", label="validation")
     ax_acc.plot(epochs, [e.test_accuracy for e in history], marker="s", label="test")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):

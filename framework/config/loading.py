@@ -44,6 +44,7 @@ def load_config(path, overrides=(), *, require_weights=True):
     OmegaConf.set_struct(schema, True)
     OmegaConf.set_struct(schema.train.optimizer, False)  # each optimizer has its own parameters
     OmegaConf.set_struct(schema.dataset, False)  # so has each dataset: checked against its class (make_dataset)
+    OmegaConf.set_struct(schema.sweep.params, False)  # keys are config keys: model.layers[0].units
     try:
         cfg = _open_layers(_merge(schema, _shorthand(_absolute_paths(_read_yaml(path), base)), f"{path}"))
     except RecursionError:
@@ -106,6 +107,10 @@ def _absolute_paths(data, base):
         value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
         if _relative(value):
             data[section][key] = _absolute(value, base)
+    callbacks = raw.get("train", {}).get("callbacks") if isinstance(raw.get("train"), dict) else None
+    for i, entry in enumerate(callbacks if isinstance(callbacks, list) else []):
+        if isinstance(entry, dict) and _relative(entry.get("path")):  # a callback's `path`, e.g. csv_logger's
+            data.train.callbacks[i].path = _absolute(entry["path"], base)
     plugins = raw.get("plugins")
     if isinstance(plugins, list) and any(_relative(p) and p.endswith(".py") for p in plugins):
         data.plugins = [_absolute(p, base) if _relative(p) and p.endswith(".py") else p for p in plugins]
@@ -230,11 +235,13 @@ def _shorthand(update):
 
 
 def _open_layers(cfg):
-    """Each entry of model.layers takes its own parameters, so an override may add one (model.layers[0].init=he)."""
+    """Each entry of model.layers (and train.callbacks) takes its own parameters, so an override may add one
+    (model.layers[0].init=he)."""
     from omegaconf import OmegaConf
 
-    if OmegaConf.is_list(cfg.model.layers):
-        OmegaConf.set_struct(cfg.model.layers, False)
+    for entries in (cfg.model.layers, cfg.train.callbacks):
+        if OmegaConf.is_list(entries):
+            OmegaConf.set_struct(entries, False)
     return cfg
 
 
@@ -324,6 +331,8 @@ def _apply_override(cfg, item, cwd):
     if key.startswith("plugins[") and _relative(value) and value.endswith(".py"):
         value = _absolute(value, cwd)
     _name_to_mapping(cfg, key)
+    if re.fullmatch(r"train\.callbacks\[\d+\]\.path", key) and _relative(value):
+        value = _absolute(value, cwd)
     try:
         OmegaConf.update(cfg, key, value, merge=True)
     except Exception as e:

@@ -42,6 +42,16 @@ SCHEMA = {
         "optimizer": {"name": "adam"},  # plus its parameters, e.g. lr: 0.001
         "loss": "cross_entropy",
         "lr_schedule": "flat_cosine",  # constant; cosine (decay to 0 over the run); flat_cosine (the last 25%)
+        "validation_fraction": 0,  # hold out this part of the train split (stratified, seeded): val_loss, val_accuracy
+        "callbacks": [],  # e.g. [{name: early_stopping, monitor: val_accuracy, patience: 3}]
+    },
+    # fw sweep: the search (config/sweep.py checks it); fw run and fw train ignore it.
+    "sweep": {
+        "metric": "val_accuracy",  # any per-epoch metric; *accuracy is maximised, *loss minimised
+        "trials": 20,
+        "sampler": "tpe",  # tpe, random or grid, seeded from train.seed
+        "pruner": "median",  # median or none
+        "params": {},  # KEY: {low: ..., high: ..., log: true} or KEY: [choice, ...]
     },
     "batch_size": 100,
     "plugins": [],

@@ -9,6 +9,7 @@ import re
 
 from ..core.schedules import SCHEDULES
 from ..errors import FwError
+from .sweep import check_sweep
 
 
 def validate(cfg, path, overrides=(), require_weights=True):
@@ -25,6 +26,7 @@ def validate(cfg, path, overrides=(), require_weights=True):
     _model(check, c["model"])
     _train(check, c["train"])
     _weights(check, c["weights"], require_weights)
+    check_sweep(check, c["sweep"])
 
 
 class _Checker:
@@ -110,6 +112,14 @@ def _train(check, tr):
     if tr["lr_schedule"] not in SCHEDULES:
         *others, last = SCHEDULES
         check.fail("train.lr_schedule", f"{', '.join(others)} or {last}")
+    f = tr["validation_fraction"]
+    if not (isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f < 1):
+        check.fail("train.validation_fraction", "a number from 0 (no validation split) to below 1, e.g. 0.1")
+    if not isinstance(tr["callbacks"], list):
+        check.fail("train.callbacks", "a list of callbacks, e.g. [{name: early_stopping, patience: 3}]")
+    for i, entry in enumerate(tr["callbacks"]):
+        if not _named(entry):
+            check.fail(f"train.callbacks.{i}", "a callback name such as csv_logger, or a mapping like {name: early_stopping, patience: 3}")
 
 
 def _weights(check, w, require_weights):

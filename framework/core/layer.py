@@ -40,6 +40,8 @@ class Layer:
       ``train=True`` before ``backward``; keep what backward needs then.
     - ``backward(dout)`` (optional; ``fw train`` needs it): return dL/dx and,
       for every key ``k`` of ``self.params``, fill ``self.grads[k]`` (same shape).
+    - ``weight_names`` (optional): which ``params`` an optimizer's
+      ``weight_decay`` applies to; by default those with two or more dimensions.
     - An initialiser: a layer that draws weights takes an ``init`` parameter
       in its ``__init__`` (``def __init__(self, units, init=None)``). fw then
       passes it an ``framework.Initializer``, resolved from the layer's
@@ -71,6 +73,11 @@ class Layer:
     #: Arrays saved with the weights but not trained (batch-norm's running statistics).
     buffers = PerInstanceDict()
 
+    #: The keys of ``params`` that are weights (matrices, kernels): weight decay applies to
+    #: them, never to biases or normalisation parameters. None: every parameter with two or
+    #: more dimensions (``W`` of dense and conv2d; not ``b``, ``gamma`` or ``beta``).
+    weight_names: ClassVar[tuple[str, ...] | None] = None
+
     #: False when nothing needs dL/dx, as for the network's first layer: ``backward``
     #: may then skip computing it and return None. A hint fw sets; ignoring it is fine.
     input_grad: bool = True
@@ -85,6 +92,11 @@ class Layer:
     noun: ClassVar[str] = "layer"
     missing: ClassVar[str] = "no backward"
     backward_hint: ClassVar[str] = "backward(self, dout) returning dL/dx and filling self.grads"
+
+    def is_weight(self, key) -> bool:
+        """Does weight decay apply to ``params[key]``? See ``weight_names``."""
+        names = self.weight_names
+        return key in names if names is not None else self.params[key].ndim >= 2
 
     def build(self, input_shape, rng):
         """Create ``self.params`` for this input shape and return the output shape."""

@@ -210,7 +210,8 @@ class Network:
 
     def parameters(self):
         """Every trainable array, layer by layer, named ``0.W``, ...: what the optimizer updates in place."""
-        return NamedArrays(self._param_names(), [p for layer in self.layers for p in layer.params.values()])
+        weights = [f"{i}.{key}" for i, layer in enumerate(self.layers) for key in layer.params if layer.is_weight(key)]
+        return NamedArrays(self._param_names(), [p for layer in self.layers for p in layer.params.values()], weights)
 
     def gradients(self):
         """The gradient of each of ``parameters()``, in the same order and with the same names."""

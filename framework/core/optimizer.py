@@ -12,9 +12,11 @@ class NamedArrays(list):
     ``names`` and ``items()`` for one that keeps state per parameter.
     """
 
-    def __init__(self, names, arrays):
+    def __init__(self, names, arrays, weights=None):
         super().__init__(arrays)
         self.names = list(names)
+        #: The names of the arrays that are weights, which weight decay applies to (see ``Layer.weight_names``).
+        self.weights = frozenset(weights or ())
 
     def items(self):
         return zip(self.names, self)
@@ -32,6 +34,10 @@ class Optimizer:
     - ``lr``: the learning rate. ``train.lr_schedule`` sets it before every
       step; an optimizer that has none leaves it None and runs only with
       ``lr_schedule: constant``.
+    - ``weight_decay``: L2 regularisation (the book's 6.4.1): ``decayed(params,
+      grads)`` adds ``weight_decay * p`` to the gradient of each weight (not of
+      biases or batch-norm parameters; ``params.weights`` names the weights).
+      The built-in optimizers call it first in ``update``.
     - State per parameter: ``self.slot("m", name, p)`` is the array ``m`` of
       parameter ``name``, zeros shaped like ``p`` on first use. Slots are saved
       in checkpoints under the parameter's name, so ``--resume`` continues bit
@@ -40,12 +46,28 @@ class Optimizer:
 
     name: ClassVar[str]
     lr: float | None = None
+    weight_decay: float = 0.0
 
     #: slot name -> parameter name -> array
     slots = PerInstanceDict()
 
     def update(self, params, grads):
         raise NotImplementedError(f"{type(self).__name__} must implement update(params, grads)")
+
+    def decayed(self, params, grads):
+        """``grads`` with ``weight_decay * p`` added for every weight ``p`` (new arrays; the rest as they are).
+
+        The gradient of the book's ``0.5 * weight_decay * sum(W**2)`` added to
+        the loss. Without weight decay, ``grads`` itself.
+        """
+        wd = self.weight_decay
+        weights = getattr(params, "weights", ())
+        if not wd or not weights:
+            return grads
+        import numpy as np
+
+        wd = np.float32(wd)
+        return [g + wd * p if name in weights else g for (name, p), g in zip(params.items(), grads)]
 
     def slot(self, slot, name, like):
         """Parameter ``name``'s state array ``slot``, made as zeros like ``like`` on first use."""

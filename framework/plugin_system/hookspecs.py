@@ -48,3 +48,8 @@ def register_losses(register):
 @hookspec
 def register_initializers(register):
     """Call ``register(cls)`` for each ``framework.Initializer`` subclass."""
+
+
+@hookspec
+def register_callbacks(register):
+    """Call ``register(cls)`` for each ``framework.Callback`` subclass."""

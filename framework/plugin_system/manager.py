@@ -51,6 +51,7 @@ BUILTINS = {
     "framework.plugins.initializers": {"initializers": ["he", "xavier", "normal"]},
     "framework.plugins.optimizers": {"optimizers": ["sgd", "momentum", "adagrad", "adam"]},
     "framework.plugins.losses": {"losses": ["cross_entropy", "mean_squared_error"]},
+    "framework.plugins.callbacks": {"callbacks": ["early_stopping", "csv_logger"]},
 }
 BUILTIN_PLUGINS = tuple(BUILTINS)
 ENTRY_POINT_GROUP = "fw"

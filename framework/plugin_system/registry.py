@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..core.activation import Activation
+from ..core.callback import Callback
 from ..core.initializer import Initializer
 from ..core.layer import Layer
 from ..core.loss import Loss
@@ -48,6 +49,7 @@ KINDS = {
     "optimizers": Kind(Optimizer, "optimizer", "update", "optimizers"),
     "losses": Kind(Loss, "loss", "forward", "losses"),
     "initializers": Kind(Initializer, "initializer", "__call__", "initializers"),
+    "callbacks": Kind(Callback, "callback", "on_epoch_end", "callbacks"),
 }
 TABLES = tuple(dict.fromkeys(k.table for k in KINDS.values()))
 

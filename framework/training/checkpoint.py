@@ -6,8 +6,10 @@ One ``.npz`` beside the weights, written atomically after every epoch:
 - ``slot.<slot>.<parameter>``: the optimizer's per-parameter state
   (``slot.m.0.W``), checked against the parameter of that name on resume;
 - ``opt.<key>``: any other optimizer state array;
+- ``cb.<i>.<n>``: the arrays in the state of ``train.callbacks[i]``;
 - ``meta``: JSON with the config's fingerprint, the history, the shuffling
-  RNG's state, the lr and the optimizer's other (scalar) state.
+  RNG's state, the lr, the optimizer's other (scalar) state and the callbacks'
+  state (``callbacks.save_state``).
 """
 
 import json
@@ -21,6 +23,7 @@ from ..data.weights import load_weights
 from ..errors import FwError
 from ..safeio.files import open_regular, write_output
 from ..safeio.npz import numeric, read_npz
+from . import callbacks
 
 
 def fingerprint(cfg) -> str:
@@ -42,7 +45,10 @@ def save(trainer, path):
             arrays[f"opt.{key}"] = value
         else:
             scalars[key] = value.item() if isinstance(value, np.generic | np.ndarray) else value
+    meta_callbacks, callback_arrays = callbacks.save_state(trainer.callbacks)
+    arrays.update(callback_arrays)
     meta = {
+        "callbacks": meta_callbacks,
         "fingerprint": fingerprint(trainer.cfg),
         "history": [asdict(e) for e in trainer.history],
         "rng": trainer.rng.bit_generator.state,
@@ -61,7 +67,7 @@ def restore(trainer, path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise FwError(f"no checkpoint to resume from at {path}; run fw train without --resume to start")
-    meta, net_state, slots, others = _read(path)
+    meta, net_state, slots, others, callback_arrays = _read(path)
     _check_fingerprint(meta, trainer.cfg, path)
     history = _history(meta, trainer.cfg.train.epochs, path)
     try:
@@ -80,6 +86,7 @@ def restore(trainer, path) -> list[dict]:
         trainer.rng.bit_generator.state = meta["rng"]
     except (KeyError, TypeError, ValueError):
         _damaged(path, "meta 'rng'", f"is not a state of numpy's {type(trainer.rng.bit_generator).__name__} generator")
+    callbacks.load_state(trainer.callbacks, meta.get("callbacks"), callback_arrays, path)
     lr = meta.get("lr")
     if lr is not None and not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr)):
         _damaged(path, "meta 'lr'", f"is {str(lr)[:40]!r}, not a finite number")
@@ -115,16 +122,19 @@ def _history(meta, epochs, path) -> list[dict]:
         got = f"{len(history)} entries" if isinstance(history, list) else type(history).__name__
         _damaged(path, "meta 'history'", f"holds {got}, for a run of {epochs} epochs")
     for i, entry in enumerate(history):
-        numbers = isinstance(entry, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in entry.values())
+        numbers = isinstance(entry, dict) and all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in entry.values()
+        )
         if not numbers or entry.get("epoch") != i + 1:
             _damaged(path, f"meta 'history'[{i}]", f"is {str(entry)[:60]}, not the metrics of epoch {i + 1}")
     return history
 
 
 def _read(path):
-    """``(meta, network arrays, {slot: {parameter: array}}, other optimizer arrays)``, every size checked first."""
+    """``(meta, network arrays, {slot: {parameter: array}}, other optimizer arrays, callback arrays)``, every size
+    checked first."""
     def names(keys, source):
-        strays = [k for k in keys if k != "meta" and not k.startswith(("net.", "slot.", "opt."))]
+        strays = [k for k in keys if k != "meta" and not k.startswith(("net.", "slot.", "opt.", "cb."))]
         if strays or "meta" not in keys:
             what = f"holds {strays[0][:40]!r}" if strays else "has no meta"
             raise FwError(f"{source}: {what}; {_LAYOUT}")
@@ -141,15 +151,16 @@ def _read(path):
         raise FwError(f"{path}: not a readable checkpoint (its meta is not a mapping); delete it to start over")
     net_state = {k[4:]: a for k, a in arrays.items() if k.startswith("net.")}
     others = {k[4:]: a for k, a in arrays.items() if k.startswith("opt.")}
+    callback_arrays = {k: a for k, a in arrays.items() if k.startswith("cb.")}
     slots = {}
     for k, a in arrays.items():
         if k.startswith("slot."):
             slot, _, name = k[5:].partition(".")
             slots.setdefault(slot, {})[name] = a
-    return meta, net_state, slots, others
+    return meta, net_state, slots, others, callback_arrays
 
 
-_LAYOUT = "a checkpoint holds net.*, slot.* and opt.* arrays and its meta, as fw train writes it"
+_LAYOUT = "a checkpoint holds net.*, slot.*, opt.* and cb.* arrays and its meta, as fw train writes it"
 
 
 def _allowed(key, dtype):

@@ -5,24 +5,28 @@ The Trainer runs the one ``Network`` that ``fw run`` uses: ``forward`` with
 optimizer over every layer's ``params``, with the lr the schedule gives. It
 knows no particular layer. Epochs of shuffled mini-batches each end with a
 checkpoint (``checkpoint.py``), so Ctrl-C loses at most the epoch in progress;
-``output.py`` writes the weights.
+``output.py`` writes the weights. ``train.callbacks`` (``callbacks.py``) run
+after every epoch and may stop training; ``train.validation_fraction`` holds
+out part of the train split (``validation.py``).
 """
 
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ..config.assemble import assemble, create, layer_specs
+from ..core.callback import METRICS
 from ..core.memory import check as check_memory
 from ..core.schedules import SCHEDULES
-from ..data.dataset import load_split
 from ..errors import FwError, FwWarning
 from ..plugin_system.manager import get_registry
 from . import checkpoint
+from .callbacks import Callbacks, labelled, make_callbacks
 from .output import WeightsOutput
+from .validation import evaluate, holdout
 
 
 @dataclass
@@ -31,8 +35,20 @@ class Epoch:
     train_loss: float
     train_accuracy: float  # running accuracy over the epoch's batches
     test_accuracy: float
-    seconds: float  # the training steps only, not the test evaluation
+    seconds: float  # the training steps only, not the evaluations
     lr: float
+    val_loss: float | None = None  # with train.validation_fraction only
+    val_accuracy: float | None = None
+
+    def logs(self) -> dict:
+        """The metrics as ``fw train --json`` prints them (``val_*`` only with a validation split)."""
+        d = asdict(self)
+        order = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_accuracy", "seconds", "lr")
+        return {k: d[k] for k in order if d[k] is not None}
+
+
+class Diverged(FwError):
+    """Training diverged (the loss became NaN or Inf): a bad choice of hyperparameters, not a broken setup."""
 
 
 class Trainer:
@@ -63,37 +79,42 @@ class Trainer:
                 f"train.lr_schedule={t.lr_schedule} needs an optimizer with a learning rate `lr`, and "
                 f"'{self.optimizer.name}' has none; set train.lr_schedule=constant"
             )
+        self.callbacks = make_callbacks(cfg, registry)  # [(label, Callback)]
         self.history: list[Epoch] = []
+        #: After ``fit``: the key of the callback that stopped training early (or None), and the
+        #: epoch whose weights the network holds (a callback such as early_stopping may restore an earlier one).
+        self.stopped_by = self.weights_epoch = None
 
-    def fit(self, x, t, x_test, t_test, on_epoch=None, progress=None, until=None):
-        """Train the remaining epochs (or up to epoch ``until``); checkpoint after each one."""
+    def fit(self, x, t, x_test, t_test, on_epoch=None, until=None, callbacks=()):
+        """Train the remaining epochs (or up to epoch ``until``); checkpoint after each one.
+
+        ``callbacks`` (``framework.Callback`` objects, e.g. the CLI's output)
+        run after ``train.callbacks``; any of them may stop training early.
+        """
         net = self.net
         x, x_test = net.as_input(x), net.as_input(x_test)
         t, t_test = _labels(t), _labels(t_test)
         self._check_labels(t, t_test)
         epochs, classes = self.cfg.train.epochs, net.output_shape[0]
-        majority = np.bincount(t, minlength=classes).max() / len(x)
-        bs = min(self.cfg.train.batch_size, len(x))  # plain ints: no omegaconf in the loop
+        rows, val = self._holdout(x, t)  # the rows trained on; the held-out (x, labels) or None
+        majority = np.bincount(t[rows], minlength=classes).max() / len(rows)
+        bs = min(self.cfg.train.batch_size, len(rows))  # plain ints: no omegaconf in the loop
         batch = np.empty((bs, *x.shape[1:]), np.float32), np.zeros((bs, classes), np.float32)
+        run = Callbacks(self.callbacks + labelled(callbacks))
+        run.train_begin(net, self._begin_logs(val))
         for epoch in range(len(self.history) + 1, min(until or epochs, epochs) + 1):
             start = time.perf_counter()
-            loss, accuracy = self._epoch(epoch, x, t, batch, progress)
+            loss, accuracy = self._epoch(epoch, x, t, rows, batch, run)
             seconds = time.perf_counter() - start
             report = Epoch(epoch, loss, accuracy, self.accuracy(x_test, t_test), seconds, self._lr())
-            if at_chance_level(report.train_accuracy, majority, classes):
-                # Not NaN, yet nothing learnt: typically a far too high learning rate saturating every unit.
-                warnings.warn(
-                    f"epoch {epoch}: train accuracy {report.train_accuracy:.3f} is chance level for {classes} "
-                    f"classes; if it stays there, lower train.optimizer.lr{self._lr_now()}",
-                    FwWarning,
-                    stacklevel=2,
-                )
+            if val:
+                report.val_loss, report.val_accuracy = evaluate(net, self.loss, *val)
             if bad := net.non_finite():  # e.g. batch-norm's running statistics, which the loss never sees
                 self._diverged(epoch, f"{net.labels[bad[0]]}'s '{bad[1]}' became Inf or NaN while the loss stayed finite")
-            self.history.append(report)
-            checkpoint.save(self, self.output.checkpoint_path)
-            if on_epoch:
-                on_epoch(report)
+            if self._end_epoch(report, run, majority, classes, on_epoch):
+                break
+        last = self.history[-1].epoch if self.history else 0
+        self.weights_epoch = run.train_end({"epoch": last, "stopped_by": self.stopped_by, "weights_epoch": last})["weights_epoch"]
         return self.history
 
     def _check_labels(self, t, t_test):
@@ -107,12 +128,12 @@ class Trainer:
                     f"but the network has {classes} outputs, so labels must be 0 to {classes - 1}"
                 )
 
-    def _epoch(self, epoch, x, t, batch, progress):
-        """One pass over shuffled mini-batches, in the ``batch`` buffers: ``(mean loss, running accuracy)``."""
+    def _epoch(self, epoch, x, t, rows, batch, run):
+        """One pass over ``rows`` in shuffled mini-batches, in the ``batch`` buffers: ``(mean loss, running accuracy)``."""
         xb, tb = batch
-        n, bs, epochs = len(x), len(xb), self.cfg.train.epochs
+        n, bs, epochs = len(rows), len(xb), self.cfg.train.epochs
         steps = math.ceil(n / bs)
-        order = self.rng.permutation(n)
+        order = rows[self.rng.permutation(n)]
         total_loss = correct = 0.0
         for step in range(steps):
             idx = order[step * bs : (step + 1) * bs]
@@ -128,9 +149,43 @@ class Trainer:
             total_loss += loss * k
             correct += np.count_nonzero(y.argmax(axis=1) == t[idx])
             self._update()
-            if progress:
-                progress(epoch, step + 1, steps)
+            if run.per_batch:
+                run.batch_end(epoch, step + 1, steps)
         return total_loss / n, float(correct) / n
+
+    def _end_epoch(self, report, run, majority, classes, on_epoch) -> bool:
+        """Record the epoch, run the callbacks, checkpoint (with their state); True if one asked to stop."""
+        if at_chance_level(report.train_accuracy, majority, classes):
+            # Not NaN, yet nothing learnt: typically a far too high learning rate saturating every unit.
+            warnings.warn(
+                f"epoch {report.epoch}: train accuracy {report.train_accuracy:.3f} is chance level for {classes} "
+                f"classes; if it stays there, lower train.optimizer.lr{self._lr_now()}",
+                FwWarning,
+                stacklevel=3,
+            )
+        self.history.append(report)
+        self.stopped_by = run.epoch_end(report.epoch, report.logs())
+        checkpoint.save(self, self.output.checkpoint_path)
+        if on_epoch:
+            on_epoch(report)
+        return self.stopped_by is not None
+
+    def _holdout(self, x, t):
+        """``(rows to train on, (x_val, t_val) or None)``: ``train.validation_fraction`` of ``t``, held out."""
+        tr = self.cfg.train
+        if not tr.validation_fraction:
+            return np.arange(len(t)), None
+        rows, held = holdout(t, tr.validation_fraction, tr.seed)
+        return rows, (x[held], t[held])
+
+    def _begin_logs(self, val):
+        names = [m for m in METRICS if val or not m.startswith("val_")]
+        return {
+            "epochs": self.cfg.train.epochs,
+            "initial_epoch": len(self.history),
+            "metrics": names,
+            "weights_path": str(self.output.path),
+        }
 
     def step(self, x, t):
         """One forward and backward pass on a batch: ``(loss, output)``; every layer's grads are filled."""
@@ -178,7 +233,7 @@ class Trainer:
     def _diverged(self, epoch, why, step=None, steps=None):
         at = f" at step {step} of {steps}" if step else ""
         kept = f"epoch {self.history[-1].epoch} is in {self.output.checkpoint_path}" if self.history else "nothing was written"
-        raise FwError(
+        raise Diverged(
             f"training diverged in epoch {epoch}{at}: {why}; lower train.optimizer.lr{self._lr_now()} "
             f"or choose another optimizer ({kept})"
         )
@@ -214,12 +269,6 @@ def at_chance_level(accuracy, majority, classes) -> bool:
     of what is left above it (0.145 for ten balanced classes, 0.525 for two).
     """
     return classes > 1 and majority < 1 and accuracy <= majority + 0.05 * (1 - majority)
-
-
-def train_split_data(cfg, registry, dataset=None):
-    """``(x, t)`` for the train split and for the test split, with the config's options;
-    ``dataset.limit`` limits the training examples only, so the test accuracy is on the whole split."""
-    return load_split(cfg, "train", registry, dataset), load_split(cfg, "test", registry, dataset, limit=False)
 
 
 def _labels(t):

@@ -1,0 +1,282 @@
+"""``fw compare``: training runs side by side, as a table of final and best values and as curves in one figure.
+
+A run is the record a finished ``fw train`` leaves beside its weights
+(``config.yaml`` and ``metrics.jsonl``; ``training/record.py``), named by its
+folder or by the config that trained it. Runs are labelled by the config
+keys in which they differ.
+"""
+
+import fnmatch
+import json
+import sys
+from collections import Counter
+from functools import reduce
+from pathlib import Path
+
+HELP = """\
+Compare finished training runs: print their final and best values side by
+side, and draw their curves in one figure (one line per run, labelled by the
+config keys in which the runs differ).
+
+A RUN_OR_CONFIG is a run's folder (where fw train wrote its weights,
+config.yaml and metrics.jsonl), or the config that trained it (a path or a
+bundled config's name), or a pattern of bundled names in quotes.
+
+examples:
+  fw train ch6_optimizer_sgd && fw train ch6_optimizer_adam
+  fw compare ch6_optimizer_sgd ch6_optimizer_adam --out optimizers.png
+  fw compare 'ch6_optimizer_*' --metric train_loss
+  fw compare runs/a runs/b --json
+
+The figure needs matplotlib (pip install matplotlib)."""
+
+#: Keys that say where a run is, not what it trained.
+IGNORED = ("weights", "dataset.root", "sweep", "batch_size")
+
+
+def add_parser(sub, debug):
+    import argparse
+
+    p = sub.add_parser(
+        "compare", parents=[debug], help="compare training runs: a table of final and best values, and their curves",
+        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN_OR_CONFIG", help="a run's folder, or the config that trained it")
+    p.add_argument("--metric", metavar="M", help="the metric to compare (default: val_accuracy when every run has it, else test_accuracy)")
+    p.add_argument("--out", metavar="PNG", help="where to draw the curves (default: compare-METRIC.png in the current folder)")
+    p.add_argument("--json", action="store_true", help="print the table as one JSON object")
+    p.set_defaults(func=compare)
+
+
+def compare(args):
+    from ..errors import FwError
+
+    runs = [find_run(name) for name in expand(args.runs)]
+    metric = args.metric or ("val_accuracy" if all(_has(r, "val_accuracy") for r in runs) else "test_accuracy")
+    missing = [str(r.folder) for r in runs if not _has(r, metric)]
+    if missing:
+        raise FwError(f"--metric {metric}: not in the run record of {', '.join(missing)}; {_metrics_hint(runs)}")
+    out = Path(args.out or f"compare-{metric}.png")
+    if out.suffix.lower() != ".png":
+        raise FwError(f"--out {out}: fw compare draws PNG files; give a name ending in .png")
+    prefix, labels = run_labels(runs)
+    table = summary(runs, labels, metric, prefix)
+    if args.json:
+        print(json.dumps(table, indent=2))
+    else:
+        print(to_text(table))
+    drawn = draw(runs, labels, metric, prefix, out, required=bool(args.out))
+    if drawn:
+        print(f"curves written to {drawn}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+# -- finding the runs --------------------------------------------------------------------
+
+
+def expand(names):
+    """Each name, with a quoted pattern (``'ch6_optimizer_*'``) expanded over folders and YAML files here, else bundled configs."""
+    from ..data import bundled
+    from ..errors import FwError
+
+    out = []
+    for name in names:
+        if any(c in name for c in "*?[") and not Path(name).exists():
+            found = [p for p in Path().glob(name) if p.is_dir() or p.suffix.lower() in (".yaml", ".yml")]
+            matches = sorted(map(str, found)) or fnmatch.filter(bundled.config_names(), name)
+            if not matches:
+                raise FwError(f"'{name}' matches no file here and no bundled config (fw configs lists them)")
+            out += matches
+        else:
+            out.append(name)
+    return out
+
+
+def find_run(name):
+    """The run record that ``name`` (a run's folder, its metrics.jsonl or config.yaml, or a config) stands for."""
+    from ..config import load_config
+    from ..errors import FwError
+    from ..training import record
+
+    path = Path(name)
+    if path.is_dir():
+        return record.read(path)
+    if path.is_file() and path.name in (record.CONFIG, record.METRICS) and (path.parent / record.METRICS).is_file():
+        return record.read(path.parent)
+    cfg = load_config(name)
+    folder = record.folder_of(cfg)
+    if not (folder / record.METRICS).is_file():
+        raise FwError(f"{name} has no finished run: no run record in {folder}; train it first with: fw train {name}")
+    return record.read(folder)
+
+
+# -- labels --------------------------------------------------------------------------------
+
+
+def run_labels(runs):
+    """``(common prefix, [label per run])``: each run by the config keys in which the runs differ."""
+    per_run = [{} for _ in runs]
+    _differ([r.config for r in runs], "", per_run)
+    keys = list(dict.fromkeys(k for d in per_run for k in d))
+    prefix = _common_prefix(keys)
+    labels = []
+    for run, diffs in zip(runs, per_run):
+        parts = [f"{k[len(prefix):].lstrip('.')}{v}" for k, v in diffs.items()]
+        labels.append(", ".join(parts) or run.folder.name)
+    if len(set(labels)) < len(labels):  # the same settings twice: tell them apart by folder
+        labels = [f"{label} ({run.folder.name})" for label, run in zip(labels, runs)]
+    return prefix, labels
+
+
+_MISSING = object()
+
+
+def _differ(values, key, out):
+    """Fill ``out[i][key] = "=value"`` (or `` with ...``) for every key whose values differ between the runs."""
+    if key in IGNORED or (key.startswith("train.callbacks") and key.endswith(".path")):
+        return
+    if all(isinstance(v, dict) for v in values):
+        for k in dict.fromkeys(k for v in values for k in v):
+            _differ([v.get(k, _MISSING) for v in values], f"{key}.{k}" if key else k, out)
+    elif all(isinstance(v, list) for v in values) and len({len(v) for v in values}) == 1:
+        for i in range(len(values[0])):
+            _differ([v[i] for v in values], f"{key}[{i}]", out)
+    elif all(isinstance(v, list) for v in values):
+        _differ_lists(values, key, out)
+    elif any(v != values[0] for v in values):
+        for label, v in zip(out, values):
+            if v is not _MISSING:
+                label[key] = f"={_short(v)}"
+
+
+def _differ_lists(values, key, out):
+    """Lists of different lengths (``model.layers`` with and without batch_norm): the entries that set each apart."""
+    counts = [Counter(_short(e) for e in v) for v in values]
+    common = reduce(lambda a, b: a & b, counts)
+    extras = [c - common for c in counts]
+    every = sorted({e for c in extras for e in c})
+    for label, extra in zip(out, extras):
+        if extra:
+            label[key] = " with " + ", ".join(f"{e}×{n}" if n > 1 else e for e, n in extra.items())
+        else:
+            label[key] = " without " + ", ".join(every)
+
+
+def _short(value):
+    """A config value in a few characters: ``dropout(rate=0.2)`` for ``{name: dropout, rate: 0.2}``."""
+    if isinstance(value, dict) and isinstance(value.get("name"), str):
+        args = ",".join(f"{k}={_short(v)}" for k, v in value.items() if k != "name")
+        return f"{value['name']}({args})" if args else value["name"]
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_short(v) for v in value) + "]"
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _common_prefix(keys):
+    """The dotted parent all ``keys`` share (``train.optimizer`` for its name and lr), or ''."""
+    if not keys:
+        return ""
+    parts = [k.split(".")[:-1] for k in keys]
+    shared = []
+    for level in zip(*parts):
+        if len(set(level)) > 1:
+            break
+        shared.append(level[0])
+    return ".".join(shared)
+
+
+# -- the table -------------------------------------------------------------------------------
+
+
+def _has(run, metric):
+    return bool(run.epochs) and all(metric in e for e in run.epochs)
+
+
+def _metrics_hint(runs):
+    from ..core.callback import METRICS
+
+    common = [m for m in METRICS if all(_has(r, m) for r in runs)]
+    return f"the runs all have: {', '.join(common) or 'none'}"
+
+
+def summary(runs, labels, metric, prefix):
+    """The table as data: per run its final value of every metric and the best of each, with its epoch."""
+    from ..core.callback import METRICS, mode_of
+
+    rows = []
+    for run, label in zip(runs, labels):
+        shown = [m for m in METRICS if _has(run, m)]
+        best = {}
+        for m in shown:
+            pick = max if mode_of(m) == "max" else min
+            e = pick(run.epochs, key=lambda e, m=m: e[m])
+            best[m] = {"value": e[m], "epoch": e["epoch"]}
+        final = run.epochs[-1] if run.epochs else {}
+        rows.append({
+            "run": str(run.folder), "label": label, "epochs": len(run.epochs),
+            "final": {m: final[m] for m in shown}, "best": best,
+        })  # fmt: skip
+    return {"metric": metric, "differ_in": prefix, "runs": rows}
+
+
+def to_text(table):
+    """Aligned columns: the final value of each metric, then the best of the compared one and its epoch."""
+    from ..core.callback import METRICS
+
+    metric, rows = table["metric"], table["runs"]
+    shown = [m for m in METRICS if any(m in r["final"] for r in rows)]
+    head = ["run" + (f" ({table['differ_in']})" if table["differ_in"] else ""), "epochs", *shown, f"best {metric}"]
+    body = []
+    for r in rows:
+        best = r["best"].get(metric)
+        cells = [r["label"], str(r["epochs"]), *(f"{r['final'][m]:.4f}" if m in r["final"] else "-" for m in shown)]
+        body.append([*cells, f"{best['value']:.4f} (epoch {best['epoch']})" if best else "-"])
+    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in [head, *body]]
+    return "final values; best " + metric + " over the epochs\n" + "\n".join(lines)
+
+
+# -- the figure ------------------------------------------------------------------------------
+
+
+def draw(runs, labels, metric, prefix, out, required):
+    """The curves, one line per run: train loss, and the compared metric (with train accuracy dashed).
+
+    Without matplotlib: an error when ``--out`` was asked for, else a note on stderr.
+    """
+    from ..errors import FwError
+    from ..safeio.files import write_output
+
+    try:
+        import matplotlib
+    except ImportError as e:
+        hint = "install it with `pip install matplotlib` (or `pip install -e '.[plot]'` in a clone of fw)"
+        if required:
+            raise FwError(f"fw compare --out needs matplotlib; {hint}") from e
+        print(f"fw: no figure drawn: matplotlib is not installed; {hint}", file=sys.stderr)
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = ["train_loss"] + ([metric] if metric != "train_loss" else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (run, label) in enumerate(zip(runs, labels)):
+        colour = colours[i % len(colours)]
+        epochs = [e["epoch"] for e in run.epochs]
+        for ax, m in zip(axes[0], panels):
+            ax.plot(epochs, [e[m] for e in run.epochs], color=colour, label=label)
+            if m == metric and m.endswith("accuracy") and m != "train_accuracy" and _has(run, "train_accuracy"):
+                ax.plot(epochs, [e["train_accuracy"] for e in run.epochs], color=colour, linestyle="--", alpha=0.6)
+    for ax, m in zip(axes[0], panels):
+        dashed = " (dashed: train_accuracy)" if m == metric and m.endswith("accuracy") and m != "train_accuracy" else ""
+        ax.set(xlabel="epoch", ylabel=m, title=m + dashed)
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0][-1].legend(title=f"differ in {prefix}" if prefix else None, fontsize="small")
+    fig.tight_layout()
+    write_output(out, lambda f: fig.savefig(f, format="png", dpi=90))
+    plt.close(fig)
+    return out

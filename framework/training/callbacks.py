@@ -1,0 +1,136 @@
+"""``train.callbacks``: made from the config, called by the Trainer, their state kept in checkpoints.
+
+A callback is plugin code: whatever it raises becomes one line naming it
+(``train.callbacks[0] (early_stopping): on_epoch_end failed: ...``). The CLI's
+own output (epoch lines, ``--json``, the progress bar) runs as callbacks too,
+after the config's.
+"""
+
+import numpy as np
+
+from ..config.assemble import create
+from ..core.callback import Callback
+from ..errors import FwError
+from ..safeio.untrusted import describe_exception
+
+
+def make_callbacks(cfg, registry) -> list:
+    """``[(label, callback)]`` for ``train.callbacks``, each checked against its class's parameters."""
+    made = []
+    for i, entry in enumerate(cfg.train.callbacks):
+        key = f"train.callbacks[{i}]"
+        cb = create(registry, "callbacks", entry, key)
+        made.append((f"{key} ({cb.name})", cb))
+    return made
+
+
+def labelled(callbacks) -> list:
+    """``[(label, callback)]`` for callbacks made in code (the CLI's): labelled by their class."""
+    return [(type(cb).__name__, cb) for cb in callbacks]
+
+
+class Callbacks:
+    """The callbacks of one ``fit``, called in order."""
+
+    def __init__(self, entries):
+        self.entries = list(entries)
+        self.per_batch = [(label, cb) for label, cb in self.entries if type(cb).on_batch_end is not Callback.on_batch_end]
+
+    def train_begin(self, network, logs):
+        for label, cb in self.entries:
+            cb.network = network
+            call(label, cb, "on_train_begin", dict(logs))
+
+    def batch_end(self, epoch, batch, batches):
+        for label, cb in self.per_batch:
+            call(label, cb, "on_batch_end", epoch, batch, batches)
+
+    def epoch_end(self, epoch, logs):
+        """Call every callback; the label of the first that asked to stop, else None."""
+        stop = None
+        for label, cb in self.entries:
+            if call(label, cb, "on_epoch_end", epoch, dict(logs)) and stop is None:
+                stop = label
+        return stop
+
+    def train_end(self, logs):
+        """``logs`` is shared: a callback may set ``weights_epoch`` for the ones after it and for the caller."""
+        for label, cb in self.entries:
+            call(label, cb, "on_train_end", logs)
+        return logs
+
+
+def call(label, cb, method, *args):
+    """``cb.method(*args)``; whatever it raises (but Ctrl-C) becomes an FwError naming the callback."""
+    try:
+        return getattr(cb, method)(*args)
+    except FwError as e:
+        raise FwError(f"{_name(label, cb)}: {e}") from e
+    except ValueError as e:  # the callback's own complaint, e.g. about its monitor: its message says it
+        raise FwError(f"{_name(label, cb)}: {describe_exception(e, 300, prefix=False)}") from e
+    except Exception as e:  # a plugin's code: name it, whatever it raised
+        raise FwError(f"{_name(label, cb)}: {method} failed: {describe_exception(e, 300)}") from e
+
+
+def _name(label, cb):
+    """The label, with the class's module for code outside fw: ``train.callbacks[0] (print_lr, my_plugin.PrintLR)``."""
+    cls = type(cb)
+    if cls.__module__.startswith("framework.") or not label.endswith(")"):
+        return label
+    return f"{label[:-1]}, {cls.__module__}.{cls.__qualname__})"
+
+
+# -- state in checkpoints -----------------------------------------------------------------
+
+
+def save_state(entries):
+    """``(meta, arrays)``: each callback's ``state()`` as JSON, its numpy arrays apart (``cb.<i>.<n>``)."""
+    meta, arrays = [], {}
+    for i, (label, cb) in enumerate(entries):
+        meta.append(_encode(call(label, cb, "state"), f"cb.{i}.", arrays, label))
+    return meta, arrays
+
+
+def load_state(entries, meta, arrays, path):
+    """Give each callback back the state that ``save_state`` wrote into the checkpoint at ``path``."""
+    meta = meta if isinstance(meta, list) else []
+    if len(meta) != len(entries):
+        raise FwError(
+            f"{path} holds the state of {len(meta)} callbacks, but train.callbacks has {len(entries)}; "
+            "delete the checkpoint to start over"
+        )
+    for (label, cb), state in zip(entries, meta):
+        call(label, cb, "load_state", _decode(state, arrays, path))
+
+
+def _encode(value, prefix, arrays, label):
+    if isinstance(value, np.ndarray):
+        key = f"{prefix}{len(arrays)}"
+        arrays[key] = value
+        return {"__array__": key}
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise FwError(f"{label}: state() must use string keys (a checkpoint stores it as JSON)")
+        return {k: _encode(v, prefix, arrays, label) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v, prefix, arrays, label) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise FwError(
+        f"{label}: state() holds a {type(value).__name__}, which a checkpoint cannot keep; "
+        "use numbers, strings, lists, dicts and numpy arrays"
+    )
+
+
+def _decode(value, arrays, path):
+    if isinstance(value, dict):
+        if set(value) == {"__array__"}:
+            if value["__array__"] not in arrays:
+                raise FwError(f"{path} lacks the array {value['__array__']!r} of a callback's state; delete it to start over")
+            return arrays[value["__array__"]]
+        return {k: _decode(v, arrays, path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v, arrays, path) for v in value]
+    return value

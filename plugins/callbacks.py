@@ -1,0 +1,123 @@
+"""The built-in callbacks: early stopping and a CSV log of the epochs (Keras's EarlyStopping and CSVLogger).
+
+They register like any callback plugin, and keep their state in fw train's
+checkpoints, so ``--resume`` carries on where they were.
+"""
+
+import csv
+import io
+import math
+from pathlib import Path
+
+from framework import Callback, hookimpl
+from framework.core.callback import mode_of
+
+
+def _number(key, value, minimum=0):
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= minimum):
+        raise ValueError(f"{key} must be a number, {minimum} or more, got {value!r}")
+    return value
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs in a row.
+
+    ``mode`` (min or max) follows from the metric's name when not given:
+    ...accuracy is maximised, ...loss minimised. With ``restore_best`` (the
+    default), the network gets the best epoch's weights back when training
+    ends, so those are the weights fw train writes.
+    """
+
+    name = "early_stopping"
+
+    def __init__(self, monitor="val_loss", mode=None, patience=0, min_delta=0.0, restore_best=True):
+        if not isinstance(monitor, str):
+            raise ValueError(f"monitor must be a metric's name such as val_accuracy, got {monitor!r}")
+        mode = mode or mode_of(monitor)
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be min or max (it cannot be told from the name '{monitor}')")
+        if not (isinstance(patience, int) and not isinstance(patience, bool) and patience >= 0):
+            raise ValueError(f"patience must be a whole number of epochs, 0 or more, got {patience!r}")
+        if not isinstance(restore_best, bool):
+            raise ValueError(f"restore_best must be true or false, got {restore_best!r}")
+        self.monitor, self.mode, self.patience = monitor, mode, patience
+        self.min_delta, self.restore_best = float(_number("min_delta", min_delta)), restore_best
+        self.best, self.best_epoch, self.wait, self.best_weights = None, 0, 0, {}
+
+    def on_train_begin(self, logs):
+        if self.monitor not in logs["metrics"]:
+            hint = "; set train.validation_fraction (e.g. 0.1) for val_*" if self.monitor.startswith("val_") else ""
+            raise ValueError(f"monitor '{self.monitor}' is not reported by this run; it reports {', '.join(logs['metrics'])}{hint}")
+
+    def on_epoch_end(self, epoch, logs):
+        value = logs[self.monitor]
+        if self._improves(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best:
+                self.best_weights = {k: a.copy() for k, a in self.network.state_dict().items()}
+        else:
+            self.wait += 1
+        return self.wait > 0 and self.wait >= self.patience
+
+    def _improves(self, value):
+        if not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        return value > self.best + self.min_delta if self.mode == "max" else value < self.best - self.min_delta
+
+    def on_train_end(self, logs):
+        if self.restore_best and self.best_weights and self.best_epoch != logs["weights_epoch"]:
+            for key, array in self.network.state_dict().items():
+                array[...] = self.best_weights[key]
+            logs["weights_epoch"] = self.best_epoch
+
+    def state(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "weights": self.best_weights}
+
+    def load_state(self, state):
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_weights = dict(state["weights"])
+
+
+class CSVLogger(Callback):
+    """One row per epoch, the metrics of ``fw train --json``, in a CSV file rewritten (atomically) after every epoch.
+
+    ``path`` defaults to ``metrics.csv`` beside the weights.
+    """
+
+    name = "csv_logger"
+
+    def __init__(self, path=None):
+        if path is not None and not isinstance(path, str):
+            raise ValueError(f"path must be a file name ending in .csv, or null, got {path!r}")
+        self.path, self.rows = path, []
+
+    def on_train_begin(self, logs):
+        from framework.safeio.files import check_writable
+
+        self.path = Path(self.path or Path(logs["weights_path"]).with_name("metrics.csv")).expanduser()
+        check_writable(self.path, "csv_logger's path", overwrite=True)
+
+    def on_epoch_end(self, epoch, logs):
+        from framework.safeio.files import write_output
+
+        self.rows = [row for row in self.rows if row["epoch"] < epoch] + [dict(logs)]
+        columns = list(dict.fromkeys(k for row in self.rows for k in row))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_output(self.path, lambda f: f.write(text.getvalue().encode()))
+
+    def state(self):
+        return {"rows": self.rows}
+
+    def load_state(self, state):
+        self.rows = list(state["rows"])
+
+
+@hookimpl
+def register_callbacks(register):
+    register(EarlyStopping)
+    register(CSVLogger)
