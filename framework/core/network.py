@@ -66,6 +66,7 @@ class Network:
             self.shapes.append(shape)
         for i, layer in enumerate(self.layers):
             layer.input_grad = i > 0  # nothing needs dL/dx of the network's input
+        self._names = None
         return self
 
     @property
@@ -210,15 +211,24 @@ class Network:
 
     def parameters(self):
         """Every trainable array, layer by layer, named ``0.W``, ...: what the optimizer updates in place."""
-        weights = [f"{i}.{key}" for i, layer in enumerate(self.layers) for key in layer.params if layer.is_weight(key)]
-        return NamedArrays(self._param_names(), [p for layer in self.layers for p in layer.params.values()], weights)
+        names, weights = self._param_names()
+        return NamedArrays(names, [p for layer in self.layers for p in layer.params.values()], weights)
 
     def gradients(self):
         """The gradient of each of ``parameters()``, in the same order and with the same names."""
-        return NamedArrays(self._param_names(), [layer.grads.get(key) for layer in self.layers for key in layer.params])
+        return NamedArrays(self._param_names()[0], [layer.grads.get(key) for layer in self.layers for key in layer.params])
+
+    _names = None  # (names, weights) once built: training asks every step
 
     def _param_names(self):
-        return [f"{i}.{key}" for i, layer in enumerate(self.layers) for key in layer.params]
+        """``(every parameter's name, the names of those that are weights)``; fixed once the layers are built."""
+        if self._names is None or self.shapes is None:
+            names = [f"{i}.{key}" for i, layer in enumerate(self.layers) for key in layer.params]
+            weights = frozenset(f"{i}.{key}" for i, layer in enumerate(self.layers) for key in layer.params if layer.is_weight(key))
+            if self.shapes is None:
+                return names, weights
+            self._names = names, weights
+        return self._names
 
     def check_gradients(self):
         """After a backward pass: did every layer fill a float32 gradient of the right shape for each parameter?"""
