@@ -132,17 +132,10 @@ def _read_yaml(path):
     """The file's mapping, read only if it is a regular file (a FIFO or device would block or never end)."""
     from omegaconf import OmegaConf
 
-    from ..safeio.files import NotARegularFile, open_regular
+    from ..safeio.files import open_input
 
     hint = "pass the path of a YAML file such as configs/mnist_infer.yaml, or a bundled config's name (fw configs)"
-    try:
-        f = open_regular(path)
-    except FileNotFoundError:
-        raise FwError(f"config file not found: {path}; {_bundled_hint(path) or hint}") from None
-    except NotARegularFile as e:
-        raise FwError(f"{e}; {hint}") from None
-    except OSError as e:
-        raise FwError(f"{path}: cannot open it ({e.strerror or e}); a config is a YAML file") from e
+    f = open_input(path, missing=f"config file not found: {path}; {_bundled_hint(path) or hint}", needs=hint)
     with f:
         try:
             text = f.read().decode("utf-8")

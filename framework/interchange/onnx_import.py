@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FwError
-from ..safeio.files import NotARegularFile, open_regular
+from ..safeio.files import open_input
 from ..safeio.untrusted import clip
 from . import optional_import
 from .onnx_steps import STEPS
@@ -60,14 +60,8 @@ def read(path) -> Imported:
 
 def _load(onnx, path):
     """The ModelProto, parsed from at most ``MAX_BYTES`` of a regular file (protobuf only parses: no code runs)."""
-    try:
-        f = open_regular(path)
-    except FileNotFoundError:
-        raise FwError(f"{path}: model file not found; give the path of an .onnx file") from None
-    except NotARegularFile as e:
-        raise FwError(f"{path}: {str(e).removeprefix(str(path)).strip()}; a model is read only from a regular file") from None
-    except OSError as e:
-        raise FwError(f"{path}: cannot read the model: {e.strerror or e}") from e
+    f = open_input(path, missing=f"{path}: model file not found; give the path of an .onnx file",
+                   needs="a model is read only from a regular file")  # fmt: skip
     with f:
         data = f.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
