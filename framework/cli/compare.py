@@ -6,7 +6,6 @@ folder or by the config that trained it. Runs are labelled by the config
 keys in which they differ.
 """
 
-import fnmatch
 import json
 import sys
 from collections import Counter
@@ -76,6 +75,8 @@ def compare(args):
 
 def expand(names):
     """Each name, with a quoted pattern (``'ch6_optimizer_*'``) expanded over folders and YAML files here, else bundled configs."""
+    import fnmatch
+
     from ..data import bundled
     from ..errors import FwError
 

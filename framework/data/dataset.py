@@ -1,7 +1,5 @@
 """The Dataset base class that dataset plugins subclass, and making one from a config's ``dataset:`` section."""
 
-import difflib
-import inspect
 import os
 from pathlib import Path
 from typing import ClassVar
@@ -240,6 +238,8 @@ def make_dataset(cfg, registry, *, trained=None, check_root=True):
 
 def accepted_parameters(cls) -> list[str]:
     """The ``dataset:`` keys a dataset class takes besides ``COMMON_KEYS``: its ``__init__``'s parameters."""
+    import inspect
+
     params = inspect.signature(cls).parameters.values()
     return [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
@@ -255,6 +255,8 @@ def _instantiate(cls, params):
     unknown = sorted(k for k in params if k not in accepted)
     wrong = [k for k in unknown if params[k] is not None]
     if wrong:
+        import difflib
+
         close = difflib.get_close_matches(wrong[0], [*accepted, *COMMON_KEYS], n=1)
         hint = f"did you mean 'dataset.{close[0]}'? " if close else ""
         raise FwError(

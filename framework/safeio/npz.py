@@ -11,7 +11,6 @@ Only then is any array read, with ``allow_pickle=False``. Used for weights
 
 import math
 import os
-import zipfile
 from collections import Counter
 
 from ..errors import FwError
@@ -33,6 +32,8 @@ def read_npz(f, path, *, check_names, allowed=numeric, layout, kind="weights") -
     ``allowed(name, dtype)`` says which dtypes it may; ``layout`` ends the
     messages, e.g. "a weights .npz holds only .npy arrays (W1.npy, b1.npy, ...)".
     """
+    import zipfile  # here: most runs read no archive
+
     try:
         with zipfile.ZipFile(_few_members(f, path, layout)) as archive:
             members = _check_members(archive, path, os.fstat(f.fileno()).st_size, check_names, allowed, layout, kind)
@@ -63,6 +64,8 @@ def _few_members(f, path, layout):
 
 def _check_members(archive, path, size, check_names, allowed, layout, kind) -> dict:
     """``{name: (ZipInfo, (shape, fortran_order, dtype))}`` from the directory and the ``.npy`` headers alone."""
+    import zipfile
+
     infos = archive.infolist()
     names = [info.filename for info in infos]
     odd = [n for n in names if not n.endswith(".npy")]
