@@ -15,6 +15,7 @@ class Sigmoid(Activation):
     """
 
     name = "sigmoid"
+    thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     monotonic = True
 
     def forward(self, x):
@@ -38,6 +39,7 @@ class Sigmoid(Activation):
 
 class ReLU(Activation):
     name = "relu"
+    thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     init = "he"
 
     def forward(self, x):
@@ -58,6 +60,7 @@ class Softmax(Activation):
     """Row-wise softmax; subtracting the row max keeps exp from overflowing."""
 
     name = "softmax"
+    thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     rowwise = True  # each output row depends on the whole input row
     monotonic = True  # the largest input of a row gives its largest output
 
@@ -83,6 +86,7 @@ class Identity(Activation):
     """The book's identity_function: the output layer for regression."""
 
     name = "identity"
+    thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
 
     def forward(self, x):
         return x
@@ -98,6 +102,7 @@ class Step(Activation):
     """The book's step_function: 1 where x > 0, else 0 (as x's float dtype, not int)."""
 
     name = "step"
+    thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
 
     def forward(self, x):
         return (x > 0).astype(x.dtype if x.dtype.kind == "f" else np.float32)

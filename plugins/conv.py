@@ -20,7 +20,7 @@ over kh rows, then over kw columns, a few images at a time, each pass a few
 whole-array numpy operations on strided views.
 
 Both work through the batch a chunk of images at a time on a few threads
-(``_parallel``): numpy's OpenBLAS runs on one thread meanwhile, and each
+(``framework.core.threads``): numpy's OpenBLAS runs on one thread meanwhile, and each
 thread multiplies its own chunk, so a core that another program slows only
 takes fewer chunks. Each layer computes in its input's float dtype (float32
 in fw; float64 when ``check_layer`` takes numerical gradients), reuses its
@@ -29,18 +29,13 @@ numbers however many threads run. An array a training ``forward`` or
 ``backward`` returns is valid until that method's next call.
 """
 
-import ctypes
-import itertools
-import os
-import threading
-import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from framework import Layer, hookimpl
+from framework.core import threads
 from framework.core.initializer import draw
 from framework.core.memory import check as check_memory
 
@@ -51,8 +46,6 @@ CHUNK_BYTES = 2 << 20
 #: size (measured in fw train's loop on the SimpleConvNet: chunks of 11
 #: images, 380 KB, beat 2, 5 and the whole batch of 100).
 POOL_CHUNK_BYTES = 384 << 10
-#: Seconds numpy's OpenBLAS stays on one thread after the last convolution or pooling call.
-BLAS_LINGER = 0.05
 
 
 def _pair(key, value, minimum):
@@ -116,126 +109,6 @@ class _Scratch:
         return a[: shape[0]]
 
 
-# -- threads ------------------------------------------------------------------------------
-
-
-def _openblas():
-    """``(get, set)`` of the thread count of the OpenBLAS that numpy loaded, or None (another BLAS, not Linux)."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split(maxsplit=5)[5].strip() for line in maps if "openblas" in line.lower() and line.count(" ") >= 5}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)  # already loaded: this only finds it
-        except OSError:
-            continue
-        for prefix, suffix in itertools.product(("scipy_", ""), ("64_", "_64", "")):
-            get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
-            set_ = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
-            if get and set_:
-                set_.argtypes = [ctypes.c_int]
-                return get, set_
-    return None
-
-
-class _Threads:
-    """Workers that share out a call's chunks, with numpy's OpenBLAS on one thread meanwhile.
-
-    As many workers as OpenBLAS has threads (its default: one per core), the
-    calling thread being the first. Each claims the next chunk when it is
-    free, so a core that another program slows takes fewer. Without a BLAS
-    fw can hold to one thread there is one worker, and BLAS threads each
-    product itself.
-    """
-
-    def __init__(self):
-        self.blas = _openblas()
-        self.count = max(1, self.blas[0]()) if self.blas else 1
-        self.lock = threading.Lock()
-        self.depth, self.held, self.timer, self.pool = 0, False, None, None
-
-    def run(self, task, count):
-        """``task(worker, i)`` for each ``i`` in ``range(count)``; ``worker`` numbers the thread from 0.
-
-        Returns when every chunk is done, without waiting for a worker that
-        has not woken yet: on a busy machine it may wake only after the others
-        finished everything, and then finds nothing left to claim.
-        """
-        workers = min(count, self.count)
-        claim = itertools.count().__next__  # one number to each caller: atomic under the GIL
-        lock, done, finished, errors = threading.Lock(), threading.Event(), [0], []
-
-        def work(worker):
-            while (i := claim()) < count:
-                try:
-                    task(worker, i)
-                except BaseException as e:  # raised in the caller's thread below
-                    errors.append(e)
-                with lock:
-                    finished[0] += 1
-                    if finished[0] == count:
-                        done.set()
-
-        self._one_blas_thread(True)  # one worker too: a chunk's numbers never depend on the thread count
-        try:
-            if workers > 1 and self.pool is None:
-                self.pool = ThreadPoolExecutor(self.count - 1, thread_name_prefix="fw-conv")
-            for w in range(1, workers):
-                self.pool.submit(work, w)
-            work(0)
-            done.wait()
-        finally:
-            self._one_blas_thread(False)
-        if errors:
-            raise errors[0]
-
-    def _one_blas_thread(self, on):
-        """Hold OpenBLAS to one thread while any call runs, and until the calls stop for ``BLAS_LINGER``.
-
-        Calls may nest, or come from several threads. Between the calls of one
-        pass through a network its other layers (dense) multiply on one thread
-        too: an OpenBLAS thread left over from a product on two would spin for
-        about 0.1 s, taking a core from the workers.
-        """
-        if self.blas is None:  # nothing to hold (only tests run several workers then)
-            return
-        get, set_ = self.blas
-        with self.lock:
-            self.depth += 1 if on else -1
-            self.last = time.monotonic()
-            if on and not self.held:
-                self.saved, self.held = get(), True
-                set_(1)
-            if not on and self.depth == 0 and self.timer is None:
-                self._restore_in(BLAS_LINGER)
-
-    def _restore_in(self, seconds):
-        self.timer = threading.Timer(seconds, self._restore)
-        self.timer.daemon = True
-        self.timer.start()
-
-    def _restore(self):
-        with self.lock:
-            idle = time.monotonic() - self.last
-            if self.depth or idle < BLAS_LINGER:
-                self._restore_in(BLAS_LINGER - idle if not self.depth else BLAS_LINGER)
-            else:
-                self.blas[1](self.saved)
-                self.held, self.timer = False, None
-
-
-_threads = None
-
-
-def _parallel(task, count):
-    global _threads
-    if _threads is None:
-        _threads = _Threads()
-    _threads.run(task, count)
-
-
 def _per_image(flat, n):
     """(n, rows, positions) view of (rows, n * positions): one matrix product per image.
 
@@ -256,6 +129,7 @@ class Conv2D(Layer):
     """
 
     name = "conv2d"
+    thread_safe = True  # its scratch arrays are one per worker thread: classify may share chunks between threads
     weight_names = ("W",)  # weight decay applies to the kernels, not to b
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, init=None):
@@ -333,7 +207,7 @@ class Conv2D(Layer):
     def _weights(self, dtype):
         """[W | b] as one (filters, kh*kw*C + 1) matrix, columns in the order (i, j, channel)."""
         W = self.params["W"]
-        Wb = self._scratch("Wb", (self.filters, W[0].size + 1), dtype)
+        Wb = np.empty((self.filters, W[0].size + 1), dtype)  # small; its own per call, as calls may overlap
         np.copyto(Wb[:, :-1].reshape(self.filters, *self.kernel_size, -1), W.transpose(0, 2, 3, 1))
         Wb[:, -1] = self.params["b"]
         return Wb
@@ -359,7 +233,7 @@ class Conv2D(Layer):
             np.matmul(Wb, _per_image(cols, n), out=_per_image(y, n))
             np.copyto(out[a:b], self._outputs(y, n))
 
-        _parallel(task, len(chunks))
+        threads.run(task, len(chunks))
         return out
 
     def backward(self, dout):
@@ -390,7 +264,7 @@ class Conv2D(Layer):
                 np.matmul(flipped, _per_image(dcols, m), out=_per_image(dflat, m))
                 np.copyto(dx[a:b], self._interior(dflat, m))
 
-        _parallel(task, len(chunks))
+        threads.run(task, len(chunks))
         dWb = parts.sum(axis=0).T
         self.grads["W"] = np.ascontiguousarray(dWb[:, :k].reshape(f, kh, kw, -1).transpose(0, 3, 1, 2))
         self.grads["b"] = np.ascontiguousarray(dWb[:, k])
@@ -413,6 +287,8 @@ class _Pool(Layer):
     the CPU cache when the columns pass reads it (measured inside fw train's
     loop on the SimpleConvNet: 0.3-0.5 ms a step less each way).
     """
+
+    thread_safe = True  # its scratch arrays are one per worker thread: classify may share chunks between threads
 
     def __init__(self, pool_size, stride=None):
         self.pool_size = _pair("pool_size", pool_size, 1)
@@ -482,7 +358,7 @@ class _Pool(Layer):
             r = self._pass(x[a:b], 2, rows(worker, a, b), [w[a:b] for w in wins[0]])
             self._pass(r, 3, out[a:b], [w[a:b] for w in wins[1]])
 
-        _parallel(task, len(chunks))
+        threads.run(task, len(chunks))
         return out
 
     def backward(self, dout):
@@ -497,7 +373,7 @@ class _Pool(Layer):
             dr = self._route(dout[a:b], 3, drows(worker, a, b), [w[a:b] for w in wins[1]])
             self._route(dr, 2, dx[a:b], [w[a:b] for w in wins[0]])
 
-        _parallel(task, len(chunks))
+        threads.run(task, len(chunks))
         return dx
 
 

@@ -33,6 +33,7 @@ class Dense(Layer):
     """
 
     name = "dense"
+    thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     weight_names = ("W",)  # weight decay applies to W, not to b
 
     def __init__(self, units, init=None):
@@ -115,6 +116,7 @@ class Dropout(Layer):
     """
 
     name = "dropout"
+    thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     inplace = True
 
     def __init__(self, rate=0.5, inverted=True):
@@ -163,6 +165,7 @@ class BatchNorm(Layer):
     """
 
     name = "batch_norm"
+    thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     inplace = True
     weight_names = ()  # gamma and beta are not decayed
 
@@ -240,6 +243,7 @@ class Flatten(Layer):
     """(N, C, H, W) -> (N, C*H*W), so dense layers can follow images (``dataset.flatten: false``)."""
 
     name = "flatten"
+    thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
 
     def build(self, input_shape, rng):
         return (int(np.prod(input_shape)),)

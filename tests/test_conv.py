@@ -169,41 +169,6 @@ def test_conv_backward_matches_the_naive_gradients(case):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-def test_the_numbers_do_not_depend_on_how_many_threads_share_the_chunks(monkeypatch):
-    """Each chunk is the same product whichever thread runs it, and the weight gradient adds
-    the chunks' parts in their order: one worker and two give the same bits."""
-    import framework.plugins.conv as conv
-
-    conv._parallel(lambda worker, i: None, 1)  # the workers exist
-    x = RNG.standard_normal((9, 16, 8, 8)).astype(np.float32)
-    dout = RNG.standard_normal((9, 32, 4, 4)).astype(np.float32)
-    results = []
-    for workers in (1, 2):
-        monkeypatch.setattr(conv._threads, "count", workers)
-        layer, shape = build(Conv2D, (16, 8, 8), filters=32, kernel_size=3, padding=1)
-        pool, _ = build(MaxPool2D, shape, pool_size=2)
-        layer.step = 2
-        y = pool.forward(layer.forward(x, train=True), train=True).copy()
-        dx = layer.backward(pool.backward(dout)).copy()
-        results.append((y, dx, layer.grads["W"].copy(), layer.grads["b"].copy(), pool.forward(layer.forward(x))))
-    for a, b in zip(*results):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_an_error_in_a_worker_is_raised_in_the_caller(monkeypatch):
-    import framework.plugins.conv as conv
-
-    conv._parallel(lambda worker, i: None, 1)
-    monkeypatch.setattr(conv._threads, "count", 2)
-
-    def task(worker, i):
-        if i == 5:
-            raise ValueError("chunk 5 failed")
-
-    with pytest.raises(ValueError, match="chunk 5 failed"):
-        conv._parallel(task, 8)
-
-
 def test_max_pool_sends_a_tied_windows_gradient_to_one_input():
     """After a ReLU most windows are all zeros: the gradient must not be copied to each of them."""
     layer, _ = build(MaxPool2D, (2, 4, 6), pool_size=2)

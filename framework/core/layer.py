@@ -87,6 +87,11 @@ class Layer:
     #: True if, as the last layer, it never changes which entry of a row is the
     #: largest (softmax): a classifier may then skip it.
     monotonic: ClassVar[bool] = False
+    #: Optional. True if inference (``forward_into``, or ``forward`` with train False) may
+    #: run on two chunks at once from two threads: it keeps nothing in ``self`` while it
+    #: works. When every layer says so, ``classify`` shares its chunks between worker
+    #: threads (``framework.core.threads``); the default False keeps them on one.
+    thread_safe: ClassVar[bool] = False
 
     #: How messages name this kind of plugin, what it lacks without backward, and how to add it.
     noun: ClassVar[str] = "layer"

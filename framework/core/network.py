@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import FwError
 from ..safeio.untrusted import describe_object
+from . import threads
 from .layer import Layer
 from .memory import check as check_memory
 from .optimizer import NamedArrays
@@ -149,6 +150,9 @@ class Network:
           input, and a thousand element-wise layers cost no more than one.
           Element-wise layers (``inplace``) overwrite the buffer they are given.
         - Every chunk's output is checked against the shape ``build`` promised.
+        - When every layer is ``thread_safe`` (fw's own are), worker threads
+          share the chunks (``framework.core.threads``), so a core that another
+          program keeps busy does fewer of them rather than hold up the rest.
         - A last layer that declares ``monotonic`` (softmax) is skipped: it cannot
           move a row's argmax. (It could only break a tie its float32 rounding
           makes; skipped, the larger input wins.)
@@ -159,19 +163,31 @@ class Network:
             layers = layers[:-1]
         rows = max(1, min(chunk_rows or self.chunk_rows(), len(x)))
         steps = [(i, layer, type(layer).forward_into is not Layer.forward_into, layer.inplace) for i, layer in enumerate(layers)]
-        pool = _Buffers(rows)
-        as_float32 = None if x.dtype == np.float32 else np.empty((rows, *x.shape[1:]), np.float32)
+        cast = x.dtype != np.float32  # e.g. float64 input: cast once per chunk, not in every layer
         labels = np.empty(len(x), np.intp)
-        for start in range(0, len(x), rows):
+        starts = range(0, len(x), rows)
+        mine = {}  # per worker: its buffers, and its float32 copy of a chunk
+
+        def task(worker, i):
+            if worker not in mine:
+                mine[worker] = _Buffers(rows), np.empty((rows, *x.shape[1:]), np.float32) if cast else None
+            pool, as_float32 = mine[worker]
+            start = starts[i]
             chunk = x[start : start + rows]
             k = len(chunk)
-            if as_float32 is not None:  # e.g. float64 input: cast once here, not in every layer
+            if cast:
                 chunk = as_float32[:k]
                 np.copyto(chunk, x[start : start + k], casting="same_kind")
-            chunk = self._through(steps, chunk, as_float32 is not None, pool)
+            chunk = self._through(steps, chunk, cast, pool)
             if np.isnan(chunk).any():
                 raise self._nan_error(x[start : start + k])
             np.argmax(chunk.reshape(k, -1), axis=1, out=labels[start : start + k])
+
+        if len(starts) > 1 and all(layer.thread_safe for layer in layers):
+            threads.run(task, len(starts))  # chunks shared out; the same numbers as one by one
+        else:
+            for i in range(len(starts)):
+                task(0, i)
         return labels
 
     def _through(self, steps, chunk, owned, pool):

@@ -1,0 +1,165 @@
+"""Worker threads that share out a call's chunks, with numpy's OpenBLAS held to one thread meanwhile.
+
+OpenBLAS splits each matrix product between its own threads, one per core,
+and every product waits for the slowest: with another program on one core,
+all of them wait for that core (README, Performance: the chapter-3 network
+took 17 times as long with one core busy). Here each worker multiplies whole
+chunks on one BLAS thread, and claims the next chunk when it is free, so a
+core that another program takes simply does fewer.
+
+``run(task, count)`` calls ``task(worker, i)`` for each chunk ``i``;
+``worker`` numbers the thread from 0 (the caller), so a task can keep one
+scratch buffer per worker. A ``run`` from inside a task (a ConvNet layer's
+chunks within one of the network's) runs its chunks in that same worker, one
+after the other.
+"""
+
+import ctypes
+import itertools
+import queue
+import threading
+import time
+
+#: Seconds numpy's OpenBLAS stays on one thread after the last call: between the
+#: calls of one pass through a network its other products run on one thread too, and
+#: no BLAS thread is left spinning on a core the workers need (about 0.1 s each).
+BLAS_LINGER = 0.05
+
+
+def _openblas():
+    """``(get, set)`` of the thread count of the OpenBLAS that numpy loaded, or None (another BLAS, not Linux)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split(maxsplit=5)[5].strip() for line in maps if "openblas" in line.lower() and line.count(" ") >= 5}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)  # already loaded: this only finds it
+        except OSError:
+            continue
+        for prefix, suffix in itertools.product(("scipy_", ""), ("64_", "_64", "")):
+            get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
+            set_ = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
+            if get and set_:
+                set_.argtypes = [ctypes.c_int]
+                return get, set_
+    return None
+
+
+class Workers:
+    """As many workers as OpenBLAS has threads (its default: one per core), the caller being the first.
+
+    The others are daemon threads, started on first need: they never keep
+    the process from exiting. Without a BLAS fw can hold to one thread there
+    is one worker, and the BLAS threads each product itself.
+    """
+
+    def __init__(self):
+        self.blas = _openblas()
+        self.count = max(1, self.blas[0]()) if self.blas else 1
+        self.lock = threading.Lock()
+        self.depth, self.held, self.timer = 0, False, None
+        self.jobs, self.helpers = queue.SimpleQueue(), 0
+        self.local = threading.local()
+
+    def run(self, task, count):
+        """``task(worker, i)`` for each ``i`` in ``range(count)``; the first error is raised here.
+
+        Returns when every chunk is done, without waiting for a worker that
+        has not woken yet: on a busy machine it may wake only after the others
+        finished everything, and then finds nothing left to claim.
+        """
+        mine = getattr(self.local, "worker", None)
+        if mine is not None:  # inside a task already
+            for i in range(count):
+                task(mine, i)
+            return
+        workers = min(count, self.count)
+        claim = itertools.count().__next__  # one number to each caller: atomic under the GIL
+        lock, done, finished, errors = threading.Lock(), threading.Event(), [0], []
+
+        def work(worker):
+            self.local.worker = worker
+            try:
+                while (i := claim()) < count:
+                    try:
+                        task(worker, i)
+                    except BaseException as e:  # raised in the caller's thread below
+                        errors.append(e)
+                    with lock:
+                        finished[0] += 1
+                        if finished[0] == count:
+                            done.set()
+            finally:
+                self.local.worker = None
+
+        self._one_blas_thread(True)  # one worker too: a chunk's numbers never depend on the thread count
+        try:
+            for w in range(1, workers):
+                self._hand_out(work, w)
+            work(0)
+            done.wait()
+        finally:
+            self._one_blas_thread(False)
+        if errors:
+            raise errors[0]
+
+    def _hand_out(self, work, worker):
+        with self.lock:
+            if self.helpers < self.count - 1:
+                self.helpers += 1
+                threading.Thread(target=self._serve, name=f"fw-worker-{self.helpers}", daemon=True).start()
+        self.jobs.put((work, worker))
+
+    def _serve(self):
+        while True:
+            work, worker = self.jobs.get()
+            work(worker)
+
+    def _one_blas_thread(self, on):
+        """Hold OpenBLAS to one thread while any call runs, and until the calls stop for ``BLAS_LINGER``.
+
+        Calls may come from several threads, so they are counted.
+        """
+        if self.blas is None:  # nothing to hold (only tests run several workers then)
+            return
+        get, set_ = self.blas
+        with self.lock:
+            self.depth += 1 if on else -1
+            self.last = time.monotonic()
+            if on and not self.held:
+                self.saved, self.held = get(), True
+                set_(1)
+            if not on and self.depth == 0 and self.timer is None:
+                self._restore_in(BLAS_LINGER)
+
+    def _restore_in(self, seconds):
+        self.timer = threading.Timer(seconds, self._restore)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _restore(self):
+        with self.lock:
+            idle = time.monotonic() - self.last
+            if self.depth or idle < BLAS_LINGER:
+                self._restore_in(BLAS_LINGER - idle if not self.depth else BLAS_LINGER)
+            else:
+                self.blas[1](self.saved)
+                self.held, self.timer = False, None
+
+
+_workers = None
+
+
+def workers():
+    """The process's one set of workers."""
+    global _workers
+    if _workers is None:
+        _workers = Workers()
+    return _workers
+
+
+def run(task, count):
+    """``task(worker, i)`` for each ``i`` in ``range(count)``, shared out between the workers."""
+    workers().run(task, count)

@@ -1,0 +1,169 @@
+"""Worker threads share out chunks (framework.core.threads): the same numbers, whoever computes them.
+
+These test properties, never times: what the workers gain with a core kept
+busy is measured in benchmarks/forward.py and benchmarks/convnet.py --busy.
+"""
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import framework as fw
+from conftest import need
+from framework import Layer
+from framework.core import threads
+from framework.core.network import Network
+from framework.plugins.activations import ReLU, Softmax
+from framework.plugins.conv import Conv2D, MaxPool2D
+from framework.plugins.layers import Dense
+
+REPO = Path(__file__).resolve().parents[1]
+RNG = np.random.default_rng(0)
+
+
+@pytest.fixture
+def two_workers(monkeypatch):
+    """Two workers, even where OpenBLAS has one thread (or is not found)."""
+    monkeypatch.setattr(threads.workers(), "count", 2)
+
+
+def build(cls, input_shape, **params):
+    layer = cls(**params)
+    return layer, layer.build(input_shape, np.random.default_rng(1))
+
+
+def test_the_numbers_do_not_depend_on_how_many_threads_share_the_chunks(monkeypatch):
+    """Each chunk is the same product whichever thread runs it, and the weight gradient adds
+    the chunks' parts in their order: one worker and two give the same bits."""
+    x = RNG.standard_normal((9, 16, 8, 8)).astype(np.float32)
+    dout = RNG.standard_normal((9, 32, 4, 4)).astype(np.float32)
+    results = []
+    for workers in (1, 2):
+        monkeypatch.setattr(threads.workers(), "count", workers)
+        layer, shape = build(Conv2D, (16, 8, 8), filters=32, kernel_size=3, padding=1)
+        pool, _ = build(MaxPool2D, shape, pool_size=2)
+        layer.step = 2
+        y = pool.forward(layer.forward(x, train=True), train=True).copy()
+        dx = layer.backward(pool.backward(dout)).copy()
+        results.append((y, dx, layer.grads["W"].copy(), layer.grads["b"].copy(), pool.forward(layer.forward(x))))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_error_in_a_worker_is_raised_in_the_caller(two_workers):
+    def task(worker, i):
+        if i == 5:
+            raise ValueError("chunk 5 failed")
+
+    with pytest.raises(ValueError, match="chunk 5 failed"):
+        threads.run(task, 8)
+
+
+def test_a_run_inside_a_task_stays_on_that_tasks_worker(two_workers):
+    """A ConvNet layer's chunks inside one of classify's: its scratch is keyed by worker, so
+    the inner chunks must run on the outer task's worker (and thread), never on another."""
+    seen = []
+
+    def outer(worker, i):
+        me = threading.get_ident()
+        threads.run(lambda inner_worker, j: seen.append((worker, inner_worker, me, threading.get_ident())), 3)
+
+    threads.run(outer, 6)
+    assert len(seen) == 18
+    assert all(w == inner and t == inner_t for w, inner, t, inner_t in seen)
+
+
+def test_the_workers_never_keep_the_process_alive(two_workers):
+    threads.run(lambda worker, i: None, 4)
+    helpers = [t for t in threading.enumerate() if t.name.startswith("fw-worker")]
+    assert helpers and all(t.daemon for t in helpers)
+
+
+def test_fw_run_of_a_convnet_warns_of_no_thread_left_behind(tmp_path):
+    """The workers once were a ThreadPoolExecutor's, which fw's exit took for a plugin's thread left running."""
+    data = need("book/params.pkl", "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
+    done = subprocess.run(
+        [sys.executable, "-m", "framework.cli", "run", REPO / "configs" / "mnist_cnn.yaml",
+         f"dataset.root={data / 'mnist'}", f"weights.path={data / 'book' / 'params.pkl'}"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Accuracy: 0.9600 (9600/10000 correct)")
+    assert done.stderr == ""
+
+
+def convnet():
+    """A small ConvNet of fw's own layers, with seeded random weights, for (1, 28, 28) images."""
+    layers = [
+        Conv2D(8, 3, padding=1), ReLU(), MaxPool2D(2),
+        Conv2D(16, 3, padding=1), ReLU(), MaxPool2D(2),
+        Dense(32), ReLU(), Dense(10), Softmax(),
+    ]  # fmt: skip
+    return Network(layers).build((1, 28, 28), np.random.default_rng(3))
+
+
+@pytest.fixture
+def mnist_images(mnist_dir):
+    cfg = fw.load_config(REPO / "configs" / "mnist_cnn.yaml", [f"dataset.root={mnist_dir}"])
+    x, t = fw.load_dataset(cfg)
+    return x[:600], t[:600]
+
+
+def test_classify_shares_chunks_and_gets_the_same_labels(monkeypatch, mnist_images):
+    """Real MNIST images through a ConvNet in chunks of 7: one worker, two, and the plain forward pass agree."""
+    x, _ = mnist_images
+    net = convnet()
+    expected = net.forward(x).argmax(axis=1)
+    labels = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(threads.workers(), "count", workers)
+        calls = []
+        monkeypatch.setattr(threads.Workers, "run", _counting(threads.Workers.run, calls))
+        labels[workers] = net.classify(x, chunk_rows=7)
+        assert calls[0] == -(-len(x) // 7)  # the network's chunks went to the workers
+    np.testing.assert_array_equal(labels[1], expected)
+    np.testing.assert_array_equal(labels[2], expected)
+
+
+def _counting(run, calls):
+    def wrapper(self, task, count):
+        calls.append(count)
+        return run(self, task, count)
+
+    return wrapper
+
+
+class Remembers(Layer):
+    """An outsider's layer that keeps its output in self while it works: not thread-safe."""
+
+    name = "remembers"
+
+    def forward(self, x, train=False):
+        self.out = x * 2
+        self.threads = getattr(self, "threads", set()) | {threading.get_ident()}
+        return self.out
+
+
+def test_a_layer_that_does_not_say_it_is_thread_safe_keeps_classify_on_one_thread(two_workers, mnist_images):
+    x, _ = mnist_images
+    layer = Remembers()
+    net = Network([Dense(20), layer, ReLU(), Dense(10)]).build((1, 28, 28), np.random.default_rng(3))
+    labels = net.classify(x, chunk_rows=5)
+    assert layer.threads == {threading.get_ident()}
+    np.testing.assert_array_equal(labels, net.forward(x).argmax(axis=1))
+
+
+def test_the_book_network_gets_9352_with_its_chunks_shared(two_workers, capsys):
+    from test_cli import fw as run_cli
+
+    data = need("book/sample_weight.pkl", "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
+    code, out, err = run_cli(
+        capsys, "run", REPO / "configs" / "mnist_infer.yaml",
+        f"dataset.root={data / 'mnist'}", f"weights.path={data / 'book' / 'sample_weight.pkl'}",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.startswith("Accuracy: 0.9352 (9352/10000 correct)")
