@@ -7,6 +7,7 @@ busy is measured in benchmarks/forward.py and benchmarks/convnet.py --busy.
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -130,9 +131,9 @@ def test_classify_shares_chunks_and_gets_the_same_labels(monkeypatch, mnist_imag
 
 
 def _counting(run, calls):
-    def wrapper(self, task, count):
+    def wrapper(self, task, count, *args):
         calls.append(count)
-        return run(self, task, count)
+        return run(self, task, count, *args)
 
     return wrapper
 
@@ -167,3 +168,17 @@ def test_the_book_network_gets_9352_with_its_chunks_shared(two_workers, capsys):
     )  # fmt: skip
     assert code == 0, err
     assert out.startswith("Accuracy: 0.9352 (9352/10000 correct)")
+
+
+def test_a_forward_pass_after_classify_gives_the_bits_it_gives_alone(book_weights, mnist_dir):
+    """classify holds OpenBLAS to one thread per worker and must give the threads back when it ends:
+    a product's last bits can depend on OpenBLAS's thread count (the Haswell kernel's do), so a
+    validation loss computed just after the test accuracy once differed from a resumed run's."""
+    cfg = fw.load_config(REPO / "configs" / "mnist_infer.yaml", [f"dataset.root={mnist_dir}", f"weights.path={book_weights}"])
+    net = fw.build_network(cfg)
+    x, _ = fw.load_dataset(cfg)
+    x = x[:3000]
+    time.sleep(2 * threads.BLAS_LINGER)
+    alone = net.forward(x)
+    net.classify(x, chunk_rows=500)
+    np.testing.assert_array_equal(net.forward(x), alone)

@@ -184,7 +184,7 @@ class Network:
             np.argmax(chunk.reshape(k, -1), axis=1, out=labels[start : start + k])
 
         if len(starts) > 1 and all(layer.thread_safe for layer in layers):
-            threads.run(task, len(starts))  # chunks shared out; the same numbers as one by one
+            threads.run(task, len(starts), linger=False)  # chunks shared out; the same numbers as one by one
         else:
             for i in range(len(starts)):
                 task(0, i)

@@ -63,12 +63,16 @@ class Workers:
         self.jobs, self.helpers = queue.SimpleQueue(), 0
         self.local = threading.local()
 
-    def run(self, task, count):
+    def run(self, task, count, linger=True):
         """``task(worker, i)`` for each ``i`` in ``range(count)``; the first error is raised here.
 
         Returns when every chunk is done, without waiting for a worker that
         has not woken yet: on a busy machine it may wake only after the others
-        finished everything, and then finds nothing left to claim.
+        finished everything, and then finds nothing left to claim. ``linger``:
+        keep OpenBLAS on one thread for ``BLAS_LINGER`` after the call (a
+        layer's call, with more layers to come); False gives it back at once
+        (a whole pass, such as ``classify``: what runs after it then gets the
+        same thread count, and so the same bits, as it would without it).
         """
         mine = getattr(self.local, "worker", None)
         if mine is not None:  # inside a task already
@@ -101,7 +105,7 @@ class Workers:
             work(0)
             done.wait()
         finally:
-            self._one_blas_thread(False)
+            self._one_blas_thread(False, linger)
         if errors:
             raise errors[0]
 
@@ -117,8 +121,8 @@ class Workers:
             work, worker = self.jobs.get()
             work(worker)
 
-    def _one_blas_thread(self, on):
-        """Hold OpenBLAS to one thread while any call runs, and until the calls stop for ``BLAS_LINGER``.
+    def _one_blas_thread(self, on, linger=True):
+        """Hold OpenBLAS to one thread while any call runs, and (``linger``) until the calls stop for ``BLAS_LINGER``.
 
         Calls may come from several threads, so they are counted.
         """
@@ -131,8 +135,14 @@ class Workers:
             if on and not self.held:
                 self.saved, self.held = get(), True
                 set_(1)
-            if not on and self.depth == 0 and self.timer is None:
-                self._restore_in(BLAS_LINGER)
+            if not on and self.depth == 0:
+                if not linger:
+                    if self.timer is not None:
+                        self.timer.cancel()
+                    self.blas[1](self.saved)
+                    self.held, self.timer = False, None
+                elif self.timer is None:
+                    self._restore_in(BLAS_LINGER)
 
     def _restore_in(self, seconds):
         self.timer = threading.Timer(seconds, self._restore)
@@ -141,6 +151,8 @@ class Workers:
 
     def _restore(self):
         with self.lock:
+            if threading.current_thread() is not self.timer:  # cancelled while it waited for the lock
+                return
             idle = time.monotonic() - self.last
             if self.depth or idle < BLAS_LINGER:
                 self._restore_in(BLAS_LINGER - idle if not self.depth else BLAS_LINGER)
@@ -160,6 +172,6 @@ def workers():
     return _workers
 
 
-def run(task, count):
-    """``task(worker, i)`` for each ``i`` in ``range(count)``, shared out between the workers."""
-    workers().run(task, count)
+def run(task, count, linger=True):
+    """``task(worker, i)`` for each ``i`` in ``range(count)``, shared out between the workers (see ``Workers.run``)."""
+    workers().run(task, count, linger)
