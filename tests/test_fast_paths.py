@@ -89,8 +89,11 @@ def test_classify_allocates_its_buffers_once_not_per_chunk(monkeypatch):
     """Four more chunks may only cost four more chunks' labels (8 bytes a row).
 
     A layer output allocated per chunk (even one freed at once, were the spy
-    not holding it) would add at least 1024 x 10 float32 per chunk.
+    not holding it) would add at least 1024 x 10 float32 per chunk. One
+    worker: with two, each that takes a chunk has its own buffers, and
+    whether the second takes any of two chunks depends on timing.
     """
+    monkeypatch.setattr(threads.workers(), "count", 1)
     net = book_shaped_net()
     few = retained_bytes(net, images(2 * CHUNK_ROWS), monkeypatch)
     many = retained_bytes(net, images(6 * CHUNK_ROWS), monkeypatch)
