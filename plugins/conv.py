@@ -13,7 +13,9 @@ for 28x28 maps with padding 1, 27% for 8x8 maps. With stride s it keeps every
 s-th position (s*s the work). Backward is products of the same kind:
 ``dL/d[W | b]`` from the gradient and the columns, and ``dL/dx`` as the
 convolution of the gradient (zero off the outputs) with the flipped kernel,
-again over slices. The products go one image at a time (``_per_image``).
+again over slices. The products for the outputs and for dL/dx go one image
+at a time (``_per_image``); the weight gradient's, summed over the batch
+anyway, one chunk at a time where that is faster (``PER_CHUNK_ROWS``).
 
 Pooling is separable: the maximum (or sum) over a kh x kw window is the one
 over kh rows, then over kw columns, a few images at a time, each pass a few
