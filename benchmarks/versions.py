@@ -4,7 +4,7 @@ For a change that must not slow fw down: install the other revision in its
 own venv (e.g. a `git worktree` of it), then
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE FW_DATA_DIR=../shared/data \\
-        python benchmarks/versions.py --other ../fw-0.1/.venv/bin/python [--job classify|train] [--rounds 7]
+        python benchmarks/versions.py --other ../fw-0.1/.venv/bin/python [--job classify|train|deep-steps] [--rounds 7]
 
 Each round starts one process per version (this one's interpreter, then the
 other's, then the order swapped), so a noisy neighbour slows both alike.
@@ -12,6 +12,8 @@ other's, then the order swapped), so a noisy neighbour slows both alike.
   images through the public API; each process reports the median of 15 calls.
 - train: configs/fashion_train.yaml; each process trains two epochs and
   reports the second's time (the first pays for warm-up).
+- deep-steps: configs/fashion_deep_cnn.yaml; each process times 100 training
+  steps of 100 Fashion-MNIST images (after 10 untimed) and reports a step's mean.
 Prints the median per version, the spread, and this version / the other.
 """
 
@@ -58,6 +60,36 @@ history = Trainer(cfg).fit(x, t, xt, tt)
 print(json.dumps(history[-1].seconds * 1000))
 """
 
+DEEP_STEPS = """
+import json, os, sys, tempfile, time
+import numpy as np
+import framework as fw
+from framework.api import load_split
+from framework.training.trainer import Trainer
+data = os.environ["FW_DATA_DIR"]
+cfg = fw.load_config(sys.argv[1] + "/configs/fashion_deep_cnn.yaml",
+                     [f"dataset.root={data}/fashion-mnist", f"weights.path={tempfile.mkdtemp()}/w.npz"])
+x, t = load_split(cfg, "train")
+trainer = Trainer(cfg)
+net = trainer.net
+x = net.as_input(x)
+rng = np.random.default_rng(0)
+xb, tb = np.empty((100, *x.shape[1:]), np.float32), np.zeros((100, 10), np.float32)
+def step():
+    idx = rng.integers(0, len(x), 100)
+    np.take(x, idx, axis=0, out=xb)
+    tb[...] = 0
+    tb[np.arange(100), t[idx]] = 1
+    trainer.step(xb, tb)
+    trainer.optimizer.update(net.parameters(), net.gradients())
+for _ in range(10):
+    step()
+start = time.perf_counter()
+for _ in range(100):
+    step()
+print(json.dumps((time.perf_counter() - start) * 10))
+"""
+
 
 def run(python, job, repo):
     out = subprocess.run([python, "-c", job, str(repo)], capture_output=True, text=True, check=False, cwd=repo)
@@ -69,21 +101,21 @@ def run(python, job, repo):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--other", required=True, help="the python of a venv where the other fw is installed")
-    parser.add_argument("--job", choices=["classify", "train"], default="classify")
+    parser.add_argument("--job", choices=["classify", "train", "deep-steps"], default="classify")
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     if "FW_DATA_DIR" not in os.environ:
         os.environ["FW_DATA_DIR"] = str(REPO.parent / "shared" / "data")
     where = "import framework, pathlib; print(pathlib.Path(framework.__file__).parents[1])"
     other_repo = Path(subprocess.check_output([args.other, "-c", where], text=True, cwd="/").strip())
-    job = CLASSIFY if args.job == "classify" else TRAIN
+    job = {"classify": CLASSIFY, "train": TRAIN, "deep-steps": DEEP_STEPS}[args.job]
     pythons = {"this": (sys.executable, REPO), "other": (args.other, other_repo)}
     times = {name: [] for name in pythons}
     for r in range(args.rounds):
         order = list(pythons) if r % 2 == 0 else list(pythons)[::-1]
         for name in order:
             times[name].append(run(*pythons[name][:1], job, pythons[name][1]))
-    unit = "ms to classify 10,000 images" if args.job == "classify" else "ms for a training epoch"
+    unit = {"classify": "ms to classify 10,000 images", "train": "ms for a training epoch", "deep-steps": "ms a training step"}[args.job]
     med = {name: statistics.median(v) for name, v in times.items()}
     for name, v in times.items():
         print(f"{name:>5} ({pythons[name][1]}): median {med[name]:.1f} {unit}, min {min(v):.1f}, max {max(v):.1f}")
