@@ -64,6 +64,24 @@ def test_an_error_in_a_worker_is_raised_in_the_caller(two_workers):
         threads.run(task, 8)
 
 
+def test_the_first_failing_chunk_is_the_one_reported_and_later_ones_are_skipped(two_workers):
+    """Whichever thread fails first, the message is the same from run to run: the lowest chunk's."""
+    skipped = False
+    for _ in range(20):
+        ran = []
+
+        def task(worker, i):
+            ran.append(i)
+            if i in (7, 30):
+                raise ValueError(f"chunk {i} failed")
+
+        with pytest.raises(ValueError, match="chunk 7 failed"):
+            threads.run(task, 40)
+        assert set(range(8)) <= set(ran)
+        skipped |= len(ran) < 40
+    assert skipped  # (a chunk already claimed when the failure came still runs, so not every time)
+
+
 def test_a_run_inside_a_task_stays_on_that_tasks_worker(two_workers):
     """A ConvNet layer's chunks inside one of classify's: its scratch is keyed by worker, so
     the inner chunks must run on the outer task's worker (and thread), never on another."""

@@ -64,7 +64,7 @@ class Workers:
         self.local = threading.local()
 
     def run(self, task, count, linger=True):
-        """``task(worker, i)`` for each ``i`` in ``range(count)``; the first error is raised here.
+        """``task(worker, i)`` for each ``i`` in ``range(count)``; the error of the first chunk that fails is raised here.
 
         Returns when every chunk is done, without waiting for a worker that
         has not woken yet: on a busy machine it may wake only after the others
@@ -87,10 +87,11 @@ class Workers:
             self.local.worker = worker
             try:
                 while (i := claim()) < count:
-                    try:
-                        task(worker, i)
-                    except BaseException as e:  # raised in the caller's thread below
-                        errors.append(e)
+                    if not errors or i < min(f for f, _ in errors):  # after a failure, only the chunks before it
+                        try:
+                            task(worker, i)
+                        except BaseException as e:  # raised in the caller's thread below
+                            errors.append((i, e))
                     with lock:
                         finished[0] += 1
                         if finished[0] == count:
@@ -106,8 +107,8 @@ class Workers:
             done.wait()
         finally:
             self._one_blas_thread(False, linger)
-        if errors:
-            raise errors[0]
+        if errors:  # the first chunk's error, whichever thread was quicker
+            raise min(errors, key=lambda failure: failure[0])[1]
 
     def _hand_out(self, work, worker):
         with self.lock:
