@@ -46,7 +46,7 @@ from framework.core.memory import check as check_memory
 CHUNK_BYTES = 2 << 20
 #: The weight gradient is one product per chunk of images when the columns have at least
 #: this many rows (kh*kw*C + 1), else one per image (measured in fw train's loop: per chunk
-#: 10% faster a step for the DeepConvNet's 145 to 577 rows, 4% slower for the SimpleConvNet's 26).
+#: 8% faster a step for the DeepConvNet's 145 to 577 rows, 4% slower for the SimpleConvNet's 26).
 PER_CHUNK_ROWS = 64
 #: Pooling takes the images in chunks whose rows-pass output is about this
 #: size (measured in fw train's loop on the SimpleConvNet: chunks of 11
