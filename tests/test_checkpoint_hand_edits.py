@@ -29,13 +29,14 @@ def args(tmp_path, monkeypatch):
 
 @pytest.fixture
 def ckpt(args, tmp_path):
-    """The checkpoint after epoch 1 of 3, as an interrupted fw train leaves it."""
+    """The checkpoint after epoch 1 of 3, as an interrupted fw train leaves it (trained on the splits fw train uses)."""
     import framework as fw_api
     from framework.training.trainer import Trainer
+    from framework.training.validation import load_training_data
 
     cfg = fw_api.load_config(args[0], args[1:])
     trainer = Trainer(cfg)
-    (x, t), (xt, tt) = fw_api.load_dataset(cfg), fw_api.load_dataset(cfg)
+    (x, t), (xt, tt) = load_training_data(cfg, fw_api.get_registry(cfg.plugins), trainer.dataset)
     trainer.fit(x, t, xt, tt, until=1)
     return trainer.output.checkpoint_path
 
@@ -65,14 +66,23 @@ def test_an_untouched_checkpoint_resumes(capsys, args, ckpt):
         (lambda a, m: m.update(fingerprint="{not json"), "meta 'fingerprint' is damaged"),
         (lambda a, m: m.update(optimizer={}), "optimizer state does not load into 'adam' (KeyError"),
         (lambda a, m: m.update(lr="fast"), "meta 'lr' is 'fast', not a finite number"),
+        (lambda a, m: m.update(data=5), "meta 'data' is not the digest of the examples"),
+        (lambda a, m: m.update(data="0" * 64), "was written while training on other examples"),
     ],
-    ids=["missing-slot", "0-d-slot", "1000-epochs", "history-keys", "rng", "fingerprint", "no-step-count", "lr"],
+    ids=["missing-slot", "0-d-slot", "1000-epochs", "history-keys", "rng", "fingerprint", "no-step-count", "lr",
+         "data-type", "data-digest"],  # fmt: skip
 )
 def test_a_hand_edited_checkpoint_is_one_line_naming_the_key(capsys, args, ckpt, change, message):
     edit(ckpt, change)
     code, out, err = fw(capsys, "train", *args, "--resume")
     assert code == 1 and out == "" and err.count("\n") == 1, err
     assert err.startswith(f"fw: error: {ckpt}") and message in err and "delete the checkpoint" in err, err
+
+
+def test_a_checkpoint_from_before_fw_kept_the_data_digest_still_resumes(capsys, args, ckpt):
+    edit(ckpt, lambda a, m: m.pop("data"))
+    code, out, err = fw(capsys, "train", *args, "--resume", "--json")
+    assert code == 0 and [json.loads(line)["epoch"] for line in out.splitlines()] == [2, 3], err
 
 
 def test_a_zip_bomb_checkpoint_is_refused_before_it_is_unpacked(args, ckpt, tmp_path):

@@ -57,6 +57,24 @@ def test_resume_continues_where_it_stopped(capsys, small):
     assert out.startswith("Test accuracy after epoch 1: ")  # nothing left to train: straight to the weights
 
 
+def test_resume_refuses_other_examples_than_the_run_started_with(capsys, small, fashion_full_dir, tmp_path):
+    """The fingerprint names the dataset, not its files or options: dataset.limit once resumed silently."""
+    assert fw(capsys, "train", CONFIG, *small, "--keep-checkpoint")[0] == 0
+    code, out, err = fw(capsys, "train", CONFIG, *small, "dataset.limit=5000", "--resume")
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert f"{tmp_path / 'w.ckpt.npz'} was written while training on other examples" in err
+    assert "delete the checkpoint to start over" in err
+
+    # The same files somewhere else are the same examples: that resumes.
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for f in fashion_full_dir.iterdir():
+        if f.name.endswith(".gz"):
+            (moved / f.name).symlink_to(f)
+    code, out, err = fw(capsys, "train", CONFIG, *small, f"dataset.root={moved}", "--resume")
+    assert code == 0 and "after epoch 1 of 1" in err, err
+
+
 def test_ctrl_c_keeps_the_last_complete_epoch(capsys, small, monkeypatch):
     from framework.training import checkpoint
 

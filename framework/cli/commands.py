@@ -87,8 +87,10 @@ def _train(args, cfg, registry, trainer):
     command = shlex.join([args.config, *args.overrides])
     if args.resume:
         done = trainer.resume()
-        print(f"resuming {ckpt} after epoch {done} of {cfg.train.epochs}", file=sys.stderr)
     (x, t), (x_test, t_test) = load_training_data(cfg, registry, trainer.dataset)
+    if args.resume:
+        trainer.check_data(x, t)  # other examples than the checkpoint's: one line, before any other
+        print(f"resuming {ckpt} after epoch {done} of {cfg.train.epochs}", file=sys.stderr)
     epochs = cfg.train.epochs
     shown = output(args.json)  # the progress bar, then the epoch lines or --json
     try:

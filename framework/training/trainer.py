@@ -84,6 +84,8 @@ class Trainer:
         #: After ``fit``: the key of the callback that stopped training early (or None), and the
         #: epoch whose weights the network holds (a callback such as early_stopping may restore an earlier one).
         self.stopped_by = self.weights_epoch = None
+        #: The train split's digest once ``fit`` has it; ``(checkpoint path, its digest)`` after ``resume``.
+        self.data_digest, self.resumed = None, (None, None)
 
     def fit(self, x, t, x_test, t_test, on_epoch=None, until=None, callbacks=()):
         """Train the remaining epochs (or up to epoch ``until``); checkpoint after each one.
@@ -95,6 +97,7 @@ class Trainer:
         x, x_test = net.as_input(x), net.as_input(x_test)
         t, t_test = _labels(t), _labels(t_test)
         self._check_labels(t, t_test)
+        self.check_data(x, t)
         epochs, classes = self.cfg.train.epochs, net.output_shape[0]
         rows, val = self._holdout(x, t)  # the rows trained on; the held-out (x, labels) or None
         majority = np.bincount(t[rows], minlength=classes).max() / len(rows)
@@ -116,6 +119,11 @@ class Trainer:
         last = self.history[-1].epoch if self.history else 0
         self.weights_epoch = run.train_end({"epoch": last, "stopped_by": self.stopped_by, "weights_epoch": last})["weights_epoch"]
         return self.history
+
+    def check_data(self, x, t):
+        """Digest the train split (``checkpoint.data_digest``); after ``resume``, refuse examples other than the checkpoint's."""
+        self.data_digest = checkpoint.data_digest(self.net.as_input(x), _labels(t))
+        checkpoint.check_data(self, self.data_digest)
 
     def _check_labels(self, t, t_test):
         name, classes = self.cfg.dataset.name, self.net.output_shape[0]
