@@ -64,6 +64,17 @@ def test_an_error_in_a_worker_is_raised_in_the_caller(two_workers):
         threads.run(task, 8)
 
 
+@pytest.mark.parametrize("layer", [Conv2D(4, 3, padding=1), MaxPool2D(2)], ids=["conv2d", "max_pool2d"])
+def test_an_empty_batch_returns_at_once(two_workers, layer):
+    """No chunks: run must not wait for one to finish (it once waited for ever)."""
+    out_shape = layer.build((2, 8, 8), np.random.default_rng(0))
+    done = []
+    worker = threading.Thread(target=lambda: done.append(layer.forward(np.zeros((0, 2, 8, 8), np.float32))), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert done and done[0].shape == (0, *out_shape)
+
+
 def test_the_first_failing_chunk_is_the_one_reported_and_later_ones_are_skipped(two_workers):
     """Whichever thread fails first, the message is the same from run to run: the lowest chunk's."""
     skipped = False

@@ -74,6 +74,8 @@ class Workers:
         (a whole pass, such as ``classify``: what runs after it then gets the
         same thread count, and so the same bits, as it would without it).
         """
+        if count <= 0:  # nothing to wait for (an empty batch): waiting would never end
+            return
         mine = getattr(self.local, "worker", None)
         if mine is not None:  # inside a task already
             for i in range(count):
