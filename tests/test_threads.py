@@ -4,6 +4,7 @@ These test properties, never times: what the workers gain with a core kept
 busy is measured in benchmarks/forward.py and benchmarks/convnet.py --busy.
 """
 
+import os
 import subprocess
 import sys
 import threading
@@ -211,3 +212,43 @@ def test_a_forward_pass_after_classify_gives_the_bits_it_gives_alone(book_weight
     alone = net.forward(x)
     net.classify(x, chunk_rows=500)
     np.testing.assert_array_equal(net.forward(x), alone)
+
+
+def _cpus_during_a_run():
+    """Each worker's allowed CPUs, as seen from inside its chunks, and the caller's CPUs after the run."""
+    seen, started = {}, threading.Barrier(2, timeout=30)
+
+    def task(worker, i):
+        if i < 2:  # both workers hold a chunk at once, so the helper surely took part
+            started.wait()
+        seen.setdefault(worker, os.sched_getaffinity(0))
+
+    threads.run(task, 2)
+    return seen, os.sched_getaffinity(0)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
+def test_the_helpers_run_on_other_cpus_than_the_caller_and_the_caller_gets_its_cpus_back(two_workers):
+    """A helper woken after a pause must not queue on the caller's CPU (this VM's scheduler put
+    it there, and the network's chunks then ran on one CPU of two: README, Performance)."""
+    before = os.sched_getaffinity(0)
+    if len(before) < 2:
+        pytest.skip("one CPU: nowhere else to put a helper (the next test covers it)")
+    seen, after = _cpus_during_a_run()
+    assert after == before
+    (caller_cpu,) = seen[0]  # held to the one CPU it was on
+    assert caller_cpu in before
+    assert seen[1] == before - {caller_cpu}
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
+def test_a_caller_held_to_one_cpu_is_left_as_it_is(two_workers):
+    """taskset -c 0 fw run ...: no other CPU to use, so nothing is changed, and the run still ends."""
+    before = os.sched_getaffinity(0)
+    one = {min(before)}
+    os.sched_setaffinity(0, one)
+    try:
+        seen, after = _cpus_during_a_run()
+    finally:
+        os.sched_setaffinity(0, before)
+    assert after == one and seen[0] == one
