@@ -38,6 +38,17 @@ def timed(totals, key, fn):
     return wrapper
 
 
+def timed_method(totals, labels, what, method):
+    def wrapper(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            totals[f"{labels.get(id(self), '?')} {what}"] += time.perf_counter() - start
+
+    return wrapper
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="fashion_cnn.yaml", help="a config in configs/ (default fashion_cnn.yaml)")
@@ -51,10 +62,10 @@ def main():
     net, bs = trainer.net, cfg.train.batch_size
     x = net.as_input(x)
     totals = defaultdict(float)
-    for i, layer in enumerate(net.layers):
-        label = f"{i} {layer.name}"
-        layer.forward = timed(totals, f"{label} forward", layer.forward)
-        layer.backward = timed(totals, f"{label} backward", layer.backward)
+    labels = {id(layer): f"{i} {layer.name}" for i, layer in enumerate(net.layers)}
+    for cls in {type(layer) for layer in net.layers}:  # the network calls layer(x, train) and layer.backprop(dout)
+        cls.__call__ = timed_method(totals, labels, "forward", cls.__call__)
+        cls.backprop = timed_method(totals, labels, "backward", cls.backprop)
     trainer.optimizer.update = timed(totals, "optimizer update", trainer.optimizer.update)
 
     rng = np.random.default_rng(0)

@@ -26,7 +26,7 @@ Both work through the batch a chunk of images at a time on a few threads
 thread multiplies its own chunk, so a core that another program slows only
 takes fewer chunks. Each layer computes in its input's float dtype (float32
 in fw; float64 when ``check_layer`` takes numerical gradients), reuses its
-big arrays from one batch to the next (see ``_Scratch``), and gives the same
+big arrays from one batch to the next (see ``framework.core.scratch``), and gives the same
 numbers however many threads run. An array a training ``forward`` or
 ``backward`` returns is valid until that method's next call.
 """
@@ -38,6 +38,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from framework import Layer, hookimpl
 from framework.core import threads
+from framework.core.scratch import Scratch
 from framework.core.initializer import draw
 from framework.core.memory import check as check_memory
 
@@ -95,26 +96,6 @@ def _float(x):
     return x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
 
 
-class _Scratch:
-    """Arrays a layer reuses from batch to batch instead of allocating them each time.
-
-    A fresh array of megabytes costs more than the arithmetic done on it:
-    glibc hands out blocks that size with mmap, so every one is paid for again
-    in page faults on first touch (measured: max-pool backward 7 ms with fresh
-    arrays, 1.5 ms with these). An array is made again only for a batch larger
-    than any before, or of another dtype; smaller batches use its first rows.
-    """
-
-    def __init__(self):
-        self.arrays = {}
-
-    def __call__(self, key, shape, dtype, fill=None):
-        a = self.arrays.get(key)
-        if a is None or a.dtype != dtype or a.shape[1:] != tuple(shape[1:]) or len(a) < shape[0]:
-            a = self.arrays[key] = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
-        return a[: shape[0]]
-
-
 def _per_image(flat, n):
     """(n, rows, positions) view of (rows, n * positions): one matrix product per image.
 
@@ -146,7 +127,7 @@ class Conv2D(Layer):
         self.stride = _pair("stride", stride, 1)
         self.padding = _pair("padding", padding, 0)
         self.init = init
-        self._scratch = _Scratch()
+        self._scratch = Scratch()
 
     def build(self, input_shape, rng):
         c, h, w = self.in_shape = _image_shape(input_shape)
@@ -305,7 +286,7 @@ class _Pool(Layer):
     def __init__(self, pool_size, stride=None):
         self.pool_size = _pair("pool_size", pool_size, 1)
         self.stride = self.pool_size if stride is None else _pair("stride", stride, 1)
-        self._scratch = _Scratch()
+        self._scratch = Scratch()
 
     def build(self, input_shape, rng):
         self.in_shape = _image_shape(input_shape)

@@ -237,3 +237,43 @@ def test_the_books_network_fast_path_is_the_plain_layer_by_layer_path(mnist_dir,
     for layer in net.layers:  # allocating, no buffers, softmax included
         plain = layer.forward(plain)
     assert np.array_equal(plain.argmax(axis=1), fast) and np.count_nonzero(fast == t) == 9352
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 7), (100, 16, 28, 28)], ids=["a few rows", "feature maps in parts"])
+def test_relu_in_training_is_the_plain_activation_path_in_its_own_buffers(monkeypatch, dtype, shape):
+    """ReLU trains in arrays it keeps (shared out between workers): the same bits as Activation's
+    plain path, no new output once its arrays exist, and its previous output overwritten."""
+    monkeypatch.setattr(threads.workers(), "count", 2)
+    x = RNG.standard_normal(shape).astype(dtype)
+    x.flat[:5] = [0.0, -0.0, np.inf, -np.inf, np.nan]
+    dout = RNG.standard_normal(shape).astype(dtype)
+    plain = ReLU()
+    expected_y = Activation.__call__(plain, x, True).copy()
+    expected_dx = Activation.backprop(plain, dout).copy()
+
+    relu = ReLU()
+    y1 = relu(x, True)
+    np.testing.assert_array_equal(y1, expected_y)
+    assert y1.dtype == dtype
+    np.testing.assert_array_equal(relu.backprop(dout), expected_dx)
+    y2 = relu(-x, True)  # the same buffer again: what training returned is valid until the next call
+    assert np.shares_memory(y1, y2)
+    np.testing.assert_array_equal(y2, np.maximum(-x, 0))
+    assert not np.shares_memory(relu(x), y2), "inference gets a new array"
+
+
+def test_a_subclass_of_relu_that_changes_forward_trains_with_its_own_functions():
+    class Leaky(ReLU):
+        name = "test_leaky"
+
+        def forward(self, x):
+            return np.where(x > 0, x, 0.1 * x)
+
+        def backward(self, x, y, dout):
+            return dout * np.where(x > 0, 1.0, 0.1)
+
+    x = np.array([[-2.0, 3.0]], np.float32)
+    layer = Leaky()
+    np.testing.assert_allclose(layer(x, True), [[-0.2, 3.0]])
+    np.testing.assert_allclose(layer.backprop(np.ones_like(x)), [[0.1, 1.0]])

@@ -87,5 +87,5 @@ class Activation(Layer):
         return self.forward_inplace(out)
 
     def __repr__(self):
-        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in _BOOKKEEPING)
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in _BOOKKEEPING and not k.startswith("_"))
         return f"{type(self).__name__}({params})"

@@ -243,3 +243,15 @@ def workers():
 def run(task, count, linger=True):
     """``task(worker, i)`` for each ``i`` in ``range(count)``, shared out between the workers (see ``Workers.run``)."""
     workers().run(task, count, linger)
+
+
+#: Element-wise work (``over_rows``) goes in parts of about this many bytes: a few per worker
+#: for a ConvNet's feature maps, one part (no thread woken) for a dense layer's few kilobytes.
+ROWS_BYTES = 1 << 20
+
+
+def over_rows(part, rows, row_bytes):
+    """``part(a, b)`` for consecutive ranges of ``rows`` rows of ``row_bytes`` each, shared out between the workers."""
+    step = max(1, ROWS_BYTES // max(1, row_bytes))
+    starts = range(0, rows, step)
+    run(lambda worker, i: part(starts[i], min(starts[i] + step, rows)), len(starts))
