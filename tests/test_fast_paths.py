@@ -277,3 +277,17 @@ def test_a_subclass_of_relu_that_changes_forward_trains_with_its_own_functions()
     layer = Leaky()
     np.testing.assert_allclose(layer(x, True), [[-0.2, 3.0]])
     np.testing.assert_allclose(layer.backprop(np.ones_like(x)), [[0.1, 1.0]])
+
+
+def test_relu_on_a_dense_layers_few_rows_leaves_openblas_threads_alone():
+    """One part: no worker, and OpenBLAS keeps its threads for the dense products around it
+    (holding it to one thread there changed an MLP's training bits and slowed its epoch 25%)."""
+    import time
+
+    workers = threads.workers()
+    time.sleep(3 * threads.BLAS_LINGER)  # any earlier hold has ended
+    assert not workers.held
+    relu = ReLU()
+    relu(RNG.standard_normal((100, 100)).astype(np.float32), True)
+    relu.backprop(np.ones((100, 100), np.float32))
+    assert not workers.held

@@ -253,5 +253,8 @@ ROWS_BYTES = 1 << 20
 def over_rows(part, rows, row_bytes):
     """``part(a, b)`` for consecutive ranges of ``rows`` rows of ``row_bytes`` each, shared out between the workers."""
     step = max(1, ROWS_BYTES // max(1, row_bytes))
+    if step >= rows:  # one part: here, leaving OpenBLAS's threads as they are for the products around it
+        part(0, rows)
+        return
     starts = range(0, rows, step)
     run(lambda worker, i: part(starts[i], min(starts[i] + step, rows)), len(starts))
