@@ -252,3 +252,30 @@ def test_a_caller_held_to_one_cpu_is_left_as_it_is(two_workers):
     finally:
         os.sched_setaffinity(0, before)
     assert after == one and seen[0] == one
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
+def test_a_second_callers_call_while_another_runs_is_left_where_it_is(two_workers):
+    """Two threads calling at once: holding both to the CPUs they are on could put both on one."""
+    everywhere = os.sched_getaffinity(0)
+    first_inside, second_done, seen = threading.Event(), threading.Event(), {}
+
+    def first(worker, i):
+        if worker == 0 and not first_inside.is_set():
+            first_inside.set()
+            assert second_done.wait(30)
+
+    def second(worker, i):
+        if worker == 0:
+            seen.setdefault("second", os.sched_getaffinity(0))
+
+    def call_second():
+        first_inside.wait(30)
+        threads.run(second, 2)
+        second_done.set()
+
+    other = threading.Thread(target=call_second, daemon=True)
+    other.start()
+    threads.run(first, 2)
+    other.join(30)
+    assert seen["second"] == everywhere

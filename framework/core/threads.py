@@ -143,10 +143,12 @@ class Workers:
         """Hold the caller to its CPU and the helpers to the others; the caller's CPUs before, or None.
 
         None, and nothing changed, where there is no other CPU to use (one
-        allowed, or no ``sched_getcpu``). A helper started meanwhile places
-        itself (``_serve``): a new thread would inherit the caller's one CPU.
+        allowed, or no ``sched_getcpu``), or while another thread's call runs
+        (two callers held to one CPU would share it while another idled). A
+        helper started meanwhile places itself (``_serve``): a new thread
+        would inherit the caller's one CPU.
         """
-        if self.getcpu is None:
+        if self.getcpu is None or self.depth > 1:  # depth counts this call too
             return None
         try:
             allowed = os.sched_getaffinity(0)
