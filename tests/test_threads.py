@@ -279,3 +279,25 @@ def test_a_second_callers_call_while_another_runs_is_left_where_it_is(two_worker
     threads.run(first, 2)
     other.join(30)
     assert seen["second"] == everywhere
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX's")
+def test_a_forked_child_gets_workers_of_its_own(two_workers):
+    """The parent's helpers do not exist in a child: it must neither wait for them nor
+    set CPUs on their thread ids (which in the child name the parent's threads)."""
+    threads.run(lambda worker, i: None, 4)  # the parent's helper exists now
+    parent_helpers = list(threads.workers().helper_ids)
+    assert parent_helpers
+    pid = os.fork()
+    if pid == 0:  # the child: any failure is its exit code
+        try:
+            mine = threads.workers()
+            mine.count = 2
+            ran = []
+            threads.run(lambda worker, i: ran.append(i), 8)
+            ok = sorted(ran) == list(range(8)) and not set(parent_helpers) & set(mine.helper_ids)
+            os._exit(0 if ok else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

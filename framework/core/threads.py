@@ -234,6 +234,16 @@ class Workers:
 _workers = None
 
 
+def _forget_in_child():
+    """A forked child has none of its parent's helper threads: it starts a set of its own."""
+    global _workers
+    _workers = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 def workers():
     """The process's one set of workers."""
     global _workers
