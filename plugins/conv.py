@@ -26,9 +26,9 @@ Both work through the batch a chunk of images at a time on a few threads
 thread multiplies its own chunk, so a core that another program slows only
 takes fewer chunks. Each layer computes in its input's float dtype (float32
 in fw; float64 when ``check_layer`` takes numerical gradients), reuses its
-big arrays from one batch to the next (see ``framework.core.scratch``), and gives the same
-numbers however many threads run. An array a training ``forward`` or
-``backward`` returns is valid until that method's next call.
+big arrays from one batch to the next (``framework.core.scratch``), and
+gives the same numbers however many threads run. An array a training
+``forward`` or ``backward`` returns is valid until that method's next call.
 """
 
 from collections.abc import Sequence
@@ -38,9 +38,9 @@ from numpy.lib.stride_tricks import as_strided
 
 from framework import Layer, hookimpl
 from framework.core import threads
-from framework.core.scratch import Scratch
 from framework.core.initializer import draw
 from framework.core.memory import check as check_memory
+from framework.core.scratch import Scratch
 
 #: Convolution takes chunks of images whose canvas, columns and product take about
 #: this many bytes, so they stay in a core's cache (2 MB here; 0.5 and 4 MB measured slower).
