@@ -19,7 +19,9 @@ from .optimizer import NamedArrays
 #: Rows per chunk of ``Network.classify``: at most CHUNK_ROWS, and few enough that the
 #: buffers of one chunk take about CHUNK_BYTES, so a chunk stays in cache between a matrix
 #: product and its activation (README, Performance, has the measurements behind 1024).
-CHUNK_BYTES = 4 << 20
+#: A ConvNet's layers take their own smaller chunks; for the DeepConvNet, 56 rows (8 MiB)
+#: classified in 0.87-0.93 x the time of 28 (4 MiB), with fewer calls through its 20 layers.
+CHUNK_BYTES = 8 << 20
 CHUNK_ROWS = 1024
 
 
