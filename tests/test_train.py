@@ -253,3 +253,28 @@ def test_a_hand_edited_checkpoint_is_refused_not_broadcast(fashion, tmp_path, ed
     np.savez(trainer.output.checkpoint_path, **arrays)
     with pytest.raises(fw.FwError, match=message):
         Trainer(config(fashion, tmp_path, "train.epochs=1")).resume()
+
+
+def test_the_train_split_is_digested_once_for_a_check_and_the_fit_that_follows(fashion, tmp_path, monkeypatch):
+    """fw train --resume checks the examples before its "resuming" line, then fit checks what it
+    is given: the same arrays are hashed once; other arrays are hashed again, and must match."""
+    from framework.training import checkpoint
+
+    _, x, t, xt, tt = fashion
+    Trainer(config(fashion, tmp_path)).fit(x, t, xt, tt, until=1)
+    resumed = Trainer(config(fashion, tmp_path))
+    resumed.resume()
+    calls = []
+    real = checkpoint.data_digest
+    monkeypatch.setattr(checkpoint, "data_digest", lambda *a: calls.append(1) or real(*a))
+    resumed.check_data(x, t)
+    resumed.fit(x, t, xt, tt)
+    assert len(calls) == 1
+    changed = x.copy()
+    changed[0, 0] += 1
+    again = Trainer(config(fashion, tmp_path))
+    again.resume()
+    again.check_data(x, t)
+    with pytest.raises(fw.FwError, match="other examples"):
+        again.fit(changed, t, xt, tt)
+    assert len(calls) == 3
