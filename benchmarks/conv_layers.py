@@ -1,6 +1,6 @@
 """Each of the DeepConvNet's six convolutions alone: fw's conv2d against PyTorch's, batch of 100.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/conv_layers.py [--rounds 21] [--json]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/conv_layers.py [--rounds 9] [--json]
 
 For each layer shape of configs/fashion_deep_cnn.yaml, on random inputs of
 a batch of 100: the training forward pass, and the backward pass (the weight
