@@ -2,7 +2,7 @@
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/conv_layers.py [--rounds 9] [--json]
 
-For each layer shape of configs/fashion_deep_cnn.yaml, on random inputs of
+For each conv2d layer of configs/fashion_deep_cnn.yaml (its seeded weights), on random inputs of
 a batch of 100: the training forward pass, and the backward pass (the weight
 and bias gradients, and the input's for every layer but the first, as in
 training). fw runs ``Conv2D.forward(x, train=True)`` and ``backward``;
@@ -26,14 +26,25 @@ import json
 import statistics
 import time
 
+import warnings
+from pathlib import Path
+
 import numpy as np
 
+import framework as fw
 from framework.core import threads
-from framework.plugins.conv import Conv2D
 
-#: (channels in, filters, map side, padding): the DeepConvNet's convolutions in order.
-SHAPES = [(1, 16, 28, 1), (16, 16, 28, 1), (16, 32, 14, 1), (32, 32, 14, 2), (32, 64, 8, 1), (64, 64, 8, 1)]
+REPO = Path(__file__).resolve().parents[1]
 BATCH = 100
+
+
+def convolutions():
+    """The conv2d layers of configs/fashion_deep_cnn.yaml, built with its seeded weights."""
+    cfg = fw.load_config(REPO / "configs" / "fashion_deep_cnn.yaml", ["weights=null"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # weights=null's chance-level notice: no accuracy is measured here
+        net = fw.build_network(cfg)
+    return [layer for layer in net.layers if layer.name == "conv2d"]
 
 
 def one_core_gflops(rounds=9):
@@ -53,17 +64,17 @@ def one_core_gflops(rounds=9):
     return 2 * 1024**3 / statistics.median(seconds) / 1e9
 
 
-def layer_methods(c, filters, side, padding, rng):
+def layer_methods(layer, rng):
     """``{name: (forward, backward)}`` for fw and PyTorch on the same weights and data, and the forward's flops."""
     import torch
 
-    layer = Conv2D(filters, 3, padding=padding)
-    out_shape = layer.build((c, side, side), rng)
+    c, filters, (kh, kw) = layer.in_shape[0], layer.filters, layer.kernel_size
+    out_shape = (filters, *layer.out_hw)
     layer.input_grad = c > 1  # the first layer needs no input gradient, in fw as in PyTorch
-    x = rng.standard_normal((BATCH, c, side, side), dtype=np.float32)
+    x = rng.standard_normal((BATCH, *layer.in_shape), dtype=np.float32)
     grad = rng.standard_normal((BATCH, *out_shape), dtype=np.float32)
 
-    conv = torch.nn.Conv2d(c, filters, 3, padding=padding)
+    conv = torch.nn.Conv2d(c, filters, layer.kernel_size, layer.stride, layer.padding)
     with torch.no_grad():
         conv.weight.copy_(torch.from_numpy(layer.params["W"]))
         conv.bias.copy_(torch.from_numpy(layer.params["b"]))
@@ -82,7 +93,7 @@ def layer_methods(c, filters, side, padding, rng):
         "fw": (lambda: layer.forward(x, train=True), lambda: layer.backward(grad)),
         "PyTorch": (torch_forward, torch_backward),
     }
-    return methods, 2 * filters * c * 9 * out_shape[1] * out_shape[2] * BATCH
+    return methods, 2 * filters * c * kh * kw * out_shape[1] * out_shape[2] * BATCH
 
 
 def timed(fn):
@@ -105,8 +116,8 @@ def main(argv=None):
     peak = one_core_gflops()
     rng = np.random.default_rng(0)
     rows = []
-    for c, filters, side, padding in SHAPES:
-        methods, flops = layer_methods(c, filters, side, padding, rng)
+    for layer in convolutions():
+        methods, flops = layer_methods(layer, rng)
         ms = {(name, p): [] for name in methods for p in ("forward", "backward")}
         for rnd in range(args.rounds + 1):  # an untimed round first
             for name, (forward, backward) in methods.items():
@@ -116,7 +127,8 @@ def main(argv=None):
                         ms[name, "forward"].append(f * 1e3)
                         ms[name, "backward"].append(b * 1e3)
                 time.sleep(args.pause)
-        row = {"layer": f"{c}->{filters}, {side}x{side}, padding {padding}"}
+        (c, _, side), padding = layer.in_shape, layer.padding[0]
+        row = {"layer": f"{c}->{layer.filters}, {side}x{side}, padding {padding}"}
         for (name, p), values in ms.items():
             row[f"{name} {p} ms"] = statistics.median(values)
             work = flops if p == "forward" else 2 * flops if c > 1 else flops  # no input gradient for the first
