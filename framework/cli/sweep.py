@@ -31,6 +31,7 @@ goes on.
 
 examples:
   fw sweep fashion_sweep
+  fw sweep my.yaml train.epochs=3 dataset.limit=5000  # overrides, as for fw train
   fw sweep fashion_sweep --trials 10 --jobs 2       # 10 more trials, 2 at a time
   fw sweep my.yaml --storage postgresql://fw:secret@db.example/fw --study lr-search
   fw sweep fashion_sweep --json
@@ -46,6 +47,10 @@ def add_parser(sub, debug):
         description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", metavar="CONFIG", help="a YAML config with a sweep: section (a path, or a bundled config's name)")
+    p.add_argument(
+        "overrides", nargs="*", default=[], metavar="KEY=VALUE",
+        help="config overrides, as for fw train: every trial has them, the study's fingerprint and best.yaml too",
+    )
     p.add_argument("--trials", type=int, metavar="N", help="trials this command runs, added to those the study holds (default: sweep.trials)")
     p.add_argument("--jobs", type=int, default=1, metavar="J", help="trials at once, each in its own process (default 1)")
     p.add_argument(
@@ -53,7 +58,7 @@ def add_parser(sub, debug):
         help="an Optuna storage URL, e.g. postgresql://user:password@host/db to share the study between machines "
         "(default: sqlite:///WEIGHTS_FOLDER/sweep.db)",
     )
-    p.add_argument("--study", metavar="NAME", help="the study's name (default: the config's file name)")
+    p.add_argument("--study", metavar="NAME", help="the study's name, also its trials' folder (default: the config's file name)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end: best_value, best_params, best_config, trials")
     p.set_defaults(func=sweep)
 
@@ -69,14 +74,14 @@ def sweep(args):
         raise FwError(f"--trials must be at least 1, got {args.trials}")
     if args.jobs < 1:
         raise FwError(f"--jobs must be at least 1, got {args.jobs}")
-    plan = Plan.make(args.config, args.storage, args.study)
+    plan = Plan.make(args.config, args.overrides, args.storage, args.study)
     plan.check()
     study = plan.open_study(optuna)
     n = args.trials or plan.cfg.sweep.trials
     jobs = min(args.jobs, n)
     before = len(study.get_trials(deepcopy=False))
     print(
-        f"fw sweep: study '{plan.study}' in {plan.storage} ({before} trials so far): {n} more, {jobs} at a time; "
+        f"fw sweep: study '{plan.study}' in {plan.shown_storage} ({before} trials so far): {n} more, {jobs} at a time; "
         f"{plan.metric} is {plan.direction}d",
         file=sys.stderr,
     )

@@ -1,6 +1,6 @@
 """The machinery of ``fw sweep``: an Optuna study of ``fw train`` trials (Optuna is imported by the caller first).
 
-- ``Plan``: the config, its ``sweep:`` section, the storage and the study's name.
+- ``Plan``: the config and its overrides, its ``sweep:`` section, the storage and the study's name.
 - ``run_workers``: N trials, J at a time in separate processes on one storage.
 - ``objective``: one trial, an ``fw train`` with the trial's overrides in its
   own folder, reporting each epoch's value so the pruner can stop it.
@@ -9,6 +9,7 @@
 
 import json
 import math
+import re
 import shlex
 import sys
 import time
@@ -21,6 +22,7 @@ from ..config.sweep import direction, params
 from ..core.callback import Callback
 from ..errors import FwError, FwWarning
 from ..safeio.untrusted import describe_exception
+from .sweep_storage import checked_url, database_problem, engine_kwargs, shown, sqlite_file
 
 #: A trial whose process died (kill -9, a lost machine) is failed this long after its last heartbeat.
 HEARTBEAT_SECONDS, GRACE_SECONDS = 30, 120
@@ -29,15 +31,17 @@ HEARTBEAT_SECONDS, GRACE_SECONDS = 30, 120
 @dataclass
 class Plan:
     config: str  # as given: a path or a bundled name (each worker process loads it again)
+    overrides: list  # KEY=VALUE, as given: every trial's config is the config with these, then its own values
     cfg: object
-    storage: str
+    storage: str  # a checked URL, its PostgreSQL driver named
     study: str
 
     @classmethod
-    def make(cls, config, storage=None, study=None):
+    def make(cls, config, overrides=(), storage=None, study=None):
         from ..config.loading import find_config
 
-        cfg = load_config(config)
+        overrides = list(overrides)
+        cfg = load_config(config, overrides)
         if not cfg.sweep.params:
             raise FwError(
                 f"{config}: sweep.params is empty, so there is nothing to search; add e.g. "
@@ -48,8 +52,12 @@ class Plan:
                 f"{config}: sweep.metric={cfg.sweep.metric} needs a validation split; set train.validation_fraction "
                 "(e.g. 0.1): choosing by test_accuracy would choose on the test set"
             )
-        storage = storage or f"sqlite:///{Path(cfg.weights.path).parent / 'sweep.db'}"
-        return cls(config, cfg, storage, study or find_config(config)[0].stem)
+        storage = checked_url(storage or f"sqlite:///{Path(cfg.weights.path).parent / 'sweep.db'}")
+        return cls(config, overrides, cfg, storage, study_name(study if study is not None else find_config(config)[0].stem))
+
+    @property
+    def shown_storage(self):
+        return shown(self.storage)
 
     @property
     def metric(self):
@@ -78,7 +86,7 @@ class Plan:
             for value in p.ends():
                 item = f"{p.key}={override_value(value)}"
                 try:
-                    cfg = load_config(self.config, [item])
+                    cfg = load_config(self.config, [*self.overrides, item])
                     check_names(cfg, get_registry(cfg.plugins))
                 except FwError as e:
                     text = str(e).removeprefix(f"override '{item}': ")
@@ -86,11 +94,17 @@ class Plan:
         ensure_writable_dir(self.folder, purpose="for fw sweep's trials")
 
     def fingerprint(self) -> dict:
-        """What a study's trials must agree on: not where the data or the weights are, which differs by machine."""
+        """What a study's trials must agree on, overrides included: not where the data or the weights are,
+        which differs by machine. A data file or folder (``dataset.path``, ``..._path``) counts by its name."""
         from omegaconf import OmegaConf
 
+        from ..config.schema import dataset_path_key
+
         c = OmegaConf.to_container(self.cfg)
-        c["dataset"].pop("root")
+        c["dataset"].pop("root", None)  # a built-in dataset's folder: its name says what it holds
+        for key, value in c["dataset"].items():
+            if dataset_path_key(key) and isinstance(value, str):
+                c["dataset"][key] = Path(value).name
         for entry in c["train"]["callbacks"]:
             if isinstance(entry, dict):
                 entry.pop("path", None)
@@ -98,14 +112,18 @@ class Plan:
 
     def open_study(self, optuna, locked=False):
         """The study, made on first use; one made for another config or direction is refused."""
+        from sqlalchemy.exc import SQLAlchemyError
+
         with _creation_lock(None if locked else self.storage):
             try:
                 study = optuna.create_study(
                     study_name=self.study, storage=storage(optuna, self.storage), direction=self.direction,
                     sampler=make_sampler(optuna, self), pruner=make_pruner(optuna, self.cfg.sweep.pruner), load_if_exists=True,
                 )  # fmt: skip
-            except (ValueError, ImportError, RuntimeError) as e:
-                raise FwError(f"--storage {self.storage}: {describe_exception(e, 300)}{_driver_hint(e)}") from e
+            except SQLAlchemyError as e:
+                raise FwError(f"--storage {self.shown_storage}: {database_problem(e, self.storage)}") from e
+            except (ValueError, RuntimeError) as e:
+                raise FwError(f"--storage {self.shown_storage}: {describe_exception(e, 300)}") from e
             mine = json.dumps(self.fingerprint(), sort_keys=True)
             saved = study.user_attrs.get("fw_config")
             if saved is None:
@@ -113,7 +131,7 @@ class Plan:
         if saved is not None and saved != mine:
             changed = ", ".join(_changed_keys(json.loads(saved), json.loads(mine))[:5])
             raise FwError(
-                f"study '{self.study}' in {self.storage} holds trials of another config ({changed} differ); "
+                f"study '{self.study}' in {self.shown_storage} holds trials of another config ({changed} differ); "
                 "restore that config, or give this search its own --study NAME"
             )
         if study.direction.name.lower() != self.direction:
@@ -121,18 +139,23 @@ class Plan:
         return study
 
 
+def study_name(name) -> str:
+    """``--study NAME`` is a name, not a path: the trials train in ``WEIGHTS_FOLDER/NAME/``, never elsewhere."""
+    if not re.fullmatch(r"[^/\\\x00-\x1f\x7f]{1,200}", name) or name in (".", ".."):
+        raise FwError(
+            f"--study {name!r}: a study's name is a name, not a path (its trials train in WEIGHTS_FOLDER/NAME/); "
+            "give one without / or \\, e.g. --study lr-search"
+        )
+    return name
+
+
 def storage(optuna, url):
-    """Optuna's RDB storage: SQLite waits for a busy database; heartbeats fail the trials of a killed process."""
-    kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {}
+    """Optuna's RDB storage (``sweep_storage.engine_kwargs``); heartbeats fail the trials of a killed process."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: experimental since Optuna 2.9
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS)
-
-
-def _driver_hint(e):
-    if isinstance(e, ImportError):
-        return "; install the database's driver (for PostgreSQL: pip install psycopg2-binary)"
-    return ""
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs(url), heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
+        )
 
 
 class _creation_lock:
@@ -140,9 +163,8 @@ class _creation_lock:
     started together must not race. ``url`` None: no lock (the caller holds it)."""
 
     def __init__(self, url):
-        sqlite = url is not None and url.startswith("sqlite:///")
-        db = Path(url[len("sqlite:///") :]) if sqlite else None
-        self.path = db.with_name(f".{db.name}.lock") if sqlite else None
+        db = sqlite_file(url) if url is not None else None
+        self.path = db.with_name(f".{db.name}.lock") if db else None
 
     def __enter__(self):
         if self.path:
@@ -237,14 +259,15 @@ def run_workers(plan, n, jobs):
     from ..plugin_system.manager import get_registry
     from .validation import load_training_data
 
+    args = (plan.config, plan.overrides, plan.storage, plan.study)
     if jobs == 1:
-        return run_trials(plan.config, plan.storage, plan.study, n)
+        return run_trials(*args, n)
     load_training_data(plan.cfg, get_registry(plan.cfg.plugins))  # fills the dataset cache once, before the workers read it
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no fork of a process holding database connections
     shares = [n // jobs + (i < n % jobs) for i in range(jobs)]
-    workers = [context.Process(target=_worker, args=(plan.config, plan.storage, plan.study, k)) for k in shares]
+    workers = [context.Process(target=_worker, args=(*args, k)) for k in shares]
     for w in workers:
         w.start()
     try:
@@ -261,7 +284,7 @@ def run_workers(plan, n, jobs):
         raise FwError(f"{len(failed)} of {jobs} trial processes stopped with an error (above); the study keeps what they finished")
 
 
-def _worker(config, storage_url, study, n):
+def _worker(config, overrides, storage_url, study, n):
     """A trial process: its trials, then exit; an error is one line on stderr and exit status 1."""
     import signal
 
@@ -270,7 +293,7 @@ def _worker(config, storage_url, study, n):
 
     signal.signal(signal.SIGTERM, terminated)
     try:
-        run_trials(config, storage_url, study, n)
+        run_trials(config, overrides, storage_url, study, n)
     except FwError as e:
         print(f"fw: error: {e}", file=sys.stderr)
         sys.exit(1)
@@ -278,14 +301,14 @@ def _worker(config, storage_url, study, n):
         sys.exit(130)
 
 
-def run_trials(config, storage_url, study_name, n):
+def run_trials(config, overrides, storage_url, study, n):
     """Run ``n`` trials of the study in this process (the data is loaded once for all of them)."""
     import optuna
 
     from .trainer import Diverged
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    plan = Plan.make(config, storage_url, study_name)
+    plan = Plan.make(config, overrides, storage_url, study)
     study = plan.open_study(optuna)
     cache = {}
     study.optimize(lambda trial: objective(trial, plan, cache), n_trials=n, catch=(Diverged,))
@@ -319,7 +342,7 @@ def objective(trial, plan, cache):
     weights = f"weights.path={folder / ('weights' + Path(plan.cfg.weights.path).suffix)}"
     trial.set_user_attr("overrides", overrides)
     trial.set_user_attr("run", str(folder))
-    cfg = load_config(plan.config, [*overrides, weights])
+    cfg = load_config(plan.config, [*plan.overrides, *overrides, weights])
     trainer, report = Trainer(cfg), _Report(trial, plan.metric)
     trainer.output.check(overwrite=True)
     start = time.perf_counter()
@@ -330,11 +353,11 @@ def objective(trial, plan, cache):
     except Diverged as e:
         _say(trial, f"failed: {e}", overrides)
         trial.set_user_attr("error", str(e))
-        record.write(cfg, trainer.history, shlex.join([plan.config, *overrides, weights]))
+        record.write(cfg, trainer.history, shlex.join([plan.config, *plan.overrides, *overrides, weights]))
         raise
     trainer.output.write(trainer.net)
     trainer.output.checkpoint_path.unlink(missing_ok=True)
-    record.write(cfg, trainer.history, shlex.join([plan.config, *overrides, weights]))
+    record.write(cfg, trainer.history, shlex.join([plan.config, *plan.overrides, *overrides, weights]))
     seconds = time.perf_counter() - start
     epoch = trainer.weights_epoch or trainer.history[-1].epoch
     value = trainer.history[epoch - 1].logs()[plan.metric]
@@ -403,7 +426,7 @@ def summary(plan, study):
     if not complete:
         raise FwError(f"no trial of study '{plan.study}' has completed yet (see the lines above); nothing to write")
     best = study.best_trial
-    cfg = load_config(plan.config, best.user_attrs.get("overrides", []))
+    cfg = load_config(plan.config, [*plan.overrides, *best.user_attrs.get("overrides", [])])
     return {
         "best_value": best.value,
         "best_params": best.params,
@@ -471,8 +494,9 @@ def write_best(plan, result):
     from ..safeio.files import write_output
 
     path = plan.folder / "best.yaml"
+    command = shlex.join([plan.config, *plan.overrides]).replace("\n", "\\n")  # a comment of one line
     header = (
-        f"# The best trial of fw sweep {plan.config} (study '{plan.study}'): trial {result['best_number']}, "
+        f"# The best trial of fw sweep {command} (study '{plan.study}'): trial {result['best_number']}, "
         f"{plan.metric} {result['best_value']}\n# Train it again: fw train {path}\n"
     )
     text = header + OmegaConf.to_yaml(OmegaConf.create(result["best_config"]))
