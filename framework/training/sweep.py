@@ -22,7 +22,7 @@ from ..config.sweep import direction, params
 from ..core.callback import Callback
 from ..errors import FwError, FwWarning
 from ..safeio.untrusted import describe_exception
-from .sweep_storage import checked_url, database_problem, engine_kwargs, shown, sqlite_file
+from .sweep_storage import checked_url, creation_lock, database_problem, engine_kwargs, shown
 
 #: A trial whose process died (kill -9, a lost machine) is failed this long after its last heartbeat.
 HEARTBEAT_SECONDS, GRACE_SECONDS = 30, 120
@@ -114,20 +114,20 @@ class Plan:
         """The study, made on first use; one made for another config or direction is refused."""
         from sqlalchemy.exc import SQLAlchemyError
 
-        with _creation_lock(None if locked else self.storage):
-            try:
+        try:
+            with creation_lock(None if locked else self.storage):
                 study = optuna.create_study(
                     study_name=self.study, storage=storage(optuna, self.storage), direction=self.direction,
                     sampler=make_sampler(optuna, self), pruner=make_pruner(optuna, self.cfg.sweep.pruner), load_if_exists=True,
                 )  # fmt: skip
-            except SQLAlchemyError as e:
-                raise FwError(f"--storage {self.shown_storage}: {database_problem(e, self.storage)}") from e
-            except (ValueError, RuntimeError) as e:
-                raise FwError(f"--storage {self.shown_storage}: {describe_exception(e, 300)}") from e
-            mine = json.dumps(self.fingerprint(), sort_keys=True)
-            saved = study.user_attrs.get("fw_config")
-            if saved is None:
-                study.set_user_attr("fw_config", mine)
+                mine = json.dumps(self.fingerprint(), sort_keys=True)
+                saved = study.user_attrs.get("fw_config")
+                if saved is None:
+                    study.set_user_attr("fw_config", mine)
+        except SQLAlchemyError as e:
+            raise FwError(f"--storage {self.shown_storage}: {database_problem(e, self.storage)}") from e
+        except (ValueError, RuntimeError) as e:
+            raise FwError(f"--storage {self.shown_storage}: {describe_exception(e, 300)}") from e
         if saved is not None and saved != mine:
             changed = ", ".join(_changed_keys(json.loads(saved), json.loads(mine))[:5])
             raise FwError(
@@ -156,31 +156,6 @@ def storage(optuna, url):
         return optuna.storages.RDBStorage(
             url, engine_kwargs=engine_kwargs(url), heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
         )
-
-
-class _creation_lock:
-    """One process at a time creates a SQLite study (and its tables), or writes its best.yaml: two ``fw sweep``
-    started together must not race. ``url`` None: no lock (the caller holds it)."""
-
-    def __init__(self, url):
-        db = sqlite_file(url) if url is not None else None
-        self.path = db.with_name(f".{db.name}.lock") if db else None
-
-    def __enter__(self):
-        if self.path:
-            import fcntl
-            import os
-
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            fcntl.flock(self.fd, fcntl.LOCK_EX)  # waits; the lock goes with the process
-        return self
-
-    def __exit__(self, *exc):
-        if self.path:
-            import os
-
-            os.close(self.fd)
 
 
 def _changed_keys(a, b, prefix=""):
@@ -482,7 +457,7 @@ def finish(plan, optuna):
     makes the last writer the one that read the study last, so the file
     names the study's best trial, not an earlier command's view of it.
     """
-    with _creation_lock(plan.storage):
+    with creation_lock(plan.storage):
         result = summary(plan, plan.open_study(optuna, locked=True))
         return result, write_best(plan, result)
 

@@ -10,6 +10,7 @@
   error naming it, not a hang.
 """
 
+import contextlib
 from pathlib import Path
 
 from ..errors import FwError
@@ -97,6 +98,63 @@ def database_problem(e, url) -> str:
             "server runs there and lets this machine in (a longer wait: add ?connect_timeout=SECONDS to the URL)"
         )
     return f"cannot use the database at {server}: {said}"
+
+
+@contextlib.contextmanager
+def creation_lock(url):
+    """One process at a time creates a study (and the tables), or reads it to write its best.yaml: two ``fw sweep``
+    started together must not race. An flock beside a SQLite file, an advisory lock in PostgreSQL; ``url`` None:
+    no lock (the caller holds it)."""
+    db = sqlite_file(url) if url is not None else None
+    if db is not None:
+        import fcntl
+        import os
+
+        lock = db.with_name(f".{db.name}.lock")
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise FwError(f"--storage {shown(url)}: cannot make the lock file {lock} ({e.strerror or e}); "
+                          "choose a database in a folder you can write") from e  # fmt: skip
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # waits; the lock goes with the process
+            yield
+        finally:
+            os.close(fd)
+    elif url is not None and _backend(url) == "postgresql":
+        with _advisory_lock(url):
+            yield
+    else:
+        yield
+
+
+@contextlib.contextmanager
+def _advisory_lock(url):
+    """PostgreSQL's session lock (``pg_advisory_lock``), held on a connection of its own while the body runs."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool, **engine_kwargs(url))
+    try:
+        with engine.connect() as conn:  # closing it ends the session, and so the lock
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})  # waits for the holder
+            yield
+    except SQLAlchemyError as e:
+        raise FwError(f"--storage {shown(url)}: {database_problem(e, url)}") from e
+    finally:
+        engine.dispose()
+
+
+#: The advisory lock's number: fw sweep's own, the same in every process.
+_LOCK_KEY = int.from_bytes(b"fw-sweep", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def _backend(url):
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).get_backend_name()
 
 
 def _default_port(url):
