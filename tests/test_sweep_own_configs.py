@@ -1,5 +1,6 @@
 """fw sweep off the bundled path: own datasets (no dataset.root), KEY=VALUE overrides, study names, bad --storage URLs."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -112,22 +113,40 @@ def test_a_study_name_is_a_name_not_a_path(capsys, tmp_path, monkeypatch, name):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.csv", "own.yaml"], "nothing written anywhere"
 
 
-@pytest.fixture
-def users_file(tmp_path):
-    """A file of the user's that is no database (a copy of /etc/passwd), with its hash."""
-    path = tmp_path / "passwd"
+def a_text_file(path):  # like /etc/passwd
     path.write_bytes(b"root:x:0:0:root:/root:/bin/bash\nfw:x:1000:1000::/home/fw:/bin/sh\n")
-    return path, hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
 
 
-def test_a_users_file_that_is_no_database_is_refused_and_left_alone(capsys, tmp_path, monkeypatch, users_file):
-    path, digest, mtime = users_file
+def another_apps_database(path):
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE contacts (name TEXT)")
+        db.execute("INSERT INTO contacts VALUES ('Ann')")
+        db.commit()
+
+
+def a_damaged_database(path):
+    path.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 4)
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (a_text_file, "is not a SQLite database"),
+        (another_apps_database, "is a SQLite database of something else (tables contacts), and fw sweep would add its tables"),
+        (a_damaged_database, "looks like a SQLite database but cannot be read"),
+    ],
+)
+def test_a_users_file_is_refused_and_left_alone(capsys, tmp_path, monkeypatch, make, fragment):
+    path = tmp_path / "mine"
+    make(path)
+    digest, mtime = hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
     monkeypatch.chdir(tmp_path)
-    for storage in (f"sqlite:///{path}", "sqlite:///passwd"):
-        one_line_error(*fw(capsys, "sweep", csv_config(tmp_path), "--storage", storage),
-                       "passwd is not a SQLite database", "give a new file name")  # fmt: skip
+    for storage in (f"sqlite:///{path}", "sqlite:///mine"):
+        one_line_error(*fw(capsys, "sweep", csv_config(tmp_path), "--storage", storage), f"mine {fragment}", "give a new file name")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest and path.stat().st_mtime_ns == mtime
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.csv", "own.yaml", "passwd"], "no lock, journal or runs/"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.csv", "mine", "own.yaml"], "no lock, journal or runs/"
 
 
 @pytest.mark.parametrize(
@@ -142,6 +161,7 @@ def test_a_users_file_that_is_no_database_is_refused_and_left_alone(capsys, tmp_
         ("sqlite:///TMP", ["is a folder; give a file in it"]),
         ("sqlite:///TMP/iris.csv/sweep.db", ["iris.csv is not a folder"]),
         ("foo://db.example.org/x", ["--storage foo://db.example.org/x: SQLAlchemy knows no database 'foo'"]),
+        ("postgres://u@h/x", ["SQLAlchemy knows no database 'postgres'; PostgreSQL's is postgresql://"]),
         ("postgresql+nodriver://h/x", ["knows no database 'postgresql+nodriver'"]),
         ("not a url", ["--storage not a url: not a database URL"]),
         ("mysql+pymysql://u:secret@127.0.0.1:9/db", ["its driver, pymysql, is not installed; pip install pymysql", "u:***@"]),

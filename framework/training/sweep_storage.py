@@ -39,9 +39,8 @@ def checked_url(text: str) -> str:
     try:
         dialect = url.get_dialect()
     except ArgumentError:  # NoSuchModuleError: no such dialect or driver
-        raise FwError(
-            f"--storage {shown(url)}: SQLAlchemy knows no database '{url.drivername}'; give a URL {EXAMPLES}"
-        ) from None
+        meant = "; PostgreSQL's is postgresql://" if url.drivername == "postgres" else f"; give a URL {EXAMPLES}"
+        raise FwError(f"--storage {shown(url)}: SQLAlchemy knows no database '{url.drivername}'{meant}") from None
     if url.get_backend_name() == "sqlite":
         _check_sqlite(url)
     elif url.drivername == "postgresql":
@@ -89,7 +88,8 @@ def database_problem(e, url) -> str:
     said = str(getattr(e, "orig", None) or e).strip()
     said = " ".join(said.split("\n")[0].split()) or type(e).__name__
     if url.get_backend_name() == "sqlite":
-        return f"cannot use the SQLite file {url.database}: {said}; check that its folder exists and is writable"
+        where = "; check that its folder exists and is writable" if "unable to open" in said else ""
+        return f"cannot use the SQLite file {url.database}: {said}{where}"
     server = f"{url.host or 'localhost'}:{url.port or _default_port(url)}"
     if "timeout" in said.lower() or "timed out" in said.lower():
         wait = url.query.get("connect_timeout", CONNECT_TIMEOUT)
@@ -188,8 +188,33 @@ def _check_sqlite(url):
         if head and head != b"SQLite format 3\x00":
             raise FwError(
                 f"--storage {shown(url)}: {path} is not a SQLite database, and fw sweep would write its tables into "
-                f"it; give a new file name, e.g. sqlite:///{path.with_name('sweep.db')}"
+                "it; give a new file name, e.g. sqlite:///runs/sweep.db"
             )
+        tables = _sqlite_tables(path, url) if head else set()
+        if tables and not OPTUNA_TABLES <= tables:
+            raise FwError(
+                f"--storage {shown(url)}: {path} is a SQLite database of something else (tables "
+                f"{', '.join(sorted(tables)[:5])}), and fw sweep would add its tables to it; give a new file name, "
+                "e.g. sqlite:///runs/sweep.db"
+            )
+
+
+#: Tables every Optuna database has: a database with other tables and not these is someone else's.
+OPTUNA_TABLES = {"studies", "version_info"}
+
+
+def _sqlite_tables(path, url) -> set:
+    """The tables of a SQLite file, read without writing anything (read-only: no journal, no lock file)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
+            return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as e:
+        raise FwError(
+            f"--storage {shown(url)}: {path} looks like a SQLite database but cannot be read ({e}); "
+            "give a new file name, e.g. sqlite:///runs/sweep.db"
+        ) from None
 
 
 def _postgres_driver(url) -> str:
