@@ -144,7 +144,7 @@ def study_name(name) -> str:
     if not re.fullmatch(r"[^/\\\x00-\x1f\x7f]{1,200}", name) or name in (".", ".."):
         raise FwError(
             f"--study {name!r}: a study's name is a name, not a path (its trials train in WEIGHTS_FOLDER/NAME/); "
-            "give one without / or \\, e.g. --study lr-search"
+            "give one of up to 200 characters without /, \\ or control characters, e.g. --study lr-search"
         )
     return name
 
