@@ -77,6 +77,10 @@ class Layer:
     #: them, never to biases or normalisation parameters. None: every parameter with two or
     #: more dimensions (``W`` of dense and conv2d; not ``b``, ``gamma`` or ``beta``).
     weight_names: ClassVar[tuple[str, ...] | None] = None
+    #: True for a softmax over the last axis (each output row is ``softmax`` of its input row):
+    #: ``cross_entropy`` then gives the gradient at this layer's input, (y - t) / N, and training
+    #: starts backward there, so as the network's last layer it needs no ``backward``.
+    outputs_probabilities: ClassVar[bool] = False
 
     #: False when nothing needs dL/dx, as for the network's first layer: ``backward``
     #: may then skip computing it and return None. A hint fw sets; ignoring it is fine.
