@@ -15,14 +15,11 @@ reason and skipped, so a broken plugin never takes the CLI down. Modules named
 in a config's ``plugins:`` list were asked for explicitly, so their failure is
 an error.
 
-Whatever a plugin raises while it loads, ``SystemExit`` included (all but
-``KeyboardInterrupt``), is that plugin's failure, described through
-``untrusted.describe_exception``, which survives any exception's ``__str__``.
-A plugin still loading after ``FW_SLOW_PLUGIN_SECONDS`` (default 5) is named
-on stderr, so one that hangs does not hang fw unnamed.
+A plugin is trusted code, like a ``conftest.py``: fw checks the classes it
+registers, and words an exception it raises at load time as its failure, but
+does not police what it does (an exit, a hang, a thread left running).
 """
 
-import contextlib
 import functools
 import hashlib
 import importlib
@@ -116,14 +113,11 @@ class _Loader:
         with self.lock:
             if modname in self.loaded:
                 return
-            with _watch(f"built-in plugin '{modname}'", "report it as a bug in fw"):
-                try:
-                    module = importlib.import_module(modname)
-                except KeyboardInterrupt:
-                    raise
-                except BaseException as e:  # noqa: BLE001 - as for any plugin: one line, naming it
-                    raise FwError(f"built-in plugin '{modname}' failed to import: {_failure(e)}") from e
-                self._add(module, self.providers[modname], fatal=True)
+            try:
+                module = importlib.import_module(modname)
+            except Exception as e:  # as for any plugin: one line, naming it
+                raise FwError(f"built-in plugin '{modname}' failed to import: {describe_exception(e)}") from e
+            self._add(module, self.providers[modname], fatal=True)
             self.loaded.add(modname)
 
     def load_installed(self):
@@ -142,7 +136,7 @@ class _Loader:
 
     def load_local(self, spec, key):
         """Register a config-named plugin: a ``.py`` path or a module name. Its failure is an error."""
-        with self.lock, _watch(f"plugin '{spec}' ({key})", "remove it from the config's plugins: list"):
+        with self.lock:
             module = _import_local(spec, key)
             name = getattr(module, "__name__", None)
             if (isinstance(name, str) and name in BUILTINS) or self.pm.is_registered(module):
@@ -159,24 +153,17 @@ class _Loader:
 
         try:
             found = entry_points(ENTRY_POINT_GROUP)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as e:  # noqa: BLE001 - broken metadata must not stop fw either
-            self.registry.record_failure(Provider("(installed plugins)"), f"reading their metadata failed: {_failure(e)}")
+        except Exception as e:  # broken metadata must not stop fw either
+            self.registry.record_failure(Provider("(installed plugins)"), f"reading their metadata failed: {describe_exception(e)}")
             return
         for ep in found:
             provider = Provider(clip(ep.name, 80), ep.dist and clip(ep.dist, 80), ep.version and clip(ep.version, 40))
-            fix = f"uninstall {provider.dist or 'it'}, or set FW_DISABLE_PLUGIN_AUTOLOAD=1"
             try:
-                with _watch(str(provider), fix):
-                    plugin = ep.load()
-            except KeyboardInterrupt:
-                raise
-            except BaseException as e:  # noqa: BLE001 - a broken third-party plugin must not stop fw
-                self.registry.record_failure(provider, f"import of '{clip(ep.value, 120)}' failed: {_failure(e)}")
+                plugin = ep.load()
+            except Exception as e:  # a broken third-party plugin must not stop fw
+                self.registry.record_failure(provider, f"import of '{clip(ep.value, 120)}' failed: {describe_exception(e)}")
                 continue
-            with _watch(str(provider), fix):
-                self._add(plugin, provider)
+            self._add(plugin, provider)
 
     def _add(self, plugin, provider, fatal=False):
         """Register one plugin all-or-nothing; record (or raise, if ``fatal``) its failure."""
@@ -195,18 +182,14 @@ class _Loader:
             for impl_kind, impl in _impls(pm, plugin):
                 try:
                     impl.function(register=lambda cls, k=impl_kind: staged.append((k, cls)))
-                except KeyboardInterrupt:
-                    raise
-                except BaseException as e:  # noqa: BLE001 - SystemExit too: it is the plugin's failure
-                    raise FwError(f"{provider}: register_{impl_kind}() raised {_failure(e)}") from e
+                except Exception as e:
+                    raise FwError(f"{provider}: register_{impl_kind}() raised {describe_exception(e)}") from e
             for kind, cls in staged:  # all-or-nothing: one bad class fails the whole plugin
                 registry.check(kind, cls, provider)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as e:  # noqa: BLE001 - pluggy reading a hostile object can raise anything
+        except Exception as e:  # pluggy, a hook, or a class check: the plugin fails as a whole
             if pm.is_registered(plugin):
                 pm.unregister(plugin)
-            reason = describe_exception(e, 600, prefix=False) if type(e) is FwError else f"{provider}: {_failure(e)}"
+            reason = describe_exception(e, 600, prefix=False) if type(e) is FwError else f"{provider}: {describe_exception(e)}"
             if fatal:
                 raise FwError(reason) from e
             registry.record_failure(provider, reason)
@@ -269,11 +252,9 @@ def _import_local(spec, key):
             raise FwError(
                 f"{key}: no plugin module '{spec}'; give an importable module name or a path to a .py file"
             ) from e
-        raise FwError(f"{key}: plugin '{spec}' failed to import: {_failure(e)}") from e
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:  # noqa: BLE001 - SystemExit too: a plugin must not end fw
-        raise FwError(f"{key}: plugin '{spec}' failed to import: {_failure(e)}") from e
+        raise FwError(f"{key}: plugin '{spec}' failed to import: {describe_exception(e)}") from e
+    except Exception as e:
+        raise FwError(f"{key}: plugin '{spec}' failed to import: {describe_exception(e)}") from e
 
 
 def _fw_version():
@@ -281,37 +262,3 @@ def _fw_version():
 
     return __version__
 
-
-def _failure(e: BaseException) -> str:
-    """A plugin's exception in one bounded line, whatever its ``__str__`` does."""
-    text = describe_exception(e)
-    return f"{text} (a plugin must raise an exception, not exit)" if isinstance(e, SystemExit) else text
-
-
-def slow_plugin_seconds() -> float:
-    try:
-        return float(os.environ.get("FW_SLOW_PLUGIN_SECONDS") or 5)
-    except ValueError:
-        return 5.0
-
-
-@contextlib.contextmanager
-def _watch(what, fix):
-    """Name ``what`` on stderr if loading it takes more than ``slow_plugin_seconds()``."""
-    seconds = slow_plugin_seconds()
-    line = f"fw: still loading {what} after {seconds:g} s; if it hangs, press Ctrl-C and {fix}\n"
-    timer = threading.Timer(seconds, _say, (line,))
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-
-
-def _say(line):
-    try:
-        sys.stderr.write(line)
-        sys.stderr.flush()
-    except Exception:  # noqa: BLE001 - a plugin may have closed or replaced stderr
-        pass
