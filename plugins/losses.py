@@ -38,6 +38,6 @@ class MeanSquaredError(Loss):
 
 
 @hookimpl
-def register_losses(register):
+def register_classes(register):
     register(CrossEntropy)
     register(MeanSquaredError)

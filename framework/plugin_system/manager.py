@@ -1,14 +1,13 @@
 """The plugin manager: built-ins, installed entry points and config-named modules.
 
 Built-in plugins register exactly like a third-party plugin (the pytest
-pattern), but only when one of their names is first needed: ``BUILTINS``
-declares which names each module registers, so a config that uses sigmoid,
-softmax, mnist and pickle imports those three modules and nothing else, and
-scans no installed plugin (a built-in keeps its name; see README, "The
-rules"). A name no built-in declares loads every installed plugin first, as
-does ``fw plugins`` and any config with a ``plugins:`` list, so clashes are
-found as before. ``tests/test_startup.py`` checks ``BUILTINS`` against what
-the modules really register.
+pattern), but only when one of their names is first needed: the table
+``builtins.builtin_names()`` derives from the modules says which names each
+registers, so a config that uses sigmoid, softmax, mnist and pickle imports
+those three modules and nothing else, and scans no installed plugin (a
+built-in keeps its name; see README, "The rules"). A name no built-in has
+loads every installed plugin first, as does ``fw plugins`` and any config
+with a ``plugins:`` list, so clashes are found as before.
 
 Each installed plugin loads on its own: one that fails is recorded with its
 reason and skipped, so a broken plugin never takes the CLI down. Modules named
@@ -28,31 +27,13 @@ import sys
 import threading
 
 from ..errors import FwError
-from .registry import KINDS, NameClash, Provider, Registry
+from .builtins import builtin_names
+from .registry import KINDS, NameClash, Provider, Registry, kind_of
 from ..safeio.untrusted import clip, describe_exception
 
-#: Every built-in plugin module, with the names it registers by kind. A new module is one entry here.
-BUILTINS = {
-    "framework.plugins.activations": {"activations": ["sigmoid", "softmax", "relu", "identity", "step"]},
-    "framework.plugins.layers": {"layers": ["dense", "dropout", "batch_norm", "flatten"]},
-    "framework.plugins.conv": {"layers": ["conv2d", "max_pool2d", "avg_pool2d"]},
-    "framework.plugins.mnist": {"datasets": ["mnist"]},
-    "framework.plugins.fashion_mnist": {"datasets": ["fashion_mnist"]},
-    "framework.plugins.csv_dataset": {"datasets": ["csv"]},
-    "framework.plugins.image_folder": {"datasets": ["image_folder"]},
-    "framework.plugins.arrays": {"datasets": ["arrays"]},
-    "framework.plugins.pickle_importer": {"weight_importers": ["pickle"]},
-    "framework.plugins.npz_importer": {"weight_importers": ["npz"]},
-    "framework.plugins.writers": {"weight_writers": ["npz", "pickle"]},
-    "framework.plugins.safetensors_weights": {"weight_importers": ["safetensors"], "weight_writers": ["safetensors"]},
-    "framework.plugins.initializers": {"initializers": ["he", "xavier", "normal"]},
-    "framework.plugins.optimizers": {"optimizers": ["sgd", "momentum", "adagrad", "adam"]},
-    "framework.plugins.losses": {"losses": ["cross_entropy", "mean_squared_error"]},
-    "framework.plugins.callbacks": {"callbacks": ["early_stopping", "csv_logger"]},
-}
-BUILTIN_PLUGINS = tuple(BUILTINS)
 ENTRY_POINT_GROUP = "fw"
-HOOKS = [f"register_{kind}" for kind in KINDS]
+#: hook name -> the kind it registers (None: any, filed by base class)
+HOOKS = {"register_classes": None, **{f"register_{kind}": kind for kind in KINDS}}
 
 
 def autoload_disabled() -> bool:
@@ -86,9 +67,10 @@ class _Loader:
 
     def __init__(self, no_autoload):
         version = _fw_version()
-        self.providers = {mod: Provider(mod, "fw", version, builtin=True) for mod in BUILTINS}
+        builtins = builtin_names()
+        self.providers = {mod: Provider(mod, "fw", version, builtin=True) for mod in builtins}
         declared = {}
-        for mod, kinds in BUILTINS.items():
+        for mod, kinds in builtins.items():
             for kind, names in kinds.items():
                 declared.setdefault(kind, {}).update(dict.fromkeys(names, self.providers[mod]))
         self.registry = Registry(declared, loader=self)
@@ -130,7 +112,7 @@ class _Loader:
 
     def load_all(self):
         with self.lock:
-            for modname in BUILTINS:
+            for modname in self.providers:
                 self.load_module(modname)
             self.load_installed()
 
@@ -139,13 +121,13 @@ class _Loader:
         with self.lock:
             module = _import_local(spec, key)
             name = getattr(module, "__name__", None)
-            if (isinstance(name, str) and name in BUILTINS) or self.pm.is_registered(module):
+            if (isinstance(name, str) and name in self.providers) or self.pm.is_registered(module):
                 return  # already known: a built-in, or an installed plugin
             self._add(module, Provider(spec), fatal=True)
             if not any(True for _ in _impls(self.pm, module)):
                 raise FwError(
                     f"{key}: '{spec}' registers nothing; it needs an @hookimpl function such as "
-                    "register_activations(register)"
+                    "register_classes(register)"
                 )
 
     def _load_entry_points(self):
@@ -179,11 +161,14 @@ class _Loader:
                 raise FwError(f"{provider}: {describe_exception(e, prefix=False)}") from e
             _check_hook_names(pm, plugin, provider)
             staged = []
-            for impl_kind, impl in _impls(pm, plugin):
+            for hook, impl in _impls(pm, plugin):
+                kind = HOOKS[hook]
                 try:
-                    impl.function(register=lambda cls, k=impl_kind: staged.append((k, cls)))
+                    impl.function(register=lambda cls, k=kind: staged.append((k or kind_of(cls, provider), cls)))
+                except FwError:
+                    raise
                 except Exception as e:
-                    raise FwError(f"{provider}: register_{impl_kind}() raised {describe_exception(e)}") from e
+                    raise FwError(f"{provider}: {hook}() raised {describe_exception(e)}") from e
             for kind, cls in staged:  # all-or-nothing: one bad class fails the whole plugin
                 registry.check(kind, cls, provider)
         except Exception as e:  # pluggy, a hook, or a class check: the plugin fails as a whole
@@ -216,11 +201,11 @@ def _check_hook_names(pm, plugin, provider):
 
 
 def _impls(pm, plugin):
-    """This plugin's hook implementations, so each registration is attributed to it."""
-    for kind in KINDS:
-        for impl in getattr(pm.hook, f"register_{kind}").get_hookimpls():
+    """This plugin's hook implementations by hook name, so each registration is attributed to it."""
+    for hook in HOOKS:
+        for impl in getattr(pm.hook, hook).get_hookimpls():
             if impl.plugin is plugin:
-                yield kind, impl
+                yield hook, impl
 
 
 def _import_local(spec, key):
