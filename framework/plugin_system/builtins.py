@@ -41,10 +41,15 @@ def registered(modname) -> dict[str, list[str]]:
 
     import pluggy
 
+    from ..errors import FwError
+    from ..safeio.untrusted import describe_exception
     from . import hookspecs
     from .registry import kind_of
 
-    module = importlib.import_module(modname)
+    try:
+        module = importlib.import_module(modname)
+    except Exception as e:  # fw's own bug, or a module being edited: one line, naming it
+        raise FwError(f"built-in plugin '{modname}' failed to import: {describe_exception(e)}") from e
     pm = pluggy.PluginManager("fw")
     pm.add_hookspecs(hookspecs)
     pm.register(module)
@@ -63,7 +68,7 @@ def _stamps():
     stamps = []
     with os.scandir(folder) as entries:
         for e in entries:
-            if e.name.endswith(".py") and e.name != "__init__.py" and e.name.isascii():
+            if e.name.endswith(".py") and e.name[:-3].isidentifier() and e.name != "__init__.py":
                 st = e.stat()
                 stamps.append([e.name, st.st_size, st.st_mtime_ns])
     return folder, sorted(stamps)
