@@ -101,6 +101,7 @@ class Softmax(Activation):
     thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     rowwise = True  # each output row depends on the whole input row
     monotonic = True  # the largest input of a row gives its largest output
+    outputs_probabilities = True  # cross_entropy gives the gradient at its input: training skips its backward
 
     def forward(self, x):
         e = np.exp(x - x.max(axis=-1, keepdims=True))

@@ -11,10 +11,8 @@ class CrossEntropy(Loss):
     name = "cross_entropy"
 
     def fuses_with(self, layer):
-        """After softmax, the gradient at softmax's input is simply (y - t) / N."""
-        from framework.plugins.activations import Softmax
-
-        return isinstance(layer, Softmax)
+        """After a softmax (any layer that declares ``outputs_probabilities``), the gradient at its input is (y - t) / N."""
+        return layer.outputs_probabilities
 
     def forward(self, y, t):
         return float(-np.sum(t * np.log(y + _EPS)) / len(y))
@@ -40,6 +38,6 @@ class MeanSquaredError(Loss):
 
 
 @hookimpl
-def register_losses(register):
+def register_classes(register):
     register(CrossEntropy)
     register(MeanSquaredError)

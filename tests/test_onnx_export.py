@@ -9,7 +9,8 @@ import pytest
 
 from framework import Network
 from framework.interchange.onnx_export import export
-from framework.plugin_system.manager import BUILTINS, get_registry
+from framework.plugin_system.builtins import builtin_names
+from framework.plugin_system.manager import get_registry
 from framework.plugins.activations import Identity, ReLU, Sigmoid, Softmax, Step
 from framework.plugins.conv import AvgPool2D, Conv2D, MaxPool2D
 from framework.plugins.layers import BatchNorm, Dense, Dropout, Flatten
@@ -80,7 +81,7 @@ def test_onnx_runtime_agrees_with_fw(name):
 
 def test_every_built_in_layer_and_activation_exports():
     registry = get_registry()
-    names = [n for kinds in BUILTINS.values() for kind in ("layers", "activations") for n in kinds.get(kind, [])]
+    names = [n for kinds in builtin_names().values() for kind in ("layers", "activations") for n in kinds.get(kind, [])]
     missing = [n for n in names if not registry.get("layers", n, "test").has_onnx()]
     assert names and not missing, f"built-in layers without to_onnx: {missing}"
     covered = {type(layer).name for layers, _ in NETS.values() for layer in layers()}

@@ -47,19 +47,7 @@ def main(argv=None):
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except SystemExit as e:
-        # fw's own exits (usage errors, --help, --version) come from argparse, above: this one
-        # is plugin code's, and must not pass for success (exit 0) or end fw without a word.
-        if args.debug:
-            import traceback
-
-            traceback.print_exception(e)
-        print(
-            f"fw: error: {describe_exception(e)} raised {origin(e)}: plugin code must raise an exception, not exit",
-            file=sys.stderr,
-        )
-        return 1
-    except BaseException as e:  # noqa: BLE001 - any Exception, and a plugin's own BaseException subclasses
+    except Exception as e:  # an error fw did not word itself: one line, saying where it came from
         if args.debug:
             raise
         text = describe_exception(e, ERROR_LIMIT)
@@ -100,28 +88,4 @@ def console():
 
     code = main()
     gc.freeze()
-    _leave_plugin_threads(code)
     sys.exit(code)
-
-
-def _leave_plugin_threads(code):
-    """A plugin's non-daemon thread still running would keep fw from exiting: name it, and exit anyway."""
-    import os
-    import threading
-
-    left = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
-    if not left:
-        return
-    from ..safeio.untrusted import clip
-
-    names = ", ".join(clip(f"'{t.name}' from {_started_by(t)}", 120) for t in left[:3])
-    print(f"fw: warning: plugin code left {len(left)} thread(s) running ({names}); exiting without waiting for them",
-          file=sys.stderr)  # fmt: skip
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def _started_by(thread):
-    target = getattr(thread, "_target", None) or type(thread).run
-    return f"{getattr(target, '__module__', '?')}.{getattr(target, '__qualname__', '?')}"

@@ -27,10 +27,10 @@ class PerInstanceDict:
 class Layer:
     """One step of a network: an affine map, an activation, dropout, batch-norm, ...
 
-    Subclasses set ``name`` (the name ``model.layers`` uses) and implement
-    ``forward(x, train=False)``. Config parameters, as in
-    ``{name: dense, units: 100}``, arrive as keyword arguments to ``__init__``.
+    The contract, all a layer needs:
 
+    - ``name``: the name ``model.layers`` uses, as in ``{name: dense, units: 100}``.
+    - ``__init__`` parameters: the config's, as keyword arguments (``units=100``).
     - ``build(input_shape, rng)`` (optional): ``input_shape`` is one example's
       shape without the batch axis, e.g. ``(784,)`` or ``(1, 28, 28)``; ``rng``
       a ``numpy.random.Generator`` seeded from the config. Create the trainable
@@ -40,29 +40,23 @@ class Layer:
       ``train=True`` before ``backward``; keep what backward needs then.
     - ``backward(dout)`` (optional; ``fw train`` needs it): return dL/dx and,
       for every key ``k`` of ``self.params``, fill ``self.grads[k]`` (same shape).
-    - ``weight_names`` (optional): which ``params`` an optimizer's
-      ``weight_decay`` applies to; by default those with two or more dimensions.
-    - An initialiser: a layer that draws weights takes an ``init`` parameter
-      in its ``__init__`` (``def __init__(self, units, init=None)``). fw then
-      passes it an ``framework.Initializer``, resolved from the layer's
-      ``init:`` key, else ``model.init``, else the network's first
-      activation's choice (He for ReLU). Draw with
-      ``self.init(fan_in, fan_out, rng)`` or ``self.init.draw(shape, rng)``.
-      Built from Python without one, ``init`` is None: pick a default.
-    - ``to_onnx(graph, x)`` (optional; ``fw export`` needs it): add this
-      layer's inference to an ONNX graph. ``x`` is the name of the input
-      tensor; return the name of the output tensor. ``graph.op("Relu", x)``
-      adds a node and returns its output's name (attributes as keywords, e.g.
-      ``graph.op("Gemm", x, w, b, transB=0)``; a number or numpy array among
-      the inputs becomes a constant); ``graph.weight("W", array)`` adds an
-      initialiser named after the layer (``3.W``); ``graph.input_shape`` and
-      ``graph.output_shape`` are this layer's shapes (one example). No import
-      of ``onnx`` is needed: fw does that.
+    - ``params``, ``grads``, ``buffers``: dicts of arrays the base class
+      provides (no ``super().__init__()`` needed); see each below.
 
-    The network calls a layer through ``__call__`` and ``backprop``, which
-    run ``forward`` and ``backward``; ``Activation`` overrides them to keep
-    the ``x`` and ``y`` its one-argument ``forward`` cannot.
+    Optional, each for a layer that wants it (see each below): what it
+    declares (``weight_names``, ``outputs_probabilities``), fw's initialiser
+    (an ``init: Initializer`` parameter), inference fast paths
+    (``forward_into``, ``inplace``, ``monotonic``, ``thread_safe``,
+    ``input_grad``) and export (``to_onnx``).
+
+    The rest is fw's own, called by the network and the messages; a layer
+    does not override it. The network runs a layer through ``__call__`` and
+    ``backprop``, which run ``forward`` and ``backward``; ``Activation``
+    overrides them to keep the ``x`` and ``y`` its one-argument ``forward``
+    cannot.
     """
+
+    # --- The contract -------------------------------------------------------------------------
 
     name: ClassVar[str]
 
@@ -72,36 +66,6 @@ class Layer:
     grads = PerInstanceDict()
     #: Arrays saved with the weights but not trained (batch-norm's running statistics).
     buffers = PerInstanceDict()
-
-    #: The keys of ``params`` that are weights (matrices, kernels): weight decay applies to
-    #: them, never to biases or normalisation parameters. None: every parameter with two or
-    #: more dimensions (``W`` of dense and conv2d; not ``b``, ``gamma`` or ``beta``).
-    weight_names: ClassVar[tuple[str, ...] | None] = None
-
-    #: False when nothing needs dL/dx, as for the network's first layer: ``backward``
-    #: may then skip computing it and return None. A hint fw sets; ignoring it is fine.
-    input_grad: bool = True
-    #: Optional fast path. True if ``forward_into(x, out)`` accepts ``out is x``
-    #: (element-wise layers): the network then hands it its own buffer to overwrite.
-    inplace: ClassVar[bool] = False
-    #: True if, as the last layer, it never changes which entry of a row is the
-    #: largest (softmax): a classifier may then skip it.
-    monotonic: ClassVar[bool] = False
-    #: Optional. True if inference (``forward_into``, or ``forward`` with train False) may
-    #: run on two chunks at once from two threads: it keeps nothing in ``self`` while it
-    #: works. When every layer says so, ``classify`` shares its chunks between worker
-    #: threads (``framework.core.threads``); the default False keeps them on one.
-    thread_safe: ClassVar[bool] = False
-
-    #: How messages name this kind of plugin, what it lacks without backward, and how to add it.
-    noun: ClassVar[str] = "layer"
-    missing: ClassVar[str] = "no backward"
-    backward_hint: ClassVar[str] = "backward(self, dout) returning dL/dx and filling self.grads"
-
-    def is_weight(self, key) -> bool:
-        """Does weight decay apply to ``params[key]``? See ``weight_names``."""
-        names = self.weight_names
-        return key in names if names is not None else self.params[key].ndim >= 2
 
     def build(self, input_shape, rng):
         """Create ``self.params`` for this input shape and return the output shape."""
@@ -113,14 +77,74 @@ class Layer:
     def backward(self, dout):
         raise self.no_backward()
 
-    @classmethod
-    def has_backward(cls) -> bool:
-        return cls.backward is not Layer.backward
+    # --- Optional: declarations -----------------------------------------------------------------
 
-    @classmethod
-    def suggested_init(cls) -> str | None:
-        """The initialiser that suits the layers feeding this one ("he" for ReLU); None: no opinion."""
-        return None
+    #: The keys of ``params`` that are weights (matrices, kernels): weight decay applies to
+    #: them, never to biases or normalisation parameters. None: every parameter with two or
+    #: more dimensions (``W`` of dense and conv2d; not ``b``, ``gamma`` or ``beta``).
+    weight_names: ClassVar[tuple[str, ...] | None] = None
+    #: True for a softmax over the last axis (each output row is ``softmax`` of its input row):
+    #: ``cross_entropy`` then gives the gradient at this layer's input, (y - t) / N, and training
+    #: starts backward there, so as the network's last layer it needs no ``backward``.
+    outputs_probabilities: ClassVar[bool] = False
+
+    # An initialiser: a layer that draws weights declares an ``init`` parameter
+    # annotated ``framework.Initializer`` (``def __init__(self, units, init:
+    # Initializer = None)``). fw then passes it one, resolved from the layer's
+    # ``init:`` key, else ``model.init``, else the network's first activation's
+    # choice (He for ReLU). Draw with ``self.init(fan_in, fan_out, rng)`` or
+    # ``self.init.draw(shape, rng)``. Built from Python without one, ``init`` is
+    # None: pick a default.
+
+    # --- Optional: fast paths for inference and training ---------------------------------------
+
+    def forward_into(self, x, out):
+        """``forward(x, train=False)``, written into ``out``.
+
+        ``out`` is a float32 buffer of the output's shape that the network owns
+        and reuses for every chunk (``out is x`` when ``inplace`` is True and x
+        is the network's own). Return ``out`` or a view of it. The default
+        returns ``forward(x)``, so a layer works without this.
+        """
+        return self(x)
+
+    #: True if ``forward_into(x, out)`` accepts ``out is x`` (element-wise layers): the
+    #: network then hands it its own buffer to overwrite.
+    inplace: ClassVar[bool] = False
+    #: True if, as the last layer, it never changes which entry of a row is the
+    #: largest (softmax): a classifier may then skip it.
+    monotonic: ClassVar[bool] = False
+    #: True if inference (``forward_into``, or ``forward`` with train False) may run on two
+    #: chunks at once from two threads: it keeps nothing in ``self`` while it works. When
+    #: every layer says so, ``classify`` shares its chunks between worker threads
+    #: (``framework.core.threads``); the default False keeps them on one.
+    thread_safe: ClassVar[bool] = False
+    #: False when nothing needs dL/dx, as for the network's first layer: ``backward``
+    #: may then skip computing it and return None. A hint fw sets; ignoring it is fine.
+    input_grad: bool = True
+
+    # --- Optional: export ----------------------------------------------------------------------
+
+    def to_onnx(self, graph, x):
+        """``fw export`` needs it: add this layer's inference to an ONNX graph.
+
+        ``x`` is the name of the input tensor; return the name of the output
+        tensor. ``graph.op("Relu", x)`` adds a node and returns its output's
+        name (attributes as keywords, e.g. ``graph.op("Gemm", x, w, b,
+        transB=0)``; a number or numpy array among the inputs becomes a
+        constant); ``graph.weight("W", array)`` adds an initialiser named after
+        the layer (``3.W``); ``graph.input_shape`` and ``graph.output_shape``
+        are this layer's shapes (one example). No import of ``onnx`` is
+        needed: fw does that.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no to_onnx(graph, x)")
+
+    # --- fw's own: a layer does not override these ------------------------------------------------
+
+    #: How messages name this kind of plugin, what it lacks without backward, and how to add it.
+    noun: ClassVar[str] = "layer"
+    missing: ClassVar[str] = "no backward"
+    backward_hint: ClassVar[str] = "backward(self, dout) returning dL/dx and filling self.grads"
 
     def __call__(self, x, train=False):
         """What the network runs: ``forward(x, train)``."""
@@ -130,24 +154,24 @@ class Layer:
         """What the network runs in training, after ``self(x, train=True)``: ``backward(dout)``."""
         return self.backward(dout)
 
-    def forward_into(self, x, out):
-        """Optional fast path for inference: ``forward(x, train=False)``, written into ``out``.
-
-        ``out`` is a float32 buffer of the output's shape that the network owns
-        and reuses for every chunk (``out is x`` when ``inplace`` is True and x
-        is the network's own). Return ``out`` or a view of it. The default
-        returns ``forward(x)``, so a layer works without this.
-        """
-        return self(x)
-
-    def to_onnx(self, graph, x):
-        """Optional: emit this layer's inference as ONNX nodes into ``graph``; return the output tensor's name."""
-        raise NotImplementedError(f"{type(self).__name__} has no to_onnx(graph, x)")
+    @classmethod
+    def has_backward(cls) -> bool:
+        return cls.backward is not Layer.backward
 
     @classmethod
     def has_onnx(cls) -> bool:
         """Does this class export itself to ONNX (``fw export``)?"""
         return cls.to_onnx is not Layer.to_onnx
+
+    def is_weight(self, key) -> bool:
+        """Does weight decay apply to ``params[key]``? See ``weight_names``."""
+        names = self.weight_names
+        return key in names if names is not None else self.params[key].ndim >= 2
+
+    @classmethod
+    def suggested_init(cls) -> str | None:
+        """The initialiser that suits the layers feeding this one ("he" for ReLU); None: no opinion."""
+        return None
 
     def no_backward(self, why="", fix="implement"):
         """The error for a missing ``backward``: ``layer 'x' (X) has no backward{why}; {fix} backward(...)``."""

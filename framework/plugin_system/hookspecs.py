@@ -1,5 +1,9 @@
 """The hooks a plugin implements. Each takes a ``register`` callback.
 
+A plugin needs one: ``register_classes``, which takes any plugin class and
+files it by its base class. The nine kind-specific hooks after it are how
+plugins registered before it, and keep working.
+
 The core owns the callback, so it validates what a plugin registers, records
 which plugin registered it, and refuses a name that is already taken.
 """
@@ -8,6 +12,16 @@ import pluggy
 
 hookspec = pluggy.HookspecMarker("fw")
 hookimpl = pluggy.HookimplMarker("fw")
+
+
+@hookspec
+def register_classes(register):
+    """Call ``register(cls)`` for each plugin class: a subclass of ``framework.Layer`` (``Activation``
+    among them), ``Dataset``, ``WeightImporter``, ``WeightWriter``, ``Optimizer``, ``Loss``,
+    ``Initializer`` or ``Callback``. fw files each by the class it subclasses."""
+
+
+# The kind-specific hooks: each takes classes of its one kind.
 
 
 @hookspec

@@ -1,28 +1,24 @@
 """The plugin manager: built-ins, installed entry points and config-named modules.
 
 Built-in plugins register exactly like a third-party plugin (the pytest
-pattern), but only when one of their names is first needed: ``BUILTINS``
-declares which names each module registers, so a config that uses sigmoid,
-softmax, mnist and pickle imports those three modules and nothing else, and
-scans no installed plugin (a built-in keeps its name; see README, "The
-rules"). A name no built-in declares loads every installed plugin first, as
-does ``fw plugins`` and any config with a ``plugins:`` list, so clashes are
-found as before. ``tests/test_startup.py`` checks ``BUILTINS`` against what
-the modules really register.
+pattern), but only when one of their names is first needed: the table
+``builtins.builtin_names()`` derives from the modules says which names each
+registers, so a config that uses sigmoid, softmax, mnist and pickle imports
+those three modules and nothing else, and scans no installed plugin (a
+built-in keeps its name; see README, "The rules"). A name no built-in has
+loads every installed plugin first, as does ``fw plugins`` and any config
+with a ``plugins:`` list, so clashes are found as before.
 
 Each installed plugin loads on its own: one that fails is recorded with its
 reason and skipped, so a broken plugin never takes the CLI down. Modules named
 in a config's ``plugins:`` list were asked for explicitly, so their failure is
 an error.
 
-Whatever a plugin raises while it loads, ``SystemExit`` included (all but
-``KeyboardInterrupt``), is that plugin's failure, described through
-``untrusted.describe_exception``, which survives any exception's ``__str__``.
-A plugin still loading after ``FW_SLOW_PLUGIN_SECONDS`` (default 5) is named
-on stderr, so one that hangs does not hang fw unnamed.
+A plugin is trusted code, like a ``conftest.py``: fw checks the classes it
+registers, and words an exception it raises at load time as its failure, but
+does not police what it does (an exit, a hang, a thread left running).
 """
 
-import contextlib
 import functools
 import hashlib
 import importlib
@@ -31,31 +27,13 @@ import sys
 import threading
 
 from ..errors import FwError
-from .registry import KINDS, NameClash, Provider, Registry
+from .builtins import builtin_names
+from .registry import KINDS, NameClash, Provider, Registry, kind_of
 from ..safeio.untrusted import clip, describe_exception
 
-#: Every built-in plugin module, with the names it registers by kind. A new module is one entry here.
-BUILTINS = {
-    "framework.plugins.activations": {"activations": ["sigmoid", "softmax", "relu", "identity", "step"]},
-    "framework.plugins.layers": {"layers": ["dense", "dropout", "batch_norm", "flatten"]},
-    "framework.plugins.conv": {"layers": ["conv2d", "max_pool2d", "avg_pool2d"]},
-    "framework.plugins.mnist": {"datasets": ["mnist"]},
-    "framework.plugins.fashion_mnist": {"datasets": ["fashion_mnist"]},
-    "framework.plugins.csv_dataset": {"datasets": ["csv"]},
-    "framework.plugins.image_folder": {"datasets": ["image_folder"]},
-    "framework.plugins.arrays": {"datasets": ["arrays"]},
-    "framework.plugins.pickle_importer": {"weight_importers": ["pickle"]},
-    "framework.plugins.npz_importer": {"weight_importers": ["npz"]},
-    "framework.plugins.writers": {"weight_writers": ["npz", "pickle"]},
-    "framework.plugins.safetensors_weights": {"weight_importers": ["safetensors"], "weight_writers": ["safetensors"]},
-    "framework.plugins.initializers": {"initializers": ["he", "xavier", "normal"]},
-    "framework.plugins.optimizers": {"optimizers": ["sgd", "momentum", "adagrad", "adam"]},
-    "framework.plugins.losses": {"losses": ["cross_entropy", "mean_squared_error"]},
-    "framework.plugins.callbacks": {"callbacks": ["early_stopping", "csv_logger"]},
-}
-BUILTIN_PLUGINS = tuple(BUILTINS)
 ENTRY_POINT_GROUP = "fw"
-HOOKS = [f"register_{kind}" for kind in KINDS]
+#: hook name -> the kind it registers (None: any, filed by base class)
+HOOKS = {"register_classes": None, **{f"register_{kind}": kind for kind in KINDS}}
 
 
 def autoload_disabled() -> bool:
@@ -89,9 +67,10 @@ class _Loader:
 
     def __init__(self, no_autoload):
         version = _fw_version()
-        self.providers = {mod: Provider(mod, "fw", version, builtin=True) for mod in BUILTINS}
+        builtins = builtin_names()
+        self.providers = {mod: Provider(mod, "fw", version, builtin=True) for mod in builtins}
         declared = {}
-        for mod, kinds in BUILTINS.items():
+        for mod, kinds in builtins.items():
             for kind, names in kinds.items():
                 declared.setdefault(kind, {}).update(dict.fromkeys(names, self.providers[mod]))
         self.registry = Registry(declared, loader=self)
@@ -116,14 +95,11 @@ class _Loader:
         with self.lock:
             if modname in self.loaded:
                 return
-            with _watch(f"built-in plugin '{modname}'", "report it as a bug in fw"):
-                try:
-                    module = importlib.import_module(modname)
-                except KeyboardInterrupt:
-                    raise
-                except BaseException as e:  # noqa: BLE001 - as for any plugin: one line, naming it
-                    raise FwError(f"built-in plugin '{modname}' failed to import: {_failure(e)}") from e
-                self._add(module, self.providers[modname], fatal=True)
+            try:
+                module = importlib.import_module(modname)
+            except Exception as e:  # as for any plugin: one line, naming it
+                raise FwError(f"built-in plugin '{modname}' failed to import: {describe_exception(e)}") from e
+            self._add(module, self.providers[modname], fatal=True)
             self.loaded.add(modname)
 
     def load_installed(self):
@@ -136,22 +112,22 @@ class _Loader:
 
     def load_all(self):
         with self.lock:
-            for modname in BUILTINS:
+            for modname in self.providers:
                 self.load_module(modname)
             self.load_installed()
 
     def load_local(self, spec, key):
         """Register a config-named plugin: a ``.py`` path or a module name. Its failure is an error."""
-        with self.lock, _watch(f"plugin '{spec}' ({key})", "remove it from the config's plugins: list"):
+        with self.lock:
             module = _import_local(spec, key)
             name = getattr(module, "__name__", None)
-            if (isinstance(name, str) and name in BUILTINS) or self.pm.is_registered(module):
+            if (isinstance(name, str) and name in self.providers) or self.pm.is_registered(module):
                 return  # already known: a built-in, or an installed plugin
             self._add(module, Provider(spec), fatal=True)
             if not any(True for _ in _impls(self.pm, module)):
                 raise FwError(
                     f"{key}: '{spec}' registers nothing; it needs an @hookimpl function such as "
-                    "register_activations(register)"
+                    "register_classes(register)"
                 )
 
     def _load_entry_points(self):
@@ -159,24 +135,17 @@ class _Loader:
 
         try:
             found = entry_points(ENTRY_POINT_GROUP)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as e:  # noqa: BLE001 - broken metadata must not stop fw either
-            self.registry.record_failure(Provider("(installed plugins)"), f"reading their metadata failed: {_failure(e)}")
+        except Exception as e:  # broken metadata must not stop fw either
+            self.registry.record_failure(Provider("(installed plugins)"), f"reading their metadata failed: {describe_exception(e)}")
             return
         for ep in found:
             provider = Provider(clip(ep.name, 80), ep.dist and clip(ep.dist, 80), ep.version and clip(ep.version, 40))
-            fix = f"uninstall {provider.dist or 'it'}, or set FW_DISABLE_PLUGIN_AUTOLOAD=1"
             try:
-                with _watch(str(provider), fix):
-                    plugin = ep.load()
-            except KeyboardInterrupt:
-                raise
-            except BaseException as e:  # noqa: BLE001 - a broken third-party plugin must not stop fw
-                self.registry.record_failure(provider, f"import of '{clip(ep.value, 120)}' failed: {_failure(e)}")
+                plugin = ep.load()
+            except Exception as e:  # a broken third-party plugin must not stop fw
+                self.registry.record_failure(provider, f"import of '{clip(ep.value, 120)}' failed: {describe_exception(e)}")
                 continue
-            with _watch(str(provider), fix):
-                self._add(plugin, provider)
+            self._add(plugin, provider)
 
     def _add(self, plugin, provider, fatal=False):
         """Register one plugin all-or-nothing; record (or raise, if ``fatal``) its failure."""
@@ -192,21 +161,20 @@ class _Loader:
                 raise FwError(f"{provider}: {describe_exception(e, prefix=False)}") from e
             _check_hook_names(pm, plugin, provider)
             staged = []
-            for impl_kind, impl in _impls(pm, plugin):
+            for hook, impl in _impls(pm, plugin):
+                kind = HOOKS[hook]
                 try:
-                    impl.function(register=lambda cls, k=impl_kind: staged.append((k, cls)))
-                except KeyboardInterrupt:
+                    impl.function(register=lambda cls, k=kind: staged.append((k or kind_of(cls, provider), cls)))
+                except FwError:
                     raise
-                except BaseException as e:  # noqa: BLE001 - SystemExit too: it is the plugin's failure
-                    raise FwError(f"{provider}: register_{impl_kind}() raised {_failure(e)}") from e
+                except Exception as e:
+                    raise FwError(f"{provider}: {hook}() raised {describe_exception(e)}") from e
             for kind, cls in staged:  # all-or-nothing: one bad class fails the whole plugin
                 registry.check(kind, cls, provider)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as e:  # noqa: BLE001 - pluggy reading a hostile object can raise anything
+        except Exception as e:  # pluggy, a hook, or a class check: the plugin fails as a whole
             if pm.is_registered(plugin):
                 pm.unregister(plugin)
-            reason = describe_exception(e, 600, prefix=False) if type(e) is FwError else f"{provider}: {_failure(e)}"
+            reason = describe_exception(e, 600, prefix=False) if type(e) is FwError else f"{provider}: {describe_exception(e)}"
             if fatal:
                 raise FwError(reason) from e
             registry.record_failure(provider, reason)
@@ -233,11 +201,11 @@ def _check_hook_names(pm, plugin, provider):
 
 
 def _impls(pm, plugin):
-    """This plugin's hook implementations, so each registration is attributed to it."""
-    for kind in KINDS:
-        for impl in getattr(pm.hook, f"register_{kind}").get_hookimpls():
+    """This plugin's hook implementations by hook name, so each registration is attributed to it."""
+    for hook in HOOKS:
+        for impl in getattr(pm.hook, hook).get_hookimpls():
             if impl.plugin is plugin:
-                yield kind, impl
+                yield hook, impl
 
 
 def _import_local(spec, key):
@@ -269,11 +237,9 @@ def _import_local(spec, key):
             raise FwError(
                 f"{key}: no plugin module '{spec}'; give an importable module name or a path to a .py file"
             ) from e
-        raise FwError(f"{key}: plugin '{spec}' failed to import: {_failure(e)}") from e
-    except KeyboardInterrupt:
-        raise
-    except BaseException as e:  # noqa: BLE001 - SystemExit too: a plugin must not end fw
-        raise FwError(f"{key}: plugin '{spec}' failed to import: {_failure(e)}") from e
+        raise FwError(f"{key}: plugin '{spec}' failed to import: {describe_exception(e)}") from e
+    except Exception as e:
+        raise FwError(f"{key}: plugin '{spec}' failed to import: {describe_exception(e)}") from e
 
 
 def _fw_version():
@@ -281,37 +247,3 @@ def _fw_version():
 
     return __version__
 
-
-def _failure(e: BaseException) -> str:
-    """A plugin's exception in one bounded line, whatever its ``__str__`` does."""
-    text = describe_exception(e)
-    return f"{text} (a plugin must raise an exception, not exit)" if isinstance(e, SystemExit) else text
-
-
-def slow_plugin_seconds() -> float:
-    try:
-        return float(os.environ.get("FW_SLOW_PLUGIN_SECONDS") or 5)
-    except ValueError:
-        return 5.0
-
-
-@contextlib.contextmanager
-def _watch(what, fix):
-    """Name ``what`` on stderr if loading it takes more than ``slow_plugin_seconds()``."""
-    seconds = slow_plugin_seconds()
-    line = f"fw: still loading {what} after {seconds:g} s; if it hangs, press Ctrl-C and {fix}\n"
-    timer = threading.Timer(seconds, _say, (line,))
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-
-
-def _say(line):
-    try:
-        sys.stderr.write(line)
-        sys.stderr.flush()
-    except Exception:  # noqa: BLE001 - a plugin may have closed or replaced stderr
-        pass

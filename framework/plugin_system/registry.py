@@ -4,9 +4,10 @@ Plugins never write to the tables directly: they call the ``register``
 callback the core hands them, which checks the class, records which plugin
 provided it and refuses a name that is already taken.
 
-Activations are layers: ``register_activations`` fills the layers' table, and
-"activations" is the view of that table whose classes subclass
-``framework.Activation``. A view is the one place that looks at a class's type.
+A class is filed by its base class (``kind_of``): a ``framework.Loss``
+subclass is a loss. Activations are layers: they live in the layers' table,
+and "activations" is the view of that table whose classes subclass
+``framework.Activation``.
 """
 
 import difflib
@@ -30,8 +31,8 @@ MAX_NAME = 64
 
 @dataclass(frozen=True)
 class Kind:
-    """What a ``register_<kind>`` hook registers: the base class, how messages name it, the method
-    a subclass must implement, and the table its names live in (activations share the layers')."""
+    """One kind of plugin class: the base class, how messages name it, the method a subclass must
+    implement, and the table its names live in (activations share the layers')."""
 
     base: type
     noun: str
@@ -39,7 +40,7 @@ class Kind:
     table: str
 
 
-#: hook suffix -> Kind
+#: kind (its hook is ``register_<kind>``) -> Kind; a narrower base comes before a broader one (``kind_of``)
 KINDS = {
     "activations": Kind(Activation, "activation", "forward", "layers"),
     "layers": Kind(Layer, "layer", "forward", "layers"),
@@ -52,6 +53,16 @@ KINDS = {
     "callbacks": Kind(Callback, "callback", "on_epoch_end", "callbacks"),
 }
 TABLES = tuple(dict.fromkeys(k.table for k in KINDS.values()))
+
+
+def kind_of(cls, provider) -> str:
+    """The kind ``cls`` is filed under, by its base class: ``register_classes`` takes any plugin class."""
+    if isinstance(cls, type):
+        for kind, k in KINDS.items():
+            if issubclass(cls, k.base):
+                return kind
+    bases = ", ".join(f"framework.{k.base.__name__}" for k in KINDS.values())
+    raise FwError(f"{provider} registered {describe_object(cls)}, which is not a subclass of any of {bases}")
 
 
 #: Names the README's examples use that come from the example packages in examples/, not from fw itself.
@@ -76,7 +87,7 @@ class Registry:
     """Every plugin's names, loaded as they are needed.
 
     ``declared`` lists the built-in names by kind with the built-in plugin that
-    registers each, so a built-in name costs the import of its own module only,
+    registers each (``builtins.builtin_names``), so a built-in name costs the import of its own module only,
     and neither the other built-ins nor a scan of installed plugins (a built-in
     keeps its name, so no installed plugin can change what it means). A name
     that is not declared loads the installed plugins first. ``loader`` (see
@@ -191,8 +202,8 @@ class Registry:
             self._loader.load_module(provider.plugin)
             if name not in self._classes[table]:
                 raise FwError(
-                    f"fw's table of built-in names says {provider} registers {KINDS[declared_kind].noun} '{name}', "
-                    "but it does not; fix BUILTINS in framework/plugin_system/manager.py"
+                    f"fw's cached table of built-in names says {provider} registers {KINDS[declared_kind].noun} '{name}', "
+                    "but it does not; report this as a bug in fw"
                 )
         elif declared is None:
             self._load("installed")
@@ -235,8 +246,8 @@ class Registry:
             raise NameClash(f"{k.noun} '{name}' is registered by both {first} and {provider}", first)
         if provider.builtin and declared != provider:
             raise FwError(
-                f"{provider} registers {k.noun} '{name}', which fw's table of built-in names does not list; "
-                "add it to BUILTINS in framework/plugin_system/manager.py"
+                f"{provider} registers {k.noun} '{name}', which fw's cached table of built-in names does not list; "
+                "report this as a bug in fw"
             )
         self._classes[k.table][name] = cls
         self._providers[k.table][name] = provider

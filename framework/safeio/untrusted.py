@@ -1,11 +1,10 @@
-"""One bounded line about an exception or object that fw did not make: a plugin's.
+"""One bounded line about an exception or object that fw did not make: a plugin's, or one about a file.
 
-A plugin's exception is untrusted. Its ``__str__`` may raise, loop, print
-megabytes, or quote a value whose ``repr`` takes 2**60 steps (tuples that
-share references). So fw quotes only plain values (str, numbers, ...) itself,
-never calls ``repr`` on anything else, and calls an overridden ``__str__`` on a
-thread with a deadline. (Code that hangs inside C while holding the GIL cannot
-be stopped from Python; this stops Python-level loops.)
+Such an exception may quote a value whose ``repr`` takes 2**60 steps (tuples
+that share references) or runs to megabytes. So fw quotes only plain values
+(str, numbers, ...) itself, never calls ``repr`` on anything else, and cuts
+what it quotes to one line. A plugin is trusted code: an exception's own
+``__str__`` is called as it is (an exception it raises is survived).
 """
 
 import sys
@@ -13,8 +12,6 @@ import types
 
 #: Characters of a plugin's text quoted in one message.
 LIMIT = 300
-#: Seconds a plugin's own ``__str__`` gets.
-STR_DEADLINE = 1.0
 _PLAIN = (str, int, float, bool, type(None))
 
 
@@ -28,18 +25,14 @@ def clip(text: str, limit: int = LIMIT) -> str:
 
 
 def describe_exception(e: BaseException, limit: int = LIMIT, prefix: bool = True) -> str:
-    """``Type: message`` (``SystemExit(0)`` for an exit) in at most ``limit`` characters; never raises.
+    """``Type: message`` in at most ``limit`` characters; an exception raised by its ``__str__`` is survived.
 
     ``prefix=False`` leaves out ``Type: `` when there is a message, for fw's own FwError.
     """
     name = type_name(type(e))
     try:
-        if isinstance(e, SystemExit):
-            return clip(f"{name}({_plain_repr(SystemExit.code.__get__(e))})", limit)
         text = _message(e)
-    except KeyboardInterrupt:
-        raise
-    except BaseException:  # noqa: BLE001 - whatever the exception does, the caller gets a line
+    except Exception:  # the caller gets a line, even about a broken exception
         text = "(its message cannot be shown)"
     if not text:
         return clip(name, limit)
@@ -68,7 +61,10 @@ def _message(e):
     args = BaseException.__dict__["args"].__get__(e)
     impl = _lookup(type(e), "__str__")
     if not isinstance(impl, types.WrapperDescriptorType):  # the plugin's own __str__
-        return _own_str(e)
+        try:
+            return str.__str__(str(e))[: 2 * LIMIT]  # an exact str, even from a str subclass
+        except Exception:
+            return "(its __str__ raised an exception)"
     plain = len(args) <= 5 and all(type(a) in _PLAIN for a in (*args, *_extra_fields(e)))
     if plain:
         return str(e)  # a built-in __str__ over plain values: safe, and bounded by clip
@@ -84,27 +80,6 @@ def _extra_fields(e):
     if isinstance(e, SyntaxError):
         return [SyntaxError.msg.__get__(e), SyntaxError.filename.__get__(e)]
     return []
-
-
-def _own_str(e):
-    """``str(e)`` through the plugin's ``__str__``, on a thread, given ``STR_DEADLINE`` seconds."""
-    import threading
-
-    box = []
-
-    def call():
-        try:
-            text = str(e)
-            box.append(str.__str__(text)[: 2 * LIMIT])  # an exact str, even from a str subclass
-        except BaseException:  # noqa: BLE001 - SystemExit too: this thread must just end
-            box.append(None)
-
-    worker = threading.Thread(target=call, name="fw-describe-exception", daemon=True)
-    worker.start()
-    worker.join(STR_DEADLINE)
-    if not box:
-        return f"(its __str__ did not return within {STR_DEADLINE:g} s)"
-    return box[0] if box[0] is not None else "(its __str__ raised an exception)"
 
 
 def _plain_repr(value):

@@ -1,12 +1,10 @@
-"""Plugins that misbehave in ways fw must contain: a width that changes in the middle chunks, a build that
-never ends, and a thread left running at exit."""
+"""Plugins that return what fw must refuse: a width that changes in the middle chunks, a build that never ends."""
 
 import itertools
-import threading
 
 import numpy as np
 
-from framework import Activation, Layer, hookimpl
+from framework import Layer, hookimpl
 
 
 class MiddleChunkWidth(Layer):
@@ -34,23 +32,8 @@ class EndlessBuild(Layer):
         return x
 
 
-class Lingers(Activation):
-    """Starts a non-daemon thread that never ends, as a careless plugin's background poller would."""
-
-    name = "lingers"
-
-    def forward(self, x):
-        if not any(t.name == "lingering-poller" for t in threading.enumerate()):
-            threading.Thread(target=threading.Event().wait, name="lingering-poller").start()
-        return x
-
-
 @hookimpl
 def register_layers(register):
     register(MiddleChunkWidth)
     register(EndlessBuild)
 
-
-@hookimpl
-def register_activations(register):
-    register(Lingers)
