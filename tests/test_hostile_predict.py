@@ -1,0 +1,87 @@
+"""Hostile inputs to fw predict (issue 26, items 4.3, 4.4 and 4.5): never a silently wrong answer.
+
+A tampered NAME.dataset.json, an input row that is not a finite number, a 16-bit
+or EXIF-rotated picture, an image too large to decode, a file in a format fw
+never meant to open. Every input is built in tmp_path.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from own_data import config, make_csv, make_image_folder
+from test_cli import fw, one_line_error
+
+CSV = "{name: csv, path: data/iris.csv, label: species}"
+FOLDER = "{name: image_folder, path: photos, size: [8, 8], color: rgb}"
+
+
+@pytest.fixture
+def table(capsys, tmp_path):
+    """A config trained on a CSV in tmp_path/data; returns (config, state file, some rows to predict)."""
+    (tmp_path / "data").mkdir()
+    make_csv(tmp_path / "data" / "iris.csv", n=60)
+    cfg = config(tmp_path, CSV, epochs=5)
+    code, _, err = fw(capsys, "train", cfg)
+    assert code == 0, err
+    rows = tmp_path / "rows.csv"
+    rows.write_text("\n".join((tmp_path / "data" / "iris.csv").read_text().splitlines()[:4]) + "\n")
+    return cfg, tmp_path / "runs" / "w.dataset.json", rows
+
+
+@pytest.fixture
+def photos(capsys, tmp_path):
+    """A config trained on an image folder; returns (config, state file, one of its images)."""
+    make_image_folder(tmp_path / "photos", per_class=4)
+    cfg = config(tmp_path, FOLDER, epochs=5)
+    code, _, err = fw(capsys, "train", cfg)
+    assert code == 0, err
+    return cfg, tmp_path / "runs" / "w.dataset.json", tmp_path / "photos" / "red" / "000.png"
+
+
+def tamper(path, **changes):
+    record = json.loads(path.read_text())
+    record["state"].update(changes)
+    path.write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize(
+    "key, value, said",
+    [
+        ("std", [float("nan"), 1, 1, 1], "std[0] is nan"),
+        ("std", [1, 0, 1, 1], "std[1] is 0"),
+        ("std", [1, 1, -2.5, 1], "std[2] is -2.5"),
+        ("mean", [1, 1, 1, float("inf")], "mean[3] is inf"),
+        ("mean", [1, 1, 1], "mean holds 3 values"),
+        ("class_names", ["setosa", "setosa", "virginica"], "class_names names 'setosa' twice"),
+        ("features", ["sepal_length", "sepal_length", "petal_length", "petal_width"], "features names 'sepal_length' twice"),
+        ("pixels", True, "pixels is true"),
+    ],
+)
+def test_a_tampered_table_state_is_refused_naming_the_file_and_key(capsys, table, key, value, said):
+    cfg, state, rows = table
+    tamper(state, **{key: value})
+    one_line_error(*fw(capsys, "predict", cfg, rows), str(state), said)
+
+
+@pytest.mark.parametrize(
+    "changes, said",
+    [
+        ({"size": [9, 9]}, "size [9, 9] does not match shape [3, 8, 8]"),
+        ({"color": "grayscale"}, "color 'grayscale' does not match shape [3, 8, 8]"),
+        ({"pixels": False}, "pixels is false"),
+        ({"class_names": ["red", "red", "blue"]}, "class_names names 'red' twice"),
+    ],
+)
+def test_a_tampered_image_state_is_refused_naming_the_file_and_key(capsys, photos, changes, said):
+    cfg, state, image = photos
+    tamper(state, **changes)
+    one_line_error(*fw(capsys, "predict", cfg, image), str(state), said)
+
+
+def test_a_state_nested_100000_deep_is_one_line(capsys, table):
+    cfg, state, rows = table
+    text = state.read_text()
+    state.write_text(text.replace('"state":', '"deep": ' + "[" * 100_000 + "]" * 100_000 + ', "state":', 1))
+    one_line_error(*fw(capsys, "predict", cfg, rows), str(state), "nested too deeply")
