@@ -33,11 +33,12 @@ def table(capsys, tmp_path):
 @pytest.fixture
 def photos(capsys, tmp_path):
     """A config trained on an image folder; returns (config, state file, one of its images)."""
-    make_image_folder(tmp_path / "photos", per_class=4)
-    cfg = config(tmp_path, FOLDER, epochs=5)
+    root = tmp_path / "img"
+    make_image_folder(root / "photos", per_class=4)
+    cfg = config(root, FOLDER, epochs=5)
     code, _, err = fw(capsys, "train", cfg)
     assert code == 0, err
-    return cfg, tmp_path / "runs" / "w.dataset.json", tmp_path / "photos" / "red" / "000.png"
+    return cfg, root / "runs" / "w.dataset.json", root / "photos" / "red" / "000.png"
 
 
 def tamper(path, **changes):
@@ -85,3 +86,43 @@ def test_a_state_nested_100000_deep_is_one_line(capsys, table):
     text = state.read_text()
     state.write_text(text.replace('"state":', '"deep": ' + "[" * 100_000 + "]" * 100_000 + ', "state":', 1))
     one_line_error(*fw(capsys, "predict", cfg, rows), str(state), "nested too deeply")
+
+
+@pytest.mark.parametrize("value, said", [("1e300", "1e+300 is too large"), ("-1e300", "-1e+300 is too large")])
+def test_a_row_too_large_for_float32_is_refused_naming_row_and_column(capsys, table, tmp_path, value, said):
+    cfg, _, rows = table
+    lines = rows.read_text().splitlines()
+    lines[2] = ",".join([*lines[2].split(",")[:2], value, *lines[2].split(",")[3:]])
+    rows.write_text("\n".join(lines) + "\n")
+    one_line_error(*fw(capsys, "predict", cfg, rows), f"{rows}:2, column 'petal_length'", said)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf_in_an_array_is_refused_naming_row_and_column(capsys, table, photos, tmp_path, value):
+    cfg, _, _ = table
+    a = np.full((3, 4), 50.0)
+    a[2, 1] = value
+    np.save(tmp_path / "rows.npy", a)
+    one_line_error(*fw(capsys, "predict", cfg, tmp_path / "rows.npy"), f"rows.npy:2, column 'sepal_width': {value!r} is not a finite number")
+    cfg, _, _ = photos
+    images = np.full((2, 3, 8, 8), 100.0, np.float32)
+    images[1, 2, 5, 6] = value
+    np.save(tmp_path / "images.npy", images)
+    if np.isinf(value):  # out of 0..255, refused as such
+        one_line_error(*fw(capsys, "predict", cfg, tmp_path / "images.npy"), "takes pixels from 0 to 255")
+        return
+    one_line_error(*fw(capsys, "predict", cfg, tmp_path / "images.npy"), "images.npy:1, value at (2, 5, 6)", "not a finite number")
+
+
+def test_weights_that_overflow_never_print_nan_probabilities(capsys, table, tmp_path):
+    from framework.safeio.files import file_hash
+
+    cfg, state, rows = table
+    weights = tmp_path / "runs" / "w.npz"
+    arrays = dict(np.load(weights))
+    arrays["W1"] = np.full_like(arrays["W1"], 3e38)  # finite, but x @ W1 is not
+    np.savez(weights, **arrays)
+    record = json.loads(state.read_text())
+    record["weights_sha256"] = file_hash(weights)
+    state.write_text(json.dumps(record))
+    one_line_error(*fw(capsys, "predict", cfg, rows), str(rows), "the network's output is not a finite number")
