@@ -126,3 +126,72 @@ def test_weights_that_overflow_never_print_nan_probabilities(capsys, table, tmp_
     record["weights_sha256"] = file_hash(weights)
     state.write_text(json.dumps(record))
     one_line_error(*fw(capsys, "predict", cfg, rows), str(rows), "the network's output is not a finite number")
+
+
+def _png(path, width, height, idat=b"\x78\x9c\x03\x00\x00\x00\x00\x01"):
+    """A PNG whose header declares ``width`` x ``height`` grey pixels; its data need not hold them."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_16_bit_png_is_scaled_to_8_bits_not_clipped(capsys, photos, tmp_path):
+    from PIL import Image
+
+    from framework.plugins.imaging import image_array
+
+    cfg, _, image = photos
+    grey = np.asarray(Image.open(image).convert("L"))
+    Image.fromarray(grey).save(tmp_path / "eight.png")
+    Image.frombytes("I;16", grey.shape[::-1], (grey.astype("<u2") * 257).tobytes()).save(tmp_path / "sixteen.png")
+    assert Image.open(tmp_path / "sixteen.png").mode == "I;16"
+    for color in ("grayscale", "rgb"):
+        assert np.array_equal(image_array(tmp_path / "sixteen.png", (8, 8), color), image_array(tmp_path / "eight.png", (8, 8), color))
+    code, eight, err = fw(capsys, "predict", cfg, tmp_path / "eight.png", "--json")
+    assert code == 0, err
+    code, sixteen, err = fw(capsys, "predict", cfg, tmp_path / "sixteen.png", "--json")
+    assert code == 0, err
+    assert json.loads(sixteen)["top"] == json.loads(eight)["top"]
+
+
+def test_a_jpeg_with_exif_orientation_6_is_read_upright(tmp_path):
+    from PIL import Image
+
+    from framework.plugins.imaging import image_array
+
+    upright = np.zeros((64, 48, 3), np.uint8)
+    upright[:32] = 255  # white above, black below
+    Image.fromarray(upright).save(tmp_path / "upright.jpg", quality=95)
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # as a phone stores a portrait photo
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    stored.save(tmp_path / "phone.jpg", quality=95, exif=exif)
+    for size in ((8, 8), (16, 12)):
+        want = image_array(tmp_path / "upright.jpg", size, "rgb").astype(int)
+        got = image_array(tmp_path / "phone.jpg", size, "rgb").astype(int)
+        assert np.abs(got - want).mean() < 8, np.abs(got - want).mean()
+
+
+@pytest.mark.parametrize("width, height", [(1, 89_000_000), (89_000_000, 1), (9400, 9400), (5001, 5001)])
+def test_an_image_of_too_many_pixels_is_refused_before_decoding(capsys, photos, tmp_path, width, height):
+    cfg, _, _ = photos
+    huge = _png(tmp_path / "huge.png", width, height)
+    one_line_error(*fw(capsys, "predict", cfg, huge), str(huge), f"{width}x{height} pixels is more than fw decodes")
+
+
+def test_an_eps_file_named_png_never_reaches_pillows_eps_plugin(capsys, photos, tmp_path, monkeypatch):
+    from PIL import EpsImagePlugin
+
+    reached = []
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", lambda self: reached.append(self) or 1 / 0)
+    cfg, _, _ = photos
+    eps = tmp_path / "drawing.png"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n")
+    one_line_error(*fw(capsys, "predict", cfg, eps), str(eps), "not a format fw reads: PNG, JPEG, BMP, GIF")
+    assert reached == []
