@@ -100,10 +100,10 @@ def _build(cfg, registry):
 
 def read_input(name, dataset) -> Batch:
     """One INPUT as raw examples of the dataset's own shape; a problem is one line naming it."""
-    from ..data.table import decode, read_csv, read_csv_file
+    from ..data.table import read_csv, read_csv_file, read_text
 
     if name == "-":
-        table = read_csv(decode(sys.stdin.buffer.read(), "-"), "-")
+        table = read_csv(read_text(sys.stdin.buffer, "-"), "-")
         return Batch(name, dataset.examples_from_table(table), list(range(1, len(table) + 1)))
     suffix = os.path.splitext(name)[1].lower()
     if suffix == ".csv":
