@@ -195,3 +195,12 @@ def test_an_eps_file_named_png_never_reaches_pillows_eps_plugin(capsys, photos, 
     eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n0 0 moveto 8 8 lineto stroke\nshowpage\n%%EOF\n")
     one_line_error(*fw(capsys, "predict", cfg, eps), str(eps), "not a format fw reads: PNG, JPEG, BMP, GIF")
     assert reached == []
+
+
+def test_class_names_from_the_state_reach_the_terminal_escaped(capsys, table):
+    cfg, state, rows = table
+    tamper(state, class_names=["\x1b]0;owned\x07setosa", "versicolor\x1b[2J", "\u202evirginica"])
+    code, out, err = fw(capsys, "predict", cfg, rows, "--top", "3")
+    assert code == 0, err
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "\\x1b]0;owned\\x07setosa" in out and "versicolor\\x1b[2J" in out and "\\u202evirginica" in out

@@ -221,7 +221,7 @@ def print_predictions(batches, probabilities, dataset, top, as_json):
             else:
                 where = batch.name if row is None else f"{batch.name}:{row}"
                 more = f"  top {top}: " + ", ".join(f"{c} {p:.4f}" for c, p in best) if top > 1 else ""
-                lines.append((where, best[0][0], f"{best[0][1]:.4f}", more))
+                lines.append((where, _printable(best[0][0]), f"{best[0][1]:.4f}", _printable(more)))
             i += 1
     if as_json:
         print("\n".join(lines))
@@ -229,3 +229,10 @@ def print_predictions(batches, probabilities, dataset, top, as_json):
     widths = [max(len(line[j]) for line in lines) for j in range(2)]
     for where, name, p, more in lines:
         print(f"{where:<{widths[0]}}  {name:<{widths[1]}}  {p}{more}".rstrip())
+
+
+def _printable(text):
+    """A class name from a file with the characters a terminal would act on (escape codes) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
