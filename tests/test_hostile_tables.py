@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
+from framework.data.table import read_csv_file
 from own_data import config
 from test_cli import fw, one_line_error
 
@@ -82,6 +83,9 @@ def test_a_512_mb_line_is_refused_after_reading_16_mib(tmp_path):
     message, peak_mib = done.stdout.splitlines()
     assert message == f"{huge} line 2: longer than 16 MiB; a CSV line holds one example's values (is this a CSV file?)"
     assert int(peak_mib) < 200, peak_mib
+    (tmp_path / "mac.csv").write_bytes(b"x,label\r" + b"1.5,a\r2.5,b\r" * 1_500_000)  # 18 MB of short lines ended by \r
+    table = read_csv_file(tmp_path / "mac.csv")
+    assert len(table) == 3_000_000 and table.lines[-1] == 3_000_001
 
 
 def test_a_long_line_on_standard_input_is_refused_too(monkeypatch):
@@ -106,3 +110,4 @@ def test_a_quoted_value_past_16_mib_is_one_line(capsys, tmp_path):
     (tmp_path / "q.csv").write_text('x,label\n1,a\n"' + ("1" * 1000 + "\n") * 17_000 + '",b\n')
     cfg = config(tmp_path, "{name: csv, path: q.csv, label: label}")
     one_line_error(*fw(capsys, "train", cfg), "q.csv row 2 (line", "a quoted value runs past 16 MiB; check that its quotes are paired")
+

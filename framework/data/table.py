@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..errors import FwError
 
 _INT = re.compile(r"[+-]?\d{1,18}")
+_LINE_END = re.compile(rb"[\r\n]")
 MAX_LINE = 16 << 20  # bytes: room for a row of a million numbers; a longer line is no table's
 
 
@@ -192,13 +193,13 @@ def read_csv_file(path, what="CSV file") -> Table:
 def read_text(f, source) -> str:
     """The binary stream ``f`` as UTF-8 text, read a MiB at a time: a line longer than ``MAX_LINE`` is
     refused as soon as it is seen, not after the whole of it is in memory (a 512 MB number)."""
-    chunks, newlines, run = [], 0, 0  # run: the bytes since the last newline
+    data, newlines, run = bytearray(), 0, 0  # run: the bytes since the last newline
     while chunk := f.read(1 << 20):
-        first = chunk.find(b"\n")
-        if first >= 0 and run + first > MAX_LINE:
-            run += first
-        elif first >= 0:
-            run = len(chunk) - chunk.rfind(b"\n") - 1  # lines within the chunk are shorter than it
+        ends = _LINE_END.search(chunk)  # \r too: a classic Mac CSV ends its lines so
+        if ends and run + ends.start() > MAX_LINE:
+            run += ends.start()
+        elif ends:
+            run = len(chunk) - max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) - 1  # lines within the chunk are shorter than it
         else:
             run += len(chunk)
         if run > MAX_LINE:
@@ -207,8 +208,8 @@ def read_text(f, source) -> str:
                 "values (is this a CSV file?)"
             )
         newlines += chunk.count(b"\n")
-        chunks.append(chunk)
-    return decode(b"".join(chunks), source)
+        data += chunk
+    return decode(data, source)
 
 
 def decode(data: bytes, source) -> str:
