@@ -56,6 +56,7 @@ def tamper(path, **changes):
         ("mean", [1, 1, 1, float("inf")], "mean[3] is inf"),
         ("mean", [1, 1, 1], "mean holds 3 values"),
         ("class_names", ["setosa", "setosa", "virginica"], "class_names names 'setosa' twice"),
+        ("class_names", ["setosa", "", "virginica"], "class_names[1] is empty"),
         ("features", ["sepal_length", "sepal_length", "petal_length", "petal_width"], "features names 'sepal_length' twice"),
         ("pixels", True, "pixels is true"),
     ],

@@ -157,8 +157,11 @@ def _whole(n):
 
 
 def _distinct(key, names):
+    """Each name given, and given once: a class or column named twice (or not at all) cannot be told apart."""
     seen = set()
-    for name in names:
+    for k, name in enumerate(names):
+        if not name:
+            raise ValueError(f"{key}[{k}] is empty; each must be a name")
         if name in seen:
             raise ValueError(f"{key} names {name!r} twice")
         seen.add(name)
