@@ -31,7 +31,7 @@ def pillow():
 def open_image(path, mode, size=None):
     """The image file at ``path`` decoded in ``mode`` ("L" or "RGB"), upright, transparency laid on white.
 
-    ``size`` (width, height), when known, lets a JPEG decode at a reduced scale.
+    ``size`` (width, height), when known, lets a JPEG decode at a reduced scale (no smaller than it).
     Only the formats fw reads are opened (Pillow's others include EPS, which
     runs Ghostscript), and no more than ``MAX_PIXELS`` are decoded. Anything
     unreadable is one line naming the file.
@@ -46,7 +46,8 @@ def open_image(path, mode, size=None):
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             image = Image.open(f, formats=FORMATS)
-            if size is not None and image.format == "JPEG":  # (a PNG's EXIF may follow its pixels: read only after the check)
+            if size is not None and image.format in ("JPEG", "MPO"):  # (MPO: a camera's JPEG with a second picture)
+                # a JPEG's EXIF comes before its pixels; a PNG's may follow them, so it is read only after the check
                 turned = image.getexif().get(_ORIENTATION) in (5, 6, 7, 8)  # stored as wide as it is tall
                 image.draft(mode, size[::-1] if turned else size)
             width, height = image.size  # from the header (and draft): checked before any pixel is decoded
@@ -102,7 +103,7 @@ def image_array(path, size, color):
 
 def mnist_example(path):
     """The image file prepared as MNIST's digits were: uint8 (28, 28)."""
-    return mnist_style(open_image(path, "L"), path)
+    return mnist_style(open_image(path, "L", (560, 560)), path)  # a phone's 48 Mpixel JPEG decodes at 1/8
 
 
 def mnist_style(image, source="the image"):
