@@ -12,7 +12,7 @@ from framework import FwError
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 FORMATS = ("PNG", "JPEG", "BMP", "GIF")  # Pillow's names of the formats of EXTENSIONS
 #: More pixels than a classifier's input needs (a 5000x5000 photo): a PNG of Pillow's own limit
-#: (89 million) took 2 GiB to decode. A larger JPEG is decoded at a reduced scale when it can be.
+#: (89 million) took 2.4 GB to decode. A larger JPEG is decoded at a reduced scale when it can be.
 MAX_PIXELS = 25_000_000
 _ORIENTATION = 0x0112  # the EXIF tag
 
