@@ -205,3 +205,24 @@ def test_class_names_from_the_state_reach_the_terminal_escaped(capsys, table):
     assert code == 0, err
     assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
     assert "\\x1b]0;owned\\x07setosa" in out and "versicolor\\x1b[2J" in out and "\\u202evirginica" in out
+
+
+@pytest.mark.parametrize(
+    "key, value, said",
+    [
+        ("class_names", list("0123456798"), "class_names is ['0', '1', '2', '3', '4', '5', '6', '7', '9', '8']"),
+        ("shape", [14, 56], "shape is [14, 56], but dataset 'mnist' always has [28, 28]"),
+    ],
+)
+def test_a_state_that_renames_or_reshapes_mnist_is_refused(capsys, tmp_path, mnist_dir, book_weights, key, value, said):
+    import shutil
+
+    from framework.data.trained import write_state
+    from framework.plugins.idx import read_idx
+    from test_cli import BOOK
+
+    weights = shutil.copy(book_weights, tmp_path / "book.pkl")
+    write_state(weights, "mnist", {"class_names": list("0123456789"), "shape": [28, 28], "pixels": True, key: value})
+    np.save(tmp_path / "digits.npy", read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[:10])
+    args = [BOOK, f"dataset.root={mnist_dir}", f"weights.path={weights}", tmp_path / "digits.npy"]
+    one_line_error(*fw(capsys, "predict", *args), str(tmp_path / "book.dataset.json"), said)

@@ -83,8 +83,9 @@ def read_state(weights_path, dataset_name: str | None = None) -> dict | None:
 def restore_state(dataset, weights_path, dataset_name):
     """Give ``dataset`` what ``fw train`` saved beside ``weights_path``, when it saved it for ``dataset_name``.
 
-    A state that contradicts the dataset's class (``pixels: true`` for a table)
-    is refused here, naming the file: the data would be prepared wrongly.
+    A state that contradicts what the dataset's class fixes (``pixels: true``
+    for a table, MNIST's shape or class names) is refused here, naming the
+    file: the data would be prepared, or the classes named, wrongly.
     """
     state = read_state(weights_path, dataset_name)
     if state is None:
@@ -94,7 +95,19 @@ def restore_state(dataset, weights_path, dataset_name):
             f"{state_path(weights_path)}: pixels is {str(state['pixels']).lower()}, but dataset '{dataset_name}' "
             f"always takes {'pixels' if dataset.pixels else 'features'}; run fw train again to rewrite the file"
         )
+    for key in ("shape", "class_names"):
+        fixed = getattr(type(dataset), key, None)  # a tuple when the class fixes it, else a property or None
+        if isinstance(fixed, tuple) and list(fixed) != state[key]:
+            raise FwError(
+                f"{state_path(weights_path)}: {key} is {_clipped(state[key])}, but dataset '{dataset_name}' always has "
+                f"{_clipped(list(fixed))}; run fw train again to rewrite the file"
+            )
     dataset.restore(state)
+
+
+def _clipped(values):
+    text = repr(values)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _checked(state):
