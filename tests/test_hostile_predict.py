@@ -55,6 +55,8 @@ def tamper(path, **changes):
         ("std", [1, 1, -2.5, 1], "std[2] is -2.5"),
         ("mean", [1, 1, 1, float("inf")], "mean[3] is inf"),
         ("mean", [1, 1, 1], "mean holds 3 values"),
+        ("mean", [1, 10**400, 1, 1], "mean[1] is " + "1" + "0" * 56 + "...; each must be a finite number"),  # an int beyond float64's range
+        ("shape", [10**400], "shape must be a list of positive whole numbers (below 2**31)"),
         ("class_names", ["setosa", "setosa", "virginica"], "class_names names 'setosa' twice"),
         ("class_names", ["setosa", "", "virginica"], "class_names[1] is empty"),
         ("features", ["sepal_length", "sepal_length", "petal_length", "petal_width"], "features names 'sepal_length' twice"),

@@ -117,6 +117,7 @@ def _checked(state):
     prediction NaN), names distinct, and the sizes agree with each other.
     """
     import math
+    import sys
 
     if not isinstance(state, dict):
         raise ValueError("its 'state' is not a mapping")
@@ -125,8 +126,8 @@ def _checked(state):
         raise ValueError("class_names must be a list of strings")
     _distinct("class_names", names)
     shape = state.get("shape")
-    if not (isinstance(shape, list) and shape and all(_whole(n) and n > 0 for n in shape)):
-        raise ValueError("shape must be a list of positive whole numbers")
+    if not (isinstance(shape, list) and shape and all(_whole(n) and 0 < n < 1 << 31 for n in shape)):
+        raise ValueError("shape must be a list of positive whole numbers (below 2**31)")
     size = math.prod(shape)
     pixels = state.get("pixels", False)
     if not isinstance(pixels, bool):
@@ -153,10 +154,10 @@ def _checked(state):
                 raise ValueError(f"{key} holds {len(values)} values, but shape {shape} holds {size}; one per feature")
             if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
                 raise ValueError(f"{key} must hold numbers")
-            bad = next((i for i, v in enumerate(values) if not math.isfinite(v) or (key == "std" and v <= 0)), None)
+            bad = next((i for i, v in enumerate(values) if not abs(v) <= sys.float_info.max or (key == "std" and v <= 0)), None)
             if bad is not None:
                 need = "a positive finite number" if key == "std" else "a finite number"
-                raise ValueError(f"{key}[{bad}] is {values[bad]!r}; each must be {need}")
+                raise ValueError(f"{key}[{bad}] is {_clipped(values[bad])}; each must be {need}")
     if "size" in state and (not isinstance(state["size"], list) or state["size"] != shape[-2:] or len(shape) != 3):
         raise ValueError(f"size {state['size']!r} does not match shape {shape} (channels, height, width)")
     colors = {"rgb": 3, "grayscale": 1}
