@@ -58,7 +58,7 @@ class CSVDataset(OwnDataset):
     def examples_from_table(self, table):
         """New rows for ``fw predict``: the feature columns by name, in any order; other columns are ignored."""
         features = self.feature_names
-        missing = [f for f in features if f not in table.header]
+        missing = [f for f in features if f not in table.positions]
         if missing:
             raise FwError(
                 f"{table.source}: has no column '{missing[0]}'; the network takes the columns "

@@ -20,6 +20,7 @@ from .imaging import EXTENSIONS, image_array
 from .own_data import OwnDataset, split_parts
 
 COLORS = ("rgb", "grayscale")
+DECODING = 2  # part of the cache key: images cached by an older decoding (16-bit clipped, EXIF ignored) are decoded again
 
 
 class ImageFolder(OwnDataset):
@@ -123,7 +124,7 @@ class ImageFolder(OwnDataset):
         for path in paths:
             st = path.stat()
             listing.append([str(path.relative_to(self.path)), st.st_size, st.st_mtime_ns])
-        text = json.dumps([str(self.path.resolve()), list(self.size), self.color, listing])
+        text = json.dumps([DECODING, str(self.path.resolve()), list(self.size), self.color, listing])
         folder = cache_home() / "fw" / "images" / hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:16]
         return hashlib.sha256(text.encode()).hexdigest()[:24], folder
 

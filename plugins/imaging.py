@@ -10,6 +10,11 @@ import numpy as np
 from framework import FwError
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+FORMATS = ("PNG", "JPEG", "BMP", "GIF")  # Pillow's names of the formats of EXTENSIONS
+#: More pixels than a classifier's input needs (a 5000x5000 photo): a PNG of Pillow's own limit
+#: (89 million) took 2.4 GB to decode. A larger JPEG is decoded at a reduced scale when it can be.
+MAX_PIXELS = 25_000_000
+_ORIENTATION = 0x0112  # the EXIF tag
 
 
 def pillow():
@@ -24,31 +29,40 @@ def pillow():
 
 
 def open_image(path, mode, size=None):
-    """The image file at ``path`` decoded in ``mode`` ("L" or "RGB"), transparency laid on white.
+    """The image file at ``path`` decoded in ``mode`` ("L" or "RGB"), upright, transparency laid on white.
 
-    ``size`` (width, height), when known, lets a JPEG decode at a reduced scale.
-    Anything unreadable is one line naming the file.
+    ``size`` (width, height), when known, lets a JPEG decode at a reduced scale (no smaller than it).
+    Only the formats fw reads are opened (Pillow's others include EPS, which
+    runs Ghostscript), and no more than ``MAX_PIXELS`` are decoded. Anything
+    unreadable is one line naming the file.
     """
     from framework.safeio.files import open_input
 
     Image = pillow()
+    from PIL import ImageOps
+
     f = open_input(path, missing=f"image not found: {path}", needs="images are read from regular files")
     with f, warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = Image.open(f)
-            width, height = image.size  # from the header: checked before any pixel is decoded
-            if width * height > Image.MAX_IMAGE_PIXELS:
-                raise FwError(f"{path}: {width}x{height} pixels is more than fw decodes ({Image.MAX_IMAGE_PIXELS:,}); scale it down")
-            if size is not None:
-                image.draft(mode, size)
+            image = Image.open(f, formats=FORMATS)
+            if size is not None and image.format in ("JPEG", "MPO"):  # (MPO: a camera's JPEG with a second picture)
+                # a JPEG's EXIF comes before its pixels; a PNG's may follow them, so it is read only after the check
+                turned = image.getexif().get(_ORIENTATION) in (5, 6, 7, 8)  # stored as wide as it is tall
+                image.draft(mode, size[::-1] if turned else size)
+            width, height = image.size  # from the header (and draft): checked before any pixel is decoded
+            if width * height > MAX_PIXELS:
+                raise FwError(f"{path}: {width}x{height} pixels is more than fw decodes ({MAX_PIXELS:,}); scale it down")
             image.load()
-            return _flatten_alpha(image, mode)
+            image = ImageOps.exif_transpose(image)  # a phone's portrait photo is stored sideways
+            return _flatten_alpha(_eight_bit(image), mode)
         except FwError:
             raise
         except Exception as e:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError, struct.error, ...
-            unknown = isinstance(e, Image.UnidentifiedImageError)
-            reason = "not a format Pillow knows" if unknown else " ".join(str(e).split())[:120] or type(e).__name__
+            if isinstance(e, Image.UnidentifiedImageError):
+                reason = f"not a format fw reads: {', '.join(FORMATS)}"
+            else:
+                reason = " ".join(str(e).split())[:120] or type(e).__name__
             raise FwError(f"{path}: not a readable image ({reason}); replace or remove it") from None
 
 
@@ -60,6 +74,19 @@ def _flatten_alpha(image, mode):
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, rgba)
     return image.convert(mode)
+
+
+def _eight_bit(image):
+    """A 16-bit (or 32-bit integer) grey image scaled to 8 bits: Pillow's own conversion clips at 255."""
+    if not image.mode.startswith("I"):
+        return image
+    Image = pillow()
+    a = np.clip(np.asarray(image), 0, 65535).astype(np.uint32)
+    grey = Image.fromarray(((a + 128) // 257).astype(np.uint8))
+    transparent = image.info.get("transparency")
+    if isinstance(transparent, int):
+        grey.putalpha(Image.fromarray(np.where(a == transparent, 0, 255).astype(np.uint8)))
+    return grey
 
 
 def image_array(path, size, color):
@@ -76,7 +103,7 @@ def image_array(path, size, color):
 
 def mnist_example(path):
     """The image file prepared as MNIST's digits were: uint8 (28, 28)."""
-    return mnist_style(open_image(path, "L"), path)
+    return mnist_style(open_image(path, "L", (560, 560)), path)  # a phone's 48 Mpixel JPEG decodes at 1/8
 
 
 def mnist_style(image, source="the image"):

@@ -95,7 +95,7 @@ def test_a_damaged_cache_is_rebuilt(tmp_path):
     [
         (lambda root: (root / "purple").mkdir(), ["purple: class 'purple' has no images (.png, .jpg"]),
         (lambda root: (root / "red" / "000.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40),
-         ["red/000.png: not a readable image (not a format Pillow knows)"]),
+         ["red/000.png: not a readable image (not a format fw reads: PNG, JPEG, BMP, GIF)"]),
         (lambda root: (root / "red" / "000.png").write_bytes((root / "red" / "000.png").read_bytes()[:120]),
          ["red/000.png: not a readable image"]),
     ],

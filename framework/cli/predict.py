@@ -55,8 +55,17 @@ def predict(args, report_failures):
         raise FwError(f"--top {args.top} is more than the {classes} classes of dataset '{cfg.dataset.name}'; use 1 to {classes}")
     batches = [read_input(name, dataset) for name in inputs]
     raw = np.concatenate([_as_type(b.raw, dataset.pixels) for b in batches])
-    x = dataset.prepare(raw, normalize=cfg.dataset.normalize, flatten=cfg.dataset.flatten)
-    probabilities = _probabilities(net.predict(x))
+    with np.errstate(over="ignore", invalid="ignore"):  # what overflows is refused next, naming where
+        x = dataset.prepare(raw, normalize=cfg.dataset.normalize, flatten=cfg.dataset.flatten)
+    _refuse_non_finite(x, raw, batches, dataset)
+    y = np.asarray(net.predict(x), np.float64)
+    if not np.isfinite(y).all():
+        i = int(np.flatnonzero(~np.isfinite(y.reshape(len(y), -1)).all(axis=1))[0])
+        raise FwError(
+            f"{_where(batches, i)}: the network's output is not a finite number (its input reaches "
+            f"{float(np.abs(x[i]).max()):.3g} once prepared): the input is far outside the training data, or the weights are broken"
+        )
+    probabilities = _probabilities(y)
     print_predictions(batches, probabilities, dataset, args.top, args.json)
     return 0
 
@@ -91,10 +100,10 @@ def _build(cfg, registry):
 
 def read_input(name, dataset) -> Batch:
     """One INPUT as raw examples of the dataset's own shape; a problem is one line naming it."""
-    from ..data.table import decode, read_csv, read_csv_file
+    from ..data.table import read_csv, read_csv_file, read_text
 
     if name == "-":
-        table = read_csv(decode(sys.stdin.buffer.read(), "-"), "-")
+        table = read_csv(read_text(sys.stdin.buffer, "-"), "-")
         return Batch(name, dataset.examples_from_table(table), list(range(1, len(table) + 1)))
     suffix = os.path.splitext(name)[1].lower()
     if suffix == ".csv":
@@ -161,9 +170,36 @@ def _as_type(raw, pixels):
     return raw.astype(np.float64)
 
 
+def _refuse_non_finite(x, raw, batches, dataset):
+    """NaN, Inf, or a value float32 cannot hold once prepared (1e300) would give NaN probabilities: one line
+    naming the input, row and column instead."""
+    flat = x.reshape(len(x), -1)
+    bad = ~np.isfinite(flat)
+    if not bad.any():
+        return
+    i, j = (int(k) for k in np.argwhere(bad)[0])
+    value = raw.reshape(len(raw), -1)[i, j].item()
+    names = dataset.feature_names
+    if names is not None and j < len(names):
+        column = f"column '{names[j]}'"
+    else:
+        column = f"value at {tuple(int(k) for k in np.unravel_index(j, raw.shape[1:]))}" if raw.ndim > 2 else f"column {j}"
+    what = "is not a finite number" if not np.isfinite(value) else "is too large for the network's float32 input once prepared"
+    raise FwError(f"{_where(batches, i)}, {column}: {value!r} {what}; give finite numbers of the size of the training data")
+
+
+def _where(batches, i):
+    """``name:row`` (or the image's name) of example ``i`` of the concatenated batches."""
+    for batch in batches:
+        if i < len(batch.rows):
+            row = batch.rows[i]
+            return batch.name if row is None else f"{batch.name}:{row}"
+        i -= len(batch.rows)
+    raise IndexError(i)
+
+
 def _probabilities(y):
     """The network's outputs when they are probabilities (softmax last), else their softmax."""
-    y = np.asarray(y, np.float64)
     if y.size and (y.min() >= 0) and np.allclose(y.sum(axis=1), 1, atol=1e-3):
         return y
     e = np.exp(y - y.max(axis=1, keepdims=True))
@@ -185,7 +221,7 @@ def print_predictions(batches, probabilities, dataset, top, as_json):
             else:
                 where = batch.name if row is None else f"{batch.name}:{row}"
                 more = f"  top {top}: " + ", ".join(f"{c} {p:.4f}" for c, p in best) if top > 1 else ""
-                lines.append((where, best[0][0], f"{best[0][1]:.4f}", more))
+                lines.append((where, _printable(best[0][0]), f"{best[0][1]:.4f}", _printable(more)))
             i += 1
     if as_json:
         print("\n".join(lines))
@@ -193,3 +229,10 @@ def print_predictions(batches, probabilities, dataset, top, as_json):
     widths = [max(len(line[j]) for line in lines) for j in range(2)]
     for where, name, p, more in lines:
         print(f"{where:<{widths[0]}}  {name:<{widths[1]}}  {p}{more}".rstrip())
+
+
+def _printable(text):
+    """A class name from a file with the characters a terminal would act on (escape codes) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

@@ -228,11 +228,9 @@ def make_dataset(cfg, registry, *, trained=None, check_root=True):
     if trained is None:
         trained = cfg.weights is not None
     if trained and cfg.weights is not None and cfg.weights.path:
-        from .trained import read_state
+        from .trained import restore_state
 
-        state = read_state(cfg.weights.path, d.name)
-        if state is not None:
-            dataset.restore(state)
+        restore_state(dataset, cfg.weights.path, d.name)
     return dataset
 
 

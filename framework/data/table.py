@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from ..errors import FwError
 
 _INT = re.compile(r"[+-]?\d{1,18}")
+_LINE_END = re.compile(rb"[\r\n]")
+MAX_LINE = 16 << 20  # bytes: room for a row of a million numbers; a longer line is no table's
 
 
 @dataclass
@@ -27,6 +29,9 @@ class Table:
     lines: list
     rows: list | None = None
     texts: list | None = None
+
+    def __post_init__(self):
+        self.positions = {name: k for k, name in enumerate(self.header)}  # a wide table's names, found at once
 
     def __len__(self):
         return len(self.lines)
@@ -47,8 +52,8 @@ class Table:
     def index(self, name, key=None) -> int:
         """The position of column ``name``; ``key`` is the config key that named it, for the error."""
         try:
-            return self.header.index(name)
-        except ValueError:
+            return self.positions[name]
+        except (KeyError, TypeError):
             import difflib
 
             close = difflib.get_close_matches(str(name), self.header, n=1)
@@ -65,8 +70,9 @@ class Table:
         if fast is not None:
             return fast
         out = np.empty((len(self), len(names)), np.float64)
+        fields = self.rows if self.rows is not None else [text.split(",") for text in self.texts]  # split once
         for j, (name, k) in enumerate(zip(names, columns)):
-            column = self.column(k)
+            column = [row[k] for row in fields]
             try:
                 out[:, j] = np.array(column, dtype=np.float64)
             except ValueError:
@@ -133,10 +139,18 @@ def read_csv(text: str, source: str) -> Table:
     if '"' in text:
         reader = csv.reader(io.StringIO(text))
         rows, lines = [], []
-        for row in reader:
-            if row and any(field.strip() for field in row):
-                rows.append(row)
-                lines.append(reader.line_num)
+        limit = csv.field_size_limit(MAX_LINE)  # the module's own 128 KiB is lower than a line may be
+        try:
+            for row in reader:
+                if row and any(field.strip() for field in row):
+                    rows.append(row)
+                    lines.append(reader.line_num)
+        except csv.Error as e:
+            where = f"row {len(rows)} (line {reader.line_num})" if rows else f"line {reader.line_num}"
+            reason = f"a quoted value runs past {MAX_LINE >> 20} MiB" if "field limit" in str(e) else str(e)
+            raise FwError(f"{source} {where}: {reason}; check that its quotes are paired") from None
+        finally:
+            csv.field_size_limit(limit)
         texts = None
         widths = [len(row) for row in rows]
     else:  # no quoting: lines are split only as columns are read, several times faster than csv.reader
@@ -149,9 +163,11 @@ def read_csv(text: str, source: str) -> Table:
     header, header_line = [h.strip() for h in (rows[0] if rows else [])], lines[0]
     if "" in header:
         raise FwError(f"{source} line {header_line}: column {header.index('') + 1} of the header has no name")
-    twice = sorted({h for h in header if header.count(h) > 1})
-    if twice:
-        raise FwError(f"{source} line {header_line}: the header names column '{twice[0]}' twice")
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise FwError(f"{source} line {header_line}: the header names column {_short(name)} twice")
+        seen.add(name)
     if texts is None:
         table = Table(source, header, lines[1:], rows=rows[1:])
     else:
@@ -170,8 +186,30 @@ def read_csv_file(path, what="CSV file") -> Table:
     from ..safeio.files import open_input
 
     with open_input(path, missing=f"{what} not found: {path}", needs="give the path of a CSV file") as f:
-        data = f.read()
-    return read_csv(decode(data, path), str(path))
+        text = read_text(f, path)
+    return read_csv(text, str(path))
+
+
+def read_text(f, source) -> str:
+    """The binary stream ``f`` as UTF-8 text, read a MiB at a time: a line longer than ``MAX_LINE`` is
+    refused as soon as it is seen, not after the whole of it is in memory (a 512 MB number)."""
+    data, newlines, run = bytearray(), 0, 0  # run: the bytes since the last newline
+    while chunk := f.read(1 << 20):
+        ends = _LINE_END.search(chunk)  # \r too: a classic Mac CSV ends its lines so
+        if ends and run + ends.start() > MAX_LINE:
+            run += ends.start()
+        elif ends:
+            run = len(chunk) - max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) - 1  # lines within the chunk are shorter than it
+        else:
+            run += len(chunk)
+        if run > MAX_LINE:
+            raise FwError(
+                f"{source} line {newlines + 1}: longer than {MAX_LINE >> 20} MiB; a CSV line holds one example's "
+                "values (is this a CSV file?)"
+            )
+        newlines += chunk.count(b"\n")
+        data += chunk
+    return decode(data, source)
 
 
 def decode(data: bytes, source) -> str:

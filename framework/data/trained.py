@@ -60,7 +60,10 @@ def read_state(weights_path, dataset_name: str | None = None) -> dict | None:
     try:
         if len(data) > MAX_BYTES:
             raise ValueError(f"larger than {MAX_BYTES >> 20} MiB")
-        record = json.loads(data)
+        try:
+            record = json.loads(data)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
         if not isinstance(record, dict) or record.get("format") != FORMAT:
             raise ValueError("not an fw dataset state file")
         state = _checked(record.get("state"))
@@ -77,24 +80,102 @@ def read_state(weights_path, dataset_name: str | None = None) -> dict | None:
     return state
 
 
+def restore_state(dataset, weights_path, dataset_name):
+    """Give ``dataset`` what ``fw train`` saved beside ``weights_path``, when it saved it for ``dataset_name``.
+
+    A state that contradicts what the dataset's class fixes (``pixels: true``
+    for a table, MNIST's shape or class names) is refused here, naming the
+    file: the data would be prepared, or the classes named, wrongly.
+    """
+    state = read_state(weights_path, dataset_name)
+    if state is None:
+        return
+    if dataset.pixels is not None and "pixels" in state and state["pixels"] != dataset.pixels:
+        raise FwError(
+            f"{state_path(weights_path)}: pixels is {str(state['pixels']).lower()}, but dataset '{dataset_name}' "
+            f"always takes {'pixels' if dataset.pixels else 'features'}; run fw train again to rewrite the file"
+        )
+    for key in ("shape", "class_names"):
+        fixed = getattr(type(dataset), key, None)  # a tuple when the class fixes it, else a property or None
+        if isinstance(fixed, tuple) and list(fixed) != state[key]:
+            raise FwError(
+                f"{state_path(weights_path)}: {key} is {_clipped(state[key])}, but dataset '{dataset_name}' always has "
+                f"{_clipped(list(fixed))}; run fw train again to rewrite the file"
+            )
+    dataset.restore(state)
+
+
+def _clipped(values):
+    text = repr(values)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _checked(state):
-    """The parts every dataset reads, type-checked: a hand-edited file fails here, in one line."""
+    """The parts every dataset reads, checked: a hand-edited file fails here, in one line naming the key.
+
+    Statistics must be finite with a positive std (a zero or NaN one makes every
+    prediction NaN), names distinct, and the sizes agree with each other.
+    """
+    import math
+    import sys
+
     if not isinstance(state, dict):
         raise ValueError("its 'state' is not a mapping")
     names = state.get("class_names")
     if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
         raise ValueError("class_names must be a list of strings")
+    _distinct("class_names", names)
     shape = state.get("shape")
-    if not (isinstance(shape, list) and all(isinstance(n, int) and n > 0 for n in shape)):
-        raise ValueError("shape must be a list of positive whole numbers")
-    if not isinstance(state.get("pixels", False), bool):
+    if not (isinstance(shape, list) and shape and all(_whole(n) and 0 < n < 1 << 31 for n in shape)):
+        raise ValueError("shape must be a list of positive whole numbers (below 2**31)")
+    size = math.prod(shape)
+    pixels = state.get("pixels", False)
+    if not isinstance(pixels, bool):
         raise ValueError("pixels must be true or false")
     for key in ("features", "mean", "std"):
         value = state.get(key)
         if value is not None and not isinstance(value, list):
             raise ValueError(f"{key} must be a list")
-    if ("mean" in state) != ("std" in state) or ("mean" in state and len(state["mean"]) != len(state["std"])):
-        raise ValueError("mean and std must come together, one value per feature each")
-    if "mean" in state and not all(isinstance(v, int | float) for v in state["mean"] + state["std"]):
-        raise ValueError("mean and std must hold numbers")
+    features = state.get("features")
+    if features is not None:
+        if not all(isinstance(f, str) for f in features):
+            raise ValueError("features must be a list of column names")
+        _distinct("features", features)
+        if len(features) != size:
+            raise ValueError(f"features names {len(features)} columns, but shape {shape} holds {size} values")
+        if pixels:
+            raise ValueError("pixels is true, but the state names features: a table's columns are features, not pixels")
+    if ("mean" in state) != ("std" in state):
+        raise ValueError("mean and std must come together")
+    if "mean" in state:
+        for key in ("mean", "std"):
+            values = state[key]
+            if len(values) != size:
+                raise ValueError(f"{key} holds {len(values)} values, but shape {shape} holds {size}; one per feature")
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                raise ValueError(f"{key} must hold numbers")
+            bad = next((i for i, v in enumerate(values) if not abs(v) <= sys.float_info.max or (key == "std" and v <= 0)), None)
+            if bad is not None:
+                need = "a positive finite number" if key == "std" else "a finite number"
+                raise ValueError(f"{key}[{bad}] is {_clipped(values[bad])}; each must be {need}")
+    if "size" in state and (not isinstance(state["size"], list) or state["size"] != shape[-2:] or len(shape) != 3):
+        raise ValueError(f"size {state['size']!r} does not match shape {shape} (channels, height, width)")
+    colors = {"rgb": 3, "grayscale": 1}
+    if "color" in state and (len(shape) != 3 or colors.get(state["color"]) != shape[0]):
+        raise ValueError(f"color {state['color']!r} does not match shape {shape} (rgb has 3 channels, grayscale 1)")
     return state
+
+
+def _whole(n):
+    return isinstance(n, int) and not isinstance(n, bool)
+
+
+def _distinct(key, names):
+    """Each name given, and given once: a class or column named twice (or not at all) cannot be told apart."""
+    seen = set()
+    for k, name in enumerate(names):
+        if not name:
+            raise ValueError(f"{key}[{k}] is empty; each must be a name")
+        if name in seen:
+            raise ValueError(f"{key} names {name!r} twice")
+        seen.add(name)
