@@ -10,6 +10,7 @@ bytes it holds.
 """
 
 import math
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -62,8 +63,8 @@ def _load(onnx, path):
     """The ModelProto, parsed from at most ``MAX_BYTES`` of a regular file (protobuf only parses: no code runs)."""
     f = open_input(path, missing=f"{path}: model file not found; give the path of an .onnx file",
                    needs="a model is read only from a regular file")  # fmt: skip
-    with f:
-        data = f.read(MAX_BYTES + 1)
+    with f:  # read as much as the file holds: f.read(MAX_BYTES + 1) would reserve 256 MiB for any model
+        data = f.read(min(os.fstat(f.fileno()).st_size, MAX_BYTES) + 1)
     if len(data) > MAX_BYTES:
         raise FwError(f"{path}: larger than {MAX_BYTES >> 20} MiB; fw imports models of its own size (its networks hold a few MB)")
     model = onnx.ModelProto()

@@ -1,0 +1,64 @@
+"""Hostile ONNX models, round four: constants folded within a budget counted before anything is made."""
+
+import tracemalloc
+
+import numpy as np
+import onnx
+import pytest
+
+from test_onnx_import import model, node, refused
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry():
+    from framework.plugin_system import manager as plugins
+
+    plugins._build.cache_clear()
+
+
+def weight_made_by(op_nodes, constants):
+    """An MLP whose one Gemm takes its weights from ``op_nodes``' last output, ``w``, worked out from ``constants``."""
+    return model([*op_nodes, node("Gemm", ["input", "w"], ["y"], "/fc/Gemm", transB=1)], constants, (784,), output="y")
+
+
+N = 32_768
+HUGE = {
+    # (N, 1) x (1, N): 4 GiB of float32 from 256 KB of constants
+    "Mul": ([node("Mul", ["a", "b"], ["w"], "/big/Mul")], {"a": np.ones((N, 1), np.float32), "b": np.ones((1, N), np.float32)}),
+    # one row of 30,000 values given 30,000 times: 3.6 GB
+    "Concat": ([node("Concat", ["a"] * 30_000, ["w"], "/big/Concat", axis=0)], {"a": np.ones((1, 30_000), np.float32)}),
+    # 32,000 indices into a row of 30,000 values: 3.8 GB
+    "Gather": ([node("Gather", ["a", "i"], ["w"], "/big/Gather", axis=0)], {"a": np.ones((1, 30_000), np.float32), "i": np.zeros(32_000, np.int64)}),
+}
+
+
+@pytest.mark.parametrize("op", HUGE)
+def test_a_node_that_would_make_gigabytes_from_small_constants_is_refused_before_it_is_made(capsys, tmp_path, op):
+    tracemalloc.start()
+    try:
+        refused(capsys, tmp_path, weight_made_by(*HUGE[op]), f"node 0 '/big/{op}' ({op}) would make", "from its constant inputs", "at most 256 MiB")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"{peak:,} bytes allocated"
+
+
+def cast_chain(length, values):
+    """``length`` Casts in a row, float32 -> float64 -> float32 -> ..., of ``values`` float32 values, as the weights."""
+    nodes = [node("Cast", ["a" if k == 0 else f"c{k - 1}"], ["w" if k == length - 1 else f"c{k}"], f"/cast{k}", to=11 if k % 2 == 0 else 1) for k in range(length)]
+    return weight_made_by(nodes, {"a": np.ones((10, values // 10), np.float32)})
+
+
+def test_the_budget_counts_every_node_not_each_alone(capsys, tmp_path, monkeypatch):
+    """A Cast chain whose every step is under the budget is refused where the steps together pass it."""
+    from framework.interchange import onnx_values
+    from test_cli import fw
+
+    monkeypatch.setattr(onnx_values, "MAX_FOLDED", 1 << 20, raising=False)  # 1 MiB; each cast makes 31-63 KiB of it
+    short = tmp_path / "short"
+    short.mkdir()
+    onnx.save(cast_chain(2, 7840), str(short / "m.onnx"))
+    code, out, err = fw(capsys, "import-onnx", short / "m.onnx", short / "m.yaml")
+    assert code == 0, err  # 94 KB of casts: within the budget
+    (tmp_path / "long").mkdir()
+    refused(capsys, tmp_path / "long", cast_chain(40, 7840), "node 22 '/cast22' (Cast) would make 7,840 values (62,720 bytes)", "after 1,034,880 bytes worked out for earlier nodes")
