@@ -62,3 +62,19 @@ def test_the_budget_counts_every_node_not_each_alone(capsys, tmp_path, monkeypat
     assert code == 0, err  # 94 KB of casts: within the budget
     (tmp_path / "long").mkdir()
     refused(capsys, tmp_path / "long", cast_chain(40, 7840), "node 22 '/cast22' (Cast) would make 7,840 values (62,720 bytes)", "after 1,034,880 bytes worked out for earlier nodes")
+
+
+# -- an output that is a folder: one line saying what to give ---------------------------------------
+
+
+def test_a_folder_as_the_output_names_a_file_to_give(capsys, tmp_path, monkeypatch):
+    from test_cli import BOOK, fw, one_line_error
+
+    monkeypatch.chdir(tmp_path)
+    onnx.save(weight_made_by([node("Identity", ["a"], ["w"])], {"a": np.ones((10, 784), np.float32)}), "m.onnx")
+    one_line_error(*fw(capsys, "export", BOOK, "."), "output . is a folder; give the ONNX file to write in it, e.g. mnist_infer.onnx")
+    one_line_error(*fw(capsys, "export", BOOK, tmp_path), f"output {tmp_path} is a folder", f"e.g. {tmp_path}/mnist_infer.onnx")
+    one_line_error(*fw(capsys, "import-onnx", "m.onnx", "."), "output . is a folder; give the config to write in it, e.g. m.yaml")
+    (tmp_path / "w.pkl").write_bytes(b"")
+    one_line_error(*fw(capsys, "convert-weights", "w.pkl", ".."), "output .. is a folder; give a weights file to write in it, e.g. ../w.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "w.pkl"]

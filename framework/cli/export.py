@@ -51,6 +51,8 @@ def run(args):
     from .commands import _report_failures
 
     out = Path(args.out)
+    if out.name in ("", "..") or out.is_dir():  # `fw export m.yaml .`: a folder has no suffix to change
+        raise FwError(f"output {args.out} is a folder; give the ONNX file to write in it, e.g. {out / Path(args.config).stem}.onnx")
     if out.suffix != ".onnx":
         raise FwError(f"output {out} must end with .onnx; e.g. {out.with_suffix('.onnx')}")
     optional_import("onnx", "onnx", "fw export")  # before any work
