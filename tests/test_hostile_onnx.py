@@ -78,3 +78,49 @@ def test_a_folder_as_the_output_names_a_file_to_give(capsys, tmp_path, monkeypat
     (tmp_path / "w.pkl").write_bytes(b"")
     one_line_error(*fw(capsys, "convert-weights", "w.pkl", ".."), "output .. is a folder; give a weights file to write in it, e.g. ../w.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "w.pkl"]
+
+
+# -- text from a file reaches the terminal with its escape codes escaped -----------------------------
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31m\u202e"  # retitle the window, clear the screen, red, right-to-left
+
+
+def shown_as_text(*outputs):
+    """Every character printed is one a terminal shows (lines end with a newline; nothing else acts on it)."""
+    for text in outputs:
+        assert all(line.isprintable() for line in text.split("\n")), repr(text)
+
+
+def test_an_onnx_models_names_are_printed_escaped(capsys, tmp_path):
+    from test_cli import fw, one_line_error
+
+    m = weight_made_by([node("Identity", ["a"], ["w"], f"/evil{ESCAPES}")], {"a": np.ones((10, 784), np.float32)})
+    m.producer_name, m.producer_version = f"exporter{ESCAPES}", "1\x1b[0m"
+    onnx.save(m, str(tmp_path / "m.onnx"))
+    code, out, err = fw(capsys, "import-onnx", tmp_path / "m.onnx", tmp_path / "m.yaml")
+    assert code == 0, err
+    shown_as_text(out, err)
+    assert "read " in out and "exporter\\x1b]0;pwned\\x07\\x1b[2J\\x1b[31m\\u202e 1\\x1b[0m" in out
+    code, _, err = fw(capsys, "run", tmp_path / "m.yaml", "dataset.split=never")  # the config it wrote is YAML fw reads
+    assert "invalid YAML" not in err and "dataset.split" in err, err
+
+    m.graph.node[1].op_type = f"Gemm{ESCAPES}"  # an op fw has no layer for: named in the error
+    onnx.save(m, str(tmp_path / "m.onnx"))
+    result = fw(capsys, "import-onnx", tmp_path / "m.onnx", tmp_path / "n.yaml")
+    one_line_error(*result, "(Gemm\\x1b]0;pwned\\x07\\x1b[2J", "fw has no layer for this op")
+    shown_as_text(*result[1:])
+
+
+def test_class_names_from_a_table_are_printed_escaped_by_fw_export(capsys, tmp_path):
+    from own_data import config, make_csv
+    from test_cli import fw
+
+    (tmp_path / "data").mkdir()
+    make_csv(tmp_path / "data" / "iris.csv", labels=("setosa", f"versi{ESCAPES}color", "virginica"))
+    cfg = config(tmp_path, "{name: csv, path: data/iris.csv, label: species}", epochs=1)
+    code, _, err = fw(capsys, "train", cfg)
+    assert code == 0, err
+    code, out, err = fw(capsys, "export", cfg, tmp_path / "m.onnx")
+    assert code == 0, err
+    shown_as_text(out, err)
+    assert "versi\\x1b]0;pwned\\x07\\x1b[2J\\x1b[31m\\u202ecolor" in out

@@ -48,6 +48,7 @@ def run(args):
     from ..interchange import onnx_export, optional_import
     from ..plugin_system.manager import get_registry
     from ..safeio.files import check_writable, write_output
+    from ..safeio.untrusted import printable
     from .commands import _report_failures
 
     out = Path(args.out)
@@ -72,5 +73,5 @@ def run(args):
         f"wrote {out}: opset {args.opset}, input 'input' (batch, {shape}) float32 -> output 'probabilities' "
         f"(batch, {net.output_shape[0]}); {len(model.graph.node)} nodes, {len(model.graph.initializer)} initialisers, {len(data):,} bytes"
     )
-    print(f"classes: {', '.join(names)}")
+    print(f"classes: {printable(', '.join(names))}")  # a table's or a folder's names, escape codes and all
     return 0
