@@ -25,8 +25,9 @@ N = 32_768
 HUGE = {
     # (N, 1) x (1, N): 4 GiB of float32 from 256 KB of constants
     "Mul": ([node("Mul", ["a", "b"], ["w"], "/big/Mul")], {"a": np.ones((N, 1), np.float32), "b": np.ones((1, N), np.float32)}),
-    # one row of 30,000 values given 30,000 times: 3.6 GB
-    "Concat": ([node("Concat", ["a"] * 30_000, ["w"], "/big/Concat", axis=0)], {"a": np.ones((1, 30_000), np.float32)}),
+    # one row of 30,000 values given 64 times, and that given 64 times: 491 MB (as 30,000 times: 3.6 GB)
+    "Concat": ([node("Concat", ["a"] * 64, ["c"], "/small/Concat", axis=0), node("Concat", ["c"] * 64, ["w"], "/big/Concat", axis=0)],
+               {"a": np.ones((1, 30_000), np.float32)}),
     # 32,000 indices into a row of 30,000 values: 3.8 GB
     "Gather": ([node("Gather", ["a", "i"], ["w"], "/big/Gather", axis=0)], {"a": np.ones((1, 30_000), np.float32), "i": np.zeros(32_000, np.int64)}),
 }
@@ -36,7 +37,7 @@ HUGE = {
 def test_a_node_that_would_make_gigabytes_from_small_constants_is_refused_before_it_is_made(capsys, tmp_path, op):
     tracemalloc.start()
     try:
-        refused(capsys, tmp_path, weight_made_by(*HUGE[op]), f"node 0 '/big/{op}' ({op}) would make", "from its constant inputs", "at most 256 MiB")
+        refused(capsys, tmp_path, weight_made_by(*HUGE[op]), f"'/big/{op}' ({op}) would make", "from its constant inputs", "at most 256 MiB")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -124,3 +125,39 @@ def test_class_names_from_a_table_are_printed_escaped_by_fw_export(capsys, tmp_p
     assert code == 0, err
     shown_as_text(out, err)
     assert "versi\\x1b]0;pwned\\x07\\x1b[2J\\x1b[31m\\u202ecolor" in out
+
+
+# -- lists far longer than a network fw imports: refused before anything walks them --------------------
+
+
+def relu_chain(length):
+    return [node("Relu", ["input" if k == 0 else f"r{k - 1}"], ["w0" if k == length - 1 else f"r{k}"], f"/relu{k}") for k in range(length)]
+
+
+def test_a_chain_of_100000_nodes_is_refused_at_once_and_so_is_one_of_1001(capsys, tmp_path):
+    """1,000,000 Relus (25 MB) took 197 s and 1.3 GB to end in omegaconf's limit on YAML nodes; 1,001 were imported."""
+    from test_hostile_safetensors import within
+
+    for folder in ("short", "long"):
+        (tmp_path / folder).mkdir()
+    m = model([*relu_chain(1001), node("Gemm", ["w0", "w"], ["y"], transB=1)], {"w": (10, 784)}, (784,), output="y")
+    refused(capsys, tmp_path / "short", m, "its graph has 1,002 nodes; fw imports sequential networks, which have at most 1,000")
+    m = model(relu_chain(100_000), {}, (784,), output="w0")
+    with within(10):
+        refused(capsys, tmp_path / "long", m, "its graph has 100,000 nodes")
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda m: m.graph.initializer.extend([onnx.TensorProto(name=f"x{k}", data_type=1) for k in range(4001)]), "4,002 initialisers"),
+        (lambda m: m.graph.node[0].input.extend(["w"] * 64), "node 0 '/fc/Gemm' (Gemm) has 66 inputs; the ops fw reads have a few, at most 64"),
+        (lambda m: m.graph.node.insert(0, node("Concat", ["w"] * 30_000, ["c"], "/wide", axis=0)), "node 0 '/wide' (Concat) has 30,000 inputs"),
+        (lambda m: m.graph.node[0].attribute.extend([onnx.helper.make_attribute(f"a{k}", k) for k in range(65)]), "has 66 attributes"),
+        (lambda m: m.graph.node[0].attribute.extend([onnx.helper.make_attribute("pads", list(range(5000)))]), "its attribute 'pads' holds 5,000 values"),
+    ],
+)
+def test_lists_longer_than_a_network_has_are_refused(capsys, tmp_path, change, fragment):
+    m = model([node("Gemm", ["input", "w"], ["y"], "/fc/Gemm", transB=1)], {"w": (10, 784)}, (784,), output="y")
+    change(m)
+    refused(capsys, tmp_path, m, fragment)

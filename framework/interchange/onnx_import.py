@@ -27,6 +27,8 @@ from .onnx_values import BATCH, Values, attributes, where
 
 MAX_BYTES = 256 << 20  # as for a downloaded weights file
 MAX_VALUES = 1 << 28  # per example, in any tensor on the path
+MAX_NODES = 1000  # a sequential network has a few dozen; 2,000 dense layers are more than a config can hold
+MAX_ENTRIES = 64  # inputs, outputs and attributes of one node: fw's ops have a few, a Concat of a shape's pieces too
 #: The ops fw reads, for the message about any other.
 READS = "Gemm, MatMul+Add, Conv, MaxPool, AveragePool, Relu, Sigmoid, Tanh, Softmax, Flatten, Reshape, BatchNormalization, Dropout, Identity"
 
@@ -74,7 +76,23 @@ def _load(onnx, path):
         raise FwError(f"{path}: not an ONNX model (protobuf cannot parse it: {clip(str(e), 80)})") from e
     if not model.graph.node:
         raise FwError(f"{path}: not an ONNX model, or one with no nodes: its graph is empty")
+    _check_lengths(model, path)
     return model
+
+
+def _check_lengths(model, path):
+    """Refuse lists far longer than a network fw imports has, before anything makes an object per entry
+    (a file of 20 MB holds 3 million empty initialisers, which take 600 MB as Python objects)."""
+    g = model.graph
+    lists = [("nodes", g.node, MAX_NODES), ("initialisers", g.initializer, 4 * MAX_NODES), ("inputs", g.input, 4 * MAX_NODES + 1),
+             ("outputs", g.output, MAX_ENTRIES), ("metadata entries", model.metadata_props, MAX_NODES), ("opsets", model.opset_import, MAX_ENTRIES)]  # fmt: skip
+    for what, entries, most in lists:
+        if len(entries) > most:
+            raise FwError(f"{path}: its graph has {len(entries):,} {what}; fw imports sequential networks, which have at most {most:,} (its own have a few dozen)")
+    for i, node in enumerate(g.node):
+        for what, entries in (("inputs", node.input), ("outputs", node.output), ("attributes", node.attribute)):
+            if len(entries) > MAX_ENTRIES:
+                raise FwError(f"{path}: {where(i, node)} has {len(entries):,} {what}; the ops fw reads have a few, at most {MAX_ENTRIES}")
 
 
 def _fw_dataset(metadata) -> dict:

@@ -93,10 +93,14 @@ def attributes(node, source) -> dict:
             got[a.name] = a.s.decode("utf-8", "replace")
         elif kind == 4:
             got[a.name] = to_array(a.t, source)
-        elif kind == 6:
-            got[a.name] = list(a.floats)
-        elif kind == 7:
-            got[a.name] = list(a.ints)
+        elif kind in (6, 7):
+            values = a.floats if kind == 6 else a.ints
+            if len(values) > MAX_SHAPE_VALUES:  # a Python object each: 8 to 36 bytes for every 1 of the file
+                raise FwError(
+                    f"{source}: node {clip(repr(node.name), 60)} ({clip(node.op_type, 40)}): its attribute {clip(repr(a.name), 40)} "
+                    f"holds {len(values):,} values; fw reads lists of at most {MAX_SHAPE_VALUES:,} there (sizes, axes, a shape)"
+                )
+            got[a.name] = list(values)
     return got
 
 
@@ -181,6 +185,8 @@ class Values:
     def ints(self, name, i, node):
         """An input that must hold whole numbers (axes, a target shape), as a list."""
         value = self.get(name, i, node)
+        if value.size > MAX_SHAPE_VALUES:  # before tolist, which makes an object of each
+            raise FwError(f"{self.source}: {where(i, node)}: input {clip(repr(name), 60)} holds {value.size:,} values; a shape has a few")
         if value.dtype.kind not in "iuO":
             raise FwError(f"{self.source}: {where(i, node)}: input {clip(repr(name), 60)} must hold whole numbers, not {value.dtype}")
         return value.reshape(-1).tolist()
