@@ -1,4 +1,6 @@
-"""Hostile ONNX models, round four: constants folded within a budget counted before anything is made."""
+"""Hostile ONNX models, round four: constants folded within a budget counted before anything is made, graphs far
+larger than a network refused before they are walked, text from the file printed escaped, and a folder as the
+output of fw export, import-onnx or convert-weights named in one line."""
 
 import tracemalloc
 
