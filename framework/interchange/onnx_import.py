@@ -92,8 +92,8 @@ def _load(onnx, path):
 
 
 def _check_lengths(model, path):
-    """Refuse lists far longer than a network fw imports has, before anything makes an object per entry
-    (a file of 20 MB holds 3 million empty initialisers, which take 600 MB as Python objects)."""
+    """Refuse lists far longer than a network fw imports has, before the walk goes over them (a chain of a
+    million Relus took 197 s to end in omegaconf's limit on a config's size)."""
     g = model.graph
     lists = [("nodes", g.node, MAX_NODES), ("initialisers", g.initializer, 4 * MAX_NODES), ("inputs", g.input, 4 * MAX_NODES + 1),
              ("outputs", g.output, MAX_NODE_ENTRIES), ("metadata entries", model.metadata_props, MAX_NODES), ("opsets", model.opset_import, MAX_NODE_ENTRIES)]  # fmt: skip
