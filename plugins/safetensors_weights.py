@@ -119,10 +119,15 @@ def _span(name, entry, data, path):
 
 
 def _no_repeats(pairs):
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
-        twice = next(k for k in keys if keys.count(k) > 1)
-        raise ValueError(f"the name {twice[:40]!r} appears twice")
+    """A JSON object as a dict, refusing a name given twice (json keeps the last one silently).
+
+    One pass with a set: the header may hold hundreds of thousands of names.
+    """
+    seen = set()
+    for k, _ in pairs:
+        if k in seen:
+            raise ValueError(f"the name {k[:40]!r} appears twice")
+        seen.add(k)
     return dict(pairs)
 
 

@@ -15,7 +15,9 @@ from ..errors import FwError
 FORMATS = {".npz": "npz", ".safetensors": "safetensors", ".pkl": "pickle", ".pickle": "pickle"}
 
 
-def _format(path, side):
+def _format(path, side, example):
+    if path.name in ("", "..") or path.is_dir():  # `fw convert-weights w.pkl .`: a folder has no suffix to change
+        raise FwError(f"{side} {path} is a folder; give a weights file{' to write in it' if side == 'output' else ''}, e.g. {path / example}")
     fmt = FORMATS.get(path.suffix)
     if fmt is None:
         shown = ", ".join(dict.fromkeys(FORMATS))
@@ -38,7 +40,7 @@ def convert(src, dst, *, force=False) -> dict:
     src, dst = Path(src), Path(dst)
     if not src.exists():  # a FIFO or folder exists: the importer says what it is
         raise FwError(f"input {src} not found; give the path of a weights file such as sample_weight.pkl")
-    reader, writer = _format(src, "input"), _format(dst, "output")
+    reader, writer = _format(src, "input", "sample_weight.pkl"), _format(dst, "output", f"{src.stem or 'weights'}.npz")
     if dst.exists() and not force:
         raise FwError(f"output {dst} already exists; choose another name, or add --force to replace it")
     if dst.exists() and not dst.is_file():

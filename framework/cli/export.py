@@ -48,9 +48,12 @@ def run(args):
     from ..interchange import onnx_export, optional_import
     from ..plugin_system.manager import get_registry
     from ..safeio.files import check_writable, write_output
+    from ..safeio.untrusted import printable
     from .commands import _report_failures
 
     out = Path(args.out)
+    if out.name in ("", "..") or out.is_dir():  # `fw export m.yaml .`: a folder has no suffix to change
+        raise FwError(f"output {args.out} is a folder; give the ONNX file to write in it, e.g. {out / Path(args.config).stem}.onnx")
     if out.suffix != ".onnx":
         raise FwError(f"output {out} must end with .onnx; e.g. {out.with_suffix('.onnx')}")
     optional_import("onnx", "onnx", "fw export")  # before any work
@@ -70,5 +73,5 @@ def run(args):
         f"wrote {out}: opset {args.opset}, input 'input' (batch, {shape}) float32 -> output 'probabilities' "
         f"(batch, {net.output_shape[0]}); {len(model.graph.node)} nodes, {len(model.graph.initializer)} initialisers, {len(data):,} bytes"
     )
-    print(f"classes: {', '.join(names)}")
+    print(f"classes: {printable(', '.join(names))}")  # a table's or a folder's names, escape codes and all
     return 0

@@ -47,6 +47,8 @@ def run(args):
     from ..safeio.files import check_writable, temp_path, write_output
 
     out = Path(args.out)
+    if out.name in ("", "..") or out.is_dir():  # `fw import-onnx m.onnx .`: a folder has no suffix to change
+        raise FwError(f"output {args.out} is a folder; give the config to write in it, e.g. {out / Path(args.model).stem}.yaml")
     if out.suffix not in (".yaml", ".yml"):
         raise FwError(f"output {out} must end with .yaml; e.g. {out.with_suffix('.yaml')}")
     weights = out.with_suffix(".npz")

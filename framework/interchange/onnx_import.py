@@ -10,6 +10,7 @@ bytes it holds.
 """
 
 import math
+import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -23,9 +24,14 @@ from ..safeio.untrusted import clip
 from . import optional_import
 from .onnx_steps import STEPS
 from .onnx_values import BATCH, Values, attributes, where
+from .onnx_wire import parsed_size
 
 MAX_BYTES = 256 << 20  # as for a downloaded weights file
 MAX_VALUES = 1 << 28  # per example, in any tensor on the path
+MAX_PARSED = 2 * MAX_BYTES  # what protobuf may take to parse a model: a 256 MiB one of weights takes 256 MiB
+MAX_ENTRIES = 200_000  # in the encoding: nodes, tensors, names, sizes (a network of 1,000 nodes has about 50,000)
+MAX_NODES = 1000  # a sequential network has a few dozen; 2,000 dense layers are more than a config can hold
+MAX_NODE_ENTRIES = 64  # inputs, outputs and attributes of one node: fw's ops have a few, a Concat of a shape's pieces too
 #: The ops fw reads, for the message about any other.
 READS = "Gemm, MatMul+Add, Conv, MaxPool, AveragePool, Relu, Sigmoid, Tanh, Softmax, Flatten, Reshape, BatchNormalization, Dropout, Identity"
 
@@ -62,10 +68,18 @@ def _load(onnx, path):
     """The ModelProto, parsed from at most ``MAX_BYTES`` of a regular file (protobuf only parses: no code runs)."""
     f = open_input(path, missing=f"{path}: model file not found; give the path of an .onnx file",
                    needs="a model is read only from a regular file")  # fmt: skip
-    with f:
-        data = f.read(MAX_BYTES + 1)
+    with f:  # read as much as the file holds: f.read(MAX_BYTES + 1) would reserve 256 MiB for any model
+        data = f.read(min(os.fstat(f.fileno()).st_size, MAX_BYTES) + 1)
     if len(data) > MAX_BYTES:
         raise FwError(f"{path}: larger than {MAX_BYTES >> 20} MiB; fw imports models of its own size (its networks hold a few MB)")
+    entries, size = parsed_size(data, onnx.ModelProto.DESCRIPTOR, MAX_PARSED, MAX_ENTRIES)
+    if entries > MAX_ENTRIES:
+        raise FwError(f"{path}: its encoding holds more than {MAX_ENTRIES:,} entries (nodes, tensors, names, sizes); a network fw imports has far fewer, so fw does not parse it")
+    if size > MAX_PARSED:
+        raise FwError(
+            f"{path}: parsing it would take more than {MAX_PARSED >> 20} MiB (counted from its encoding: values stored one by one, "
+            "not as raw bytes); fw does not parse it. Save the model with its tensors as raw_data (onnx.numpy_helper.from_array does)"
+        )
     model = onnx.ModelProto()
     try:
         model.ParseFromString(data)
@@ -73,7 +87,23 @@ def _load(onnx, path):
         raise FwError(f"{path}: not an ONNX model (protobuf cannot parse it: {clip(str(e), 80)})") from e
     if not model.graph.node:
         raise FwError(f"{path}: not an ONNX model, or one with no nodes: its graph is empty")
+    _check_lengths(model, path)
     return model
+
+
+def _check_lengths(model, path):
+    """Refuse lists far longer than a network fw imports has, before the walk goes over them (a chain of a
+    million Relus took 197 s to end in omegaconf's limit on a config's size)."""
+    g = model.graph
+    lists = [("nodes", g.node, MAX_NODES), ("initialisers", g.initializer, 4 * MAX_NODES), ("inputs", g.input, 4 * MAX_NODES + 1),
+             ("outputs", g.output, MAX_NODE_ENTRIES), ("metadata entries", model.metadata_props, MAX_NODES), ("opsets", model.opset_import, MAX_NODE_ENTRIES)]  # fmt: skip
+    for what, entries, most in lists:
+        if len(entries) > most:
+            raise FwError(f"{path}: its graph has {len(entries):,} {what}; fw imports sequential networks, which have at most {most:,} (its own have a few dozen)")
+    for i, node in enumerate(g.node):
+        for what, entries in (("inputs", node.input), ("outputs", node.output), ("attributes", node.attribute)):
+            if len(entries) > MAX_NODE_ENTRIES:
+                raise FwError(f"{path}: {where(i, node)} has {len(entries):,} {what}; the ops fw reads have a few, at most {MAX_NODE_ENTRIES}")
 
 
 def _fw_dataset(metadata) -> dict:

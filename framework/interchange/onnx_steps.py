@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..safeio.untrusted import clip
 from .onnx_values import BATCH, attributes
 
 MAX_WINDOW = 1 << 16  # kernel, stride and padding sizes, in pixels
@@ -145,7 +146,7 @@ def _reshape(w, i, node, shape):
     keeps_batch = bool(target) and (target[0] is BATCH or target[0] == -1 or (target[0] == 0 and not attributes(node, w.path).get("allowzero")) or (isinstance(batch, int) and target[0] == batch))
     if len(target) == 2 and keeps_batch and (target[1] == n or (target[1] == -1 and target[0] != -1)):
         return _to_flat(w, i, node, shape)
-    shown = ", ".join(map(str, target))
+    shown = clip(", ".join(map(str, target)), 80)
     raise w.fail(i, node, f"reshapes (batch, {', '.join(map(str, shape))}) to ({shown}); fw reads only a Reshape to (batch, features), a flatten")
 
 

@@ -25,6 +25,11 @@ _FIELDS = {1: "float_data", 7: "int64_data", 11: "double_data", 12: "uint64_data
 MAX_RANK = 8
 MAX_DEPTH = 64  # nodes in one shape computation
 MAX_SHAPE_VALUES = 4096  # values an evaluated arithmetic node may make: shapes are short
+#: Bytes that nodes may work out from constants, in all, each node's output counted before it is made:
+#: as much as the largest model file fw reads holds (onnx_import.MAX_BYTES), so weights Transposed or
+#: Cast by a node still come in, but not a (N, 1) x (1, N) Mul, nor a Cast chain, that makes gigabytes.
+MAX_FOLDED = 256 << 20
+_OBJECT_BYTES = 64  # an element of a symbolic (object) array: a pointer and, at worst, a Python int
 
 
 class _Batch:
@@ -88,10 +93,14 @@ def attributes(node, source) -> dict:
             got[a.name] = a.s.decode("utf-8", "replace")
         elif kind == 4:
             got[a.name] = to_array(a.t, source)
-        elif kind == 6:
-            got[a.name] = list(a.floats)
-        elif kind == 7:
-            got[a.name] = list(a.ints)
+        elif kind in (6, 7):
+            values = a.floats if kind == 6 else a.ints
+            if len(values) > MAX_SHAPE_VALUES:  # a Python object each: 8 to 36 bytes for every 1 of the file
+                raise FwError(
+                    f"{source}: node {clip(repr(node.name), 60)} ({clip(node.op_type, 40)}): its attribute {clip(repr(a.name), 40)} "
+                    f"holds {len(values):,} values; fw reads lists of at most {MAX_SHAPE_VALUES:,} there (sizes, axes, a shape)"
+                )
+            got[a.name] = list(values)
     return got
 
 
@@ -107,6 +116,7 @@ class Values:
         self.initializers = {t.name: t for t in graph.initializer}
         self.producers = {out: (i, node) for i, node in enumerate(graph.node) for out in node.output if out}
         self._known = {}
+        self.folded = 0  # bytes worked out so far, against MAX_FOLDED
 
     def is_constant(self, name) -> bool:
         return name in self.initializers or name in self._known
@@ -142,6 +152,8 @@ class Values:
         a = attributes(node, self.source)
         inputs = [] if op == "Shape" else [self.get(n, i, node, depth) if n else None for n in node.input]
         try:
+            if op != "Shape":
+                self._budget(i, node, *_output_size(op, inputs, a))
             value = self._shape_of(node.input[0], a, i, node, depth) if op == "Shape" else rule(inputs, a)
         except (ValueError, IndexError, TypeError, KeyError) as e:  # a malformed node: its inputs or attributes do not fit
             raise FwError(f"{self.source}: {where(i, node)} cannot be worked out on its constant inputs ({clip(str(e), 120)})") from e
@@ -149,6 +161,18 @@ class Values:
         if value.size > MAX_SHAPE_VALUES and op in ("Mul", "Unsqueeze"):
             raise FwError(f"{self.source}: {where(i, node)} makes {value.size:,} values; a shape has a few")
         return value
+
+    def _budget(self, i, node, count, dtype):
+        """Count the ``count`` values of ``dtype`` the node is about to make against MAX_FOLDED, or refuse it."""
+        nbytes = count * (_OBJECT_BYTES if dtype == object else dtype.itemsize)
+        if self.folded + nbytes > MAX_FOLDED:
+            made = f" (after {self.folded:,} bytes worked out for earlier nodes)" if self.folded else ""
+            raise FwError(
+                f"{self.source}: {where(i, node)} would make {count:,} values ({nbytes:,} bytes) from its constant inputs{made}; "
+                f"fw works out at most {MAX_FOLDED >> 20} MiB from a model's constants (what the largest model it reads "
+                "holds), so the file is damaged or forged"
+            )
+        self.folded += nbytes
 
     def _shape_of(self, name, a, i, node, depth):
         """What Shape gives: ``[BATCH, *shape]`` for a tensor of the network's path, else a constant's shape."""
@@ -161,9 +185,37 @@ class Values:
     def ints(self, name, i, node):
         """An input that must hold whole numbers (axes, a target shape), as a list."""
         value = self.get(name, i, node)
+        if value.size > MAX_SHAPE_VALUES:  # before tolist, which makes an object of each
+            raise FwError(f"{self.source}: {where(i, node)}: input {clip(repr(name), 60)} holds {value.size:,} values; a shape has a few")
         if value.dtype.kind not in "iuO":
             raise FwError(f"{self.source}: {where(i, node)}: input {clip(repr(name), 60)} must hold whole numbers, not {value.dtype}")
         return value.reshape(-1).tolist()
+
+
+def _output_size(op, inputs, a):
+    """``(values, dtype)`` of what ``op`` makes of ``inputs``, from their shapes alone: nothing is allocated.
+
+    An op that may return a view (Reshape, Transpose, ...) is counted as a copy; Identity makes nothing.
+    """
+    if op == "Constant":
+        value = _constant(inputs, a)
+        return value.size, value.dtype
+    x = inputs[0]
+    if op == "Identity" or x is None:
+        return 0, np.dtype(np.uint8)
+    if op == "Mul":
+        return math.prod(np.broadcast_shapes(x.shape, np.shape(inputs[1]))), np.result_type(x, inputs[1])
+    if op == "Concat":
+        return sum(v.size for v in inputs if v is not None), np.result_type(*(v.dtype for v in inputs if v is not None))
+    if op == "Gather":
+        axis = a.get("axis", 0)
+        axis += x.ndim if axis < 0 else 0
+        if not 0 <= axis < x.ndim:
+            raise IndexError(f"axis {a.get('axis', 0)} is out of range for a tensor of rank {x.ndim}")
+        return math.prod(x.shape[:axis]) * np.size(inputs[1]) * math.prod(x.shape[axis + 1 :]), x.dtype
+    if op == "Cast" and x.dtype != object:
+        return x.size, np.dtype(DTYPES.get(a.get("to"), x.dtype))
+    return x.size, x.dtype
 
 
 def _axes(inputs, a):

@@ -16,9 +16,9 @@ _PLAIN = (str, int, float, bool, type(None))
 
 
 def clip(text: str, limit: int = LIMIT) -> str:
-    """``text`` on one line of at most ``limit`` characters; ``...`` marks a cut."""
+    """``text`` on one line of at most ``limit`` characters, escape codes escaped (``printable``); ``...`` marks a cut."""
     head = text[: 2 * limit]  # collapse whitespace only in what can be shown
-    line = " ".join(head.split())
+    line = printable(" ".join(head.split()))
     if len(line) > limit or len(head) < len(text):
         return line[: max(limit - 3, 0)].rstrip() + "..."
     return line
@@ -127,3 +127,15 @@ def origin(e: BaseException) -> str:
     code, module = found.tb_frame.f_code, found.tb_frame.f_globals.get("__name__")
     where = f"{module}.{code.co_qualname}" if isinstance(module, str) else code.co_qualname
     return clip(f"in {where} ({code.co_filename}:{found.tb_lineno})", 2 * LIMIT)
+
+
+def printable(text: str) -> str:
+    """``text`` with each character a terminal would act on written as its escape: ``\\x1b``, ``\\u202e``.
+
+    Text from a file (an ONNX model's producer, a node's name) may hold escape
+    codes that recolour, retitle or clear the terminal it is printed on, or a
+    right-to-left override that shows a name backwards.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
