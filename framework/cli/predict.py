@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FwError, FwWarning
+from ..safeio.untrusted import printable
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 _OVERRIDE = re.compile(r"[A-Za-z_][\w.\[\]]*=")
@@ -221,7 +222,7 @@ def print_predictions(batches, probabilities, dataset, top, as_json):
             else:
                 where = batch.name if row is None else f"{batch.name}:{row}"
                 more = f"  top {top}: " + ", ".join(f"{c} {p:.4f}" for c, p in best) if top > 1 else ""
-                lines.append((where, _printable(best[0][0]), f"{best[0][1]:.4f}", _printable(more)))
+                lines.append((where, printable(best[0][0]), f"{best[0][1]:.4f}", printable(more)))
             i += 1
     if as_json:
         print("\n".join(lines))
@@ -230,9 +231,3 @@ def print_predictions(batches, probabilities, dataset, top, as_json):
     for where, name, p, more in lines:
         print(f"{where:<{widths[0]}}  {name:<{widths[1]}}  {p}{more}".rstrip())
 
-
-def _printable(text):
-    """A class name from a file with the characters a terminal would act on (escape codes) escaped."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
