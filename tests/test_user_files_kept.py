@@ -197,6 +197,8 @@ def test_a_hostile_config_record_is_one_line_naming_it_quickly(tmp_path, config,
     ({"epoch": 1, "train_loss": None}, "'train_loss' is missing, not a number"),
     ({"epoch": True, "train_loss": 0.5}, "'epoch' is true"),
     ({"epoch": 1, "train_loss": [0.5]}, "'train_loss' is [0.5], not a number"),
+    ({"epoch": 1, "train_loss": 10**400}, "'train_loss' is 1000000000000000000000000000000000000000..., too large"),
+    ({"epoch": 10**400, "train_loss": 0.5}, "each line needs an epoch number from 1 to 1,000,000,000"),
     ('{"epoch": 1, "train_loss": ' + "[" * 100_000 + "]" * 100_000 + "}", "not JSON"),
 ])  # fmt: skip
 def test_a_metrics_record_with_a_value_that_is_not_a_number_names_the_file_line_and_key(capsys, tmp_path, line, fragment):

@@ -36,6 +36,7 @@ MARK = "# The resolved config of: fw train"
 MAX_CONFIG_BYTES, MAX_BYTES = 256 << 10, 64 << 20
 #: A resolved config is a few levels deep.
 MAX_DEPTH = 32
+MAX_EPOCH = 10**9
 #: The keys of fw's epoch lines (``Epoch.logs``): a metrics file with others was not written by fw.
 KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_accuracy", "seconds", "lr")
 
@@ -155,11 +156,12 @@ def _epochs(path, keys=None):
         if not isinstance(entry, dict):
             raise FwError(f"{where}: each line must be a JSON object, one epoch's metrics")
         epoch = entry.get("epoch")
-        if not (type(epoch) is int and epoch >= 1):
-            raise FwError(f"{where}: 'epoch' is {_shown(epoch)}; each line needs an epoch number, 1 or more")
+        if not (type(epoch) is int and 1 <= epoch <= MAX_EPOCH):
+            raise FwError(f"{where}: 'epoch' is {_shown(epoch)}; each line needs an epoch number from 1 to {MAX_EPOCH:,}")
         for key, value in entry.items():
-            if not (type(value) in (int, float)):
-                raise FwError(f"{where}: '{_cut(key)}' is {_shown(value)}, not a number; a run record holds numbers")
+            if type(value) not in (int, float) or (type(value) is int and abs(value) > 1e300):  # NaN may be a val_loss
+                what = "too large" if type(value) is int else "not a number"
+                raise FwError(f"{where}: '{_cut(key)}' is {_shown(value)}, {what}; a run record holds numbers")
             if keys is not None and key not in keys:
                 raise FwError(f"{where}: '{_cut(key)}' is not a metric fw records")
         epochs.append(entry)
