@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from ..core.callback import METRICS
 from ..errors import FwError
 from ..safeio.files import open_regular, write_output
 from . import user_files
@@ -36,9 +37,10 @@ MARK = "# The resolved config of: fw train"
 MAX_CONFIG_BYTES, MAX_BYTES = 256 << 10, 64 << 20
 #: A resolved config is a few levels deep.
 MAX_DEPTH = 32
+#: No run trains more epochs (and an integer past 1e308 cannot even be drawn: matplotlib makes floats of them).
 MAX_EPOCH = 10**9
 #: The keys of fw's epoch lines (``Epoch.logs``): a metrics file with others was not written by fw.
-KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_accuracy", "seconds", "lr")
+KEYS = ("epoch", *METRICS, "seconds", "lr")
 
 
 @dataclass
