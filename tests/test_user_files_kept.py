@@ -242,3 +242,10 @@ def test_no_output_goes_over_an_image_the_run_reads_even_with_force(capsys, tmp_
     for option in (["--plot", photo], [csv_logger(photo)]):
         one_line_error(*fw(capsys, "train", config, *option, "--force"), f"{photo} is inside dataset.path, data this run reads")
         assert photo.read_bytes() == before and not (tmp_path / "w.npz").exists()
+
+
+def test_a_run_named_by_the_current_folder_is_labelled_by_its_name(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(hand_record(tmp_path / "mine"))
+    code, out, err = fw(capsys, "compare", ".", "--json", "--out", tmp_path / "c.png")
+    assert code == 0, err
+    assert json.loads(out)["runs"][0]["label"] == "mine" and "No artists with labels" not in err

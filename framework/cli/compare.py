@@ -129,9 +129,9 @@ def run_labels(runs):
     labels = []
     for run, diffs in zip(runs, per_run):
         parts = [f"{k[len(prefix):].lstrip('.')}{v}" for k, v in diffs.items()]
-        labels.append(", ".join(parts) or run.folder.name)
+        labels.append(", ".join(parts) or run.folder.absolute().name)
     if len(set(labels)) < len(labels):  # the same settings twice: tell them apart by folder
-        labels = [f"{label} ({run.folder.name})" for label, run in zip(labels, runs)]
+        labels = [f"{label} ({run.folder.absolute().name})" for label, run in zip(labels, runs)]
     return prefix, labels
 
 
