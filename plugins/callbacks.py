@@ -99,7 +99,8 @@ class CSVLogger(Callback):
         from framework.training.user_files import check
 
         self.path = Path(self.path or Path(logs["weights_path"]).with_name("metrics.csv")).expanduser()
-        check(self.path, "csv_logger's path", used=logs.get("in_use"), force=logs.get("force", False), ours=_is_log)
+        used = {**logs.get("in_use", {}), logs["weights_path"]: "weights.path, where fw train writes the weights"}
+        check(self.path, "csv_logger's path", used=used, force=logs.get("force", False), ours=_is_log)
 
     def on_epoch_end(self, epoch, logs):
         from framework.safeio.files import write_output

@@ -65,8 +65,9 @@ def test_a_users_file_at_a_records_name_is_refused_before_training_unless_force(
     code, _, err = fw(capsys, "train", project / "config.yaml", "--force")
     assert code == 0, err
     assert (project / name).read_bytes() != mine
-    # Its own record fw replaces: the weights need --force again, the record nothing more.
-    code, _, err = fw(capsys, "train", project / "config.yaml", "train.epochs=3", "--force")
+    # Its own record fw replaces without --force (the weights are moved away: they alone would need it).
+    (project / "w.npz").rename(project / "kept.npz")
+    code, _, err = fw(capsys, "train", project / "config.yaml", "train.epochs=3")
     assert code == 0, err
     assert len((project / "w.metrics.jsonl").read_text().splitlines()) == 3
 
@@ -249,3 +250,16 @@ def test_a_run_named_by_the_current_folder_is_labelled_by_its_name(capsys, tmp_p
     code, out, err = fw(capsys, "compare", ".", "--json", "--out", tmp_path / "c.png")
     assert code == 0, err
     assert json.loads(out)["runs"][0]["label"] == "mine" and "No artists with labels" not in err
+
+
+def test_weights_path_is_never_the_data_even_with_force(capsys, tmp_path):
+    import numpy as np
+
+    data = tmp_path / "data.npz"
+    np.savez(data, x=np.arange(80, dtype=np.float32).reshape(40, 2), y=np.arange(40) % 2)
+    before = data.read_bytes()
+    config = tmp_path / "a.yaml"
+    config.write_text(CONFIG.replace("{name: csv, path: data.csv, label: y,", "{name: arrays, path: data.npz,")
+                      .replace("path: w.npz", "path: data.npz"))  # fmt: skip
+    one_line_error(*fw(capsys, "train", config, "--force"), f"weights.path {data} is dataset.path, data this run reads")
+    assert data.read_bytes() == before

@@ -59,7 +59,7 @@ def train(args):
     from ..safeio.files import OutputLock, ensure_writable_dir, no_empty_new_folders
     from ..training import record
     from ..training.trainer import Trainer
-    from ..training.user_files import in_use
+    from ..training.user_files import check, in_use
 
     cfg = load_config(args.config, args.overrides)
     registry = get_registry(cfg.plugins)
@@ -68,6 +68,7 @@ def train(args):
     _refuse_while_training(trainer.output.path)
     trainer.output.check(overwrite=args.force, resume=args.resume)
     trainer.config_path, trainer.force = args.config, args.force  # what csv_logger and the record never replace
+    check(trainer.output.path, "weights.path", used=in_use(cfg, args.config), force=True)  # --force: not the data
     record.check(cfg, args.config, args.force)
     if args.plot:
         from .plot import check_plot_available

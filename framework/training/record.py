@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from ..core.callback import METRICS
+from ..core.callback import METRICS as METRIC_NAMES
 from ..errors import FwError
 from ..safeio.files import open_regular, write_output
 from . import user_files
@@ -40,7 +40,7 @@ MAX_DEPTH = 32
 #: No run trains more epochs (and an integer past 1e308 cannot even be drawn: matplotlib makes floats of them).
 MAX_EPOCH = 10**9
 #: The keys of fw's epoch lines (``Epoch.logs``): a metrics file with others was not written by fw.
-KEYS = ("epoch", *METRICS, "seconds", "lr")
+KEYS = ("epoch", *METRIC_NAMES, "seconds", "lr")
 
 
 @dataclass

@@ -15,13 +15,12 @@ from ..safeio.files import check_writable
 
 
 def in_use(cfg, config_path=None) -> dict:
-    """``{path: what it is}``: the config file the run trains from, its data (every ``dataset.root``,
-    ``path`` or ``*_path``) and its weights, none of which a log or record may be written over."""
+    """``{path: what it is}``: the config file the run trains from and its data (every ``dataset.root``,
+    ``path`` or ``*_path``), which no output of the run may be written over."""
     used = {str(Path(config_path).expanduser()): "the config this run trains from"} if config_path else {}
     for key, value in (cfg.dataset or {}).items():
         if dataset_path_key(key) and isinstance(value, str) and value:
             used[str(Path(value).expanduser())] = f"dataset.{key}, data this run reads"
-    used[str(Path(cfg.weights.path).expanduser())] = "weights.path, where fw train writes the weights"
     return used
 
 
