@@ -83,7 +83,9 @@ class EarlyStopping(Callback):
 class CSVLogger(Callback):
     """One row per epoch, the metrics of ``fw train --json``, in a CSV file rewritten (atomically) after every epoch.
 
-    ``path`` defaults to ``metrics.csv`` beside the weights.
+    ``path`` defaults to ``metrics.csv`` beside the weights. An existing file
+    there is replaced only if it is such a log (its header says so) or with
+    ``fw train --force``, and never when it is the config or data in use.
     """
 
     name = "csv_logger"
@@ -94,10 +96,11 @@ class CSVLogger(Callback):
         self.path, self.rows = path, []
 
     def on_train_begin(self, logs):
-        from framework.safeio.files import check_writable
+        from framework.training.user_files import check
 
         self.path = Path(self.path or Path(logs["weights_path"]).with_name("metrics.csv")).expanduser()
-        check_writable(self.path, "csv_logger's path", overwrite=True)
+        used = {**logs.get("in_use", {}), logs["weights_path"]: "weights.path, where fw train writes the weights"}
+        check(self.path, "csv_logger's path", used=used, force=logs.get("force", False), ours=_is_log)
 
     def on_epoch_end(self, epoch, logs):
         from framework.safeio.files import write_output
@@ -115,6 +118,19 @@ class CSVLogger(Callback):
 
     def load_state(self, state):
         self.rows = list(state["rows"])
+
+
+def _is_log(path):
+    """Is ``path`` a log CSVLogger wrote? Its header names only the columns of fw's epoch logs."""
+    from framework.core.callback import METRICS
+    from framework.safeio.files import open_regular
+
+    try:
+        with open_regular(path) as f:
+            header = f.readline(4096).decode("utf-8", "replace").rstrip("\r\n").split(",")
+    except OSError:
+        return False
+    return header[0] == "epoch" and set(header) <= {"epoch", "seconds", "lr", *METRICS}
 
 
 @hookimpl

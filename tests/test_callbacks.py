@@ -104,7 +104,7 @@ def test_resume_restores_the_callbacks_state(capsys, fashion_full_dir, tmp_path,
             return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
 
     assert rows(tmp_path / "cut") == rows(tmp_path / "whole") and len(rows(tmp_path / "whole")) == best + 2
-    with open(tmp_path / "whole" / "metrics.jsonl") as f:
+    with open(tmp_path / "whole" / "w.metrics.jsonl") as f:
         assert [json.loads(line) for line in f] == whole, "the run record holds the --json lines"
 
 

@@ -35,13 +35,16 @@ def two_runs(capsys, fashion_full_dir, tmp_path):
     return paths
 
 
-def test_a_finished_train_leaves_its_resolved_config_and_its_json_lines(two_runs, capsys):
+def test_a_finished_train_leaves_its_resolved_config_and_its_json_lines(two_runs, capsys, tmp_path):
     folder = two_runs[0].parent / "sgd"
-    assert sorted(p.name for p in folder.iterdir()) == ["config.yaml", "metrics.jsonl", "weights.dataset.json", "weights.npz"]
-    lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "weights.config.yaml", "weights.dataset.json", "weights.metrics.jsonl", "weights.npz"]  # fmt: skip
+    lines = [json.loads(line) for line in (folder / "weights.metrics.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in lines] == [1, 2, 3] and "val_accuracy" in lines[0]
-    # The record's config is complete: it trains the same run again (into the same folder, so --force).
-    code, out, err = fw(capsys, "train", folder / "config.yaml", "--force", "--json")
+    # The record's config is complete: a copy trains the same run again (into the same folder, so --force).
+    again = tmp_path / "again.yaml"
+    again.write_bytes((folder / "weights.config.yaml").read_bytes())
+    code, out, err = fw(capsys, "train", again, "--force", "--json")
     assert code == 0, err
     again = [json.loads(line) for line in out.splitlines()]
     assert [{k: v for k, v in e.items() if k != "seconds"} for e in again] == [
@@ -68,14 +71,14 @@ def test_fw_compare_prints_the_runs_side_by_side_and_draws_a_png(two_runs, capsy
 
 
 def test_fw_compare_json_has_final_and_best_values_per_run(two_runs, capsys, tmp_path):
-    code, out, err = fw(capsys, "compare", two_runs[0].parent / "sgd", two_runs[1].parent / "adam" / "metrics.jsonl",
+    code, out, err = fw(capsys, "compare", two_runs[0].parent / "sgd", two_runs[1].parent / "adam" / "weights.metrics.jsonl",
                         "--metric", "train_loss", "--json", "--out", tmp_path / "loss.png")  # fmt: skip
     assert code == 0, err
     table = json.loads(out)
     assert table["metric"] == "train_loss" and table["differ_in"] == "train.optimizer"
     sgd, adam = table["runs"]
     assert sgd["label"] == "name=sgd, lr=0.1" and sgd["epochs"] == 3
-    records = [json.loads(line) for line in (two_runs[0].parent / "sgd" / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (two_runs[0].parent / "sgd" / "weights.metrics.jsonl").read_text().splitlines()]
     assert sgd["final"]["train_loss"] == records[-1]["train_loss"]
     best = min(records, key=lambda e: e["train_loss"])
     assert sgd["best"]["train_loss"] == {"value": best["train_loss"], "epoch": best["epoch"]}

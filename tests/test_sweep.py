@@ -61,10 +61,10 @@ def test_two_sweeps_at_once_share_one_sqlite_study(fashion_full_dir, tmp_path, c
     assert {t.state for t in trials} == {optuna.trial.TrialState.COMPLETE}
     for t in trials:  # each trial trained its own values, in its own folder, with its own run record
         record = tmp_path / "runs" / "search" / f"trial_{t.number}"
-        assert sorted(p.name for p in record.iterdir()) == ["config.yaml", "metrics.jsonl", "weights.npz"]
-        trained = (record / "config.yaml").read_text()
+        assert sorted(p.name for p in record.iterdir()) == ["weights.config.yaml", "weights.metrics.jsonl", "weights.npz"]
+        trained = (record / "weights.config.yaml").read_text()
         assert f"lr: {t.params['train.optimizer.lr']!r}" in trained and f"units: {t.params['model.layers[0].units']}" in trained
-        assert t.value == json.loads((record / "metrics.jsonl").read_text().splitlines()[-1])["val_accuracy"]
+        assert t.value == json.loads((record / "weights.metrics.jsonl").read_text().splitlines()[-1])["val_accuracy"]
     assert len({(t.params["train.optimizer.lr"]) for t in trials}) == 6, "the two commands drew different values"
 
     last = max(outs, key=lambda o: len(json.loads(o[0])["trials"]))

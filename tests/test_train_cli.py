@@ -185,7 +185,7 @@ def test_a_second_fw_train_to_the_same_path_is_refused(capsys, small, tmp_path):
     assert code == 0, err
     left = sorted(p.name for p in tmp_path.iterdir())
     # the weights, what training derived from the data, the run record; no lock file or checkpoint
-    assert left == ["config.yaml", "metrics.jsonl", "w.dataset.json", "w.npz"], left
+    assert left == ["w.config.yaml", "w.dataset.json", "w.metrics.jsonl", "w.npz"], left
 
 
 def test_a_lock_left_by_a_killed_run_does_not_block(capsys, small, tmp_path):

@@ -57,7 +57,9 @@ def train(args):
     from ..config import load_config
     from ..plugin_system.manager import get_registry
     from ..safeio.files import OutputLock, ensure_writable_dir, no_empty_new_folders
+    from ..training import record
     from ..training.trainer import Trainer
+    from ..training.user_files import check, in_use
 
     cfg = load_config(args.config, args.overrides)
     registry = get_registry(cfg.plugins)
@@ -65,10 +67,13 @@ def train(args):
     trainer = Trainer(cfg, registry)
     _refuse_while_training(trainer.output.path)
     trainer.output.check(overwrite=args.force, resume=args.resume)
+    trainer.config_path, trainer.force = args.config, args.force  # what csv_logger and the record never replace
+    check(trainer.output.path, "weights.path", used=in_use(cfg, args.config), force=True)  # --force: not the data
+    record.check(cfg, args.config, args.force)
     if args.plot:
         from .plot import check_plot_available
 
-        check_plot_available(args.plot, overwrite=args.force)
+        check_plot_available(args.plot, overwrite=args.force, used=in_use(cfg, args.config))
     with no_empty_new_folders(trainer.output.path.parent):  # a run that writes nothing leaves no folder
         ensure_writable_dir(trainer.output.path.parent, purpose="for weights.path")
         with OutputLock(trainer.output.path, "fw train's weights"):
@@ -109,7 +114,7 @@ def _train(args, cfg, registry, trainer):
     path = trainer.output.write(trainer.net, trainer.dataset)
     if not args.keep_checkpoint:
         ckpt.unlink(missing_ok=True)  # the weights hold everything fw run needs
-    record.write(cfg, history, command)
+    record.write(cfg, history, command, config_path=args.config, force=args.force)
     if args.plot:
         from .plot import plot_history
 

@@ -1,12 +1,13 @@
 """``fw compare``: training runs side by side, as a table of final and best values and as curves in one figure.
 
 A run is the record a finished ``fw train`` leaves beside its weights
-(``config.yaml`` and ``metrics.jsonl``; ``training/record.py``), named by its
-folder or by the config that trained it. Runs are labelled by the config
-keys in which they differ.
+(``NAME.config.yaml`` and ``NAME.metrics.jsonl``; ``training/record.py``),
+named by its folder, one of its files, or the config that trained it. Runs are
+labelled by the config keys in which they differ.
 """
 
 import json
+import math
 import sys
 from collections import Counter
 from functools import reduce
@@ -17,9 +18,10 @@ Compare finished training runs: print their final and best values side by
 side, and draw their curves in one figure (one line per run, labelled by the
 config keys in which the runs differ).
 
-A RUN_OR_CONFIG is a run's folder (where fw train wrote its weights,
-config.yaml and metrics.jsonl), or the config that trained it (a path or a
-bundled config's name), or a pattern of bundled names in quotes.
+A RUN_OR_CONFIG is a run's folder (where fw train wrote its weights w.npz
+and their record, w.config.yaml and w.metrics.jsonl), one of those record
+files, or the config that trained it (a path or a bundled config's name), or
+a pattern of bundled names in quotes.
 
 examples:
   fw train ch6_optimizer_sgd && fw train ch6_optimizer_adam
@@ -44,11 +46,13 @@ def add_parser(sub, debug):
     p.add_argument("--metric", metavar="M", help="the metric to compare (default: val_accuracy when every run has it, else test_accuracy)")
     p.add_argument("--out", metavar="PNG", help="where to draw the curves (default: compare-METRIC.png in the current folder)")
     p.add_argument("--json", action="store_true", help="print the table as one JSON object")
+    p.add_argument("--force", action="store_true", help="replace the PNG if it exists")
     p.set_defaults(func=compare)
 
 
 def compare(args):
     from ..errors import FwError
+    from ..safeio.files import check_writable
 
     runs = [find_run(name) for name in expand(args.runs)]
     metric = args.metric or ("val_accuracy" if all(_has(r, "val_accuracy") for r in runs) else "test_accuracy")
@@ -58,6 +62,7 @@ def compare(args):
     out = Path(args.out or f"compare-{metric}.png")
     if out.suffix.lower() != ".png":
         raise FwError(f"--out {out}: fw compare draws PNG files; give a name ending in .png")
+    check_writable(out, "--out", args.force)
     prefix, labels = run_labels(runs)
     table = summary(runs, labels, metric, prefix)
     if args.json:
@@ -94,21 +99,22 @@ def expand(names):
 
 
 def find_run(name):
-    """The run record that ``name`` (a run's folder, its metrics.jsonl or config.yaml, or a config) stands for."""
+    """The run record that ``name`` (a run's folder, one of its two files, or a config) stands for."""
     from ..config import load_config
     from ..errors import FwError
     from ..training import record
 
     path = Path(name)
     if path.is_dir():
-        return record.read(path)
-    if path.is_file() and path.name in (record.CONFIG, record.METRICS) and (path.parent / record.METRICS).is_file():
-        return record.read(path.parent)
+        return record.read(*record.in_folder(path))
+    if path.is_file() and (pair := record.of_file(path)):
+        return record.read(*pair)
     cfg = load_config(name)
-    folder = record.folder_of(cfg)
-    if not (folder / record.METRICS).is_file():
-        raise FwError(f"{name} has no finished run: no run record in {folder}; train it first with: fw train {name}")
-    return record.read(folder)
+    pair = record.of_weights(cfg.weights.path)
+    if not pair:
+        where = record.paths(cfg.weights.path)[0].parent
+        raise FwError(f"{name} has no finished run: no run record in {where}; train it first with: fw train {name}")
+    return record.read(*pair)
 
 
 # -- labels --------------------------------------------------------------------------------
@@ -123,9 +129,9 @@ def run_labels(runs):
     labels = []
     for run, diffs in zip(runs, per_run):
         parts = [f"{k[len(prefix):].lstrip('.')}{v}" for k, v in diffs.items()]
-        labels.append(", ".join(parts) or run.folder.name)
+        labels.append(", ".join(parts) or run.folder.absolute().name)
     if len(set(labels)) < len(labels):  # the same settings twice: tell them apart by folder
-        labels = [f"{label} ({run.folder.name})" for label, run in zip(labels, runs)]
+        labels = [f"{label} ({run.folder.absolute().name})" for label, run in zip(labels, runs)]
     return prefix, labels
 
 
@@ -212,8 +218,10 @@ def summary(runs, labels, metric, prefix):
         best = {}
         for m in shown:
             pick = max if mode_of(m) == "max" else min
-            e = pick(run.epochs, key=lambda e, m=m: e[m])
-            best[m] = {"value": e[m], "epoch": e["epoch"]}
+            finite = [e for e in run.epochs if math.isfinite(e[m])]  # a NaN first epoch is no best
+            if finite:
+                e = pick(finite, key=lambda e, m=m: e[m])
+                best[m] = {"value": e[m], "epoch": e["epoch"]}
         final = run.epochs[-1] if run.epochs else {}
         rows.append({
             "run": str(run.folder), "label": label, "epochs": len(run.epochs),

@@ -40,8 +40,10 @@ After each epoch a checkpoint is written atomically next to the weights
 (NAME.ckpt.npz). Ctrl-C (or SIGTERM) keeps the last complete epoch; --resume
 continues it. A finished run removes it (--keep-checkpoint keeps it).
 The same config and train.seed give bit-identical weights on one machine.
-A finished run leaves its run record beside the weights: config.yaml (the
-resolved config) and metrics.jsonl (the --json lines), which fw compare reads.
+A finished run leaves its run record beside the weights w.npz: w.config.yaml
+(the resolved config) and w.metrics.jsonl (the --json lines), which fw compare
+reads. fw replaces no file it did not write unless --force is given, and never
+the config or the data it trains from.
 
 examples:
   fw train configs/fashion_train.yaml
@@ -210,7 +212,7 @@ def _add_train_command(sub, debug):
     train.add_argument("--json", action="store_true", help="print one JSON object per epoch instead of text")
     train.add_argument("--plot", metavar="PNG", help="draw the loss and accuracy curves to PNG (needs matplotlib)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint next to weights.path")
-    train.add_argument("--force", action="store_true", help="replace an existing file at weights.path")
+    train.add_argument("--force", action="store_true", help="replace an existing file at weights.path, and files beside it that fw did not write")
     train.add_argument(
         "--keep-checkpoint", action="store_true",
         help="keep NAME.ckpt.npz after a finished run (by default it is removed once the weights are written)",

@@ -5,13 +5,16 @@ from pathlib import Path
 from ..errors import FwError
 
 
-def check_plot_available(path, overwrite=False):
-    """Fail before training, not after it, when the plot could not be written."""
+def check_plot_available(path, overwrite=False, used=None):
+    """Fail before training, not after it, when the plot could not be written (or would replace a file
+    in ``used``, the config and data in use: ``user_files.in_use``)."""
     from ..safeio.files import check_writable
+    from ..training.user_files import check
 
     if Path(path).suffix.lower() != ".png":
         raise FwError(f"--plot {path}: the learning curves are written as PNG; give a file name ending in .png")
     check_writable(Path(path), "--plot", overwrite)
+    check(Path(path), "--plot", used=used, force=True)  # even --force never replaces the data
     try:
         import matplotlib  # noqa: F401
     except ImportError as e:

@@ -25,8 +25,8 @@ that `fw train best.yaml` trains again to the same result.
       train.optimizer.lr: {low: 1.0e-4, high: 1.0e-1, log: true}
       model.layers[0].units: [64, 128, 256]    # a list: categorical
 
-Each trial trains in WEIGHTS_FOLDER/STUDY/trial_N/ (weights, config.yaml,
-metrics.jsonl). A trial that diverges is recorded as failed and the sweep
+Each trial trains in WEIGHTS_FOLDER/STUDY/trial_N/ (weights and their run
+record: NAME.config.yaml, NAME.metrics.jsonl). A trial that diverges is recorded as failed and the sweep
 goes on.
 
 examples:

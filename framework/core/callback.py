@@ -18,7 +18,10 @@ class Callback:
 
     - ``on_train_begin(logs)``: ``logs`` has ``epochs`` (the run's total),
       ``initial_epoch`` (epochs already done: more than 0 on ``--resume``),
-      ``metrics`` (the names each epoch's logs will have) and ``weights_path``.
+      ``metrics`` (the names each epoch's logs will have), ``weights_path``,
+      ``in_use`` (``{path: what it is}``: the config and the data, which a
+      callback never writes over) and ``force`` (``fw train --force``: files
+      fw did not write may be replaced).
     - ``on_epoch_end(epoch, logs)``: ``logs`` is the epoch's metrics, as
       ``fw train --json`` prints them. Return True to stop after this epoch.
     - ``on_train_end(logs)``: ``logs`` has ``epoch`` (the last one trained),

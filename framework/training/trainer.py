@@ -27,6 +27,7 @@ from ..plugin_system.manager import get_registry
 from . import checkpoint
 from .callbacks import Callbacks, labelled, make_callbacks
 from .output import WeightsOutput
+from .user_files import in_use
 from .validation import evaluate, holdout
 
 
@@ -207,6 +208,8 @@ class Trainer:
             "initial_epoch": len(self.history),
             "metrics": names,
             "weights_path": str(self.output.path),
+            "force": self.force,  # fw train --force; in_use: what no callback may write over
+            "in_use": in_use(self.cfg, self.config_path),
         }
 
     def step(self, x, t):
@@ -223,6 +226,7 @@ class Trainer:
         return loss, y
 
     _checked = False
+    config_path, force = None, False  # set by fw train
 
     def _update(self):
         net = self.net
