@@ -115,6 +115,18 @@ def test_show_default_name_and_options(capsys, fashion, tmp_path, monkeypatch):
     assert (tmp_path / "fashion_mnist-test.png").is_file()
 
 
+def test_show_replaces_no_existing_file_unless_force(capsys, fashion, tmp_path, monkeypatch):
+    """Issue 26, 4.1: fw never replaces a file it was not told to, the default name included."""
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "fashion_mnist-test.png"
+    mine.write_bytes(b"my own picture")
+    one_line_error(*fw(capsys, "show", *fashion, "--count", 2), "--out fashion_mnist-test.png already exists", "--force")
+    assert mine.read_bytes() == b"my own picture"
+    code, _, err = fw(capsys, "show", *fashion, "--count", 2, "--force")
+    assert code == 0, err
+    assert PIL.open(mine).format == "PNG"
+
+
 def test_show_misclassified_shows_only_mistakes(capsys, book, mnist_dir, tmp_path):
     out = tmp_path / "wrong.png"
     code, stdout, err = fw(capsys, "show", *book, "--misclassified", "--count", 3, "--out", out)

@@ -175,3 +175,15 @@ def test_a_storage_fw_cannot_use_is_one_line(capsys, tmp_path, monkeypatch, stor
     one_line_error(code, out, err, *fragments)
     assert "secret" not in err, "the password is not printed"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.csv", "own.yaml"], "nothing written"
+
+
+def test_a_best_yaml_fw_did_not_write_is_refused_before_any_trial(capsys, tmp_path, monkeypatch):
+    """Issue 26, 4.1: fw never replaces a file it did not write; the study's best.yaml is one of its names."""
+    path = csv_config(tmp_path)
+    (tmp_path / "runs" / "own").mkdir(parents=True)
+    mine = tmp_path / "runs" / "own" / "best.yaml"
+    mine.write_text("# my own notes\nlr: 0.1\n")
+    monkeypatch.chdir(tmp_path)
+    one_line_error(*fw(capsys, "sweep", path, "--trials", "1"), f"{mine} exists and fw sweep did not write it")
+    assert mine.read_text() == "# my own notes\nlr: 0.1\n"
+    assert sorted(p.name for p in mine.parent.iterdir()) == ["best.yaml"], "no trial ran"

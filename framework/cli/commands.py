@@ -223,6 +223,7 @@ def show(args):
     from ..data.dataset import make_dataset
     from ..errors import FwError
     from ..plugin_system.manager import get_registry
+    from ..safeio.files import check_writable
     from .show import captions, pillow, render_grid, rows_text, save_png, select
 
     if not 1 <= args.count <= 1000:
@@ -243,6 +244,8 @@ def show(args):
     out = Path(args.out) if args.out else Path(f"{d.name}-{d.split}{suffix}.png")
     if out.suffix.lower() != ".png":
         raise FwError(f"--out {out}: fw show writes PNG files; give a name ending in .png")
+    if out.parent.is_dir():  # a missing folder is save_png's one line
+        check_writable(out, "--out", args.force)  # before any work: fw replaces no file unasked
     images, labels = dataset.examples(d.split, d.limit)
     labels = labels.astype(int)
     where, noun = f"{d.name} {d.split}", "rows" if table else "images"

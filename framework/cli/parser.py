@@ -250,6 +250,7 @@ def _add_inspection_commands(sub, debug):
         help="where to write the PNG (default: DATASET-SPLIT.png, or DATASET-SPLIT-misclassified.png, in the current folder)",
     )
     show.add_argument("--misclassified", action="store_true", help="run the network and show only the images it gets wrong")
+    show.add_argument("--force", action="store_true", help="replace the PNG if it exists")
     show.set_defaults(func=commands.show)
 
     convert = sub.add_parser(

@@ -92,6 +92,10 @@ class Plan:
                     text = str(e).removeprefix(f"override '{item}': ")
                     raise FwError(f"{self.config}: sweep.params['{p.key}'] = {value!r}: {text}") from e
         ensure_writable_dir(self.folder, purpose="for fw sweep's trials")
+        best = self.folder / "best.yaml"
+        if best.is_file() and not best.read_bytes().startswith(BEST_MARK.encode()):
+            raise FwError(f"{best} exists and fw sweep did not write it; fw replaces no file it did not write: "
+                          "move it, or choose another --study")
 
     def fingerprint(self) -> dict:
         """What a study's trials must agree on, overrides included: not where the data or the weights are,
@@ -462,6 +466,9 @@ def finish(plan, optuna):
         return result, write_best(plan, result)
 
 
+BEST_MARK = "# The best trial of fw sweep "
+
+
 def write_best(plan, result):
     """``best.yaml`` in the study's folder: ``fw train best.yaml`` trains the best trial again."""
     from omegaconf import OmegaConf
@@ -471,7 +478,7 @@ def write_best(plan, result):
     path = plan.folder / "best.yaml"
     command = shlex.join([plan.config, *plan.overrides]).replace("\n", "\\n")  # a comment of one line
     header = (
-        f"# The best trial of fw sweep {command} (study '{plan.study}'): trial {result['best_number']}, "
+        f"{BEST_MARK}{command} (study '{plan.study}'): trial {result['best_number']}, "
         f"{plan.metric} {result['best_value']}\n# Train it again: fw train {path}\n"
     )
     text = header + OmegaConf.to_yaml(OmegaConf.create(result["best_config"]))
