@@ -7,7 +7,7 @@ Each keeps what its backward needs only when ``forward`` runs with
 import numpy as np
 
 from framework import Layer, hookimpl
-from framework.core.initializer import draw
+from framework.core.initializer import Initializer, draw
 
 
 def _number(value):
@@ -36,7 +36,7 @@ class Dense(Layer):
     thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     weight_names = ("W",)  # weight decay applies to W, not to b
 
-    def __init__(self, units, init=None):
+    def __init__(self, units, init: Initializer | None = None):
         if not (isinstance(units, int) and not isinstance(units, bool) and units > 0):
             raise ValueError(f"units must be a positive whole number, got {units!r}")
         self.units, self.init = units, init

@@ -93,8 +93,9 @@ def make_layers(specs, registry, default_init):
 
 
 def make_layer(cls, spec, registry, default_init):
-    """``cls`` made with ``spec``'s parameters. If it takes ``init``, that is an Initializer: the one
-    the spec names, resolved through the registry, or ``default_init()`` when it names none."""
+    """``cls`` made with ``spec``'s parameters. If it takes fw's initialiser (``takes_init``), its ``init``
+    is an Initializer: the one the spec names, resolved through the registry, or ``default_init()``
+    when it names none. Any other ``init`` parameter is the layer's own and gets its value as given."""
     params = dict(spec.params)
     if takes_init(cls):
         given = params.get("init")
@@ -111,8 +112,33 @@ def make_layer(cls, spec, registry, default_init):
 
 
 def takes_init(cls) -> bool:
-    """Does the layer class take an initialiser? It says so with an ``init`` parameter in ``__init__``."""
-    return "init" in _parameters(cls)
+    """Does the layer class take fw's initialiser? Its ``init`` parameter says so.
+
+    Annotated, ``init: Initializer`` (or ``Initializer | None``) does, any other
+    annotation (``init: float = 0.25``) does not. Unannotated, as layers written
+    before the annotation was the rule are, it does when its default is None or
+    a string (an initialiser's name) or it has none; any other default (PyTorch's
+    ``PReLU(init=0.25)``) marks the layer's own parameter.
+    """
+    if cls.__init__ is object.__init__:
+        return False
+    param = inspect.signature(cls).parameters.get("init")
+    if param is None or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+        return False
+    if param.annotation is param.empty:
+        return param.default is param.empty or param.default is None or isinstance(param.default, str)
+    return _names_initializer(param.annotation)
+
+
+def _names_initializer(annotation) -> bool:
+    """Is ``annotation`` Initializer, a subclass, or a union holding one (also as a string, unevaluated)?"""
+    import typing
+
+    if isinstance(annotation, str):
+        return "Initializer" in annotation
+    if isinstance(annotation, type):
+        return issubclass(annotation, Initializer)
+    return any(_names_initializer(a) for a in typing.get_args(annotation))
 
 
 def create(registry, kind, value, key):

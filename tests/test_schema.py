@@ -1,0 +1,162 @@
+"""The config's one schema and the plugin contract: fw's initialiser only where a layer asks for it,
+parameters checked from their annotations, the top-level batch_size honoured."""
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import framework as fw
+from framework import Activation, FwError, Layer
+from framework.core.initializer import Initializer
+from framework.testing import check_layer
+
+REPO = Path(__file__).resolve().parents[1]
+BOOK = REPO / "configs" / "mnist_infer.yaml"
+
+PRELU = '''
+import numpy as np
+from framework import Layer, hookimpl
+
+
+class PReLU(Layer):
+    """PyTorch's nn.PReLU: a learned slope for negative inputs, starting at ``init``."""
+
+    name = "prelu"
+
+    def __init__(self, init=0.25):
+        self.start = init
+
+    def build(self, input_shape, rng):
+        self.params["a"] = np.full(1, self.start, np.float32)
+        return tuple(input_shape)
+
+    def forward(self, x, train=False):
+        if train:
+            self.x = x
+        return np.where(x > 0, x, self.params["a"] * x)
+
+    def backward(self, dout):
+        self.grads["a"] = np.array([np.sum(dout * np.minimum(self.x, 0))], np.float32)
+        return np.where(self.x > 0, dout, self.params["a"] * dout)
+
+
+@hookimpl
+def register_layers(register):
+    register(PReLU)
+'''
+
+
+@pytest.fixture
+def prelu(tmp_path, monkeypatch):
+    (tmp_path / "prelu_plugin.py").write_text(PRELU)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    return importlib.import_module("prelu_plugin").PReLU
+
+
+def test_a_layer_with_its_own_init_number_passes_the_kit_and_keeps_it(prelu):
+    check_layer(prelu, (6,), init=0.25)
+    check_layer(prelu, (2, 3, 3))
+    from framework.config.assemble import LayerSpec, make_layer
+    from framework.plugin_system.manager import get_registry
+
+    layer = make_layer(prelu, LayerSpec("prelu", {"init": 0.5}, "model.layers[1]"), get_registry(), lambda: pytest.fail("drew fw's init"))
+    assert layer.start == 0.5
+
+
+def test_a_layer_with_its_own_init_number_trains_from_a_config(prelu, tmp_path, mnist_dir):
+    from framework.api import load_split
+    from framework.training.trainer import Trainer
+
+    layers = "model.layers=[{name: dense, units: 20}, {name: prelu, init: 0.25}, {name: dense, units: 10}, softmax]"
+    cfg = fw.load_config(
+        BOOK,
+        [f"dataset.root={mnist_dir}", f"plugins=[{tmp_path / 'prelu_plugin.py'}]", layers, "train.epochs=2",
+         f"weights.path={tmp_path}/w.pkl"],
+    )  # fmt: skip
+    x, t = load_split(cfg, "test")
+    trainer = Trainer(cfg)
+    assert trainer.net.layers[1].params["a"][0] == np.float32(0.25)
+    history = trainer.fit(x[:1000], t[:1000], x[1000:1500], t[1000:1500])
+    assert history[-1].train_loss < history[0].train_loss
+    assert trainer.net.layers[1].params["a"][0] != np.float32(0.25)  # the slope learned
+
+
+class _Scale(Layer):
+    """A layer written against last month's contract: an unannotated ``init`` that is fw's initialiser."""
+
+    name = "old_scale"
+
+    def __init__(self, units, init=None):
+        self.units, self.init = units, init
+
+    def build(self, input_shape, rng):
+        self.params["W"] = self.init.draw((int(np.prod(input_shape)), self.units), rng)
+        return (self.units,)
+
+    def forward(self, x, train=False):
+        return x.reshape(len(x), -1) @ self.params["W"]
+
+
+class _Typed(_Scale):
+    name = "typed_scale"
+
+    def __init__(self, units, init: "Initializer | None" = "he"):
+        self.units, self.init = units, init
+
+
+class _OwnFloat(_Scale):
+    name = "own_float"
+
+    def __init__(self, units, init: float = 1.0):
+        self.units, self.init = units, init
+
+
+@pytest.mark.parametrize("cls, gets_initializer", [(_Scale, True), (_Typed, True), (_OwnFloat, False)])
+def test_the_initialiser_goes_where_the_parameter_asks_for_it(cls, gets_initializer):
+    from framework.config.assemble import takes_init
+
+    assert takes_init(cls) is gets_initializer
+
+
+def test_a_layer_of_the_old_contract_still_gets_fws_initialiser():
+    check_layer(_Scale, (4,), units=3)  # it draws with self.init.draw: an Initializer, not None
+
+
+def test_built_in_layers_declare_their_initialiser():
+    import inspect
+
+    from framework.plugins.conv import Conv2D
+    from framework.plugins.layers import Dense
+
+    for cls in (Dense, Conv2D):
+        assert "Initializer" in str(inspect.signature(cls).parameters["init"].annotation)
+
+
+def test_an_activations_preferred_init_has_its_own_name_and_the_old_one_still_reads():
+    from framework.plugins.activations import ReLU, Sigmoid
+
+    assert ReLU.preferred_init == "he" and Sigmoid.preferred_init == "xavier"
+    assert ReLU.init == "he" and ReLU().init == "he" and Sigmoid.init == "xavier"
+
+    class Old(Activation):  # last month's way to say it
+        name = "old_act"
+        init = "he"
+
+        def forward(self, x):
+            return x
+
+    class OwnInit(Activation):  # an activation whose own parameter is called init
+        name = "own_init"
+
+        def __init__(self, init=0.1):
+            self.init = init
+
+        def forward(self, x):
+            return x
+
+    assert Old.suggested_init() == "he" and Old.preferred_init == "xavier"
+    assert OwnInit(init=0.3).init == 0.3 and OwnInit.suggested_init() == "xavier"
