@@ -160,3 +160,42 @@ def test_an_activations_preferred_init_has_its_own_name_and_the_old_one_still_re
 
     assert Old.suggested_init() == "he" and Old.preferred_init == "xavier"
     assert OwnInit(init=0.3).init == 0.3 and OwnInit.suggested_init() == "xavier"
+
+
+class _Rows(Layer):
+    """The identity, noting how many rows each call is given."""
+
+    name = "rows_seen"
+
+    def build(self, input_shape, rng):
+        self.seen = []
+        return tuple(input_shape)
+
+    def forward(self, x, train=False):
+        self.seen.append(len(x))
+        return x
+
+
+def test_evaluate_classifies_batch_size_rows_at_a_time():
+    from framework.core.network import Network
+
+    rows = _Rows()
+    net = Network([rows]).build((3,), np.random.default_rng(0))
+    x = np.random.default_rng(1).standard_normal((250, 3)).astype(np.float32)
+    t = x.argmax(axis=1)
+    assert fw.evaluate(net, x, t, batch_size=100).correct == 250
+    assert sorted(rows.seen) == [50, 100, 100]
+    rows.seen.clear()
+    fw.evaluate(net, x, t)  # no batch size: classify's own chunks
+    assert rows.seen == [250]
+
+
+def test_fw_run_classifies_the_configs_batch_size_rows_at_a_time(mnist_dir, book_weights, monkeypatch):
+    from framework.cli import main
+    from framework.core.network import Network
+
+    sizes = []
+    classify = Network.classify
+    monkeypatch.setattr(Network, "classify", lambda self, x, chunk_rows=None: sizes.append(chunk_rows) or classify(self, x, chunk_rows))
+    assert main(["run", str(BOOK), f"dataset.root={mnist_dir}", f"weights.path={book_weights}", "batch_size=1000"]) == 0
+    assert sizes == [1000]
