@@ -8,7 +8,7 @@ import numpy as np
 
 from .config.assemble import assemble
 from .core.network import Network
-from .data.dataset import load_split as _load_split
+from .config.datasets import load_split as _load_split
 from .data.weights import load_weights
 from .data.weights_file import weights_path
 from .errors import FwError, FwWarning
@@ -27,7 +27,7 @@ def build_network(cfg, registry=None) -> Network:
 def build(cfg, registry=None, dataset=None):
     """``(network, dataset)``: ``build_network``'s network, and the dataset it is for, holding what
     training derived from the data (class names, statistics) when the weights came with it.
-    ``dataset``: one already made for ``cfg`` (``data.dataset.make_dataset``)."""
+    ``dataset``: one already made for ``cfg`` (``config.datasets.make_dataset``)."""
     registry = registry or get_registry(cfg.plugins)
     follow = cfg.weights is not None
     net, dataset = assemble(cfg, registry, _SeededGenerator(cfg.model.seed), weights_follow=follow, dataset=dataset)

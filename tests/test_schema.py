@@ -199,3 +199,14 @@ def test_fw_run_classifies_the_configs_batch_size_rows_at_a_time(mnist_dir, book
     monkeypatch.setattr(Network, "classify", lambda self, x, chunk_rows=None: sizes.append(chunk_rows) or classify(self, x, chunk_rows))
     assert main(["run", str(BOOK), f"dataset.root={mnist_dir}", f"weights.path={book_weights}", "batch_size=1000"]) == 0
     assert sizes == [1000]
+
+
+def test_a_mistyped_plugin_parameter_gets_a_did_you_mean_like_a_dataset_key():
+    with pytest.raises(FwError, match=r"^model.layers\[0\]: layer 'dense' does not accept 'unit'; it accepts: units, init; did you mean 'units'\?$"):
+        fw.build_network(fw.load_config(BOOK, ["weights=null", "model.layers=[{name: dense, unit: 10}, softmax]"]))
+    with pytest.raises(FwError, match=r"train.optimizer: optimizer 'adam' does not accept 'lrr'; it accepts: lr, .*; did you mean 'lr'\?$"):
+        from framework.config.assemble import check_names
+        from framework.plugin_system.manager import get_registry
+
+        check_names(fw.load_config(BOOK, ["weights=null", "train.optimizer.lrr=0.1"]), get_registry())
+

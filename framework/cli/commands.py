@@ -215,7 +215,7 @@ def show(args):
 
     from .. import api
     from ..config import load_config
-    from ..data.dataset import make_dataset
+    from ..config.datasets import make_dataset
     from ..errors import FwError
     from ..plugin_system.manager import get_registry
     from .show import captions, pillow, render_grid, rows_text, save_png, select

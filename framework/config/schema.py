@@ -58,6 +58,9 @@ SCHEMA = {
 }
 
 
+#: The keys every dataset has; any other ``dataset:`` key is a parameter of the dataset class's ``__init__``.
+DATASET_KEYS = tuple(SCHEMA["dataset"])
+
 #: The keys that hold paths; so do the ``.py`` entries of ``plugins:`` and, in ``dataset:``, every
 #: key named root or path or ending in _path (``dataset_path_key``). See load_config.
 PATH_KEYS = (("weights", "path"),)

@@ -50,7 +50,7 @@ class _Checker:
 
 
 def _dataset(check, d):
-    """The keys every dataset has; the dataset's own are checked by its class (data/dataset.make_dataset)."""
+    """The keys every dataset has; the dataset's own are checked by its class (config/datasets.make_dataset)."""
     from .schema import dataset_path_key
 
     if not isinstance(d, dict):
