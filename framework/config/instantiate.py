@@ -56,7 +56,8 @@ def _check_names(cls, name, params, key, noun, section_keys):
             f"(and, like every {noun}, {', '.join(section_keys)})"
         ) from problem
     hint = f"; did you mean '{close[0]}'?" if close and len(unknown) == 1 else ""
-    raise FwError(f"{key}: {noun} '{name}' does not accept {', '.join(map(repr, unknown))}; it accepts: {listed}{hint}") from problem
+    named = ", ".join(map(repr, unknown))
+    raise FwError(f"{key}: {noun} '{name}' does not accept {named}; it accepts: {listed}{hint}") from problem
 
 
 def parameters(cls) -> list[str]:

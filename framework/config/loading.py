@@ -1,8 +1,8 @@
 """YAML + command-line overrides -> one validated, fully resolved config.
 
-The file is merged over ``schema.SCHEMA`` in omegaconf's struct mode, so a
-typo is an error naming the full key path and the closest valid key; then
-``validate`` checks every value.
+The file is merged over ``schema.SCHEMA`` (the defaults its dataclasses
+declare) in omegaconf's struct mode, so a typo is an error naming the full key
+path and the closest valid key; then ``validate`` checks every value.
 """
 
 import difflib
