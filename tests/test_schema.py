@@ -210,3 +210,80 @@ def test_a_mistyped_plugin_parameter_gets_a_did_you_mean_like_a_dataset_key():
 
         check_names(fw.load_config(BOOK, ["weights=null", "train.optimizer.lrr=0.1"]), get_registry())
 
+
+
+TYPED = '''
+from __future__ import annotations  # string annotations: fw evaluates them
+
+import numpy as np
+from framework import Layer, hookimpl
+
+
+class Noisy(Layer):
+    """Declares its parameters' types and checks none of them itself."""
+
+    name = "noisy"
+
+    def __init__(self, units: int, rate: float = 0.5, tag: str | None = None, scale: float = None):
+        self.units, self.rate, self.tag = units, rate, tag
+
+    def build(self, input_shape, rng):
+        self.params["W"] = np.zeros((int(np.prod(input_shape)), self.units), np.float32)
+        return (self.units,)
+
+    def forward(self, x, train=False):
+        return x.reshape(len(x), -1) @ self.params["W"]
+
+
+@hookimpl
+def register_layers(register):
+    register(Noisy)
+'''
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("{name: noisy, units: abc}", "model.layers[0]: layer 'noisy': units must be a whole number, got 'abc'"),
+        ("{name: noisy, units: 2.5}", "model.layers[0]: layer 'noisy': units must be a whole number, got 2.5"),
+        ("{name: noisy, units: 3, rate: true}", "model.layers[0]: layer 'noisy': rate must be a finite number, got True"),
+        ("{name: noisy, units: 3, rate: .nan}", "model.layers[0]: layer 'noisy': rate must be a finite number, got nan"),
+        ("{name: noisy, units: 3, tag: [1]}", "model.layers[0]: layer 'noisy': tag must be a string or null, got [1]"),
+    ],
+)
+def test_a_plugins_parameters_are_checked_from_its_annotations(tmp_path, entry, message):
+    from framework.config.assemble import check_names
+    from framework.plugin_system.manager import get_registry
+
+    (tmp_path / "typed_plugin.py").write_text(TYPED)
+    cfg = fw.load_config(BOOK, ["weights=null", f"plugins=[{tmp_path / 'typed_plugin.py'}]", f"model.layers=[{entry}, softmax]"])
+    with pytest.raises(FwError) as e:
+        check_names(cfg, get_registry(cfg.plugins))
+    assert str(e.value) == message
+
+
+def test_values_that_fit_the_annotations_pass_and_null_means_a_none_default(tmp_path):
+    from framework.config.assemble import check_names
+    from framework.plugin_system.manager import get_registry
+
+    (tmp_path / "typed_plugin.py").write_text(TYPED)
+    entry = "{name: noisy, units: 10, rate: 1, tag: null, scale: null}"  # an int is a float; null: scale's default
+    cfg = fw.load_config(BOOK, ["weights=null", f"plugins=[{tmp_path / 'typed_plugin.py'}]", f"model.layers=[{entry}, softmax]"])
+    check_names(cfg, get_registry(cfg.plugins))
+
+
+def test_the_built_in_plugins_declare_their_types_and_keep_the_words():
+    from framework.config.assemble import create
+    from framework.plugin_system.manager import get_registry
+
+    registry = get_registry()
+    cases = [
+        ("optimizers", {"name": "adam", "beta1": "high"}, "train.optimizer: optimizer 'adam': beta1 must be a positive finite number, got 'high'"),
+        ("callbacks", {"name": "early_stopping", "patience": 1.5}, "train.callbacks[0]: callback 'early_stopping': patience must be a whole number of epochs, 0 or more, got 1.5"),
+        ("callbacks", {"name": "early_stopping", "restore_best": "no"}, "train.callbacks[0]: callback 'early_stopping': restore_best must be true or false, got 'no'"),
+        ("initializers", {"name": "normal", "std": "wide"}, "model.init: initializer 'normal': std must be a positive finite number, got 'wide'"),
+    ]  # fmt: skip
+    for kind, value, message in cases:
+        with pytest.raises(FwError) as e:
+            create(registry, kind, value, message.split(":")[0])
+        assert str(e.value) == message

@@ -2,16 +2,18 @@
 
 Every plugin a config names (layer, activation, initialiser, optimizer, loss,
 callback, dataset) is made here, its parameters checked against its class's
-``__init__`` first, so a typo or a wrong type names the config key that holds
-it instead of surfacing as a TypeError deep inside the plugin.
+``__init__`` first, names and annotated types (``core.params``), so a typo or
+a wrong type names the config key that holds it instead of surfacing as a
+TypeError deep inside the plugin.
 """
 
 import difflib
 import inspect
 
 from ..core.initializer import Initializer
+from ..core.params import fits, want
 from ..errors import FwError
-from ..safeio.untrusted import describe_exception
+from ..safeio.untrusted import clip, describe_exception
 
 
 def instantiate(cls, name, params, key, noun, *, section_keys=()):
@@ -24,7 +26,9 @@ def instantiate(cls, name, params, key, noun, *, section_keys=()):
     and whatever a plugin's ``__init__`` raises becomes one line naming ``key``.
     """
     if params:  # without parameters there is nothing to check (and inspect.signature is slow)
-        _check_names(cls, name, params, key, noun, section_keys)
+        signature = _signature(cls)
+        _check_names(cls, signature, name, params, key, noun, section_keys)
+        _check_types(signature, name, params, key, noun, section_keys)
     try:
         return cls(**params)
     except FwError:  # the plugin's own one-line error, already for people
@@ -37,9 +41,17 @@ def instantiate(cls, name, params, key, noun, *, section_keys=()):
         raise FwError(f"{key}: {noun} '{name}' failed to start with parameters {shown}: {describe_exception(e)}") from e
 
 
-def _check_names(cls, name, params, key, noun, section_keys):
+def _signature(cls):
+    """``cls(...)``'s signature, its annotations evaluated when they can be (``from __future__ import annotations``)."""
     try:
-        inspect.signature(cls).bind(**params)
+        return inspect.signature(cls, eval_str=True)
+    except Exception:  # noqa: BLE001 - a name the plugin's module cannot resolve: its strings, which fits takes as they are
+        return inspect.signature(cls)
+
+
+def _check_names(cls, signature, name, params, key, noun, section_keys):
+    try:
+        signature.bind(**params)
         return
     except TypeError as e:
         problem = e
@@ -58,6 +70,19 @@ def _check_names(cls, name, params, key, noun, section_keys):
     hint = f"; did you mean '{close[0]}'?" if close and len(unknown) == 1 else ""
     named = ", ".join(map(repr, unknown))
     raise FwError(f"{key}: {noun} '{name}' does not accept {named}; it accepts: {listed}{hint}") from problem
+
+
+def _check_types(signature, name, params, key, noun, section_keys):
+    """Each value against its parameter's annotation (``units: int``), so the plugin need not check types.
+
+    A null where the default is None means the default, whatever the annotation.
+    """
+    for param, value in params.items():
+        p = signature.parameters.get(param)
+        if p is None or p.annotation is p.empty or (value is None and p.default is None) or fits(value, p.annotation):
+            continue
+        where = f"{key}.{param}" if section_keys else f"{key}: {noun} '{name}': {param}"
+        raise FwError(f"{where} must be {want(p.annotation)}, got {clip(repr(value), 120)}")
 
 
 def parameters(cls) -> list[str]:

@@ -3,7 +3,8 @@
 The dataclasses below are the one declaration. ``SCHEMA`` (their defaults as
 plain data) is what a config is merged over in omegaconf's struct mode, so a
 typo is an error naming the full key path and the closest valid key; and
-``validate`` checks every value against its field's type (``fits``) and
+``validate`` checks every value against its field's type (``core.params.fits``, which
+checks plugins' parameters too) and
 ``check``, failing with the field's ``want``. omegaconf's own typed merge
 (``OmegaConf.structured``) is not used: it would turn ``"100"`` into 100
 silently and reject ``abc`` with its own words, not fw's one line saying what
@@ -11,19 +12,14 @@ the key must be.
 """
 
 import copy
-import math
-import types
 import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Optional
 
 from ..core.callback import METRICS
+from ..core.params import Named, fits
 from ..core.schedules import SCHEDULES
 from .sweep import PRUNERS, SAMPLERS
-
-
-class Named:
-    """A plugin by name (``relu``), or a mapping with its name and parameters (``{name: leaky_relu, alpha: 0.01}``)."""
 
 
 def setting(default, want, check=None, each=None):
@@ -153,38 +149,6 @@ SCHEMA = asdict(Config())
 
 #: The keys every dataset has; any other ``dataset:`` key is a parameter of the dataset class's ``__init__``.
 DATASET_KEYS = tuple(SCHEMA["dataset"])
-
-
-def fits(value, annotation) -> bool:
-    """Does a plain config value (from YAML: None, bool, int, float, str, list, dict) fit ``annotation``?
-
-    ``int`` is a whole number and ``float`` any finite number, neither true nor
-    false; ``list[X]`` checks every entry; ``Named`` is a plugin's name or a
-    mapping with one; ``Any`` and types it cannot judge (a class of the
-    plugin's own) take anything. Also the check of plugins' parameters
-    (``instantiate``), from their ``__init__`` annotations.
-    """
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(fits(value, a) for a in args)
-    if annotation is None or annotation is type(None):
-        return value is None
-    if origin in (list, tuple) or annotation in (list, tuple):
-        entries = args[0] if origin is list and args else Any
-        return isinstance(value, (list, tuple)) and all(fits(v, entries) for v in value)
-    if origin is dict or annotation is dict:
-        return isinstance(value, dict)
-    if annotation is bool:
-        return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if annotation is str:
-        return isinstance(value, str)
-    if annotation is Named:
-        return isinstance(value, str) or (isinstance(value, dict) and isinstance(value.get("name"), str))
-    return True
 
 
 def check_section(fail, cls, values, prefix=""):
