@@ -287,3 +287,27 @@ def test_the_built_in_plugins_declare_their_types_and_keep_the_words():
         with pytest.raises(FwError) as e:
             create(registry, kind, value, message.split(":")[0])
         assert str(e.value) == message
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("dataset:\n  name: mnist\nbatch_size: 0\n", ":line 3: batch_size must be a positive whole number"),
+        ("model:\n  layers:\n    - relu\n    - 3\n", ":line 4: model.layers[1] must be a layer name such as relu"),
+        ("train:\n  epochs: 2\n  optimizer: {name: sgd}\n  lr_schedule: fast\n", ":line 4: train.lr_schedule must be constant"),
+        ("model:\n  seed: 1\n  sizs: [784, 10]\n", ":line 3: unknown key 'model.sizs'; did you mean 'model.sizes'?"),
+    ],
+)
+def test_an_error_in_a_config_file_names_the_line_that_set_the_key(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(FwError) as e:
+        fw.load_config(path, ["weights=null"])
+    assert str(e.value).startswith(f"{path}{message}"), str(e.value)
+
+
+def test_an_override_is_named_as_the_source_not_a_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("batch_size: 5\n")
+    with pytest.raises(FwError, match=r"^override 'batch_size=0': batch_size must be"):
+        fw.load_config(path, ["weights=null", "batch_size=0"])

@@ -13,11 +13,14 @@ from .schema import Config, check_section, dataset_path_key
 from .sweep import check_sweep
 
 
-def validate(cfg, path, overrides=(), require_weights=True):
-    """Check ``cfg`` (merged and resolved); ``require_weights=False`` accepts no weights source (fw config)."""
+def validate(cfg, path, overrides=(), require_weights=True, text=None):
+    """Check ``cfg`` (merged and resolved); ``require_weights=False`` accepts no weights source (fw config).
+
+    ``text``: the file's YAML, so an error names the line that set the key.
+    """
     from omegaconf import OmegaConf
 
-    check = _Checker(OmegaConf.to_container(cfg), path, overrides)
+    check = _Checker(OmegaConf.to_container(cfg), path, overrides, text)
     c = check.config
     check_section(check.fail, Config, c)
     for key, value in c["dataset"].items():
@@ -31,16 +34,16 @@ def validate(cfg, path, overrides=(), require_weights=True):
 
 
 class _Checker:
-    def __init__(self, config, path, overrides):
-        self.config, self.path, self.overrides = config, path, overrides
+    def __init__(self, config, path, overrides, text=None):
+        self.config, self.path, self.overrides, self.text = config, path, overrides, text
 
     def source_of(self, key):
-        """The last override that set ``key`` (or a parent of it), else the file."""
+        """The last override that set ``key`` (or a parent of it), else the file (and the line, when it sets the key)."""
         dotted = re.sub(r"\[(\d+)\]", r".\1", key) + "."
         for o in reversed(self.overrides):
             if dotted.startswith(re.sub(r"\[(\d+)\]", r".\1", o.split("=", 1)[0].strip()) + "."):
                 return f"override {quote(o)}"
-        return str(self.path)
+        return f"{self.path}{line_of(self.text, dotted[:-1]) if self.text else ''}"
 
     def fail(self, key, want):
         value = self.config
@@ -76,6 +79,29 @@ def _weights(check, w, require_weights):
 def quote(item, limit=60) -> str:
     """An override as error lines quote it (see loading.quote)."""
     return repr(item if len(item) <= limit else f"{item[: limit - 10]}...{item[-7:]}")
+
+
+def line_of(text, key):
+    """``:line N``, where the YAML ``text`` sets ``key`` (``model.layers.0.units``); "" if it does not set it."""
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)  # the node tree only, with positions: no values are built
+    except (yaml.YAMLError, RecursionError):
+        return ""
+    for part in key.split("."):
+        if isinstance(node, yaml.MappingNode):
+            found = [(k, v) for k, v in node.value if k.value == part]
+            if not found:
+                return ""
+            line, node = found[-1][0].start_mark.line + 1, found[-1][1]
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            line = node.start_mark.line + 1
+        else:
+            return ""
+    return f":line {line}"
+
 
 
 def _path(check, key, value):
