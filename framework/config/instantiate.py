@@ -31,9 +31,9 @@ def instantiate(cls, name, params, key, noun, *, section_keys=()):
         _check_types(signature, name, params, key, noun, section_keys)
     try:
         return cls(**params)
-    except FwError:  # the plugin's own one-line error, already for people
-        raise
-    except ValueError as e:  # the plugin's own check of a value, e.g. "rate must be below 1"
+    except (ValueError, FwError) as e:  # the plugin's own check of a value, e.g. "rate must be below 1"
+        if isinstance(e, FwError) and section_keys:
+            raise  # a dataset's own line: it names its dataset.KEY
         where = f"{noun} '{name}'" if section_keys else f"{key}: {noun} '{name}'"
         raise FwError(f"{where}: {describe_exception(e, prefix=False)}") from e
     except Exception as e:  # a plugin's __init__: whatever it raises, say where it came from
