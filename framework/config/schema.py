@@ -3,12 +3,11 @@
 The dataclasses below are the one declaration. ``SCHEMA`` (their defaults as
 plain data) is what a config is merged over in omegaconf's struct mode, so a
 typo is an error naming the full key path and the closest valid key; and
-``validate`` checks every value against its field's type (``core.params.fits``, which
-checks plugins' parameters too) and
-``check``, failing with the field's ``want``. omegaconf's own typed merge
-(``OmegaConf.structured``) is not used: it would turn ``"100"`` into 100
-silently and reject ``abc`` with its own words, not fw's one line saying what
-the key must be.
+``validate`` checks every value against its field's type (``core.params.fits``,
+which checks plugins' parameters too) and ``check``, failing with the field's
+``want``. omegaconf's own typed merge (``OmegaConf.structured``) is not used:
+it would turn ``"100"`` into 100 silently and reject ``abc`` in its own words,
+not fw's one line saying what the key must be.
 """
 
 import copy
@@ -169,7 +168,7 @@ def check_section(fail, cls, values, prefix=""):
                 continue
             if not isinstance(value, list) or (check and not check(value)):
                 fail(key, want)
-            entry = typing.get_args(next(a for a in (f.type, *typing.get_args(f.type)) if typing.get_origin(a) is list))[0]
+            entry = next(typing.get_args(a)[0] for a in (f.type, *typing.get_args(f.type)) if typing.get_origin(a) is list)
             for i, item in enumerate(value):
                 if not fits(item, entry):
                     fail(f"{key}.{i}", each)
