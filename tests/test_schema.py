@@ -311,3 +311,12 @@ def test_an_override_is_named_as_the_source_not_a_line(tmp_path):
     path.write_text("batch_size: 5\n")
     with pytest.raises(FwError, match=r"^override 'batch_size=0': batch_size must be"):
         fw.load_config(path, ["weights=null", "batch_size=0"])
+
+
+
+def test_numpy_numbers_from_python_fit_int_and_float_annotations():
+    from framework.core.params import fits
+    from framework.plugins.layers import BatchNorm
+
+    check_layer(BatchNorm, (4,), momentum=np.float32(0.5), eps=np.float64(1e-3))  # e.g. read from an array
+    assert fits(np.int64(3), int) and not fits(np.bool_(True), int) and not fits(np.float32("nan"), float)

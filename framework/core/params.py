@@ -8,6 +8,7 @@ words what the value must be, for the error line; without it the words come from
 """
 
 import math
+import numbers
 import types
 import typing
 from typing import Annotated, Any
@@ -39,10 +40,10 @@ def fits(value, annotation) -> bool:
         return isinstance(value, dict)
     if annotation is bool:
         return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is int:  # numbers.Integral: numpy's integers too, for check_layer's Python callers
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
     if annotation is str:
         return isinstance(value, str)
     if annotation is Named:
