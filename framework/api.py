@@ -8,7 +8,7 @@ import numpy as np
 
 from .config.assemble import assemble
 from .core.network import Network
-from .data.dataset import load_split as _load_split
+from .config.datasets import load_split as _load_split
 from .data.weights import load_weights
 from .data.weights_file import weights_path
 from .errors import FwError, FwWarning
@@ -27,7 +27,7 @@ def build_network(cfg, registry=None) -> Network:
 def build(cfg, registry=None, dataset=None):
     """``(network, dataset)``: ``build_network``'s network, and the dataset it is for, holding what
     training derived from the data (class names, statistics) when the weights came with it.
-    ``dataset``: one already made for ``cfg`` (``data.dataset.make_dataset``)."""
+    ``dataset``: one already made for ``cfg`` (``config.datasets.make_dataset``)."""
     registry = registry or get_registry(cfg.plugins)
     follow = cfg.weights is not None
     net, dataset = assemble(cfg, registry, _SeededGenerator(cfg.model.seed), weights_follow=follow, dataset=dataset)
@@ -90,9 +90,10 @@ class Evaluation:
 def evaluate(net, x, t, batch_size=None) -> Evaluation:
     """Classify ``x`` and count matches with ``t``: the book's batch loop, done by ``Network.classify``.
 
-    Rows are independent, so ``classify`` works in cache-sized chunks and no
-    batch size changes the result. ``batch_size`` is accepted so code written
-    for the book's loop keeps running, and checked, but it is not used.
+    ``batch_size`` (``fw run`` passes the config's): the rows classified at a
+    time, as in the book's loop. None: ``classify``'s cache-sized chunks (1024
+    rows, fewer for a large network). Rows are independent, so no batch size
+    changes the result; it trades memory for speed.
     """
     if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0):
         raise FwError(f"batch_size must be a positive whole number, got {batch_size!r}")
@@ -100,6 +101,6 @@ def evaluate(net, x, t, batch_size=None) -> Evaluation:
         return Evaluation(0, 0, 0.0, np.empty(0, np.intp))
     labels = t.argmax(axis=1) if t.ndim == 2 else t
     start = time.perf_counter()
-    predicted = net.classify(x)
+    predicted = net.classify(x, chunk_rows=batch_size)
     seconds = time.perf_counter() - start
     return Evaluation(int(np.count_nonzero(predicted == labels)), len(x), seconds, predicted)

@@ -54,7 +54,7 @@ class ReLU(Activation):
 
     name = "relu"
     thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
-    init = "he"
+    preferred_init = "he"
 
     def forward(self, x):
         return np.maximum(x, 0)

@@ -8,15 +8,10 @@ import csv
 import io
 import math
 from pathlib import Path
+from typing import Annotated
 
 from framework import Callback, hookimpl
 from framework.core.callback import mode_of
-
-
-def _number(key, value, minimum=0):
-    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= minimum):
-        raise ValueError(f"{key} must be a number, {minimum} or more, got {value!r}")
-    return value
 
 
 class EarlyStopping(Callback):
@@ -30,18 +25,23 @@ class EarlyStopping(Callback):
 
     name = "early_stopping"
 
-    def __init__(self, monitor="val_loss", mode=None, patience=0, min_delta=0.0, restore_best=True):
-        if not isinstance(monitor, str):
-            raise ValueError(f"monitor must be a metric's name such as val_accuracy, got {monitor!r}")
+    def __init__(
+        self,
+        monitor: Annotated[str, "a metric's name such as val_accuracy"] = "val_loss",
+        mode: str | None = None,
+        patience: Annotated[int, "a whole number of epochs, 0 or more"] = 0,
+        min_delta: Annotated[float, "a number, 0 or more"] = 0.0,
+        restore_best: bool = True,
+    ):
         mode = mode or mode_of(monitor)
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be min or max (it cannot be told from the name '{monitor}')")
-        if not (isinstance(patience, int) and not isinstance(patience, bool) and patience >= 0):
+        if patience < 0:
             raise ValueError(f"patience must be a whole number of epochs, 0 or more, got {patience!r}")
-        if not isinstance(restore_best, bool):
-            raise ValueError(f"restore_best must be true or false, got {restore_best!r}")
+        if min_delta < 0:
+            raise ValueError(f"min_delta must be a number, 0 or more, got {min_delta!r}")
         self.monitor, self.mode, self.patience = monitor, mode, patience
-        self.min_delta, self.restore_best = float(_number("min_delta", min_delta)), restore_best
+        self.min_delta, self.restore_best = float(min_delta), restore_best
         self.best, self.best_epoch, self.wait, self.best_weights = None, 0, 0, {}
 
     def on_train_begin(self, logs):

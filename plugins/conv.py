@@ -38,7 +38,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from framework import Layer, hookimpl
 from framework.core import threads
-from framework.core.initializer import draw
+from framework.core.initializer import Initializer, draw
 from framework.core.memory import check as check_memory
 from framework.core.scratch import Scratch
 
@@ -119,7 +119,7 @@ class Conv2D(Layer):
     thread_safe = True  # its scratch arrays are one per worker thread: classify may share chunks between threads
     weight_names = ("W",)  # weight decay applies to the kernels, not to b
 
-    def __init__(self, filters, kernel_size, stride=1, padding=0, init=None):
+    def __init__(self, filters, kernel_size, stride=1, padding=0, init: Initializer | None = None):
         if not isinstance(filters, (int, np.integer)) or isinstance(filters, bool) or filters < 1:
             raise ValueError(f"filters must be a positive integer, got {filters!r}")
         self.filters = int(filters)

@@ -1,6 +1,6 @@
 """Weight initialisers from the book's chapter 6: He, Xavier and the fixed-std normal."""
 
-import math
+from typing import Annotated
 
 import numpy as np
 
@@ -30,8 +30,8 @@ class Normal(Initializer):
 
     name = "normal"
 
-    def __init__(self, std=0.01):
-        if not (isinstance(std, (int, float)) and not isinstance(std, bool) and math.isfinite(std) and std > 0):
+    def __init__(self, std: Annotated[float, "a positive finite number"] = 0.01):
+        if std <= 0:
             raise ValueError(f"std must be a positive finite number, got {std!r}")
         self.std = std
 

@@ -4,15 +4,12 @@ Each keeps what its backward needs only when ``forward`` runs with
 ``train=True``, and writes gradients into arrays it reuses every step.
 """
 
+from typing import Annotated
+
 import numpy as np
 
 from framework import Layer, hookimpl
-from framework.core.initializer import draw
-
-
-def _number(value):
-    """A real number: not a bool (YAML's true), not NaN."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+from framework.core.initializer import Initializer, draw
 
 
 def _reuse(grads, key, like):
@@ -36,8 +33,8 @@ class Dense(Layer):
     thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     weight_names = ("W",)  # weight decay applies to W, not to b
 
-    def __init__(self, units, init=None):
-        if not (isinstance(units, int) and not isinstance(units, bool) and units > 0):
+    def __init__(self, units: Annotated[int, "a positive whole number"], init: Initializer | None = None):
+        if units <= 0:
             raise ValueError(f"units must be a positive whole number, got {units!r}")
         self.units, self.init = units, init
 
@@ -105,6 +102,9 @@ def _he():
     return He()
 
 
+_INVERTED = "true (scale in training) or false (the book's: scale at inference)"
+
+
 class Dropout(Layer):
     """The book's Dropout: in training each value is kept with probability ``1 - rate``.
 
@@ -119,11 +119,11 @@ class Dropout(Layer):
     thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     inplace = True
 
-    def __init__(self, rate=0.5, inverted=True):
-        if not (_number(rate) and 0 <= rate < 1):
+    def __init__(self, rate: Annotated[float, "at least 0 and below 1"] = 0.5, inverted: Annotated[bool, _INVERTED] = True):
+        if not 0 <= rate < 1:
             raise ValueError(f"rate must be at least 0 and below 1, got {rate!r}")
-        if not isinstance(inverted, bool):
-            raise ValueError(f"inverted must be true (scale in training) or false (the book's: scale at inference), got {inverted!r}")
+        if not isinstance(inverted, bool):  # from Python too: inverted="false" would be true
+            raise ValueError(f"inverted must be {_INVERTED}, got {inverted!r}")
         self.rate, self.inverted = float(rate), inverted
 
     def build(self, input_shape, rng):
@@ -169,10 +169,14 @@ class BatchNorm(Layer):
     inplace = True
     weight_names = ()  # gamma and beta are not decayed
 
-    def __init__(self, momentum=0.9, eps=1e-5):
-        if not (_number(momentum) and 0 <= momentum < 1):
+    def __init__(
+        self,
+        momentum: Annotated[float, "a number at least 0 and below 1"] = 0.9,
+        eps: Annotated[float, "a small positive number (below 1, e.g. 1e-5)"] = 1e-5,
+    ):
+        if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be a number at least 0 and below 1, got {momentum!r}")
-        if not (_number(eps) and 0 < eps < 1):  # it is added to a variance: 1 or more swamps the data
+        if not 0 < eps < 1:  # it is added to a variance: 1 or more swamps the data
             raise ValueError(f"eps must be a small positive number (below 1, e.g. 1e-5), got {eps!r}")
         self.momentum, self.eps = float(momentum), float(eps)
 

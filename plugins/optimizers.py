@@ -7,21 +7,25 @@ steps, so a training step allocates nothing per parameter. Each takes
 batch-norm parameters.
 """
 
-import math
+from typing import Annotated
 
 import numpy as np
 
 from framework import Optimizer, hookimpl
 
+# fw checks a config's values against these before __init__ runs (framework.core.params); __init__ checks the range.
+Positive = Annotated[float, "a positive finite number"]
+Decay = Annotated[float, "a number, 0 or more (0: none)"]
+
 
 def _positive(**values):
     for key, v in values.items():
-        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
+        if v <= 0:
             raise ValueError(f"{key} must be a positive finite number, got {v!r}")
 
 
 def _decay(weight_decay):
-    if not (isinstance(weight_decay, (int, float)) and not isinstance(weight_decay, bool) and weight_decay >= 0):
+    if weight_decay < 0:
         raise ValueError(f"weight_decay must be a number, 0 or more (0: none), got {weight_decay!r}")
     return float(weight_decay)
 
@@ -29,7 +33,7 @@ def _decay(weight_decay):
 class SGD(Optimizer):
     name = "sgd"
 
-    def __init__(self, lr=0.01, weight_decay=0):
+    def __init__(self, lr: Positive = 0.01, weight_decay: Decay = 0):
         _positive(lr=lr)
         self.lr, self.weight_decay = lr, _decay(weight_decay)
 
@@ -43,7 +47,7 @@ class Momentum(Optimizer):
 
     name = "momentum"
 
-    def __init__(self, lr=0.01, momentum=0.9, weight_decay=0):
+    def __init__(self, lr: Positive = 0.01, momentum: Positive = 0.9, weight_decay: Decay = 0):
         _positive(lr=lr, momentum=momentum)
         if momentum >= 1:
             raise ValueError(f"momentum must be below 1 (it keeps that fraction of the last step), got {momentum}")
@@ -62,7 +66,7 @@ class AdaGrad(Optimizer):
 
     name = "adagrad"
 
-    def __init__(self, lr=0.01, weight_decay=0):
+    def __init__(self, lr: Positive = 0.01, weight_decay: Decay = 0):
         _positive(lr=lr)
         self.lr, self.weight_decay = lr, _decay(weight_decay)
 
@@ -78,7 +82,7 @@ class Adam(Optimizer):
 
     name = "adam"
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7, weight_decay=0):
+    def __init__(self, lr: Positive = 0.001, beta1: Positive = 0.9, beta2: Positive = 0.999, eps: Positive = 1e-7, weight_decay: Decay = 0):
         _positive(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
         if not (beta1 < 1 and beta2 < 1):
             raise ValueError("beta1 and beta2 must be below 1")

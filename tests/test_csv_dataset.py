@@ -9,7 +9,7 @@ import pytest
 import framework as fw_api
 import framework.api
 from framework import FwError
-from framework.data.dataset import make_dataset
+from framework.config.datasets import make_dataset
 from framework.plugins.csv_dataset import CSVDataset
 from framework.testing import check_dataset
 from framework.training.trainer import Trainer

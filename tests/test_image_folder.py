@@ -10,7 +10,7 @@ import pytest
 import framework as fw_api
 import framework.api
 import framework.plugins.image_folder as image_folder
-from framework.data.dataset import make_dataset
+from framework.config.datasets import make_dataset
 from framework.plugins.image_folder import ImageFolder
 from framework.testing import check_dataset
 from own_data import config, make_image_folder

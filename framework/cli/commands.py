@@ -220,7 +220,7 @@ def show(args):
 
     from .. import api
     from ..config import load_config
-    from ..data.dataset import make_dataset
+    from ..config.datasets import make_dataset
     from ..errors import FwError
     from ..plugin_system.manager import get_registry
     from ..safeio.files import check_writable

@@ -78,7 +78,7 @@ def _build(cfg, registry):
     the training data; if that cannot be read, the error says what is missing.
     """
     from .. import api
-    from ..data.dataset import make_dataset
+    from ..config.datasets import make_dataset
     from ..data.trained import state_path
 
     dataset = make_dataset(cfg, registry)

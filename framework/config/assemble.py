@@ -15,10 +15,11 @@ import numpy as np
 
 from ..core.initializer import Initializer
 from ..core.network import Network
-from ..data.dataset import make_dataset
 from ..errors import FwError
 from ..plugin_system.registry import KINDS
-from ..safeio.untrusted import clip, describe_exception
+from ..safeio.untrusted import clip
+from .datasets import make_dataset
+from .instantiate import instantiate
 
 #: model.sizes when a config gives neither model.layers nor model.sizes: the book's network.
 BOOK_SIZES = (784, 50, 100, 10)
@@ -93,8 +94,9 @@ def make_layers(specs, registry, default_init):
 
 
 def make_layer(cls, spec, registry, default_init):
-    """``cls`` made with ``spec``'s parameters. If it takes ``init``, that is an Initializer: the one
-    the spec names, resolved through the registry, or ``default_init()`` when it names none."""
+    """``cls`` made with ``spec``'s parameters. If it takes fw's initialiser (``takes_init``), its ``init``
+    is an Initializer: the one the spec names, resolved through the registry, or ``default_init()``
+    when it names none. Any other ``init`` parameter is the layer's own and gets its value as given."""
     params = dict(spec.params)
     if takes_init(cls):
         given = params.get("init")
@@ -107,50 +109,43 @@ def make_layer(cls, spec, registry, default_init):
                 f"{spec.key}.init must be null, an initialiser name or a mapping like {{name: normal, std: 0.01}}, "
                 f"got {clip(repr(given), 80)}"
             )
-    return _instantiate(cls, spec.name, params, spec.key, cls.noun)
+    return instantiate(cls, spec.name, params, spec.key, cls.noun)
 
 
 def takes_init(cls) -> bool:
-    """Does the layer class take an initialiser? It says so with an ``init`` parameter in ``__init__``."""
-    return "init" in _parameters(cls)
+    """Does the layer class take fw's initialiser? Its ``init`` parameter says so.
+
+    Annotated, ``init: Initializer`` (or ``Initializer | None``) does, any other
+    annotation (``init: float = 0.25``) does not. Unannotated, as layers written
+    before the annotation was the rule are, it does when its default is None or
+    a string (an initialiser's name) or it has none; any other default (PyTorch's
+    ``PReLU(init=0.25)``) marks the layer's own parameter.
+    """
+    if cls.__init__ is object.__init__:
+        return False
+    param = inspect.signature(cls).parameters.get("init")
+    if param is None or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+        return False
+    if param.annotation is param.empty:
+        return param.default is param.empty or param.default is None or isinstance(param.default, str)
+    return _names_initializer(param.annotation)
+
+
+def _names_initializer(annotation) -> bool:
+    """Is ``annotation`` Initializer, a subclass, or a union holding one (also as a string, unevaluated)?"""
+    import typing
+
+    if isinstance(annotation, str):
+        return "Initializer" in annotation
+    if isinstance(annotation, type):
+        return issubclass(annotation, Initializer)
+    return any(_names_initializer(a) for a in typing.get_args(annotation))
 
 
 def create(registry, kind, value, key):
     """The plugin instance a named config value asks for: ``relu`` or ``{name: leaky_relu, alpha: 0.1}``."""
     name, params = named_spec(value)
-    return _instantiate(registry.get(kind, name, key), name, params, key, KINDS[kind].noun)
-
-
-def _instantiate(cls, name, params, key, noun):
-    """``cls(**params)``, with the parameters checked against its ``__init__`` first.
-
-    A typo names the accepted parameters instead of a TypeError, and whatever
-    a plugin's ``__init__`` raises becomes one line naming ``key``.
-    """
-    if params:  # without parameters there is nothing to check (and inspect.signature is slow)
-        signature = inspect.signature(cls)
-        try:
-            signature.bind(**params)
-        except TypeError as e:
-            accepted = _parameters(cls)
-            unknown = sorted(set(params) - set(accepted))
-            problem = f"does not accept {', '.join(map(repr, unknown))}" if unknown else f"cannot take {params}: {e}"
-            raise FwError(f"{key}: {noun} '{name}' {problem}; it accepts: {', '.join(accepted) or 'no parameters'}") from e
-    try:
-        return cls(**params)
-    except ValueError as e:  # the plugin's own check of a value, e.g. "rate must be below 1"
-        raise FwError(f"{key}: {noun} '{name}': {describe_exception(e, prefix=False)}") from e
-    except Exception as e:  # a plugin's __init__: whatever it raises, say where it came from
-        shown = {k: v.name if isinstance(v, Initializer) else v for k, v in params.items()}
-        raise FwError(f"{key}: {noun} '{name}' failed to start with parameters {shown}: {describe_exception(e)}") from e
-
-
-def _parameters(cls) -> list[str]:
-    """The keyword parameters ``cls(...)`` names (none for a class without its own ``__init__``)."""
-    if cls.__init__ is object.__init__:
-        return []
-    params = inspect.signature(cls).parameters.values()
-    return [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return instantiate(registry.get(kind, name, key), name, params, key, KINDS[kind].noun)
 
 
 def _default_init(cfg, registry, specs, weights_follow):

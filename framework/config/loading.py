@@ -1,8 +1,8 @@
 """YAML + command-line overrides -> one validated, fully resolved config.
 
-The file is merged over ``schema.SCHEMA`` in omegaconf's struct mode, so a
-typo is an error naming the full key path and the closest valid key; then
-``validate`` checks every value.
+The file is merged over ``schema.SCHEMA`` (the defaults its dataclasses
+declare) in omegaconf's struct mode, so a typo is an error naming the full key
+path and the closest valid key; then ``validate`` checks every value.
 """
 
 import difflib
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import FwError
 from .schema import PATH_KEYS, SCHEMA, dataset_path_key
-from .validate import quote, validate
+from .validate import line_of, quote, validate
 
 
 def load_config(path, overrides=(), *, require_weights=True):
@@ -46,7 +46,8 @@ def load_config(path, overrides=(), *, require_weights=True):
     OmegaConf.set_struct(schema.dataset, False)  # so has each dataset: checked against its class (make_dataset)
     OmegaConf.set_struct(schema.sweep.params, False)  # keys are config keys: model.layers[0].units
     try:
-        cfg = _open_layers(_merge(schema, _shorthand(_absolute_paths(_read_yaml(path), base)), f"{path}"))
+        data, text = _read_yaml(path)
+        cfg = _open_layers(_merge(schema, _shorthand(_absolute_paths(data, base)), f"{path}", text))
     except RecursionError:
         raise FwError(f"{path}: lists or mappings nested too deeply; a config is a few levels deep") from None
     try:
@@ -61,7 +62,7 @@ def load_config(path, overrides=(), *, require_weights=True):
         OmegaConf.resolve(cfg)
     except Exception as e:
         raise FwError(f"{path}: cannot resolve {_key_of(e) or 'a value'}: {_msg(e)}") from e
-    validate(cfg, path, overrides, require_weights)
+    validate(cfg, path, overrides, require_weights, text)
     return _absolute_paths(cfg, cwd)  # what interpolations built from the environment
 
 
@@ -158,7 +159,7 @@ def _read_yaml(path):
     # omegaconf reads a lone string `just a string` as the mapping {just a string: null}.
     if not OmegaConf.is_dict(data) or (len(data) == 1 and _top_level(text) != "a mapping"):
         raise FwError(f"{path}: {_not_a_mapping(text)}")
-    return data
+    return data, text
 
 
 def _bundled_hint(path):
@@ -373,7 +374,8 @@ def _not_text(item):
     return False
 
 
-def _merge(base, update, source):
+def _merge(base, update, source, text=None):
+    """``update`` merged over ``base``; ``text``: the YAML ``update`` came from, to name the line of an unknown key."""
     from omegaconf import OmegaConf
     from omegaconf.errors import ConfigKeyError
 
@@ -381,7 +383,7 @@ def _merge(base, update, source):
         return OmegaConf.merge(base, update)
     except ConfigKeyError as e:
         key = _key_of(e) or str(e.key)
-        raise FwError(f"{source}: unknown key '{key}'{_suggest(key)}") from e
+        raise FwError(f"{source}{line_of(text, key) if text else ''}: unknown key '{key}'{_suggest(key)}") from e
     except Exception as e:
         key = _key_of(e)
         raise FwError(f"{source}: bad value{f' for {key}' if key else ''}: {_msg(e)}") from e

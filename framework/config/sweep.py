@@ -14,7 +14,7 @@
 
 from dataclasses import dataclass
 
-from ..core.callback import METRICS, mode_of
+from ..core.callback import mode_of
 from ..errors import FwError
 
 SAMPLERS = ("tpe", "random", "grid")
@@ -42,19 +42,7 @@ class Param:
 
 
 def check_sweep(check, s):
-    """``check`` is validate's checker; ``s`` the plain ``sweep`` mapping."""
-    if not isinstance(s, dict):
-        check.fail("sweep", "a mapping with metric, trials, sampler, pruner and params")
-    if s["metric"] not in METRICS:
-        check.fail("sweep.metric", f"a per-epoch metric: {', '.join(METRICS)}")
-    if not (isinstance(s["trials"], int) and not isinstance(s["trials"], bool) and s["trials"] > 0):
-        check.fail("sweep.trials", "a positive whole number")
-    if s["sampler"] not in SAMPLERS:
-        check.fail("sweep.sampler", ", ".join(SAMPLERS[:-1]) + f" or {SAMPLERS[-1]}")
-    if s["pruner"] is not None and s["pruner"] not in PRUNERS:
-        check.fail("sweep.pruner", "median or none")
-    if not isinstance(s["params"], dict):
-        check.fail("sweep.params", "a mapping of config keys to ranges or lists")
+    """``check`` is validate's checker; ``s`` the plain ``sweep`` mapping, its keys' types already checked (schema)."""
     for key, spec in s["params"].items():
         try:
             param(key, spec)

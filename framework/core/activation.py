@@ -8,6 +8,16 @@ from .layer import Layer
 _BOOKKEEPING = {"params", "grads", "buffers", "x", "y", "input_grad"}
 
 
+class _OldName:
+    """``init``, the old name of ``preferred_init``: read on a class it gives ``suggested_init()``.
+
+    A non-data descriptor, so a subclass's ``init = "he"`` or an instance's ``self.init = 0.25`` wins.
+    """
+
+    def __get__(self, obj, owner):
+        return owner.suggested_init()
+
+
 class Activation(Layer):
     """An element-wise (or row-wise) function: a layer whose author writes only the function.
 
@@ -20,7 +30,10 @@ class Activation(Layer):
 
     #: Weight initialisation that suits the layers feeding this activation when
     #: weights are drawn: "he" (ReLU family) or "xavier" (sigmoid, tanh...).
-    init: ClassVar[str] = "xavier"
+    #: (An activation written for the old contract sets ``init = "he"``; that still counts,
+    #: and ``Activation.init`` still reads this. ``init`` is free for the layer's own parameter.)
+    preferred_init: ClassVar[str] = "xavier"
+    init = _OldName()  # reads preferred_init; an instance's own ``init`` (a parameter) hides it
     #: False (the default): element-wise, so ``forward(x)[i, j]`` depends on
     #: ``x[i, j]`` alone. True: each output row depends on its whole input row,
     #: as softmax's does. ``framework.testing.check_activation`` checks
@@ -68,7 +81,15 @@ class Activation(Layer):
 
     @classmethod
     def suggested_init(cls):
-        return cls.init
+        """``preferred_init``, or a string ``init`` that a class written for the old contract set."""
+        for klass in cls.__mro__:
+            own = vars(klass)
+            if "preferred_init" in own:
+                return own["preferred_init"]
+            if isinstance(own.get("init"), str):
+                return own["init"]
+        return None
+
 
     def __call__(self, x, train=False):
         y = self.forward(x)

@@ -90,11 +90,13 @@ class Layer:
 
     # An initialiser: a layer that draws weights declares an ``init`` parameter
     # annotated ``framework.Initializer`` (``def __init__(self, units, init:
-    # Initializer = None)``). fw then passes it one, resolved from the layer's
-    # ``init:`` key, else ``model.init``, else the network's first activation's
-    # choice (He for ReLU). Draw with ``self.init(fan_in, fan_out, rng)`` or
-    # ``self.init.draw(shape, rng)``. Built from Python without one, ``init`` is
-    # None: pick a default.
+    # Initializer | None = None)``). fw then passes it one, resolved from the
+    # layer's ``init:`` key, else ``model.init``, else the network's first
+    # activation's ``preferred_init`` (He for ReLU). Draw with ``self.init(fan_in,
+    # fan_out, rng)`` or ``self.init.draw(shape, rng)``. Built from Python without
+    # one, ``init`` is None: pick a default. Any other ``init`` parameter is the
+    # layer's own (``init: float = 0.25``) and gets its config value as given; an
+    # unannotated one gets the Initializer when its default is None or a string.
 
     # --- Optional: fast paths for inference and training ---------------------------------------
 

@@ -1,14 +1,10 @@
-"""The Dataset base class that dataset plugins subclass, and making one from a config's ``dataset:`` section."""
+"""The Dataset base class that dataset plugins subclass (config/datasets.py makes one from a config)."""
 
 import os
 from pathlib import Path
 from typing import ClassVar
 
 from ..errors import FwError
-
-#: The keys of ``dataset:`` that mean the same for every dataset; every other key is a
-#: parameter of the dataset class's ``__init__``.
-COMMON_KEYS = ("name", "split", "normalize", "flatten", "one_hot_label", "limit")
 
 
 def default_data_dir() -> Path:
@@ -26,7 +22,7 @@ class Dataset:
 
     Subclasses set ``name``, ``splits``, ``num_classes`` (and ``class_names``
     when the labels have names), take their own parameters as keyword
-    arguments of ``__init__`` (the ``dataset:`` keys besides ``COMMON_KEYS``),
+    arguments of ``__init__`` (the ``dataset:`` keys besides the schema's own),
     and implement ``load_raw(split)``. The base class applies the book's
     ``load_mnist`` options on top of it, so every dataset honours
     ``normalize``, ``flatten``, ``one_hot_label`` and ``limit`` the same way,
@@ -200,80 +196,3 @@ class Dataset:
     def examples_from_table(self, table):
         """Raw examples from a ``data.table.Table`` of new rows; a table with named features overrides it."""
         raise FwError(f"{table.source}: dataset '{self.name}' has no named columns to read from a CSV; give a .npy or .npz of its examples")
-
-
-def make_dataset(cfg, registry, *, trained=None, check_root=True):
-    """The config's dataset plugin, made with its own ``dataset:`` parameters.
-
-    ``trained`` (default: when the config names weights): a network trained on
-    it is about to be used, so what its training derived from the data is
-    taken from beside ``weights.path`` when ``fw train`` saved it there.
-    ``check_root``: a ``dataset.root`` that does not exist is an error (fw
-    config, which reads no data, leaves that to the commands that do).
-    """
-    from omegaconf import OmegaConf
-
-    d = cfg.dataset
-    cls = registry.get("datasets", d.name, "dataset.name")
-    given = OmegaConf.to_container(d) if OmegaConf.is_config(d) else dict(d)
-    params = {k: v for k, v in given.items() if k not in COMMON_KEYS}
-    root = params.get("root")
-    if check_root and root is not None and "root" in accepted_parameters(cls) and not Path(root).expanduser().exists():
-        # no copy of fw's, and no download, may stand in for a mistyped folder
-        raise FwError(
-            f"dataset.root {root} does not exist; check the path, create the folder to download "
-            f"'{d.name}' into it, or drop dataset.root to use fw's own folder"
-        )
-    dataset = _instantiate(cls, params)
-    if trained is None:
-        trained = cfg.weights is not None
-    if trained and cfg.weights is not None and cfg.weights.path:
-        from .trained import restore_state
-
-        restore_state(dataset, cfg.weights.path, d.name)
-    return dataset
-
-
-def accepted_parameters(cls) -> list[str]:
-    """The ``dataset:`` keys a dataset class takes besides ``COMMON_KEYS``: its ``__init__``'s parameters."""
-    import inspect
-
-    params = inspect.signature(cls).parameters.values()
-    return [p.name for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
-
-def _instantiate(cls, params):
-    """``cls(**params)`` with every key checked first; a key the class does not take is one line.
-
-    A null value for a key the dataset does not take is dropped: null means
-    "the default", and a config switched to another dataset by an override
-    still holds the first one's ``root: null``.
-    """
-    accepted = accepted_parameters(cls)
-    unknown = sorted(k for k in params if k not in accepted)
-    wrong = [k for k in unknown if params[k] is not None]
-    if wrong:
-        import difflib
-
-        close = difflib.get_close_matches(wrong[0], [*accepted, *COMMON_KEYS], n=1)
-        hint = f"did you mean 'dataset.{close[0]}'? " if close else ""
-        raise FwError(
-            f"dataset.{wrong[0]}: dataset '{cls.name}' has no parameter '{wrong[0]}'; {hint}it accepts: "
-            f"{', '.join(accepted) or 'no parameters'} (and, like every dataset, {', '.join(COMMON_KEYS)})"
-        )
-    try:
-        return cls(**{k: v for k, v in params.items() if k not in unknown})
-    except FwError:
-        raise
-    except ValueError as e:  # the plugin's own check of a value
-        raise FwError(f"dataset '{cls.name}': {' '.join(str(e).split())[:300]}") from e
-
-
-def load_split(cfg, split, registry, dataset=None, *, limit=True):
-    """``(x, t)`` for one split of the config's dataset, with its ``load_mnist`` options and (unless
-    ``limit=False``) ``dataset.limit``. ``dataset``: an instance already made for ``cfg``."""
-    d = cfg.dataset
-    dataset = make_dataset(cfg, registry) if dataset is None else dataset
-    return dataset.load(
-        split, normalize=d.normalize, flatten=d.flatten, one_hot_label=d.one_hot_label, limit=d.limit if limit else None
-    )

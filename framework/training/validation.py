@@ -8,7 +8,7 @@ loss and accuracy as ``val_loss`` and ``val_accuracy``.
 
 import numpy as np
 
-from ..data.dataset import load_split
+from ..config.datasets import load_split
 from ..errors import FwError
 
 #: Mixed into train.seed, so the hold-out is not drawn from the same stream as the initial weights.
