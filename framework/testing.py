@@ -66,7 +66,9 @@ def check_activation(cls, seed=0, **params):
       overflow, division by zero or invalid value;
     - if the class implements ``backward(x, y, dout)``, it keeps the shape
       and dtype and agrees with a central-difference numerical gradient
-      (computed in float64, away from kinks at 0);
+      (computed in float64, away from kinks at 0; through a forward that
+      returns float32 for float64 input, with a step and tolerance that suit
+      float32);
     - if it implements ``to_onnx(graph, x)`` and onnx and onnxruntime are
       installed: exported alone, it gives ``forward``'s values in ONNX
       Runtime (within 1e-5).
@@ -131,7 +133,7 @@ def _check_activation(fail, cls, seed, params):
         _check_onnx(fail, act, x, y)
 
 
-def _check_backward(fail, act, rng, eps=1e-6):
+def _check_backward(fail, act, rng):
     x32 = rng.uniform(0.1, 3, (3, 5)).astype(np.float32) * rng.choice([-1, 1], (3, 5)).astype(np.float32)
     dout32 = rng.standard_normal((3, 5)).astype(np.float32)
     dx = act.backward(x32, act.forward(x32), dout32)
@@ -140,20 +142,91 @@ def _check_backward(fail, act, rng, eps=1e-6):
 
     x, dout = x32.astype(np.float64), dout32.astype(np.float64)
     y = act.forward(x)
-    fail(y.dtype == np.float64, f"forward turned float64 input into {y.dtype}; the gradient check needs float64 kept")
+    cast = _cast(fail, y)
     analytic = act.backward(x, y, dout)
-    numeric = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        plus, minus = x.copy(), x.copy()
-        plus[idx] += eps
-        minus[idx] -= eps
-        numeric[idx] = (np.sum(act.forward(plus) * dout) - np.sum(act.forward(minus) * dout)) / (2 * eps)
-    worst = np.unravel_index(np.argmax(np.abs(analytic - numeric)), x.shape)
+    ok, worst, numeric = _agrees(analytic, lambda: np.sum(act.forward(x) * dout), x, _rounding(y, dout) if cast else None)
     fail(
-        np.allclose(analytic, numeric, rtol=1e-4, atol=1e-6),
+        ok,
         f"backward disagrees with the numerical gradient: at x={x[worst]:.4g} it gives {analytic[worst]:.6g}, "
-        f"numerically {numeric[worst]:.6g} (backward(x, y, dout) must return dout * f'(x), shaped like x)",
+        f"numerically {numeric:.6g} (backward(x, y, dout) must return dout * f'(x), shaped like x){cast}",
     )
+
+
+def _cast(fail, y) -> str:
+    """How the numerical gradient is taken, by the dtype forward returned for float64 input: "" for
+    float64; for float32 (a forward ending in ``.astype(np.float32)``), the note failures carry."""
+    if y.dtype == np.float64:
+        return ""
+    fail(
+        y.dtype == np.float32,
+        f"forward returns {y.dtype} for float64 input, so the kit cannot take a numerical gradient through it; "
+        "return x's dtype (e.g. `.astype(x.dtype)`) to let it check in float64",
+    )
+    return (
+        f"; forward returns float32 for float64 input, so the numerical gradient was taken at float32 precision "
+        f"(step {_STEP:g}, tolerance {_RTOL:g}); return x's dtype (e.g. `.astype(x.dtype)`) to let the kit check in float64"
+    )
+
+
+def _rounding(y, dout) -> float:
+    """A bound on the error of ``sum(y * dout)`` when ``y`` is rounded to float32."""
+    return float(np.sum(np.abs(y.astype(np.float64) * dout))) * np.finfo(np.float32).eps
+
+
+#: Through a forward that rounds to float32: the relative step, the relative tolerance, and how many times
+#: the rounding of its result the loss's error may be (a forward that computes in float32 rounds inside too).
+_STEP, _RTOL, _NOISE = 1e-2, 1e-2, 16
+
+
+def _agrees(analytic, loss, target, rounding):
+    """``(ok, worst index, numerical value there)``: does ``analytic`` agree with the numerical gradient
+    of ``loss()`` with respect to ``target`` (changed in place, and put back)?
+
+    ``rounding`` None: ``loss`` is float64 throughout; central differences with step 1e-6.
+    Otherwise ``forward`` rounds to float32 and ``rounding`` bounds the error of its result in the loss:
+    a step of 1e-6 would measure rounding alone, so the step is 1% of the value (at least 1e-2), and each
+    value of ``analytic`` must agree with the 4-point central difference or with either 3-point one-sided
+    one (a kink within the step on one side leaves the other side's exact), within their rounding error
+    and 1%; where none does, at a quarter and a sixteenth of the step (kinks on both sides: ReLUs).
+    """
+    analytic = np.asarray(analytic, np.float64)
+    if rounding is None:
+        eps = 1e-6
+        numeric = np.zeros_like(target)
+        for idx in np.ndindex(target.shape):
+            keep = target[idx]
+            target[idx] = keep + eps
+            up = loss()
+            target[idx] = keep - eps
+            down = loss()
+            target[idx] = keep
+            numeric[idx] = (up - down) / (2 * eps)
+        worst = np.unravel_index(np.argmax(np.abs(analytic - numeric)), target.shape)
+        return bool(np.allclose(analytic, numeric, rtol=1e-4, atol=1e-6)), worst, numeric[worst]
+    base = loss()
+    excess = np.zeros(target.shape)  # at the first step: how far beyond its tolerance the nearest estimate is
+    central = np.zeros(target.shape)
+    for idx in np.ndindex(target.shape):
+        keep = target[idx]
+        for i, h in enumerate(_STEP * max(1.0, abs(float(keep))) / np.array([1, 4, 16])):
+            f = {}
+            for k in (-2, -1, 1, 2):
+                target[idx] = keep + k * h
+                f[k] = loss()
+            target[idx] = keep
+            estimates = np.array([
+                (f[-2] - 8 * f[-1] + 8 * f[1] - f[2]) / (12 * h),
+                (3 * base - 4 * f[-1] + f[-2]) / (2 * h),
+                (-3 * base + 4 * f[1] - f[2]) / (2 * h),
+            ])  # fmt: skip
+            beyond = np.min(np.abs(analytic[idx] - estimates) - _NOISE * rounding / h - _RTOL * np.abs(estimates))
+            if i == 0:
+                excess[idx], central[idx] = beyond, estimates[0]
+            if beyond <= 0:
+                excess[idx] = 0
+                break
+    worst = np.unravel_index(np.argmax(excess), target.shape)
+    return bool((excess <= 0).all()), worst, central[worst]
 
 
 # --- layers ---------------------------------------------------------------------
@@ -177,7 +250,10 @@ def check_layer(cls, input_shape, seed=0, **params):
       x (float32 for float32), fills ``grads[k]`` for every ``params`` key with
       the parameter's shape, and agrees with a central-difference numerical
       gradient, for the input and for every parameter (computed in float64,
-      with the same random draws, e.g. dropout's mask, at every evaluation);
+      with the same random draws, e.g. dropout's mask, at every evaluation;
+      through a forward that returns float32 for float64 input, such as one
+      ending in ``.astype(np.float32)``, with a step and tolerance that suit
+      float32: a coarser check, which ``.astype(x.dtype)`` avoids);
     - if it implements ``to_onnx(graph, x)`` and onnx and onnxruntime are
       installed: exported alone, it gives ``forward(x, train=False)``'s values
       in ONNX Runtime (within 1e-5).
@@ -240,7 +316,7 @@ def _check_layer(fail, cls, input_shape, seed, params):
         _check_onnx(fail, layer, x, layer.forward(x, train=False))
 
 
-def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape, eps=1e-6):
+def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape):
     layer, rng, _ = _new_layer(cls, input_shape, seed, params)
     data = np.random.default_rng(seed + 2)
     x32 = data.standard_normal((4, *input_shape)).astype(np.float32)
@@ -263,29 +339,22 @@ def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape, eps=1
     start = rng.bit_generator.state
     x, dout = x32.astype(np.float64), dout32.astype(np.float64)
 
-    def loss():
+    def forward():
         rng.bit_generator.state = start
-        return float(np.sum(layer.forward(x, train=True) * dout))
+        return layer.forward(x, train=True)
 
-    loss()
+    y = forward()
+    cast = _cast(fail, y)
+    rounding = _rounding(y, dout) if cast else None
     analytic = {"x": layer.backward(dout), **{k: layer.grads[k].copy() for k in layer.params}}
     for what, target in [("x", x), *layer.params.items()]:
-        numeric = np.zeros_like(target)
-        for idx in np.ndindex(target.shape):
-            keep = target[idx]
-            target[idx] = keep + eps
-            up = loss()
-            target[idx] = keep - eps
-            down = loss()
-            target[idx] = keep
-            numeric[idx] = (up - down) / (2 * eps)
         got = analytic[what]
-        worst = np.unravel_index(np.argmax(np.abs(got - numeric)), target.shape)
+        ok, worst, numeric = _agrees(got, lambda: float(np.sum(forward() * dout)), target, rounding)
         name = "dL/dx" if what == "x" else f"grads['{what}']"
         fail(
-            np.allclose(got, numeric, rtol=1e-4, atol=1e-6),
+            ok,
             f"backward's {name} disagrees with the numerical gradient: at index {tuple(map(int, worst))} it gives "
-            f"{got[worst]:.6g}, numerically {numeric[worst]:.6g}",
+            f"{got[worst]:.6g}, numerically {numeric:.6g}{cast}",
         )
 
 

@@ -1,0 +1,139 @@
+"""check_layer and check_activation on plugins whose forward keeps the README's float32 rule by casting
+its result: a correct backward passes, a wrong one is still caught (issue 26, item 3)."""
+
+import numpy as np
+import pytest
+
+from framework import Activation, Layer
+from framework.testing import check_activation, check_layer
+
+
+class LayerNorm(Layer):
+    """A plugin author's layer normalisation over the features; forward ends with a cast to float32."""
+
+    name = "layer_norm"
+
+    def __init__(self, cast=True, mistake=None):  # cast="all": computes in float32 throughout
+        self.cast, self.mistake = cast, mistake
+
+    def build(self, input_shape, rng):
+        self.params["gamma"] = np.ones(input_shape, np.float32)
+        self.params["beta"] = np.zeros(input_shape, np.float32)
+        return input_shape
+
+    def forward(self, x, train=False):
+        if self.cast == "all":
+            x = x.astype(np.float32)
+        mu = x.mean(axis=1, keepdims=True)
+        self.std = np.sqrt(x.var(axis=1, keepdims=True) + 1e-5)
+        self.xhat = (x - mu) / self.std
+        gamma, beta = self.params["gamma"], self.params["beta"]
+        if self.cast == "all":
+            gamma, beta = gamma.astype(np.float32), beta.astype(np.float32)
+        y = gamma * self.xhat + beta
+        return y.astype(np.float32) if self.cast else y.astype(x.dtype)
+
+    def backward(self, dout):
+        dxhat = dout * self.params["gamma"]
+        self.grads["gamma"] = (dout * self.xhat).sum(axis=0).astype(np.float32)
+        self.grads["beta"] = dout.sum(axis=0).astype(np.float32)
+        mean_term = dxhat.mean(axis=1, keepdims=True)
+        if self.mistake == "factor":
+            dxhat = dxhat * 1.1
+        if self.mistake == "missing term":
+            mean_term = 0
+        if self.mistake == "gamma":
+            self.grads["gamma"] = dout.sum(axis=0).astype(np.float32)
+        dx = (dxhat - mean_term - self.xhat * (dxhat * self.xhat).mean(axis=1, keepdims=True)) / self.std
+        return dx.astype(dout.dtype)
+
+
+def test_the_layer_norms_backward_is_right_by_an_independent_float64_check():
+    """Not through the kit: the formula in float64 (cast=False), differentiated numerically here."""
+    rng = np.random.default_rng(5)
+    layer = LayerNorm(cast=False)
+    layer.build((7,), rng)
+    layer.params["gamma"] = rng.uniform(0.5, 1.5, 7)
+    x, dout = rng.standard_normal((3, 7)), rng.standard_normal((3, 7))
+    layer.forward(x)
+    dx = layer.backward(dout)
+    numeric, eps = np.zeros_like(x), 1e-6
+    for idx in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        numeric[idx] = (np.sum(layer.forward(up) * dout) - np.sum(layer.forward(down) * dout)) / (2 * eps)
+    assert np.allclose(dx, numeric, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("shape", [(10,), (5,), (32,)])
+def test_a_correct_float32_casting_layer_passes(shape):
+    check_layer(LayerNorm, shape)  # issue 26: "at index (1, 4) it gives -1.81265, numerically -1.91392"
+    check_layer(LayerNorm, shape, cast=False)
+    check_layer(LayerNorm, shape, cast="all")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_correct_float32_casting_layer_passes_for_any_seed(seed):
+    check_layer(LayerNorm, (10,), seed=seed)
+
+
+@pytest.mark.parametrize("mistake, name", [("factor", "dL/dx"), ("missing term", "dL/dx"), ("gamma", r"grads\['gamma'\]")])
+@pytest.mark.parametrize("cast", [True, False])
+def test_a_wrong_backward_is_still_caught(mistake, name, cast):
+    message = rf"check_layer\('LayerNorm'\): backward's {name} disagrees with the numerical gradient"
+    if cast:  # the message says the check ran at float32 precision, and how to have it run in float64
+        message += r".*forward returns float32 for float64 input.*astype\(x\.dtype\)"
+    with pytest.raises(AssertionError, match=message):
+        check_layer(LayerNorm, (10,), cast=cast, mistake=mistake)
+
+
+class CastingDenseReLU(Layer):
+    """A fused dense + ReLU that casts: kinks (at 0) within the larger float32 step must not be blamed."""
+
+    name = "dense_relu"
+
+    def build(self, input_shape, rng):
+        self.params["W"] = (rng.standard_normal((input_shape[0], 40)) * 0.5).astype(np.float32)
+        return (40,)
+
+    def forward(self, x, train=False):
+        self.x = x
+        self.a = x @ self.params["W"]
+        return np.maximum(self.a, 0).astype(np.float32)
+
+    def backward(self, dout):
+        da = dout * (self.a > 0)
+        self.grads["W"] = (self.x.T @ da).astype(np.float32)
+        return (da @ self.params["W"].T).astype(dout.dtype)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_kinks_near_the_inputs_are_not_blamed(seed):
+    check_layer(CastingDenseReLU, (12,), seed=seed)
+
+
+def test_a_forward_that_returns_float16_for_float64_input_is_named_as_the_reason():
+    class Half(LayerNorm):
+        def forward(self, x, train=False):
+            return super().forward(x, train).astype(np.float16 if x.dtype == np.float64 else np.float32)
+
+    with pytest.raises(AssertionError, match=r"forward returns float16 for float64 input.*astype\(x\.dtype\)"):
+        check_layer(Half, (6,))
+
+
+class CastingTanh(Activation):
+    name = "casting_tanh"
+
+    def forward(self, x):
+        return np.tanh(x).astype(np.float32)
+
+    def backward(self, x, y, dout):
+        return (dout * (1 - np.tanh(x) ** 2)).astype(dout.dtype)
+
+
+def test_a_float32_casting_activation_passes_and_a_wrong_one_is_caught():
+    check_activation(CastingTanh)
+    wrong = type("Wrong", (CastingTanh,), {"backward": lambda self, x, y, dout: (dout * (1 - np.tanh(x))).astype(dout.dtype)})
+    with pytest.raises(AssertionError, match=r"backward disagrees with the numerical gradient.*forward returns float32"):
+        check_activation(wrong)
