@@ -1,0 +1,113 @@
+"""Hostile input to fw train, round four (issue 26, items 4.7 to 4.9): bad values in an arrays file, labels
+that would make billions of classes, empty splits, and callbacks that answer nonsense or break the weights.
+Each is one line saying what is wrong and where, never "training diverged ... lower the lr"."""
+
+import numpy as np
+import pytest
+
+import framework as fw_api
+from framework import FwError
+from framework.training.trainer import Trainer
+from framework.training.validation import load_training_data
+from own_data import config
+from test_cli import fw, one_line_error
+
+ARRAYS = "{name: arrays, path: data.npz}"
+
+
+def features(n=60, seed=0):
+    """Three separable classes of 5 float64 features."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    return rng.normal(size=(n, 5)) + 3.0 * y[:, None], y
+
+
+def train(capsys, tmp_path, dataset=ARRAYS, *overrides, **arrays):
+    np.savez(tmp_path / "data.npz", **arrays)
+    return fw(capsys, "train", config(tmp_path, dataset, epochs=2), *overrides)
+
+
+def refused(capsys, tmp_path, *fragments, dataset=ARRAYS, **arrays):
+    code, out, err = train(capsys, tmp_path, dataset, **arrays)
+    one_line_error(code, out, err, *fragments)
+    assert "diverged" not in err and "lower" not in err
+    assert not (tmp_path / "runs" / "w.npz").exists()
+
+
+# --- 4.7: bad values in the arrays ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad, said", [(np.nan, "NaN"), (np.inf, "Inf"), (-np.inf, "-Inf")])
+def test_nan_or_inf_in_x_is_named_by_array_row_and_column(capsys, tmp_path, bad, said):
+    x, y = features()
+    x[7, 2] = bad
+    refused(capsys, tmp_path, f"{tmp_path / 'data.npz'}: x[7, 2] (row 7, column 2) is {said}; ", "correct or drop that row", x=x, y=y)
+
+
+def test_nan_in_a_presplit_test_array_of_images_is_named(capsys, tmp_path):
+    x, y = features(40)
+    images = np.repeat(x[:, :4, None], 3, axis=2).astype(np.float32)  # (N, 4, 3)
+    test = images[:12].copy()
+    test[5, 1, 2] = np.nan
+    refused(capsys, tmp_path, "x_test[5, 1, 2] (row 5) is NaN", x_train=images, y_train=y, x_test=test, y_test=y[:12])
+
+
+def test_float16_that_overflowed_to_inf_says_so(capsys, tmp_path):
+    x, y = features()
+    with np.errstate(over="ignore"):
+        x16 = (x * 30000).astype(np.float16)  # 3 x 30000 is beyond float16's 65504: Inf
+    row, column = map(int, np.argwhere(np.isinf(x16))[0])
+    refused(capsys, tmp_path, f"x[{row}, {column}] (row {row}, column {column}) is ", "float16 holds numbers up to 65504",
+            "save it as float32", x=x16, y=y)  # fmt: skip
+
+
+def test_values_too_large_to_standardise_are_named_before_training(capsys, tmp_path):
+    x, y = features()
+    x[5, 1] = x[6, 1] = 1e308  # finite, but their sum and spread overflow float64
+    refused(capsys, tmp_path, "the values of column 1 of x are too large to standardise", "scale them down", x=x, y=y)
+
+
+def test_nan_in_the_input_given_to_fit_is_not_called_divergence(tmp_path):
+    x, y = features()
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    cfg = fw_api.load_config(config(tmp_path, ARRAYS, epochs=1))
+    trainer = Trainer(cfg)
+    (xt, t), (xv, tv) = load_training_data(cfg, fw_api.get_registry(), trainer.dataset)
+    xt[3, 4] = np.inf
+    with pytest.raises(FwError, match=r"the train split of dataset 'arrays' holds NaN or Inf at example 3 \(counting from 0\), value 4"):
+        trainer.fit(xt, t, xv, tv)
+
+
+# --- 4.7: labels and empty splits ------------------------------------------------------------
+
+
+def test_a_uint64_label_is_not_wrapped_round_to_minus_one(capsys, tmp_path):
+    x, y = features()
+    y = y.astype(np.uint64)
+    y[3] = 2**64 - 1
+    refused(capsys, tmp_path, "y holds the label 18446744073709551615", "classes for 60 examples", x=x, y=y)
+
+
+def test_a_label_of_a_billion_is_refused_before_any_memory_is_asked_for(capsys, tmp_path):
+    x, y = features()
+    y[3] = 10**9
+    refused(capsys, tmp_path, "y holds the label 1000000000, which would make 1,000,000,001 classes for 60 examples",
+            "cannot be more classes than examples", x=x, y=y)  # fmt: skip
+
+
+def test_labels_up_to_the_examples_are_still_classes(capsys, tmp_path):
+    x, y = features(30)
+    y[:] = np.arange(30) % 10  # 10 classes of 3 examples: allowed; the network has 3 outputs, which is the error
+    code, out, err = train(capsys, tmp_path, ARRAYS, x=x, y=y)
+    one_line_error(code, out, err, "dataset 'arrays' has 10 classes")
+
+
+@pytest.mark.parametrize("dataset", [ARRAYS, "{name: arrays, path: data.npz, classes: [a, b, c]}"])
+def test_an_arrays_file_with_no_examples_is_one_line(capsys, tmp_path, dataset):
+    refused(capsys, tmp_path, "x and y hold no examples", dataset=dataset, x=np.zeros((0, 5)), y=np.zeros(0, np.int64))
+
+
+def test_test_fraction_zero_is_refused_rather_than_reporting_nan(capsys, tmp_path):
+    x, y = features()
+    refused(capsys, tmp_path, "the test split of dataset 'arrays' is empty", "set dataset.test_fraction (e.g. 0.2)",
+            dataset="{name: arrays, path: data.npz, test_fraction: 0}", x=x, y=y)  # fmt: skip
