@@ -111,3 +111,61 @@ def test_test_fraction_zero_is_refused_rather_than_reporting_nan(capsys, tmp_pat
     x, y = features()
     refused(capsys, tmp_path, "the test split of dataset 'arrays' is empty", "set dataset.test_fraction (e.g. 0.2)",
             dataset="{name: arrays, path: data.npz, test_fraction: 0}", x=x, y=y)  # fmt: skip
+
+
+# --- 4.8 and 4.9: callbacks ----------------------------------------------------------------------
+
+CALLBACK = """
+import numpy as np
+from framework import Callback, hookimpl
+
+class Odd(Callback):
+    name = "odd"
+
+    def on_epoch_end(self, epoch, logs):
+        return {answer}
+
+    def on_train_end(self, logs):
+        {at_end}
+
+class Unanswerable:
+    def __bool__(self):
+        raise RuntimeError("no truth here")
+
+@hookimpl
+def register_callbacks(register):
+    register(Odd)
+"""
+
+
+def with_callback(capsys, tmp_path, answer="None", at_end="pass"):
+    (tmp_path / "odd.py").write_text(CALLBACK.format(answer=answer, at_end=at_end))
+    x, y = features()
+    return train(capsys, tmp_path, ARRAYS, f"plugins=[{tmp_path / 'odd.py'}]", "train.callbacks=[odd]", x=x, y=y)
+
+
+@pytest.mark.parametrize("answer, returned", [("np.array([1, 0])", "ndarray"), ("Unanswerable()", "Unanswerable"), ("'stop'", "str")])
+def test_an_on_epoch_end_answer_that_is_no_yes_or_no_names_the_callback(capsys, tmp_path, answer, returned):
+    code, out, err = with_callback(capsys, tmp_path, answer=answer)
+    assert code == 1 and "Traceback" not in err
+    [line] = [line for line in err.splitlines() if not line.startswith("fw: warning: ")]
+    assert line.startswith("fw: error: train.callbacks[0] (odd, ")
+    assert line.endswith(f".Odd): on_epoch_end returned a {returned}; return True to stop training, or False or None to go on")
+
+
+def test_true_false_and_numpy_booleans_still_answer(capsys, tmp_path):
+    code, out, err = with_callback(capsys, tmp_path, answer="np.float64(logs['train_loss']) > 1e9")
+    assert code == 0, err
+    (tmp_path / "again").mkdir()
+    code, out, err = with_callback(capsys, tmp_path / "again", answer="True")
+    assert code == 0 and "Stopped after epoch 1 of 2 by train.callbacks[0] (odd" in out, err
+
+
+@pytest.mark.parametrize("method, at_end", [("on_train_end", "self.network.layers[0].params['W'][0, 0] = np.nan"), ("on_epoch_end", "pass")])
+def test_a_callback_that_makes_the_weights_nan_gets_nothing_written(capsys, tmp_path, method, at_end):
+    answer = "self.network.layers[2].params['b'].fill(np.inf) if epoch == 2 else None" if method == "on_epoch_end" else "None"
+    code, out, err = with_callback(capsys, tmp_path, answer=answer, at_end=at_end)
+    assert code == 1 and "Traceback" not in err
+    layer = "model.layers[0] (dense)'s 'W'" if method == "on_train_end" else "model.layers[2] (dense)'s 'b'"
+    assert err.splitlines()[-1].endswith(f".Odd): its {method} left NaN or Inf in {layer}; fw train writes no such weights: fix the callback")
+    assert not (tmp_path / "runs" / "w.npz").exists()

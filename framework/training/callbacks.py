@@ -35,8 +35,10 @@ class Callbacks:
     def __init__(self, entries):
         self.entries = list(entries)
         self.per_batch = [(label, cb) for label, cb in self.entries if type(cb).on_batch_end is not Callback.on_batch_end]
+        self.network = None
 
     def train_begin(self, network, logs):
+        self.network = network
         for label, cb in self.entries:
             cb.network = network
             call(label, cb, "on_train_begin", dict(logs))
@@ -49,7 +51,9 @@ class Callbacks:
         """Call every callback; the label of the first that asked to stop, else None."""
         stop = None
         for label, cb in self.entries:
-            if call(label, cb, "on_epoch_end", epoch, dict(logs)) and stop is None:
+            answer = call(label, cb, "on_epoch_end", epoch, dict(logs))
+            self._check_weights(label, cb, "on_epoch_end")
+            if _stops(label, cb, answer) and stop is None:
                 stop = label
         return stop
 
@@ -57,7 +61,29 @@ class Callbacks:
         """``logs`` is shared: a callback may set ``weights_epoch`` for the ones after it and for the caller."""
         for label, cb in self.entries:
             call(label, cb, "on_train_end", logs)
+            self._check_weights(label, cb, "on_train_end")
         return logs
+
+    def _check_weights(self, label, cb, method):
+        """A callback may change the weights (early_stopping puts the best back), but never to NaN or Inf:
+        fw train writes what the network holds after the last one."""
+        bad = self.network.non_finite() if self.network is not None else None
+        if bad:
+            raise FwError(
+                f"{_name(label, cb)}: its {method} left NaN or Inf in {self.network.labels[bad[0]]}'s '{bad[1]}'; "
+                "fw train writes no such weights: fix the callback"
+            )
+
+
+def _stops(label, cb, answer) -> bool:
+    """``on_epoch_end``'s answer: True stops training, False or None goes on; anything else is refused
+    (the truth of an array or of a plugin's object is no clear answer, and may even raise)."""
+    if answer is None or isinstance(answer, bool | np.bool_):
+        return bool(answer)
+    raise FwError(
+        f"{_name(label, cb)}: on_epoch_end returned a {type(answer).__qualname__}; "
+        "return True to stop training, or False or None to go on"
+    )
 
 
 def call(label, cb, method, *args):
