@@ -169,3 +169,22 @@ def test_a_callback_that_makes_the_weights_nan_gets_nothing_written(capsys, tmp_
     layer = "model.layers[0] (dense)'s 'W'" if method == "on_train_end" else "model.layers[2] (dense)'s 'b'"
     assert err.splitlines()[-1].endswith(f".Odd): its {method} left NaN or Inf in {layer}; fw train writes no such weights: fix the callback")
     assert not (tmp_path / "runs" / "w.npz").exists()
+
+
+@pytest.mark.parametrize(
+    "at_end, got",
+    [
+        ("self.network.layers[0].params['W'] = 'W'", "a str"),
+        ("self.network.layers[0].params['W'] = np.zeros((2, 2), np.float32)", "float32 (2, 2)"),
+        ("self.network.layers[0].params['W'] = self.network.layers[0].params['W'].astype(np.float64)", "float64 (5, 16)"),
+        ("del self.network.layers[0].params['W']", "nothing"),
+    ],
+)
+def test_a_callback_that_replaces_a_weight_gets_nothing_written(capsys, tmp_path, at_end, got):
+    code, out, err = with_callback(capsys, tmp_path, at_end=at_end)
+    assert code == 1 and "Traceback" not in err
+    assert err.splitlines()[-1].endswith(
+        f".Odd): its on_train_end replaced model.layers[0] (dense)'s 'W' (float32 (5, 16)) with {got}; "
+        "fw train writes no such weights: fix the callback"
+    )
+    assert not (tmp_path / "runs" / "w.npz").exists()

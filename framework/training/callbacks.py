@@ -49,30 +49,51 @@ class Callbacks:
 
     def epoch_end(self, epoch, logs):
         """Call every callback; the label of the first that asked to stop, else None."""
-        stop = None
+        stop, layout = None, self._layout()
         for label, cb in self.entries:
             answer = call(label, cb, "on_epoch_end", epoch, dict(logs))
-            self._check_weights(label, cb, "on_epoch_end")
+            self._check_weights(label, cb, "on_epoch_end", layout)
             if _stops(label, cb, answer) and stop is None:
                 stop = label
         return stop
 
     def train_end(self, logs):
         """``logs`` is shared: a callback may set ``weights_epoch`` for the ones after it and for the caller."""
+        layout = self._layout()
         for label, cb in self.entries:
             call(label, cb, "on_train_end", logs)
-            self._check_weights(label, cb, "on_train_end")
+            self._check_weights(label, cb, "on_train_end", layout)
         return logs
 
-    def _check_weights(self, label, cb, method):
-        """A callback may change the weights (early_stopping puts the best back), but never to NaN or Inf:
-        fw train writes what the network holds after the last one."""
-        bad = self.network.non_finite() if self.network is not None else None
-        if bad:
+    def _layout(self):
+        """``{state_dict key: (shape, dtype)}`` of the network's weights, as training left them."""
+        return None if self.network is None else {k: (a.shape, a.dtype) for k, a in self.network.state_dict().items()}
+
+    def _check_weights(self, label, cb, method, layout):
+        """A callback may change the weights (early_stopping puts the best back), but not their shapes and
+        dtypes, and not to NaN or Inf: fw train writes what the network holds after the last one."""
+        if layout is None:
+            return
+        net, now = self.network, self.network.state_dict()
+        for key, (shape, dtype) in layout.items():
+            a = now.get(key)
+            if not (isinstance(a, np.ndarray) and a.shape == shape and a.dtype == dtype):
+                got = "nothing" if a is None else f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else f"a {type(a).__name__}"
+                raise FwError(
+                    f"{_name(label, cb)}: its {method} replaced {_weight(net, key)} ({dtype} {shape}) with {got}; "
+                    "fw train writes no such weights: fix the callback"
+                )
+        if bad := net.non_finite():
             raise FwError(
-                f"{_name(label, cb)}: its {method} left NaN or Inf in {self.network.labels[bad[0]]}'s '{bad[1]}'; "
+                f"{_name(label, cb)}: its {method} left NaN or Inf in {net.labels[bad[0]]}'s '{bad[1]}'; "
                 "fw train writes no such weights: fix the callback"
             )
+
+
+def _weight(net, key):
+    """``model.layers[0] (dense)'s 'W'`` for the state_dict key ``0.W``."""
+    index, name = key.split(".", 1)
+    return f"{net.labels[int(index)]}'s '{name}'"
 
 
 def _stops(label, cb, answer) -> bool:
