@@ -144,7 +144,7 @@ def _check_backward(fail, act, rng):
     y = act.forward(x)
     cast = _cast(fail, y)
     analytic = act.backward(x, y, dout)
-    ok, worst, numeric = _agrees(analytic, lambda: np.sum(act.forward(x) * dout), x, _rounding(y, dout) if cast else None)
+    ok, worst, numeric = _agrees(analytic, lambda: act.forward(x), dout, x, not cast)
     fail(
         ok,
         f"backward disagrees with the numerical gradient: at x={x[worst]:.4g} it gives {analytic[worst]:.6g}, "
@@ -168,65 +168,77 @@ def _cast(fail, y) -> str:
     )
 
 
-def _rounding(y, dout) -> float:
-    """A bound on the error of ``sum(y * dout)`` when ``y`` is rounded to float32."""
-    return float(np.sum(np.abs(y.astype(np.float64) * dout))) * np.finfo(np.float32).eps
-
-
 #: Through a forward that rounds to float32: the relative step, the relative tolerance, and how many times
 #: the rounding of its result the loss's error may be (a forward that computes in float32 rounds inside too).
 _STEP, _RTOL, _NOISE = 1e-2, 1e-2, 16
 
 
-def _agrees(analytic, loss, target, rounding):
+def _agrees(analytic, forward, dout, target, float64):
     """``(ok, worst index, numerical value there)``: does ``analytic`` agree with the numerical gradient
-    of ``loss()`` with respect to ``target`` (changed in place, and put back)?
+    of ``sum(forward() * dout)`` with respect to ``target`` (changed in place, and put back)?
 
-    ``rounding`` None: ``loss`` is float64 throughout; central differences with step 1e-6.
-    Otherwise ``forward`` rounds to float32 and ``rounding`` bounds the error of its result in the loss:
-    a step of 1e-6 would measure rounding alone, so the step is 1% of the value (at least 1e-2), and each
-    value of ``analytic`` must agree with the 4-point central difference or with either 3-point one-sided
-    one (a kink within the step on one side leaves the other side's exact), within their rounding error
-    and 1%; where none does, at a quarter and a sixteenth of the step (kinks on both sides: ReLUs).
+    ``float64``: central differences with step 1e-6. Otherwise ``forward`` rounds its result to float32,
+    and a step of 1e-6 would measure rounding alone: see ``_float32_excess``.
     """
     analytic = np.asarray(analytic, np.float64)
-    if rounding is None:
+    if float64:
         eps = 1e-6
         numeric = np.zeros_like(target)
         for idx in np.ndindex(target.shape):
             keep = target[idx]
             target[idx] = keep + eps
-            up = loss()
+            up = np.sum(forward() * dout)
             target[idx] = keep - eps
-            down = loss()
+            down = np.sum(forward() * dout)
             target[idx] = keep
             numeric[idx] = (up - down) / (2 * eps)
         worst = np.unravel_index(np.argmax(np.abs(analytic - numeric)), target.shape)
         return bool(np.allclose(analytic, numeric, rtol=1e-4, atol=1e-6)), worst, numeric[worst]
-    base = loss()
-    excess = np.zeros(target.shape)  # at the first step: how far beyond its tolerance the nearest estimate is
-    central = np.zeros(target.shape)
+    base = forward()
+    excess, central = np.zeros(target.shape), np.zeros(target.shape)
     for idx in np.ndindex(target.shape):
-        keep = target[idx]
-        for i, h in enumerate(_STEP * max(1.0, abs(float(keep))) / np.array([1, 4, 16])):
-            f = {}
-            for k in (-2, -1, 1, 2):
-                target[idx] = keep + k * h
-                f[k] = loss()
-            target[idx] = keep
-            estimates = np.array([
-                (f[-2] - 8 * f[-1] + 8 * f[1] - f[2]) / (12 * h),
-                (3 * base - 4 * f[-1] + f[-2]) / (2 * h),
-                (-3 * base + 4 * f[1] - f[2]) / (2 * h),
-            ])  # fmt: skip
-            beyond = np.min(np.abs(analytic[idx] - estimates) - _NOISE * rounding / h - _RTOL * np.abs(estimates))
-            if i == 0:
-                excess[idx], central[idx] = beyond, estimates[0]
-            if beyond <= 0:
-                excess[idx] = 0
-                break
+        excess[idx], central[idx] = _float32_excess(analytic[idx], forward, dout, target, idx, base)
     worst = np.unravel_index(np.argmax(excess), target.shape)
     return bool((excess <= 0).all()), worst, central[worst]
+
+
+def _float32_excess(value, forward, dout, target, idx, base):
+    """``(how far beyond its tolerance value is, the central difference)`` for ``target[idx]``, through
+    a forward whose result ``base`` is rounded to float32.
+
+    The step is 1% of the value (at least 1e-2). ``value`` must agree with the 4-point central
+    difference or with either 3-point one-sided one, within 1% and the rounding of the outputs the step
+    changed (the others round alike every time and cancel, but for the float64 sum's own rounding).
+    Where the third and fourth differences show a kink within the step (a ReLU's, a max's), the
+    one-sided difference on its far side is exact, and at a quarter and a sixteenth of the step kinks
+    on both sides are left behind.
+    """
+    keep, weight = target[idx], np.abs(dout)
+    result = None
+    for h in _STEP * max(1.0, abs(float(keep))) / np.array([1, 4, 16]):
+        ys = {0: base}
+        for k in (-2, -1, 1, 2):
+            target[idx] = keep + k * h
+            ys[k] = forward()
+        target[idx] = keep
+        f = {k: float(np.sum(y * dout)) for k, y in ys.items()}
+        changed = np.logical_or.reduce([y != base for y in ys.values()])
+        rounding = max(float(np.sum(np.abs(y[changed]) * weight[changed])) for y in ys.values()) * np.finfo(np.float32).eps / 2
+        rounding += float(np.sum(np.abs(base) * weight)) * np.finfo(np.float64).eps * 4  # and of the sum itself
+        noise = _NOISE * 4 * rounding / h  # 4: the one-sided differences' weights, (3 + 4 + 1) / 2
+        estimates = np.array([
+            (f[-2] - 8 * f[-1] + 8 * f[1] - f[2]) / (12 * h),
+            (3 * f[0] - 4 * f[-1] + f[-2]) / (2 * h),
+            (-3 * f[0] + 4 * f[1] - f[2]) / (2 * h),
+        ])  # fmt: skip
+        beyond = float(np.min(np.abs(value - estimates) - noise - _RTOL * np.abs(estimates)))
+        result = result or (beyond, estimates[0])
+        if beyond <= 0:
+            return 0.0, estimates[0]
+        third, fourth = f[2] - 3 * f[1] + 3 * f[0] - f[-1], f[-2] - 4 * f[-1] + 6 * f[0] - 4 * f[1] + f[2]
+        if max(abs(third), abs(fourth)) / h <= noise + _RTOL / 10 * np.max(np.abs(estimates)):
+            break  # smooth within the step (a kink shows in these differences): the estimates stand
+    return result
 
 
 # --- layers ---------------------------------------------------------------------
@@ -343,13 +355,11 @@ def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape):
         rng.bit_generator.state = start
         return layer.forward(x, train=True)
 
-    y = forward()
-    cast = _cast(fail, y)
-    rounding = _rounding(y, dout) if cast else None
+    cast = _cast(fail, forward())
     analytic = {"x": layer.backward(dout), **{k: layer.grads[k].copy() for k in layer.params}}
     for what, target in [("x", x), *layer.params.items()]:
         got = analytic[what]
-        ok, worst, numeric = _agrees(got, lambda: float(np.sum(forward() * dout)), target, rounding)
+        ok, worst, numeric = _agrees(got, forward, dout, target, not cast)
         name = "dL/dx" if what == "x" else f"grads['{what}']"
         fail(
             ok,

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from framework import Activation, Layer
+from framework.plugins.conv import Conv2D, MaxPool2D
+from framework.plugins.layers import BatchNorm, Dense
 from framework.testing import check_activation, check_layer
 
 
@@ -137,3 +139,28 @@ def test_a_float32_casting_activation_passes_and_a_wrong_one_is_caught():
     wrong = type("Wrong", (CastingTanh,), {"backward": lambda self, x, y, dout: (dout * (1 - np.tanh(x))).astype(dout.dtype)})
     with pytest.raises(AssertionError, match=r"backward disagrees with the numerical gradient.*forward returns float32"):
         check_activation(wrong)
+
+
+def behind_a_cast(cls, factor=None):
+    """A built-in layer (a correct backward) whose forward ends with a cast to float32; with ``factor``,
+    a backward whose dL/dx is that many times too large."""
+    ns = {"forward": lambda self, x, train=False: cls.forward(self, x, train).astype(np.float32)}
+    if factor:
+        ns["backward"] = lambda self, dout: cls.backward(self, dout) * factor
+    return type(f"Cast{cls.__name__}", (cls,), ns)
+
+
+BUILTIN = [
+    (Dense, (12,), {"units": 6}),
+    (BatchNorm, (3, 4, 4), {}),
+    (Conv2D, (2, 5, 5), {"filters": 3, "kernel_size": 3, "padding": 1}),
+    (MaxPool2D, (2, 6, 6), {"pool_size": 2}),  # kinks wherever two values of a window are close
+]
+
+
+@pytest.mark.parametrize("cls, shape, params", BUILTIN, ids=lambda c: getattr(c, "name", ""))
+@pytest.mark.parametrize("seed", range(3))
+def test_builtin_layers_behind_a_float32_cast_pass_and_a_wrong_factor_is_caught(cls, shape, params, seed):
+    check_layer(behind_a_cast(cls), shape, seed=seed, **params)
+    with pytest.raises(AssertionError, match=r"backward's dL/dx disagrees .* forward returns float32 for float64 input"):
+        check_layer(behind_a_cast(cls, factor=1.1), shape, seed=seed, **params)
