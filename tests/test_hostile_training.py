@@ -188,3 +188,21 @@ def test_a_callback_that_replaces_a_weight_gets_nothing_written(capsys, tmp_path
         "fw train writes no such weights: fix the callback"
     )
     assert not (tmp_path / "runs" / "w.npz").exists()
+
+
+@pytest.mark.parametrize("at_end, done", [
+    ("logs['weights_epoch'] = 99", "set logs['weights_epoch'] to 99"),
+    ("logs['weights_epoch'] = -1", "set logs['weights_epoch'] to -1"),
+    ("logs['weights_epoch'] = '1'", "set logs['weights_epoch'] to '1'"),
+    ("logs['weights_epoch'] = True", "set logs['weights_epoch'] to True"),
+    ("del logs['weights_epoch']", "removed logs['weights_epoch']"),
+])  # fmt: skip
+def test_a_callback_that_names_no_trained_epoch_as_the_weights_is_one_line(capsys, tmp_path, at_end, done):
+    code, out, err = with_callback(capsys, tmp_path, at_end=at_end)
+    assert code == 1 and "Traceback" not in err
+    assert err.splitlines()[-1].endswith(f".Odd): its on_train_end {done}; it must be the number of an epoch trained, 1 to 2")
+
+
+def test_a_callback_that_names_a_trained_epoch_is_believed(capsys, tmp_path):
+    code, out, err = with_callback(capsys, tmp_path, at_end="logs['weights_epoch'] = 1")
+    assert code == 0 and "epoch 1's (restored)" in out, err

@@ -59,10 +59,14 @@ class Callbacks:
 
     def train_end(self, logs):
         """``logs`` is shared: a callback may set ``weights_epoch`` for the ones after it and for the caller."""
-        layout = self._layout()
+        layout, last, start = self._layout(), logs["epoch"], logs["weights_epoch"]
         for label, cb in self.entries:
             call(label, cb, "on_train_end", logs)
             self._check_weights(label, cb, "on_train_end", layout)
+            epoch = logs.get("weights_epoch", logs)  # logs itself: the key was removed
+            if not (type(epoch) is int and 1 <= epoch <= last or epoch == start):
+                done = "removed logs['weights_epoch']" if epoch is logs else f"set logs['weights_epoch'] to {repr(epoch)[:40]}"
+                raise FwError(f"{_name(label, cb)}: its on_train_end {done}; it must be the number of an epoch trained, 1 to {last}")
         return logs
 
     def _layout(self):
