@@ -51,7 +51,7 @@ class Arrays(OwnDataset):
     def _pair(self, arrays, xn, yn, examples):
         """``(x, labels)`` checked: shapes, no NaN or Inf, labels 0 to the classes' count - 1 (``examples`` in the file bound it)."""
         x, y = arrays[xn], arrays[yn]
-        if x.ndim < 2 or x.dtype.kind not in "biuf":
+        if x.ndim < 2 or x.dtype.kind not in "biuf" or 0 in x.shape[1:]:
             raise FwError(f"{self.path}: {xn} must be numbers of shape (N, features) or (N, H, W) or (N, C, H, W), got {x.dtype} {x.shape}")
         if y.ndim != 1 or y.dtype.kind not in "iu":
             raise FwError(f"{self.path}: {yn} must be whole-number labels of shape (N,), got {y.dtype} {y.shape}")

@@ -107,6 +107,12 @@ def test_an_arrays_file_with_no_examples_is_one_line(capsys, tmp_path, dataset):
     refused(capsys, tmp_path, "x and y hold no examples", dataset=dataset, x=np.zeros((0, 5)), y=np.zeros(0, np.int64))
 
 
+@pytest.mark.parametrize("shape", [(60, 0), (60, 0, 3)])
+def test_examples_of_no_values_are_one_line(capsys, tmp_path, shape):
+    refused(capsys, tmp_path, f"x must be numbers of shape (N, features) or (N, H, W) or (N, C, H, W), got float64 {shape}",
+            x=np.zeros(shape), y=np.arange(60) % 3)  # fmt: skip
+
+
 def test_test_fraction_zero_is_refused_rather_than_reporting_nan(capsys, tmp_path):
     x, y = features()
     refused(capsys, tmp_path, "the test split of dataset 'arrays' is empty", "set dataset.test_fraction (e.g. 0.2)",
