@@ -67,8 +67,8 @@ def check_activation(cls, seed=0, **params):
     - if the class implements ``backward(x, y, dout)``, it keeps the shape
       and dtype and agrees with a central-difference numerical gradient
       (computed in float64, away from kinks at 0; through a forward that
-      returns float32 for float64 input, with a step and tolerance that suit
-      float32);
+      returns float32 for float64 input or computes in float32 inside, with a
+      step and tolerance that suit float32);
     - if it implements ``to_onnx(graph, x)`` and onnx and onnxruntime are
       installed: exported alone, it gives ``forward``'s values in ONNX
       Runtime (within 1e-5).
@@ -144,11 +144,11 @@ def _check_backward(fail, act, rng):
     y = act.forward(x)
     cast = _cast(fail, y)
     analytic = act.backward(x, y, dout)
-    ok, worst, numeric = _agrees(analytic, lambda: act.forward(x), dout, x, not cast)
+    ok, worst, numeric, note = _agrees(analytic, lambda: act.forward(x), dout, x, cast)
     fail(
         ok,
         f"backward disagrees with the numerical gradient: at x={x[worst]:.4g} it gives {analytic[worst]:.6g}, "
-        f"numerically {numeric:.6g} (backward(x, y, dout) must return dout * f'(x), shaped like x){cast}",
+        f"numerically {numeric:.6g} (backward(x, y, dout) must return dout * f'(x), shaped like x){note}",
     )
 
 
@@ -173,15 +173,25 @@ def _cast(fail, y) -> str:
 _STEP, _RTOL, _NOISE = 1e-2, 1e-2, 16
 
 
-def _agrees(analytic, forward, dout, target, float64):
-    """``(ok, worst index, numerical value there)``: does ``analytic`` agree with the numerical gradient
-    of ``sum(forward() * dout)`` with respect to ``target`` (changed in place, and put back)?
+def _agrees(analytic, forward, dout, target, note):
+    """``(ok, worst index, numerical value there, note)``: does ``analytic`` agree with the numerical
+    gradient of ``sum(forward() * dout)`` with respect to ``target`` (changed in place, and put back)?
 
-    ``float64``: central differences with step 1e-6. Otherwise ``forward`` rounds its result to float32,
-    and a step of 1e-6 would measure rounding alone: see ``_float32_excess``.
+    ``note`` is ``_cast``'s. A forward that returns float64 gets central differences with step 1e-6,
+    unless it rounds to float32 inside (its result does not move when ``target`` moves by 1e-12):
+    then, as through a cast, a step of 1e-6 would measure rounding alone (``_float32_excess``), and
+    the note returned says so.
     """
     analytic = np.asarray(analytic, np.float64)
-    if float64:
+    forward = _copied(forward)  # a result that is a view of its input (Flatten's) must not move with it
+    base = forward()
+    if not note and _rounds_inside(forward, target, base):
+        note = (
+            "; forward's result does not move when its input or a parameter moves by 1e-12, as when it rounds to "
+            f"float32 inside, so the numerical gradient was taken at float32 precision (step {_STEP:g}, tolerance "
+            f"{_RTOL:g}); compute in x's dtype to let the kit check in float64"
+        )
+    if not note:
         eps = 1e-6
         numeric = np.zeros_like(target)
         for idx in np.ndindex(target.shape):
@@ -193,13 +203,26 @@ def _agrees(analytic, forward, dout, target, float64):
             target[idx] = keep
             numeric[idx] = (up - down) / (2 * eps)
         worst = np.unravel_index(np.argmax(np.abs(analytic - numeric)), target.shape)
-        return bool(np.allclose(analytic, numeric, rtol=1e-4, atol=1e-6)), worst, numeric[worst]
-    base = forward()
+        return bool(np.allclose(analytic, numeric, rtol=1e-4, atol=1e-6)), worst, numeric[worst], ""
     excess, central = np.zeros(target.shape), np.zeros(target.shape)
     for idx in np.ndindex(target.shape):
         excess[idx], central[idx] = _float32_excess(analytic[idx], forward, dout, target, idx, base)
     worst = np.unravel_index(np.argmax(excess), target.shape)
-    return bool((excess <= 0).all()), worst, central[worst]
+    return bool((excess <= 0).all()), worst, central[worst], note
+
+
+def _copied(forward):
+    return lambda: np.array(forward(), copy=True)
+
+
+def _rounds_inside(forward, target, base) -> bool:
+    """Does a forward that returns float64 compute at lower precision, its result unmoved when every
+    value of ``target`` moves by about 1e-12 (in random directions, which no normalisation cancels)?"""
+    keep = target.copy()
+    target += np.random.default_rng(0).choice([-1.0, 1.0], target.shape) * 2.0**-40 * np.maximum(np.abs(keep), 1)
+    moved = not np.array_equal(forward(), base)
+    target[...] = keep
+    return not moved and bool(base.any())
 
 
 def _float32_excess(value, forward, dout, target, idx, base):
@@ -264,8 +287,9 @@ def check_layer(cls, input_shape, seed=0, **params):
       gradient, for the input and for every parameter (computed in float64,
       with the same random draws, e.g. dropout's mask, at every evaluation;
       through a forward that returns float32 for float64 input, such as one
-      ending in ``.astype(np.float32)``, with a step and tolerance that suit
-      float32: a coarser check, which ``.astype(x.dtype)`` avoids);
+      ending in ``.astype(np.float32)``, or that computes in float32 inside,
+      with a step and tolerance that suit float32: a coarser check, which
+      computing in x's dtype avoids);
     - if it implements ``to_onnx(graph, x)`` and onnx and onnxruntime are
       installed: exported alone, it gives ``forward(x, train=False)``'s values
       in ONNX Runtime (within 1e-5).
@@ -359,12 +383,12 @@ def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape):
     analytic = {"x": layer.backward(dout), **{k: layer.grads[k].copy() for k in layer.params}}
     for what, target in [("x", x), *layer.params.items()]:
         got = analytic[what]
-        ok, worst, numeric = _agrees(got, forward, dout, target, not cast)
+        ok, worst, numeric, note = _agrees(got, forward, dout, target, cast)
         name = "dL/dx" if what == "x" else f"grads['{what}']"
         fail(
             ok,
             f"backward's {name} disagrees with the numerical gradient: at index {tuple(map(int, worst))} it gives "
-            f"{got[worst]:.6g}, numerically {numeric:.6g}{cast}",
+            f"{got[worst]:.6g}, numerically {numeric:.6g}{note}",
         )
 
 

@@ -15,7 +15,8 @@ class LayerNorm(Layer):
 
     name = "layer_norm"
 
-    def __init__(self, cast=True, mistake=None):  # cast="all": computes in float32 throughout
+    def __init__(self, cast=True, mistake=None):
+        # cast="all": computes in float32 throughout; "inside": too, but returns the input's dtype
         self.cast, self.mistake = cast, mistake
 
     def build(self, input_shape, rng):
@@ -24,16 +25,17 @@ class LayerNorm(Layer):
         return input_shape
 
     def forward(self, x, train=False):
-        if self.cast == "all":
+        dtype, in_float32 = x.dtype, self.cast in ("all", "inside")
+        if in_float32:
             x = x.astype(np.float32)
         mu = x.mean(axis=1, keepdims=True)
         self.std = np.sqrt(x.var(axis=1, keepdims=True) + 1e-5)
         self.xhat = (x - mu) / self.std
         gamma, beta = self.params["gamma"], self.params["beta"]
-        if self.cast == "all":
+        if in_float32:
             gamma, beta = gamma.astype(np.float32), beta.astype(np.float32)
         y = gamma * self.xhat + beta
-        return y.astype(np.float32) if self.cast else y.astype(x.dtype)
+        return y.astype(np.float32) if self.cast in (True, "all") else y.astype(dtype)
 
     def backward(self, dout):
         dxhat = dout * self.params["gamma"]
@@ -73,6 +75,7 @@ def test_a_correct_float32_casting_layer_passes(shape):
     check_layer(LayerNorm, shape)  # issue 26: "at index (1, 4) it gives -1.81265, numerically -1.91392"
     check_layer(LayerNorm, shape, cast=False)
     check_layer(LayerNorm, shape, cast="all")
+    check_layer(LayerNorm, shape, cast="inside")  # float32 inside, float64 out: the kit sees the rounding
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -164,3 +167,35 @@ def test_builtin_layers_behind_a_float32_cast_pass_and_a_wrong_factor_is_caught(
     check_layer(behind_a_cast(cls), shape, seed=seed, **params)
     with pytest.raises(AssertionError, match=r"backward's dL/dx disagrees .* forward returns float32 for float64 input"):
         check_layer(behind_a_cast(cls, factor=1.1), shape, seed=seed, **params)
+
+
+@pytest.mark.parametrize("mistake", ["factor", "missing term"])
+def test_a_forward_that_rounds_to_float32_inside_is_checked_at_float32_precision(mistake):
+    with pytest.raises(AssertionError, match=r"disagrees with the numerical gradient.*moves by 1e-12, as when it rounds to float32 inside.*x's dtype"):
+        check_layer(LayerNorm, (10,), cast="inside", mistake=mistake)
+
+
+class Float32Weights(Layer):
+    """A dense layer that keeps x's dtype but rounds its weights to float32: only the parameter's
+    gradient meets the rounding."""
+
+    name = "float32_weights"
+
+    def build(self, input_shape, rng):
+        self.params["W"] = (rng.standard_normal((input_shape[0], 5)) * 0.3).astype(np.float32)
+        return (5,)
+
+    def forward(self, x, train=False):
+        self.x = x
+        return np.tanh(x @ self.params["W"].astype(np.float32))
+
+    def backward(self, dout):
+        y = np.tanh(self.x @ self.params["W"].astype(np.float32))
+        da = dout * (1 - y * y)
+        self.grads["W"] = (self.x.T @ da).astype(np.float32)
+        return (da @ self.params["W"].T).astype(dout.dtype)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_parameter_rounded_to_float32_inside_is_not_blamed(seed):
+    check_layer(Float32Weights, (8,), seed=seed)
