@@ -71,7 +71,9 @@ class Callbacks:
 
     def _layout(self):
         """``{state_dict key: (shape, dtype)}`` of the network's weights, as training left them."""
-        return None if self.network is None else {k: (a.shape, a.dtype) for k, a in self.network.state_dict().items()}
+        if self.network is None:
+            return None
+        return {k: (a.shape, a.dtype) for k, a in self.network.state_dict().items() if isinstance(a, np.ndarray)}
 
     def _check_weights(self, label, cb, method, layout):
         """A callback may change the weights (early_stopping puts the best back), but not their shapes and
