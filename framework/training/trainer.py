@@ -166,7 +166,7 @@ class Trainer:
             raise FwError(
                 f"the {split} split of dataset '{self.cfg.dataset.name}' holds NaN or Inf at example {row} (counting "
                 f"from 0), value {at}, once prepared as the network's float32 input; correct or drop that example "
-                "(values beyond float32's range, 3.4e38, become Inf)"
+                "(values too large for float32, 3.4e38, or to standardise become Inf or NaN)"
             )
 
     def _epoch(self, epoch, x, t, rows, batch, run):
