@@ -66,7 +66,9 @@ def check_activation(cls, seed=0, **params):
       overflow, division by zero or invalid value;
     - if the class implements ``backward(x, y, dout)``, it keeps the shape
       and dtype and agrees with a central-difference numerical gradient
-      (computed in float64, away from kinks at 0);
+      (computed in float64, away from kinks at 0; through a forward that
+      returns float32 for float64 input or computes in float32 inside, with a
+      step and tolerance that suit float32);
     - if it implements ``to_onnx(graph, x)`` and onnx and onnxruntime are
       installed: exported alone, it gives ``forward``'s values in ONNX
       Runtime (within 1e-5).
@@ -131,7 +133,7 @@ def _check_activation(fail, cls, seed, params):
         _check_onnx(fail, act, x, y)
 
 
-def _check_backward(fail, act, rng, eps=1e-6):
+def _check_backward(fail, act, rng):
     x32 = rng.uniform(0.1, 3, (3, 5)).astype(np.float32) * rng.choice([-1, 1], (3, 5)).astype(np.float32)
     dout32 = rng.standard_normal((3, 5)).astype(np.float32)
     dx = act.backward(x32, act.forward(x32), dout32)
@@ -140,20 +142,126 @@ def _check_backward(fail, act, rng, eps=1e-6):
 
     x, dout = x32.astype(np.float64), dout32.astype(np.float64)
     y = act.forward(x)
-    fail(y.dtype == np.float64, f"forward turned float64 input into {y.dtype}; the gradient check needs float64 kept")
+    cast = _cast(fail, y)
     analytic = act.backward(x, y, dout)
-    numeric = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        plus, minus = x.copy(), x.copy()
-        plus[idx] += eps
-        minus[idx] -= eps
-        numeric[idx] = (np.sum(act.forward(plus) * dout) - np.sum(act.forward(minus) * dout)) / (2 * eps)
-    worst = np.unravel_index(np.argmax(np.abs(analytic - numeric)), x.shape)
+    ok, worst, numeric, note = _agrees(analytic, lambda: act.forward(x), dout, x, cast)
     fail(
-        np.allclose(analytic, numeric, rtol=1e-4, atol=1e-6),
+        ok,
         f"backward disagrees with the numerical gradient: at x={x[worst]:.4g} it gives {analytic[worst]:.6g}, "
-        f"numerically {numeric[worst]:.6g} (backward(x, y, dout) must return dout * f'(x), shaped like x)",
+        f"numerically {numeric:.6g} (backward(x, y, dout) must return dout * f'(x), shaped like x){note}",
     )
+
+
+def _cast(fail, y) -> str:
+    """How the numerical gradient is taken, by the dtype forward returned for float64 input: "" for
+    float64; for float32 (a forward ending in ``.astype(np.float32)``), the note failures carry."""
+    if y.dtype == np.float64:
+        return ""
+    fail(
+        y.dtype == np.float32,
+        f"forward returns {y.dtype} for float64 input, so the kit cannot take a numerical gradient through it; "
+        "return x's dtype (e.g. `.astype(x.dtype)`) to let it check in float64",
+    )
+    return (
+        f"; forward returns float32 for float64 input, so the numerical gradient was taken at float32 precision "
+        f"(step {_STEP:g}, tolerance {_RTOL:g}); return x's dtype (e.g. `.astype(x.dtype)`) to let the kit check in float64"
+    )
+
+
+#: Through a forward that rounds to float32: the relative step, the relative tolerance, and how many times
+#: the rounding of its result the loss's error may be (a forward that computes in float32 rounds inside too).
+_STEP, _RTOL, _NOISE = 1e-2, 1e-2, 16
+
+
+def _agrees(analytic, forward, dout, target, note):
+    """``(ok, worst index, numerical value there, note)``: does ``analytic`` agree with the numerical
+    gradient of ``sum(forward() * dout)`` with respect to ``target`` (changed in place, and put back)?
+
+    ``note`` is ``_cast``'s. A forward that returns float64 gets central differences with step 1e-6,
+    unless it rounds to float32 inside (its result does not move when ``target`` moves by 1e-12):
+    then, as through a cast, a step of 1e-6 would measure rounding alone (``_float32_excess``), and
+    the note returned says so.
+    """
+    analytic = np.asarray(analytic, np.float64)
+    forward = _copied(forward)  # a result that is a view of its input (Flatten's) must not move with it
+    base = forward()
+    if not note and _rounds_inside(forward, target, base):
+        note = (
+            "; forward's result does not move when its input or a parameter moves by 1e-12, as when it rounds to "
+            f"float32 inside, so the numerical gradient was taken at float32 precision (step {_STEP:g}, tolerance "
+            f"{_RTOL:g}); compute in x's dtype to let the kit check in float64"
+        )
+    if not note:
+        eps = 1e-6
+        numeric = np.zeros_like(target)
+        for idx in np.ndindex(target.shape):
+            keep = target[idx]
+            target[idx] = keep + eps
+            up = np.sum(forward() * dout)
+            target[idx] = keep - eps
+            down = np.sum(forward() * dout)
+            target[idx] = keep
+            numeric[idx] = (up - down) / (2 * eps)
+        worst = np.unravel_index(np.argmax(np.abs(analytic - numeric)), target.shape)
+        return bool(np.allclose(analytic, numeric, rtol=1e-4, atol=1e-6)), worst, numeric[worst], ""
+    excess, central = np.zeros(target.shape), np.zeros(target.shape)
+    for idx in np.ndindex(target.shape):
+        excess[idx], central[idx] = _float32_excess(analytic[idx], forward, dout, target, idx, base)
+    worst = np.unravel_index(np.argmax(excess), target.shape)
+    return bool((excess <= 0).all()), worst, central[worst], note
+
+
+def _copied(forward):
+    return lambda: np.array(forward(), copy=True)
+
+
+def _rounds_inside(forward, target, base) -> bool:
+    """Does a forward that returns float64 compute at lower precision, its result unmoved when every
+    value of ``target`` moves by about 1e-12 (in random directions, which no normalisation cancels)?"""
+    keep = target.copy()
+    target += np.random.default_rng(0).choice([-1.0, 1.0], target.shape) * 2.0**-40 * np.maximum(np.abs(keep), 1)
+    moved = not np.array_equal(forward(), base)
+    target[...] = keep
+    return not moved and bool(base.any())
+
+
+def _float32_excess(value, forward, dout, target, idx, base):
+    """``(how far beyond its tolerance value is, the central difference)`` for ``target[idx]``, through
+    a forward whose result ``base`` is rounded to float32.
+
+    The step is 1% of the value (at least 1e-2). ``value`` must agree with the 4-point central
+    difference or with either 3-point one-sided one, within 1% and the rounding of the outputs the step
+    changed (the others round alike every time and cancel, but for the float64 sum's own rounding).
+    Where the third and fourth differences show a kink within the step (a ReLU's, a max's), the
+    one-sided difference on its far side is exact, and at a quarter and a sixteenth of the step kinks
+    on both sides are left behind.
+    """
+    keep, weight = target[idx], np.abs(dout)
+    result = None
+    for h in _STEP * max(1.0, abs(float(keep))) / np.array([1, 4, 16]):
+        ys = {0: base}
+        for k in (-2, -1, 1, 2):
+            target[idx] = keep + k * h
+            ys[k] = forward()
+        target[idx] = keep
+        f = {k: float(np.sum(y * dout)) for k, y in ys.items()}
+        changed = np.logical_or.reduce([y != base for y in ys.values()])
+        rounding = max(float(np.sum(np.abs(y[changed]) * weight[changed])) for y in ys.values()) * np.finfo(np.float32).eps / 2
+        rounding += float(np.sum(np.abs(base) * weight)) * np.finfo(np.float64).eps * 4  # and of the sum itself
+        noise = _NOISE * 4 * rounding / h  # 4: the one-sided differences' weights, (3 + 4 + 1) / 2
+        estimates = np.array([
+            (f[-2] - 8 * f[-1] + 8 * f[1] - f[2]) / (12 * h),
+            (3 * f[0] - 4 * f[-1] + f[-2]) / (2 * h),
+            (-3 * f[0] + 4 * f[1] - f[2]) / (2 * h),
+        ])  # fmt: skip
+        beyond = float(np.min(np.abs(value - estimates) - noise - _RTOL * np.abs(estimates)))
+        result = result or (beyond, estimates[0])
+        if beyond <= 0:
+            return 0.0, estimates[0]
+        third, fourth = f[2] - 3 * f[1] + 3 * f[0] - f[-1], f[-2] - 4 * f[-1] + 6 * f[0] - 4 * f[1] + f[2]
+        if max(abs(third), abs(fourth)) / h <= noise + _RTOL / 10 * np.max(np.abs(estimates)):
+            break  # smooth within the step (a kink shows in these differences): the estimates stand
+    return result
 
 
 # --- layers ---------------------------------------------------------------------
@@ -177,7 +285,11 @@ def check_layer(cls, input_shape, seed=0, **params):
       x (float32 for float32), fills ``grads[k]`` for every ``params`` key with
       the parameter's shape, and agrees with a central-difference numerical
       gradient, for the input and for every parameter (computed in float64,
-      with the same random draws, e.g. dropout's mask, at every evaluation);
+      with the same random draws, e.g. dropout's mask, at every evaluation;
+      through a forward that returns float32 for float64 input, such as one
+      ending in ``.astype(np.float32)``, or that computes in float32 inside,
+      with a step and tolerance that suit float32: a coarser check, which
+      computing in x's dtype avoids);
     - if it implements ``to_onnx(graph, x)`` and onnx and onnxruntime are
       installed: exported alone, it gives ``forward(x, train=False)``'s values
       in ONNX Runtime (within 1e-5).
@@ -240,7 +352,7 @@ def _check_layer(fail, cls, input_shape, seed, params):
         _check_onnx(fail, layer, x, layer.forward(x, train=False))
 
 
-def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape, eps=1e-6):
+def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape):
     layer, rng, _ = _new_layer(cls, input_shape, seed, params)
     data = np.random.default_rng(seed + 2)
     x32 = data.standard_normal((4, *input_shape)).astype(np.float32)
@@ -263,29 +375,20 @@ def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape, eps=1
     start = rng.bit_generator.state
     x, dout = x32.astype(np.float64), dout32.astype(np.float64)
 
-    def loss():
+    def forward():
         rng.bit_generator.state = start
-        return float(np.sum(layer.forward(x, train=True) * dout))
+        return layer.forward(x, train=True)
 
-    loss()
+    cast = _cast(fail, forward())
     analytic = {"x": layer.backward(dout), **{k: layer.grads[k].copy() for k in layer.params}}
     for what, target in [("x", x), *layer.params.items()]:
-        numeric = np.zeros_like(target)
-        for idx in np.ndindex(target.shape):
-            keep = target[idx]
-            target[idx] = keep + eps
-            up = loss()
-            target[idx] = keep - eps
-            down = loss()
-            target[idx] = keep
-            numeric[idx] = (up - down) / (2 * eps)
         got = analytic[what]
-        worst = np.unravel_index(np.argmax(np.abs(got - numeric)), target.shape)
+        ok, worst, numeric, note = _agrees(got, forward, dout, target, cast)
         name = "dL/dx" if what == "x" else f"grads['{what}']"
         fail(
-            np.allclose(got, numeric, rtol=1e-4, atol=1e-6),
+            ok,
             f"backward's {name} disagrees with the numerical gradient: at index {tuple(map(int, worst))} it gives "
-            f"{got[worst]:.6g}, numerically {numeric[worst]:.6g}",
+            f"{got[worst]:.6g}, numerically {numeric:.6g}{note}",
         )
 
 

@@ -83,7 +83,7 @@ def test_a_damaged_or_forged_file_is_one_line(capsys, tmp_path):
     header = b"{'descr': '<f8', 'fortran_order': False, 'shape': (100000000000, 5), }"
     (tmp_path / "huge.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + bytes(80))
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    np.savez(tmp_path / "data.npz", x=np.arange(6.0).reshape(3, 2), y=np.arange(3))
+    np.savez(tmp_path / "data.npz", x=np.arange(24.0).reshape(12, 2), y=np.arange(12) % 3)  # 3 for the test split
     assert fw(capsys, "train", config(tmp_path, "{name: arrays, path: data.npz}", epochs=1))[0] == 0
     one_line_error(*fw(capsys, "predict", config(tmp_path, "{name: arrays, path: data.npz}"), tmp_path / "obj.npy"),
                    "dtype object; fw reads numbers only")  # fmt: skip

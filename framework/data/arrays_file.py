@@ -80,3 +80,22 @@ def _read_npy(f, path, name, size):
     if got < nbytes:
         raise FwError(f"{path}: array '{name}' ends after {got:,} of its {nbytes:,} bytes; the file is truncated")
     return buf.view(dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def first_non_finite(a, chunk=1 << 20):
+    """``(row, index within the row's flattened values)`` of the first NaN or Inf in ``a``, or None.
+
+    A chunk of rows at a time, so the check costs no copy of ``a``.
+    """
+    import numpy as np
+
+    if a.dtype.kind != "f" or not a.size:
+        return None
+    flat = a.reshape(len(a), -1)
+    rows = max(1, chunk // flat.shape[1])
+    for start in range(0, len(flat), rows):
+        bad = ~np.isfinite(flat[start : start + rows])
+        if bad.any():
+            row, at = np.argwhere(bad)[0]
+            return start + int(row), int(at)
+    return None

@@ -35,8 +35,10 @@ class Callbacks:
     def __init__(self, entries):
         self.entries = list(entries)
         self.per_batch = [(label, cb) for label, cb in self.entries if type(cb).on_batch_end is not Callback.on_batch_end]
+        self.network = None
 
     def train_begin(self, network, logs):
+        self.network = network
         for label, cb in self.entries:
             cb.network = network
             call(label, cb, "on_train_begin", dict(logs))
@@ -47,17 +49,68 @@ class Callbacks:
 
     def epoch_end(self, epoch, logs):
         """Call every callback; the label of the first that asked to stop, else None."""
-        stop = None
+        stop, layout = None, self._layout()
         for label, cb in self.entries:
-            if call(label, cb, "on_epoch_end", epoch, dict(logs)) and stop is None:
+            answer = call(label, cb, "on_epoch_end", epoch, dict(logs))
+            self._check_weights(label, cb, "on_epoch_end", layout)
+            if _stops(label, cb, answer) and stop is None:
                 stop = label
         return stop
 
     def train_end(self, logs):
         """``logs`` is shared: a callback may set ``weights_epoch`` for the ones after it and for the caller."""
+        layout, last, start = self._layout(), logs["epoch"], logs["weights_epoch"]
         for label, cb in self.entries:
             call(label, cb, "on_train_end", logs)
+            self._check_weights(label, cb, "on_train_end", layout)
+            epoch = logs.get("weights_epoch", logs)  # logs itself: the key was removed
+            if not (type(epoch) is int and 1 <= epoch <= last or epoch == start):
+                done = "removed logs['weights_epoch']" if epoch is logs else f"set logs['weights_epoch'] to {repr(epoch)[:40]}"
+                raise FwError(f"{_name(label, cb)}: its on_train_end {done}; it must be the number of an epoch trained, 1 to {last}")
         return logs
+
+    def _layout(self):
+        """``{state_dict key: (shape, dtype)}`` of the network's weights, as training left them."""
+        if self.network is None:
+            return None
+        return {k: (a.shape, a.dtype) for k, a in self.network.state_dict().items() if isinstance(a, np.ndarray)}
+
+    def _check_weights(self, label, cb, method, layout):
+        """A callback may change the weights (early_stopping puts the best back), but not their shapes and
+        dtypes, and not to NaN or Inf: fw train writes what the network holds after the last one."""
+        if layout is None:
+            return
+        net, now = self.network, self.network.state_dict()
+        for key, (shape, dtype) in layout.items():
+            a = now.get(key)
+            if not (isinstance(a, np.ndarray) and a.shape == shape and a.dtype == dtype):
+                got = "nothing" if a is None else f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else f"a {type(a).__name__}"
+                raise FwError(
+                    f"{_name(label, cb)}: its {method} replaced {_weight(net, key)} ({dtype} {shape}) with {got}; "
+                    "fw train writes no such weights: fix the callback"
+                )
+        if bad := net.non_finite():
+            raise FwError(
+                f"{_name(label, cb)}: its {method} left NaN or Inf in {net.labels[bad[0]]}'s '{bad[1]}'; "
+                "fw train writes no such weights: fix the callback"
+            )
+
+
+def _weight(net, key):
+    """``model.layers[0] (dense)'s 'W'`` for the state_dict key ``0.W``."""
+    index, name = key.split(".", 1)
+    return f"{net.labels[int(index)]}'s '{name}'"
+
+
+def _stops(label, cb, answer) -> bool:
+    """``on_epoch_end``'s answer: True stops training, False or None goes on; anything else is refused
+    (the truth of an array or of a plugin's object is no clear answer, and may even raise)."""
+    if answer is None or isinstance(answer, bool | np.bool_):
+        return bool(answer)
+    raise FwError(
+        f"{_name(label, cb)}: on_epoch_end returned a {type(answer).__qualname__}; "
+        "return True to stop training, or False or None to go on"
+    )
 
 
 def call(label, cb, method, *args):

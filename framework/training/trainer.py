@@ -22,6 +22,7 @@ from ..config.assemble import assemble, create, layer_specs
 from ..core.callback import METRICS
 from ..core.memory import check as check_memory
 from ..core.schedules import SCHEDULES
+from ..data.arrays_file import first_non_finite
 from ..errors import FwError, FwWarning
 from ..plugin_system.manager import get_registry
 from . import checkpoint
@@ -100,6 +101,8 @@ class Trainer:
         x, x_test = net.as_input(x), net.as_input(x_test)
         t, t_test = _labels(t), _labels(t_test)
         self._check_labels(t, t_test)
+        self._check_finite(x, "train")
+        self._check_finite(x_test, "test")
         self.check_data(*given)
         epochs, classes = self.cfg.train.epochs, net.output_shape[0]
         rows, val = self._holdout(x, t)  # the rows trained on; the held-out (x, labels) or None
@@ -144,12 +147,28 @@ class Trainer:
         name, classes = self.cfg.dataset.name, self.net.output_shape[0]
         if len(t) == 0:
             raise FwError(f"the train split of dataset '{name}' is empty; there is nothing to train on")
+        if len(t_test) == 0:
+            fraction = getattr(self.dataset, "test_fraction", None)  # the csv, image_folder and arrays datasets'
+            hint = ("; set dataset.test_fraction (e.g. 0.2)" if fraction == 0 else
+                    f"; dataset.test_fraction={fraction} holds out none of its {len(t)} examples: give it more" if fraction else "")  # fmt: skip
+            raise FwError(f"the test split of dataset '{name}' is empty, and fw train measures every epoch on it{hint}")
         for labels, split in ((t, "train"), (t_test, "test")):
             if labels.size and (labels.min() < 0 or labels.max() >= classes):
                 raise FwError(
                     f"the {split} labels of dataset '{name}' run from {labels.min()} to {labels.max()}, "
                     f"but the network has {classes} outputs, so labels must be 0 to {classes - 1}"
                 )
+
+    def _check_finite(self, x, split):
+        """Refuse NaN or Inf in the network's input: it would look like a diverged training (a dataset
+        plugin's own check names the file; this one, any dataset's prepared values)."""
+        if (bad := first_non_finite(x)) is not None:
+            row, at = bad
+            raise FwError(
+                f"the {split} split of dataset '{self.cfg.dataset.name}' holds NaN or Inf at example {row} (counting "
+                f"from 0), value {at}, once prepared as the network's float32 input; correct or drop that example "
+                "(values too large for float32, 3.4e38, or to standardise become Inf or NaN)"
+            )
 
     def _epoch(self, epoch, x, t, rows, batch, run):
         """One pass over ``rows`` in shuffled mini-batches, in the ``batch`` buffers: ``(mean loss, running accuracy)``."""
