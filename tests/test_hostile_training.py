@@ -119,6 +119,14 @@ def test_test_fraction_zero_is_refused_rather_than_reporting_nan(capsys, tmp_pat
             dataset="{name: arrays, path: data.npz, test_fraction: 0}", x=x, y=y)  # fmt: skip
 
 
+def test_fw_run_on_an_empty_test_split_is_one_line_not_an_accuracy_of_zero(capsys, tmp_path):
+    x, y = features()
+    code, _, err = train(capsys, tmp_path, x=x, y=y)
+    assert code == 0, err
+    one_line_error(*fw(capsys, "run", tmp_path / "c.yaml", "dataset.test_fraction=0"),
+                   "the test split of dataset 'arrays' is empty", "set dataset.test_fraction")  # fmt: skip
+
+
 # --- 4.8 and 4.9: callbacks ----------------------------------------------------------------------
 
 CALLBACK = """

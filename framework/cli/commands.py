@@ -21,6 +21,13 @@ def run(args):
     _check_unfinished_training(cfg, args)
     net, dataset = api.build(cfg, registry)  # first: it checks the config against the dataset's shape
     x, t = api.load_dataset(cfg, registry, dataset)
+    if not len(x):
+        from ..errors import FwError
+
+        raise FwError(
+            f"the {cfg.dataset.split} split of dataset '{cfg.dataset.name}' is empty, so there is no accuracy to measure; "
+            "give it examples (for a split of your own data, set dataset.test_fraction, e.g. 0.2)"
+        )
     result = api.evaluate(net, x, t, cfg.batch_size)
     total_seconds = time.perf_counter() - start
     rate = result.total / result.seconds if result.seconds else float("inf")
