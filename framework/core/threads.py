@@ -1,4 +1,4 @@
-"""Worker threads that share out a call's chunks, with numpy's OpenBLAS held to one thread meanwhile.
+"""Worker threads that share out a call's chunks, with numpy's BLAS held to one thread meanwhile (threadpoolctl).
 
 OpenBLAS splits each matrix product between its own threads, one per core,
 and every product waits for the slowest: with another program on one core,
@@ -34,25 +34,12 @@ import time
 BLAS_LINGER = 0.05
 
 
-def _openblas():
-    """``(get, set)`` of the thread count of the OpenBLAS that numpy loaded, or None (another BLAS, not Linux)."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split(maxsplit=5)[5].strip() for line in maps if "openblas" in line.lower() and line.count(" ") >= 5}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)  # already loaded: this only finds it
-        except OSError:
-            continue
-        for prefix, suffix in itertools.product(("scipy_", ""), ("64_", "_64", "")):
-            get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
-            set_ = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
-            if get and set_:
-                set_.argtypes = [ctypes.c_int]
-                return get, set_
-    return None
+def _blas():
+    """threadpoolctl's controller of the BLAS libraries loaded (numpy's OpenBLAS, or MKL, BLIS...), or None if none it knows."""
+    from threadpoolctl import ThreadpoolController  # found once: each lookup walks the loaded libraries
+
+    blas = ThreadpoolController().select(user_api="blas")
+    return blas if blas.lib_controllers else None
 
 
 def _sched_getcpu():
@@ -68,7 +55,7 @@ def _sched_getcpu():
 
 
 class Workers:
-    """As many workers as OpenBLAS has threads (its default: one per core), the caller being the first.
+    """As many workers as the BLAS has threads (OpenBLAS's default: one per core), the caller being the first.
 
     The others are daemon threads, started on first need: they never keep
     the process from exiting. Without a BLAS fw can hold to one thread there
@@ -76,10 +63,10 @@ class Workers:
     """
 
     def __init__(self):
-        self.blas = _openblas()
-        self.count = max(1, self.blas[0]()) if self.blas else 1
+        self.blas = _blas()
+        self.count = max(1, *(lib.num_threads for lib in self.blas.lib_controllers)) if self.blas else 1
         self.lock = threading.Lock()
-        self.depth, self.held, self.timer = 0, False, None
+        self.depth, self.held, self.timer = 0, False, None  # held: the BLAS is on one thread (``self.limiter``)
         self.jobs, self.helpers = queue.SimpleQueue(), 0
         self.local = threading.local()
         self.getcpu = _sched_getcpu()
@@ -192,24 +179,22 @@ class Workers:
             work(worker)
 
     def _one_blas_thread(self, on, linger=True):
-        """Hold OpenBLAS to one thread while any call runs, and (``linger``) until the calls stop for ``BLAS_LINGER``.
+        """Hold the BLAS to one thread while any call runs, and (``linger``) until the calls stop for ``BLAS_LINGER``.
 
         Calls may come from several threads, so they are counted.
         """
         if self.blas is None:  # nothing to hold (only tests run several workers then)
             return
-        get, set_ = self.blas
         with self.lock:
             self.depth += 1 if on else -1
             self.last = time.monotonic()
             if on and not self.held:
-                self.saved, self.held = get(), True
-                set_(1)
+                self.limiter, self.held = self.blas.limit(limits=1), True  # remembers the counts it changed
             if not on and self.depth == 0:
                 if not linger:
                     if self.timer is not None:
                         self.timer.cancel()
-                    self.blas[1](self.saved)
+                    self.limiter.restore_original_limits()
                     self.held, self.timer = False, None
                 elif self.timer is None:
                     self._restore_in(BLAS_LINGER)
@@ -227,7 +212,7 @@ class Workers:
             if self.depth or idle < BLAS_LINGER:
                 self._restore_in(BLAS_LINGER - idle if not self.depth else BLAS_LINGER)
             else:
-                self.blas[1](self.saved)
+                self.limiter.restore_original_limits()
                 self.held, self.timer = False, None
 
 
