@@ -35,7 +35,7 @@ BLAS_LINGER = 0.05
 
 
 def _blas():
-    """threadpoolctl's controller of the BLAS libraries loaded (numpy's OpenBLAS, or MKL, BLIS...), or None if none it knows."""
+    """threadpoolctl's controller of the BLAS libraries loaded (numpy's OpenBLAS, MKL, BLIS...); None if it knows none."""
     from threadpoolctl import ThreadpoolController  # found once: each lookup walks the loaded libraries
 
     blas = ThreadpoolController().select(user_api="blas")
