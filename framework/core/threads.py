@@ -42,6 +42,26 @@ def _blas():
     return blas if blas.lib_controllers else None
 
 
+def _from_any_thread(change):
+    """``change()``, a threadpoolctl limit or restore, taking effect whichever thread makes it.
+
+    OpenBLAS's pool (pthreads) is the process's, and threadpoolctl 3.8 lets
+    only its "controlling thread", the first that set it, set it again: the
+    others' calls silently do nothing. fw holds the BLAS in a call's thread
+    and gives it back from its timer's, so it takes that role for each change
+    and leaves it free after (threadpoolctl's documented
+    ``clear_controlling_thread``; older versions have no such role).
+    """
+    from threadpoolctl import OpenBLASController
+
+    free = getattr(OpenBLASController, "clear_controlling_thread", lambda force: None)
+    free(force=True)
+    try:
+        return change()
+    finally:
+        free(force=True)
+
+
 def _sched_getcpu():
     """glibc's (and musl's) ``sched_getcpu``: the CPU the calling thread is on; None where there is none."""
     if not hasattr(os, "sched_setaffinity"):  # not Linux
@@ -189,12 +209,13 @@ class Workers:
             self.depth += 1 if on else -1
             self.last = time.monotonic()
             if on and not self.held:
-                self.limiter, self.held = self.blas.limit(limits=1), True  # remembers the counts it changed
+                self.limiter = _from_any_thread(lambda: self.blas.limit(limits=1))  # remembers the counts it changed
+                self.held = True
             if not on and self.depth == 0:
                 if not linger:
                     if self.timer is not None:
                         self.timer.cancel()
-                    self.limiter.restore_original_limits()
+                    _from_any_thread(self.limiter.restore_original_limits)
                     self.held, self.timer = False, None
                 elif self.timer is None:
                     self._restore_in(BLAS_LINGER)
@@ -212,7 +233,7 @@ class Workers:
             if self.depth or idle < BLAS_LINGER:
                 self._restore_in(BLAS_LINGER - idle if not self.depth else BLAS_LINGER)
             else:
-                self.limiter.restore_original_limits()
+                _from_any_thread(self.limiter.restore_original_limits)
                 self.held, self.timer = False, None
 
 
