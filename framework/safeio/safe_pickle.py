@@ -91,8 +91,8 @@ def brief(obj, limit=60) -> str:
             emit(repr(x) if x.bit_length() <= 64 else f"<a {x.bit_length()}-bit int>")
         elif x is None or type(x) in (bool, float):
             emit(repr(x))
-        elif isinstance(x, np.dtype):
-            emit(f"dtype({str(x)[:20]!r})")
+        elif isinstance(x, (np.dtype, _Dtype)):
+            emit(f"dtype({str(getattr(x, 'dtype', x))[:20]!r})")
         elif type(x) is _Made:
             emit(f"<{x.kind}>")
         else:
@@ -380,6 +380,7 @@ class _Opcodes:
     def __init__(self, data):
         self.data, self.pos = data, 0
         self.stack, self.memo, self.marks = [], {}, []
+        self.flat = {id(()): ()}  # the tuples that hold no tuple, by id
 
     def read(self, n):
         if n > len(self.data) - self.pos:
@@ -460,13 +461,18 @@ class _Opcodes:
     def tuple(self, items):
         if len(items) > _MAX_ITEMS:
             raise _Refused(f"a tuple of {len(items)} items")
+        nested = False
         for x in items:
             if type(x) is tuple:
-                if any(type(y) is tuple for y in x):
+                if self.flat.get(id(x)) is not x:
                     raise _Refused("tuples nested more than two deep")
+                nested = True
             elif not (type(x) in _PLAIN or (type(x) is _Made and (x.kind == "bytes" or x.name == _NDARRAY))):
                 raise _Refused(f"a tuple item of type {_kind(x)}")
-        self.push(tuple(items))
+        t = tuple(items)
+        if not nested:
+            self.flat[id(t)] = t  # (the value keeps the id taken)
+        self.push(t)
 
     def tuple_n(self, n):
         self.tuple([self.pop() for _ in range(n)][::-1])
