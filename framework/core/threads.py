@@ -84,7 +84,7 @@ class Workers:
 
     def __init__(self):
         self.blas = _blas()
-        self.count = max(1, *(lib.num_threads for lib in self.blas.lib_controllers)) if self.blas else 1
+        self.count = max(1, *(lib.num_threads or 1 for lib in self.blas.lib_controllers)) if self.blas else 1
         self.lock = threading.Lock()
         self.depth, self.held, self.timer = 0, False, None  # held: the BLAS is on one thread (``self.limiter``)
         self.jobs, self.helpers = queue.SimpleQueue(), 0
