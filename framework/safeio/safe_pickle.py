@@ -378,7 +378,7 @@ class _Opcodes:
     """
 
     def __init__(self, data):
-        self.data, self.pos = data, 0
+        self.data, self.view, self.pos = data, memoryview(data), 0  # (slices of a view copy nothing)
         self.stack, self.memo, self.marks = [], {}, []
         self.flat = {id(()): ()}  # the tuples that hold no tuple, by id
 
@@ -386,7 +386,7 @@ class _Opcodes:
         if n > len(self.data) - self.pos:
             raise pickle.UnpicklingError("pickle data was truncated")
         self.pos += n
-        return self.data[self.pos - n : self.pos]
+        return self.view[self.pos - n : self.pos]
 
     def readline(self):
         end = self.data.find(b"\n", self.pos)
@@ -399,9 +399,9 @@ class _Opcodes:
         return unpack(fmt, self.read(calcsize(fmt)))[0]
 
     def check(self):
-        """Read up to STOP; raise ``_Refused`` or ``UnpicklingError`` at the first opcode a weights file may not have."""
+        """Read up to STOP; raise ``_Refused`` or ``UnpicklingError`` at the first opcode a weights file must not have."""
         for _ in range(MAX_OPCODES):
-            code = self.read(1)
+            code = self.read(1).tobytes()
             if code in _REFUSED:
                 raise _Refused(_REFUSED[code])
             if code not in _OPS:
@@ -433,6 +433,11 @@ class _Opcodes:
         if n < 0:
             raise pickle.UnpicklingError("negative byte count")
         return self.read(n)
+
+    def blob(self, fmt, kind=bytes):
+        """Short bytes as they are (a typecode); long ones, array data, as a ``_Made``: no copy, checked later."""
+        data = self.counted(fmt)
+        return kind(data) if len(data) <= _MAX_ITEMS else _Made(kind.__name__)
 
     def long(self, fmt):
         n = self.number(fmt)
@@ -467,7 +472,7 @@ class _Opcodes:
                 if self.flat.get(id(x)) is not x:
                     raise _Refused("tuples nested more than two deep")
                 nested = True
-            elif not (type(x) in _PLAIN or (type(x) is _Made and (x.kind == "bytes" or x.name == _NDARRAY))):
+            elif not _plain(x):
                 raise _Refused(f"a tuple item of type {_kind(x)}")
         t = tuple(items)
         if not nested:
@@ -575,6 +580,11 @@ class _Opcodes:
 
 # What a tuple may hold: numpy's array and dtype state, and the arguments of the functions above.
 _PLAIN = (type(None), bool, int, str, bytes, bytearray, _Dtype)
+
+
+def _plain(x):
+    return type(x) in _PLAIN or (type(x) is _Made and (x.kind in ("bytes", "bytearray") or x.name == _NDARRAY))
+
 _STOP = object()
 _O = _Opcodes
 _OPS = {
@@ -593,16 +603,16 @@ _OPS = {
     pickle.LONG1: lambda o: o.long("<B"),
     pickle.LONG4: lambda o: o.long("<i"),
     pickle.STRING: _O.string_line,
-    pickle.BINSTRING: lambda o: o.push(o.counted("<i").decode("latin1")),
-    pickle.SHORT_BINSTRING: lambda o: o.push(o.counted("<B").decode("latin1")),
+    pickle.BINSTRING: lambda o: o.push(str(o.counted("<i"), "latin1")),
+    pickle.SHORT_BINSTRING: lambda o: o.push(str(o.counted("<B"), "latin1")),
     pickle.UNICODE: lambda o: o.push(o.readline().decode("raw_unicode_escape")),
-    pickle.BINUNICODE: lambda o: o.push(o.counted("<I").decode("utf-8", "surrogatepass")),
-    pickle.SHORT_BINUNICODE: lambda o: o.push(o.counted("<B").decode("utf-8", "surrogatepass")),
-    pickle.BINUNICODE8: lambda o: o.push(o.counted("<Q").decode("utf-8", "surrogatepass")),
-    pickle.BINBYTES: lambda o: o.push(o.counted("<I")),
-    pickle.SHORT_BINBYTES: lambda o: o.push(o.counted("<B")),
-    pickle.BINBYTES8: lambda o: o.push(o.counted("<Q")),
-    pickle.BYTEARRAY8: lambda o: o.push(bytearray(o.counted("<Q"))),
+    pickle.BINUNICODE: lambda o: o.push(str(o.counted("<I"), "utf-8", "surrogatepass")),
+    pickle.SHORT_BINUNICODE: lambda o: o.push(str(o.counted("<B"), "utf-8", "surrogatepass")),
+    pickle.BINUNICODE8: lambda o: o.push(str(o.counted("<Q"), "utf-8", "surrogatepass")),
+    pickle.BINBYTES: lambda o: o.push(o.blob("<I")),
+    pickle.SHORT_BINBYTES: lambda o: o.push(o.blob("<B")),
+    pickle.BINBYTES8: lambda o: o.push(o.blob("<Q")),
+    pickle.BYTEARRAY8: lambda o: o.push(o.blob("<Q", bytearray)),
     pickle.EMPTY_TUPLE: lambda o: o.push(()),
     pickle.TUPLE: lambda o: o.tuple(o.pop_mark()),
     pickle.TUPLE1: lambda o: o.tuple_n(1),
