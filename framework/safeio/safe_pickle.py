@@ -399,7 +399,7 @@ class _Opcodes:
         return unpack(fmt, self.read(calcsize(fmt)))[0]
 
     def check(self):
-        """Read up to STOP; raise ``_Refused`` or ``UnpicklingError`` at the first opcode a weights file must not have."""
+        """Read up to STOP; raise ``_Refused`` or UnpicklingError at the first opcode a weights file may not hold."""
         for _ in range(MAX_OPCODES):
             code = self.read(1).tobytes()
             if code in _REFUSED:
