@@ -35,31 +35,26 @@ BLAS_LINGER = 0.05
 
 
 def _blas():
-    """threadpoolctl's controller of the BLAS libraries loaded (numpy's OpenBLAS, MKL, BLIS...); None if it knows none."""
+    """threadpoolctl's controller of the BLAS libraries loaded (numpy's OpenBLAS, MKL, BLIS...), or None."""
     from threadpoolctl import ThreadpoolController  # found once: each lookup walks the loaded libraries
 
     blas = ThreadpoolController().select(user_api="blas")
     return blas if blas.lib_controllers else None
 
 
-def _from_any_thread(change):
-    """``change()``, a threadpoolctl limit or restore, taking effect whichever thread makes it.
+def _control_freed():
+    """threadpoolctl's documented ``clear_controlling_thread`` for OpenBLAS; a no-op where it has none.
 
     OpenBLAS's pool (pthreads) is the process's, and threadpoolctl 3.8 lets
     only its "controlling thread", the first that set it, set it again: the
     others' calls silently do nothing. fw holds the BLAS in a call's thread
-    and gives it back from its timer's, so it takes that role for each change
-    and leaves it free after (threadpoolctl's documented
-    ``clear_controlling_thread``; older versions have no such role).
+    and gives it back from its timer's, so it frees that role before and
+    after each change (older threadpoolctl versions have no such role).
     """
     from threadpoolctl import OpenBLASController
 
-    free = getattr(OpenBLASController, "clear_controlling_thread", lambda force: None)
-    free(force=True)
-    try:
-        return change()
-    finally:
-        free(force=True)
+    free = getattr(OpenBLASController, "clear_controlling_thread", None)
+    return (lambda: free(force=True)) if free else (lambda: None)
 
 
 def _sched_getcpu():
@@ -83,7 +78,7 @@ class Workers:
     """
 
     def __init__(self):
-        self.blas = _blas()
+        self.blas, self.free_control = _blas(), _control_freed()
         self.count = max(1, *(lib.num_threads or 1 for lib in self.blas.lib_controllers)) if self.blas else 1
         self.lock = threading.Lock()
         self.depth, self.held, self.timer = 0, False, None  # held: the BLAS is on one thread (``self.limiter``)
@@ -209,16 +204,24 @@ class Workers:
             self.depth += 1 if on else -1
             self.last = time.monotonic()
             if on and not self.held:
-                self.limiter = _from_any_thread(lambda: self.blas.limit(limits=1))  # remembers the counts it changed
+                self.limiter = self._blas_change(lambda: self.blas.limit(limits=1))  # remembers the counts it changed
                 self.held = True
             if not on and self.depth == 0:
                 if not linger:
                     if self.timer is not None:
                         self.timer.cancel()
-                    _from_any_thread(self.limiter.restore_original_limits)
+                    self._blas_change(self.limiter.restore_original_limits)
                     self.held, self.timer = False, None
                 elif self.timer is None:
                     self._restore_in(BLAS_LINGER)
+
+    def _blas_change(self, change):
+        """``change()``, a threadpoolctl limit or restore, in effect whichever thread makes it (``_control_freed``)."""
+        self.free_control()
+        try:
+            return change()
+        finally:
+            self.free_control()
 
     def _restore_in(self, seconds):
         self.timer = threading.Timer(seconds, self._restore)
@@ -233,7 +236,7 @@ class Workers:
             if self.depth or idle < BLAS_LINGER:
                 self._restore_in(BLAS_LINGER - idle if not self.depth else BLAS_LINGER)
             else:
-                _from_any_thread(self.limiter.restore_original_limits)
+                self._blas_change(self.limiter.restore_original_limits)
                 self.held, self.timer = False, None
 
 
