@@ -249,8 +249,22 @@ def _forget_in_child():
     _workers = None
 
 
+def _lock_for_fork():
+    """No fork while fw changes the BLAS's threads: a lock threadpoolctl holds then would stay held in the child."""
+    global _forking
+    _forking = _workers
+    if _forking is not None:
+        _forking.lock.acquire()
+
+
+def _unlock_after_fork():
+    if _forking is not None:
+        _forking.lock.release()
+
+
+_forking = None
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_in_child)
+    os.register_at_fork(before=_lock_for_fork, after_in_parent=_unlock_after_fork, after_in_child=_forget_in_child)
 
 
 def workers():
