@@ -7,11 +7,12 @@ the CPU it is on and the helpers to the others (``Workers._place``). Without
 it, this VM's scheduler woke a helper that slept through a pause onto the
 caller's own CPU, and the network's chunks ran on one CPU of two. Here the
 same network classifies the 10,000 MNIST test images after a pause, with
-placement and without (the helpers' CPUs reset to all of them), alternating
-round by round; the figures are medians, and the ratio is taken round by
-round. ``book``: chapter 3's 784-50-100-10 network (pause 0.2 s, as in
-forward.py); ``deep``: chapter 8's DeepConvNet (pause 0.5 s, as in
-convnet.py). Not a test: run it by hand.
+placement and without (the helpers' CPUs reset to all of them; numpy's BLAS
+held to one thread through threadpoolctl in both), alternating round by
+round; the figures are medians, and the ratio is taken round by round.
+``book``: chapter 3's 784-50-100-10 network (pause 0.2 s, as in forward.py);
+``deep``: chapter 8's DeepConvNet (pause 0.5 s, as in convnet.py). Not a
+test: run it by hand.
 """
 
 import argparse

@@ -369,3 +369,20 @@ def test_importer_registers_through_the_hook():
     seen = []
     pm.hook.register_weight_importers(register=seen.append)
     assert seen == [PickleImporter] and PickleImporter.name == "pickle"
+
+
+def test_loading_needs_nothing_of_pickles_private_pure_python_unpickler(monkeypatch, book_weights, tmp_path):
+    """``pickle._Unpickler`` is private: a Python release may change it. The loader restricts
+    pickle's documented ``Unpickler`` through ``find_class``, so the book's weights, a protocol 0
+    file and a refused one behave the same with the private class broken."""
+
+    def broken(*args, **kwargs):
+        raise AssertionError("pickle._Unpickler was used")
+
+    for name in ("__init__", "load", "find_class", "persistent_load"):
+        monkeypatch.setattr(pickle._Unpickler, name, broken)
+    arrays = safe_pickle.load(book_weights)
+    assert arrays["W1"].shape == (784, 50)
+    data = pickle.dumps(SAMPLE, 0)
+    assert_same(safe_pickle.load(write(tmp_path, data)), pickle.loads(data))
+    assert f"'{SYSTEM}'" in refusal(write(tmp_path, pickle.dumps({"W1": Reduce(os.system, "true")}, 2), "hostile.pkl"))

@@ -214,6 +214,31 @@ def test_a_forward_pass_after_classify_gives_the_bits_it_gives_alone(book_weight
     np.testing.assert_array_equal(net.forward(x), alone)
 
 
+def _blas_threads():
+    """Each BLAS library's thread count, as threadpoolctl reads it from the library itself."""
+    from threadpoolctl import threadpool_info
+
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+def test_the_blas_is_on_one_thread_in_the_chunks_and_gets_its_threads_back(two_workers):
+    """Each worker multiplies on one BLAS thread (so two workers never fight a BLAS's own threads
+    for the cores). ``linger=False`` (a whole pass) gives the threads back as the call returns;
+    a layer's call keeps them held a little longer, then gives them back too."""
+    time.sleep(3 * threads.BLAS_LINGER)  # any earlier hold has ended
+    before = _blas_threads()
+    assert before, "numpy's wheels bring OpenBLAS: threadpoolctl should see it"
+    inside = []
+    threads.run(lambda worker, i: inside.append(_blas_threads()), 4, linger=False)
+    assert inside == [[1] * len(before)] * 4
+    assert _blas_threads() == before
+    threads.run(lambda worker, i: None, 4)
+    deadline = time.monotonic() + 30
+    while _blas_threads() != before and time.monotonic() < deadline:
+        time.sleep(threads.BLAS_LINGER)
+    assert _blas_threads() == before
+
+
 def _cpus_during_a_run():
     """Each worker's allowed CPUs, as seen from inside its chunks, and the caller's CPUs after the run."""
     seen, started = {}, threading.Barrier(2, timeout=30)

@@ -1,4 +1,4 @@
-"""Worker threads that share out a call's chunks, with numpy's OpenBLAS held to one thread meanwhile.
+"""Worker threads that share out a call's chunks, with numpy's BLAS held to one thread meanwhile (threadpoolctl).
 
 OpenBLAS splits each matrix product between its own threads, one per core,
 and every product waits for the slowest: with another program on one core,
@@ -34,25 +34,27 @@ import time
 BLAS_LINGER = 0.05
 
 
-def _openblas():
-    """``(get, set)`` of the thread count of the OpenBLAS that numpy loaded, or None (another BLAS, not Linux)."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split(maxsplit=5)[5].strip() for line in maps if "openblas" in line.lower() and line.count(" ") >= 5}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)  # already loaded: this only finds it
-        except OSError:
-            continue
-        for prefix, suffix in itertools.product(("scipy_", ""), ("64_", "_64", "")):
-            get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}", None)
-            set_ = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}", None)
-            if get and set_:
-                set_.argtypes = [ctypes.c_int]
-                return get, set_
-    return None
+def _blas():
+    """threadpoolctl's controller of the BLAS libraries loaded (numpy's OpenBLAS, MKL, BLIS...), or None."""
+    from threadpoolctl import ThreadpoolController  # found once: each lookup walks the loaded libraries
+
+    blas = ThreadpoolController().select(user_api="blas")
+    return blas if blas.lib_controllers else None
+
+
+def _control_freed():
+    """threadpoolctl's documented ``clear_controlling_thread`` for OpenBLAS; a no-op where it has none.
+
+    OpenBLAS's pool (pthreads) is the process's, and threadpoolctl 3.8 lets
+    only its "controlling thread", the first that set it, set it again: the
+    others' calls silently do nothing. fw holds the BLAS in a call's thread
+    and gives it back from its timer's, so it frees that role before and
+    after each change (older threadpoolctl versions have no such role).
+    """
+    from threadpoolctl import OpenBLASController
+
+    free = getattr(OpenBLASController, "clear_controlling_thread", None)
+    return (lambda: free(force=True)) if free else (lambda: None)
 
 
 def _sched_getcpu():
@@ -68,7 +70,7 @@ def _sched_getcpu():
 
 
 class Workers:
-    """As many workers as OpenBLAS has threads (its default: one per core), the caller being the first.
+    """As many workers as the BLAS has threads (OpenBLAS's default: one per core), the caller being the first.
 
     The others are daemon threads, started on first need: they never keep
     the process from exiting. Without a BLAS fw can hold to one thread there
@@ -76,10 +78,10 @@ class Workers:
     """
 
     def __init__(self):
-        self.blas = _openblas()
-        self.count = max(1, self.blas[0]()) if self.blas else 1
+        self.blas, self.free_control = _blas(), _control_freed()
+        self.count = max(1, *(lib.num_threads or 1 for lib in self.blas.lib_controllers)) if self.blas else 1
         self.lock = threading.Lock()
-        self.depth, self.held, self.timer = 0, False, None
+        self.depth, self.held, self.timer = 0, False, None  # held: the BLAS is on one thread (``self.limiter``)
         self.jobs, self.helpers = queue.SimpleQueue(), 0
         self.local = threading.local()
         self.getcpu = _sched_getcpu()
@@ -192,27 +194,34 @@ class Workers:
             work(worker)
 
     def _one_blas_thread(self, on, linger=True):
-        """Hold OpenBLAS to one thread while any call runs, and (``linger``) until the calls stop for ``BLAS_LINGER``.
+        """Hold the BLAS to one thread while any call runs, and (``linger``) until the calls stop for ``BLAS_LINGER``.
 
         Calls may come from several threads, so they are counted.
         """
         if self.blas is None:  # nothing to hold (only tests run several workers then)
             return
-        get, set_ = self.blas
         with self.lock:
             self.depth += 1 if on else -1
             self.last = time.monotonic()
             if on and not self.held:
-                self.saved, self.held = get(), True
-                set_(1)
+                self.limiter = self._blas_change(lambda: self.blas.limit(limits=1))  # remembers the counts it changed
+                self.held = True
             if not on and self.depth == 0:
                 if not linger:
                     if self.timer is not None:
                         self.timer.cancel()
-                    self.blas[1](self.saved)
+                    self._blas_change(self.limiter.restore_original_limits)
                     self.held, self.timer = False, None
                 elif self.timer is None:
                     self._restore_in(BLAS_LINGER)
+
+    def _blas_change(self, change):
+        """``change()``, a threadpoolctl limit or restore, in effect whichever thread makes it (``_control_freed``)."""
+        self.free_control()
+        try:
+            return change()
+        finally:
+            self.free_control()
 
     def _restore_in(self, seconds):
         self.timer = threading.Timer(seconds, self._restore)
@@ -227,7 +236,7 @@ class Workers:
             if self.depth or idle < BLAS_LINGER:
                 self._restore_in(BLAS_LINGER - idle if not self.depth else BLAS_LINGER)
             else:
-                self.blas[1](self.saved)
+                self._blas_change(self.limiter.restore_original_limits)
                 self.held, self.timer = False, None
 
 
@@ -240,8 +249,22 @@ def _forget_in_child():
     _workers = None
 
 
+def _lock_for_fork():
+    """No fork while fw changes the BLAS's threads: a lock threadpoolctl holds then would stay held in the child."""
+    global _forking
+    _forking = _workers
+    if _forking is not None:
+        _forking.lock.acquire()
+
+
+def _unlock_after_fork():
+    if _forking is not None:
+        _forking.lock.release()
+
+
+_forking = None
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_in_child)
+    os.register_at_fork(before=_lock_for_fork, after_in_parent=_unlock_after_fork, after_in_child=_forget_in_child)
 
 
 def workers():

@@ -2,31 +2,33 @@
 
 ``pickle.load`` calls whatever the file names, so an ordinary weights pickle
 can run any command on load. Here only the few globals that numpy's own
-pickles name are resolved (numpy 1.x ``numpy.core...`` and numpy 2
-``numpy._core...`` alike, without importing the deprecated ``numpy.core``
-alias); any other global is refused by its dotted name before anything is
-called.
+pickles name are resolved, through the documented ``Unpickler.find_class``
+(numpy 1.x ``numpy.core...`` and numpy 2 ``numpy._core...`` alike, without
+importing the deprecated ``numpy.core`` alias); any other global is refused by
+its dotted name before anything is called.
 
 An allowlist alone is not enough. The BUILD opcode passes state from the file
 to ``dtype.__setstate__``, and numpy trusts that state. So a file made only of
 allowed globals can put an object field over raw bytes, and reading the array
-then follows forged pointers (a segfault, or worse). This is why the loader
-uses the pure-Python unpickler, whose opcodes can be replaced. State is checked
-before numpy sees it, and only plain numeric dtypes (bool, int, uint, float,
-complex) are built. Object arrays are never created, so there is nothing to
-reject after loading.
+then follows forged pointers (a segfault, or worse). So what the allowed
+globals return are stand-ins (``_Dtype``, ``_Array``) whose ``__setstate__``
+checks the state before numpy sees it, and only plain numeric dtypes (bool,
+int, uint, float, complex) are built. Object arrays are never created, so
+there is nothing to reject after loading.
 
 Plain data is dangerous too: hashing a dict key that is a tuple nested
 150,000 deep recurses in C until the process segfaults, and a few hundred
 bytes of tuples that each hold the previous one twice take 2^60 steps to
-hash or ``repr``. So the file must have the one shape weight files have, a
-dict of str names to numeric arrays, and each opcode is checked *before* the
-object it makes is hashed, compared or stored:
+hash or ``repr``. The unpickler has no hook for that, so before it runs, the
+file's opcodes are read once (``_Opcodes``, following the format that
+``pickletools`` documents) with what each puts on the stack, and the file must
+have the one shape weight files have, a dict of str names to numeric arrays:
 
-- dict keys must be str and values arrays, checked before the key is hashed;
+- dict keys must be str and values arrays;
 - tuples hold at most 64 plain items (numbers, strings, bytes, dtypes), nested
   at most two deep, as in numpy's own array and dtype state;
-- lists, sets, floats, out-of-band buffers and object construction are refused;
+- lists, sets, floats, out-of-band buffers, extension codes and object
+  construction are refused;
 - at most ``MAX_OPCODES`` opcodes, so time and memo size are bounded;
 - no integer beyond 64 bits, no length beyond the file's size, and array
   shapes must match the bytes that come with them, before anything is allocated;
@@ -36,11 +38,11 @@ object it makes is hashed, compared or stored:
 """
 
 import copyreg
+import io
 import math
-import os
 import pickle
 import re
-from struct import unpack
+from struct import calcsize, unpack
 
 import numpy as np
 
@@ -89,8 +91,10 @@ def brief(obj, limit=60) -> str:
             emit(repr(x) if x.bit_length() <= 64 else f"<a {x.bit_length()}-bit int>")
         elif x is None or type(x) in (bool, float):
             emit(repr(x))
-        elif isinstance(x, np.dtype):
-            emit(f"dtype({str(x)[:20]!r})")
+        elif isinstance(x, (np.dtype, _Dtype)):
+            emit(f"dtype({str(getattr(x, 'dtype', x))[:20]!r})")
+        elif type(x) is _Made:
+            emit(f"<{x.kind}>")
         else:
             emit(f"<{type(x).__name__}>")
 
@@ -114,79 +118,146 @@ def _check_shape(shape, dtype, nbytes):
         raise _Refused(f"an array of shape {brief(shape)} and dtype {dtype} over {nbytes} bytes of data")
 
 
-class _NdarrayToken:
-    """What ``numpy.ndarray`` resolves to: only ``_reconstruct`` accepts it.
+def _data_size(items):
+    return sum(len(x) for x in items if type(x) in (bytes, bytearray, str)) if type(items) is tuple else 0
 
-    Calling the real class, e.g. ``ndarray((1,), 'O', buf)``, builds an object
-    array straight over raw bytes. No legitimate pickle does that.
+
+# -- what the allowed globals are, for the unpickler: checked functions and stand-ins
+
+
+class _Checked:
+    """An allowed global as the unpickler sees it: charges the array data in its arguments, then calls its function.
+
+    No ``__dict__`` and no state: BUILD cannot set attributes on it.
     """
 
-    __slots__ = ()
+    __slots__ = ("func", "loader")
+
+    def __init__(self, func, loader):
+        self.func, self.loader = func, loader
 
     def __call__(self, *args):
-        raise _Refused("a direct call to 'numpy.ndarray'")
+        self.loader.charge(_data_size(args))
+        return self.func(self.loader, *args)
+
+    def __setstate__(self, state):
+        raise _Refused("state for a function")
 
 
-_NDARRAY = _NdarrayToken()
+class _Dtype:
+    """A dtype from the file: BUILD's state is checked before numpy sees it."""
+
+    __slots__ = ("dtype",)
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def __setstate__(self, state):
+        _build_dtype(self.dtype, state)
 
 
-def _reconstruct(subtype, shape, typecode):
+class _Array:
+    """An array from the file: BUILD's state is checked, and its data charged, before numpy sees it."""
+
+    __slots__ = ("array", "loader")
+
+    def __init__(self, array, loader):
+        self.array, self.loader = array, loader
+
+    def __setstate__(self, state):
+        self.loader.charge(_data_size(state))
+        _build_array(self.array, state)
+
+
+def _real_dtype(dtype):
+    return _numeric(dtype.dtype if type(dtype) is _Dtype else dtype)
+
+
+def _ndarray(loader, *args):
+    # Calling the real class, e.g. ndarray((1,), 'O', buf), builds an object
+    # array straight over raw bytes. No legitimate pickle does that.
+    raise _Refused("a direct call to 'numpy.ndarray'")
+
+
+def _reconstruct_args(subtype, shape, typecode):
     # numpy always writes _reconstruct(ndarray, (0,), b'b') and BUILDs the real array.
-    if subtype is not _NDARRAY or type(shape) is not tuple or shape != (0,) or typecode not in (b"b", "b"):
+    ndarray = (type(subtype) is _Checked and subtype.func is _ndarray) or (
+        type(subtype) is _Made and subtype.name == _NDARRAY  # as _Opcodes sees it
+    )
+    made = type(typecode) is _Made  # b'b' written as a call (protocols 0-2): _Opcodes knows not its value
+    if not ndarray or type(shape) is not tuple or shape != (0,) or not (made or typecode in (b"b", "b")):
         raise _Refused("'numpy._core.multiarray._reconstruct' with arguments numpy never writes")
-    return _np_core.multiarray._reconstruct(np.ndarray, (0,), b"b")
 
 
-def _dtype(spec, align=False, copy=False):
+def _reconstruct(loader, subtype, shape, typecode):
+    _reconstruct_args(subtype, shape, typecode)
+    return _Array(_np_core.multiarray._reconstruct(np.ndarray, (0,), b"b"), loader)
+
+
+def _dtype(loader, spec, align=False, copy=False):
     # numpy writes dtype('f8', False, True). Always a fresh copy: numpy silently
     # ignores BUILD on its shared builtin dtypes, which would drop a big-endian byte order.
     if type(spec) is not str or not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{0,7}", spec) or type(align) not in (bool, int):
         raise _Refused(f"'numpy.dtype' with arguments {brief((spec, align))}")
-    return _numeric(np.dtype(spec, bool(align), True))
+    return _Dtype(_numeric(np.dtype(spec, bool(align), True)))
 
 
-def _frombuffer(buf, dtype, shape, order, *axis_order):
+def _frombuffer(loader, buf, dtype, shape, order, *axis_order):
     # Protocol 5: _frombuffer(bytearray, dtype, shape, 'C' or 'F'), or 'K' with the axis order.
     if type(buf) not in (bytes, bytearray):
         raise _Refused(f"array data of type {type(buf).__name__}")
-    _check_shape(shape, _numeric(dtype), len(buf))
+    dtype = _real_dtype(dtype)
+    _check_shape(shape, dtype, len(buf))
     if type(order) is not str or not (
         (order in ("C", "F") and not axis_order)
         or (order == "K" and len(axis_order) == 1 and _is_permutation(axis_order[0], len(shape)))
     ):
         raise _Refused(f"'numpy._core.numeric._frombuffer' with order {brief((order, *axis_order))}")
-    return _np_core.numeric._frombuffer(buf, dtype, shape, order, *axis_order)
+    return _Array(_np_core.numeric._frombuffer(buf, dtype, shape, order, *axis_order), loader)
 
 
 def _is_permutation(axes, n):
     return type(axes) is tuple and all(type(i) is int for i in axes) and sorted(axes) == list(range(n))
 
 
-def _latin1(text, encoding="utf-8", errors="strict"):
+def _latin1_args(text, encoding="utf-8", errors="strict"):
     # Protocol 0-2 store bytes as _codecs.encode(str, 'latin1').
     if type(text) is not str or type(encoding) is not str or encoding not in ("latin1", "latin-1"):
         raise _Refused(f"'_codecs.encode' with encoding {brief(encoding)}")
-    return text.encode("latin1")
 
 
-def _empty_bytes():
+def _latin1(loader, *args):
+    _latin1_args(*args)
+    return args[0].encode("latin1")
+
+
+def _empty_bytes(loader):
     return b""  # protocol 0-2 write b'' as bytes()
 
 
+_NDARRAY = ("numpy", "ndarray")
+
+# (module, name): the checked function; what calling it puts on the stack, and the check of
+# its arguments that needs no array data, for _Opcodes (so the file's first fault is the one reported)
 _GLOBALS = {
-    ("numpy", "ndarray"): _NDARRAY,
-    ("numpy", "dtype"): _dtype,
-    ("_codecs", "encode"): _latin1,
-    ("__builtin__", "bytes"): _empty_bytes,
-    ("builtins", "bytes"): _empty_bytes,
+    _NDARRAY: (_ndarray, "ndarray", None),
+    ("numpy", "dtype"): (_dtype, "dtype", lambda *args: _dtype(None, *args)),
+    ("_codecs", "encode"): (_latin1, "bytes", _latin1_args),
+    ("__builtin__", "bytes"): (_empty_bytes, "bytes", None),
+    ("builtins", "bytes"): (_empty_bytes, "bytes", None),
 }
 for _core in ("numpy.core", "numpy._core"):
-    _GLOBALS[f"{_core}.multiarray", "_reconstruct"] = _reconstruct
-    _GLOBALS[f"{_core}.numeric", "_frombuffer"] = _frombuffer
-_CALLABLE = {id(f): f for f in _GLOBALS.values()}
+    _GLOBALS[f"{_core}.multiarray", "_reconstruct"] = (_reconstruct, "ndarray", _reconstruct_args)
+    _GLOBALS[f"{_core}.numeric", "_frombuffer"] = (_frombuffer, "ndarray", None)
 
-# What a tuple may hold: numpy's array and dtype state, and the arguments of the functions above.
-_PLAIN = (type(None), bool, int, str, bytes, bytearray, np.dtype, _NdarrayToken)
+
+def _allowed(module, name):
+    """The entry of ``_GLOBALS`` for ``module.name``; refused by its dotted name if there is none."""
+    try:
+        return _GLOBALS[module, name]
+    except KeyError:
+        dotted = f"{module}.{name}"
+        raise _Refused(f"'{dotted[:80]}{'...' if len(dotted) > 80 else ''}'") from None
 
 
 def _build_dtype(d, state):
@@ -218,270 +289,369 @@ def _build_array(a, state):
     if not isinstance(state, tuple) or len(state) != 5:
         raise pickle.UnpicklingError("bad numpy.ndarray state")
     version, shape, dtype, fortran, data = state
-    _numeric(dtype)
+    dtype = _real_dtype(dtype)
     if type(data) not in (bytes, bytearray, str):
         raise _Refused(f"array data of type {type(data).__name__}")
     if type(version) is not int or type(fortran) not in (bool, int):
         raise _Refused(f"numpy.ndarray state {brief(state)}")
     _check_shape(shape, dtype, len(data))  # a str is latin-1: one character per byte
-    a.__setstate__(state)
+    a.__setstate__((version, shape, dtype, fortran, data))
 
 
-class _File:
-    """The weights file for the unpickler: no read is larger than what is left of it.
+class _Loader(pickle.Unpickler):
+    """The unpickler: allowed globals only, as ``_Checked`` functions; no persistent ids; array data bounded."""
 
-    A length field in the file cannot make the reader allocate more than the
-    file holds; such a file is merely truncated.
-    """
-
-    def __init__(self, f):
-        self._f = f
-        self.size = self.left = os.fstat(f.fileno()).st_size
-
-    def read(self, n):
-        if n > self.left:
-            raise pickle.UnpicklingError("pickle data was truncated")
-        data = self._f.read(n)
-        self.left -= len(data)
-        return data
-
-    def readline(self):
-        line = self._f.readline()
-        self.left -= len(line)
-        return line
-
-
-def _refuse(what):
-    def op(self):
-        raise _Refused(what)
-
-    return op
-
-
-class _Unpickler(pickle._Unpickler):
-    """The pure-Python unpickler with every opcode a weights pickle needs checked, and no others."""
-
-    def __init__(self, f):
-        self._file = _File(f)
+    def __init__(self, data):
         # latin1 lets Python 2 numpy pickles load (their array bytes are str).
-        super().__init__(self._file, encoding="latin1")
-        self._opcodes = 0
-        self._bytes_left = 3 * self._file.size  # see _charge
-        self._flat = {id(()): ()}  # tuples holding no tuple, by id (the value keeps the id taken)
+        super().__init__(io.BytesIO(data), encoding="latin1")
+        self.size = len(data)
+        self.left = 3 * self.size  # see charge
 
     def find_class(self, module, name):
-        try:
-            return _GLOBALS[module, name]
-        except KeyError:
-            dotted = f"{module}.{name}"
-            raise _Refused(f"'{dotted[:80]}{'...' if len(dotted) > 80 else ''}'") from None
-
-    def get_extension(self, code):
-        # Not through copyreg's cache: a code another unpickler resolved must still meet find_class.
-        key = copyreg._inverted_registry.get(code)
-        if not key:
-            raise pickle.UnpicklingError(f"unregistered extension code {code}")
-        self.append(self.find_class(*key))
+        return _Checked(_allowed(module, name)[0], self)
 
     def persistent_load(self, pid):
         raise _Refused(f"persistent id {brief(pid)}")
 
-    def _charge(self, nbytes):
+    def charge(self, nbytes):
         """Count array data made: ``_codecs.encode`` and BUILD inputs, and the arrays the dict holds.
 
         Each is at most the file's size when every array's data is in the file
         once; data reused through the memo is refused before it is copied again.
         """
-        self._bytes_left -= nbytes
-        if self._bytes_left < 0:
-            raise _Refused(f"more than {3 * self._file.size:,} bytes of array data from a {self._file.size:,}-byte file")
+        self.left -= nbytes
+        if self.left < 0:
+            raise _Refused(f"more than {3 * self.size:,} bytes of array data from a {self.size:,}-byte file")
 
-    @staticmethod
-    def _data_size(items):
-        return sum(len(x) for x in items if type(x) in (bytes, bytearray, str)) if type(items) is tuple else 0
+    def arrays(self):
+        """The file's dict of names to arrays (``_Opcodes`` saw it is one, of arrays)."""
+        out = {}
+        for key, value in self.load().items():
+            if type(value) is not _Array:  # a call to numpy.ndarray, refused already: never reached
+                raise _Refused(f"{brief(key, 40)} holding a {type(value).__name__}, not a numpy array")
+            self.charge(value.array.nbytes)
+            out[key] = value.array
+        return out
+
+
+# -- before unpickling: the opcodes, and what each puts on the stack
+
+
+class _Made:
+    """What ``_Opcodes`` knows of an object the unpickler would make: its kind (and a global's (module, name))."""
+
+    __slots__ = ("kind", "name")
+
+    def __init__(self, kind, name=None):
+        self.kind, self.name = kind, name
+
+
+_DICT, _MARK = _Made("dict"), _Made("mark")
+
+
+def _kind(x):
+    return x.kind if type(x) is _Made else "dtype" if type(x) is _Dtype else type(x).__name__
+
+
+def _small_int(text):
+    if len(text) > 24:  # spares int() a 4,300-digit parse
+        raise _Refused(f"an integer of {len(text)} digits")
+    try:
+        return _bits64(int(text, 0))
+    except ValueError:
+        raise pickle.UnpicklingError(f"not an integer: {brief(text)}") from None
+
+
+def _bits64(value):
+    if value.bit_length() > 64:
+        raise _Refused(f"an integer of {value.bit_length()} bits")
+    return value
+
+
+class _Opcodes:
+    """Reads a pickle's opcodes once, before it is unpickled, and follows what each puts on the stack.
+
+    Plain values (None, bools, ints, str, bytes, tuples of them) are kept as
+    the file gives them; anything else is a ``_Made``. Every check that needs
+    no numpy happens here, before the unpickler hashes, compares or allocates
+    anything; the unpickler's ``find_class`` and the stand-ins check the rest.
+    """
+
+    def __init__(self, data):
+        self.data, self.view, self.pos = data, memoryview(data), 0  # (slices of a view copy nothing)
+        self.stack, self.memo, self.marks = [], {}, []
+        self.flat = {id(()): ()}  # the tuples that hold no tuple, by id
+
+    def read(self, n):
+        if n > len(self.data) - self.pos:
+            raise pickle.UnpicklingError("pickle data was truncated")
+        self.pos += n
+        return self.view[self.pos - n : self.pos]
+
+    def readline(self):
+        end = self.data.find(b"\n", self.pos)
+        if end < 0:
+            raise pickle.UnpicklingError("pickle data was truncated")
+        line, self.pos = self.data[self.pos : end], end + 1
+        return line
+
+    def number(self, fmt):
+        return unpack(fmt, self.read(calcsize(fmt)))[0]
+
+    def check(self):
+        """Read up to STOP; raise ``_Refused`` or UnpicklingError at the first opcode a weights file may not hold."""
+        for _ in range(MAX_OPCODES):
+            code = self.read(1).tobytes()
+            if code in _REFUSED:
+                raise _Refused(_REFUSED[code])
+            if code not in _OPS:
+                raise pickle.UnpicklingError(f"invalid load key, {code!r}.")
+            if _OPS[code](self) is _STOP:
+                return
+        raise _Refused(f"more than {MAX_OPCODES:,} pickle opcodes")
+
+    def push(self, x):
+        self.stack.append(x)
+
+    def pop(self):
+        if not self.stack or self.stack[-1] is _MARK:
+            raise pickle.UnpicklingError("unpickling stack underflow")
+        return self.stack.pop()
+
+    def pop_mark(self):
+        if not self.marks:
+            raise pickle.UnpicklingError("could not find MARK")
+        start = self.marks.pop()
+        items = self.stack[start + 1 :]
+        del self.stack[start:]
+        return items
 
     # -- plain values: ints of at most 64 bits, lengths no larger than the file
 
-    def _small_int(self, text):
-        if len(text) > 24:  # spares int() a 4,300-digit parse
-            raise _Refused(f"an integer of {len(text)} digits")
-        value = int(text, 0)
-        if value.bit_length() > 64:
-            raise _Refused(f"an integer of {value.bit_length()} bits")
-        return value
+    def counted(self, fmt):
+        n = self.number(fmt)
+        if n < 0:
+            raise pickle.UnpicklingError("negative byte count")
+        return self.read(n)
 
-    def _load_int(self):
-        data = self.readline()  # protocol 0 writes True and False as INT 01 and 00
-        self.append(False if data == b"00\n" else True if data == b"01\n" else self._small_int(data.strip()))
+    def blob(self, fmt, kind=bytes):
+        """Short bytes as they are (a typecode); long ones, array data, as a ``_Made``: no copy, checked later."""
+        data = self.counted(fmt)
+        return kind(data) if len(data) <= _MAX_ITEMS else _Made(kind.__name__)
 
-    def _load_long(self):
-        text = self.readline()[:-1]
-        self.append(self._small_int(text[:-1] if text.endswith(b"L") else text))
-
-    def _long(self, n):
+    def long(self, fmt):
+        n = self.number(fmt)
         if n < 0:
             raise pickle.UnpicklingError("LONG pickle has negative byte count")
         if n > 8:
             raise _Refused(f"an integer of {n} bytes")
-        self.append(int.from_bytes(self.read(n), "little", signed=True))
+        self.push(int.from_bytes(self.read(n), "little", signed=True))
 
-    def _load_long1(self):
-        self._long(self.read(1)[0])
+    def int_line(self):
+        line = self.readline()  # protocol 0 writes True and False as INT 01 and 00
+        self.push(False if line == b"00" else True if line == b"01" else _small_int(line.strip()))
 
-    def _load_long4(self):
-        self._long(unpack("<i", self.read(4))[0])
+    def long_line(self):
+        line = self.readline()
+        self.push(_small_int(line[:-1] if line.endswith(b"L") else line))
 
-    def _load_bytearray8(self):
-        (n,) = unpack("<Q", self.read(8))
-        if n > self._file.size:  # bytearray(n) would fill n bytes before reading any
-            raise pickle.UnpicklingError("pickle data was truncated")
-        b = bytearray(n)
-        self.readinto(b)
-        self.append(b)
+    def string_line(self):
+        line = self.readline().rstrip()
+        if len(line) < 2 or line[0] != line[-1] or line[:1] not in (b"'", b'"'):
+            raise pickle.UnpicklingError("the STRING opcode argument must be quoted")
+        self.push(line[1:-1].decode("unicode_escape"))  # Python 2's repr of a byte string, as latin-1 text
 
     # -- tuples: short, of plain items, at most two deep
 
-    def _tuple(self, items):
+    def tuple(self, items):
         if len(items) > _MAX_ITEMS:
             raise _Refused(f"a tuple of {len(items)} items")
         nested = False
         for x in items:
             if type(x) is tuple:
-                if self._flat.get(id(x)) is not x:
+                if self.flat.get(id(x)) is not x:
                     raise _Refused("tuples nested more than two deep")
                 nested = True
-            elif not isinstance(x, _PLAIN):
-                raise _Refused(f"a tuple item of type {type(x).__name__}")
+            elif not _plain(x):
+                raise _Refused(f"a tuple item of type {_kind(x)}")
         t = tuple(items)
         if not nested:
-            self._flat[id(t)] = t
-        return t
+            self.flat[id(t)] = t  # (the value keeps the id taken)
+        self.push(t)
 
-    def _load_tuple(self):
-        items = self.pop_mark()  # first: it changes what self.append appends to
-        self.append(self._tuple(items))
+    def tuple_n(self, n):
+        self.tuple([self.pop() for _ in range(n)][::-1])
 
-    def _load_empty_tuple(self):
-        self.append(())
+    # -- the one dict: str keys, array values
 
-    @staticmethod
-    def _tuple_n(n):
-        def op(self):
-            if len(self.stack) < n:
-                raise pickle.UnpicklingError("not enough items on the stack for a tuple")
-            self.stack[-n:] = [self._tuple(self.stack[-n:])]
-
-        return op
-
-    # -- the one dict: str keys, checked before they are hashed; array values
-
-    def _set_items(self, target, items):
-        if type(target) is not dict:
-            raise _Refused(f"items set on an object of type {type(target).__name__}")
+    def set_items(self, target, items):
+        if target is not _DICT:
+            raise _Refused(f"items set on an object of type {_kind(target)}")
         if len(items) % 2:
             raise pickle.UnpicklingError("odd number of items for a dict")
         for key, value in zip(items[::2], items[1::2]):
             if type(key) is not str:
-                raise _Refused(f"a non-str dict key {brief(key, 40)} ({type(key).__name__})")
-            if type(value) is not np.ndarray:
-                raise _Refused(f"{brief(key, 40)} holding a {type(value).__name__}, not a numpy array")
-        for key, value in zip(items[::2], items[1::2]):
-            self._charge(value.nbytes)
-            target[key] = value
+                raise _Refused(f"a non-str dict key {brief(key, 40)} ({_kind(key)})")
+            if _kind(value) != "ndarray":
+                raise _Refused(f"{brief(key, 40)} holding a {_kind(value)}, not a numpy array")
 
-    def _load_dict(self):
-        d = {}
-        self._set_items(d, self.pop_mark())
-        self.append(d)
-
-    def _load_setitem(self):
-        value, key = self.stack.pop(), self.stack.pop()
-        self._set_items(self.stack[-1], [key, value])
-
-    def _load_setitems(self):
+    def setitems(self):
         items = self.pop_mark()
-        self._set_items(self.stack[-1], items)
+        self.set_items(self.stack[-1] if self.stack else None, items)
 
-    def _load_stop(self):
-        if self.stack and type(self.stack[-1]) is not dict:
-            raise _Refused(f"a top-level {type(self.stack[-1]).__name__} (not a dict)")
-        pickle._Unpickler.load_stop(self)
+    def setitem(self):
+        value, key = self.pop(), self.pop()
+        self.set_items(self.stack[-1] if self.stack else None, [key, value])
 
-    # -- calls: only the functions above, with a tuple of arguments
+    def dict(self):
+        self.set_items(_DICT, self.pop_mark())
+        self.push(_DICT)
 
-    def _load_reduce(self):
-        args = self.stack.pop()
-        func = self.stack[-1]
-        if _CALLABLE.get(id(func)) is not func:
-            raise _Refused(f"a call to an object of type {type(func).__name__}")
-        if type(args) is not tuple:
-            raise _Refused(f"call arguments of type {type(args).__name__}")
-        self._charge(self._data_size(args))
-        self.stack[-1] = func(*args)
+    def stop(self):
+        top = self.pop()
+        if top is not _DICT:
+            raise _Refused(f"a top-level {_kind(top)} (not a dict)")
+        if max(self.memo, default=0) > MAX_OPCODES:  # the unpickler's memo is a list that long
+            raise _Refused(f"a memo index of {max(self.memo)}")
+        return _STOP
 
-    def _load_build(self):
-        state = self.stack.pop()
-        inst = self.stack[-1]
-        self._charge(self._data_size(state))
-        if type(inst) is np.ndarray:
-            _build_array(inst, state)
-        elif isinstance(inst, np.dtype):
-            _build_dtype(inst, state)
-        else:
-            raise _Refused(f"state for a {type(inst).__name__}")
+    # -- globals, calls and state
 
-    def _load_global(self):
-        # Unlike the C unpickler, the Python one accepts a line cut short, so a
-        # truncated file would read as a refused partial name.
+    def global_(self, module, name):
+        if type(module) is not str or type(name) is not str:
+            raise pickle.UnpicklingError("STACK_GLOBAL requires str")
+        _allowed(module, name)
+        self.push(_Made("function", (module, name)))
+
+    def global_lines(self):
         module, name = self.readline(), self.readline()
-        if not name.endswith(b"\n"):
-            raise pickle.UnpicklingError("pickle data was truncated")
-        self.append(self.find_class(module[:-1].decode("utf-8"), name[:-1].decode("utf-8")))
+        self.global_(module.decode("utf-8", "replace"), name.decode("utf-8", "replace"))
 
-    def _load_inst(self):
-        self._load_global()  # refuses any global but numpy's own, by name
+    def extension(self, fmt):
+        code = self.number(fmt)
+        key = copyreg._inverted_registry.get(code)  # only to name it: numpy never writes an extension code
+        raise _Refused(f"{'.'.join(key)[:80]!r} by extension code {code}" if key else f"extension code {code}")
+
+    def reduce(self):
+        args, func = self.pop(), self.pop()
+        if type(func) is not _Made or func.kind != "function":
+            raise _Refused(f"a call to an object of type {_kind(func)}")
+        if func.name == _NDARRAY:
+            raise _Refused("a direct call to 'numpy.ndarray'")
+        if type(args) is not tuple:
+            raise _Refused(f"call arguments of type {_kind(args)}")
+        _, made, check = _GLOBALS[func.name]
+        result = check(*args) if check else None
+        self.push(result if type(result) is _Dtype else _Made(made))  # a dtype is made here too: build checks its state
+
+    def build(self):
+        state = self.pop()
+        inst = self.stack[-1] if self.stack else None
+        if type(inst) is _Dtype:
+            inst.__setstate__(state)
+        elif _kind(inst) != "ndarray":  # an array's state: checked by _Array.__setstate__, with its data
+            raise _Refused(f"state for a {_kind(inst)}")
+
+    def put(self, index):
+        if not self.stack or self.stack[-1] is _MARK:
+            raise pickle.UnpicklingError("no object to memoize")
+        self.memo[index] = self.stack[-1]
+
+    def get(self, index):
+        if index not in self.memo:
+            raise pickle.UnpicklingError(f"Memo value not found at index {index}")
+        self.push(self.memo[index])
+
+    def mark(self):
+        self.marks.append(len(self.stack))
+        self.push(_MARK)
+
+    def frame(self):
+        if self.number("<Q") > len(self.data) - self.pos:  # frames only group opcodes: nothing else to check
+            raise pickle.UnpicklingError("pickle data was truncated")
+
+    def inst(self):
+        self.global_lines()  # refuses any global but numpy's own, by name
         raise _Refused("an INST call, which numpy never writes")
 
-
-def _opcode(name):
-    return getattr(pickle, name)[0]
-
-
-def _counted(op):
-    def counted(self):
-        self._opcodes += 1
-        if self._opcodes > MAX_OPCODES:
-            raise _Refused(f"more than {MAX_OPCODES:,} pickle opcodes")
-        op(self)
-
-    return counted
+    def persistent_id(self, pid):
+        raise _Refused(f"persistent id {brief(pid)}")
 
 
-# Opcodes run as the pure-Python unpickler runs them: none makes anything unchecked.
-_KEPT = """PROTO FRAME STOP MARK NONE NEWTRUE NEWFALSE BININT BININT1 BININT2 STRING BINSTRING SHORT_BINSTRING
-UNICODE BINUNICODE SHORT_BINUNICODE BINUNICODE8 BINBYTES SHORT_BINBYTES BINBYTES8 EMPTY_DICT STACK_GLOBAL
-EXT1 EXT2 EXT4 PUT BINPUT LONG_BINPUT MEMOIZE GET BINGET LONG_BINGET PERSID BINPERSID"""
-_REPLACED = {
-    "INT": _Unpickler._load_int, "LONG": _Unpickler._load_long, "LONG1": _Unpickler._load_long1,
-    "LONG4": _Unpickler._load_long4, "BYTEARRAY8": _Unpickler._load_bytearray8,
-    "TUPLE": _Unpickler._load_tuple, "EMPTY_TUPLE": _Unpickler._load_empty_tuple,
-    "TUPLE1": _Unpickler._tuple_n(1), "TUPLE2": _Unpickler._tuple_n(2), "TUPLE3": _Unpickler._tuple_n(3),
-    "DICT": _Unpickler._load_dict, "SETITEM": _Unpickler._load_setitem, "SETITEMS": _Unpickler._load_setitems,
-    "STOP": _Unpickler._load_stop, "REDUCE": _Unpickler._load_reduce, "BUILD": _Unpickler._load_build,
-    "GLOBAL": _Unpickler._load_global, "INST": _Unpickler._load_inst,
+# What a tuple may hold: numpy's array and dtype state, and the arguments of the functions above.
+_PLAIN = (type(None), bool, int, str, bytes, bytearray, _Dtype)
+
+
+def _plain(x):
+    return type(x) in _PLAIN or (type(x) is _Made and (x.kind in ("bytes", "bytearray") or x.name == _NDARRAY))
+
+_STOP = object()
+_O = _Opcodes
+_OPS = {
+    pickle.PROTO: lambda o: o.number("<B"),
+    pickle.FRAME: _O.frame,
+    pickle.STOP: _O.stop,
+    pickle.MARK: _O.mark,
+    pickle.NONE: lambda o: o.push(None),
+    pickle.NEWTRUE: lambda o: o.push(True),
+    pickle.NEWFALSE: lambda o: o.push(False),
+    pickle.INT: _O.int_line,
+    pickle.BININT: lambda o: o.push(o.number("<i")),
+    pickle.BININT1: lambda o: o.push(o.number("<B")),
+    pickle.BININT2: lambda o: o.push(o.number("<H")),
+    pickle.LONG: _O.long_line,
+    pickle.LONG1: lambda o: o.long("<B"),
+    pickle.LONG4: lambda o: o.long("<i"),
+    pickle.STRING: _O.string_line,
+    pickle.BINSTRING: lambda o: o.push(str(o.counted("<i"), "latin1")),
+    pickle.SHORT_BINSTRING: lambda o: o.push(str(o.counted("<B"), "latin1")),
+    pickle.UNICODE: lambda o: o.push(o.readline().decode("raw_unicode_escape")),
+    pickle.BINUNICODE: lambda o: o.push(str(o.counted("<I"), "utf-8", "surrogatepass")),
+    pickle.SHORT_BINUNICODE: lambda o: o.push(str(o.counted("<B"), "utf-8", "surrogatepass")),
+    pickle.BINUNICODE8: lambda o: o.push(str(o.counted("<Q"), "utf-8", "surrogatepass")),
+    pickle.BINBYTES: lambda o: o.push(o.blob("<I")),
+    pickle.SHORT_BINBYTES: lambda o: o.push(o.blob("<B")),
+    pickle.BINBYTES8: lambda o: o.push(o.blob("<Q")),
+    pickle.BYTEARRAY8: lambda o: o.push(o.blob("<Q", bytearray)),
+    pickle.EMPTY_TUPLE: lambda o: o.push(()),
+    pickle.TUPLE: lambda o: o.tuple(o.pop_mark()),
+    pickle.TUPLE1: lambda o: o.tuple_n(1),
+    pickle.TUPLE2: lambda o: o.tuple_n(2),
+    pickle.TUPLE3: lambda o: o.tuple_n(3),
+    pickle.EMPTY_DICT: lambda o: o.push(_DICT),
+    pickle.DICT: _O.dict,
+    pickle.SETITEM: _O.setitem,
+    pickle.SETITEMS: _O.setitems,
+    pickle.GLOBAL: _O.global_lines,
+    pickle.STACK_GLOBAL: lambda o: o.global_(*reversed([o.pop(), o.pop()])),
+    pickle.INST: _O.inst,
+    pickle.EXT1: lambda o: o.extension("<B"),
+    pickle.EXT2: lambda o: o.extension("<H"),
+    pickle.EXT4: lambda o: o.extension("<i"),
+    pickle.REDUCE: _O.reduce,
+    pickle.BUILD: _O.build,
+    pickle.PUT: lambda o: o.put(_small_int(o.readline())),
+    pickle.BINPUT: lambda o: o.put(o.number("<B")),
+    pickle.LONG_BINPUT: lambda o: o.put(o.number("<I")),
+    pickle.MEMOIZE: lambda o: o.put(len(o.memo)),
+    pickle.GET: lambda o: o.get(_small_int(o.readline())),
+    pickle.BINGET: lambda o: o.get(o.number("<B")),
+    pickle.LONG_BINGET: lambda o: o.get(o.number("<I")),
+    pickle.PERSID: lambda o: o.persistent_id(o.readline().decode("ascii", "replace")),
+    pickle.BINPERSID: lambda o: o.persistent_id(o.pop()),
 }  # fmt: skip
 _REFUSED = {
-    "a float": "FLOAT BINFLOAT",
-    "a list": "EMPTY_LIST LIST APPEND APPENDS",
-    "a set": "EMPTY_SET FROZENSET ADDITEMS",
-    "an object built by its class": "OBJ NEWOBJ NEWOBJ_EX",
-    "an out-of-band buffer (protocol 5)": "NEXT_BUFFER READONLY_BUFFER",
-    "a POP or DUP opcode, which numpy never writes": "POP POP_MARK DUP",
+    code: what
+    for what, names in {
+        "a float": "FLOAT BINFLOAT",
+        "a list": "EMPTY_LIST LIST APPEND APPENDS",
+        "a set": "EMPTY_SET FROZENSET ADDITEMS",
+        "an object built by its class": "OBJ NEWOBJ NEWOBJ_EX",
+        "an out-of-band buffer (protocol 5)": "NEXT_BUFFER READONLY_BUFFER",
+        "a POP or DUP opcode, which numpy never writes": "POP POP_MARK DUP",
+    }.items()
+    for code in (getattr(pickle, name) for name in names.split())
 }
-_table = {_opcode(name): pickle._Unpickler.dispatch[_opcode(name)] for name in _KEPT.split()}
-_table.update({_opcode(name): op for name, op in _REPLACED.items()})
-_table.update({_opcode(name): _refuse(what) for what, names in _REFUSED.items() for name in names.split()})
-_Unpickler.dispatch = {code: _counted(op) for code, op in _table.items()}
 
 
 def load(path) -> dict:
@@ -492,7 +662,9 @@ def load(path) -> dict:
     """
     try:
         with open_weights(path) as f:
-            return _Unpickler(f).load()
+            data = f.read()
+        _Opcodes(data).check()
+        return _Loader(data).arrays()
     except _Refused as e:
         what = " ".join(str(e).split())  # a repr may span lines; the message must not
         raise FwError(
