@@ -161,10 +161,8 @@ def onnx_method(weights, activation="sigmoid"):
 
 
 def blas_info() -> str:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "unknown (pip install threadpoolctl to report it)"
+    from threadpoolctl import threadpool_info  # one of fw's own dependencies
+
     blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
     return "; ".join(f"{p['internal_api']} {p.get('version')} {p.get('architecture')} kernel, {p['num_threads']} threads" for p in blas) or "none found"
 
