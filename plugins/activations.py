@@ -19,6 +19,7 @@ class Sigmoid(Activation):
     """
 
     name = "sigmoid"
+    onnx_ops = ("Sigmoid",)
     thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     monotonic = True
 
@@ -53,6 +54,7 @@ class ReLU(Activation):
     """
 
     name = "relu"
+    onnx_ops = ("Relu",)
     thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     preferred_init = "he"
 
@@ -98,6 +100,7 @@ class Softmax(Activation):
     """Row-wise softmax; subtracting the row max keeps exp from overflowing."""
 
     name = "softmax"
+    onnx_ops = ("Softmax",)
     thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     rowwise = True  # each output row depends on the whole input row
     monotonic = True  # the largest input of a row gives its largest output
@@ -116,6 +119,14 @@ class Softmax(Activation):
     def backward(self, x, y, dout):
         """The Jacobian product: y * (dout - sum(dout * y)) per row."""
         return y * (dout - np.sum(dout * y, axis=-1, keepdims=True))
+
+    @classmethod
+    def from_onnx(cls, node):
+        """Softmax over each row of (batch, classes): axis -1 or 1 (before opset 13, 1 is the default)."""
+        axis, shape = node.attrs.get("axis", -1 if node.opset >= 13 else 1), node.input_shape
+        if len(shape) != 1 or axis not in (1, -1):
+            raise node.fail(f"takes softmax over axis {axis} of a (batch, {', '.join(map(str, shape))}) tensor; fw's softmax takes it over each row of (batch, classes)")
+        return cls.name, {}
 
     def to_onnx(self, graph, x):
         return graph.op("Softmax", x, axis=-1)
