@@ -64,7 +64,7 @@ def run(args):
         os.replace(draft, out)
     finally:
         draft.unlink(missing_ok=True)
-    _report(imported, args.model, out, weights)
+    _report(imported, args.model, out, weights, cfg)
     return 0
 
 
@@ -93,6 +93,10 @@ def _checked_config(imported, draft, out, weights, overrides):
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
     _check_names(cfg, registry, imported)
+    if imported.prepares and not any(o.split("=", 1)[0].strip() == "dataset.normalize" for o in overrides):
+        dataset = registry.get("datasets", cfg.dataset.name, "dataset.name")
+        if getattr(dataset, "pixels", None) is not True:  # a dataset that would standardise what the model standardises
+            cfg.dataset.normalize = False
     _check_network(cfg, registry, imported)
     return cfg
 
@@ -112,20 +116,50 @@ def _check_network(cfg, registry, imported):
     """Build the network as fw run will, for the config's dataset, and load the model's weights into it."""
     import numpy as np
 
-    from ..config.assemble import assemble
+    from ..config.assemble import assemble, input_shape
+    from ..config.datasets import make_dataset
     from ..data.weights import load_weights
     from ..errors import FwError
 
-    net, _ = assemble(cfg, registry, np.random.default_rng(0), weights_follow=True)
-    model, data = imported.input_shape, net.input_shape
+    dataset = make_dataset(cfg, registry, trained=True)
+    model, data = imported.input_shape, input_shape(cfg, dataset)
     first = cfg.model.layers[0] if cfg.model.layers else None
     flattens_first = (first if isinstance(first, str) else getattr(first, "name", None)) in ("dense", "flatten")
     if model != data and not (flattens_first and np.prod(model) == np.prod(data)):
         raise FwError(
             f"the model takes examples of shape {model}, but dataset '{cfg.dataset.name}' gives {data} "
-            f"(dataset.flatten={cfg.dataset.flatten}); name the dataset it classifies, e.g. dataset.name=fashion_mnist"
+            f"(dataset.flatten={cfg.dataset.flatten}); name the dataset it classifies: {_dataset_advice(registry, imported)}"
         )
+    classes = dataset.num_classes
+    if imported.output_shape != (classes,):
+        shown = imported.output_shape[0] if len(imported.output_shape) == 1 else imported.output_shape
+        raise FwError(
+            f"the model gives {shown} scores per example (one per class), but dataset '{cfg.dataset.name}' has "
+            f"{classes} classes; name the dataset it classifies: {_dataset_advice(registry, imported)}"
+        )
+    net, _ = assemble(cfg, registry, np.random.default_rng(0), weights_follow=True, dataset=dataset)
     load_weights(net, imported.arrays, "the model's weights")
+
+
+def _dataset_advice(registry, imported):
+    """The overrides that name a dataset the model fits: the installed ones of its shape and classes, else your own."""
+    import math
+
+    n, out = math.prod(imported.input_shape), imported.output_shape
+    classes = out[0] if len(out) == 1 else None
+    fits = []
+    for name in registry.names("datasets"):
+        cls = registry.entries["datasets"].get(name)
+        shape, names = getattr(cls, "shape", None), getattr(cls, "class_names", None)
+        if isinstance(shape, tuple) and math.prod(shape) == n and names is not None and len(names) == classes:
+            fits.append(f"dataset.name={name}")
+    if len(imported.input_shape) == 1:
+        own = f"dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN (a table of {n} feature columns and {classes} classes)"
+    else:
+        c, h, w = (1, *imported.input_shape) if len(imported.input_shape) == 2 else imported.input_shape
+        color = "grayscale" if c == 1 else "rgb"
+        own = f"dataset.name=image_folder dataset.path=FOLDER 'dataset.size=[{h}, {w}]' dataset.color={color} (one subfolder per class, {classes} classes)"
+    return f"{' or '.join(fits)}, or for your own data {own}" if fits else own
 
 
 def _config_text(cfg, imported, model, out, weights):
@@ -149,12 +183,24 @@ def _config_text(cfg, imported, model, out, weights):
     return head + OmegaConf.to_yaml(OmegaConf.create(text))
 
 
-def _report(imported, model, out, weights):
+def _name(entry):
+    return entry if isinstance(entry, str) else entry["name"]
+
+
+def _report(imported, model, out, weights, cfg):
+    from ..safeio.untrusted import clip
+
     print(f"read {model} ({imported.producer}, opset {imported.opset}): input (batch, {', '.join(map(str, imported.input_shape))})")
     for i, (entry, source) in enumerate(zip(imported.layers, imported.sources)):
         params = ", ".join(f"{k}: {v}" for k, v in entry.items() if k != "name") if isinstance(entry, dict) else ""
         shown = f"{entry['name']} ({params})" if params else entry if isinstance(entry, str) else entry["name"]
         print(f"  model.layers[{i}] {shown}  <- {source}")
+    if imported.dropped:
+        print(f"note: read the model's probabilities; its other output{'s' if len(imported.dropped) > 1 else ''} "
+              f"({', '.join(clip(repr(d), 40) for d in imported.dropped)}, the label fw run works out itself) left out")
+    if imported.prepares and not cfg.dataset.normalize:
+        print(f"note: the model prepares its input itself (model.layers[0] {_name(imported.layers[0])}), "
+              "so dataset.normalize is false: fw does not standardise it again")
     print(f"wrote {out} and {weights}; run it: fw run {out}")
     last = imported.layers[-1] if imported.layers else None
     if last != "softmax":

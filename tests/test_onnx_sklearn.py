@@ -1,0 +1,68 @@
+"""A scikit-learn pipeline through skl2onnx comes into fw as it is: its own preparation, its label output and all.
+
+skl2onnx writes a classifier with two outputs, the label and the
+probabilities (through ZipMap's dictionaries by default), a StandardScaler as
+ai.onnx.ml's Scaler, and a Cast to float. fw reads the probabilities, the
+Scaler as a ``rescale`` layer, and writes a config whose dataset does not
+standardise the input again, so fw gives scikit-learn's probabilities.
+"""
+
+import csv
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from skl2onnx import to_onnx
+
+import framework as fw
+
+from test_cli import fw as run_fw
+
+
+@pytest.fixture(autouse=True)
+def _fresh_registry():
+    from framework.plugin_system import manager as plugins
+
+    plugins._build.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def iris(tmp_path_factory):
+    """Iris (scikit-learn ships it) as a CSV with its species' names, and a pipeline fitted on it."""
+    folder = tmp_path_factory.mktemp("iris")
+    data = load_iris()
+    x = data.data.astype(np.float32)
+    with open(folder / "iris.csv", "w", newline="") as f:
+        rows = csv.writer(f)
+        rows.writerow(["sepal_length", "sepal_width", "petal_length", "petal_width", "species"])
+        rows.writerows([*map(repr, map(float, r)), data.target_names[t]] for r, t in zip(x, data.target))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence: the weights need not be the best, only scikit-learn's
+        pipeline = make_pipeline(StandardScaler(), MLPClassifier((16,), max_iter=300, random_state=0)).fit(x, data.target)
+    return folder, x, data.target, pipeline
+
+
+@pytest.mark.parametrize("options", [None, {"zipmap": False}], ids=["zipmap", "no-zipmap"])
+def test_a_pipeline_imported_without_surgery_gives_scikit_learns_probabilities(capsys, tmp_path, iris, options):
+    folder, x, labels, pipeline = iris
+    model = to_onnx(pipeline, x[:1], options=options)
+    assert len(model.graph.output) == 2 and model.graph.node[0].op_type == "Scaler"  # what skl2onnx writes
+    path, out = tmp_path / "iris.onnx", tmp_path / "iris.yaml"
+    onnx.save(model, str(path))
+    table = [f"dataset.path={folder / 'iris.csv'}", f"dataset.test_path={folder / 'iris.csv'}"]  # every row, in order
+    code, said, err = run_fw(capsys, "import-onnx", path, out, "dataset.name=csv", "dataset.label=species", *table)
+    assert code == 0, err
+    assert "normalize: false" in out.read_text() and "so dataset.normalize is false" in said
+    assert "model.layers[0] rescale  <- node 0 'Scaler' (Scaler)" in said and "left out" in said
+    cfg = fw.load_config(str(out))
+    got, t = fw.load_dataset(cfg)
+    assert np.array_equal(got, x) and np.array_equal(t, labels)  # the raw values: fw prepares nothing
+    np.testing.assert_allclose(fw.build_network(cfg).predict(got), pipeline.predict_proba(x), rtol=0, atol=1e-4)
+    code, ran, err = run_fw(capsys, "run", out)
+    assert code == 0, err
+    assert ran.startswith(f"Accuracy: {pipeline.score(x, labels):.4f} ")
