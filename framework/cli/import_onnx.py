@@ -1,24 +1,32 @@
-"""``fw import-onnx``: a sequential ONNX model (PyTorch's, Keras's, fw's own) as an fw config and its weights."""
+"""``fw import-onnx``: a sequential ONNX model (PyTorch's, Keras's, skl2onnx's, fw's own) as an fw config and its weights."""
 
 import argparse
 
 HELP = """\
-Read MODEL.onnx, a sequential network such as PyTorch's torch.onnx.export or
-Keras's exporters write it, and write OUT.yaml (its dataset, model.layers, and
-weights: {importer: npz, path: OUT.npz}) and the weights, OUT.npz, beside it.
+Read MODEL.onnx, a sequential network such as PyTorch's torch.onnx.export,
+Keras's or skl2onnx's exporters write it, and write OUT.yaml (its dataset,
+model.layers, and weights: {importer: npz, path: OUT.npz}) and the weights,
+OUT.npz, beside it.
 KEY=VALUE overrides go into OUT.yaml, e.g. the dataset the model classifies.
 Then `fw run OUT.yaml` evaluates the model, and `fw train OUT.yaml` trains it on.
 
-fw reads Gemm, MatMul (+ Add), Conv, MaxPool, AveragePool, Relu, Sigmoid,
-Tanh, Softmax, Flatten and Reshape to (batch, features) (also through the
-Shape/Gather/Concat nodes exporters write for it), BatchNormalization,
-Dropout and Identity. Anything else, or a graph that branches, is a one-line
-error naming the node. Importing runs nothing from the model and opens no
-other file; every size is checked before anything is allocated.
+Each layer reads the ONNX ops it declares (Layer.onnx_ops, Layer.from_onnx),
+installed plugins' layers too. fw's own read Gemm, MatMul (+ Add), Conv,
+MaxPool, AveragePool, Relu, Sigmoid, Softmax, Flatten and Reshape to
+(batch, features) (also through the Shape/Gather/Concat nodes exporters
+write for it), BatchNormalization, Dropout, and a model's own preparation
+(ai.onnx.ml Scaler; Sub, Div, Add, Mul by constants) as rescale, after which
+the dataset does not standardise again (dataset.normalize: false). Identity
+and a Cast to float are nothing. Of a classifier's label and probabilities
+(skl2onnx), the probabilities are read. Anything else, or a graph that
+branches, is a one-line error naming the node. Importing runs nothing from
+the model and opens no other file; every size is checked before anything is
+allocated.
 
 examples:
   fw import-onnx simple_convnet.onnx convnet.yaml
   fw import-onnx fashion.onnx fashion.yaml dataset.name=fashion_mnist
+  fw import-onnx iris.onnx iris.yaml dataset.name=csv dataset.path=iris.csv dataset.label=species
   fw run convnet.yaml
 
 Needs onnx (pip install onnx)."""
