@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config.assemble import _Unset, takes_init
 from ..errors import FwError
 from ..safeio.files import open_input
 from ..plugin_system.registry import EXAMPLES
@@ -369,6 +370,8 @@ class _Walker:
         if layer_cls is None:
             raise self.fail(i, node, f"layer '{cls.name}' read it as {describe_object(got)}; from_onnx must return (a model.layers entry, a dict of arrays) of an installed layer")
         params = {k: v for k, v in entry.items() if k != "name"} if isinstance(entry, dict) else {}
+        if takes_init(layer_cls) and "init" not in params:
+            params["init"] = _Unset()  # room for the model's weights: nothing drawn
         try:
             out = layer_cls(**params).build(shape, np.random.default_rng(0))
         except FwError:
