@@ -560,3 +560,60 @@ def test_of_two_float_outputs_fw_cannot_tell_which_is_the_network(capsys, tmp_pa
 def test_the_constant_of_a_sub_must_act_on_each_example_alone(capsys, tmp_path):
     m = mlp_with([node("Sub", ["h", "c"], ["s"], "/Sub")], {"c": (5, 10)}, last="s")
     refused(capsys, tmp_path, m, "node 1 '/Sub' (Sub): its constant has shape (5, 10), which does not act on each example of shape (10,) alone")
+
+
+READERS = '''
+import numpy as np
+from framework import Layer, hookimpl
+
+
+class ShiftBy(Layer):
+    """Reads an Elu of alpha 2 only (as nothing sensible would), and leaves any other to the next reader."""
+
+    name = "shift_by"
+    onnx_ops = ("Elu",)
+
+    def __init__(self, by=0.0):
+        self.by = by
+
+    def forward(self, x, train=False):
+        return x + np.float32(self.by)
+
+    @classmethod
+    def from_onnx(cls, node):
+        return ({"name": cls.name, "by": 1.5}, {}) if node.attrs.get("alpha") == 2.0 else NotImplemented
+
+
+class Careless(Layer):
+    name = "ztail"
+    onnx_ops = ("Elu",)
+
+    def forward(self, x, train=False):
+        return x
+
+    @classmethod
+    def from_onnx(cls, node):
+        return "ztail"  # not (entry, arrays)
+
+
+@hookimpl
+def register_layers(register):
+    register(ShiftBy)
+    register(Careless)
+'''
+
+
+@pytest.mark.parametrize("alpha, outcome", [(2.0, {"name": "shift_by", "by": 1.5}), (1.0, "layer 'ztail' read it as 'ztail'; from_onnx must return (a model.layers entry, a dict of arrays)")])
+def test_a_reader_may_leave_a_node_to_the_next_and_a_wrong_answer_is_one_line(tmp_path, alpha, outcome):
+    from framework.plugin_system.manager import get_registry
+
+    plugin = tmp_path / "readers.py"
+    plugin.write_text(READERS)
+    path = tmp_path / "m.onnx"
+    onnx.save(mlp_with([node("Elu", ["h"], ["e"], "/act/Elu", alpha=alpha)], last="e"), str(path))
+    registry = get_registry((str(plugin),))
+    if isinstance(outcome, dict):
+        assert read(path, registry).layers[1] == outcome
+    else:
+        with pytest.raises(FwError, match=r"node 1 '/act/Elu' \(Elu\): " + outcome.replace("(", r"\(").replace(")", r"\)")):
+            read(path, registry)

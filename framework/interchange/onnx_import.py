@@ -363,7 +363,7 @@ class _Walker:
 
     def _layer(self, i, node, cls, got, shape):
         """Add the layer ``from_onnx`` returned (``(entry, arrays)``) and return its output shape, from its own ``build``."""
-        ok = isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict)
+        ok = isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict) and all(isinstance(k, str) for k in got[1])
         entry = got[0] if ok else None
         name = entry if isinstance(entry, str) else entry.get("name") if isinstance(entry, dict) else None
         layer_cls = self.registry.entries["layers"].get(name) if isinstance(name, str) else None
