@@ -8,6 +8,7 @@ standardise the input again, so fw gives scikit-learn's probabilities.
 """
 
 import csv
+import json
 import warnings
 
 import numpy as np
@@ -66,3 +67,9 @@ def test_a_pipeline_imported_without_surgery_gives_scikit_learns_probabilities(c
     code, ran, err = run_fw(capsys, "run", out)
     assert code == 0, err
     assert ran.startswith(f"Accuracy: {pipeline.score(x, labels):.4f} ")
+    code, said, err = run_fw(capsys, "predict", out, folder / "iris.csv", "--json", "--top", "3")  # the raw rows
+    assert code == 0, err
+    rows = [json.loads(line) for line in said.splitlines()]
+    names = list(load_iris().target_names)
+    predicted = np.array([[next(p["probability"] for p in r["top"] if p["class"] == c) for c in names] for r in rows])
+    np.testing.assert_allclose(predicted, pipeline.predict_proba(x), rtol=0, atol=1e-4)
