@@ -201,7 +201,7 @@ def test_every_other_op(tmp_path):
 def read_model(m, tmp_path, name="m.onnx"):
     path = tmp_path / name
     onnx.save(m, str(path))
-    return read(path)
+    return read(path, fw.get_registry())
 
 
 @pytest.fixture

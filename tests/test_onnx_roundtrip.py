@@ -100,7 +100,7 @@ def test_every_built_in_layer_reads_back_what_it_exports(tmp_path):
         a[...] = rng.uniform(0.5, 2, a.shape) if key.endswith(("var", "scale", "gamma")) else rng.normal(0, 0.3, a.shape)
     path = tmp_path / "all.onnx"
     onnx.save(export(net, class_names=list("abcde"), config_text="model: {}", fw_version="0.1.0"), str(path))
-    imported = read(path)
+    imported = read(path, fw.get_registry())
     names = [e if isinstance(e, str) else e["name"] for e in imported.layers]
     assert names == [layer.name for layer in layers]
     assert imported.layers[2] == {"name": "batch_norm", "momentum": 0.5, "eps": 0.001} and imported.layers[10] == {"name": "dropout", "rate": 0.25}

@@ -62,7 +62,7 @@ def run(args):
     weights = out.with_suffix(".npz")
     check_writable(out, "output", args.force)
     check_writable(weights, "output (the weights beside it)", args.force)
-    imported = onnx_import.read(args.model)
+    imported = onnx_import.read(args.model, *_layer_maker())
     draft = temp_path(out)  # the config, checked under its own name before it takes OUT.yaml's
     try:
         cfg = _checked_config(imported, draft, out, weights, args.overrides)
@@ -74,6 +74,15 @@ def run(args):
         draft.unlink(missing_ok=True)
     _report(imported, args.model, out, weights, cfg)
     return 0
+
+
+def _layer_maker():
+    """fw's registry, and a maker of layers as fw run makes them when weights follow: nothing is drawn."""
+    from ..config.assemble import LayerSpec, _Unset, make_layer
+    from ..plugin_system.manager import get_registry
+
+    registry = get_registry()
+    return registry, lambda cls, name, params: make_layer(cls, LayerSpec(name, params, f"layer '{name}'"), registry, _Unset)
 
 
 def _checked_config(imported, draft, out, weights, overrides):

@@ -21,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config.assemble import _Unset, takes_init
 from ..errors import FwError
 from ..safeio.files import open_input
-from ..plugin_system.registry import EXAMPLES
 from ..safeio.untrusted import clip, describe_exception, describe_object, type_name
 from . import optional_import
 from .onnx_values import BATCH, Values, attributes, where
@@ -42,8 +40,8 @@ STANDARD = ("", "ai.onnx", "ai.onnx.ml")
 NOTHING = ("Identity", "Cast")
 #: Ops whose inputs may come in either order: the network's tensor need not be the first.
 COMMUTATIVE = ("Add", "Mul")
-#: Ops that layers of fw's example plugin packages read, for the advice when none is installed.
-ELSEWHERE = {"Tanh": "tanh", "LeakyRelu": "leaky_relu"}
+#: Ops that the layers of fw's example plugin package read, for the advice when it is not installed.
+ELSEWHERE, PACKAGE = {"Tanh": "tanh", "LeakyRelu": "leaky_relu"}, "fw-extra-activations"
 
 
 @dataclass
@@ -62,10 +60,11 @@ class Imported:
     dropped: list = field(default_factory=list)  # the outputs left out, as a message names them (a classifier's label)
 
 
-def read(path, registry=None) -> Imported:
+def read(path, registry, make=None) -> Imported:
     """The layers and weights of the ONNX model at ``path``; anything fw cannot express is a one-line FwError.
 
-    ``registry`` (default: fw's, with the installed plugins) has the layers that read the ops.
+    ``registry`` (``framework.get_registry()``) has the layers that read the ops. ``make(cls, name,
+    params)`` makes a layer as the config will, to be built for its output shape (default: ``cls(**params)``).
     """
     onnx = optional_import("onnx", "onnx", "fw import-onnx")
     path = Path(path)
@@ -73,11 +72,7 @@ def read(path, registry=None) -> Imported:
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise FwError(f"{path}: the model declares no version of the standard ONNX operators (opset_import); the file is damaged")
-    if registry is None:
-        from ..plugin_system.manager import get_registry
-
-        registry = get_registry()
-    imported = _Walker(model.graph, path, opset, registry).walk()
+    imported = _Walker(model.graph, path, opset, registry, make or (lambda cls, name, params: cls(**params))).walk()
     imported.producer = clip(f"{model.producer_name} {model.producer_version}".strip(), 60) or "an unnamed exporter"
     imported.opset = opset
     imported.dataset = _fw_dataset({p.key: p.value for p in model.metadata_props})
@@ -224,8 +219,8 @@ class OnnxNode:
 class _Walker:
     """Follows the network's one path through the graph, turning nodes into layers."""
 
-    def __init__(self, graph, path, opset, registry):
-        self.graph, self.path, self.opset, self.registry = graph, path, opset, registry
+    def __init__(self, graph, path, opset, registry, make):
+        self.graph, self.path, self.opset, self.registry, self.make = graph, path, opset, registry, make
         self.readers = readers(registry)
         self.nodes = list(graph.node)
         self.input, shape, batch = self._input()
@@ -357,7 +352,7 @@ class _Walker:
             raise self.fail(i, node, f"of domain {clip(repr(node.domain), 40)}: fw reads the standard ONNX ops only (of the domains ai.onnx and ai.onnx.ml)")
         if node.op_type in ELSEWHERE:
             name = ELSEWHERE[node.op_type]
-            raise self.fail(i, node, f"needs a '{name}' layer, which no installed plugin provides; install one (pip install ./examples/{EXAMPLES[name]}, from a clone of fw) and import again")
+            raise self.fail(i, node, f"needs a '{name}' layer, which no installed plugin provides; install one (pip install ./examples/{PACKAGE}, from a clone of fw) and import again")
         ops = ", ".join(sorted({*self.readers, *NOTHING}))
         raise self.fail(i, node, f"fw has no layer for this op; fw's layers and the installed plugins' read {ops}")
 
@@ -370,14 +365,10 @@ class _Walker:
         if layer_cls is None:
             raise self.fail(i, node, f"layer '{cls.name}' read it as {describe_object(got)}; from_onnx must return (a model.layers entry, a dict of arrays) of an installed layer")
         params = {k: v for k, v in entry.items() if k != "name"} if isinstance(entry, dict) else {}
-        if takes_init(layer_cls) and "init" not in params:
-            params["init"] = _Unset()  # room for the model's weights: nothing drawn
         try:
-            out = layer_cls(**params).build(shape, np.random.default_rng(0))
-        except FwError:
-            raise
+            out = self.make(layer_cls, name, params).build(shape, np.random.default_rng(0))
         except Exception as e:  # its parameters do not fit its input: the model is not one this layer can be
-            raise self.fail(i, node, f"as {name} on (batch, {', '.join(map(str, shape))}): {describe_exception(e, 200, prefix=not isinstance(e, ValueError))}") from e
+            raise self.fail(i, node, f"as {name} on (batch, {', '.join(map(str, shape))}): {describe_exception(e, 200, prefix=not isinstance(e, (ValueError, FwError)))}") from e
         self.add(i, node, entry, **got[1])
         if len(self.out.layers) == 1 and getattr(layer_cls, "prepares_input", False):
             self.out.prepares = True
