@@ -455,9 +455,10 @@ def test_mutated_models_end_in_a_layer_list_or_one_line(capsys, tmp_path):
     W = np.random.default_rng(0).normal(size=(4320, 100)).astype(np.float32)
     base = torch_convnet(np.ones((30, 1, 5, 5), np.float32), np.zeros(30, np.float32), W, np.zeros(100, np.float32),
                          np.ones((100, 10), np.float32), np.zeros(10, np.float32))  # fmt: skip
-    ops = ["Relu", "Gemm", "MatMul", "Conv", "MaxPool", "Flatten", "Reshape", "Softmax", "Dropout", "Identity", "Shape", "Concat", "Slice"]
+    ops = ["Relu", "Gemm", "MatMul", "Conv", "MaxPool", "Flatten", "Reshape", "Softmax", "Dropout", "Identity", "Shape", "Concat", "Slice",
+           "Sub", "Div", "Mul", "Add", "Scaler", "Cast", "BatchNormalization"]  # fmt: skip
     outcomes = set()
-    for _ in range(60):
+    for _ in range(120):
         m = onnx.ModelProto()
         m.CopyFrom(base)
         g = m.graph
