@@ -144,7 +144,8 @@ def readers(registry) -> dict:
     builtin = {n for n in names if getattr(registry.providers["layers"].get(n), "builtin", False)}
     for name in sorted(names, key=lambda n: (n not in builtin, n)):
         cls = registry.entries["layers"].get(name)
-        for op in getattr(cls, "onnx_ops", None) or ():
+        ops = getattr(cls, "onnx_ops", None) or ()
+        for op in (ops,) if isinstance(ops, str) else ops:  # ("Relu") is a string, not a tuple: read it as meant
             if isinstance(op, str):
                 found[op].append(cls)
     return dict(found)
