@@ -41,6 +41,21 @@ class Sigmoid(Activation):
     def to_onnx(self, graph, x):
         return graph.op("Sigmoid", x)
 
+    @classmethod
+    def from_onnx(cls, node):
+        """Sigmoid; of one score per example with ``1 - p`` and ``p`` concatenated after it (skl2onnx's binary
+        classifier), the two classes' probabilities: ``binary_sigmoid``."""
+        after = node.readers()
+        if node.input_shape == (1,) and len(after) == 2:
+            sub, concat = sorted(after, key=lambda n: n.op_type != "Sub")
+            p = node.outputs[0]
+            one = sub.value(0) if sub.op_type == "Sub" and sub.inputs[1:] == [p] else None
+            if (one is not None and one.size == 1 and float(one.reshape(-1)[0]) == 1 and concat.op_type == "Concat"
+                    and concat.inputs == [sub.outputs[0], p] and concat.attrs.get("axis") in (1, -1)):  # fmt: skip
+                node.take(sub, concat)
+                return "binary_sigmoid", {}
+        return cls.name, {}
+
 
 class ReLU(Activation):
     """``max(x, 0)``.

@@ -14,6 +14,7 @@ from framework.plugin_system.manager import get_registry
 from framework.plugins.activations import Identity, ReLU, Sigmoid, Softmax, Step
 from framework.plugins.conv import AvgPool2D, Conv2D, MaxPool2D
 from framework.plugins.layers import BatchNorm, Dense, Dropout, Flatten
+from framework.plugins.binary_sigmoid import BinarySigmoid
 from framework.plugins.rescale import Rescale
 
 from onnx_kit import ort_session
@@ -71,6 +72,7 @@ NETS = {
         (2, 13, 11),
     ),
     "a flatten, then step and identity": (lambda: [Flatten(), Dense(7), Step(), Dense(3), Identity()], (3, 4)),
+    "one score as two classes": (lambda: [Dense(1), BinarySigmoid()], (6,)),
     "the book's MLP shape": (lambda: [Rescale(), Dense(12), Sigmoid(), Dense(8), ReLU(), Dense(4), Softmax()], (20,)),
 }
 

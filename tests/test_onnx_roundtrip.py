@@ -74,40 +74,48 @@ def test_every_bundled_config_round_trips_with_the_same_correct_count(name, caps
         assert before == 979 and "- rescale" in back.read_text()
 
 
-def test_every_built_in_layer_reads_back_what_it_exports(tmp_path):
-    """Export a network of every built-in layer that reads itself, read it back: the same layers and arrays.
-
-    Only the book's dropout rule (a Mul) and the identity activation (nothing) come back as other layers."""
+def exported_and_read(net, tmp_path):
     import onnx
 
     from framework.interchange.onnx_export import export
     from framework.interchange.onnx_import import read
+
+    rng = np.random.default_rng(3)
+    for key, a in net.state_dict().items():
+        a[...] = rng.uniform(0.5, 2, a.shape) if key.endswith(("var", "scale", "gamma")) else rng.normal(0, 0.3, a.shape)
+    path = tmp_path / "net.onnx"
+    classes = [f"c{i}" for i in range(net.output_shape[0])]
+    onnx.save(export(net, class_names=classes, config_text="model: {}", fw_version="0.1.0"), str(path))
+    imported = read(path, fw.get_registry())
+    assert [e if isinstance(e, str) else e["name"] for e in imported.layers] == [layer.name for layer in net.layers]
+    state = net.state_dict()
+    assert sorted(imported.arrays) == sorted(state)
+    for key, a in state.items():
+        np.testing.assert_allclose(imported.arrays[key], a, rtol=1e-6, atol=0)
+    return imported
+
+
+def test_every_built_in_layer_reads_back_what_it_exports(tmp_path):
+    """Export networks of every built-in layer that reads itself, read them back: the same layers and arrays.
+
+    Only the book's dropout rule (a Mul) and the identity activation (nothing) come back as other layers."""
     from framework.plugin_system.builtins import builtin_names
     from framework.plugins.activations import ReLU, Sigmoid, Softmax
+    from framework.plugins.binary_sigmoid import BinarySigmoid
     from framework.plugins.conv import AvgPool2D, Conv2D, MaxPool2D
     from framework.plugins.layers import BatchNorm, Dense, Dropout, Flatten
     from framework.plugins.rescale import Rescale
 
     layers = [Rescale(), Conv2D(4, 3, padding=1), BatchNorm(momentum=0.5, eps=1e-3), ReLU(), MaxPool2D(2), Conv2D(3, (3, 2), stride=(2, 1)),
               AvgPool2D(2, stride=1), Flatten(), Dense(16), BatchNorm(), Dropout(0.25), Sigmoid(), Dense(5), Softmax()]  # fmt: skip
+    binary = [Dense(8), ReLU(), Dense(1), BinarySigmoid()]  # what Sigmoid reads as, with the nodes after it
     registry = fw.get_registry()
     readers = {n for kinds in builtin_names().values() for n in kinds.get("layers", []) + kinds.get("activations", [])
                if registry.get("layers", n, "test").onnx_ops}  # fmt: skip
     assert {layer.name for layer in layers} == readers  # a new built-in reader: add it here
-    rng = np.random.default_rng(3)
-    net = fw.Network(layers).build((2, 13, 11), rng)
-    for key, a in net.state_dict().items():
-        a[...] = rng.uniform(0.5, 2, a.shape) if key.endswith(("var", "scale", "gamma")) else rng.normal(0, 0.3, a.shape)
-    path = tmp_path / "all.onnx"
-    onnx.save(export(net, class_names=list("abcde"), config_text="model: {}", fw_version="0.1.0"), str(path))
-    imported = read(path, fw.get_registry())
-    names = [e if isinstance(e, str) else e["name"] for e in imported.layers]
-    assert names == [layer.name for layer in layers]
+    imported = exported_and_read(fw.Network(layers).build((2, 13, 11), np.random.default_rng(0)), tmp_path)
     assert imported.layers[2] == {"name": "batch_norm", "momentum": 0.5, "eps": 0.001} and imported.layers[10] == {"name": "dropout", "rate": 0.25}
-    state = net.state_dict()
-    assert sorted(imported.arrays) == sorted(state)
-    for key, a in state.items():
-        np.testing.assert_allclose(imported.arrays[key], a, rtol=1e-6, atol=0)
+    exported_and_read(fw.Network(binary).build((6,), np.random.default_rng(0)), tmp_path)
 
 
 def test_rescale_keeps_the_layer_contract():

@@ -48,6 +48,51 @@ def iris(tmp_path_factory):
     return folder, x, data.target, pipeline
 
 
+@pytest.fixture(scope="module")
+def cancer(tmp_path_factory):
+    """A binary table (scikit-learn's breast cancer data), the label as words, and a pipeline fitted on them."""
+    from sklearn.datasets import load_breast_cancer
+
+    folder = tmp_path_factory.mktemp("cancer")
+    data = load_breast_cancer()
+    x, words = data.data.astype(np.float32), data.target_names[data.target]
+    with open(folder / "cancer.csv", "w", newline="") as f:
+        rows = csv.writer(f)
+        rows.writerow([*(f"f{i}" for i in range(x.shape[1])), "diagnosis"])
+        rows.writerows([*map(repr, map(float, r)), w] for r, w in zip(x, words))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipeline = make_pipeline(StandardScaler(), MLPClassifier((8,), max_iter=300, random_state=0)).fit(x, words)
+    return folder, x, words, pipeline
+
+
+@pytest.mark.parametrize("options", [None, {"zipmap": False}], ids=["zipmap", "no-zipmap"])
+def test_a_binary_classifier_reads_its_one_score_as_two_probabilities(capsys, tmp_path, cancer, options):
+    """skl2onnx writes a binary classifier's probabilities as Sigmoid, then 1 - p and p concatenated: binary_sigmoid."""
+    folder, x, words, pipeline = cancer
+    model = to_onnx(pipeline, x[:1], options=options)
+    assert [n.op_type for n in model.graph.node[7:10]] == ["Sigmoid", "Sub", "Concat"]  # what skl2onnx writes
+    path, out = tmp_path / "cancer.onnx", tmp_path / "cancer.yaml"
+    onnx.save(model, str(path))
+    table = [f"dataset.path={folder / 'cancer.csv'}", f"dataset.test_path={folder / 'cancer.csv'}"]
+    code, said, err = run_fw(capsys, "import-onnx", path, out, "dataset.name=csv", "dataset.label=diagnosis", *table)
+    assert code == 0, err
+    assert "model.layers[4] binary_sigmoid  <- node 7" in said and "ends without softmax" not in said
+    cfg = fw.load_config(str(out))
+    got, _ = fw.load_dataset(cfg)
+    np.testing.assert_allclose(fw.build_network(cfg).predict(got), pipeline.predict_proba(x), rtol=0, atol=1e-4)
+    code, ran, err = run_fw(capsys, "run", out)
+    assert code == 0, err
+    assert ran.startswith(f"Accuracy: {pipeline.score(x, words):.4f} ")
+
+
+def test_binary_sigmoid_keeps_the_layer_contract():
+    from framework.plugins.binary_sigmoid import BinarySigmoid
+    from framework.testing import check_layer
+
+    check_layer(BinarySigmoid, (1,))
+
+
 @pytest.mark.parametrize("options", [None, {"zipmap": False}], ids=["zipmap", "no-zipmap"])
 def test_a_pipeline_imported_without_surgery_gives_scikit_learns_probabilities(capsys, tmp_path, iris, options):
     folder, x, labels, pipeline = iris

@@ -220,6 +220,6 @@ def _report(imported, model, out, weights, cfg):
               "so dataset.normalize is false: fw does not standardise it again")
     print(f"wrote {out} and {weights}; run it: fw run {out}")
     last = imported.layers[-1] if imported.layers else None
-    if last != "softmax":
+    if last not in ("softmax", "binary_sigmoid"):  # the layers that end in probabilities
         print("note: the model ends without softmax, so it gives scores, not probabilities; fw run classifies by them "
               "all the same. Add softmax to model.layers to train it with fw train's cross_entropy.")

@@ -156,7 +156,8 @@ class OnnxNode:
 
     def __init__(self, walker, i, node, input_shape, x):
         self._w, self._i, self._node, self._x = walker, i, node, x
-        self.op_type, self.input_shape, self.opset = node.op_type, input_shape, walker.opset
+        self.op_type, self.domain, self.input_shape, self.opset = node.op_type, node.domain, input_shape, walker.opset
+        self.inputs, self.outputs = list(node.input), list(node.output)  # tensor names
         self.attrs = attributes(node, walker.path)
         self.last = node  # the node whose first output the path goes on from (the Add of MatMul + Add)
 
@@ -201,20 +202,28 @@ class OnnxNode:
                 raise self.fail(f"{key}={clip(repr(self.attrs[key]), 40)}; fw's layer supports {key} {' or '.join(map(repr, ok))} only")
         return self.attrs
 
+    def readers(self):
+        """The nodes that read this one's output, not taken yet, as OnnxNodes (their ``input_shape`` None);
+        none when it is the network's output."""
+        w, y = self._w, self.last.output[0]
+        if y == w.output:
+            return []
+        return [OnnxNode(w, j, w.nodes[j], None, y) for j in w.users[y] if j not in w.folded and j not in w.walked]
+
+    def take(self, *nodes):
+        """Take ``nodes`` (some of ``readers``, the last one last) into this layer: the path goes on from the last."""
+        for n in nodes:
+            self._w.folded.add(n._i)
+        self.last = nodes[-1]._node
+
     def fold(self, *op_types):
         """The node after this one, taken into this layer, when it is one of ``op_types`` and the only
-        reader of this one's output; else None. Its ``input_shape`` is None (unknown)."""
-        w, y = self._w, self.last.output[0]
-        readers = [j for j in w.users[y] if j not in w.folded]
-        if len(readers) != 1 or y == w.output:
+        reader of this one's output; else None."""
+        after = self.readers()
+        if len(after) != 1 or after[0].op_type not in op_types or after[0].domain not in STANDARD:
             return None
-        j = readers[0]
-        after = w.nodes[j]
-        if after.op_type not in op_types or after.domain not in STANDARD or j in w.walked:
-            return None
-        w.folded.add(j)
-        self.last = after
-        return OnnxNode(w, j, after, None, y)
+        self.take(after[0])
+        return after[0]
 
 
 class _Walker:
