@@ -118,3 +118,24 @@ def test_a_pipeline_imported_without_surgery_gives_scikit_learns_probabilities(c
     names = list(load_iris().target_names)
     predicted = np.array([[next(p["probability"] for p in r["top"] if p["class"] == c) for c in names] for r in rows])
     np.testing.assert_allclose(predicted, pipeline.predict_proba(x), rtol=0, atol=1e-4)
+
+
+def test_classes_the_model_names_otherwise_than_the_dataset_are_pointed_out(capsys, tmp_path, iris):
+    """A pipeline fitted on the species' names, read against a table whose labels are numbers: fw says so."""
+    folder, x, labels, _ = iris
+    table = tmp_path / "numbered.csv"
+    with open(table, "w", newline="") as f:
+        rows = csv.writer(f)
+        rows.writerow(["sepal_length", "sepal_width", "petal_length", "petal_width", "species"])
+        rows.writerows([*map(repr, map(float, r)), int(t)] for r, t in zip(x, labels))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        named = make_pipeline(StandardScaler(), MLPClassifier((4,), max_iter=50, random_state=0)).fit(x, load_iris().target_names[labels])
+    path = tmp_path / "named.onnx"
+    onnx.save(to_onnx(named, x[:1]), str(path))
+    code, said, err = run_fw(capsys, "import-onnx", path, tmp_path / "n.yaml", "dataset.name=csv", "dataset.label=species", f"dataset.path={table}")
+    assert code == 0, err
+    assert "note: the model's classes are setosa, versicolor, virginica (in its outputs' order), dataset 'csv' has 0, 1, 2" in said
+    code, said, err = run_fw(capsys, "import-onnx", path, tmp_path / "m.yaml", "dataset.name=csv", "dataset.label=species", f"dataset.path={folder / 'iris.csv'}")
+    assert code == 0, err
+    assert "the model's classes" not in said  # the same names, in the same order

@@ -156,6 +156,13 @@ def _check_network(cfg, registry, imported):
         )
     net, _ = assemble(cfg, registry, np.random.default_rng(0), weights_follow=True, dataset=dataset)
     load_weights(net, imported.arrays, "the model's weights")
+    names = [dataset.class_name(k) for k in range(classes)]
+    numbered = [str(k) for k in range(classes)]  # labels fitted as 0..k-1 say nothing of the names
+    if imported.class_labels and imported.class_labels not in (names, numbered):
+        imported.notes.append(
+            f"the model's classes are {', '.join(imported.class_labels)} (in its outputs' order), dataset "
+            f"'{cfg.dataset.name}' has {', '.join(names)}: fw takes output k as the dataset's class k, so check they are the same classes in the same order"
+        )
 
 
 def _dataset_advice(registry, imported):
@@ -215,6 +222,8 @@ def _report(imported, model, out, weights, cfg):
     if imported.dropped:
         print(f"note: read the model's probabilities; its other output{'s' if len(imported.dropped) > 1 else ''} "
               f"({', '.join(clip(repr(d), 40) for d in imported.dropped)}, the label fw run works out itself) left out")
+    for note in imported.notes:
+        print(f"note: {note}")
     if imported.prepares and not cfg.dataset.normalize:
         print(f"note: the model prepares its input itself (model.layers[0] {_name(imported.layers[0])}), "
               "so dataset.normalize is false: fw does not standardise it again")

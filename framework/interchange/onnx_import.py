@@ -25,7 +25,7 @@ from ..errors import FwError
 from ..safeio.files import open_input
 from ..safeio.untrusted import clip, describe_exception, describe_object, type_name
 from . import optional_import
-from .onnx_values import BATCH, Values, attributes, where
+from .onnx_values import BATCH, Values, attributes, to_array, where
 from .onnx_wire import parsed_size
 
 MAX_BYTES = 256 << 20  # as for a downloaded weights file
@@ -58,6 +58,8 @@ class Imported:
     dataset: dict = field(default_factory=dict)  # what an fw export's metadata says of its dataset
     prepares: bool = False  # the network's first layer prepares its input (standardises): the dataset must not
     dropped: list = field(default_factory=list)  # the outputs left out, as a message names them (a classifier's label)
+    class_labels: list = field(default_factory=list)  # a classifier's own class labels, in its outputs' order (skl2onnx's)
+    notes: list = field(default_factory=list)  # what the command found worth saying about the import
 
 
 def read(path, registry, make=None) -> Imported:
@@ -226,6 +228,13 @@ class OnnxNode:
         return after[0]
 
 
+def _labels(values, most=1000):
+    """Class labels as text, when there are few enough to be a classifier's (each clipped as a message shows it)."""
+    if len(values) > most:
+        return []
+    return [clip(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v), 60) for v in values]
+
+
 class _Walker:
     """Follows the network's one path through the graph, turning nodes into layers."""
 
@@ -244,7 +253,7 @@ class _Walker:
                     self.users[name].append(i)
         self.shapes = {self.input: shape}
         self.values = Values(graph, path, opset, self.shapes, batch)
-        self.out = Imported(input_shape=shape, dropped=dropped)
+        self.out = Imported(input_shape=shape, dropped=dropped, class_labels=self._class_labels() if dropped else [])
         self.folded = set()  # nodes taken into a layer already (the Add of MatMul + Add)
         self.walked = set()
 
@@ -297,6 +306,25 @@ class _Walker:
                 "fw reads one: a network's output, or a classifier's probabilities beside its label"
             )
         return probabilities[0], labels
+
+    def _class_labels(self):
+        """A classifier's class labels as its label branch holds them: ZipMap's, or the constant that
+        ArrayFeatureExtractor picks the label from (skl2onnx's); [] when there are none to read."""
+        constants = {t.name: t for t in self.graph.initializer}
+        for node in self.nodes:
+            if node.domain != "ai.onnx.ml":
+                continue
+            if node.op_type == "ZipMap":
+                for a in node.attribute:
+                    if a.name in ("classlabels_strings", "classlabels_int64s"):
+                        return _labels(a.strings or a.ints)
+            if node.op_type == "ArrayFeatureExtractor" and node.input and node.input[0] in constants:
+                t = constants[node.input[0]]
+                if t.data_type == 8 and not t.raw_data:  # strings
+                    return _labels(t.string_data)
+                if t.data_type == 7 and len(t.dims) == 1 and t.dims[0] <= 1000:  # before tolist makes an object of each
+                    return _labels(to_array(t, self.path).tolist())
+        return []
 
     def _needed(self):
         """The nodes the network's output is worked out from (others feed only the outputs left out)."""
