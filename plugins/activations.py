@@ -19,6 +19,7 @@ class Sigmoid(Activation):
     """
 
     name = "sigmoid"
+    onnx_ops = ("Sigmoid",)
     thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     monotonic = True
 
@@ -40,6 +41,21 @@ class Sigmoid(Activation):
     def to_onnx(self, graph, x):
         return graph.op("Sigmoid", x)
 
+    @classmethod
+    def from_onnx(cls, node):
+        """Sigmoid; of one score per example with ``1 - p`` and ``p`` concatenated after it (skl2onnx's binary
+        classifier), the two classes' probabilities: ``binary_sigmoid``."""
+        after = node.readers()
+        if node.input_shape == (1,) and len(after) == 2:
+            sub, concat = sorted(after, key=lambda n: n.op_type != "Sub")
+            p = node.outputs[0]
+            one = sub.value(0) if sub.op_type == "Sub" and sub.inputs[1:] == [p] else None
+            if (one is not None and one.size == 1 and float(one.reshape(-1)[0]) == 1 and concat.op_type == "Concat"
+                    and concat.inputs == [sub.outputs[0], p] and concat.attrs.get("axis") in (1, -1)):  # fmt: skip
+                node.take(sub, concat)
+                return "binary_sigmoid", {}
+        return cls.name, {}
+
 
 class ReLU(Activation):
     """``max(x, 0)``.
@@ -53,6 +69,7 @@ class ReLU(Activation):
     """
 
     name = "relu"
+    onnx_ops = ("Relu",)
     thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     preferred_init = "he"
 
@@ -98,6 +115,7 @@ class Softmax(Activation):
     """Row-wise softmax; subtracting the row max keeps exp from overflowing."""
 
     name = "softmax"
+    onnx_ops = ("Softmax",)
     thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     rowwise = True  # each output row depends on the whole input row
     monotonic = True  # the largest input of a row gives its largest output
@@ -116,6 +134,14 @@ class Softmax(Activation):
     def backward(self, x, y, dout):
         """The Jacobian product: y * (dout - sum(dout * y)) per row."""
         return y * (dout - np.sum(dout * y, axis=-1, keepdims=True))
+
+    @classmethod
+    def from_onnx(cls, node):
+        """Softmax over each row of (batch, classes): axis -1 or 1 (before opset 13, 1 is the default)."""
+        axis, shape = node.attrs.get("axis", -1 if node.opset >= 13 else 1), node.input_shape
+        if len(shape) != 1 or axis not in (1, -1):
+            raise node.fail(f"takes softmax over axis {axis} of a (batch, {', '.join(map(str, shape))}) tensor; fw's softmax takes it over each row of (batch, classes)")
+        return cls.name, {}
 
     def to_onnx(self, graph, x):
         return graph.op("Softmax", x, axis=-1)

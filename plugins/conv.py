@@ -263,6 +263,33 @@ class Conv2D(Layer):
         self.grads["b"] = np.ascontiguousarray(dWb[:, k])
         return dx if self.input_grad else None
 
+    onnx_ops = ("Conv",)
+
+    @classmethod
+    def from_onnx(cls, node):
+        """A Conv with one group, no dilation and the same padding on opposite sides."""
+        from framework.interchange.onnx_steps import batch_shape, compact, pair, windows
+
+        a = node.allow(group=(1,), auto_pad=("NOTSET", "VALID"))
+        W, b, shape = node.weight(1), node.weight(2, required=False), node.input_shape
+        if W.ndim != 4 or len(shape) != 3 or W.shape[1] != shape[0]:
+            raise node.fail(f"its weights have shape {W.shape}, which does not fit its input {batch_shape(shape)}")
+        filters, kernel = W.shape[0], (W.shape[2], W.shape[3])
+        if tuple(a.get("kernel_shape", kernel)) != kernel:
+            raise node.fail(f"kernel_shape {a['kernel_shape']} differs from its weights' {kernel}")
+        pads = a.get("pads", [0, 0, 0, 0])
+        if len(pads) != 4 or pads[0] != pads[2] or pads[1] != pads[3]:
+            raise node.fail(f"pads={pads}: fw's conv2d pads each side alike (top = bottom, left = right)")
+        strides = pair(node, "strides", a.get("strides", [1, 1]), 1)
+        padding = pair(node, "pads", pads[:2], 0)
+        windows(node, kernel, strides, padding)
+        if b is not None and b.shape != (filters,):
+            raise node.fail(f"its bias has shape {b.shape}, not ({filters},)")
+        entry = {"name": cls.name, "filters": int(filters), "kernel_size": compact(kernel)}
+        entry |= {"stride": compact(strides)} if strides != (1, 1) else {}
+        entry |= {"padding": compact(padding)} if padding != (0, 0) else {}
+        return entry, {"W": W, "b": np.zeros(filters, np.float32) if b is None else b}
+
     def to_onnx(self, graph, x):
         """Conv with the same kernels, strides and zero padding on every side."""
         (ph, pw), W, b = self.padding, self.params["W"], self.params["b"]
@@ -304,6 +331,22 @@ class _Pool(Layer):
         step = max(1, min(n, POOL_CHUNK_BYTES // (c * oh * w * np.dtype(dtype).itemsize)))
         chunks = [(a, min(a + step, n)) for a in range(0, n, step)]
         return chunks, lambda worker, a, b: self._scratch(f"rows{worker}", self._shapes(step)[1], dtype)[: b - a]
+
+    @classmethod
+    def from_onnx(cls, node):
+        """MaxPool or AveragePool without padding, ceil_mode or dilations."""
+        from framework.interchange.onnx_steps import compact, pair, windows
+
+        a = node.allow(ceil_mode=(0,), auto_pad=("NOTSET", "VALID"), storage_order=(0,))
+        if "kernel_shape" not in a:
+            raise node.fail("has no kernel_shape")
+        kernel = pair(node, "kernel_shape", a["kernel_shape"], 1)
+        if any(a.get("pads", [])):
+            raise node.fail(f"pads={a['pads']}; fw's pooling layers do not pad")
+        strides = pair(node, "strides", a.get("strides", [1, 1]), 1)  # ONNX's default stride is 1, fw's the window
+        windows(node, kernel, strides, (0, 0))
+        stride = {"stride": compact(strides)} if strides != kernel else {}  # fw's default stride is the window
+        return {"name": cls.name, "pool_size": compact(kernel)} | stride, {}
 
     def _wins(self, n):
         """Max-pooling's record of which candidate won, per pass (none for average pooling)."""
@@ -380,6 +423,7 @@ class MaxPool2D(_Pool):
     """
 
     name = "max_pool2d"
+    onnx_ops = ("MaxPool",)
 
     def _wins(self, n):
         _, rows_shape, out_shape = self._shapes(n)
@@ -433,6 +477,7 @@ class AvgPool2D(_Pool):
     """The mean of each window."""
 
     name = "avg_pool2d"
+    onnx_ops = ("AveragePool",)
 
     def _pass(self, x, axis, out, wins):
         views = self._views(x, axis, out.shape[axis])

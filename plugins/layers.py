@@ -89,6 +89,27 @@ class Dense(Layer):
         W = self.params.get("W")
         return f"Dense({W.shape[0]}, {W.shape[1]})" if W is not None else f"Dense(units={self.units})"
 
+    onnx_ops = ("Gemm", "MatMul")
+
+    @classmethod
+    def from_onnx(cls, node):
+        """Gemm (PyTorch's Linear: W as (outputs, inputs), transB set), or MatMul and the Add of a bias after it."""
+        from framework.interchange.onnx_steps import dense_entry
+
+        if node.op_type == "MatMul":
+            add = node.fold("Add")
+            return dense_entry(node, node.weight(1), add.operand() if add is not None else None)
+        a = node.allow(transA=(0,))
+        B = node.weight(1)
+        if B.ndim != 2:
+            raise node.fail(f"its B has shape {B.shape}; a dense layer's weights are a matrix")
+        W, C = B.T if a.get("transB", 0) else B, node.weight(2, required=False)
+        if a.get("alpha", 1.0) != 1.0:
+            W = W * np.float32(a["alpha"])
+        if C is not None and a.get("beta", 1.0) != 1.0:
+            C = C * np.float32(a["beta"])
+        return dense_entry(node, W, C)
+
     def to_onnx(self, graph, x):
         """Gemm (x @ W + b), after a Flatten when the input is an image, as forward flattens it."""
         if len(graph.input_shape) > 1:
@@ -146,6 +167,24 @@ class Dropout(Layer):
 
     def backward(self, dout):
         return dout * self.mask if self.rate else dout
+
+    onnx_ops = ("Dropout",)
+
+    @classmethod
+    def from_onnx(cls, node):
+        """The identity at inference, kept as a dropout layer with its rate (so the config can be trained on)."""
+        rate = node.attrs.get("ratio", 0.5)  # an attribute before opset 12
+        ratio = node.weight(1, required=False)
+        if ratio is not None:
+            if ratio.size != 1:
+                raise node.fail(f"its ratio has shape {ratio.shape}; a rate is one number")
+            rate = float(ratio.reshape(-1)[0])
+        mode = node.value(2)
+        if mode is not None and (mode.size != 1 or bool(mode.reshape(-1)[0])):
+            raise node.fail("has training_mode on, so it drops values at inference; fw imports models for inference")
+        if not 0 <= rate < 1:
+            raise node.fail(f"ratio {rate}; a dropout rate is at least 0 and below 1")
+        return {"name": cls.name, "rate": float(f"{rate:.7g}")}, {}
 
     def to_onnx(self, graph, x):
         """ONNX Dropout, the identity at inference (its ratio kept for importers); the book's rule, a Mul by 1 - rate."""
@@ -236,6 +275,28 @@ class BatchNorm(Layer):
         mean_dx = (dxn * xn).sum(axis=axes, keepdims=True) / np.float32(m)
         return (dxn - mean_d - xn * mean_dx) / std
 
+    onnx_ops = ("BatchNormalization",)
+
+    @classmethod
+    def from_onnx(cls, node):
+        """BatchNormalization in inference mode, on features or image channels."""
+        from framework.interchange.onnx_steps import batch_shape
+
+        a, shape = node.allow(training_mode=(0,), spatial=(1,)), node.input_shape
+        if len(shape) not in (1, 3):
+            raise node.fail(f"gets a tensor of shape {batch_shape(shape)}; fw's batch_norm takes (batch, features) or images")
+        stats = [node.weight(k) for k in (1, 2, 3, 4)]
+        if any(s.shape != (shape[0],) for s in stats):
+            raise node.fail(f"its statistics have shapes {[s.shape for s in stats]}, not ({shape[0]},) each")
+        if (stats[3] < 0).any():
+            raise node.fail("its running variance has negative values; the file is damaged")
+        eps, momentum = (float(f"{a.get(k, d):.7g}") for k, d in (("epsilon", 1e-5), ("momentum", 0.9)))  # float32, as written
+        if eps <= 0 or not 0 <= momentum < 1:
+            raise node.fail(f"epsilon={eps}, momentum={momentum}; fw's batch_norm needs epsilon > 0 and 0 <= momentum < 1")
+        entry = {"name": cls.name} | ({"momentum": momentum} if momentum != 0.9 else {}) | ({"eps": eps} if eps != 1e-5 else {})
+        arrays = dict(zip(("gamma", "beta", "running_mean", "running_var"), stats))
+        return (entry if len(entry) > 1 else cls.name), arrays
+
     def to_onnx(self, graph, x):
         """BatchNormalization in inference mode, with the running statistics (the same momentum convention)."""
         p, b = self.params, self.buffers
@@ -259,6 +320,15 @@ class Flatten(Layer):
 
     def backward(self, dout):
         return dout.reshape(self.input_shape)
+
+    onnx_ops = ("Flatten", "Reshape")
+
+    @classmethod
+    def from_onnx(cls, node):
+        """A Flatten, or a Reshape to (batch, features); nothing when the input is flat already."""
+        from framework.interchange.onnx_steps import flattens
+
+        return (cls.name, {}) if flattens(node) and len(node.input_shape) > 1 else None
 
     def to_onnx(self, graph, x):
         return graph.op("Flatten", x, axis=1)

@@ -14,6 +14,8 @@ from framework.plugin_system.manager import get_registry
 from framework.plugins.activations import Identity, ReLU, Sigmoid, Softmax, Step
 from framework.plugins.conv import AvgPool2D, Conv2D, MaxPool2D
 from framework.plugins.layers import BatchNorm, Dense, Dropout, Flatten
+from framework.plugins.binary_sigmoid import BinarySigmoid
+from framework.plugins.rescale import Rescale
 
 from onnx_kit import ort_session
 from test_cli import BOOK, REPO, fw, one_line_error
@@ -57,6 +59,9 @@ def with_statistics(net, rng):
             layer.params["beta"][:] = rng.normal(size=n)
             layer.buffers["running_mean"][:] = rng.normal(size=n)
             layer.buffers["running_var"][:] = rng.uniform(0.2, 3, n)
+        elif isinstance(layer, Rescale):
+            layer.buffers["offset"][:] = rng.normal(size=layer.buffers["offset"].shape)
+            layer.buffers["scale"][:] = rng.uniform(0.2, 3, layer.buffers["scale"].shape)
     return net
 
 
@@ -67,7 +72,8 @@ NETS = {
         (2, 13, 11),
     ),
     "a flatten, then step and identity": (lambda: [Flatten(), Dense(7), Step(), Dense(3), Identity()], (3, 4)),
-    "the book's MLP shape": (lambda: [Dense(12), Sigmoid(), Dense(8), ReLU(), Dense(4), Softmax()], (20,)),
+    "one score as two classes": (lambda: [Dense(1), BinarySigmoid()], (6,)),
+    "the book's MLP shape": (lambda: [Rescale(), Dense(12), Sigmoid(), Dense(8), ReLU(), Dense(4), Softmax()], (20,)),
 }
 
 

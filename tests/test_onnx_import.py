@@ -201,7 +201,7 @@ def test_every_other_op(tmp_path):
 def read_model(m, tmp_path, name="m.onnx"):
     path = tmp_path / name
     onnx.save(m, str(path))
-    return read(path)
+    return read(path, fw.get_registry())
 
 
 @pytest.fixture
@@ -291,7 +291,7 @@ def mlp_with(extra_nodes, extra_weights=None, last="h"):
 
 def test_an_unknown_op_names_the_op_the_node_and_its_position(capsys, tmp_path):
     m = mlp_with([node("Elu", ["h"], ["e"], "/act/Elu")], last="e")
-    refused(capsys, tmp_path, m, "node 1 '/act/Elu' (Elu): fw has no layer for this op", "fw reads Gemm, MatMul+Add")
+    refused(capsys, tmp_path, m, "node 1 '/act/Elu' (Elu): fw has no layer for this op", "fw's layers and the installed plugins' read Add, AveragePool, BatchNormalization, Cast, Conv")
 
 
 def test_a_branching_graph_says_fw_networks_are_sequential(capsys, tmp_path):
@@ -354,7 +354,32 @@ def test_a_layer_fw_lacks_names_the_node_and_the_plugin(capsys, tmp_path):
 
 def test_an_input_of_another_dataset_is_named(capsys, tmp_path):
     m = model([node("Flatten", ["input"], ["f"]), node("Gemm", ["f", "w", "b"], ["y"], transB=1)], {"w": (10, 3 * 32 * 32), "b": (10,)}, (3, 32, 32), output="y")
-    refused(capsys, tmp_path, m, "the model takes examples of shape (3, 32, 32), but dataset 'mnist' gives (1, 28, 28)")
+    refused(capsys, tmp_path, m, "the model takes examples of shape (3, 32, 32), but dataset 'mnist' gives (1, 28, 28)",
+            "name the dataset it classifies: dataset.name=image_folder dataset.path=FOLDER 'dataset.size=[32, 32]' dataset.color=rgb")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "inputs, classes, advice",
+    [
+        (784, 3, "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN (a table of 784 feature columns and 3 classes)"),
+        (6, 10, "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN (a table of 6 feature columns and 10 classes)"),
+    ],
+)
+def test_an_output_of_another_dataset_names_the_overrides_to_set(capsys, tmp_path, inputs, classes, advice):
+    m = model([node("Gemm", ["input", "w", "b"], ["y"], transB=1)], {"w": (classes, inputs), "b": (classes,)}, (inputs,), output="y")
+    fragments = [f"gives {classes} scores per example (one per class), but dataset 'mnist' has 10 classes", advice]
+    if inputs != 784:
+        fragments[0] = "the model takes examples of shape (6,), but dataset 'mnist' gives (784,)"
+    refused(capsys, tmp_path, m, *fragments)
+
+
+def test_ten_classes_of_28x28_images_name_the_datasets_that_fit(capsys, tmp_path, tmp_path_factory):
+    table = tmp_path_factory.mktemp("table") / "t.csv"
+    table.write_text("a,b,y\n1,2,x\n3,4,z\n5,6,x\n7,8,z\n9,1,x\n")
+    m = model([node("Flatten", ["input"], ["f"]), node("Gemm", ["f", "w", "b"], ["y"], transB=1)], {"w": (10, 784), "b": (10,)}, (1, 28, 28), output="y")
+    refused(capsys, tmp_path, m, "the model takes examples of shape (1, 28, 28), but dataset 'csv' gives (2,)",
+            "name the dataset it classifies: dataset.name=fashion_mnist or dataset.name=mnist, or for your own data dataset.name=image_folder",
+            overrides=["dataset.name=csv", f"dataset.path={table}", "dataset.label=y"])  # fmt: skip
 
 
 def test_a_bad_override_names_the_override(capsys, tmp_path):
@@ -430,9 +455,10 @@ def test_mutated_models_end_in_a_layer_list_or_one_line(capsys, tmp_path):
     W = np.random.default_rng(0).normal(size=(4320, 100)).astype(np.float32)
     base = torch_convnet(np.ones((30, 1, 5, 5), np.float32), np.zeros(30, np.float32), W, np.zeros(100, np.float32),
                          np.ones((100, 10), np.float32), np.zeros(10, np.float32))  # fmt: skip
-    ops = ["Relu", "Gemm", "MatMul", "Conv", "MaxPool", "Flatten", "Reshape", "Softmax", "Dropout", "Identity", "Shape", "Concat", "Slice"]
+    ops = ["Relu", "Gemm", "MatMul", "Conv", "MaxPool", "Flatten", "Reshape", "Softmax", "Dropout", "Identity", "Shape", "Concat", "Slice",
+           "Sub", "Div", "Mul", "Add", "Scaler", "Cast", "BatchNormalization"]  # fmt: skip
     outcomes = set()
-    for _ in range(60):
+    for _ in range(120):
         m = onnx.ModelProto()
         m.CopyFrom(base)
         g = m.graph
@@ -460,3 +486,135 @@ def test_mutated_models_end_in_a_layer_list_or_one_line(capsys, tmp_path):
         assert code == 0 or (err.startswith("fw: error: ") and err.count("\n") == 1), err
         outcomes.add(code)
     assert outcomes == {0, 1}
+
+
+# -- what layers read of themselves: plugins, a model's own preparation, casts -----------------------
+
+
+def leaky_mlp(alpha=0.1):
+    """What torch.onnx.export writes for Linear, LeakyReLU(alpha), Linear (benchmarks: the same with torch)."""
+    nodes = [
+        node("Gemm", ["input", "fc1.weight", "fc1.bias"], ["h"], "/fc1/Gemm", alpha=1.0, beta=1.0, transB=1),
+        node("LeakyRelu", ["h"], ["a"], "/act/LeakyRelu", alpha=alpha),
+        node("Gemm", ["a", "fc2.weight", "fc2.bias"], ["logits"], "/fc2/Gemm", alpha=1.0, beta=1.0, transB=1),
+    ]
+    return model(nodes, {"fc1.weight": (32, 784), "fc1.bias": (32,), "fc2.weight": (10, 32), "fc2.bias": (10,)}, (784,))
+
+
+@pytest.fixture
+def extra_installed(extra_activations, monkeypatch):
+    """examples/fw-extra-activations installed and seen by this process's registry."""
+    from framework.plugin_system import manager as plugins
+
+    monkeypatch.syspath_prepend(str(extra_activations))
+    monkeypatch.delenv("FW_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    plugins._build.cache_clear()
+    yield
+    plugins._build.cache_clear()
+
+
+def test_a_plugins_layer_reads_its_own_op(tmp_path, extra_installed):
+    m = leaky_mlp()
+    net, cfg, out = imported_network(m, tmp_path)
+    assert [type(layer).name for layer in net.layers] == ["dense", "leaky_relu", "dense"]
+    assert net.layers[1].alpha == 0.1 and "model.layers[1] leaky_relu (alpha: 0.1)  <- node 1 '/act/LeakyRelu' (LeakyRelu)" in out
+    agree(m, net, np.random.default_rng(0).uniform(0, 1, size=(500, 784)).astype(np.float32) / 10)
+
+
+def test_the_refusal_lists_the_ops_installed_plugins_read(capsys, tmp_path, extra_installed):
+    refused(capsys, tmp_path, mlp_with([node("Elu", ["h"], ["e"], "/act/Elu")], last="e"), "fw has no layer for this op", "Identity, LeakyRelu, MatMul")
+
+
+def test_without_the_plugin_the_op_names_the_package_to_install(capsys, tmp_path):
+    refused(capsys, tmp_path, leaky_mlp(), "node 1 '/act/LeakyRelu' (LeakyRelu): needs a 'leaky_relu' layer", "pip install ./examples/fw-extra-activations")
+
+
+def test_a_models_own_normalisation_becomes_a_rescale_layer(capsys, tmp_path, mnist_dir):
+    """PyTorch's transforms.Normalize folded into the model: Sub and Div by per-channel constants, then a Cast to
+    float that changes nothing. mnist's own normalisation (pixels to 0..1) stays: it is not a standardisation."""
+    nodes = [
+        node("Sub", ["input", "mean"], ["centred"], "/Sub"), node("Div", ["centred", "std"], ["scaled"], "/Div"),
+        node("Cast", ["scaled"], ["as_float"], "/Cast", to=TensorProto.FLOAT),
+        node("Flatten", ["as_float"], ["f"], "/Flatten"), node("Gemm", ["f", "w", "b"], ["z"], "/fc/Gemm", transB=1),
+        node("Softmax", ["z"], ["logits"], "/Softmax", axis=-1),
+    ]
+    weights = {"mean": np.full((1, 1, 1), 0.1307, np.float32), "std": np.full((1, 1, 1), 0.3081, np.float32), "w": (10, 784), "b": (10,)}
+    m = model(nodes, weights, (1, 28, 28))
+    net, cfg, out = imported_network(m, tmp_path, f"dataset.root={mnist_dir}", "dataset.flatten=false")
+    assert [type(layer).name for layer in net.layers] == ["rescale", "flatten", "dense", "softmax"]
+    assert "model.layers[0] rescale  <- node 0 '/Sub' (Sub)" in out and cfg.dataset.normalize is True
+    x, _ = fw.load_dataset(cfg)
+    agree(m, net, x[:2000])
+
+
+def test_a_cast_that_changes_the_values_is_refused(capsys, tmp_path):
+    m = mlp_with([node("Cast", ["h"], ["c"], "/Cast", to=TensorProto.INT64)], last="c")
+    refused(capsys, tmp_path, m, "node 1 '/Cast' (Cast): casts the network's float32 values to ONNX type 7", "a Cast to float only")
+
+
+def test_of_two_float_outputs_fw_cannot_tell_which_is_the_network(capsys, tmp_path):
+    m = mlp_with([node("Relu", ["h"], ["r"], "/relu")], last="r")
+    m.graph.output.append(helper.make_tensor_value_info("h", TensorProto.FLOAT, None))
+    refused(capsys, tmp_path, m, "the graph has 2 outputs ('r', 'h'), 2 of them float tensors", "fw reads one")
+
+
+def test_the_constant_of_a_sub_must_act_on_each_example_alone(capsys, tmp_path):
+    m = mlp_with([node("Sub", ["h", "c"], ["s"], "/Sub")], {"c": (5, 10)}, last="s")
+    refused(capsys, tmp_path, m, "node 1 '/Sub' (Sub): its constant has shape (5, 10), which does not act on each example of shape (10,) alone")
+
+
+READERS = '''
+import numpy as np
+from framework import Layer, hookimpl
+
+
+class ShiftBy(Layer):
+    """Reads an Elu of alpha 2 only (as nothing sensible would), and leaves any other to the next reader."""
+
+    name = "shift_by"
+    onnx_ops = ("Elu",)
+
+    def __init__(self, by=0.0):
+        self.by = by
+
+    def forward(self, x, train=False):
+        return x + np.float32(self.by)
+
+    @classmethod
+    def from_onnx(cls, node):
+        return ({"name": cls.name, "by": 1.5}, {}) if node.attrs.get("alpha") == 2.0 else NotImplemented
+
+
+class Careless(Layer):
+    name = "ztail"
+    onnx_ops = ("Elu",)
+
+    def forward(self, x, train=False):
+        return x
+
+    @classmethod
+    def from_onnx(cls, node):
+        return "ztail"  # not (entry, arrays)
+
+
+@hookimpl
+def register_layers(register):
+    register(ShiftBy)
+    register(Careless)
+'''
+
+
+@pytest.mark.parametrize("alpha, outcome", [(2.0, {"name": "shift_by", "by": 1.5}), (1.0, "layer 'ztail' read it as 'ztail'; from_onnx must return (a model.layers entry, a dict of arrays)")])
+def test_a_reader_may_leave_a_node_to_the_next_and_a_wrong_answer_is_one_line(tmp_path, alpha, outcome):
+    from framework.plugin_system.manager import get_registry
+
+    plugin = tmp_path / "readers.py"
+    plugin.write_text(READERS)
+    path = tmp_path / "m.onnx"
+    onnx.save(mlp_with([node("Elu", ["h"], ["e"], "/act/Elu", alpha=alpha)], last="e"), str(path))
+    registry = get_registry((str(plugin),))
+    if isinstance(outcome, dict):
+        assert read(path, registry).layers[1] == outcome
+    else:
+        with pytest.raises(FwError, match=r"node 1 '/act/Elu' \(Elu\): " + outcome.replace("(", r"\(").replace(")", r"\)")):
+            read(path, registry)

@@ -1,24 +1,32 @@
-"""``fw import-onnx``: a sequential ONNX model (PyTorch's, Keras's, fw's own) as an fw config and its weights."""
+"""``fw import-onnx``: a sequential ONNX model (PyTorch's, Keras's, skl2onnx's, fw's own) as an fw config and its weights."""
 
 import argparse
 
 HELP = """\
-Read MODEL.onnx, a sequential network such as PyTorch's torch.onnx.export or
-Keras's exporters write it, and write OUT.yaml (its dataset, model.layers, and
-weights: {importer: npz, path: OUT.npz}) and the weights, OUT.npz, beside it.
+Read MODEL.onnx, a sequential network such as PyTorch's torch.onnx.export,
+Keras's or skl2onnx's exporters write it, and write OUT.yaml (its dataset,
+model.layers, and weights: {importer: npz, path: OUT.npz}) and the weights,
+OUT.npz, beside it.
 KEY=VALUE overrides go into OUT.yaml, e.g. the dataset the model classifies.
 Then `fw run OUT.yaml` evaluates the model, and `fw train OUT.yaml` trains it on.
 
-fw reads Gemm, MatMul (+ Add), Conv, MaxPool, AveragePool, Relu, Sigmoid,
-Tanh, Softmax, Flatten and Reshape to (batch, features) (also through the
-Shape/Gather/Concat nodes exporters write for it), BatchNormalization,
-Dropout and Identity. Anything else, or a graph that branches, is a one-line
-error naming the node. Importing runs nothing from the model and opens no
-other file; every size is checked before anything is allocated.
+Each layer reads the ONNX ops it declares (Layer.onnx_ops, Layer.from_onnx),
+installed plugins' layers too. fw's own read Gemm, MatMul (+ Add), Conv,
+MaxPool, AveragePool, Relu, Sigmoid, Softmax, Flatten and Reshape to
+(batch, features) (also through the Shape/Gather/Concat nodes exporters
+write for it), BatchNormalization, Dropout, and a model's own preparation
+(ai.onnx.ml Scaler; Sub, Div, Add, Mul by constants) as rescale, after which
+the dataset does not standardise again (dataset.normalize: false). Identity
+and a Cast to float are nothing. Of a classifier's label and probabilities
+(skl2onnx), the probabilities are read. Anything else, or a graph that
+branches, is a one-line error naming the node. Importing runs nothing from
+the model and opens no other file; every size is checked before anything is
+allocated.
 
 examples:
   fw import-onnx simple_convnet.onnx convnet.yaml
   fw import-onnx fashion.onnx fashion.yaml dataset.name=fashion_mnist
+  fw import-onnx iris.onnx iris.yaml dataset.name=csv dataset.path=iris.csv dataset.label=species
   fw run convnet.yaml
 
 Needs onnx (pip install onnx)."""
@@ -54,7 +62,7 @@ def run(args):
     weights = out.with_suffix(".npz")
     check_writable(out, "output", args.force)
     check_writable(weights, "output (the weights beside it)", args.force)
-    imported = onnx_import.read(args.model)
+    imported = onnx_import.read(args.model, *_layer_maker())
     draft = temp_path(out)  # the config, checked under its own name before it takes OUT.yaml's
     try:
         cfg = _checked_config(imported, draft, out, weights, args.overrides)
@@ -64,8 +72,17 @@ def run(args):
         os.replace(draft, out)
     finally:
         draft.unlink(missing_ok=True)
-    _report(imported, args.model, out, weights)
+    _report(imported, args.model, out, weights, cfg)
     return 0
+
+
+def _layer_maker():
+    """fw's registry, and a maker of layers as fw run makes them when weights follow: nothing is drawn."""
+    from ..config.assemble import LayerSpec, _Unset, make_layer
+    from ..plugin_system.manager import get_registry
+
+    registry = get_registry()
+    return registry, lambda cls, name, params: make_layer(cls, LayerSpec(name, params, f"layer '{name}'"), registry, _Unset)
 
 
 def _checked_config(imported, draft, out, weights, overrides):
@@ -93,6 +110,10 @@ def _checked_config(imported, draft, out, weights, overrides):
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
     _check_names(cfg, registry, imported)
+    if imported.prepares and not any(o.split("=", 1)[0].strip() == "dataset.normalize" for o in overrides):
+        dataset = registry.get("datasets", cfg.dataset.name, "dataset.name")
+        if getattr(dataset, "pixels", None) is not True:  # a dataset that would standardise what the model standardises
+            cfg.dataset.normalize = False
     _check_network(cfg, registry, imported)
     return cfg
 
@@ -112,20 +133,57 @@ def _check_network(cfg, registry, imported):
     """Build the network as fw run will, for the config's dataset, and load the model's weights into it."""
     import numpy as np
 
-    from ..config.assemble import assemble
+    from ..config.assemble import assemble, input_shape
+    from ..config.datasets import make_dataset
     from ..data.weights import load_weights
     from ..errors import FwError
 
-    net, _ = assemble(cfg, registry, np.random.default_rng(0), weights_follow=True)
-    model, data = imported.input_shape, net.input_shape
+    dataset = make_dataset(cfg, registry, trained=True)
+    model, data = imported.input_shape, input_shape(cfg, dataset)
     first = cfg.model.layers[0] if cfg.model.layers else None
     flattens_first = (first if isinstance(first, str) else getattr(first, "name", None)) in ("dense", "flatten")
     if model != data and not (flattens_first and np.prod(model) == np.prod(data)):
         raise FwError(
             f"the model takes examples of shape {model}, but dataset '{cfg.dataset.name}' gives {data} "
-            f"(dataset.flatten={cfg.dataset.flatten}); name the dataset it classifies, e.g. dataset.name=fashion_mnist"
+            f"(dataset.flatten={cfg.dataset.flatten}); name the dataset it classifies: {_dataset_advice(registry, imported)}"
         )
+    classes = dataset.num_classes
+    if imported.output_shape != (classes,):
+        shown = imported.output_shape[0] if len(imported.output_shape) == 1 else imported.output_shape
+        raise FwError(
+            f"the model gives {shown} scores per example (one per class), but dataset '{cfg.dataset.name}' has "
+            f"{classes} classes; name the dataset it classifies: {_dataset_advice(registry, imported)}"
+        )
+    net, _ = assemble(cfg, registry, np.random.default_rng(0), weights_follow=True, dataset=dataset)
     load_weights(net, imported.arrays, "the model's weights")
+    names = [dataset.class_name(k) for k in range(classes)]
+    numbered = [str(k) for k in range(classes)]  # labels fitted as 0..k-1 say nothing of the names
+    if imported.class_labels and imported.class_labels not in (names, numbered):
+        imported.notes.append(
+            f"the model's classes are {', '.join(imported.class_labels)} (in its outputs' order), dataset "
+            f"'{cfg.dataset.name}' has {', '.join(names)}: fw takes output k as the dataset's class k, so check they are the same classes in the same order"
+        )
+
+
+def _dataset_advice(registry, imported):
+    """The overrides that name a dataset the model fits: the installed ones of its shape and classes, else your own."""
+    import math
+
+    n, out = math.prod(imported.input_shape), imported.output_shape
+    classes = out[0] if len(out) == 1 else None
+    fits = []
+    for name in registry.names("datasets"):
+        cls = registry.entries["datasets"].get(name)
+        shape, names = getattr(cls, "shape", None), getattr(cls, "class_names", None)
+        if isinstance(shape, tuple) and math.prod(shape) == n and names is not None and len(names) == classes:
+            fits.append(f"dataset.name={name}")
+    if len(imported.input_shape) == 1:
+        own = f"dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN (a table of {n} feature columns and {classes} classes)"
+    else:
+        c, h, w = (1, *imported.input_shape) if len(imported.input_shape) == 2 else imported.input_shape
+        color = "grayscale" if c == 1 else "rgb"
+        own = f"dataset.name=image_folder dataset.path=FOLDER 'dataset.size=[{h}, {w}]' dataset.color={color} (one subfolder per class, {classes} classes)"
+    return f"{' or '.join(fits)}, or for your own data {own}" if fits else own
 
 
 def _config_text(cfg, imported, model, out, weights):
@@ -149,14 +207,28 @@ def _config_text(cfg, imported, model, out, weights):
     return head + OmegaConf.to_yaml(OmegaConf.create(text))
 
 
-def _report(imported, model, out, weights):
+def _name(entry):
+    return entry if isinstance(entry, str) else entry["name"]
+
+
+def _report(imported, model, out, weights, cfg):
+    from ..safeio.untrusted import clip
+
     print(f"read {model} ({imported.producer}, opset {imported.opset}): input (batch, {', '.join(map(str, imported.input_shape))})")
     for i, (entry, source) in enumerate(zip(imported.layers, imported.sources)):
         params = ", ".join(f"{k}: {v}" for k, v in entry.items() if k != "name") if isinstance(entry, dict) else ""
         shown = f"{entry['name']} ({params})" if params else entry if isinstance(entry, str) else entry["name"]
         print(f"  model.layers[{i}] {shown}  <- {source}")
+    if imported.dropped:
+        print(f"note: read the model's probabilities; its other output{'s' if len(imported.dropped) > 1 else ''} "
+              f"({', '.join(clip(repr(d), 40) for d in imported.dropped)}, the label fw run works out itself) left out")
+    for note in imported.notes:
+        print(f"note: {note}")
+    if imported.prepares and not cfg.dataset.normalize:
+        print(f"note: the model prepares its input itself (model.layers[0] {_name(imported.layers[0])}), "
+              "so dataset.normalize is false: fw does not standardise it again")
     print(f"wrote {out} and {weights}; run it: fw run {out}")
     last = imported.layers[-1] if imported.layers else None
-    if last != "softmax":
+    if last not in ("softmax", "binary_sigmoid"):  # the layers that end in probabilities
         print("note: the model ends without softmax, so it gives scores, not probabilities; fw run classifies by them "
               "all the same. Add softmax to model.layers to train it with fw train's cross_entropy.")

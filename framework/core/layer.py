@@ -47,7 +47,8 @@ class Layer:
     declares (``weight_names``, ``outputs_probabilities``), fw's initialiser
     (an ``init: Initializer`` parameter), inference fast paths
     (``forward_into``, ``inplace``, ``monotonic``, ``thread_safe``,
-    ``input_grad``) and export (``to_onnx``).
+    ``input_grad``), export (``to_onnx``) and import (``onnx_ops`` and
+    ``from_onnx``).
 
     The rest is fw's own, called by the network and the messages; a layer
     does not override it. The network runs a layer through ``__call__`` and
@@ -140,6 +141,33 @@ class Layer:
         needed: fw does that.
         """
         raise NotImplementedError(f"{type(self).__name__} has no to_onnx(graph, x)")
+
+    # --- Optional: import ----------------------------------------------------------------------
+
+    #: The ONNX op types ``from_onnx`` reads, e.g. ``("Relu",)`` (ops of the standard domains,
+    #: ``ai.onnx`` and ``ai.onnx.ml``): ``fw import-onnx`` hands it each node of these types on a
+    #: network's path, and its refusal of any other op lists the ops every installed layer reads.
+    onnx_ops: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_onnx(cls, node):
+        """``fw import-onnx`` needs it (the mirror of ``to_onnx``): this layer's part of a model, read from ONNX.
+
+        ``node`` is an ONNX node of one of ``onnx_ops`` (``framework.interchange.onnx_import.OnnxNode``):
+        ``node.op_type``, ``node.attrs`` (its attributes by name), ``node.input_shape`` (one example,
+        no batch axis) and ``node.opset``; ``node.weight(k)``, its input ``k`` as a float array (a
+        constant of the model); ``node.operand()``, the constant other input of an element-wise op
+        (Add, Mul, ...); ``node.fold(*op_types)``, the node after it when it is one of those and reads
+        only this one's output, taken into this layer (the Add of MatMul + Add); ``node.fail(problem)``,
+        the one-line error naming the node. No import of ``onnx`` is needed: fw does that.
+
+        Return ``(entry, arrays)``: the ``model.layers`` entry (``"relu"``, ``{"name": "dense",
+        "units": 10}``) and the arrays of its ``params`` and ``buffers`` by key (``{"W": ..., "b":
+        ...}``); fw builds the layer to learn its output shape. Return None when the node changes
+        nothing (no layer), and ``NotImplemented`` to leave the node to another layer that reads
+        the op. The default, for a layer with no parameters, is ``(cls.name, {})``.
+        """
+        return cls.name, {}
 
     # --- fw's own: a layer does not override these ------------------------------------------------
 

@@ -1,12 +1,15 @@
-"""An ONNX model into fw's layers: the sequential graphs that PyTorch's and Keras's exporters write.
+"""An ONNX model into fw's layers: the sequential graphs that PyTorch's, Keras's and skl2onnx's exporters write.
 
-The graph is walked from its one input to its one output. Each node on that
-path becomes a layer (Gemm: dense, Conv: conv2d, ...) or is folded into one
-(MatMul + Add: dense; Identity: nothing); the nodes that only work out a
-flatten's target shape are evaluated on integers (``onnx_values``). Nothing of
-the model runs: no operator, no custom op, and no file but the model is opened.
-A tensor becomes an array only after its declared size is checked against the
-bytes it holds.
+The graph is walked from its one input to its output (of a classifier's label
+and probabilities, the probabilities: the label's branch is dropped). Each node
+on that path is read by the layer that declares its op type (``Layer.onnx_ops``
+and ``Layer.from_onnx``: Gemm by dense, Conv by conv2d, LeakyRelu by an
+installed plugin's leaky_relu, ...), which may fold the node after it into
+itself (MatMul + Add: dense); an Identity, or a Cast to float, is nothing. The
+nodes that only work out a flatten's target shape are evaluated on integers
+(``onnx_values``). Nothing of the model runs: no operator, no custom op, and no
+file but the model is opened. A tensor becomes an array only after its declared
+size is checked against the bytes it holds.
 """
 
 import math
@@ -20,10 +23,9 @@ import numpy as np
 
 from ..errors import FwError
 from ..safeio.files import open_input
-from ..safeio.untrusted import clip
+from ..safeio.untrusted import clip, describe_exception, describe_object, type_name
 from . import optional_import
-from .onnx_steps import STEPS
-from .onnx_values import BATCH, Values, attributes, where
+from .onnx_values import BATCH, Values, attributes, to_array, where
 from .onnx_wire import parsed_size
 
 MAX_BYTES = 256 << 20  # as for a downloaded weights file
@@ -32,8 +34,14 @@ MAX_PARSED = 2 * MAX_BYTES  # what protobuf may take to parse a model: a 256 MiB
 MAX_ENTRIES = 200_000  # in the encoding: nodes, tensors, names, sizes (a network of 1,000 nodes has about 50,000)
 MAX_NODES = 1000  # a sequential network has a few dozen; 2,000 dense layers are more than a config can hold
 MAX_NODE_ENTRIES = 64  # inputs, outputs and attributes of one node: fw's ops have a few, a Concat of a shape's pieces too
-#: The ops fw reads, for the message about any other.
-READS = "Gemm, MatMul+Add, Conv, MaxPool, AveragePool, Relu, Sigmoid, Tanh, Softmax, Flatten, Reshape, BatchNormalization, Dropout, Identity"
+#: The domains of the standard ops, which layers' ``onnx_ops`` name (a custom domain's op is never read).
+STANDARD = ("", "ai.onnx", "ai.onnx.ml")
+#: Ops the walker reads itself: they change nothing (a Cast only when it casts to float, ONNX's type 1).
+NOTHING = ("Identity", "Cast")
+#: Ops whose inputs may come in either order: the network's tensor need not be the first.
+COMMUTATIVE = ("Add", "Mul")
+#: Ops that the layers of fw's example plugin package read, for the advice when it is not installed.
+ELSEWHERE, PACKAGE = {"Tanh": "tanh", "LeakyRelu": "leaky_relu"}, "fw-extra-activations"
 
 
 @dataclass
@@ -44,20 +52,29 @@ class Imported:
     arrays: dict = field(default_factory=dict)
     sources: list = field(default_factory=list)  # per layer: the node it came from, as errors name it
     input_shape: tuple = ()  # one example, from the graph's input
+    output_shape: tuple = ()  # one example's output: (classes,) for a classifier
     producer: str = ""
     opset: int = 0
     dataset: dict = field(default_factory=dict)  # what an fw export's metadata says of its dataset
+    prepares: bool = False  # the network's first layer prepares its input (standardises): the dataset must not
+    dropped: list = field(default_factory=list)  # the outputs left out, as a message names them (a classifier's label)
+    class_labels: list = field(default_factory=list)  # a classifier's own class labels, in its outputs' order (skl2onnx's)
+    notes: list = field(default_factory=list)  # what the command found worth saying about the import
 
 
-def read(path) -> Imported:
-    """The layers and weights of the ONNX model at ``path``; anything fw cannot express is a one-line FwError."""
+def read(path, registry, make=None) -> Imported:
+    """The layers and weights of the ONNX model at ``path``; anything fw cannot express is a one-line FwError.
+
+    ``registry`` (``framework.get_registry()``) has the layers that read the ops. ``make(cls, name,
+    params)`` makes a layer as the config will, to be built for its output shape (default: ``cls(**params)``).
+    """
     onnx = optional_import("onnx", "onnx", "fw import-onnx")
     path = Path(path)
     model = _load(onnx, path)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise FwError(f"{path}: the model declares no version of the standard ONNX operators (opset_import); the file is damaged")
-    imported = _Walker(model.graph, path, opset).walk()
+    imported = _Walker(model.graph, path, opset, registry, make or (lambda cls, name, params: cls(**params))).walk()
     imported.producer = clip(f"{model.producer_name} {model.producer_version}".strip(), 60) or "an unnamed exporter"
     imported.opset = opset
     imported.dataset = _fw_dataset({p.key: p.value for p in model.metadata_props})
@@ -122,21 +139,121 @@ def _fw_dataset(metadata) -> dict:
     return out | ({"normalize": normalize} if isinstance(normalize, bool) else {})
 
 
+def readers(registry) -> dict:
+    """op type -> the layer classes that read it (``onnx_ops``), fw's own before installed plugins'."""
+    found = defaultdict(list)
+    names = registry.names("layers")
+    builtin = {n for n in names if getattr(registry.providers["layers"].get(n), "builtin", False)}
+    for name in sorted(names, key=lambda n: (n not in builtin, n)):
+        cls = registry.entries["layers"].get(name)
+        ops = getattr(cls, "onnx_ops", None) or ()
+        for op in (ops,) if isinstance(ops, str) else ops:  # ("Relu") is a string, not a tuple: read it as meant
+            if isinstance(op, str):
+                found[op].append(cls)
+    return dict(found)
+
+
+class OnnxNode:
+    """A node on the network's path, as a layer's ``from_onnx`` reads it (see ``Layer.from_onnx``)."""
+
+    def __init__(self, walker, i, node, input_shape, x):
+        self._w, self._i, self._node, self._x = walker, i, node, x
+        self.op_type, self.domain, self.input_shape, self.opset = node.op_type, node.domain, input_shape, walker.opset
+        self.inputs, self.outputs = list(node.input), list(node.output)  # tensor names
+        self.attrs = attributes(node, walker.path)
+        self.last = node  # the node whose first output the path goes on from (the Add of MatMul + Add)
+
+    @property
+    def batch(self):
+        """The model's batch size: a number, or ``onnx_values.BATCH`` when it is left to run time."""
+        return self._w.values.batch
+
+    def fail(self, problem) -> FwError:
+        """The error to raise: ``MODEL: node 3 '/fc/Gemm' (Gemm): PROBLEM``."""
+        return self._w.fail(self._i, self._node, problem)
+
+    def weight(self, k, required=True):
+        """Input ``k``, a float constant of the model (a weight); None when optional and absent."""
+        return self._w.weight(self._i, self._node, k, required)
+
+    def value(self, k):
+        """Input ``k``, a constant of any type (a flag, a shape); None when absent."""
+        name = self._node.input[k] if k < len(self._node.input) else ""
+        return self._w.values.get(name, self._i, self._node) if name else None
+
+    def ints(self, k):
+        """Input ``k``, whole numbers (axes, a target shape), as a list; worked out through Shape/Gather/... nodes."""
+        name = self._node.input[k] if k < len(self._node.input) else ""
+        if not name:
+            raise self.fail(f"has no input {k + 1}, which it needs")
+        return self._w.values.ints(name, self._i, self._node)
+
+    def operand(self):
+        """The constant input of an element-wise op with two (Add, Sub, Mul, Div) that is not the network's tensor."""
+        names = list(self._node.input)
+        if len(names) != 2 or names[0] == names[1]:
+            raise self.fail(f"has {len(names)} inputs; fw reads it with two, the network's tensor and a constant")
+        if names[0] != self._x and self.op_type not in COMMUTATIVE:
+            raise self.fail(f"takes the network's tensor as its second input, which fw's layers do not compute ({names[0]} {self.op_type} x)")
+        return self.weight(1 if names[0] == self._x else 0)
+
+    def allow(self, **allowed):
+        """Refuse an attribute value fw's layer cannot honour: ``allowed`` maps a name to its possible values."""
+        for key, ok in allowed.items():
+            if key in self.attrs and self.attrs[key] not in ok:
+                raise self.fail(f"{key}={clip(repr(self.attrs[key]), 40)}; fw's layer supports {key} {' or '.join(map(repr, ok))} only")
+        return self.attrs
+
+    def readers(self):
+        """The nodes that read this one's output, not taken yet, as OnnxNodes (their ``input_shape`` None);
+        none when it is the network's output."""
+        w, y = self._w, self.last.output[0]
+        if y == w.output:
+            return []
+        return [OnnxNode(w, j, w.nodes[j], None, y) for j in w.users[y] if j not in w.folded and j not in w.walked]
+
+    def take(self, *nodes):
+        """Take ``nodes`` (some of ``readers``, the last one last) into this layer: the path goes on from the last."""
+        for n in nodes:
+            self._w.folded.add(n._i)
+        self.last = nodes[-1]._node
+
+    def fold(self, *op_types):
+        """The node after this one, taken into this layer, when it is one of ``op_types`` and the only
+        reader of this one's output; else None."""
+        after = self.readers()
+        if len(after) != 1 or after[0].op_type not in op_types or after[0].domain not in STANDARD:
+            return None
+        self.take(after[0])
+        return after[0]
+
+
+def _labels(values, most=1000):
+    """Class labels as text, when there are few enough to be a classifier's (each clipped as a message shows it)."""
+    if len(values) > most:
+        return []
+    return [clip(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v), 60) for v in values]
+
+
 class _Walker:
     """Follows the network's one path through the graph, turning nodes into layers."""
 
-    def __init__(self, graph, path, opset):
-        self.graph, self.path, self.opset = graph, path, opset
+    def __init__(self, graph, path, opset, registry, make):
+        self.graph, self.path, self.opset, self.registry, self.make = graph, path, opset, registry, make
+        self.readers = readers(registry)
         self.nodes = list(graph.node)
+        self.input, shape, batch = self._input()
+        self.output, dropped = self._output()
+        kept = self._needed() if dropped else range(len(self.nodes))  # a label's branch is left out
         self.users = defaultdict(list)  # tensor -> the nodes that read it, but Shape (which reads no values)
-        for i, node in enumerate(self.nodes):
+        for i in kept:
+            node = self.nodes[i]
             for name in dict.fromkeys(node.input):
                 if name and node.op_type != "Shape":
                     self.users[name].append(i)
-        self.input, shape, batch = self._input()
         self.shapes = {self.input: shape}
         self.values = Values(graph, path, opset, self.shapes, batch)
-        self.out = Imported(input_shape=shape)
+        self.out = Imported(input_shape=shape, dropped=dropped, class_labels=self._class_labels() if dropped else [])
         self.folded = set()  # nodes taken into a layer already (the Add of MatMul + Add)
         self.walked = set()
 
@@ -145,11 +262,11 @@ class _Walker:
         g, path = self.graph, self.path
         constants = {t.name for t in g.initializer}
         inputs = [v for v in g.input if v.name not in constants]
-        if len(inputs) != 1 or len(g.output) != 1:
+        if len(inputs) != 1 or not g.output:
             names = ", ".join(clip(repr(v.name), 40) for v in inputs[:5])
             raise FwError(
                 f"{path}: the graph has {len(inputs)} input(s) ({names}) and {len(g.output)} output(s); "
-                "fw networks are sequential, with one input (the images) and one output"
+                "fw networks are sequential, with one input (the images, or a table's rows) and one output"
             )
         v = inputs[0]
         t = v.type.tensor_type
@@ -166,8 +283,62 @@ class _Walker:
         batch = dims[0].dim_value if dims[0].HasField("dim_value") else BATCH
         return v.name, tuple(fixed), batch
 
+    def _output(self):
+        """The tensor the network ends at, and the outputs left out: of a classifier's label and probabilities
+        (skl2onnx writes both), the probabilities, before the ZipMap that turns them into dictionaries."""
+        outputs = list(self.graph.output)
+        if len(outputs) == 1:
+            return outputs[0].name, []
+        producers = {out: node for node in self.nodes for out in node.output}
+        probabilities, labels = [], []
+        for v in outputs:
+            made = producers.get(v.name)
+            if made is not None and made.op_type == "ZipMap" and made.domain == "ai.onnx.ml" and made.input:
+                probabilities.append(made.input[0])
+            elif v.type.HasField("tensor_type") and v.type.tensor_type.elem_type == 1:
+                probabilities.append(v.name)
+            else:
+                labels.append(v.name)
+        if len(probabilities) != 1:
+            names = ", ".join(clip(repr(v.name), 40) for v in outputs[:5])
+            raise FwError(
+                f"{self.path}: the graph has {len(outputs)} outputs ({names}), {len(probabilities)} of them float tensors; "
+                "fw reads one: a network's output, or a classifier's probabilities beside its label"
+            )
+        return probabilities[0], labels
+
+    def _class_labels(self):
+        """A classifier's class labels as its label branch holds them: ZipMap's, or the constant that
+        ArrayFeatureExtractor picks the label from (skl2onnx's); [] when there are none to read."""
+        constants = {t.name: t for t in self.graph.initializer}
+        for node in self.nodes:
+            if node.domain != "ai.onnx.ml":
+                continue
+            if node.op_type == "ZipMap":
+                for a in node.attribute:
+                    if a.name in ("classlabels_strings", "classlabels_int64s"):
+                        return _labels(a.strings or a.ints)
+            if node.op_type == "ArrayFeatureExtractor" and node.input and node.input[0] in constants:
+                t = constants[node.input[0]]
+                if t.data_type == 8 and not t.raw_data:  # strings
+                    return _labels(t.string_data)
+                if t.data_type == 7 and len(t.dims) == 1 and t.dims[0] <= 1000:  # before tolist makes an object of each
+                    return _labels(to_array(t, self.path).tolist())
+        return []
+
+    def _needed(self):
+        """The nodes the network's output is worked out from (others feed only the outputs left out)."""
+        producers = {out: i for i, node in enumerate(self.nodes) for out in node.output if out}
+        needed, todo = set(), [self.output]
+        while todo:
+            i = producers.get(todo.pop())
+            if i is not None and i not in needed:
+                needed.add(i)
+                todo.extend(n for n in self.nodes[i].input if n)
+        return sorted(needed)
+
     def walk(self) -> Imported:
-        x, output = self.input, self.graph.output[0].name
+        x, output = self.input, self.output
         while True:
             users = [i for i in self.users[x] if i not in self.folded]
             if len(users) > 1 or (users and x == output):
@@ -184,23 +355,68 @@ class _Walker:
             if i in self.folded or i in self.walked:
                 raise FwError(f"{self.path}: {where(i, node)} comes round again: the graph has a cycle, which ONNX forbids; the file is damaged")
             self.walked.add(i)
-            step = STEPS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
-            if step is None:
-                domain = f" of domain {clip(repr(node.domain), 40)}" if node.domain not in ("", "ai.onnx") else ""
-                raise FwError(f"{self.path}: {where(i, node)}{domain}: fw has no layer for this op; fw reads {READS}")
-            if node.input[0] != x:
+            if node.input[0] != x and node.op_type not in COMMUTATIVE:
                 raise FwError(f"{self.path}: {where(i, node)} takes the network's tensor as input {list(node.input).index(x) + 1}, not first; fw reads only the order exporters write")
-            shape, last = step(self, i, node, self.shapes[x])
+            shape, last = self._read(i, node, self.shapes[x], x)
             x = self._advance(i, node, shape, last)
         if x != output:
             raise FwError(f"{self.path}: the network's path ends at tensor {clip(repr(x), 60)}, which is not the graph's output; the file is damaged")
+        self.out.output_shape = self.shapes[x]
         return self.out
+
+    def _read(self, i, node, shape, x):
+        """Node ``i`` as the layer that reads its op: ``(the shape it leaves, the node the path goes on from)``."""
+        standard = node.domain in STANDARD
+        if standard and node.op_type in NOTHING:
+            to = attributes(node, self.path).get("to", 1)
+            if to != 1:
+                raise self.fail(i, node, f"casts the network's float32 values to ONNX type {to}; fw's layers compute on float32, so fw reads a Cast to float only")
+            return shape, node
+        classes = self.readers.get(node.op_type, []) if standard else []
+        reader = OnnxNode(self, i, node, shape, x)
+        for cls in classes:
+            try:
+                got = cls.from_onnx(reader)
+            except FwError:
+                raise
+            except Exception as e:  # a plugin's from_onnx: whatever it raises, name the node and the layer
+                raise self.fail(i, node, f"layer '{cls.name}' ({type_name(cls)}) failed to read it: {describe_exception(e, 200)}") from e
+            if got is NotImplemented:
+                continue
+            if got is None:
+                return shape, reader.last
+            return self._layer(i, node, cls, got, shape), reader.last
+        if not standard:
+            raise self.fail(i, node, f"of domain {clip(repr(node.domain), 40)}: fw reads the standard ONNX ops only (of the domains ai.onnx and ai.onnx.ml)")
+        if node.op_type in ELSEWHERE:
+            name = ELSEWHERE[node.op_type]
+            raise self.fail(i, node, f"needs a '{name}' layer, which no installed plugin provides; install one (pip install ./examples/{PACKAGE}, from a clone of fw) and import again")
+        ops = ", ".join(sorted({*self.readers, *NOTHING}))
+        raise self.fail(i, node, f"fw has no layer for this op; fw's layers and the installed plugins' read {ops}")
+
+    def _layer(self, i, node, cls, got, shape):
+        """Add the layer ``from_onnx`` returned (``(entry, arrays)``) and return its output shape, from its own ``build``."""
+        ok = isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict) and all(isinstance(k, str) for k in got[1])
+        entry = got[0] if ok else None
+        name = entry if isinstance(entry, str) else entry.get("name") if isinstance(entry, dict) else None
+        layer_cls = self.registry.entries["layers"].get(name) if isinstance(name, str) else None
+        if layer_cls is None:
+            raise self.fail(i, node, f"layer '{cls.name}' read it as {describe_object(got)}; from_onnx must return (a model.layers entry, a dict of arrays) of an installed layer")
+        params = {k: v for k, v in entry.items() if k != "name"} if isinstance(entry, dict) else {}
+        try:
+            out = self.make(layer_cls, name, params).build(shape, np.random.default_rng(0))
+        except Exception as e:  # its parameters do not fit its input: the model is not one this layer can be
+            raise self.fail(i, node, f"as {name} on (batch, {', '.join(map(str, shape))}): {describe_exception(e, 200, prefix=not isinstance(e, (ValueError, FwError)))}") from e
+        self.add(i, node, entry, **got[1])
+        if len(self.out.layers) == 1 and getattr(layer_cls, "prepares_input", False):
+            self.out.prepares = True
+        return tuple(out)
 
     def _advance(self, i, node, shape, last):
         """The tensor the path goes on from (``last``'s first output), of ``shape``; a node's
         other outputs (Dropout's mask, MaxPool's indices, ...) must go nowhere."""
         for extra in node.output[1:]:
-            if extra and (self.users[extra] or extra == self.graph.output[0].name):
+            if extra and (self.users[extra] or extra == self.output):
                 raise FwError(f"{self.path}: {where(i, node)}: its output {clip(repr(extra), 40)} is used, which only training uses; fw imports models for inference")
         x = last.output[0]
         if math.prod(shape) > MAX_VALUES:
@@ -225,33 +441,9 @@ class _Walker:
             raise self.fail(i, node, f"its input {clip(repr(name), 40)} holds {a.dtype}; weights must be floating point")
         return a
 
-    def attrs(self, i, node, allowed):
-        """The node's attributes, refusing values fw cannot honour: ``allowed`` maps a name to its only value."""
-        a = attributes(node, self.path)
-        for key, ok in allowed.items():
-            if key in a and a[key] not in ok:
-                raise self.fail(i, node, f"{key}={clip(repr(a[key]), 40)}; fw's layer supports {key} {' or '.join(map(repr, ok))} only")
-        return a
-
     def add(self, i, node, layer, **arrays):
         index = len(self.out.layers)
         self.out.layers.append(layer)
         self.out.sources.append(where(i, node))
         for key, a in arrays.items():
             self.out.arrays[f"{index}.{key}"] = np.ascontiguousarray(a, np.float32)
-
-    def flat(self, i, node, shape):
-        if len(shape) != 1:
-            raise self.fail(i, node, f"gets a tensor of shape (batch, {', '.join(map(str, shape))}); fw reads it only on (batch, features)")
-
-    def dense(self, i, node, shape, W, b):
-        self.flat(i, node, shape)
-        if W.ndim != 2 or W.shape[0] != shape[0]:
-            raise self.fail(i, node, f"its weights have shape {W.shape}, which does not take the {shape[0]} values per example it gets")
-        units = W.shape[1]
-        b = np.zeros(units, W.dtype) if b is None else b
-        if b.size not in (1, units) or b.ndim > 2:
-            raise self.fail(i, node, f"its bias has shape {b.shape}; a dense layer of {units} units needs ({units},)")
-        self.add(i, node, {"name": "dense", "units": int(units)}, W=W, b=np.broadcast_to(b.reshape(-1), (units,)))
-        return (units,)
-

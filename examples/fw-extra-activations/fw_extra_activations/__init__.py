@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 class Tanh(Activation):
     name = "tanh"
+    onnx_ops = ("Tanh",)  # optional: fw import-onnx reads this op as this layer
 
     def forward(self, x):
         return np.tanh(x)
@@ -27,6 +28,7 @@ class LeakyReLU(Activation):
 
     name = "leaky_relu"
     init = "he"
+    onnx_ops = ("LeakyRelu",)
 
     def __init__(self, alpha=0.01):
         alpha = float(alpha)
@@ -42,6 +44,13 @@ class LeakyReLU(Activation):
 
     def to_onnx(self, graph, x):
         return graph.op("LeakyRelu", x, alpha=self.alpha)
+
+    @classmethod
+    def from_onnx(cls, node):  # optional: fw import-onnx needs it for a layer with parameters
+        alpha = float(f"{node.attrs.get('alpha', 0.01):.7g}")  # ONNX keeps it as float32: 0.01, not 0.009999999776
+        if not 0 <= alpha < 1:
+            raise node.fail(f"alpha={alpha}; fw's leaky_relu takes alpha from 0 to below 1")
+        return {"name": cls.name, "alpha": alpha}, {}
 
 
 class GELU(Activation):
