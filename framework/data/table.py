@@ -44,6 +44,19 @@ class Table:
             return [text.rpartition(",")[2] for text in self.texts]
         return [text.split(",", k + 1)[k] for text in self.texts]
 
+    def cells(self, name, rows=None) -> list:
+        """Column ``name``'s fields as written (blanks and all), of every row or of the row indices ``rows``."""
+        k = self.index(name)
+        if self.rows is None and self.texts is not None:
+            if getattr(self, "_split", None) is None:
+                self._split = [text.split(",") for text in self.texts]  # once: every column reads it
+            fields = self._split
+        else:
+            fields = self.rows
+        if rows is None:
+            return [row[k] for row in fields]
+        return [fields[i][k] for i in rows]
+
     def where(self, i, column=None) -> str:
         """``wine.csv row 17 (line 18), column 'alcohol'`` for row index i (0-based)."""
         at = f"{self.source} row {i + 1} (line {self.lines[i]})"
