@@ -104,10 +104,12 @@ class TablePreparation(Layer):
         return graph.op("Concat", *parts, axis=1)
 
     def _numbers_onnx(self, graph, x, fill, mean, std):
-        y = graph.op("Where", graph.op("IsNaN", x), fill.astype(np.float32), x)
+        """In float64, as ``forward``: a year's 2020 less a mean of 2020.48 keeps its digits."""
+        double = graph.op("Cast", x, to=11)  # DOUBLE
+        y = graph.op("Where", graph.op("IsNaN", double), graph.constant(fill, np.float64), double)
         if self.normalize:
-            y = graph.op("Div", graph.op("Sub", y, mean.astype(np.float32)), std.astype(np.float32))
-        return y
+            y = graph.op("Div", graph.op("Sub", y, graph.constant(mean, np.float64)), graph.constant(std, np.float64))
+        return graph.op("Cast", y, to=1)  # FLOAT
 
     def _words_onnx(self, graph, x, c):
         """Word -> category number (ai.onnx.ml LabelEncoder; unseen -1, blanks the fill's), then one-hot
