@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import framework as fw_api
+import framework.api  # noqa: F401 - fw_api.api
 from own_data import config, make_csv
 from test_cli import fw, one_line_error
 
@@ -146,3 +147,24 @@ def test_a_hand_edited_preparation_is_one_line_naming_the_file(capsys, tmp_path,
     record["state"]["columns"] = json.loads(columns)
     state_file.write_text(json.dumps(record))
     one_line_error(*fw(capsys, "predict", cfg, tmp_path / "iris.csv"), str(state_file), said, "run fw train again")
+
+
+def test_a_row_far_outside_the_training_data_is_answered_with_a_note(capsys, tmp_path):
+    make_csv(tmp_path / "iris.csv")
+    cfg = config(tmp_path, "{name: csv, path: iris.csv, label: species}", epochs=5)
+    assert fw(capsys, "train", cfg)[0] == 0
+    _, dataset = fw_api.api.build(fw_api.load_config(cfg))
+    width = dataset.preparation.columns[2]
+    low, high, std = width["low"], width["high"], width["std"]
+    far = high + 12 * std
+    rows = tmp_path / "new.csv"
+    rows.write_text(f"petal_width,petal_length,sepal_width,sepal_length\n100,70,40,10\n100,{high + 9 * std},40,10\n100,{far},40,10\n")
+    code, out, err = fw(capsys, "predict", cfg, rows, "--json")
+    assert code == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    assert "note" not in records[0] and "note" not in records[1]  # 9 standard deviations out: no note
+    assert records[2]["note"] == (f"petal_length: {far:.6g} is 12 standard deviations outside the training range "
+                                  f"{low:.6g}..{high:.6g}")  # fmt: skip
+    assert records[2]["class"] in ("setosa", "versicolor", "virginica")
+    code, out, err = fw(capsys, "predict", cfg, rows)
+    assert code == 0 and "note: petal_length:" in out.splitlines()[2] and "note" not in out.splitlines()[1]
