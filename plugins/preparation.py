@@ -125,12 +125,14 @@ class TablePreparation(Layer):
         """The table's feature cells as numbers (see the module), shape (len(rows), F); a word in a
         numeric column is a one-line error naming its row and column."""
         out = np.empty((len(table) if rows is None else len(rows), len(self.columns)), np.float64)
+        if not table.__dict__.get("_columns") and not table.__dict__.get("_loaded"):
+            table.preload(self.features)
         for k, c in enumerate(self.columns):
-            cells = table.cells(c["name"], rows)
             if c["type"] == NUMERIC:
-                out[:, k] = numbers(cells, table, c["name"], rows)
+                v = numbers(table, c["name"])
+                out[:, k] = v if rows is None else v[rows]
             else:
-                out[:, k] = _codes(cells, c)
+                out[:, k] = _codes(table.cells(c["name"], rows), c)
         return out
 
     def notes(self, table, x, rows=None) -> list:
@@ -210,20 +212,21 @@ def fit(table, names, rows, *, types=None, fills=None, normalize=True, source="d
     categorical: missing | most_frequent, <column>: one of those or a number}``.
     """
     types, fills = dict(types or {}), dict(fills or {})
+    table.preload([name for name in names if types.get(name) != IGNORE])
     columns = []
     for name in names:
         kind = types.get(name)
         if kind == IGNORE:
             continue
-        cells = table.cells(name, rows)
         if kind is None:  # words in most cells: categorical; a stray word among numbers is a typo, refused below
-            words, known = _words(cells)
-            kind = CATEGORICAL if words * 2 > known else NUMERIC
+            v, words = parsed(table, name)
+            known = int((~np.isnan(v[rows])).sum())
+            kind = CATEGORICAL if words is not None and int(words[rows].sum()) > known else NUMERIC
         fill = fills.get(name, fills.get(kind, "median" if kind == NUMERIC else "missing"))
         if kind == NUMERIC:
-            columns.append(_numeric(name, numbers(cells, table, name, rows), fill))
+            columns.append(_numeric(name, numbers(table, name)[rows], fill))
         else:
-            columns.append(_categorical(table, name, cells, fill, len(rows)))
+            columns.append(_categorical(table, name, table.cells(name, rows), fill, len(rows)))
     if not columns:
         raise FwError(f"{table.source}: dataset.columns leaves no feature column to learn from")
     return TablePreparation(columns, normalize)
@@ -234,50 +237,47 @@ def words_text(text):
     return repr(text if len(text) <= 40 else text[:37] + "...")
 
 
-def numbers(cells, table, name, rows=None):
-    """A column's cells as float64, blanks NaN; a word or an infinity is a one-line error naming the row."""
+def parsed(table, name):
+    """``(values, words)`` of a column, once per table: float64 with NaN for a blank and for a word, and
+    a mask of the words (None when there are none)."""
+    cache = table.__dict__.setdefault("_parsed", {})
+    if name in cache:
+        return cache[name]
+    if (v := table.loaded(name)) is not None:
+        cache[name] = v, None
+        return cache[name]
+    cells = table.cells(name)
     try:
-        v = np.array(cells, dtype=np.float64)  # numpy's C parser; blanks and words fall through
+        result = np.array(cells, dtype=np.float64), None  # numpy's C parser; blanks and words fall through
     except ValueError:
-        v = np.empty(len(cells), np.float64)
-        for i, cell in enumerate(cells):
+        value = {}
+        for cell in dict.fromkeys(cells):
             try:
-                v[i] = float(cell)
+                value[cell] = float(cell)
             except ValueError:
-                if cell.strip() not in BLANKS:
-                    at = table.where(i if rows is None else int(rows[i]), name)
-                    raise FwError(
-                        f"{at}: {words_text(cell)} is not a number, and the column is numeric; give a number, or leave it "
-                        f"blank (or make the column words with dataset.columns: {{{name}: categorical}})"
-                    ) from None
-                v[i] = np.nan
+                value[cell] = np.nan if cell.strip() in BLANKS else None
+        v = np.fromiter((np.inf if (x := value[c]) is None else x for c in cells), np.float64, len(cells))
+        words = np.fromiter((value[c] is None for c in cells), bool, len(cells))
+        v[words] = np.nan
+        result = v, words if words.any() else None
+    cache[name] = result
+    return result
+
+
+def numbers(table, name):
+    """A numeric column's cells as float64, blanks NaN; a word or an infinity is a one-line error naming its row."""
+    v, words = parsed(table, name)
+    if words is not None:
+        i = int(np.flatnonzero(words)[0])
+        raise FwError(
+            f"{table.where(i, name)}: {words_text(table.cells(name)[i])} is not a number, and the column is numeric; give a "
+            f"number, or leave it blank (or make the column words with dataset.columns: {{{name}: categorical}})"
+        )
     bad = np.isinf(v)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        at = table.where(i if rows is None else int(rows[i]), name)
-        raise FwError(f"{at}: {words_text(cells[i])} is not a finite number; give a number there, or leave it blank")
+        raise FwError(f"{table.where(i, name)}: {words_text(table.cells(name)[i])} is not a finite number; give a number there, or leave it blank")
     return v
-
-
-def _words(cells):
-    """``(words, known)``: how many cells are words (neither numbers nor blanks), how many are not blank."""
-    try:
-        np.array(cells, dtype=np.float64)
-        return 0, len(cells)
-    except ValueError:
-        pass
-    from collections import Counter
-
-    words = blanks = 0
-    for value, n in Counter(cells).items():
-        try:
-            float(value)
-        except ValueError:
-            if value.strip() in BLANKS:
-                blanks += n
-            else:
-                words += n
-    return words, len(cells) - blanks
 
 
 def _numeric(name, v, fill):
