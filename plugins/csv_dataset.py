@@ -54,6 +54,9 @@ class CSVDataset(OwnDataset):
             table.index(name, "dataset.features")
         for name in self.columns:
             table.index(name, "dataset.columns")
+        for name in self.fill:
+            if name not in (NUMERIC, CATEGORICAL):
+                table.index(name, "dataset.fill")
         numeric = all(n.lstrip("+-").isdigit() for n in self._info["class_names"])
         y = self.label_indices([canonical_label(v, numeric) for v in labels], self.path)
         if self.test_path is None:
@@ -78,9 +81,7 @@ class CSVDataset(OwnDataset):
 
     def prepare(self, raw, *, normalize=True, flatten=True):
         """Cells as numbers (``TablePreparation.encode``) -> the network's float32 input."""
-        prep = self._prepared()
-        prep.normalize = bool(normalize)
-        return prep.forward(raw)
+        return self._prepared().apply(raw, normalize)
 
     def standardization(self):
         prep = self._prepared()

@@ -66,12 +66,16 @@ class TablePreparation(Layer):
         return (self.width,)
 
     def forward(self, x, train=False):
+        return self.apply(x, self.normalize)
+
+    def apply(self, x, normalize):
+        """``forward``, with or without the standardisation (``dataset.normalize``)."""
         x = np.asarray(x, np.float64).reshape(len(x), -1)
         if x.shape[1] != len(self.columns):
             raise FwError(f"table_preparation: rows have {x.shape[1]} values, but the table has {len(self.columns)} feature columns")
         if self.numeric_only:  # the float path: fill, standardise
             x = np.where(np.isnan(x), self._fill, x)
-            if self.normalize:
+            if normalize:
                 x = (x - self._mean) / self._std
             return x.astype(np.float32)
         out = np.empty((len(x), self.width), np.float32)
@@ -80,7 +84,7 @@ class TablePreparation(Layer):
             v = x[:, k]
             if c["type"] == NUMERIC:
                 v = np.where(np.isnan(v), self._fill[k], v)
-                out[:, j] = (v - self._mean[k]) / self._std[k] if self.normalize else v
+                out[:, j] = (v - self._mean[k]) / self._std[k] if normalize else v
                 j += 1
             else:
                 n = len(c["categories"])
@@ -198,13 +202,13 @@ class TablePreparation(Layer):
                 fill = "its own category" if c["fill"] == "missing" else f"{c['fill']} {c['categories'][c['value']]!r}"
                 shown = [w or "(blank)" for w in c["categories"][:8]]
                 stats = f"{len(c['categories'])}: " + ", ".join(shown) + (", ..." if len(c["categories"]) > 8 else "")
-            body.append((c["name"], c["type"], str(c["blanks"]), fill if c["blanks"] or c["fill"] != "missing" else fill, stats))
+            body.append((c["name"], c["type"], str(c["blanks"]), fill, stats))
         widths = [max(len(r[j]) for r in [head, *body]) for j in range(4)]
         lines = ["  " + "  ".join(r[j].ljust(widths[j]) for j in range(4)) + "  " + r[4] for r in [head, *body]]
         return f"preparation (fitted on the training part; {self.width} network inputs):\n" + "\n".join(line.rstrip() for line in lines)
 
 
-def fit(table, names, rows, *, types=None, fills=None, normalize=True, source="dataset.path"):
+def fit(table, names, rows, *, types=None, fills=None):
     """A ``TablePreparation`` fitted on ``rows`` of ``table`` (the training part).
 
     ``types``: ``{column: numeric | categorical | ignore}`` overriding what the
@@ -229,7 +233,7 @@ def fit(table, names, rows, *, types=None, fills=None, normalize=True, source="d
             columns.append(_categorical(table, name, table.cells(name, rows), fill, len(rows)))
     if not columns:
         raise FwError(f"{table.source}: dataset.columns leaves no feature column to learn from")
-    return TablePreparation(columns, normalize)
+    return TablePreparation(columns)
 
 
 def words_text(text):

@@ -94,6 +94,7 @@ def test_types_and_fills_are_inferred_and_can_be_overridden(capsys, tmp_path):
     assert prep.width == 1 + 3 + 4 + 1 and net.input_shape == (9,)
     one_line_error(*fw(capsys, "run", cfg, "weights=null", "dataset.columns.size=words"), "dataset.columns must map column names to")
     one_line_error(*fw(capsys, "run", cfg, "weights=null", "dataset.fill.numeric=zero"), "dataset.fill: 'zero' for numeric column 'size'")
+    one_line_error(*fw(capsys, "run", cfg, "weights=null", "dataset.fill.colour=missing"), "dataset.fill:", "no column 'colour'; did you mean 'color'?")
 
 
 def test_an_id_like_column_is_refused_in_one_line_naming_it_and_how_to_leave_it_out(capsys, tmp_path):
