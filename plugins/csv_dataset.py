@@ -114,6 +114,11 @@ class CSVDataset(OwnDataset):
             )
         if "columns" in state:
             self.preparation = TablePreparation.from_state(state["columns"])
+            if self.preparation.features != list(saved or ()) or [self.preparation.width] != list(state["shape"]):
+                raise ValueError(
+                    f"columns make {self.preparation.width} inputs of {', '.join(self.preparation.features)[:80]}, "
+                    f"but features and shape say {state['shape']} of {', '.join(saved or ())[:80]}"
+                )
         elif saved is not None:  # a .dataset.json from before column types: numbers only
             size = len(saved)
             self.preparation = TablePreparation.from_statistics(

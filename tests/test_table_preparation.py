@@ -137,6 +137,7 @@ def test_a_dataset_json_from_the_release_before_still_loads_and_gives_the_same_n
         ('[{"name": "x", "type": "numeric", "mean": 0, "std": 0}]', "columns[0].std must be positive"),
         ('[{"name": "x", "type": "categorical", "categories": ["a", "a"]}]', "columns[0].categories must be a list of distinct"),
         ('[{"name": "x", "type": "words"}]', "columns[0].type must be numeric or categorical"),
+        ('[{"name": "sepal_length", "type": "categorical", "categories": ["a", "b"]}]', "columns make 2 inputs of sepal_length"),
     ],
 )
 def test_a_hand_edited_preparation_is_one_line_naming_the_file(capsys, tmp_path, columns, said):
