@@ -4,14 +4,12 @@ fw predict's probabilities, and the model names no folder of the machine that wr
 import json
 
 import numpy as np
-import pytest
+import onnx
+import onnxruntime as ort
 
 from own_data import FEATURES, config, make_csv
 from test_cli import fw
 from test_table_preparation import messy_config
-
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
 
 
 def predicted(capsys, cfg, rows):
