@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 WORDS = np.array(["", "NA", "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"])
 
 

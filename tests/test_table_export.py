@@ -35,7 +35,7 @@ def test_a_numeric_table_exports_one_raw_input_with_blanks_as_nan(capsys, tmp_pa
     make_csv(tmp_path / "iris.csv")
     cfg = config(tmp_path, f"{{name: csv, path: {tmp_path / 'iris.csv'}, label: species}}")
     assert fw(capsys, "train", cfg)[0] == 0
-    model, meta, session, said = exported(capsys, cfg, tmp_path)
+    _, meta, session, said = exported(capsys, cfg, tmp_path)
     assert json.loads(meta["features"]) == list(FEATURES)
     assert json.loads(meta["columns"]) == [{"name": f, "type": "numeric"} for f in FEATURES]
     assert "path: iris.csv" in meta["config"] and "path: w.npz" in meta["config"]
@@ -52,7 +52,7 @@ def test_a_numeric_table_exports_one_raw_input_with_blanks_as_nan(capsys, tmp_pa
 def test_a_table_with_words_exports_one_input_per_column_and_gives_fw_predicts_probabilities(capsys, tmp_path):
     cfg = messy_config(tmp_path)
     assert fw(capsys, "train", cfg)[0] == 0
-    model, meta, session, said = exported(capsys, cfg, tmp_path)
+    _, meta, session, _ = exported(capsys, cfg, tmp_path)
     types = {c["name"]: c["type"] for c in json.loads(meta["columns"])}
     assert types == {"size": "numeric", "color": "categorical", "city": "categorical", "year": "numeric", "weight": "numeric"}
     inputs = {i.name: i.type for i in session.get_inputs()}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import framework as fw_api
-import framework.api  # noqa: F401 - fw_api.api
+import framework.api  # noqa: F401 - makes fw_api.api
 from own_data import config, make_csv
 from test_cli import fw, one_line_error
 
@@ -68,8 +68,8 @@ def test_what_predict_feeds_the_network_is_the_training_preparation(tmp_path):
     from framework.plugins.own_data import stratified_split
 
     cfg = fw_api.load_config(messy_config(tmp_path), ["weights=null"])
-    net, dataset = fw_api.api.build(cfg)
-    x, t = fw_api.api.load_split(cfg, "train", dataset=dataset)
+    _, dataset = fw_api.api.build(cfg)
+    x, _ = fw_api.api.load_split(cfg, "train", dataset=dataset)
     assert x.shape == (240, 12) and np.isfinite(x).all()
     train_raw, _ = dataset.examples("train")
     size = dataset.preparation.columns[0]
@@ -122,7 +122,7 @@ def test_a_dataset_json_from_the_release_before_still_loads_and_gives_the_same_n
     rows = tmp_path / "iris.csv"
     code, out, err = fw(capsys, "predict", cfg, rows, "--json")
     assert code == 0, err
-    net, dataset = fw_api.api.build(fw_api.load_config(cfg))
+    net, _ = fw_api.api.build(fw_api.load_config(cfg))
     assert "columns" not in json.loads(state_file.read_text())["state"]
     raw = np.loadtxt(rows, delimiter=",", skiprows=1, usecols=range(4))
     y = net.predict(((raw - mean) / std).astype(np.float32))
