@@ -63,9 +63,11 @@ class Table:
         if not self.texts:
             return
         wanted = [self.index(name) for name in names]
-        sample = [text.split(",") for text in self.texts[:100]]
-        numeric = [k for k in wanted if all(_number(row[k]) and row[k].strip() for row in sample)]
-        found = self._loadtxt(numeric) if numeric else None
+        numeric, found = wanted, self._loadtxt(wanted)  # a table of numbers only: one pass
+        if found is None:
+            sample = [text.split(",") for text in self.texts[:100]]
+            numeric = [k for k in wanted if all(_number(row[k]) and row[k].strip() for row in sample)]
+            found = self._loadtxt(numeric) if numeric else None
         loaded = self.__dict__.setdefault("_loaded", {})
         if found is not None:
             loaded.update((k, found[:, j]) for j, k in enumerate(numeric))
