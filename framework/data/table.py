@@ -63,7 +63,9 @@ class Table:
         if not self.texts:
             return
         wanted = [self.index(name) for name in names]
-        numeric, found = wanted, self._loadtxt(wanted)  # a table of numbers only: one pass
+        first = self.texts[0].split(",")
+        numeric = wanted
+        found = self._loadtxt(wanted) if all(_number(first[k]) for k in wanted) else None  # numbers only: one pass
         if found is None:
             sample = [text.split(",") for text in self.texts[:100]]
             numeric = [k for k in wanted if all(_number(row[k]) and row[k].strip() for row in sample)]
