@@ -100,30 +100,9 @@ class Table:
             who = f"{key}: " if key else ""
             raise FwError(f"{who}{self.source} has no column '{name}'; {hint}its columns are: {_listed(self.header)}") from None
 
-    def numbers(self, names):
-        """The columns ``names`` as float64, shape (rows, len(names)); every value must be a finite number."""
-        import numpy as np
-
-        columns = [self.index(name) for name in names]
-        fast = self._loadtxt(columns)
-        if fast is not None:
-            return fast
-        out = np.empty((len(self), len(names)), np.float64)
-        fields = self.rows if self.rows is not None else [text.split(",") for text in self.texts]  # split once
-        for j, (name, k) in enumerate(zip(names, columns)):
-            column = [row[k] for row in fields]
-            try:
-                out[:, j] = np.array(column, dtype=np.float64)
-            except ValueError:
-                out[:, j] = self._parse(column, name)
-            if not np.isfinite(out[:, j]).all():
-                i = int(np.flatnonzero(~np.isfinite(out[:, j]))[0])
-                raise FwError(f"{self.where(i, name)}: {_short(column[i].strip())} is not a finite number; give a number there")
-        return out
-
     def _loadtxt(self, columns):
-        """numpy's C parser on unquoted text: used when every value is a finite number, else None (and the
-        column by column path finds and names the first value that is not)."""
+        """numpy's C parser on unquoted text: the columns as float64 when every value is a finite number, else None
+        (and the cell by cell path finds and names the first value that is not)."""
         import warnings
 
         import numpy as np
@@ -147,27 +126,6 @@ class Table:
             i = values.index("")
             raise FwError(f"{self.where(i, name)}: the value is missing; fill it in or drop the row")
         return values
-
-    def _parse(self, column, name):
-        """Python's ``float`` of each value, or a one-line error at the first that is not a number."""
-        parsed = []
-        for i, value in enumerate(column):
-            try:
-                parsed.append(float(value))
-                continue
-            except ValueError:
-                pass
-            text = value.strip()
-            if not text:
-                raise FwError(f"{self.where(i, name)}: the value is missing; fill it in or drop the row")
-            sample = column[:100]
-            if sum(not _number(v) for v in sample) * 2 > len(sample):
-                raise FwError(
-                    f"{self.source}: column '{name}' is not numeric (row {i + 1} holds {_short(text)}); a feature "
-                    "must be a number: leave the column out of dataset.features, or make it the label (dataset.label)"
-                )
-            raise FwError(f"{self.where(i, name)}: {_short(text)} is not a number")
-        return parsed
 
 
 def read_csv(text: str, source: str) -> Table:
