@@ -75,23 +75,18 @@ class TablePreparation(Layer):
         x = np.asarray(x, np.float64).reshape(len(x), -1)
         if x.shape[1] != len(self.columns):
             raise FwError(f"table_preparation: rows have {x.shape[1]} values, but the table has {len(self.columns)} feature columns")
-        if self.numeric_only:  # the float path: fill, standardise
-            x = np.where(np.isnan(x), self._fill, x)
-            if normalize:
-                x = (x - self._mean) / self._std
-            return x.astype(np.float32)
+        y = np.where(np.isnan(x), self._fill, x)  # every column as a number: fill, standardise
+        if normalize:
+            y = (y - self._mean) / self._std
+        if self.numeric_only:  # the float path
+            return y.astype(np.float32)
         out = np.empty((len(x), self.width), np.float32)
-        j = 0
+        at = np.cumsum([0, *(len(c["categories"]) if c["type"] == CATEGORICAL else 1 for c in self.columns)])
+        numeric = [k for k, c in enumerate(self.columns) if c["type"] == NUMERIC]
+        out[:, at[numeric]] = y[:, numeric]
         for k, c in enumerate(self.columns):
-            v = x[:, k]
-            if c["type"] == NUMERIC:
-                v = np.where(np.isnan(v), self._fill[k], v)
-                out[:, j] = (v - self._mean[k]) / self._std[k] if normalize else v
-                j += 1
-            else:
-                n = len(c["categories"])
-                out[:, j : j + n] = v[:, None] == np.arange(n)  # -1 (unseen): all zeros
-                j += n
+            if c["type"] == CATEGORICAL:  # one-hot; -1 (unseen): all zeros
+                out[:, at[k] : at[k + 1]] = x[:, k, None] == np.arange(len(c["categories"]))
         return out
 
     def to_onnx(self, graph, x):
