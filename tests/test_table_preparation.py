@@ -49,6 +49,10 @@ def test_a_table_with_words_and_blanks_trains_with_only_dataset_keys_and_predict
     assert lines["year"].split()[1] == "numeric" and lines["weight"].split()[2] == "0"
     code, out, err = fw(capsys, "run", cfg, "--json")
     assert code == 0 and json.loads(out)["accuracy"] >= 0.75, err
+    code, shown, err = fw(capsys, "show", cfg, "--count", "60")
+    assert code == 0 and shown.startswith(summary.split("Weights written")[0]), err  # fw show: the same preparation
+    rows_shown = shown.splitlines()[-60:]
+    assert any(line.split()[3] in COLORS for line in rows_shown) and any("(blank)" in line for line in rows_shown)
     rows = tmp_path / "new.csv"  # raw rows, columns in another order, no label: words, blanks, an unseen city
     rows.write_text("city,color,size,year,weight\nOslo,red,58.0,2020,71\nNA,,41.5,2021,69.5\nTokyo,blue,,2019,70\n")
     code, out, err = fw(capsys, "predict", cfg, rows, "--json")
