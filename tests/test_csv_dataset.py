@@ -140,7 +140,10 @@ def test_report_and_show_name_the_classes_and_show_prints_rows(capsys, trained):
     assert code == 0 and all(name in out for name in CLASSES)
     code, out, _ = fw(capsys, "show", trained, "--count", "3")
     assert code == 0
-    lines = out.splitlines()
+    summary, rows = out.split("csv test:")
+    assert summary.startswith("preparation (fitted on the training part; 4 network inputs):")
+    assert all(f"  {name}" in summary for name in FEATURES)
+    lines = ("csv test:" + rows).splitlines()
     assert lines[0] == "csv test: rows 0 to 2 of 24"
     assert lines[1].split() == ["row", "class", *FEATURES] and lines[2].split()[1] in CLASSES and len(lines) == 5
     code, out, _ = fw(capsys, "show", trained, "--misclassified")
@@ -151,11 +154,12 @@ def test_report_and_show_name_the_classes_and_show_prints_rows(capsys, trained):
 @pytest.mark.parametrize(
     "row, fragments",
     [
-        ("a,1,2,3,setosa", ["column 'sepal_length' is not numeric", "row 1 holds 'a'"]),  # a text column
-        ("1,,2,3,setosa", ["row 61 (line 62), column 'sepal_width': the value is missing"]),
+        ("a,1,2,3,setosa", ["column 'sepal_length' holds a different value in 96 of its 96 training rows, like an id",
+                            "dataset.columns: {sepal_length: ignore}"]),  # a column of names
         ("1,2,3,setosa", ["row 61 (line 62) has 4 values, but the header names 5 columns"]),
-        ("1,2,x7,3,setosa", ["row 61 (line 62), column 'petal_length': 'x7' is not a number"]),
-        ("1,2,nan,3,setosa", ["row 61 (line 62), column 'petal_length': 'nan' is not a finite number"]),
+        ("1,2,x7,3,setosa", ["row 61 (line 62), column 'petal_length': 'x7' is not a number, and the column is numeric",
+                             "dataset.columns: {petal_length: categorical}"]),
+        ("1,2,inf,3,setosa", ["row 61 (line 62), column 'petal_length': 'inf' is not a finite number"]),
         ("1,2,3,4,", ["row 61 (line 62), column 'species': the value is missing"]),
     ],
 )
@@ -163,7 +167,7 @@ def test_a_bad_table_is_one_line_naming_the_row_and_column(capsys, tmp_path, row
     make_csv(tmp_path / "iris.csv")
     lines = (tmp_path / "iris.csv").read_text().splitlines()
     if row.startswith("a,"):
-        lines = [lines[0]] + ["a" + line[line.index(","):] for line in lines[1:]]
+        lines = [lines[0]] + [f"a{i}" + line[line.index(","):] for i, line in enumerate(lines[1:])]
     else:
         lines[61] = row
     (tmp_path / "iris.csv").write_text("\n".join(lines) + "\n")
@@ -176,7 +180,7 @@ def test_a_bad_table_is_one_line_naming_the_row_and_column(capsys, tmp_path, row
     [
         ("{name: csv, path: iris.csv, lable: species}",
          ["dataset.lable: dataset 'csv' has no parameter 'lable'; did you mean 'dataset.label'?",
-          "it accepts: path, label, features, test_fraction, test_path, seed", "name, split, normalize"]),
+          "it accepts: path, label, features, test_fraction, test_path, seed, columns, fill", "name, split, normalize"]),
         ("{name: csv, path: iris.csv, label: specie}", ["dataset.label:", "has no column 'specie'; did you mean 'species'?"]),
         ("{name: csv, path: iris.csv, label: species, features: [sepal_lenght]}", ["dataset.features:", "did you mean 'sepal_length'?"]),
         ("{name: csv, path: iris.csv}", ["dataset.label: dataset 'csv' needs the name of its label column"]),

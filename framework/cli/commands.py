@@ -130,6 +130,8 @@ def _train(args, cfg, registry, trainer):
     if args.plot:
         print(f"Learning curves written to {args.plot}", file=out)
     closing_lines(trainer, epochs, out)
+    if hasattr(trainer.dataset, "preparation_summary"):  # a table: the preparation fitted, saved with the weights
+        print(trainer.dataset.preparation_summary(), file=out)
     print(f"Weights written to {path}. Evaluate them with:", file=out)
     print(f"  fw run {command}", file=out)
     return 0
@@ -272,6 +274,8 @@ def show(args):
         picked = select(len(images), args.index, args.count, noun=noun)
         title = f"{where}: {noun} {picked[0]} to {picked[-1]} of {len(images)}"
     if table:
+        if hasattr(dataset, "preparation_summary"):
+            print(dataset.preparation_summary())
         print(title)
         print(rows_text(dataset, images, labels, picked, predicted))
         return 0

@@ -11,7 +11,11 @@ config. Every layer exports itself (Layer.to_onnx); the model is checked with
 onnx.checker (full_check) before it is written, atomically.
 
 The model takes what fw's network takes: the dataset's images as floats, so
-with dataset.normalize: true, pixels divided by 255.
+with dataset.normalize: true, pixels divided by 255. A csv table's model takes
+raw cells and prepares them itself (blanks filled, numbers standardised, words
+one-hot): numbers only, one input `input` (batch, features), NaN for a blank;
+with word columns, one input per column, named after it, (batch, 1) float32 or
+string. The metadata's `features` and `columns` name them.
 
 examples:
   fw export mnist_infer mnist.onnx
@@ -63,14 +67,20 @@ def run(args):
     _report_failures(registry)
     net, dataset = api.build(cfg, registry)
     names = [dataset.class_name(i) for i in range(dataset.num_classes)]
+    prep = dataset.preparation_layer(cfg.dataset.normalize) if hasattr(dataset, "preparation_layer") else None  # a table's
     model = onnx_export.export(
-        net, class_names=names, config_text=OmegaConf.to_yaml(cfg), fw_version=__version__, opset=args.opset
+        net, class_names=names, config_text=OmegaConf.to_yaml(cfg), fw_version=__version__, opset=args.opset, preparation=prep
     )
     data = model.SerializeToString()
     write_output(out, lambda f: f.write(data))
     shape = ", ".join(map(str, net.input_shape))
+    ins = [i for i in model.graph.input]
+    taken = f"input 'input' (batch, {shape}) float32"
+    if prep is not None:  # a table: raw cells in, its preparation inside the graph
+        taken = (f"input 'input' (batch, {len(prep.columns)}) float32, raw, NaN for a blank" if len(ins) == 1 else
+                 f"{len(ins)} inputs, one per column (batch, 1), float32 or string, raw")  # fmt: skip
     print(
-        f"wrote {out}: opset {args.opset}, input 'input' (batch, {shape}) float32 -> output 'probabilities' "
+        f"wrote {out}: opset {args.opset}, {taken} -> output 'probabilities' "
         f"(batch, {net.output_shape[0]}); {len(model.graph.node)} nodes, {len(model.graph.initializer)} initialisers, {len(data):,} bytes"
     )
     print(f"classes: {printable(', '.join(names))}")  # a table's or a folder's names, escape codes and all

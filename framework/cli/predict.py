@@ -27,6 +27,7 @@ class Batch:
     name: str
     raw: np.ndarray
     rows: list
+    notes: list | None = None  # a table's, per row: an unseen category, a value far outside the training data
 
 
 def split_arguments(items):
@@ -104,15 +105,16 @@ def read_input(name, dataset) -> Batch:
     from ..data.table import read_csv, read_csv_file, read_text
 
     if name == "-":
-        table = read_csv(read_text(sys.stdin.buffer, "-"), "-")
-        return Batch(name, dataset.examples_from_table(table), list(range(1, len(table) + 1)))
+        return _table_batch(name, read_csv(read_text(sys.stdin.buffer, "-"), "-"), dataset)
     suffix = os.path.splitext(name)[1].lower()
     if suffix == ".csv":
-        table = read_csv_file(name)
-        return Batch(name, dataset.examples_from_table(table), list(range(1, len(table) + 1)))
+        return _table_batch(name, read_csv_file(name), dataset)
     if suffix in (".npy", ".npz"):
         a = _fitted(name, _array_of(name), dataset)
-        return Batch(name, a, list(range(len(a))))
+        batch = Batch(name, a, list(range(len(a))))
+        if not dataset.pixels and a.dtype.kind == "f":  # NaN is a CSV's blank, never an array's
+            _refuse_non_finite(a, a, [batch], dataset)
+        return batch
     if suffix in IMAGE_SUFFIXES:
         return Batch(name, dataset.example_from_image(name)[None], [None])
     if not os.path.exists(name):
@@ -121,6 +123,13 @@ def read_input(name, dataset) -> Batch:
         f"{name}: fw predict reads images ({', '.join(IMAGE_SUFFIXES)}), .npy, .npz and .csv files, "
         "or - for CSV rows on standard input"
     )
+
+
+def _table_batch(name, table, dataset):
+    """Raw CSV rows (words and blanks) as the dataset encodes them, with each row's notes."""
+    raw = dataset.examples_from_table(table)
+    notes = dataset.table_notes(table, raw) if hasattr(dataset, "table_notes") else None
+    return Batch(name, raw, list(range(1, len(table) + 1)), notes)
 
 
 def _array_of(name):
@@ -179,6 +188,8 @@ def _refuse_non_finite(x, raw, batches, dataset):
     if not bad.any():
         return
     i, j = (int(k) for k in np.argwhere(bad)[0])
+    if raw.ndim == 2 and raw.shape[1] != flat.shape[1] and hasattr(dataset, "preparation"):  # a one-hot table: its column
+        j = dataset.preparation.sources()[j]
     value = raw.reshape(len(raw), -1)[i, j].item()
     names = dataset.feature_names
     if names is not None and j < len(names):
@@ -212,17 +223,20 @@ def print_predictions(batches, probabilities, dataset, top, as_json):
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top]
     lines, i = [], 0
     for batch in batches:
-        for row in batch.rows:
+        for r, row in enumerate(batch.rows):
+            note = batch.notes[r] if batch.notes else None
             best = [(dataset.class_name(int(k)), float(probabilities[i, k])) for k in order[i]]
             label = int(order[i, 0])
             if as_json:
                 record = {"input": batch.name, "row": row, "label": label, "class": best[0][0], "probability": best[0][1],
                           "top": [{"class": c, "probability": p} for c, p in best]}  # fmt: skip
+                if note:
+                    record["note"] = note
                 lines.append(json.dumps(record))
             else:
                 where = batch.name if row is None else f"{batch.name}:{row}"
                 more = f"  top {top}: " + ", ".join(f"{c} {p:.4f}" for c, p in best) if top > 1 else ""
-                lines.append((where, printable(best[0][0]), f"{best[0][1]:.4f}", printable(more)))
+                lines.append((where, printable(best[0][0]), f"{best[0][1]:.4f}", printable(more + (f"  note: {note}" if note else ""))))
             i += 1
     if as_json:
         print("\n".join(lines))

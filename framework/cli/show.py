@@ -115,7 +115,7 @@ def rows_text(dataset, rows, labels, picked, predicted=None) -> str:
     head = ["row", "class", *(["predicted"] if predicted is not None else []), *features]
     body = [
         [str(i), dataset.class_name(labels[i]), *([dataset.class_name(predicted[i])] if predicted is not None else []),
-         *(f"{v:.6g}" for v in rows[i])]
+         *(_cell(dataset, j, v) for j, v in enumerate(rows[i]))]
         for i in picked
     ]  # fmt: skip
     widths = [max(len(r[j]) for r in [head, *body]) for j in range(len(head))]
@@ -124,6 +124,12 @@ def rows_text(dataset, rows, labels, picked, predicted=None) -> str:
         "  " + "  ".join(c.ljust(w) if j and j < texts else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
         for r in [head, *body]
     )
+
+
+def _cell(dataset, j, value):
+    """A table cell as written: a category's word, a blank as nothing, a number to 6 digits."""
+    prep = getattr(dataset, "preparation", None)
+    return prep.cell_text(j, value) if prep is not None else f"{value:.6g}"
 
 
 def select(total, index, count, mask=None, noun="images"):

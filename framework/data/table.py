@@ -44,6 +44,45 @@ class Table:
             return [text.rpartition(",")[2] for text in self.texts]
         return [text.split(",", k + 1)[k] for text in self.texts]
 
+    def cells(self, name, rows=None):
+        """Column ``name``'s fields as written (blanks and all), of every row or of the row indices ``rows``."""
+        k = self.index(name)
+        columns = self.__dict__.setdefault("_columns", {})
+        if k not in columns:  # every column at once: split each line once
+            fields = self.rows if self.rows is not None else [text.split(",") for text in self.texts]
+            columns.update(enumerate(zip(*fields)) if fields else ((j, ()) for j in range(len(self.header))))
+        column = columns[k]
+        return column if rows is None else [column[i] for i in rows]
+
+    def preload(self, names):
+        """Read the columns ``names`` with numpy's C parser, when the text has no quotes: those that look
+        numeric (in the first rows) as float64 (``loaded``, when every value is a finite number), the rest
+        as text for ``cells``. A table of 100,000 rows and 20 columns: 0.3 s rather than 0.8."""
+        import numpy as np
+
+        if not self.texts:
+            return
+        wanted = [self.index(name) for name in names]
+        first = self.texts[0].split(",")
+        numeric = wanted
+        found = self._loadtxt(wanted) if all(_number(first[k]) for k in wanted) else None  # numbers only: one pass
+        if found is None:
+            sample = [text.split(",") for text in self.texts[:100]]
+            numeric = [k for k in wanted if all(_number(row[k]) and row[k].strip() for row in sample)]
+            found = self._loadtxt(numeric) if numeric else None
+        loaded = self.__dict__.setdefault("_loaded", {})
+        if found is not None:
+            loaded.update((k, found[:, j]) for j, k in enumerate(numeric))
+        rest = [k for k in wanted if k not in loaded]
+        if rest:
+            text = np.loadtxt(io.StringIO("\n".join(self.texts)), delimiter=",", usecols=rest, dtype=str, comments=None,
+                              quotechar=None, ndmin=2)  # fmt: skip
+            self.__dict__.setdefault("_columns", {}).update((k, text[:, j].tolist()) for j, k in enumerate(rest))
+
+    def loaded(self, name):
+        """Column ``name`` as float64 if ``preload`` found it all finite numbers, else None."""
+        return self.__dict__.get("_loaded", {}).get(self.index(name))
+
     def where(self, i, column=None) -> str:
         """``wine.csv row 17 (line 18), column 'alcohol'`` for row index i (0-based)."""
         at = f"{self.source} row {i + 1} (line {self.lines[i]})"
@@ -61,30 +100,9 @@ class Table:
             who = f"{key}: " if key else ""
             raise FwError(f"{who}{self.source} has no column '{name}'; {hint}its columns are: {_listed(self.header)}") from None
 
-    def numbers(self, names):
-        """The columns ``names`` as float64, shape (rows, len(names)); every value must be a finite number."""
-        import numpy as np
-
-        columns = [self.index(name) for name in names]
-        fast = self._loadtxt(columns)
-        if fast is not None:
-            return fast
-        out = np.empty((len(self), len(names)), np.float64)
-        fields = self.rows if self.rows is not None else [text.split(",") for text in self.texts]  # split once
-        for j, (name, k) in enumerate(zip(names, columns)):
-            column = [row[k] for row in fields]
-            try:
-                out[:, j] = np.array(column, dtype=np.float64)
-            except ValueError:
-                out[:, j] = self._parse(column, name)
-            if not np.isfinite(out[:, j]).all():
-                i = int(np.flatnonzero(~np.isfinite(out[:, j]))[0])
-                raise FwError(f"{self.where(i, name)}: {_short(column[i].strip())} is not a finite number; give a number there")
-        return out
-
     def _loadtxt(self, columns):
-        """numpy's C parser on unquoted text: used when every value is a finite number, else None (and the
-        column by column path finds and names the first value that is not)."""
+        """numpy's C parser on unquoted text: the columns as float64 when every value is a finite number, else None
+        (and the cell by cell path finds and names the first value that is not)."""
         import warnings
 
         import numpy as np
@@ -108,27 +126,6 @@ class Table:
             i = values.index("")
             raise FwError(f"{self.where(i, name)}: the value is missing; fill it in or drop the row")
         return values
-
-    def _parse(self, column, name):
-        """Python's ``float`` of each value, or a one-line error at the first that is not a number."""
-        parsed = []
-        for i, value in enumerate(column):
-            try:
-                parsed.append(float(value))
-                continue
-            except ValueError:
-                pass
-            text = value.strip()
-            if not text:
-                raise FwError(f"{self.where(i, name)}: the value is missing; fill it in or drop the row")
-            sample = column[:100]
-            if sum(not _number(v) for v in sample) * 2 > len(sample):
-                raise FwError(
-                    f"{self.source}: column '{name}' is not numeric (row {i + 1} holds {_short(text)}); a feature "
-                    "must be a number: leave the column out of dataset.features, or make it the label (dataset.label)"
-                )
-            raise FwError(f"{self.where(i, name)}: {_short(text)} is not a number")
-        return parsed
 
 
 def read_csv(text: str, source: str) -> Table:

@@ -87,6 +87,8 @@ def restore_state(dataset, weights_path, dataset_name):
     for a table, MNIST's shape or class names) is refused here, naming the
     file: the data would be prepared, or the classes named, wrongly.
     """
+    from ..safeio.untrusted import clip
+
     state = read_state(weights_path, dataset_name)
     if state is None:
         return
@@ -102,7 +104,10 @@ def restore_state(dataset, weights_path, dataset_name):
                 f"{state_path(weights_path)}: {key} is {_clipped(state[key])}, but dataset '{dataset_name}' always has "
                 f"{_clipped(list(fixed))}; run fw train again to rewrite the file"
             )
-    dataset.restore(state)
+    try:
+        dataset.restore(state)
+    except ValueError as e:  # a part only the dataset reads (a table's columns), checked there
+        raise FwError(f"{state_path(weights_path)}: not a readable dataset state ({clip(str(e), 120)}); run fw train again to rewrite it") from e
 
 
 def _clipped(values):
@@ -141,7 +146,7 @@ def _checked(state):
         if not all(isinstance(f, str) for f in features):
             raise ValueError("features must be a list of column names")
         _distinct("features", features)
-        if len(features) != size:
+        if len(features) != size and "columns" not in state:  # with columns, one-hot widens them (checked by the table)
             raise ValueError(f"features names {len(features)} columns, but shape {shape} holds {size} values")
         if pixels:
             raise ValueError("pixels is true, but the state names features: a table's columns are features, not pixels")

@@ -2,11 +2,16 @@
 
 The graph has one input, ``input`` (float32, ``(batch, *the network's input
 shape)``, the batch axis dynamic), and one output, ``probabilities`` (the last
-layer's output, ``(batch, classes)``). Initialisers are named as fw's weights
+layer's output, ``(batch, classes)``). A table's network starts with its
+preparation (``plugins.preparation``): numbers only, ``input`` is the raw
+(batch, features) with NaN for a blank; with word columns, one input per column,
+named after it, (batch, 1) float or string, as skl2onnx writes them. Blanks
+are filled, numbers standardised and words one-hot inside the graph. Initialisers are named as fw's weights
 files name the arrays (``0.W``, ``2.running_mean``), nodes after their layer
 (``0.dense/Gemm``), so a checker's complaint names the layer that caused it.
-The model's metadata holds the class names (a JSON list), the fw version and
-the config. The model passes ``onnx.checker.check_model(full_check=True)``, and
+The model's metadata holds the class names (a JSON list), the fw version, the
+config (a path in it cut to its file name: a model carries no machine's paths)
+and, for a table, ``features`` and ``columns`` (each column's name and type). The model passes ``onnx.checker.check_model(full_check=True)``, and
 each layer's output has the shape its ``build`` promised, before anything is
 written.
 """
@@ -43,12 +48,21 @@ class OnnxGraph:
         self.nodes, self.initializers = [], []
         self._tensors = {INPUT}
         self._node_names = set()
+        self.inputs = []  # (name, "float" | "string", width) of the inputs ``input`` adds
         self.input_shape = self.output_shape = None
 
     def begin(self, index, name, input_shape, output_shape):
         """Start layer ``index``: the names made from now on carry its position and name."""
         self.index, self.input_shape, self.output_shape = index, tuple(input_shape), tuple(output_shape)
         self._prefix, self._constants = f"{index}.{name}", 0
+
+    def input(self, name, kind, width):
+        """A graph input of its own, (batch, width), float32 or string (a table's column); returns its name."""
+        if name in self._tensors:
+            raise ValueError(f"the graph already has a tensor named {name!r}; rename the column")
+        self.inputs.append((name, kind, width))
+        self._tensors.add(name)
+        return name
 
     def op(self, op_type, *inputs, **attributes):
         names = [i if isinstance(i, str) else self.constant(i) for i in inputs]
@@ -69,9 +83,12 @@ class OnnxGraph:
     def weight(self, name, array):
         return self._add(f"{self.index}.{name}", np.asarray(array, np.float32))
 
-    def constant(self, value):
+    def constant(self, value, dtype=None):
+        """A constant tensor; floats become float32 unless ``dtype`` says otherwise."""
         a = np.asarray(value)
-        if a.dtype.kind == "f":
+        if dtype is not None:
+            a = a.astype(dtype)
+        elif a.dtype.kind == "f":
             a = a.astype(np.float32)
         elif a.dtype.kind in "iu":
             a = a.astype(np.int64)
@@ -96,8 +113,10 @@ class OnnxGraph:
         return OUTPUT
 
 
-def export(net, *, class_names, config_text, fw_version, opset=DEFAULT_OPSET):
-    """The ONNX ``ModelProto`` of a built ``net``, checked; every error is one line naming the layer."""
+def export(net, *, class_names, config_text, fw_version, opset=DEFAULT_OPSET, preparation=None):
+    """The ONNX ``ModelProto`` of a built ``net``, checked; every error is one line naming the layer.
+
+    ``preparation``: a table's ``TablePreparation``, put before the network's layers."""
     onnx = optional_import("onnx", "onnx", "fw export")
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
@@ -106,24 +125,68 @@ def export(net, *, class_names, config_text, fw_version, opset=DEFAULT_OPSET):
         if not layer.has_onnx():
             raise net.error(i, f"has no ONNX export, so fw export cannot write it; {METHOD_HINT}")
     graph = OnnxGraph(onnx, opset)
-    outputs = _add_layers(net, graph)
-    outputs[-1:] = [graph.finish(outputs[-1] if outputs else INPUT)]
     h, floats = onnx.helper, onnx.TensorProto.FLOAT
+    start, inputs = INPUT, [h.make_tensor_value_info(INPUT, floats, ["batch", *net.input_shape])]
+    props = {"class_names": json.dumps(list(class_names)), "fw_version": fw_version, "config": _without_paths(config_text)}
+    if preparation is not None:
+        start, inputs = _add_preparation(onnx, graph, preparation)
+        props["features"] = json.dumps(preparation.features)
+        props["columns"] = json.dumps([{"name": c["name"], "type": c["type"]} for c in preparation.columns])
+    outputs = _add_layers(net, graph, start)
+    outputs[-1:] = [graph.finish(outputs[-1] if outputs else start)]
     body = h.make_graph(
-        graph.nodes, "fw", [h.make_tensor_value_info(INPUT, floats, ["batch", *net.input_shape])],
-        [h.make_tensor_value_info(OUTPUT, floats, ["batch", *net.output_shape])], graph.initializers,
+        graph.nodes, "fw", inputs, [h.make_tensor_value_info(OUTPUT, floats, ["batch", *net.output_shape])], graph.initializers,
     )
     opsets = [h.make_opsetid("", opset)]
+    if any(n.domain == "ai.onnx.ml" for n in graph.nodes):
+        opsets.append(h.make_opsetid("ai.onnx.ml", 2))  # LabelEncoder with float values
     model = h.make_model(body, opset_imports=opsets, producer_name="fw", producer_version=fw_version)
     model.ir_version = h.find_min_ir_version_for(opsets)  # the oldest runtime that knows the opset can load it
-    h.set_model_props(model, {"class_names": json.dumps(list(class_names)), "fw_version": fw_version, "config": config_text})
+    h.set_model_props(model, props)
     _check(onnx, model, net, outputs)
     return model
 
 
-def _add_layers(net, graph):
+def _add_preparation(onnx, graph, prep):
+    """The preparation's nodes; ``(its output, the graph's inputs)``."""
+    h = onnx.helper
+    graph.begin("input", prep.name, (len(prep.columns),), (prep.width,))
+    try:
+        y = prep.to_onnx(graph, INPUT)
+    except ValueError as e:
+        raise FwError(f"the table's preparation cannot be exported: {e}") from e
+    if not graph.inputs:
+        return y, [h.make_tensor_value_info(INPUT, onnx.TensorProto.FLOAT, ["batch", len(prep.columns)])]
+    kinds = {"float": onnx.TensorProto.FLOAT, "string": onnx.TensorProto.STRING}
+    return y, [h.make_tensor_value_info(name, kinds[kind], ["batch", width]) for name, kind, width in graph.inputs]
+
+
+def _without_paths(config_text):
+    """The config with each absolute path cut to its file name: the model names no folder of this machine."""
+    import os
+
+    from omegaconf import OmegaConf
+
+    def cut(node):
+        if isinstance(node, dict):
+            return {k: cut(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [cut(v) for v in node]
+        if isinstance(node, str) and (os.path.isabs(node) or node.startswith("~")):
+            return os.path.basename(node.rstrip("/")) or node
+        return node
+
+    try:
+        tree = OmegaConf.to_container(OmegaConf.create(config_text))
+    except Exception:  # noqa: BLE001 - not YAML: keep none of it rather than a path
+        return ""
+    kept = cut(tree)
+    return config_text if kept == tree else OmegaConf.to_yaml(OmegaConf.create(kept))
+
+
+def _add_layers(net, graph, start=INPUT):
     """Every layer's ``to_onnx`` in order; the names of their output tensors."""
-    x, shape, outputs = INPUT, net.input_shape, []
+    x, shape, outputs = start, net.input_shape, []
     for i, layer in enumerate(net.layers):
         graph.begin(i, getattr(layer, "name", type(layer).__name__), shape, net.shapes[i])
         try:
