@@ -233,15 +233,33 @@ def show(args):
     from ..errors import FwError
     from ..plugin_system.manager import get_registry
     from ..safeio.files import check_writable
-    from .show import captions, pillow, render_grid, rows_text, save_png, select
+    from .show import captions, network_picture, pillow, render_grid, rows_text, save_png, select
 
+    picture = "filters" if args.filters else "activations" if args.activations else None
+    if args.filters and args.activations:
+        raise FwError("--filters and --activations draw different pictures; give one of them (run fw show twice for both)")
+    if picture and args.misclassified:
+        raise FwError(f"--{picture} draws the network, --misclassified the images it gets wrong; give one of them")
     if not 1 <= args.count <= 1000:
         raise FwError(f"--count must be between 1 and 1000, got {args.count}")
-    if args.columns < 1:
-        raise FwError(f"--columns must be at least 1, got {args.columns}")
+    columns = args.columns if args.columns is not None else 8 if picture else 10
+    if columns < 1:
+        raise FwError(f"--columns must be at least 1, got {columns}")
     cfg = load_config(args.config, args.overrides)
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
+    if picture:
+        name = Path(args.config).stem
+        out = Path(args.out) if args.out else Path(f"{name}-{picture}.png")
+        if out.suffix.lower() != ".png":
+            raise FwError(f"--out {out}: fw show writes PNG files; give a name ending in .png")
+        if out.parent.is_dir():  # a missing folder is save_png's one line
+            check_writable(out, "--out", args.force)
+        pillow()
+        sheet, what = network_picture(cfg, registry, picture, name=name, columns=columns)
+        save_png(sheet, out)
+        print(f"wrote {out} ({sheet.width}x{sheet.height} px): {what}")
+        return 0
     d = cfg.dataset
     net, dataset = api.build(cfg, registry) if args.misclassified else (None, make_dataset(cfg, registry))
     table = len(dataset.example_shape()) == 1
@@ -279,7 +297,7 @@ def show(args):
         print(title)
         print(rows_text(dataset, images, labels, picked, predicted))
         return 0
-    sheet = render_grid(images[picked], captions(dataset, labels, predicted, picked), title, columns=args.columns)
+    sheet = render_grid(images[picked], captions(dataset, labels, predicted, picked), title, columns=columns)
     save_png(sheet, out)
     print(f"wrote {out} ({sheet.width}x{sheet.height} px): {title}")
     return 0

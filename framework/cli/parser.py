@@ -107,6 +107,15 @@ examples:
   fw show configs/mnist_infer.yaml --misclassified --out mistakes.png
   fw show configs/mnist_infer.yaml dataset.split=train --count 10
 
+With --filters, draw the network's first convolution's filters instead, each
+scaled to its own range (the book's figure 7-24); weights=null draws them
+untrained (seeded by model.seed). With --activations, draw a histogram of each
+hidden layer's activations on the first 1000 examples of the split (the book's
+figures 6-10 to 6-14):
+  fw show mnist_cnn --filters --out filters.png
+  fw show mnist_cnn --filters weights=null --out filters-random.png
+  fw show ch6_init_std001 --activations weights=null --out std001.png
+
 Needs Pillow (pip install Pillow)."""
 
 
@@ -244,12 +253,17 @@ def _add_inspection_commands(sub, debug):
     show.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as for fw run")
     show.add_argument("--count", type=int, default=20, metavar="N", help="how many images to show (default 20, at most 1000)")
     show.add_argument("--index", type=int, default=0, metavar="I", help="start at image I of the split (default 0)")
-    show.add_argument("--columns", type=int, default=10, metavar="C", help="images per row (default 10)")
+    show.add_argument("--columns", type=int, default=None, metavar="C", help="images per row (default 10; 8 filters)")
     show.add_argument(
         "--out", metavar="PNG", default=None,
-        help="where to write the PNG (default: DATASET-SPLIT.png, or DATASET-SPLIT-misclassified.png, in the current folder)",
+        help="where to write the PNG (default: DATASET-SPLIT.png, DATASET-SPLIT-misclassified.png, CONFIG-filters.png or "
+        "CONFIG-activations.png, in the current folder)",
     )
     show.add_argument("--misclassified", action="store_true", help="run the network and show only the images it gets wrong")
+    show.add_argument("--filters", action="store_true", help="draw the first convolution's filters (the config's weights)")
+    show.add_argument(
+        "--activations", action="store_true", help="draw a histogram of each hidden layer's activations on the split's first 1000 examples"
+    )
     show.add_argument("--force", action="store_true", help="replace the PNG if it exists")
     show.set_defaults(func=commands.show)
 
