@@ -258,7 +258,13 @@ def render_histograms(names, edges, counts, notes, title):
 def weights_source(cfg) -> str:
     """Where the network's weights came from, for a picture's title."""
     if cfg.weights is None:
-        return f"random initial weights (weights: null, model.seed={cfg.model.seed})"
+        from ..config.assemble import named_spec
+
+        init = ""
+        if cfg.model.init is not None:
+            kind, params = named_spec(cfg.model.init)
+            init = " ".join([kind, *(f"{k} {v}" for k, v in params.items())]) + ", "
+        return f"random initial weights (weights: null, {init}model.seed={cfg.model.seed})"
     return f"trained weights ({Path(str(cfg.weights.path)).name})"
 
 
