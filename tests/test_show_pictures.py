@@ -117,12 +117,6 @@ def test_activation_bars_are_numpys_histograms_of_each_hidden_layer(capsys, ch6,
     assert is_bar.sum() == sum(round(PLOT_H * n / tallest) * (BIN_W - 1) for c in counts for n in c), "no other bars"
 
 
-def test_activations_of_std001_relu_die_out_layer_by_layer(ch6):
-    """The book's figure 6-14, top: with weights of std 0.01 each layer's activations shrink toward 0."""
-    means = [float(o.mean()) for o in hidden_outputs(ch6[0], [str(a) for a in ch6[1:]])]
-    assert all(a > 10 * b for a, b in zip(means, means[1:])), means
-
-
 def test_no_convolution_no_hidden_layer_and_mixed_options_are_one_line_errors(capsys, ch6, fashion_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     one_line_error(*run_cli(capsys, "show", *ch6, "--filters"), "has no convolution", "--activations", "conv2d")
