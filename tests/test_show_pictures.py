@@ -105,16 +105,18 @@ def test_activation_bars_are_numpys_histograms_of_each_hidden_layer(capsys, ch6,
     hi = max(1.0, max(float(o.max()) for o in outputs))  # the book's 0..1, widened for ReLU's larger values
     assert (hi > 1) == (extra == ["model.init=he"])
     counts = [np.histogram(o, 30, range=(0, hi))[0] for o in outputs]
-    tallest = max(c.max() for c in counts)
+    shares = [c / c.sum() for c in counts]  # of each layer's values: layers of any size on one scale
+    assert all(c.sum() == 100_000 for c in counts)
+    tallest = max(s.max() for s in shares)
     pixels = np.asarray(PIL.open(out).convert("RGB"))
     is_bar = np.all(pixels == BAR, axis=2)
-    for (left, base), c in zip(plot_origins(4), counts):
-        for j, n in enumerate(c):
+    for (left, base), share in zip(plot_origins(4), shares):
+        for j, n in enumerate(share):
             column = is_bar[: base, left + j * BIN_W + BIN_W // 2]
             height = int(column.sum())
             assert height == round(PLOT_H * n / tallest), (j, n, height)
             assert not height or column[base - height :].all(), "one bar, standing on the baseline"
-    assert is_bar.sum() == sum(round(PLOT_H * n / tallest) * (BIN_W - 1) for c in counts for n in c), "no other bars"
+    assert is_bar.sum() == sum(round(PLOT_H * n / tallest) * (BIN_W - 1) for s in shares for n in s), "no other bars"
 
 
 def test_no_convolution_no_hidden_layer_and_mixed_options_are_one_line_errors(capsys, ch6, fashion_dir, tmp_path, monkeypatch):
@@ -150,3 +152,16 @@ def test_the_docs_pictures_script_draws_every_picture(tmp_path, monkeypatch, cap
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(pictures.PICTURES)
     for png in tmp_path.iterdir():
         assert PIL.open(png).format == "PNG"
+
+
+def test_layers_of_different_sizes_share_one_scale_of_shares(capsys, mnist_cnn, tmp_path):
+    """The CNN's conv ReLU has 17,280,000 values, its dense ReLU 100,000: both histograms show."""
+    from framework.cli.show import BAR, BIN_W, BINS, PLOT_H, plot_origins
+
+    out = tmp_path / "activations.png"
+    code, stdout, err = run_cli(capsys, "show", *mnist_cnn, "--activations", "--out", out)
+    assert code == 0, err
+    assert stdout.endswith(": 2 activation histograms\n")
+    is_bar = np.all(np.asarray(PIL.open(out).convert("RGB")) == BAR, axis=2)
+    heights = [is_bar[base - PLOT_H : base, left : left + BINS * BIN_W].sum(axis=0).max() for left, base in plot_origins(2)]
+    assert min(heights) >= PLOT_H // 3, heights  # ReLU's zeros: about half of each layer's values

@@ -211,16 +211,22 @@ def activation_histograms(outputs):
 
 def plot_origins(n):
     """Each histogram's ``(left, baseline)`` in pixels: bin j's bar fills columns left + j * BIN_W to
-    left + (j + 1) * BIN_W - 2 and the rows above the baseline, one pixel per PLOT_H-th of the tallest bar."""
+    left + (j + 1) * BIN_W - 2 and ``bar_height`` rows above the baseline."""
     return [(MARGIN + k * (BINS * BIN_W + GAP), TOP + PLOT_H) for k in range(n)]
 
 
-def bar_height(count, tallest) -> int:
-    return int(round(PLOT_H * count / tallest)) if tallest else 0
+def shares(counts):
+    """Each bin's share of its layer's values: layers of different sizes (a convolution's, a dense
+    layer's) then share one scale, and layers of one size (the book's) look as their counts do."""
+    return [c / max(int(c.sum()), 1) for c in counts]
+
+
+def bar_height(share, tallest) -> int:
+    return int(round(PLOT_H * share / tallest)) if tallest else 0
 
 
 def render_histograms(names, edges, counts, notes, title):
-    """Histograms in a row, one scale for all, like the book's ``plt.hist(a.flatten(), 30, range=(0, 1))``."""
+    """Histograms in a row on one scale (``shares``), like the book's ``plt.hist(a.flatten(), 30, range=(0, 1))``."""
     Image, ImageDraw, ImageFont = pillow()
     font = _font(ImageFont)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
@@ -236,9 +242,10 @@ def render_histograms(names, edges, counts, notes, title):
     draw = ImageDraw.Draw(sheet)
     for j, text in enumerate(titles):
         draw.text((8, 4 + j * 18), text, fill=BLACK, font=font)
-    tallest = max(int(c.max()) for c in counts)
+    fractions = shares(counts)
+    tallest = max(float(f.max()) for f in fractions)
     ticks = (edges[0], (edges[0] + edges[-1]) / 2, edges[-1])
-    for k, ((left, base), name, c, note) in enumerate(zip(origins, names, counts, notes)):
+    for k, ((left, base), name, c, note) in enumerate(zip(origins, names, fractions, notes)):
         draw.text((left, TOP - 20), name, fill=BLACK, font=font)
         draw.rectangle((left - 1, base - PLOT_H - 1, left + plot_w - 1, base), outline=GREY)
         for j, n in enumerate(c):
@@ -250,7 +257,7 @@ def render_histograms(names, edges, counts, notes, title):
             draw.text((x - width(text) // 2, base + 4), text, fill=BLACK, font=font)
         draw.text((left, base + 24), note, fill=GREY, font=font)
         if k == 0:  # the scale, once: every histogram shares it
-            for text, y in ((str(tallest), base - PLOT_H - 6), ("0", base - 8)):
+            for text, y in ((f"{tallest:.0%}", base - PLOT_H - 6), ("0", base - 8)):
                 draw.text((left - 6 - width(text), y), text, fill=BLACK, font=font)
     return sheet
 
@@ -315,6 +322,6 @@ def network_picture(cfg, registry, picture, *, name, columns=8):
     title = (
         f"{name}: the activations of its {len(outputs)} hidden layers on the first {len(raw)} {d.split} {noun} "
         f"of {d.name}, {source}\n"
-        f"{BINS} bins over {edges[0]:.3g} to {edges[-1]:.3g}, every histogram on one scale (its tallest bar: {max(int(c.max()) for c in counts)})"
+        f"{BINS} bins over {edges[0]:.3g} to {edges[-1]:.3g}, bar heights on one scale: the share of the layer's values in the bin"
     )
     return render_histograms(names, edges, counts, notes, title), f"{len(outputs)} activation histograms"
