@@ -165,3 +165,14 @@ def test_layers_of_different_sizes_share_one_scale_of_shares(capsys, mnist_cnn, 
     is_bar = np.all(np.asarray(PIL.open(out).convert("RGB")) == BAR, axis=2)
     heights = [is_bar[base - PLOT_H : base, left : left + BINS * BIN_W].sum(axis=0).max() for left, base in plot_origins(2)]
     assert min(heights) >= PLOT_H // 3, heights  # ReLU's zeros: about half of each layer's values
+
+
+def test_values_that_are_not_finite_are_left_out_and_counted():
+    """A layer that overflows (weights of a huge scale) still gets its histogram, saying what it left out."""
+    from framework.cli.show import _note, activation_histograms
+
+    layer = np.array([[0.0, 0.5, np.inf, np.nan]], np.float32)
+    edges, counts = activation_histograms([layer, np.full((2, 2), np.nan, np.float32)])
+    assert (edges[0], edges[-1]) == (0, 1) and [int(c.sum()) for c in counts] == [2, 0]
+    assert _note(layer) == "mean 0.25, 50% zero, 2 not finite (left out)"
+    assert _note(np.full((2, 2), np.nan, np.float32)) == "no finite value, 4 not finite (left out)"

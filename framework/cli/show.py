@@ -317,7 +317,7 @@ def network_picture(cfg, registry, picture, *, name, columns=8):
         )
     edges, counts = activation_histograms([o for _, o in outputs])
     names = [f"{k + 1}-layer: {label.split()[-1].strip('()')}" for k, (label, _) in enumerate(outputs)]
-    notes = [f"mean {o.mean():.3g}" + (f", {np.mean(o == 0):.0%} zero" if (o == 0).any() else "") for _, o in outputs]
+    notes = [_note(o) for _, o in outputs]
     noun = "rows" if len(dataset.example_shape()) == 1 else "images"
     title = (
         f"{name}: the activations of its {len(outputs)} hidden layers on the first {len(raw)} {d.split} {noun} "
@@ -325,3 +325,14 @@ def network_picture(cfg, registry, picture, *, name, columns=8):
         f"{BINS} bins over {edges[0]:.3g} to {edges[-1]:.3g}, bar heights on one scale: the share of the layer's values in the bin"
     )
     return render_histograms(names, edges, counts, notes, title), f"{len(outputs)} activation histograms"
+
+
+def _note(output) -> str:
+    """What a histogram cannot show: the mean, ReLU's share of exact zeros, values left out as not finite."""
+    finite = output[np.isfinite(output)]
+    note = f"mean {finite.mean():.3g}" if finite.size else "no finite value"
+    if (finite == 0).any():
+        note += f", {np.mean(finite == 0):.0%} zero"
+    if finite.size < output.size:
+        note += f", {output.size - finite.size} not finite (left out)"
+    return note
