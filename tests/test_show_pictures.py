@@ -28,7 +28,8 @@ def _fresh_registry():
 @pytest.fixture
 def mnist_cnn():
     data = need("book/params.pkl", "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
-    return [CONFIGS / "mnist_cnn.yaml", f"dataset.root={data / 'mnist'}", f"weights.path={data / 'book' / 'params.pkl'}"]
+    weights = data / "book" / "params.pkl"
+    return [CONFIGS / "mnist_cnn.yaml", f"dataset.root={data / 'mnist'}", f"weights.path={weights}"]
 
 
 @pytest.fixture
@@ -49,7 +50,8 @@ def test_filters_of_the_trained_chapter7_network_are_its_weights_scaled_per_filt
     out = tmp_path / "filters.png"
     code, stdout, err = run_cli(capsys, "show", *mnist_cnn, "--filters", "--out", out)
     assert code == 0, err
-    assert stdout == f"wrote {out} ({PIL.open(out).width}x{PIL.open(out).height} px): 30 filters of model.layers[0] (conv2d)\n"
+    width, height = PIL.open(out).size
+    assert stdout == f"wrote {out} ({width}x{height} px): 30 filters of model.layers[0] (conv2d)\n"
     with open(mnist_cnn[2].split("=", 1)[1], "rb") as f:
         w1 = pickle.load(f)["W1"].astype(np.float32)  # the book's own file, read here without fw
     assert w1.shape == (30, 1, 5, 5)
@@ -119,14 +121,19 @@ def test_activation_bars_are_numpys_histograms_of_each_hidden_layer(capsys, ch6,
     assert is_bar.sum() == sum(round(PLOT_H * n / tallest) * (BIN_W - 1) for s in shares for n in s), "no other bars"
 
 
-def test_no_convolution_no_hidden_layer_and_mixed_options_are_one_line_errors(capsys, ch6, fashion_dir, tmp_path, monkeypatch):
+def test_no_convolution_no_hidden_layer_and_mixed_options_are_one_line_errors(
+    capsys, ch6, fashion_dir, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     one_line_error(*run_cli(capsys, "show", *ch6, "--filters"), "has no convolution", "--activations", "conv2d")
     flat = tmp_path / "flat.yaml"
-    flat.write_text(f"dataset: {{name: fashion_mnist, root: {fashion_dir}}}\nmodel: {{sizes: [784, 10]}}\nweights: null\n")
+    flat.write_text(
+        f"dataset: {{name: fashion_mnist, root: {fashion_dir}}}\nmodel: {{sizes: [784, 10]}}\nweights: null\n"
+    )
     one_line_error(*run_cli(capsys, "show", flat, "--activations"), "flat has no hidden activation layer", "--filters")
     one_line_error(*run_cli(capsys, "show", *ch6, "--filters", "--activations"), "give one of them")
-    one_line_error(*run_cli(capsys, "show", *ch6, "--activations", "--misclassified"), "--activations draws the network")
+    mixed = run_cli(capsys, "show", *ch6, "--activations", "--misclassified")
+    one_line_error(*mixed, "--activations draws the network")
     one_line_error(*run_cli(capsys, "show", *ch6, "--filters", "--misclassified"), "--filters draws the network")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flat.yaml"], "no picture written"
 
@@ -134,7 +141,8 @@ def test_no_convolution_no_hidden_layer_and_mixed_options_are_one_line_errors(ca
 def test_an_existing_picture_is_replaced_only_with_force(capsys, ch6, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("ch6_init_std001-activations.png").write_bytes(b"mine")
-    one_line_error(*run_cli(capsys, "show", *ch6, "--activations"), "ch6_init_std001-activations.png already exists", "--force")
+    refused = run_cli(capsys, "show", *ch6, "--activations")
+    one_line_error(*refused, "ch6_init_std001-activations.png already exists", "--force")
     assert Path("ch6_init_std001-activations.png").read_bytes() == b"mine"
     code, _, err = run_cli(capsys, "show", *ch6, "--activations", "--force")
     assert code == 0, err
@@ -163,7 +171,8 @@ def test_layers_of_different_sizes_share_one_scale_of_shares(capsys, mnist_cnn, 
     assert code == 0, err
     assert stdout.endswith(": 2 activation histograms\n")
     is_bar = np.all(np.asarray(PIL.open(out).convert("RGB")) == BAR, axis=2)
-    heights = [is_bar[base - PLOT_H : base, left : left + BINS * BIN_W].sum(axis=0).max() for left, base in plot_origins(2)]
+    plots = [is_bar[base - PLOT_H : base, left : left + BINS * BIN_W] for left, base in plot_origins(2)]
+    heights = [plot.sum(axis=0).max() for plot in plots]
     assert min(heights) >= PLOT_H // 3, heights  # ReLU's zeros: about half of each layer's values
 
 

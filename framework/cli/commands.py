@@ -237,7 +237,9 @@ def show(args):
 
     picture = "filters" if args.filters else "activations" if args.activations else None
     if args.filters and args.activations:
-        raise FwError("--filters and --activations draw different pictures; give one of them (run fw show twice for both)")
+        raise FwError(
+            "--filters and --activations draw different pictures; give one of them (run fw show twice for both)"
+        )
     if picture and args.misclassified:
         raise FwError(f"--{picture} draws the network, --misclassified the images it gets wrong; give one of them")
     if not 1 <= args.count <= 1000:

@@ -256,13 +256,16 @@ def _add_inspection_commands(sub, debug):
     show.add_argument("--columns", type=int, default=None, metavar="C", help="images per row (default 10; 8 filters)")
     show.add_argument(
         "--out", metavar="PNG", default=None,
-        help="where to write the PNG (default: DATASET-SPLIT.png, DATASET-SPLIT-misclassified.png, CONFIG-filters.png or "
-        "CONFIG-activations.png, in the current folder)",
+        help="where to write the PNG (default: DATASET-SPLIT.png, DATASET-SPLIT-misclassified.png, "
+        "CONFIG-filters.png or CONFIG-activations.png, in the current folder)",
     )
     show.add_argument("--misclassified", action="store_true", help="run the network and show only the images it gets wrong")
-    show.add_argument("--filters", action="store_true", help="draw the first convolution's filters (the config's weights)")
     show.add_argument(
-        "--activations", action="store_true", help="draw a histogram of each hidden layer's activations on the split's first 1000 examples"
+        "--filters", action="store_true", help="draw the first convolution's filters (of the config's weights)"
+    )
+    show.add_argument(
+        "--activations", action="store_true",
+        help="draw a histogram of each hidden layer's activations on the split's first 1000 examples",
     )
     show.add_argument("--force", action="store_true", help="replace the PNG if it exists")
     show.set_defaults(func=commands.show)

@@ -183,7 +183,8 @@ def filter_scale(w) -> int:
 def render_filters(w, title, *, columns=8):
     """The grid of ``filter_tiles``, numbered, 8 to a row as in the book's visualize_filter.py."""
     tiles = filter_tiles(w)
-    return render_grid(tiles, [[(str(i), GREY)] for i in range(len(tiles))], title, columns=columns, scale=filter_scale(w))
+    numbers = [[(str(i), GREY)] for i in range(len(tiles))]
+    return render_grid(tiles, numbers, title, columns=columns, scale=filter_scale(w))
 
 
 def hidden_activations(net, x):
@@ -295,8 +296,9 @@ def network_picture(cfg, registry, picture, *, name, columns=8):
         found = first_filters(net)
         if found is None:
             raise FwError(
-                f"--filters: the network of {name} has no convolution (no layer with 4-D weights: filters, channels, "
-                "height, width); use --activations for its hidden layers, or a config with a conv2d layer such as mnist_cnn"
+                f"--filters: the network of {name} has no convolution (no layer with 4-D weights: filters, "
+                "channels, height, width); use --activations for its hidden layers, or a config with a conv2d "
+                "layer such as mnist_cnn"
             )
         label, w = found
         f, c, kh, kw = w.shape
@@ -322,7 +324,8 @@ def network_picture(cfg, registry, picture, *, name, columns=8):
     title = (
         f"{name}: the activations of its {len(outputs)} hidden layers on the first {len(raw)} {d.split} {noun} "
         f"of {d.name}, {source}\n"
-        f"{BINS} bins over {edges[0]:.3g} to {edges[-1]:.3g}, bar heights on one scale: the share of the layer's values in the bin"
+        f"{BINS} bins over {edges[0]:.3g} to {edges[-1]:.3g}, "
+        "bar heights on one scale: the share of the layer's values in the bin"
     )
     return render_histograms(names, edges, counts, notes, title), f"{len(outputs)} activation histograms"
 
