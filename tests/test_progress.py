@@ -20,7 +20,9 @@ from framework.cli import train_output
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "configs" / "fashion_train.yaml")
 #: tqdm's line: ``epoch 1/2:  40%|####      | 432/1080 [00:01<00:01, 398.20step/s, loss 0.8977  acc 0.7034]``.
-PROGRESS = re.compile(r"epoch 1/2: +\d+%\|.*\| \d+/1080 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+step/s, loss \d+\.\d{4}  acc 0\.\d{4}\]")
+PROGRESS = re.compile(
+    r"epoch 1/2: +\d+%\|.*\| \d+/1080 \[\d\d:\d\d<\d\d:\d\d, +[\d.]+step/s, loss \d+\.\d{4}  acc 0\.\d{4}\]"
+)
 
 
 @pytest.fixture
@@ -36,7 +38,8 @@ def fw_train(args, cwd, terminal=("stdout", "stderr")):
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
     streams = {name: slave if name in terminal else subprocess.PIPE for name in ("stdout", "stderr")}
-    proc = subprocess.Popen([sys.executable, "-m", "framework.cli", "train", *args], cwd=cwd, stdin=subprocess.DEVNULL, **streams)
+    command = [sys.executable, "-m", "framework.cli", "train", *args]
+    proc = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, **streams)
     os.close(slave)
     seen = b""
     while True:
@@ -60,7 +63,10 @@ def test_in_a_terminal_the_line_shows_the_time_left_and_the_running_loss(overrid
     # The epoch lines: validation first, the test accuracy labelled as test, the epoch's wall time.
     lines = [line.rsplit("\r", 1)[-1] for line in out.splitlines() if "train acc" in line]
     assert len(lines) == 2, out[-3000:]
-    line = re.compile(r"epoch 1/2  val loss \d\.\d{4}  val acc \d\.\d{4}  loss \d\.\d{4}  train acc \d\.\d{4}  test acc \d\.\d{4}  \d+\.\d\d s$")
+    line = re.compile(
+        r"epoch 1/2  val loss \d\.\d{4}  val acc \d\.\d{4}  loss \d\.\d{4}  train acc \d\.\d{4}  "
+        r"test acc \d\.\d{4}  \d+\.\d\d s$"
+    )
     assert line.match(lines[0]), lines[0]
 
     # In pipes (logs, CI, tests) no progress line at all: the epoch lines only.
