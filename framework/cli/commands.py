@@ -108,7 +108,7 @@ def _train(args, cfg, registry, trainer):
     try:
         history = trainer.fit(x, t, x_test, t_test, callbacks=shown)
     except KeyboardInterrupt:
-        shown[0].bar.clear()
+        shown[0].close()  # the progress line, half drawn
         if trainer.history:
             print(
                 f"fw: interrupted; epoch {trainer.history[-1].epoch} of {epochs} is saved in {ckpt}; "

@@ -9,6 +9,7 @@ labelled by the config keys in which they differ.
 import json
 import math
 import sys
+import textwrap
 from collections import Counter
 from functools import reduce
 from pathlib import Path
@@ -44,7 +45,8 @@ def add_parser(sub, debug):
     )
     p.add_argument("runs", nargs="+", metavar="RUN_OR_CONFIG", help="a run's folder, or the config that trained it")
     p.add_argument("--metric", metavar="M", help="the metric to compare (default: val_accuracy when every run has it, else test_accuracy)")
-    p.add_argument("--out", metavar="PNG", help="where to draw the curves (default: compare-METRIC.png in the current folder)")
+    p.add_argument("--out", metavar="PNG", help="where to draw the curves (default: compare-METRIC.png in the current "
+                   "folder; with --json, none unless given)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the table as one JSON object")
     p.add_argument("--force", action="store_true", help="replace the PNG if it exists")
     p.set_defaults(func=compare)
@@ -59,17 +61,18 @@ def compare(args):
     missing = [str(r.folder) for r in runs if not _has(r, metric)]
     if missing:
         raise FwError(f"--metric {metric}: not in the run record of {', '.join(missing)}; {_metrics_hint(runs)}")
-    out = Path(args.out or f"compare-{metric}.png")
-    if out.suffix.lower() != ".png":
-        raise FwError(f"--out {out}: fw compare draws PNG files; give a name ending in .png")
-    check_writable(out, "--out", args.force)
+    out = Path(args.out) if args.out else None if args.json else Path(f"compare-{metric}.png")  # --json: no PNG unasked
+    if out is not None:
+        if out.suffix.lower() != ".png":
+            raise FwError(f"--out {out}: fw compare draws PNG files; give a name ending in .png")
+        check_writable(out, "--out", args.force)
     prefix, labels = run_labels(runs)
     table = summary(runs, labels, metric, prefix)
     if args.json:
         print(json.dumps(table, indent=2))
     else:
         print(to_text(table))
-    drawn = draw(runs, labels, metric, prefix, out, required=bool(args.out))
+    drawn = draw(runs, labels, metric, prefix, out, required=bool(args.out)) if out else None
     if drawn:
         print(f"curves written to {drawn}", file=sys.stderr if args.json else sys.stdout)
     return 0
@@ -121,14 +124,20 @@ def find_run(name):
 
 
 def run_labels(runs):
-    """``(common prefix, [label per run])``: each run by the config keys in which the runs differ."""
+    """``(common prefix, [label per run])``: each run by the config keys in which the runs differ.
+
+    Below the prefix the runs share, a key is named by its last part when no
+    other key ends the same (``lr``, not ``train.optimizer.lr``), else by as
+    many parts as tell it apart (``model.seed``, ``train.seed``).
+    """
     per_run = [{} for _ in runs]
     _differ([r.config for r in runs], "", per_run)
     keys = list(dict.fromkeys(k for d in per_run for k in d))
     prefix = _common_prefix(keys)
+    names = _short_keys({k: k[len(prefix):].lstrip(".") for k in keys})
     labels = []
     for run, diffs in zip(runs, per_run):
-        parts = [f"{k[len(prefix):].lstrip('.')}{v}" for k, v in diffs.items()]
+        parts = [f"{names[k]}{v}" for k, v in diffs.items()]
         labels.append(", ".join(parts) or run.folder.absolute().name)
     if len(set(labels)) < len(labels):  # the same settings twice: tell them apart by folder
         labels = [f"{label} ({run.folder.absolute().name})" for label, run in zip(labels, runs)]
@@ -178,7 +187,27 @@ def _short(value):
         return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list):
         return "[" + ",".join(_short(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:.4g}"  # lr=0.004044, not 0.004043878009515107
+    if isinstance(value, str) and len(value) > MAX_VALUE:
+        return "..." + value[-(MAX_VALUE - 3) :]  # a path's end says the most
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+#: The most characters of a string value in a label.
+MAX_VALUE = 24
+
+
+def _short_keys(keys):
+    """``{key: its shortest dotted ending that no other key has}``, from ``{key: its name below the prefix}``."""
+    split = {k: name.split(".") for k, name in keys.items()}
+    names = {}
+    for k, parts in split.items():
+        n = 1
+        while n < len(parts) and any(p[-n:] == parts[-n:] for o, p in split.items() if o != k):
+            n += 1
+        names[k] = ".".join(parts[-n:])
+    return names
 
 
 def _common_prefix(keys):
@@ -231,20 +260,36 @@ def summary(runs, labels, metric, prefix):
 
 
 def to_text(table):
-    """Aligned columns: the final value of each metric, then the best of the compared one and its epoch."""
+    """Aligned columns: the final value of each metric (4 significant digits), the best of the compared one and
+    its epoch, then the run's label, last as in fw sweep's table, so a long one leaves the numbers in line."""
     from ..core.callback import METRICS
 
     metric, rows = table["metric"], table["runs"]
     shown = [m for m in METRICS if any(m in r["final"] for r in rows)]
-    head = ["run" + (f" ({table['differ_in']})" if table["differ_in"] else ""), "epochs", *shown, f"best {metric}"]
+    run = "run" + (f" (differ in {table['differ_in']})" if table["differ_in"] else "")
+    head = ["epochs", *shown, f"best {metric}", run]
     body = []
     for r in rows:
         best = r["best"].get(metric)
-        cells = [r["label"], str(r["epochs"]), *(f"{r['final'][m]:.4f}" if m in r["final"] else "-" for m in shown)]
-        body.append([*cells, f"{best['value']:.4f} (epoch {best['epoch']})" if best else "-"])
-    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in [head, *body]]
+        cells = [str(r["epochs"]), *(_number(r["final"][m]) if m in r["final"] else "-" for m in shown)]
+        body.append([*cells, f"{_number(best['value'])} (epoch {best['epoch']})" if best else "-", r["label"]])
+    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head) - 1)]
+    indent = " " * (sum(widths) + 2 * len(widths))
+    lines = []
+    for row in [head, *body]:
+        label = textwrap.wrap(row[-1], LABEL_WIDTH, break_on_hyphens=False) or [""]
+        lines.append("  ".join([*(c.rjust(w) for c, w in zip(row, widths)), label[0]]))
+        lines += [indent + more for more in label[1:]]
     return "final values; best " + metric + " over the epochs\n" + "\n".join(lines)
+
+
+#: A longer label goes on in lines of its own under the first, in the label's column.
+LABEL_WIDTH = 80
+
+
+def _number(value):
+    """4 significant digits, trailing zeros kept so that a column lines up: 0.8500, 0.001234, 12.35."""
+    return f"{value:#.4g}"
 
 
 # -- the figure ------------------------------------------------------------------------------
@@ -270,13 +315,20 @@ def draw(runs, labels, metric, prefix, out, required):
     import matplotlib.pyplot as plt
 
     panels = ["train_loss"] + ([metric] if metric != "train_loss" else [])
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    width = 6 * len(panels)
+    # The legend goes under the panels, labels wrapped to the figure's width: never over a curve, never off the edge.
+    wrap = int(width * 14)  # characters of the legend's small font in a line
+    names = [textwrap.fill(label, wrap) for label in labels]
+    longest = max(len(line) for name in names for line in name.splitlines())
+    columns = max(1, min(len(names), wrap // (longest + 6)))
+    rows = sum(max(len(name.splitlines()) for name in names[i : i + columns]) for i in range(0, len(names), columns))
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 4.5 + 0.2 * rows), squeeze=False, layout="constrained")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (run, label) in enumerate(zip(runs, labels)):
+    for i, (run, name) in enumerate(zip(runs, names)):
         colour = colours[i % len(colours)]
         epochs = [e["epoch"] for e in run.epochs]
         for ax, m in zip(axes[0], panels):
-            ax.plot(epochs, [e[m] for e in run.epochs], color=colour, label=label)
+            ax.plot(epochs, [e[m] for e in run.epochs], color=colour, label=name)
             if m == metric and m.endswith("accuracy") and m != "train_accuracy" and _has(run, "train_accuracy"):
                 ax.plot(epochs, [e["train_accuracy"] for e in run.epochs], color=colour, linestyle="--", alpha=0.6)
     for ax, m in zip(axes[0], panels):
@@ -284,8 +336,8 @@ def draw(runs, labels, metric, prefix, out, required):
         ax.set(xlabel="epoch", ylabel=m, title=m + dashed)
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[0][-1].legend(title=f"differ in {prefix}" if prefix else None, fontsize="small")
-    fig.tight_layout()
-    write_output(out, lambda f: fig.savefig(f, format="png", dpi=90))
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=columns, fontsize="small",
+               title=f"differ in {prefix}" if prefix else None, frameon=False)  # fmt: skip
+    write_output(out, lambda f: fig.savefig(f, format="png", dpi=90, bbox_inches="tight"))
     plt.close(fig)
     return out

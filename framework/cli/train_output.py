@@ -1,25 +1,33 @@
-"""What ``fw train`` prints while it trains, as callbacks: the epoch lines, ``--json`` and the progress bar."""
+"""What ``fw train`` prints while it trains, as callbacks: the epoch lines, ``--json`` and the progress line."""
 
 import json
 import sys
+import time
 
 from ..core.callback import Callback
-from .progress import ProgressBar
 
 
 class EpochLines(Callback):
-    """``epoch  3/10  loss 0.4012  train acc 0.8512  val loss ...  val acc ...  test acc 0.8383  0.34 s``."""
+    """``epoch  3/10  val loss 0.4210  val acc 0.8433  loss 0.4012  train acc 0.8512  test acc 0.8383  2.41 s``.
+
+    The time is the epoch's wall time, since the previous line (or the start of
+    training): its steps, its evaluations and the previous checkpoint, where
+    ``--json``'s ``seconds`` counts the steps only.
+    """
 
     name = "epoch_lines"
 
     def on_train_begin(self, logs):
         self.epochs = logs["epochs"]
+        self.since = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs):
+        now = time.perf_counter()
+        wall, self.since = now - self.since, now
         val = f"val loss {logs['val_loss']:.4f}  val acc {logs['val_accuracy']:.4f}  " if "val_loss" in logs else ""
         print(
-            f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}  loss {logs['train_loss']:.4f}  "
-            f"train acc {logs['train_accuracy']:.4f}  {val}test acc {logs['test_accuracy']:.4f}  {logs['seconds']:.2f} s",
+            f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}  {val}loss {logs['train_loss']:.4f}  "
+            f"train acc {logs['train_accuracy']:.4f}  test acc {logs['test_accuracy']:.4f}  {wall:.2f} s",
             flush=True,
         )
 
@@ -34,25 +42,53 @@ class JsonLines(Callback):
 
 
 class Progress(Callback):
-    """The progress bar within each epoch, on stderr when it is a terminal."""
+    """tqdm's line within each epoch, on stderr when it is a terminal: steps done, elapsed time, time left,
+    steps per second, and the running loss and accuracy.
+
+    tqdm is the ``progress`` extra; without it (and in logs, pipes and CI) the
+    epoch lines are all there is.
+    """
 
     name = "progress"
 
     def __init__(self, stream=None):
-        self.bar = ProgressBar(stream)
+        self.stream = stream or sys.stderr
+        self.tqdm = _tqdm() if self.stream.isatty() else None
+        self.bar = None
 
     def on_train_begin(self, logs):
         self.epochs = logs["epochs"]
 
-    def on_batch_end(self, epoch, batch, batches):
-        self.bar(f"epoch {epoch}/{self.epochs}", batch, batches)
+    def on_batch_end(self, epoch, batch, batches, logs):
+        if self.tqdm is None:
+            return
+        if self.bar is None:
+            desc = f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}"
+            self.bar = self.tqdm(total=batches, desc=desc, unit="step", file=self.stream, leave=False,
+                                 dynamic_ncols=True)  # fmt: skip
+        self.bar.set_postfix_str(f"loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}", refresh=False)
+        self.bar.update()
 
     def on_epoch_end(self, epoch, logs):
-        pass
+        self.close()
+
+    def close(self):
+        """Erase the line (at the end of an epoch, or half drawn before an interruption message)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _tqdm():
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm
 
 
 def output(json_lines):
-    """The callbacks for ``fw train [--json]``: the progress bar, then the epoch lines or JSON."""
+    """The callbacks for ``fw train [--json]``: the progress line, then the epoch lines or JSON."""
     return [Progress(), JsonLines() if json_lines else EpochLines()]
 
 

@@ -31,8 +31,9 @@ class Callback:
     - ``state()`` / ``load_state(state)``: a dict of JSON values and numpy
       arrays (nested dicts allowed), saved in each checkpoint and given back
       on ``--resume``.
-    - ``on_batch_end(epoch, batch, batches)``: after every training step (a
-      progress bar); called only when a subclass defines it.
+    - ``on_batch_end(epoch, batch, batches, logs)``: after every training
+      step (a progress line); ``logs`` has the epoch's running ``loss`` and
+      ``accuracy`` so far. Called only when a subclass defines it.
     """
 
     name: ClassVar[str]
@@ -47,7 +48,7 @@ class Callback:
     def on_train_end(self, logs):
         pass
 
-    def on_batch_end(self, epoch, batch, batches):
+    def on_batch_end(self, epoch, batch, batches, logs):
         pass
 
     def state(self) -> dict:

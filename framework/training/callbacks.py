@@ -43,9 +43,9 @@ class Callbacks:
             cb.network = network
             call(label, cb, "on_train_begin", dict(logs))
 
-    def batch_end(self, epoch, batch, batches):
+    def batch_end(self, epoch, batch, batches, logs):
         for label, cb in self.per_batch:
-            call(label, cb, "on_batch_end", epoch, batch, batches)
+            call(label, cb, "on_batch_end", epoch, batch, batches, dict(logs))
 
     def epoch_end(self, epoch, logs):
         """Call every callback; the label of the first that asked to stop, else None."""

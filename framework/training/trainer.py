@@ -192,7 +192,8 @@ class Trainer:
             correct += np.count_nonzero(y.argmax(axis=1) == t[idx])
             self._update()
             if run.per_batch:
-                run.batch_end(epoch, step + 1, steps)
+                done = step * bs + k
+                run.batch_end(epoch, step + 1, steps, {"loss": total_loss / done, "accuracy": correct / done})
         return total_loss / n, float(correct) / n
 
     def _end_epoch(self, report, run, majority, classes, on_epoch) -> bool:
