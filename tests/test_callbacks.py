@@ -156,6 +156,47 @@ def test_a_callback_that_raises_is_named(capsys, fashion_full_dir, tmp_path):
     assert line.endswith("RuntimeError: boom in epoch 1")
 
 
+STEPS = '''
+import sys
+from framework import Callback, hookimpl
+
+class OldSteps(Callback):  # written when on_batch_end took no logs
+    name = "old_steps"
+
+    def on_batch_end(self, epoch, batch, batches):
+        print(f"old {epoch} {batch}/{batches}", file=sys.stderr)
+
+    def on_epoch_end(self, epoch, logs):
+        return False
+
+class NewSteps(Callback):
+    name = "new_steps"
+
+    def on_batch_end(self, epoch, batch, batches, logs):
+        print(f"new {epoch} {batch}/{batches} {sorted(logs)} {0 <= logs['accuracy'] <= 1}", file=sys.stderr)
+
+    def on_epoch_end(self, epoch, logs):
+        return False
+
+@hookimpl
+def register_classes(register):
+    register(OldSteps)
+    register(NewSteps)
+'''
+
+
+def test_on_batch_end_of_either_contract_is_called_every_step(capsys, fashion_full_dir, tmp_path):
+    """Logs reach an on_batch_end that takes them; one written before, (epoch, batch, batches), still works."""
+    (tmp_path / "steps.py").write_text(STEPS)
+    run = args(fashion_full_dir, tmp_path, f"plugins=[{tmp_path / 'steps.py'}]", "train.callbacks=[old_steps, new_steps]",
+               "train.epochs=1", "train.validation_fraction=0", "dataset.limit=300", "train.batch_size=100")  # fmt: skip
+    code, out, err = run_fw(capsys, "train", CONFIG, *run)
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith(("old", "new"))]
+    assert lines == [f"{kind} 1 {b}/3" + (" ['accuracy', 'loss'] True" if kind == "new" else "")
+                     for b in (1, 2, 3) for kind in ("old", "new")]  # fmt: skip
+
+
 PRINT_LR = '''
 import sys
 from framework import Callback, hookimpl

@@ -29,12 +29,29 @@ def labelled(callbacks) -> list:
     return [(type(cb).__name__, cb) for cb in callbacks]
 
 
+def _takes_logs(method) -> bool:
+    """Does ``on_batch_end`` take ``logs``? One written before it was passed takes (epoch, batch, batches)."""
+    import inspect
+
+    try:
+        params = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return True
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]) >= 4
+
+
 class Callbacks:
     """The callbacks of one ``fit``, called in order."""
 
     def __init__(self, entries):
         self.entries = list(entries)
-        self.per_batch = [(label, cb) for label, cb in self.entries if type(cb).on_batch_end is not Callback.on_batch_end]
+        self.per_batch = [
+            (label, cb, _takes_logs(cb.on_batch_end))
+            for label, cb in self.entries
+            if type(cb).on_batch_end is not Callback.on_batch_end
+        ]
         self.network = None
 
     def train_begin(self, network, logs):
@@ -44,8 +61,8 @@ class Callbacks:
             call(label, cb, "on_train_begin", dict(logs))
 
     def batch_end(self, epoch, batch, batches, logs):
-        for label, cb in self.per_batch:
-            call(label, cb, "on_batch_end", epoch, batch, batches, dict(logs))
+        for label, cb, takes_logs in self.per_batch:
+            call(label, cb, "on_batch_end", epoch, batch, batches, *([dict(logs)] if takes_logs else []))
 
     def epoch_end(self, epoch, logs):
         """Call every callback; the label of the first that asked to stop, else None."""
