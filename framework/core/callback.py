@@ -33,7 +33,8 @@ class Callback:
       on ``--resume``.
     - ``on_batch_end(epoch, batch, batches, logs)``: after every training
       step (a progress line); ``logs`` has the epoch's running ``loss`` and
-      ``accuracy`` so far. Called only when a subclass defines it.
+      ``accuracy`` so far. Called only when a subclass defines it; one that
+      takes only ``(epoch, batch, batches)`` is called without ``logs``.
     """
 
     name: ClassVar[str]
