@@ -121,10 +121,11 @@ class TablePreparation(Layer):
         return graph.op("Cast", hot, to=1)  # FLOAT
 
     @classmethod
-    def from_onnx(cls, g):
+    def from_onnx_table(cls, g):
         """The mirror of ``to_onnx``: the preparation from the nodes it wrote, read through ``g``
         (``onnx_import.OnnxTable``), checked as a saved one is. Fills come back as their values
-        (``fill: constant``), blanks' counts and training ranges are not in the graph."""
+        (``fill: constant``); blanks' counts and training ranges are not in the graph. (Not the
+        Layer contract's ``from_onnx``, which reads one node into a ``model.layers`` entry.)"""
         names = [name for name, _ in g.columns]
         if all(kind == NUMERIC for _, kind in g.columns):
             if g.inputs != {"input": ("float", len(names))}:
@@ -493,7 +494,7 @@ def _words_from_onnx(g, x):
         raise cast.fail("does not cast back to float, as fw export writes it")
     categories, blank = [None] * k, set()
     for word, v in zip(keys, values):
-        if not (v == int(v) and 0 <= v < k):
+        if not (0 <= v < k and v == int(v)):  # NaN fails the first test
             raise codes.fail(f"maps {words_text(word)} to {v!r}, not a category number below {k}")
         if word in BLANKS:
             blank.add(int(v))
@@ -514,10 +515,10 @@ def _words_from_onnx(g, x):
 
 
 def _shown(inputs):
-    return ", ".join(f"{clip_name(n)} ({k}, width {w})" for n, (k, w) in list(inputs.items())[:5]) or "none"
+    return ", ".join(f"{_clipped(n)} ({k}, width {w})" for n, (k, w) in list(inputs.items())[:5]) or "none"
 
 
-def clip_name(name):
+def _clipped(name):
     return repr(name if len(name) <= 40 else name[:37] + "...")
 
 

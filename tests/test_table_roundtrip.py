@@ -111,9 +111,11 @@ def many_words(m):
     next(a for a in node.attribute if a.name == "keys_strings").strings.extend(f"w{k}".encode() for k in range(100_001))
 
 
-def unseen_number(m):
-    node = next(x for x in m.graph.node if x.op_type == "LabelEncoder")
-    next(a for a in node.attribute if a.name == "values_floats").floats[0] = 7.0
+def code(value):
+    def change(m):
+        node = next(x for x in m.graph.node if x.op_type == "LabelEncoder")
+        next(a for a in node.attribute if a.name == "values_floats").floats[0] = value
+    return change
 
 
 @pytest.mark.parametrize(
@@ -123,7 +125,8 @@ def unseen_number(m):
         (lambda m: set_constant(constant(m, "Div"), [0.0]), "columns[0].std must be positive"),
         (lambda m: set_constant(constant(m, "Where"), [np.inf]), "columns[0].value must be a finite number"),
         (many_words, "words in 'keys_strings'; a table's column has at most 100,000 categories"),
-        (unseen_number, "not a category number below 4"),
+        (code(7.0), "to 7.0, not a category number below 4"),
+        (code(np.nan), "to nan, not a category number below 4"),
         (lambda m: set_constant(constant(m, "Equal"), [[0, 1, 2, 5]]), "does not compare the category numbers with a constant 0, 1, ..., K-1"),
         (lambda m: next(p for p in m.metadata_props if p.key == "columns").MergeFrom(
             onnx.StringStringEntryProto(value='[{"name": 1}]')), "metadata 'columns'"),
@@ -132,7 +135,7 @@ def unseen_number(m):
         (lambda m: next(x for x in m.graph.node if x.op_type == "IsNaN").MergeFrom(onnx.helper.make_node("IsInf", [], [])),
          "IsInf"),
     ],
-    ids=["nan-mean", "zero-std", "inf-fill", "many-words", "bad-code", "bad-equal", "bad-columns", "same-class", "other-op"],
+    ids=["nan-mean", "zero-std", "inf-fill", "many-words", "bad-code", "nan-code", "bad-equal", "bad-columns", "same-class", "other-op"],
 )
 def test_a_tampered_preparation_is_one_line_and_writes_nothing(capsys, tmp_path, monkeypatch, change, fragment):
     monkeypatch.chdir(tmp_path)
@@ -157,7 +160,12 @@ def test_a_multi_input_graph_is_read_only_as_fws_table_preparation(capsys, tmp_p
     onnx.save(model, str(path))
     one_line_error(*fw(capsys, "import-onnx", path, tmp_path / "back.yaml"), "the graph has 2 input(s) ('a', 'b')")
     columns = [{"name": "a", "type": "numeric"}, {"name": "b", "type": "numeric"}]
-    h.set_model_props(model, {"fw_version": "0.1.0", "features": '["a", "b"]', "columns": json.dumps(columns)})
+    props = {"fw_version": "0.1.0", "features": '["a", "b"]', "columns": json.dumps(columns)}
+    h.set_model_props(model, props)
+    onnx.save(model, str(path))
+    one_line_error(*fw(capsys, "import-onnx", path, tmp_path / "back.yaml"), "names a table's columns, but its dataset None is none that prepares a table")
+    del model.metadata_props[:]
+    h.set_model_props(model, props | {"config": "dataset: {name: csv, label: y}"})
     onnx.save(model, str(path))
     one_line_error(*fw(capsys, "import-onnx", path, tmp_path / "back.yaml"), "the table's preparation",
                    "a table of 2 numeric columns has one, 'input' (batch, 2) float")

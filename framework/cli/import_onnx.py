@@ -16,7 +16,9 @@ MaxPool, AveragePool, Relu, Sigmoid, Softmax, Flatten and Reshape to
 (batch, features) (also through the Shape/Gather/Concat nodes exporters
 write for it), BatchNormalization, Dropout, and a model's own preparation
 (ai.onnx.ml Scaler; Sub, Div, Add, Mul by constants) as rescale, after which
-the dataset does not standardise again (dataset.normalize: false). Identity
+the dataset does not standardise again (dataset.normalize: false). fw's own
+export of a csv model comes back with its preparation (blanks, one-hot,
+standardisation), written to OUT.dataset.json as fw train writes it. Identity
 and a Cast to float are nothing. Of a classifier's label and probabilities
 (skl2onnx), the probabilities are read. Anything else, or a graph that
 branches, is a one-line error naming the node. Importing runs nothing from
@@ -53,7 +55,6 @@ def run(args):
     from ..data.trained import state_path, write_state
     from ..errors import FwError
     from ..interchange import onnx_import
-    from ..plugins.preparation import TablePreparation
     from ..safeio.files import check_writable, temp_path, write_output
 
     out = Path(args.out)
@@ -64,7 +65,7 @@ def run(args):
     weights = out.with_suffix(".npz")
     check_writable(out, "output", args.force)
     check_writable(weights, "output (the weights beside it)", args.force)
-    imported = onnx_import.read(args.model, *_layer_maker(), preparation=TablePreparation)
+    imported = onnx_import.read(args.model, *_layer_maker())
     if imported.table is not None:
         check_writable(state_path(weights), "output (the table's preparation beside the weights)", args.force)
     draft = temp_path(out)  # the config, checked under its own name before it takes OUT.yaml's

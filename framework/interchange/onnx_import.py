@@ -14,7 +14,7 @@ size is checked against the bytes it holds.
 A table model of fw's own export starts with its preparation (one input per
 column, or one ``input`` of raw numbers; blanks filled, numbers standardised,
 words one-hot): the metadata's ``columns`` say so, and the preparation reads
-itself back from those nodes (``TablePreparation.from_onnx``, through
+itself back from those nodes (``TablePreparation.from_onnx_table``, through
 ``OnnxTable``), for the dataset to hold; the walk starts where it ends.
 """
 
@@ -70,18 +70,18 @@ class Imported:
     dropped: list = field(default_factory=list)  # the outputs left out, as a message names them (a classifier's label)
     class_labels: list = field(default_factory=list)  # a classifier's own class labels, in its outputs' order (skl2onnx's)
     notes: list = field(default_factory=list)  # what the command found worth saying about the import
-    table: object = None  # a table's preparation, read from the nodes before the network (``preparation.from_onnx``)
+    table: object = None  # a table's preparation, read from the nodes before the network (``TablePreparation.from_onnx_table``)
     class_names: list = field(default_factory=list)  # an fw export's class names (its metadata), for the table's state
     model: str = ""  # the file read, as messages name it
 
 
-def read(path, registry, make=None, preparation=None) -> Imported:
+def read(path, registry, make=None) -> Imported:
     """The layers and weights of the ONNX model at ``path``; anything fw cannot express is a one-line FwError.
 
-    ``registry`` (``framework.get_registry()``) has the layers that read the ops. ``make(cls, name,
-    params)`` makes a layer as the config will, to be built for its output shape (default: ``cls(**params)``).
-    ``preparation``: the class whose ``from_onnx(OnnxTable)`` reads a table's preparation back (fw's
-    ``TablePreparation``); without it, a table model of fw's is refused as any multi-input graph is.
+    ``registry`` (``framework.get_registry()``) has the layers that read the ops, and the dataset whose
+    ``preparation_class`` reads a table's preparation back (``from_onnx_table(OnnxTable)``: csv's).
+    ``make(cls, name, params)`` makes a layer as the config will, to be built for its output shape
+    (default: ``cls(**params)``).
     """
     onnx = optional_import("onnx", "onnx", "fw import-onnx")
     path = Path(path)
@@ -90,12 +90,19 @@ def read(path, registry, make=None, preparation=None) -> Imported:
     if opset is None:
         raise FwError(f"{path}: the model declares no version of the standard ONNX operators (opset_import); the file is damaged")
     metadata = {p.key: p.value for p in model.metadata_props}
-    table = _table_columns(metadata, path) if preparation is not None else None
+    dataset = _fw_dataset(metadata)
+    table = _table_columns(metadata, path)
+    if table is not None:
+        cls = registry.entries["datasets"].get(dataset.get("name", ""))
+        preparation = getattr(cls, "preparation_class", None)
+        if preparation is None:
+            raise FwError(f"{path}: its metadata names a table's columns, but its dataset {clip(repr(dataset.get('name')), 40)} is none that prepares a table (csv); the file is damaged or forged")
+        table = preparation, table
     make = make or (lambda cls, name, params: cls(**params))
-    imported = _Walker(model.graph, path, opset, registry, make, table and (preparation, table)).walk()
+    imported = _Walker(model.graph, path, opset, registry, make, table).walk()
     imported.producer = clip(f"{model.producer_name} {model.producer_version}".strip(), 60) or "an unnamed exporter"
     imported.opset, imported.model = opset, str(path)
-    imported.dataset = _fw_dataset(metadata)
+    imported.dataset = dataset
     if imported.table is not None:
         imported.class_names = _json(metadata, "class_names", path)
         imported.dataset["normalize"] = imported.table.normalize  # the dataset prepares as the graph did, once
@@ -291,7 +298,7 @@ class OnnxNode:
 
 
 class OnnxTable:
-    """A table's preparation as fw export writes it before the network, for ``TablePreparation.from_onnx``.
+    """A table's preparation as fw export writes it before the network, for ``TablePreparation.from_onnx_table``.
 
     ``columns``: ``[(name, numeric | categorical)]`` from the metadata; ``inputs``: the graph's
     inputs, ``{name: ("float" | "string", width)}``. ``step(x, *op_types)`` takes the nodes that
@@ -439,7 +446,7 @@ class _Walker:
             self.values = Values(graph, path, opset, self.shapes, BATCH)
             cls, columns = table
             reader = OnnxTable(self, columns)
-            prepared = cls.from_onnx(reader)
+            prepared = cls.from_onnx_table(reader)
             self.walked |= reader.taken
             self.input, shape = reader.end, (prepared.width,)
         self.shapes[self.input] = shape
