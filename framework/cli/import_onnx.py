@@ -262,7 +262,8 @@ def _report(imported, model, out, weights, cfg):
         from ..data.trained import state_path
 
         print(f"note: the model's first nodes prepare the table's columns ({clip(', '.join(imported.table.features), 80)}): "
-              f"blanks filled{', numbers standardised' if imported.table.normalize else ''}, words one-hot; "
+              f"blanks filled{', numbers standardised' if imported.table.normalize else ''}"
+              f"{'' if imported.table.numeric_only else ', words one-hot'}; "
               f"wrote that preparation to {state_path(weights)}, beside the weights, as fw train does")
     print(f"wrote {out} and {weights}; run it: fw run {out}")
     last = imported.layers[-1] if imported.layers else None
