@@ -430,7 +430,10 @@ def check_dataset(cls, root=None, *, splits=None, sample=64, **params):
     (N, C, H, W), or a table of numbers (N, F), and N integer labels in
     ``0..num_classes-1``, the same on a second call. Then ``sample`` evenly
     spaced examples are put through every combination of ``normalize``,
-    ``flatten`` and ``one_hot_label``.
+    ``flatten`` and ``one_hot_label``. A table whose dataset has a preparation
+    (``preparation_layer``: ``csv``'s blanks filled and words one-hot) may hold
+    NaN for a blank in its raw rows; prepared, it has the preparation's width
+    (``shape``), no NaN, and the values of the layer fw export puts first.
     """
     fail = _Fail(f"check_dataset({getattr(cls, '__name__', cls)!r})")
     _declared_name(fail, cls, Dataset)
@@ -464,7 +467,7 @@ def check_dataset(cls, root=None, *, splits=None, sample=64, **params):
         img, lab = images[pick].copy(), labels[pick].copy()
         again_images, again_labels = ds.load_raw(split)
         fail(
-            np.array_equal(again_images[pick], img) and np.array_equal(again_labels[pick], lab),
+            np.array_equal(again_images[pick], img, equal_nan=img.dtype.kind == "f") and np.array_equal(again_labels[pick], lab),
             f"{where} returned different data on a second call",
         )
         _check_load_options(fail, cls, ds, split, img, lab)
@@ -479,12 +482,18 @@ def check_dataset(cls, root=None, *, splits=None, sample=64, **params):
 def _check_load_options(fail, cls, ds, split, img, lab):
     """Run Dataset.load's options on the sample, through the class's own load()."""
     pixels = ds.takes_pixels()
-    if not pixels:
-        mean, std = ds.standardization()  # from the whole train split, before the sample stands in for it
+    prepared = None if pixels else getattr(ds, "preparation_layer", None)
+    if prepared is not None:  # the preparation fitted on the whole train split, before the sample stands in for it
+        layers = {normalize: prepared(normalize) for normalize in (True, False)}
+        width = int(np.prod(ds.shape))
+        fail(width == layers[True].build(img.shape[1:], np.random.default_rng(0))[0], f"shape {ds.shape} is not the width its preparation makes")
+    elif not pixels:
+        mean, std = ds.standardization()
+        fail(not np.isnan(img).any(), "load_raw: a table holds NaN, but the dataset has no preparation (preparation_layer) to fill it")
     sample = object.__new__(type(f"{cls.__name__}Sample", (cls,), {"load_raw": lambda self, s: (img, lab)}))
     sample.__dict__.update(vars(ds))
     n = len(img)
-    chw = (n, img.shape[1]) if img.ndim == 2 else img.reshape(n, -1, *img.shape[-2:]).shape
+    chw = (n, img.shape[1] if prepared is None else width) if img.ndim == 2 else img.reshape(n, -1, *img.shape[-2:]).shape
     for normalize in (True, False):
         for flatten in (True, False):
             for one_hot in (True, False):
@@ -496,6 +505,9 @@ def _check_load_options(fail, cls, ds, split, img, lab):
                 if pixels:
                     raw = img.reshape(want).astype(np.float32)
                     expected = raw / np.float32(255) if normalize else raw
+                elif prepared is not None:
+                    fail(not np.isnan(x).any(), f"load({opts}): x holds NaN; the preparation must fill every blank")
+                    expected = layers[normalize].forward(img)
                 else:
                     flat = img.reshape(n, -1).astype(np.float64)
                     expected = ((flat - mean) / std if normalize else flat).astype(np.float32).reshape(want)

@@ -19,6 +19,7 @@ class CSVDataset(OwnDataset):
 
     name = "csv"
     pixels = False
+    preparation_class = TablePreparation  # fw import-onnx reads an exported table's preparation back through it
 
     def __init__(self, path=None, label=None, features=None, test_fraction=0.2, test_path=None, seed=0, columns=None, fill=None):
         self._common(path, test_fraction, seed, "the CSV file to read, e.g. data/wine.csv")

@@ -120,6 +120,46 @@ class TablePreparation(Layer):
         hot = graph.op("Equal", codes, np.arange(len(c["categories"]), dtype=np.float32).reshape(1, -1))
         return graph.op("Cast", hot, to=1)  # FLOAT
 
+    @classmethod
+    def from_onnx_table(cls, g):
+        """The mirror of ``to_onnx``: the preparation from the nodes it wrote, read through ``g``
+        (``onnx_import.OnnxTable``), checked as a saved one is. Fills come back as their values
+        (``fill: constant``); blanks' counts and training ranges are not in the graph. (Not the
+        Layer contract's ``from_onnx``, which reads one node into a ``model.layers`` entry.)"""
+        names = [name for name, _ in g.columns]
+        if all(kind == NUMERIC for _, kind in g.columns):
+            if g.inputs != {"input": ("float", len(names))}:
+                raise g.fail(f"the graph's inputs are {_shown(g.inputs)}; a table of {len(names)} numeric columns has one, 'input' (batch, {len(names)}) float")
+            g.end, fill, mean, std = _numbers_from_onnx(g, "input", len(names))
+            scale = zip(mean, std) if mean is not None else [(None, None)] * len(names)
+            columns = [_numeric_column(name, f, m, sd) for name, f, (m, sd) in zip(names, fill, scale)]
+            normalize = mean is not None
+        else:
+            want = {name: ("float" if kind == NUMERIC else "string", 1) for name, kind in g.columns}
+            if g.inputs != want:
+                raise g.fail(f"the graph's inputs are {_shown(g.inputs)}, not one (batch, 1) input per column of the metadata's 'columns'")
+            parts, columns, scaled = [], [], set()
+            for name, kind in g.columns:
+                if kind == NUMERIC:
+                    y, fill, mean, std = _numbers_from_onnx(g, name, 1)
+                    columns.append(_numeric_column(name, fill[0], *(None, None) if mean is None else (mean[0], std[0])))
+                    scaled.add(mean is not None)
+                else:
+                    y, column = _words_from_onnx(g, name)
+                    columns.append(column)
+                parts.append(y)
+            if len(scaled) > 1:
+                raise g.fail("some numeric columns are standardised and some not; fw export standardises all or none")
+            concat = g.join(parts, "Concat")
+            if concat.inputs != parts or concat.attrs.get("axis") != 1:
+                raise concat.fail("does not join the columns in the metadata's order along axis 1, as fw export writes it")
+            g.end, normalize = concat.output, scaled != {False}
+        try:
+            _check(columns)
+        except ValueError as e:
+            raise g.fail(str(e)) from None
+        return cls(columns, normalize)
+
     # --- raw text in ------------------------------------------------------------------------------
 
     def encode(self, table, rows=None):
@@ -200,14 +240,14 @@ class TablePreparation(Layer):
                 fill = "its own category" if c["fill"] == "missing" else f"{c['fill']} {c['categories'][c['value']]!r}"
                 shown = [w or "(blank)" for w in c["categories"][:8]]
                 stats = f"{len(c['categories'])}: " + ", ".join(shown) + (", ..." if len(c["categories"]) > 8 else "")
-            body.append((c["name"], c["type"], str(c["blanks"]), fill, stats))
+            body.append((c["name"], c["type"], str(c.get("blanks", "?")), fill, stats))  # "?": read from an ONNX graph
         widths = [max(len(r[j]) for r in [head, *body]) for j in range(4)]
         lines = ["  " + "  ".join(r[j].ljust(widths[j]) for j in range(4)) + "  " + r[4] for r in [head, *body]]
         rest = self.columns[SHOWN:]
         if rest:
             words = sum(c["type"] == CATEGORICAL for c in rest)
             lines.append(f"  ... and {len(rest):,} more columns: {len(rest) - words:,} numeric, {words:,} categorical, "
-                         f"{sum(c['blanks'] > 0 for c in rest):,} with blanks")  # fmt: skip
+                         f"{sum(c.get('blanks', 0) > 0 for c in rest):,} with blanks")  # fmt: skip
         return f"preparation (fitted on the training part; {self.width} network inputs):\n" + "\n".join(line.rstrip() for line in lines)
 
 
@@ -409,6 +449,77 @@ def _check(columns):
                 raise ValueError(f"{where}.value must be null or a category number")
         else:
             raise ValueError(f"{where}.type must be numeric or categorical")
+
+
+def _numbers_from_onnx(g, x, n):
+    """``_numbers_onnx`` read back from input ``x`` of ``n`` columns: ``(its output, fill, mean, std)``,
+    mean and std None when it does not standardise."""
+    (double,) = g.step(x, "Cast")
+    if double.attrs.get("to") != 11:
+        raise double.fail("does not cast to double, as fw export writes it")
+    isnan, where = g.step(double.output, "IsNaN", "Where")
+    if where.inputs[::2] != [isnan.output, double.output]:
+        raise where.fail("does not fill the blanks that IsNaN finds, as fw export writes it")
+    fill, mean, std = where.constant(1, (n,)), None, None
+    (after,) = g.step(where.output, "Sub" if g.reads(where.output) == ["Sub"] else "Cast")
+    if after.op_type == "Sub":
+        mean = after.constant(1, (n,))
+        (div,) = g.step(after.output, "Div")
+        std = div.constant(1, (n,))
+        (after,) = g.step(div.output, "Cast")
+    if after.attrs.get("to") != 1:
+        raise after.fail("does not cast back to float, as fw export writes it")
+    return after.output, fill, mean, std
+
+
+def _numeric_column(name, fill, mean=None, std=None):
+    column = {"name": name, "type": NUMERIC, "fill": "constant", "value": float(fill)}
+    return column | ({"mean": 0.0, "std": 1.0} if mean is None else {"mean": float(mean), "std": float(std)})
+
+
+def _words_from_onnx(g, x):
+    """``_words_onnx`` read back from input ``x``: ``(its output, the column's entry)``. The categories
+    are the LabelEncoder's words by number; a number no word maps to is the blanks' own ("")."""
+    (codes,) = g.step(x, "LabelEncoder")
+    keys, values = codes.strings("keys_strings"), codes.floats("values_floats")
+    if codes.domain != "ai.onnx.ml" or codes.attrs.get("default_float") != -1.0 or len(keys) != len(values):
+        raise codes.fail("is not the ai.onnx.ml LabelEncoder of words to numbers (unseen: -1) that fw export writes")
+    (hot,) = g.step(codes.output, "Equal")
+    dims = hot.dims(1)
+    k = dims[1] if dims is not None and len(dims) == 2 and dims[0] == 1 else 0
+    if not 0 < k <= len(keys) + 1 or not np.array_equal(hot.constant(1, (1, k)), np.arange(k)[None]):
+        raise hot.fail("does not compare the category numbers with a constant 0, 1, ..., K-1 (one per category), as fw export writes it")
+    (cast,) = g.step(hot.output, "Cast")
+    if cast.attrs.get("to") != 1:
+        raise cast.fail("does not cast back to float, as fw export writes it")
+    categories, blank = [None] * k, set()
+    for word, v in zip(keys, values):
+        if not (0 <= v < k and v == int(v)):  # NaN fails the first test
+            raise codes.fail(f"maps {words_text(word)} to {v!r}, not a category number below {k}")
+        if word in BLANKS:
+            blank.add(int(v))
+        elif categories[int(v)] is not None:
+            raise codes.fail(f"maps two words to category {int(v)}")
+        else:
+            categories[int(v)] = word
+    if blank and (len(blank) > 1 or not BLANKS <= set(keys)):
+        raise codes.fail("does not map every spelling of a blank to one category")
+    value = blank.pop() if blank else None
+    unnamed = [j for j, w in enumerate(categories) if w is None]
+    if unnamed not in ([], [value]):
+        raise codes.fail(f"maps no word to category {unnamed[0]}")
+    if unnamed:
+        categories[value] = ""
+    fill = "missing" if value is None or categories[value] == "" else "most_frequent"
+    return cast.output, {"name": x, "type": CATEGORICAL, "fill": fill, "value": value, "categories": categories}
+
+
+def _shown(inputs):
+    return ", ".join(f"{_clipped(n)} ({k}, width {w})" for n, (k, w) in list(inputs.items())[:5]) or "none"
+
+
+def _clipped(name):
+    return repr(name if len(name) <= 40 else name[:37] + "...")
 
 
 def _or_nan(value):

@@ -16,7 +16,9 @@ MaxPool, AveragePool, Relu, Sigmoid, Softmax, Flatten and Reshape to
 (batch, features) (also through the Shape/Gather/Concat nodes exporters
 write for it), BatchNormalization, Dropout, and a model's own preparation
 (ai.onnx.ml Scaler; Sub, Div, Add, Mul by constants) as rescale, after which
-the dataset does not standardise again (dataset.normalize: false). Identity
+the dataset does not standardise again (dataset.normalize: false). fw's own
+export of a csv model comes back with its preparation (blanks, one-hot,
+standardisation), written to OUT.dataset.json as fw train writes it. Identity
 and a Cast to float are nothing. Of a classifier's label and probabilities
 (skl2onnx), the probabilities are read. Anything else, or a graph that
 branches, is a one-line error naming the node. Importing runs nothing from
@@ -50,6 +52,7 @@ def run(args):
 
     import numpy as np
 
+    from ..data.trained import state_path, write_state
     from ..errors import FwError
     from ..interchange import onnx_import
     from ..safeio.files import check_writable, temp_path, write_output
@@ -63,11 +66,15 @@ def run(args):
     check_writable(out, "output", args.force)
     check_writable(weights, "output (the weights beside it)", args.force)
     imported = onnx_import.read(args.model, *_layer_maker())
+    if imported.table is not None:
+        check_writable(state_path(weights), "output (the table's preparation beside the weights)", args.force)
     draft = temp_path(out)  # the config, checked under its own name before it takes OUT.yaml's
     try:
-        cfg = _checked_config(imported, draft, out, weights, args.overrides)
+        cfg, state = _checked_config(imported, draft, out, weights, args.overrides)
         text = _config_text(cfg, imported, args.model, out, weights)
         write_output(weights, lambda f: np.savez(f, **imported.arrays))
+        if state is not None:  # as fw train writes it: what the csv dataset prepares raw rows with
+            write_state(weights, cfg.dataset.name, state)
         write_output(draft, lambda f: f.write(text.encode()))
         os.replace(draft, out)
     finally:
@@ -86,7 +93,8 @@ def _layer_maker():
 
 
 def _checked_config(imported, draft, out, weights, overrides):
-    """The validated config OUT.yaml will hold, its network built and loaded with the model's weights.
+    """The validated config OUT.yaml will hold, its network built and loaded with the model's weights, and
+    the dataset state to write beside the weights (a table's preparation; else None).
 
     The draft is loaded as fw run would load OUT.yaml, overrides and all, so an
     error here is one fw run would have met.
@@ -114,8 +122,7 @@ def _checked_config(imported, draft, out, weights, overrides):
         dataset = registry.get("datasets", cfg.dataset.name, "dataset.name")
         if getattr(dataset, "pixels", None) is not True:  # a dataset that would standardise what the model standardises
             cfg.dataset.normalize = False
-    _check_network(cfg, registry, imported)
-    return cfg
+    return cfg, _check_network(cfg, registry, imported)
 
 
 def _check_names(cfg, registry, imported):
@@ -138,7 +145,9 @@ def _check_network(cfg, registry, imported):
     from ..data.weights import load_weights
     from ..errors import FwError
 
-    dataset = make_dataset(cfg, registry, trained=True)
+    dataset = make_dataset(cfg, registry, trained=False)  # the model's weights, not a file that may lie beside OUT.npz
+    if imported.table is not None:
+        _restore_table(dataset, cfg, imported)
     model, data = imported.input_shape, input_shape(cfg, dataset)
     first = cfg.model.layers[0] if cfg.model.layers else None
     flattens_first = (first if isinstance(first, str) else getattr(first, "name", None)) in ("dense", "flatten")
@@ -156,12 +165,34 @@ def _check_network(cfg, registry, imported):
         )
     net, _ = assemble(cfg, registry, np.random.default_rng(0), weights_follow=True, dataset=dataset)
     load_weights(net, imported.arrays, "the model's weights")
+    state = dataset.state() if imported.table is not None else None
     names = [dataset.class_name(k) for k in range(classes)]
     numbered = [str(k) for k in range(classes)]  # labels fitted as 0..k-1 say nothing of the names
     if imported.class_labels and imported.class_labels not in (names, numbered):
         imported.notes.append(
             f"the model's classes are {', '.join(imported.class_labels)} (in its outputs' order), dataset "
             f"'{cfg.dataset.name}' has {', '.join(names)}: fw takes output k as the dataset's class k, so check they are the same classes in the same order"
+        )
+    return state
+
+
+def _restore_table(dataset, cfg, imported):
+    """Give the dataset the table's preparation the model's first nodes hold, as fw train's state file would."""
+    from ..data.trained import _checked
+    from ..errors import FwError
+    from ..safeio.untrusted import clip
+
+    prep = imported.table
+    state = {"class_names": imported.class_names, "shape": [prep.width], "pixels": False, "features": prep.features, "columns": prep.columns}
+    try:
+        _checked(state)
+        dataset.restore(state)
+    except ValueError as e:
+        raise FwError(f"{imported.model}: its class names (metadata 'class_names') and table's preparation are no dataset state fw can use: {clip(str(e), 120)}; the file is damaged or forged") from e
+    if getattr(dataset, "preparation", None) is None:
+        raise FwError(
+            f"{imported.model}: the model prepares a table's columns ({', '.join(prep.features)[:80]}), but dataset "
+            f"'{cfg.dataset.name}' takes no table; import it with dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN"
         )
 
 
@@ -227,6 +258,13 @@ def _report(imported, model, out, weights, cfg):
     if imported.prepares and not cfg.dataset.normalize:
         print(f"note: the model prepares its input itself (model.layers[0] {_name(imported.layers[0])}), "
               "so dataset.normalize is false: fw does not standardise it again")
+    if imported.table is not None:
+        from ..data.trained import state_path
+
+        print(f"note: the model's first nodes prepare the table's columns ({clip(', '.join(imported.table.features), 80)}): "
+              f"blanks filled{', numbers standardised' if imported.table.normalize else ''}"
+              f"{'' if imported.table.numeric_only else ', words one-hot'}; "
+              f"wrote that preparation to {state_path(weights)}, beside the weights, as fw train does")
     print(f"wrote {out} and {weights}; run it: fw run {out}")
     last = imported.layers[-1] if imported.layers else None
     if last not in ("softmax", "binary_sigmoid"):  # the layers that end in probabilities

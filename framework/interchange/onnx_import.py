@@ -10,6 +10,12 @@ nodes that only work out a flatten's target shape are evaluated on integers
 (``onnx_values``). Nothing of the model runs: no operator, no custom op, and no
 file but the model is opened. A tensor becomes an array only after its declared
 size is checked against the bytes it holds.
+
+A table model of fw's own export starts with its preparation (one input per
+column, or one ``input`` of raw numbers; blanks filled, numbers standardised,
+words one-hot): the metadata's ``columns`` say so, and the preparation reads
+itself back from those nodes (``TablePreparation.from_onnx_table``, through
+``OnnxTable``), for the dataset to hold; the walk starts where it ends.
 """
 
 import math
@@ -40,6 +46,10 @@ STANDARD = ("", "ai.onnx", "ai.onnx.ml")
 NOTHING = ("Identity", "Cast")
 #: Ops whose inputs may come in either order: the network's tensor need not be the first.
 COMMUTATIVE = ("Add", "Mul")
+#: A table preparation's category words, per column (skl2onnx's and fw's; an id column has more).
+MAX_CATEGORIES = 100_000
+#: The metadata a table's preparation is named in (``features``, ``columns``), at most.
+MAX_METADATA = 16 << 20
 #: Ops that the layers of fw's example plugin package read, for the advice when it is not installed.
 ELSEWHERE, PACKAGE = {"Tanh": "tanh", "LeakyRelu": "leaky_relu"}, "fw-extra-activations"
 
@@ -60,13 +70,18 @@ class Imported:
     dropped: list = field(default_factory=list)  # the outputs left out, as a message names them (a classifier's label)
     class_labels: list = field(default_factory=list)  # a classifier's own class labels, in its outputs' order (skl2onnx's)
     notes: list = field(default_factory=list)  # what the command found worth saying about the import
+    table: object = None  # a table's preparation, read from the nodes before the network (``TablePreparation.from_onnx_table``)
+    class_names: list = field(default_factory=list)  # an fw export's class names (its metadata), for the table's state
+    model: str = ""  # the file read, as messages name it
 
 
 def read(path, registry, make=None) -> Imported:
     """The layers and weights of the ONNX model at ``path``; anything fw cannot express is a one-line FwError.
 
-    ``registry`` (``framework.get_registry()``) has the layers that read the ops. ``make(cls, name,
-    params)`` makes a layer as the config will, to be built for its output shape (default: ``cls(**params)``).
+    ``registry`` (``framework.get_registry()``) has the layers that read the ops, and the dataset whose
+    ``preparation_class`` reads a table's preparation back (``from_onnx_table(OnnxTable)``: csv's).
+    ``make(cls, name, params)`` makes a layer as the config will, to be built for its output shape
+    (default: ``cls(**params)``).
     """
     onnx = optional_import("onnx", "onnx", "fw import-onnx")
     path = Path(path)
@@ -74,11 +89,50 @@ def read(path, registry, make=None) -> Imported:
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise FwError(f"{path}: the model declares no version of the standard ONNX operators (opset_import); the file is damaged")
-    imported = _Walker(model.graph, path, opset, registry, make or (lambda cls, name, params: cls(**params))).walk()
+    metadata = {p.key: p.value for p in model.metadata_props}
+    dataset = _fw_dataset(metadata)
+    table = _table_columns(metadata, path)
+    if table is not None:
+        cls = registry.entries["datasets"].get(dataset.get("name", ""))
+        preparation = getattr(cls, "preparation_class", None)
+        if preparation is None:
+            raise FwError(f"{path}: its metadata names a table's columns, but its dataset {clip(repr(dataset.get('name')), 40)} is none that prepares a table (csv); the file is damaged or forged")
+        table = preparation, table
+    make = make or (lambda cls, name, params: cls(**params))
+    imported = _Walker(model.graph, path, opset, registry, make, table).walk()
     imported.producer = clip(f"{model.producer_name} {model.producer_version}".strip(), 60) or "an unnamed exporter"
-    imported.opset = opset
-    imported.dataset = _fw_dataset({p.key: p.value for p in model.metadata_props})
+    imported.opset, imported.model = opset, str(path)
+    imported.dataset = dataset
+    if imported.table is not None:
+        imported.class_names = _json(metadata, "class_names", path)
+        imported.dataset["normalize"] = imported.table.normalize  # the dataset prepares as the graph did, once
     return imported
+
+
+def _json(metadata, key, path):
+    """Metadata entry ``key`` of an fw export, parsed as JSON; a bad one is a one-line error."""
+    import json
+
+    text = metadata.get(key, "")
+    try:
+        if len(text) > MAX_METADATA:
+            raise ValueError(f"longer than {MAX_METADATA >> 20} MiB")
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise FwError(f"{path}: its metadata {key!r} is not readable JSON ({clip(str(e), 80)}); the file is damaged or forged") from None
+
+
+def _table_columns(metadata, path):
+    """An fw export's table columns, ``[(name, type)]`` from its metadata, or None for another model."""
+    if "fw_version" not in metadata or "columns" not in metadata:
+        return None
+    columns, features = _json(metadata, "columns", path), _json(metadata, "features", path)
+    ok = isinstance(columns, list) and 0 < len(columns) <= MAX_ENTRIES and all(
+        isinstance(c, dict) and isinstance(c.get("name"), str) and c.get("type") in ("numeric", "categorical") for c in columns
+    )
+    if not ok or features != [c["name"] for c in columns]:
+        raise FwError(f"{path}: its metadata 'columns' is not a list of {{name, type: numeric or categorical}} of the 'features' in order; the file is damaged or forged")
+    return [(c["name"], c["type"]) for c in columns]
 
 
 def _load(onnx, path):
@@ -135,8 +189,23 @@ def _fw_dataset(metadata) -> dict:
     except Exception:  # noqa: BLE001 - it is only a hint; an odd one is ignored
         return {}
     name, normalize = d.get("name"), d.get("normalize")
-    out = {"name": name} if isinstance(name, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name) else {}
-    return out | ({"normalize": normalize} if isinstance(normalize, bool) else {})
+    if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", name)):
+        return {}
+    out = {"name": name} | ({"normalize": normalize} if isinstance(normalize, bool) else {})
+    # the dataset's own keys that say which rows it holds: a file's name (fw export keeps no folder, and
+    # one named here would be read by fw run), the label column, the hold-out
+    for key in ("path", "test_path"):
+        v = d.get(key)
+        if isinstance(v, str) and 0 < len(v) <= 255 and re.fullmatch(r"(?!~)[^/\\\x00-\x1f]+", v) and v not in (".", ".."):
+            out[key] = v
+    label, fraction, seed = d.get("label"), d.get("test_fraction"), d.get("seed")
+    if isinstance(label, str) and 0 < len(label) <= 200 and label.isprintable():
+        out["label"] = label
+    if isinstance(fraction, float | int) and not isinstance(fraction, bool) and 0 <= fraction < 1:
+        out["test_fraction"] = fraction
+    if isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed < 1 << 63:
+        out["seed"] = seed
+    return out
 
 
 def readers(registry) -> dict:
@@ -228,6 +297,122 @@ class OnnxNode:
         return after[0]
 
 
+class OnnxTable:
+    """A table's preparation as fw export writes it before the network, for ``TablePreparation.from_onnx_table``.
+
+    ``columns``: ``[(name, numeric | categorical)]`` from the metadata; ``inputs``: the graph's
+    inputs, ``{name: ("float" | "string", width)}``. ``step(x, *op_types)`` takes the nodes that
+    read tensor ``x``, which must be exactly those ops, in that order; the reader sets ``end`` to
+    the tensor the network starts from. Every node taken is left out of the network's walk.
+    """
+
+    def __init__(self, walker, columns):
+        self._w, self.columns, self.path = walker, columns, walker.path
+        self.taken, self.end = set(), None
+        constants = {t.name for t in walker.graph.initializer}
+        self.inputs = {}
+        for v in walker.graph.input:
+            if v.name in constants:
+                continue
+            t = v.type.tensor_type
+            dims = list(t.shape.dim) if v.type.HasField("tensor_type") else []
+            kind = {1: "float", 8: "string"}.get(t.elem_type) if dims else None
+            width = dims[1].dim_value if len(dims) == 2 and dims[1].HasField("dim_value") else 0
+            if kind is None or width < 1:
+                raise self.fail(f"the input {clip(repr(v.name), 40)} is not a (batch, width) float or string tensor, as fw export writes a table's")
+            self.inputs[v.name] = (kind, width)
+
+    def fail(self, problem) -> FwError:
+        return FwError(f"{self.path}: the table's preparation (the nodes before the network, which the metadata's 'columns' announce): {problem}; the file is damaged or forged")
+
+    def reads(self, x) -> list:
+        """The op types of the nodes reading tensor ``x`` (not taken yet), sorted."""
+        return sorted(self._w.nodes[j].op_type for j in self._w.users[x] if j not in self.taken)
+
+    def join(self, xs, op_type):
+        """The one ``op_type`` node that reads every tensor of ``xs``, read by nothing else (a Concat of the columns)."""
+        users = {j for x in xs for j in self._w.users[x]}
+        j = min(users) if len(users) == 1 else None
+        if j is None or self._w.nodes[j].op_type != op_type or j in self.taken:
+            raise self.fail(f"the columns' parts go to {len(users)} nodes, where fw export writes one {op_type}")
+        self.taken.add(j)
+        return _TableNode(self, j, self._w.nodes[j])
+
+    def step(self, x, *op_types):
+        """The nodes reading tensor ``x``: exactly ``op_types`` (standard ops; LabelEncoder of ai.onnx.ml), in that order."""
+        users = [j for j in self._w.users[x] if j not in self.taken]
+        found = sorted(self._w.nodes[j].op_type for j in users)
+        if found != sorted(op_types):
+            said = ", ".join(clip(op, 40) for op in found[:4]) or "no node"
+            raise self.fail(f"tensor {clip(repr(x), 60)} goes to {said}, where fw export writes {', '.join(op_types)}")
+        out = []
+        for op in op_types:
+            j = next(j for j in users if self._w.nodes[j].op_type == op and j not in self.taken)
+            node = self._w.nodes[j]
+            if node.domain not in STANDARD or len(node.output) != 1:
+                raise self.fail(f"{where(j, node)} is not the standard op with one output that fw export writes")
+            self.taken.add(j)
+            out.append(_TableNode(self, j, node))
+        return out
+
+
+class _TableNode:
+    """A node of a table's preparation: its ``inputs``, ``output``, ``attrs``, and constant inputs."""
+
+    def __init__(self, table, i, node):
+        self._t, self._i, self._node = table, i, node
+        self.op_type, self.domain, self.inputs, self.output = node.op_type, node.domain, list(node.input), node.output[0]
+        scalars = [a for a in node.attribute if a.type in (1, 2, 3)]  # LabelEncoder's lists are read by strings and floats
+        self.attrs = attributes(node, table.path) if node.op_type != "LabelEncoder" else attributes(_Only(scalars), table.path)
+
+    def fail(self, problem) -> FwError:
+        return self._t.fail(f"{where(self._i, self._node)} {problem}")
+
+    def dims(self, k):
+        """The shape of input ``k`` when it is a constant, else None."""
+        t = self._t._w.values.initializers.get(self.inputs[k] if k < len(self.inputs) else "")
+        return None if t is None else tuple(t.dims)
+
+    def constant(self, k, shape):
+        """Input ``k``, a constant of ``shape``, as float64 (its size checked before it is read)."""
+        name = self.inputs[k] if k < len(self.inputs) else ""
+        t = self._t._w.values.initializers.get(name)
+        if t is None or tuple(t.dims) != tuple(shape):
+            raise self.fail(f"takes {clip(repr(name), 60)} as input {k + 1}, where fw export writes a constant of shape {tuple(shape)}")
+        a = to_array(t, self._t.path)
+        if a.dtype.kind not in "fb":
+            raise self.fail(f"its constant {clip(repr(name), 60)} holds {a.dtype}, not numbers")
+        return a.astype(np.float64)
+
+    def strings(self, key):
+        """Attribute ``key``, a list of strings (LabelEncoder's keys), at most ``MAX_CATEGORIES``."""
+        a = next((a for a in self._node.attribute if a.name == key), None)
+        if a is None:
+            return []
+        if len(a.strings) > MAX_CATEGORIES:
+            raise self.fail(f"lists {len(a.strings):,} words in {clip(repr(key), 40)}; a table's column has at most {MAX_CATEGORIES:,} categories")
+        try:
+            return [w.decode("utf-8") for w in a.strings]
+        except UnicodeDecodeError:
+            raise self.fail(f"has a word in {clip(repr(key), 40)} that is not UTF-8 text") from None
+
+    def floats(self, key):
+        """Attribute ``key``, a list of floats (LabelEncoder's values), at most ``MAX_CATEGORIES``."""
+        a = next((a for a in self._node.attribute if a.name == key), None)
+        if a is None:
+            return []
+        if len(a.floats) > MAX_CATEGORIES:
+            raise self.fail(f"lists {len(a.floats):,} values in {clip(repr(key), 40)}; a table's column has at most {MAX_CATEGORIES:,} categories")
+        return list(a.floats)
+
+
+class _Only:
+    """A node with only some of its attributes, for ``attributes``."""
+
+    def __init__(self, attribute):
+        self.attribute = attribute
+
+
 def _labels(values, most=1000):
     """Class labels as text, when there are few enough to be a classifier's (each clipped as a message shows it)."""
     if len(values) > most:
@@ -238,11 +423,10 @@ def _labels(values, most=1000):
 class _Walker:
     """Follows the network's one path through the graph, turning nodes into layers."""
 
-    def __init__(self, graph, path, opset, registry, make):
+    def __init__(self, graph, path, opset, registry, make, table=None):
         self.graph, self.path, self.opset, self.registry, self.make = graph, path, opset, registry, make
         self.readers = readers(registry)
         self.nodes = list(graph.node)
-        self.input, shape, batch = self._input()
         self.output, dropped = self._output()
         kept = self._needed() if dropped else range(len(self.nodes))  # a label's branch is left out
         self.users = defaultdict(list)  # tensor -> the nodes that read it, but Shape (which reads no values)
@@ -251,11 +435,22 @@ class _Walker:
             for name in dict.fromkeys(node.input):
                 if name and node.op_type != "Shape":
                     self.users[name].append(i)
-        self.shapes = {self.input: shape}
-        self.values = Values(graph, path, opset, self.shapes, batch)
-        self.out = Imported(input_shape=shape, dropped=dropped, class_labels=self._class_labels() if dropped else [])
+        self.shapes = {}
         self.folded = set()  # nodes taken into a layer already (the Add of MatMul + Add)
         self.walked = set()
+        prepared = None
+        if table is None:
+            self.input, shape, batch = self._input()
+            self.values = Values(graph, path, opset, self.shapes, batch)
+        else:  # the table's preparation reads itself; the network starts where it ends
+            self.values = Values(graph, path, opset, self.shapes, BATCH)
+            cls, columns = table
+            reader = OnnxTable(self, columns)
+            prepared = cls.from_onnx_table(reader)
+            self.walked |= reader.taken
+            self.input, shape = reader.end, (prepared.width,)
+        self.shapes[self.input] = shape
+        self.out = Imported(input_shape=shape, dropped=dropped, class_labels=self._class_labels() if dropped else [], table=prepared)
 
     def _input(self):
         """The graph's one real input (not an initialiser listed as an input): its name, shape and batch size."""
