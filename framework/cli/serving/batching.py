@@ -1,0 +1,74 @@
+"""Micro-batching: the rows of requests that arrive together go through the network in one call.
+
+A batch starts when ``max_rows`` rows are waiting, or ``max_wait`` seconds
+after its first request arrived, whichever comes first; while the network
+works on one batch (in a worker thread, so the server keeps reading
+requests), the next one gathers. A request with more rows than ``max_rows``
+goes alone.
+"""
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+
+class Batcher:
+    def __init__(self, work, max_rows, max_wait):
+        self.work, self.max_rows, self.max_wait = work, max_rows, max_wait
+        self.pending = []  # (x, future) in arrival order
+        self.rows = 0
+        self.arrived = None  # a future set when a request arrives while the loop waits for one
+        self.full = None  # a future set when max_rows rows wait
+        self.task = self.loop = None
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="fw-serve-network")
+
+    async def __call__(self, x):
+        """``work`` of the rows ``x``, computed with those of the requests around it."""
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:  # the first request (a test client may run each in a new event loop)
+            self.loop, self.pending, self.rows, self.arrived, self.full = loop, [], 0, None, None
+            self.task = loop.create_task(self._run())
+        answer = loop.create_future()
+        self.pending.append((x, answer))
+        self.rows += len(x)
+        if self.arrived is not None and not self.arrived.done():
+            self.arrived.set_result(None)
+        if self.full is not None and self.rows >= self.max_rows and not self.full.done():
+            self.full.set_result(None)
+        return await answer
+
+    async def _run(self):
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self.pending:
+                self.arrived = loop.create_future()
+                await self.arrived
+            if self.rows < self.max_rows and self.max_wait > 0:
+                self.full = loop.create_future()
+                timer = loop.call_later(self.max_wait, lambda f=self.full: f.done() or f.set_result(None))
+                await self.full
+                timer.cancel()
+            batch, rows = [], 0
+            while self.pending and (not batch or rows + len(self.pending[0][0]) <= self.max_rows):
+                batch.append(self.pending.pop(0))
+                rows += len(batch[-1][0])
+            self.rows -= rows
+            try:
+                xs = [x for x, _ in batch]
+                y = await loop.run_in_executor(self.pool, self.work, xs[0] if len(xs) == 1 else np.concatenate(xs))
+            except Exception as e:  # noqa: BLE001 - the requests' handlers report it
+                for _, answer in batch:
+                    if not answer.done():
+                        answer.set_exception(e)
+                continue
+            start = 0
+            for x, answer in batch:
+                if not answer.done():  # (a client that left has cancelled its own)
+                    answer.set_result(y[start : start + len(x)])
+                start += len(x)
+
+    def close(self):
+        if self.task is not None:
+            self.task.cancel()
+        self.pool.shutdown(wait=False)
