@@ -217,7 +217,7 @@ def _where(batches, i):
 
 def _probabilities(y):
     """The network's outputs when they are probabilities (softmax last), else their softmax."""
-    if y.size and (y.min() >= 0) and np.allclose(y.sum(axis=1), 1, atol=1e-3):
+    if y.size and (y.min() >= 0) and np.abs(y.sum(axis=1) - 1).max() <= 1e-3 + 1e-5:  # np.allclose's test, faster
         return y
     e = np.exp(y - y.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)

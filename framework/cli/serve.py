@@ -64,6 +64,7 @@ def run(args):
 def make_app(config, overrides, **limits):
     """``(app, model name)``: the Starlette app serving the network CONFIG describes (``limits``: ``create_app``'s)."""
     from pathlib import Path
+    from types import SimpleNamespace
 
     from ..config import load_config
     from ..plugin_system.manager import get_registry
@@ -75,7 +76,8 @@ def make_app(config, overrides, **limits):
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
     net, dataset = build(cfg, registry)
-    model = Model(Path(config).stem, net, dataset, cfg.dataset)
+    options = SimpleNamespace(normalize=bool(cfg.dataset.normalize), flatten=bool(cfg.dataset.flatten))  # read per request
+    model = Model(Path(config).stem, net, dataset, options)
     return create_app(model, **limits), model.name
 
 

@@ -13,6 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 
+def _one_blas_thread():
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+
+
 class Batcher:
     def __init__(self, work, max_rows, max_wait):
         self.work, self.max_rows, self.max_wait = work, max_rows, max_wait
@@ -21,7 +27,8 @@ class Batcher:
         self.arrived = None  # a future set when a request arrives while the loop waits for one
         self.full = None  # a future set when max_rows rows wait
         self.task = self.loop = None
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="fw-serve-network")
+        # BLAS on one thread: its idle threads spin on the cores the event loop needs to read requests
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="fw-serve-network", initializer=_one_blas_thread)
 
     async def __call__(self, x):
         """``work`` of the rows ``x``, computed with those of the requests around it."""
