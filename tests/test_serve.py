@@ -189,6 +189,23 @@ def test_requests_that_arrive_together_share_one_batch_with_unbatched_answers(bo
     assert calls == [8, 8, 4]  # no more than --max-batch rows at once; the last waits --max-wait-ms, not forever
 
 
+def test_a_bad_request_in_a_batch_is_refused_alone(book, mnist_dir):
+    import httpx
+
+    images = read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[:3].tolist()
+    app, name = make_app(book[0], book[1:], max_batch=64, max_wait=0.5)
+
+    async def ask(bodies):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fw") as http:
+            return await asyncio.gather(*(http.post(f"/v1/models/{name}:predict", json={"instances": b}) for b in bodies))
+
+    nan = [[None] * 28] * 28
+    answers = asyncio.run(ask([images[:1], [images[1], nan], images[2:]]))
+    assert [a.status_code for a in answers] == [200, 422, 200]
+    one_line_error(answers[1], 422, "instances:1", "not a finite number")
+    assert [a.json()["predictions"][0]["class"] for a in (answers[0], answers[2])] == ["7", "1"]
+
+
 def test_the_page_is_self_contained(book):
     http, model = client(*book)
     page = http.get("/")

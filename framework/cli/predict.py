@@ -63,7 +63,8 @@ def predict(args, report_failures):
 def prepared(batches, dataset, options):
     """The batches' examples as the network's input, prepared as in training (``options``: cfg.dataset);
     a value that is not a finite number once prepared is one line naming its input."""
-    raw = np.concatenate([_as_type(b.raw, dataset.pixels) for b in batches])
+    raws = [_as_type(b.raw, dataset.pixels) for b in batches]
+    raw = raws[0] if len(raws) == 1 else np.concatenate(raws)
     with np.errstate(over="ignore", invalid="ignore"):  # what overflows is refused next, naming where
         x = dataset.prepare(raw, normalize=options.normalize, flatten=options.flatten)
     _refuse_non_finite(x, raw, batches, dataset)

@@ -53,6 +53,34 @@ class Model:
         }
 
 
+    def answer(self, requests):
+        """fw predict's records for each request ``(batches, top)``: all in one pass through the network, or,
+        when that pass refuses an input (not finite once prepared, or in the output), request by request."""
+        try:
+            return self._answer(requests)
+        except FwError:
+            if len(requests) == 1:
+                raise
+        answers = []
+        for request in requests:
+            try:
+                answers += self._answer([request])
+            except FwError as e:
+                answers.append(e)
+        return answers
+
+    def _answer(self, requests):
+        batches = [b for request, _ in requests for b in request]
+        x = prepared(batches, self.dataset, self.options)
+        probabilities = probabilities_of(self.net.predict(x), x, batches)
+        answers, start = [], 0
+        for request, top in requests:
+            rows = sum(len(b.rows) for b in request)
+            answers.append(records(request, probabilities[start : start + rows], self.dataset, top))
+            start += rows
+        return answers
+
+
 class Refused(Exception):
     def __init__(self, status, message):
         super().__init__(message)
@@ -64,7 +92,7 @@ def error(status, message) -> JSONResponse:
 
 
 def create_app(model: Model, *, max_body=10 << 20, max_batch=32, max_wait=0.002) -> Starlette:
-    batcher = Batcher(model.net.predict, max_batch, max_wait)
+    batcher = Batcher(model.answer, lambda request: sum(len(b.rows) for b in request[0]), max_batch, max_wait)
     info = model.describe()
     page = resources.files(__package__).joinpath("page.html").read_text("utf-8")
     page = page.replace("__MODEL__", json.dumps(info).replace("<", "\\u003c"))
@@ -83,13 +111,11 @@ def create_app(model: Model, *, max_body=10 << 20, max_batch=32, max_wait=0.002)
                 batches = await run_in_threadpool(batches_of, instances, model.dataset)
             else:
                 batches = batches_of(instances, model.dataset)
-            x = prepared(batches, model.dataset, model.options)
-            probabilities = probabilities_of(await batcher(x), x, batches)
+            answers = await batcher((batches, top))
         except Refused as e:
             return error(e.status, e)
         except FwError as e:
             return error(422, e)
-        answers = records(batches, probabilities, model.dataset, top)
         return JSONResponse({"predictions": [{k: r[k] for k in ("class", "label", "probability", "top")} for r in answers]})
 
     async def not_found(request, exc):

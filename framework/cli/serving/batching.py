@@ -1,5 +1,7 @@
-"""Micro-batching: the rows of requests that arrive together go through the network in one call.
+"""Micro-batching: the requests that arrive together go through the network in one call.
 
+``work(items)`` gets the items of a batch and returns one answer per item (an
+exception instance for an item it refuses); ``size(item)`` is its rows.
 A batch starts when ``max_rows`` rows are waiting, or ``max_wait`` seconds
 after its first request arrived, whichever comes first; while the network
 works on one batch (in a worker thread, so the server keeps reading
@@ -10,8 +12,6 @@ goes alone.
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
 
 def _one_blas_thread():
     from threadpoolctl import threadpool_limits
@@ -20,9 +20,9 @@ def _one_blas_thread():
 
 
 class Batcher:
-    def __init__(self, work, max_rows, max_wait):
-        self.work, self.max_rows, self.max_wait = work, max_rows, max_wait
-        self.pending = []  # (x, future) in arrival order
+    def __init__(self, work, size, max_rows, max_wait):
+        self.work, self.size, self.max_rows, self.max_wait = work, size, max_rows, max_wait
+        self.pending = []  # (item, its rows, future) in arrival order
         self.rows = 0
         self.arrived = None  # a future set when a request arrives while the loop waits for one
         self.full = None  # a future set when max_rows rows wait
@@ -30,15 +30,16 @@ class Batcher:
         # BLAS on one thread: its idle threads spin on the cores the event loop needs to read requests
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="fw-serve-network", initializer=_one_blas_thread)
 
-    async def __call__(self, x):
-        """``work`` of the rows ``x``, computed with those of the requests around it."""
+    async def __call__(self, item):
+        """``work``'s answer for ``item``, computed with the items around it."""
         loop = asyncio.get_running_loop()
         if self.loop is not loop:  # the first request (a test client may run each in a new event loop)
             self.loop, self.pending, self.rows, self.arrived, self.full = loop, [], 0, None, None
             self.task = loop.create_task(self._run())
         answer = loop.create_future()
-        self.pending.append((x, answer))
-        self.rows += len(x)
+        rows = self.size(item)
+        self.pending.append((item, rows, answer))
+        self.rows += rows
         if self.arrived is not None and not self.arrived.done():
             self.arrived.set_result(None)
         if self.full is not None and self.rows >= self.max_rows and not self.full.done():
@@ -57,23 +58,21 @@ class Batcher:
                 await self.full
                 timer.cancel()
             batch, rows = [], 0
-            while self.pending and (not batch or rows + len(self.pending[0][0]) <= self.max_rows):
+            while self.pending and (not batch or rows + self.pending[0][1] <= self.max_rows):
                 batch.append(self.pending.pop(0))
-                rows += len(batch[-1][0])
+                rows += batch[-1][1]
             self.rows -= rows
             try:
-                xs = [x for x, _ in batch]
-                y = await loop.run_in_executor(self.pool, self.work, xs[0] if len(xs) == 1 else np.concatenate(xs))
+                answers = await loop.run_in_executor(self.pool, self.work, [item for item, _, _ in batch])
             except Exception as e:  # noqa: BLE001 - the requests' handlers report it
-                for _, answer in batch:
-                    if not answer.done():
-                        answer.set_exception(e)
-                continue
-            start = 0
-            for x, answer in batch:
-                if not answer.done():  # (a client that left has cancelled its own)
-                    answer.set_result(y[start : start + len(x)])
-                start += len(x)
+                answers = [e] * len(batch)
+            for (_, _, future), answer in zip(batch, answers):
+                if future.done():  # a client that left has cancelled its own
+                    continue
+                if isinstance(answer, Exception):
+                    future.set_exception(answer)
+                else:
+                    future.set_result(answer)
 
     def close(self):
         if self.task is not None:
