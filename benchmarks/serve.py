@@ -12,7 +12,7 @@ soon as the last is answered, cycling through the MNIST test images. Every
 answer's class is checked against the first round's; a non-200 or a wrong
 class is an error. The servers take turns (fw, anchor, fw, anchor, ...), so
 a noisy neighbour slows both alike; the figures are each server's median
-round. Memory is the server's resident set (VmRSS) after warm-up and after
+round, and the ratio is the median of each round's fw / anchor. Memory is the server's resident set (VmRSS) after warm-up and after
 the measured requests.
 
 The anchor (``--anchor MODEL.onnx``, started by this script) is what one writes
@@ -169,7 +169,7 @@ def one_round(cmd, path, bodies, total, expected):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--anchor", metavar="MODEL.onnx", help=argparse.SUPPRESS)  # the anchor server itself
     parser.add_argument("--fw-args", default="", help="more fw serve options, e.g. '--max-batch 16'")
@@ -202,7 +202,9 @@ def main():
                 if not args.json:
                     print(f"  {label:<22} " + "  ".join(f"{k} {v:.1f}" for k, v in figures.items()), flush=True)
     summary = {label: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for label, rounds in results.items()}
-    summary["ratio_fw_over_anchor"] = summary["fw serve"]["requests_per_s"] / summary["starlette+onnxruntime"]["requests_per_s"]
+    ratios = [f["requests_per_s"] / a["requests_per_s"] for f, a in zip(results["fw serve"], results["starlette+onnxruntime"])]
+    summary["ratio_fw_over_anchor"] = statistics.median(ratios)  # of each round's pair, run side by side
+    summary["ratio_range"] = [min(ratios), max(ratios)]
     summary["load_average"] = os.getloadavg()
     summary["cpus"] = os.cpu_count()
     if args.json:
@@ -212,7 +214,9 @@ def main():
         s = summary[label]
         print(f"{label:<22} {s['requests_per_s']:7.0f} req/s  p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms  "
               f"errors {s['errors']:.0f}  RSS {s['rss_warm_mib']:.0f} -> {s['rss_after_mib']:.0f} MiB")  # fmt: skip
-    print(f"fw / anchor: {summary['ratio_fw_over_anchor']:.2f}x requests per second; load average {summary['load_average']}")
+    low, high = summary["ratio_range"]
+    print(f"fw / anchor: {summary['ratio_fw_over_anchor']:.2f}x requests per second (median of the rounds' ratios; "
+          f"{low:.2f} to {high:.2f}); load average {', '.join(f'{v:.2f}' for v in summary['load_average'])}")
     return None
 
 
