@@ -123,6 +123,8 @@ def test_a_csv_model_takes_objects_and_answers_as_fw_predict(capsys, tmp_path):
     missing = http.post(f"{model}:predict", json={"instances": [{k: v for k, v in objects[0].items() if k != "petal_width"}]})
     one_line_error(missing, 422, "has no column 'petal_width'")
     one_line_error(http.post(f"{model}:predict", json={"instances": [{**objects[0], "sepal_width": [1]}]}), 422, "sepal_width")
+    huge = http.post(f"{model}:predict", json={"instances": [objects[0], {**objects[0], "sepal_width": "1e400"}]})
+    one_line_error(huge, 422, "instances row 2 (line 2), column 'sepal_width'", "not a finite number")
     one_line_error(http.post(f"{model}:predict", json={"instances": [b64(drawn_seven())]}), 422, "does not take images")
     assert http.post(f"{model}:predict", json={"instances": objects[:1]}).status_code == 200
 
