@@ -2,7 +2,7 @@
 
 import argparse
 
-from . import commands, compare, export, import_onnx, sweep
+from . import commands, compare, export, import_onnx, serve, sweep
 
 DESCRIPTION = """\
 fw runs the neural networks that YAML configs describe. The book's chapter-3
@@ -155,6 +155,7 @@ def build_parser():
     _add_plugins_command(sub, debug)
     _add_inspection_commands(sub, debug)
     export.add_command(sub, debug, CONFIG_ARG)
+    serve.add_command(sub, debug, CONFIG_ARG)
     import_onnx.add_command(sub, debug)
     compare.add_parser(sub, debug)
     sweep.add_parser(sub, debug)

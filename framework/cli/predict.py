@@ -51,28 +51,45 @@ def predict(args, report_failures):
     cfg = load_config(args.config, overrides)
     registry = get_registry(cfg.plugins)
     report_failures(registry)
-    net, dataset = _build(cfg, registry)
+    net, dataset = build(cfg, registry)
     classes = dataset.num_classes
     if args.top > classes:
         raise FwError(f"--top {args.top} is more than the {classes} classes of dataset '{cfg.dataset.name}'; use 1 to {classes}")
     batches = [read_input(name, dataset) for name in inputs]
-    raw = np.concatenate([_as_type(b.raw, dataset.pixels) for b in batches])
+    probabilities = classified(net, prepared(batches, dataset, cfg.dataset), batches)
+    print_predictions(batches, probabilities, dataset, args.top, args.json)
+    return 0
+
+
+def prepared(batches, dataset, options):
+    """The batches' examples as the network's input, prepared as in training (``options``: cfg.dataset);
+    a value that is not a finite number once prepared is one line naming its input."""
+    raws = [_as_type(b.raw, dataset.pixels) for b in batches]
+    raw = raws[0] if len(raws) == 1 else np.concatenate(raws)
     with np.errstate(over="ignore", invalid="ignore"):  # what overflows is refused next, naming where
-        x = dataset.prepare(raw, normalize=cfg.dataset.normalize, flatten=cfg.dataset.flatten)
+        x = dataset.prepare(raw, normalize=options.normalize, flatten=options.flatten)
     _refuse_non_finite(x, raw, batches, dataset)
-    y = np.asarray(net.predict(x), np.float64)
+    return x
+
+
+def classified(net, x, batches):
+    """Each row's class probabilities (float64) for the prepared input ``x`` of ``batches``."""
+    return probabilities_of(net.predict(x), x, batches)
+
+
+def probabilities_of(y, x, batches):
+    """The network's output ``y`` for ``x`` as class probabilities; one that is not finite is one line naming its input."""
+    y = np.asarray(y, np.float64)
     if not np.isfinite(y).all():
         i = int(np.flatnonzero(~np.isfinite(y.reshape(len(y), -1)).all(axis=1))[0])
         raise FwError(
             f"{_where(batches, i)}: the network's output is not a finite number (its input reaches "
             f"{float(np.abs(x[i]).max()):.3g} once prepared): the input is far outside the training data, or the weights are broken"
         )
-    probabilities = _probabilities(y)
-    print_predictions(batches, probabilities, dataset, args.top, args.json)
-    return 0
+    return _probabilities(y)
 
 
-def _build(cfg, registry):
+def build(cfg, registry):
     """The network and its dataset, with everything preparing a new input needs derived now.
 
     Without the state ``fw train`` saved beside the weights, that comes from
@@ -110,7 +127,7 @@ def read_input(name, dataset) -> Batch:
     if suffix == ".csv":
         return _table_batch(name, read_csv_file(name), dataset)
     if suffix in (".npy", ".npz"):
-        a = _fitted(name, _array_of(name), dataset)
+        a = fitted(name, _array_of(name), dataset)
         batch = Batch(name, a, list(range(len(a))))
         if not dataset.pixels and a.dtype.kind == "f":  # NaN is a CSV's blank, never an array's
             _refuse_non_finite(a, a, [batch], dataset)
@@ -145,7 +162,7 @@ def _array_of(name):
     raise FwError(f"{name}: holds {', '.join(sorted(arrays)) or 'no arrays'}; fw predict reads its array x (or x_test, or a lone array)")
 
 
-def _fitted(name, a, dataset):
+def fitted(name, a, dataset):
     """``a`` as (N, *example shape): examples as the dataset's own, flattened, or with a channel axis of 1."""
     shape = dataset.example_shape()
     size = int(np.prod(shape))
@@ -212,36 +229,39 @@ def _where(batches, i):
 
 def _probabilities(y):
     """The network's outputs when they are probabilities (softmax last), else their softmax."""
-    if y.size and (y.min() >= 0) and np.allclose(y.sum(axis=1), 1, atol=1e-3):
+    if y.size and (y.min() >= 0) and np.abs(y.sum(axis=1) - 1).max() <= 1e-3 + 1e-5:  # np.allclose's test, faster
         return y
     e = np.exp(y - y.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
 
-def print_predictions(batches, probabilities, dataset, top, as_json):
-    """One line per example: its input (``name:row`` for tables), class and probability, and the top K."""
+def records(batches, probabilities, dataset, top):
+    """Each example's answer as ``fw predict --json`` prints it: input, row, label, class, probability, top K."""
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top]
-    lines, i = [], 0
+    out, i = [], 0
     for batch in batches:
         for r, row in enumerate(batch.rows):
-            note = batch.notes[r] if batch.notes else None
-            best = [(dataset.class_name(int(k)), float(probabilities[i, k])) for k in order[i]]
-            label = int(order[i, 0])
-            if as_json:
-                record = {"input": batch.name, "row": row, "label": label, "class": best[0][0], "probability": best[0][1],
-                          "top": [{"class": c, "probability": p} for c, p in best]}  # fmt: skip
-                if note:
-                    record["note"] = note
-                lines.append(json.dumps(record))
-            else:
-                where = batch.name if row is None else f"{batch.name}:{row}"
-                more = f"  top {top}: " + ", ".join(f"{c} {p:.4f}" for c, p in best) if top > 1 else ""
-                lines.append((where, printable(best[0][0]), f"{best[0][1]:.4f}", printable(more + (f"  note: {note}" if note else ""))))
+            best = [{"class": dataset.class_name(int(k)), "probability": float(probabilities[i, k])} for k in order[i]]
+            record = {"input": batch.name, "row": row, "label": int(order[i, 0]), **best[0], "top": best}
+            if batch.notes and batch.notes[r]:
+                record["note"] = batch.notes[r]
+            out.append(record)
             i += 1
+    return out
+
+
+def print_predictions(batches, probabilities, dataset, top, as_json):
+    """One line per example: its input (``name:row`` for tables), class and probability, and the top K."""
+    answers = records(batches, probabilities, dataset, top)
     if as_json:
-        print("\n".join(lines))
+        print("\n".join(json.dumps(record) for record in answers))
         return
+    lines = []
+    for r in answers:
+        where = r["input"] if r["row"] is None else f"{r['input']}:{r['row']}"
+        more = f"  top {top}: " + ", ".join(f"{b['class']} {b['probability']:.4f}" for b in r["top"]) if top > 1 else ""
+        note = f"  note: {r['note']}" if "note" in r else ""
+        lines.append((where, printable(r["class"]), f"{r['probability']:.4f}", printable(more + note)))
     widths = [max(len(line[j]) for line in lines) for j in range(2)]
     for where, name, p, more in lines:
         print(f"{where:<{widths[0]}}  {name:<{widths[1]}}  {p}{more}".rstrip())
-

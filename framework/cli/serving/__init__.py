@@ -1,0 +1,1 @@
+"""``fw serve``: the HTTP app, its micro-batching and its page (imported only by the command)."""

@@ -1,0 +1,183 @@
+"""The HTTP side of ``fw serve``: TF Serving / KServe v1's JSON protocol on Starlette, and the page at /.
+
+    GET  /                          the page: draw a digit, or fill in a table row
+    GET  /v1/models/NAME            {"name", "ready", "classes", "input"}
+    POST /v1/models/NAME:predict    {"instances": [...], "top": K} -> {"predictions": [...]}
+
+Each prediction has ``fw predict --json``'s class, label, probability and top
+(K, default 1). A bad request gets a one-line {"error": ...}: 400 malformed
+JSON, 413 a body over ``max_body`` (counted while it is read), 415 a content
+type other than JSON, 422 instances the network cannot take.
+"""
+
+import contextlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Route
+
+from ..predict import prepared, probabilities_of, records
+from ...data.dataset import Dataset
+from ...errors import FwError
+from .batching import Batcher
+from .instances import batches_of
+
+
+@dataclass
+class Model:
+    """What serving one network needs: its name (the config's stem), network, dataset and ``cfg.dataset``."""
+
+    name: str
+    net: object
+    dataset: object
+    options: object
+
+    def describe(self) -> dict:
+        d = self.dataset
+        takes_images = type(d).example_from_image is not Dataset.example_from_image
+        return {
+            "name": self.name,
+            "ready": True,
+            "classes": [d.class_name(k) for k in range(d.num_classes)],
+            "input": {
+                "shape": list(d.example_shape()),
+                "values": "pixels, 0 to 255" if d.pixels else "numbers",
+                "columns": list(d.feature_names) if d.feature_names is not None else None,
+                "b64": takes_images,
+            },
+        }
+
+
+    def answer(self, requests):
+        """fw predict's records for each request ``(batches, top)``: all in one pass through the network, or,
+        when that pass refuses an input (not finite once prepared, or in the output), request by request."""
+        try:
+            return self._answer(requests)
+        except FwError:
+            if len(requests) == 1:
+                raise
+        answers = []
+        for request in requests:
+            try:
+                answers += self._answer([request])
+            except FwError as e:
+                answers.append(e)
+        return answers
+
+    def _answer(self, requests):
+        batches = [b for request, _ in requests for b in request]
+        x = prepared(batches, self.dataset, self.options)
+        probabilities = probabilities_of(self.net.predict(x), x, batches)
+        answers, start = [], 0
+        for request, top in requests:
+            rows = sum(len(b.rows) for b in request)
+            answers.append(records(request, probabilities[start : start + rows], self.dataset, top))
+            start += rows
+        return answers
+
+
+class Refused(Exception):
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+def error(status, message) -> JSONResponse:
+    return JSONResponse({"error": " ".join(str(message).split())}, status_code=status)
+
+
+def create_app(model: Model, *, max_body=10 << 20, max_batch=32, max_wait=0.002) -> Starlette:
+    batcher = Batcher(model.answer, lambda request: sum(len(b.rows) for b in request[0]), max_batch, max_wait)
+    info = model.describe()
+    page = resources.files(__package__).joinpath("page.html").read_text("utf-8")
+    page = page.replace("__MODEL__", json.dumps(info).replace("<", "\\u003c"))
+
+    async def index(request):
+        return HTMLResponse(page)
+
+    async def metadata(request):
+        return JSONResponse(info)
+
+    async def predict(request):
+        try:
+            request_json = _parsed(await _body(request, max_body))
+            instances, top = _fields(request_json, model.dataset.num_classes)
+            if _images(instances):  # decoding an image takes a while: not on the event loop
+                batches = await run_in_threadpool(batches_of, instances, model.dataset)
+            else:
+                batches = batches_of(instances, model.dataset)
+            answers = await batcher((batches, top))
+        except Refused as e:
+            return error(e.status, e)
+        except FwError as e:
+            return error(422, e)
+        return JSONResponse({"predictions": [{k: r[k] for k in ("class", "label", "probability", "top")} for r in answers]})
+
+    async def not_found(request, exc):
+        return error(404, f"no such path {request.url.path}; the model is at /v1/models/{model.name}")
+
+    async def http_error(request, exc):
+        return error(exc.status_code, exc.detail)
+
+    async def server_error(request, exc):
+        return error(500, f"{type(exc).__name__}: {exc}")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        batcher.close()
+
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route(f"/v1/models/{model.name}", metadata),
+            Route(f"/v1/models/{model.name}:predict", predict, methods=["POST"]),
+        ],
+        exception_handlers={404: not_found, HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+    )
+
+
+async def _body(request, limit) -> bytes:
+    """The request's body, refused (413) as soon as it passes ``limit`` bytes, before the rest is read."""
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise Refused(415, f"content type {kind!r} is not taken; send JSON with Content-Type: application/json")
+    too_big = f"the body is over {limit:,} bytes (fw serve --max-body); send fewer instances per request"
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise Refused(413, too_big)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Refused(413, too_big)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parsed(body):
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise Refused(400, "the JSON is nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, and bytes that are not UTF-8
+        raise Refused(400, f"malformed JSON: {e}") from None
+
+
+def _fields(body, classes):
+    if not isinstance(body, dict) or "instances" not in body:
+        raise Refused(422, 'the body must be a JSON object {"instances": [...]}')
+    top = body.get("top", 1)
+    if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= classes:
+        raise Refused(422, f'"top" must be a whole number from 1 to {classes}, got {top!r}')
+    return body["instances"], top
+
+
+def _images(instances):
+    return isinstance(instances, list) and any(isinstance(i, dict) and "b64" in i for i in instances)

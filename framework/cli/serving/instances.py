@@ -1,0 +1,84 @@
+"""A request's ``instances`` as ``fw predict``'s input batches, read by ``fw predict``'s own code.
+
+An instance is a list of numbers shaped like one example (or flat), an object
+``{column: value}`` for a table model, or ``{"b64": ...}``, an image file's
+bytes, read as ``fw predict`` reads an image file. Every problem is an
+``FwError`` naming the instance; the server answers it with 422.
+"""
+
+import base64
+import binascii
+import os
+import tempfile
+
+import numpy as np
+
+from ..predict import Batch, fitted
+from ...data.table import Table
+from ...errors import FwError
+
+
+def batches_of(instances, dataset) -> list:
+    """``fw predict``'s batches for a request's instances (all of one kind: lists, objects, or images)."""
+    if not isinstance(instances, list) or not instances:
+        raise FwError('"instances" must be a non-empty list of examples, e.g. {"instances": [[0, 0, ...]]}')
+    columns = dataset.feature_names or ()
+    images = [isinstance(i, dict) and "b64" in i and "b64" not in columns for i in instances]
+    if all(images):
+        return [_image(k, item["b64"], dataset) for k, item in enumerate(instances)]
+    if all(isinstance(i, dict) for i in instances) and not any(images):
+        return [_rows(instances, dataset)]
+    if not any(isinstance(i, dict) for i in instances):
+        return [_arrays(instances, dataset)]
+    raise FwError("instances: mixes lists, objects and {\"b64\": ...} images; send one kind per request")
+
+
+def _arrays(instances, dataset):
+    try:
+        a = np.asarray(instances, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise FwError(
+            f"instances: are not lists of numbers all of one shape; each must be one example of shape "
+            f"{list(dataset.example_shape())} (or flat)"
+        ) from None
+    return Batch("instances", fitted("instances", a, dataset), list(range(len(a))))
+
+
+def _rows(instances, dataset):
+    """Objects as a table, one row each, read as ``fw predict`` reads a CSV's rows (so an error names "instances row 2")."""
+    header = list(dict.fromkeys(key for item in instances for key in item))
+    rows = [[_field(item.get(key), k, key) for key in header] for k, item in enumerate(instances)]
+    numbers = list(range(1, len(rows) + 1))  # rows count from 1, as in fw predict's CSV files (and its messages)
+    table = Table("instances", header, numbers, rows=rows)
+    return Batch("instances", dataset.examples_from_table(table), numbers)
+
+
+def _field(value, k, key):
+    """A JSON value as a CSV field: numbers as written, text as it is, null as a blank."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value)
+    raise FwError(f"instances:{k}, column '{key}': {type(value).__name__} is not a value; give a number or text")
+
+
+def _image(k, data, dataset):
+    """``{"b64": ...}``: the bytes go through a private temporary file to the dataset's image reader."""
+    name = f"instances:{k}"
+    try:
+        content = base64.b64decode(data, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise FwError(f'{name}: "b64" is not base64 text; give an image file\'s bytes in base64') from None
+    fd, path = tempfile.mkstemp(prefix="fw-serve-", suffix=".image")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        try:
+            raw = dataset.example_from_image(path)
+        except FwError as e:
+            raise FwError(str(e).replace(path, name)) from None
+    finally:
+        os.unlink(path)
+    return Batch(name, raw[None], [None])
