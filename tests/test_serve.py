@@ -25,7 +25,7 @@ pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
 
 CNN = str(Path(__file__).resolve().parents[1] / "configs" / "mnist_cnn.yaml")
-ANSWER = ("class", "label", "probability", "top")
+ANSWER = ("class", "label", "probability", "top", "note")
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def predicted(capsys, *args):
     """fw predict --json's records, without the input and row the server has no use for."""
     code, out, err = fw(capsys, "predict", *args, "--json")
     assert code == 0, err
-    return [{k: json.loads(line)[k] for k in ANSWER} for line in out.splitlines()]
+    return [{k: v for k, v in json.loads(line).items() if k in ANSWER} for line in out.splitlines()]
 
 
 def drawn_seven(size=280):
@@ -110,7 +110,9 @@ def test_a_csv_model_takes_objects_and_answers_as_fw_predict(capsys, tmp_path):
     rows = "\n".join((tmp_path / "iris.csv").read_text().splitlines()[:8]) + "\n"
     (tmp_path / "new.csv").write_text(rows)
     http, model = client(cfg)
-    assert http.get(model).json()["input"] == {"shape": [4], "values": "numbers", "columns": list(FEATURES), "b64": False}
+    described = http.get(model).json()["input"]
+    assert {k: described[k] for k in ("shape", "columns", "b64")} == {"shape": [4], "columns": list(FEATURES), "b64": False}
+    assert described["column_types"] == {f: "numeric" for f in FEATURES}
     header, *lines = rows.splitlines()
     objects = [dict(zip(header.split(","), line.split(","))) for line in lines]  # text, label and all, as a form sends
     objects[1] = {k: float(v) for k, v in reversed(objects[1].items()) if k != "species"}  # numbers, any order
@@ -285,3 +287,25 @@ def test_a_busy_port_is_one_line(capsys, book):
         taken.listen()
         code, out, err = fw(capsys, "serve", *book, "--port", taken.getsockname()[1])
     assert code == 1 and err.count("\n") == 1 and "cannot listen on 127.0.0.1:" in err and "--port" in err, err
+
+
+def test_a_table_model_takes_words_and_blanks_as_fw_predict_does(capsys, tmp_path):
+    """Issue 28's raw rows over the protocol: words, blanks (null, "" or "NA"), an unseen word, and its note."""
+    from test_table_preparation import messy_config
+
+    cfg = messy_config(tmp_path)
+    assert fw(capsys, "train", cfg)[0] == 0
+    (tmp_path / "new.csv").write_text("city,color,size,year,weight\nOslo,red,58.0,2020,71\nNA,,41.5,2021,69.5\nTokyo,blue,,2019,70\n")
+    instances = [
+        {"city": "Oslo", "color": "red", "size": 58.0, "year": 2020, "weight": 71},
+        {"city": "NA", "color": None, "size": "41.5", "year": 2021, "weight": 69.5},
+        {"city": "Tokyo", "color": "blue", "size": "", "year": 2019, "weight": 70},
+    ]
+    http, model = client(cfg)
+    assert http.get(model).json()["input"]["column_types"] == {
+        "size": "numeric", "color": "categorical", "city": "categorical", "year": "numeric", "weight": "numeric"}
+    answer = http.post(f"{model}:predict", json={"instances": instances, "top": 2})
+    assert answer.status_code == 200, answer.text
+    expected = predicted(capsys, cfg, tmp_path / "new.csv", "--top", "2")
+    assert answer.json()["predictions"] == expected
+    assert expected[2]["note"] == "city: 'Tokyo' was not seen in training (encoded as unseen)"

@@ -122,10 +122,10 @@ def read_input(name, dataset) -> Batch:
     from ..data.table import read_csv, read_csv_file, read_text
 
     if name == "-":
-        return _table_batch(name, read_csv(read_text(sys.stdin.buffer, "-"), "-"), dataset)
+        return table_batch(name, read_csv(read_text(sys.stdin.buffer, "-"), "-"), dataset)
     suffix = os.path.splitext(name)[1].lower()
     if suffix == ".csv":
-        return _table_batch(name, read_csv_file(name), dataset)
+        return table_batch(name, read_csv_file(name), dataset)
     if suffix in (".npy", ".npz"):
         a = fitted(name, _array_of(name), dataset)
         batch = Batch(name, a, list(range(len(a))))
@@ -142,7 +142,7 @@ def read_input(name, dataset) -> Batch:
     )
 
 
-def _table_batch(name, table, dataset):
+def table_batch(name, table, dataset):
     """Raw CSV rows (words and blanks) as the dataset encodes them, with each row's notes."""
     raw = dataset.examples_from_table(table)
     notes = dataset.table_notes(table, raw) if hasattr(dataset, "table_notes") else None

@@ -27,6 +27,9 @@ from ...errors import FwError
 from .batching import Batcher
 from .instances import batches_of
 
+#: What each prediction holds: ``fw predict --json``'s record, less its input and row.
+ANSWER = ("class", "label", "probability", "top", "note")
+
 
 @dataclass
 class Model:
@@ -40,17 +43,17 @@ class Model:
     def describe(self) -> dict:
         d = self.dataset
         takes_images = type(d).example_from_image is not Dataset.example_from_image
-        return {
-            "name": self.name,
-            "ready": True,
-            "classes": [d.class_name(k) for k in range(d.num_classes)],
-            "input": {
-                "shape": list(d.example_shape()),
-                "values": "pixels, 0 to 255" if d.pixels else "numbers",
-                "columns": list(d.feature_names) if d.feature_names is not None else None,
-                "b64": takes_images,
-            },
+        described = {
+            "shape": list(d.example_shape()),
+            "values": "pixels, 0 to 255" if d.pixels else "numbers",
+            "columns": list(d.feature_names) if d.feature_names is not None else None,
+            "b64": takes_images,
         }
+        if hasattr(d, "preparation_layer"):  # a table: which columns take words, and that blanks are welcome
+            columns = d.preparation_layer().columns
+            described["column_types"] = {c["name"]: c["type"] for c in columns}
+            described["values"] = "a row's raw cells: numbers or words; null or \"\" for a blank"
+        return {"name": self.name, "ready": True, "classes": [d.class_name(k) for k in range(d.num_classes)], "input": described}
 
 
     def answer(self, requests):
@@ -116,7 +119,7 @@ def create_app(model: Model, *, max_body=10 << 20, max_batch=32, max_wait=0.002)
             return error(e.status, e)
         except FwError as e:
             return error(422, e)
-        return JSONResponse({"predictions": [{k: r[k] for k in ("class", "label", "probability", "top")} for r in answers]})
+        return JSONResponse({"predictions": [{k: r[k] for k in ANSWER if k in r} for r in answers]})
 
     async def not_found(request, exc):
         return error(404, f"no such path {request.url.path}; the model is at /v1/models/{model.name}")

@@ -13,7 +13,7 @@ import tempfile
 
 import numpy as np
 
-from ..predict import Batch, fitted
+from ..predict import Batch, fitted, table_batch
 from ...data.table import Table
 from ...errors import FwError
 
@@ -49,8 +49,7 @@ def _rows(instances, dataset):
     header = list(dict.fromkeys(key for item in instances for key in item))
     rows = [[_field(item.get(key), k, key) for key in header] for k, item in enumerate(instances)]
     numbers = list(range(1, len(rows) + 1))  # rows count from 1, as in fw predict's CSV files (and its messages)
-    table = Table("instances", header, numbers, rows=rows)
-    return Batch("instances", dataset.examples_from_table(table), numbers)
+    return table_batch("instances", Table("instances", header, numbers, rows=rows), dataset)
 
 
 def _field(value, k, key):
