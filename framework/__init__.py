@@ -15,8 +15,9 @@ so ``fw --help`` stays fast.
 
 The packages, from the bottom floor up: ``safeio`` (files, downloads, the
 restricted unpickler), ``core`` (layers, network, losses, optimizers) and
-``data`` (datasets, weights), ``plugin_system`` (hooks, registry, loader),
-``config`` (YAML into a validated config, and that into a built network),
+``data`` (datasets, weights), ``plugin_system`` (hooks, registry, loader)
+and ``interchange`` (ONNX in and out), ``config`` (YAML into a validated
+config, and that into a built network),
 ``training``, then ``api`` and ``cli``. Nothing imports from a floor above it.
 """
 

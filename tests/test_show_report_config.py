@@ -237,3 +237,13 @@ def test_fw_config_checks_every_name(capsys, override, expected):
     code = main(["config", BOOK, override])
     err = capsys.readouterr().err
     assert code == 1 and expected in err
+
+
+@pytest.mark.parametrize("command", ["run", "train", "predict", "show", "sweep", "compare", "export", "import-onnx", "serve"])
+def test_every_help_fits_a_terminal(capsys, command):
+    """Each example in the help stays on lines a terminal shows whole (fw train's once ran to 130 columns)."""
+    with pytest.raises(SystemExit) as done:
+        fw(capsys, command, "--help")
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and out
+    assert max(len(line) for line in out.splitlines()) <= 100, max(out.splitlines(), key=len)

@@ -1,4 +1,4 @@
-"""What each ``fw`` command does; ``cli.py`` parses the arguments and reports errors.
+"""What each ``fw`` command does; ``parser.py`` reads the arguments and ``__init__.py`` reports errors.
 
 Imports happen inside the commands: each pays only for what it uses.
 """

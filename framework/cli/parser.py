@@ -48,7 +48,7 @@ the config or the data it trains from.
 examples:
   fw train configs/fashion_train.yaml
   fw train configs/fashion_train.yaml train.epochs=20 train.optimizer.lr=0.002
-  fw train fashion_train train.validation_fraction=0.1 \
+  fw train fashion_train train.validation_fraction=0.1 \\
       'train.callbacks=[{name: early_stopping, monitor: val_accuracy, patience: 3}]'
   fw train ch6_overfit train.optimizer.weight_decay=0.1
   fw train configs/fashion_train.yaml "train.optimizer={name: momentum, lr: 0.05}"

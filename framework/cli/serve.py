@@ -25,7 +25,8 @@ examples:
   curl -H 'Content-Type: application/json' -d '{"instances": [[0, 0, ...]]}' \\
       http://127.0.0.1:8000/v1/models/mnist_infer:predict
 
-Needs starlette and uvicorn (pip install starlette uvicorn, or in a clone of fw: pip install -e '.[serve]')."""
+Needs starlette and uvicorn (pip install starlette uvicorn, or in a clone
+of fw: pip install -e '.[serve]')."""
 
 
 def add_command(sub, debug, config_arg):

@@ -26,8 +26,8 @@ that `fw train best.yaml` trains again to the same result.
       model.layers[0].units: [64, 128, 256]    # a list: categorical
 
 Each trial trains in WEIGHTS_FOLDER/STUDY/trial_N/ (weights and their run
-record: NAME.config.yaml, NAME.metrics.jsonl). A trial that diverges is recorded as failed and the sweep
-goes on.
+record: NAME.config.yaml, NAME.metrics.jsonl). A trial that diverges is
+recorded as failed and the sweep goes on.
 
 examples:
   fw sweep fashion_sweep
