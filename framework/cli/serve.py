@@ -8,10 +8,10 @@ or SIGTERM, which stop it once the requests in flight are answered. Every
 input gets fw predict's preparation; the answers are fw predict --json's.
 NAME below is the config file's stem, e.g. mnist_infer.
 
-  GET  /                          a page: draw a digit (or fill in a table row) and see the network read it
+  GET  /                          a page: draw a digit (or fill in a table row)
   GET  /v1/models/NAME            {"name", "ready", "classes", "input"}
-  POST /v1/models/NAME:predict    {"instances": [...], "top": K} -> {"predictions": [{"class", "label",
-                                  "probability", "top"}, ...]}
+  POST /v1/models/NAME:predict    {"instances": [...], "top": K}
+                                  -> {"predictions": [{"class", "label", "probability", "top"}, ...]}
 
 An instance is a list of numbers shaped like one example (or flat), an object
 {column: value} for a table model, or {"b64": "<an image file in base64>"}.
