@@ -11,7 +11,7 @@ NAME below is the config file's stem, e.g. mnist_infer.
   GET  /                          a page: draw a digit (or fill in a table row)
   GET  /v1/models/NAME            {"name", "ready", "classes", "input"}
   POST /v1/models/NAME:predict    {"instances": [...], "top": K}
-                                  -> {"predictions": [{"class", "label", "probability", "top"}, ...]}
+      -> {"predictions": [{"class", "label", "probability", "top"}, ...]}
 
 An instance is a list of numbers shaped like one example (or flat), an object
 {column: value} for a table model, or {"b64": "<an image file in base64>"}.
