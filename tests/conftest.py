@@ -1,4 +1,5 @@
 import http.server
+import json
 import os
 import shutil
 import sys
@@ -10,18 +11,22 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The user's HOME, XDG_CACHE_HOME and FW_DATA_DIR, taken before this module changes them below. pytest-xdist's
+# workers start with the environment as changed here, so the first process hands the originals on to them.
+if "FW_TESTS_USER_ENV" not in os.environ:
+    _data = os.environ.get("FW_DATA_DIR")
+    os.environ["FW_TESTS_USER_ENV"] = json.dumps({
+        "HOME": os.environ.get("HOME"), "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME"),
+        "FW_DATA_DIR": os.path.abspath(_data) if _data else None,
+    })  # fmt: skip
+_USER_ENV = json.loads(os.environ["FW_TESTS_USER_ENV"])
+SHARED = Path(_USER_ENV["FW_DATA_DIR"] or REPO.parent / "shared" / "data")
 
-def _shared_data_dir() -> Path:
-    env = os.environ.get("FW_DATA_DIR")
-    return Path(env).absolute() if env else REPO.parent / "shared" / "data"
-
-
-SHARED = _shared_data_dir()
-
-# The user's own folders, taken before any fixture points HOME and XDG_CACHE_HOME at tmp_path.
+# The user's own folders, which no test may write into.
+_HOME = Path(_USER_ENV["HOME"] or Path.home())
 _PROTECTED = tuple(
     os.path.realpath(p) + os.sep
-    for p in {SHARED, Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fw", Path.home() / ".cache" / "fw"}
+    for p in {SHARED, Path(_USER_ENV["XDG_CACHE_HOME"] or _HOME / ".cache") / "fw", _HOME / ".cache" / "fw"}
 )
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 # Which arguments name a path the event changes itself (not what a symlink there points to).

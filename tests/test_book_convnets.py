@@ -13,6 +13,8 @@ import framework as fw
 from conftest import need
 from test_cli import fw as run_cli
 
+pytestmark = pytest.mark.slow
+
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 BOOK_FILES = {  # config: (weights file, its SHA-256, the book code's count of correct answers)
     "mnist_cnn": ("params.pkl", "a5da99cffddafcfe5e686e79dc0ec3a7cc993b58e64f483b50960511e5e85344", 9600),

@@ -54,6 +54,7 @@ def test_a_million_units_under_a_1_gib_address_space_is_refused_in_one_line(mnis
     assert "more than fw's memory budget of" in line and "MemoryError" not in err
 
 
+@pytest.mark.slow
 def test_three_thousand_relu_layers_cost_less_than_twice_thirty(mnist_dir):
     peaks = {}
     for n in (30, 3000):
@@ -137,6 +138,7 @@ def test_lists_nested_hundreds_deep_are_one_line(capsys, tmp_path):
     assert code == 1 and f"{deep}: lists or mappings nested too deeply" in err
 
 
+@pytest.mark.slow
 def test_ten_thousand_overrides_all_apply(capsys):
     code, out, err = fw(capsys, "config", BOOK, *[f"batch_size={i}" for i in range(1, 10_001)])
     assert code == 0 and "\nbatch_size: 10000\n" in out, err

@@ -35,6 +35,7 @@ def weights(path):
         return {k: z[k] for k in z.files}
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_and_writes_the_best_epochs_weights(capsys, fashion_full_dir, tmp_path):
     code, out, err = run_fw(capsys, "train", CONFIG, *args(fashion_full_dir, tmp_path, EARLY), "--json")
     assert code == 0, err
@@ -60,6 +61,7 @@ def test_early_stopping_stops_and_writes_the_best_epochs_weights(capsys, fashion
     assert json.loads(out)["accuracy"] == epochs[best - 1]["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_without_restore_best_the_last_epochs_weights_are_written(capsys, fashion_full_dir, tmp_path):
     early = "train.callbacks=[{name: early_stopping, monitor: val_loss, patience: 1, restore_best: false}]"
     code, out, err = run_fw(capsys, "train", CONFIG, *args(fashion_full_dir, tmp_path, early))
@@ -69,6 +71,7 @@ def test_without_restore_best_the_last_epochs_weights_are_written(capsys, fashio
     assert last.startswith("epoch ")
 
 
+@pytest.mark.slow
 def test_resume_restores_the_callbacks_state(capsys, fashion_full_dir, tmp_path, monkeypatch):
     from framework.training import checkpoint
 
@@ -146,6 +149,7 @@ def register_callbacks(register):
 '''
 
 
+@pytest.mark.slow
 def test_a_callback_that_raises_is_named(capsys, fashion_full_dir, tmp_path):
     (tmp_path / "boom.py").write_text(BOOM)
     run = args(fashion_full_dir, tmp_path, f"plugins=[{tmp_path / 'boom.py'}]", "train.callbacks=[boom]")
@@ -185,6 +189,7 @@ def register_classes(register):
 '''
 
 
+@pytest.mark.slow
 def test_on_batch_end_of_either_contract_is_called_every_step(capsys, fashion_full_dir, tmp_path):
     """Logs reach an on_batch_end that takes them; one written before, (epoch, batch, batches), still works."""
     (tmp_path / "steps.py").write_text(STEPS)
@@ -249,6 +254,7 @@ def fw_process(*argv, site):
     return subprocess.run([sys.executable, "-m", "framework.cli", *map(str, argv)], capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_an_installed_callback_is_listed_and_runs(print_lr_site, fashion_full_dir, tmp_path):
     out = fw_process("plugins", "--json", site=print_lr_site)
     assert out.returncode == 0, out.stderr

@@ -15,6 +15,8 @@ from test_cli import BOOK, fw
 from test_hostile_weights import MiB, deflated_zeros, npy_header, write_zip
 from test_hostile_weights import fw as fw_measured
 
+pytestmark = pytest.mark.hostile
+
 MODULES = Path(__file__).parent / "plugin_modules"
 
 

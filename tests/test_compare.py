@@ -36,6 +36,7 @@ def two_runs(capsys, fashion_full_dir, tmp_path):
     return paths
 
 
+@pytest.mark.slow
 def test_a_finished_train_leaves_its_resolved_config_and_its_json_lines(two_runs, capsys, tmp_path):
     folder = two_runs[0].parent / "sgd"
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -53,6 +54,7 @@ def test_a_finished_train_leaves_its_resolved_config_and_its_json_lines(two_runs
     ]
 
 
+@pytest.mark.slow
 def test_fw_compare_prints_the_runs_side_by_side_and_draws_a_png(two_runs, capsys, tmp_path):
     out_png = tmp_path / "both.png"
     code, out, err = fw(capsys, "compare", *two_runs, "--out", out_png)
@@ -72,6 +74,7 @@ def test_fw_compare_prints_the_runs_side_by_side_and_draws_a_png(two_runs, capsy
         assert image.width > 2 * image.height > 0  # two panels side by side
 
 
+@pytest.mark.slow
 def test_fw_compare_json_has_final_and_best_values_per_run(two_runs, capsys, tmp_path):
     code, out, err = fw(capsys, "compare", two_runs[0].parent / "sgd", two_runs[1].parent / "adam" / "weights.metrics.jsonl",
                         "--metric", "train_loss", "--json", "--out", tmp_path / "loss.png")  # fmt: skip
@@ -88,6 +91,7 @@ def test_fw_compare_json_has_final_and_best_values_per_run(two_runs, capsys, tmp
     assert "curves written to" in err
 
 
+@pytest.mark.slow
 def test_a_config_that_never_finished_training_says_so(capsys, tmp_path, two_runs):
     lone = tmp_path / "lone.yaml"
     lone.write_text("weights: {importer: npz, path: lone/w.npz}\n")
@@ -192,6 +196,7 @@ def run_labels_of(folders):
     return run_labels([records.read(*records.in_folder(folder)) for folder in folders])[1]
 
 
+@pytest.mark.slow
 def test_the_png_draws_without_a_warning_and_nothing_runs_off_its_edge(far_apart, tmp_path):
     """Run with -W error::UserWarning: matplotlib's 'Tight layout not applied' once made fw compare fail there."""
     import subprocess

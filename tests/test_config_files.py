@@ -11,6 +11,8 @@ from framework.data import bundled
 
 from test_cli import BOOK, fw, one_line_error
 
+pytestmark = pytest.mark.hostile
+
 HUGE = "1" * 5000  # more digits than Python turns into an int (4300)
 
 

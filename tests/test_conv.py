@@ -46,6 +46,7 @@ DEEP_CONVS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CONVS + DEEP_CONVS, ids=str)
 def test_conv_passes_check_layer(case):
     case = dict(case)
@@ -328,6 +329,7 @@ def trained_cnn(tmp_path_factory):
     return overrides, history, (xt[:1000], tt[:1000])
 
 
+@pytest.mark.slow
 def test_the_simple_convnet_learns_from_a_few_hundred_images(trained_cnn):
     overrides, history, (xt, tt) = trained_cnn
     losses = [e.train_loss for e in history]
@@ -335,6 +337,7 @@ def test_the_simple_convnet_learns_from_a_few_hundred_images(trained_cnn):
     assert history[-1].test_accuracy > 0.6, f"chance is 0.1; 600 images should give well above it, got {history[-1].test_accuracy}"
 
 
+@pytest.mark.slow
 def test_fw_run_loads_every_layers_parameters_and_gets_the_same_accuracy(trained_cnn):
     overrides, history, (xt, tt) = trained_cnn
     cfg = fw.load_config(CNN, overrides)
@@ -349,6 +352,7 @@ def test_fw_run_loads_every_layers_parameters_and_gets_the_same_accuracy(trained
     assert np.array_equal(net.classify(xt), net.predict(xt).argmax(axis=1))
 
 
+@pytest.mark.slow
 def test_fw_show_misclassified_runs_the_cnn(capsys, trained_cnn, tmp_path):
     overrides, history, _ = trained_cnn
     out = tmp_path / "mistakes.png"

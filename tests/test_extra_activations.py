@@ -11,6 +11,8 @@ import pytest
 
 from framework.testing import check_activation
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -10,6 +10,10 @@ import numpy as np
 
 from framework.testing import check_layer
 
+import pytest
+
+pytestmark = pytest.mark.slow
+
 
 def fw(*args, site, cwd):
     env = {**os.environ, "PYTHONPATH": str(site)}

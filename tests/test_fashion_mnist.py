@@ -48,6 +48,7 @@ def test_test_split_from_the_read_only_shared_copy(fashion_dir, offline):
     assert offline.hits == []
 
 
+@pytest.mark.slow
 def test_both_splits_pass_the_dataset_kit(fashion_full_dir):
     check_dataset(FashionMNIST, fashion_full_dir)
     x, t = FashionMNIST(fashion_full_dir).load("train", one_hot_label=True)

@@ -32,6 +32,8 @@ from framework.safeio.files import NotARegularFile, file_hash, open_regular, swe
 from framework.plugins.fashion_mnist import FashionMNIST
 from framework.plugins.mnist import MNIST
 
+pytestmark = pytest.mark.hostile
+
 IMAGES, LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 IMAGES_HEADER = bytes([0, 0, 8, 3]) + np.array([10000, 28, 28], ">u4").tobytes()
 GIB = 1 << 30

@@ -10,6 +10,8 @@ import pytest
 
 from test_onnx_import import model, node, refused
 
+pytestmark = pytest.mark.hostile
+
 
 @pytest.fixture(autouse=True)
 def _fresh_registry():

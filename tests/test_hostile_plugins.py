@@ -12,6 +12,8 @@ import json
 import pytest
 from test_plugins import MODULES, make_dist, run_fw
 
+pytestmark = pytest.mark.hostile
+
 #: Each way hostile.py misbehaves, and what the one line must say about it.
 MISBEHAVIOURS = {
     "str_raises": "StrRaises: (its __str__ raised an exception)",

@@ -13,6 +13,8 @@ import pytest
 from own_data import config, make_csv, make_image_folder
 from test_cli import fw, one_line_error
 
+pytestmark = pytest.mark.hostile
+
 CSV = "{name: csv, path: data/iris.csv, label: species}"
 FOLDER = "{name: image_folder, path: photos, size: [8, 8], color: rgb}"
 

@@ -7,6 +7,8 @@ import pytest
 
 from test_cli import fw, one_line_error
 
+pytestmark = pytest.mark.hostile
+
 
 @pytest.fixture(autouse=True)
 def _fresh_registry():

@@ -17,6 +17,8 @@ from framework.data.table import read_csv_file
 from own_data import config
 from test_cli import fw, one_line_error
 
+pytestmark = pytest.mark.hostile
+
 MIB = 1 << 20
 
 

@@ -12,6 +12,8 @@ from framework.training.validation import load_training_data
 from own_data import config
 from test_cli import fw, one_line_error
 
+pytestmark = pytest.mark.hostile
+
 ARRAYS = "{name: arrays, path: data.npz}"
 
 

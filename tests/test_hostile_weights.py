@@ -27,6 +27,8 @@ from framework.plugins import npz_importer
 from test_cli import BOOK
 from test_safe_pickle import Reduce, sbu
 
+pytestmark = pytest.mark.hostile
+
 FW = shutil.which("fw", path=str(Path(sys.executable).parent))
 MiB = 1 << 20
 NEAR = 40 * 1024  # KiB: how far above a good run's peak a refused file may take fw

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 ACCURACY = "Accuracy: 0.9352 (9352/10000 correct)"
 SHIPPED_DATA = {"README.md", "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz", "book/sample_weight.pkl"}

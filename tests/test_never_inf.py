@@ -42,6 +42,7 @@ def test_an_array_that_overflows_while_the_loss_stays_finite_stops_training(caps
     assert "fw run" not in err and not (tmp_path / "runs").exists()  # nothing written, no empty folder left
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kernel", ["default", "Haswell"])
 def test_divergence_is_blamed_on_the_lr_not_on_batch_norm(fashion_full_dir, tmp_path, kernel):
     """fw train fashion_mlp_layers with sgd at lr 1e20 once said batch_norm 'returned NaN ...; fix its forward'."""

@@ -18,6 +18,8 @@ from conftest import SHARED, need
 from onnx_kit import ort_predict
 from test_cli import fw as run_fw
 
+pytestmark = pytest.mark.slow
+
 #: What each dataset needs from ../shared/data.
 NEEDS = {
     "mnist": ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz"),

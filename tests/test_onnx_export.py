@@ -223,6 +223,7 @@ def test_without_onnx_it_says_how_to_install_it(capsys, tmp_path, monkeypatch):
     one_line_error(*fw(capsys, "export", BOOK, tmp_path / "m.onnx"), "fw export needs the onnx package", "pip install onnx", "pip install -e '.[onnx]'")
 
 
+@pytest.mark.slow
 def test_the_example_packages_layers_export(extra_activations, extra_layers, monkeypatch):
     monkeypatch.syspath_prepend(str(extra_activations))
     monkeypatch.syspath_prepend(str(extra_layers))

@@ -159,6 +159,7 @@ def agree(m, net, x):
     assert (got.argmax(axis=1) != want.argmax(axis=1)).sum() <= len(x) // 10_000  # a float tie at most
 
 
+@pytest.mark.slow
 def test_the_books_convnet_as_pytorch_writes_it(tmp_path, mnist_dir):
     arrays = fw.get_registry().get("weight_importers", "pickle", "test")().load(need("book/params.pkl") / "book" / "params.pkl")
     m = torch_convnet(*(arrays[k].astype(np.float32) for k in ("W1", "b1", "W2", "b2", "W3", "b3")))
@@ -235,6 +236,7 @@ def round_trip(capsys, tmp_path, config, overrides, rows=None):
     return (before == t[:rows]).sum(), json.loads(ran), out.read_text()
 
 
+@pytest.mark.slow
 def test_round_trip_of_an_mlp_with_batch_norm_and_dropout(capsys, tmp_path, trained_mlp):
     correct, after, text = round_trip(capsys, tmp_path, "fashion_mlp_layers", trained_mlp)
     assert correct == after["correct"] and after["accuracy"] > 0.5
@@ -242,6 +244,7 @@ def test_round_trip_of_an_mlp_with_batch_norm_and_dropout(capsys, tmp_path, trai
     assert "- name: dropout\n    rate: 0.2" in text and "- batch_norm" in text
 
 
+@pytest.mark.slow
 def test_round_trip_of_a_convnet(capsys, tmp_path, mnist_dir):
     config = tmp_path / "convnet.yaml"
     config.write_text(
@@ -446,6 +449,7 @@ def test_the_book_exported_then_imported_keeps_its_accuracy(capsys, tmp_path, mn
     assert out.startswith("Accuracy: 0.9352 (9352/10000 correct)")
 
 
+@pytest.mark.slow
 def test_mutated_models_end_in_a_layer_list_or_one_line(capsys, tmp_path):
     """Models with shapes, attributes, ops, inputs and types changed at random: each import either works or
     ends in one line fw words itself (never a traceback, nor the 'rerun with --debug' of an unforeseen error)."""

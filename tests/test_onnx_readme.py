@@ -5,8 +5,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from test_cli import BOOK, REPO, fw
+
+pytestmark = pytest.mark.slow
 
 
 def readme_script():

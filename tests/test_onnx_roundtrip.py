@@ -20,6 +20,8 @@ from conftest import SHARED, need
 from test_cli import fw as run_fw
 from test_onnx_configs import NEEDS
 
+pytestmark = pytest.mark.slow
+
 #: fw run on this many test images, before and after (the deep ConvNets take a while on all 10,000).
 ROWS = "dataset.limit=1000"
 

@@ -51,6 +51,7 @@ def train(fashion, tmp_path, *overrides):
     return trainer, trainer.fit(x, t, x[:500], t[:500])
 
 
+@pytest.mark.slow
 def test_an_outside_softmax_without_backward_trains_exactly_as_the_builtin_one(fashion, tmp_path):
     builtin, _ = train(fashion, tmp_path, "model.output_activation=softmax")
     outside, history = train(fashion, tmp_path, "model.output_activation=my_softmax")

@@ -126,6 +126,7 @@ def run_fw(*args, pythonpath, env_extra=None):
     )
 
 
+@pytest.mark.slow
 def test_fw_plugins_lists_entry_point_plugins_with_distribution_and_reports_broken_ones(tmp_path):
     make_dist(tmp_path, "fw_tanh", "1.2.3", {"tanh": "tanh_plugin", "broken": "broken_import"})
     out = run_fw("plugins", "--json", pythonpath=[tmp_path, MODULES])
@@ -168,6 +169,7 @@ def test_a_third_party_duplicate_keeps_the_builtin_and_the_plugins_other_names(t
     assert "activation 'sigmoid' is registered by both" in clash["error"] and "the built-in is kept" in clash["error"]
 
 
+@pytest.mark.slow
 def test_two_third_party_plugins_with_one_name_make_it_ambiguous(tmp_path, mnist_dir):
     make_dist(tmp_path, "fw_tanh_a", "1.0", {"a": "tanh_plugin"})
     make_dist(tmp_path, "fw_tanh_b", "2.0", {"b": "other_tanh"})
@@ -183,6 +185,7 @@ def test_two_third_party_plugins_with_one_name_make_it_ambiguous(tmp_path, mnist
     listing = run_fw("plugins", pythonpath=[tmp_path, MODULES]).stdout
     assert "AMBIGUOUS, also by plugin 'b' (fw_tanh_b 2.0)" in listing
 
+@pytest.mark.slow
 def test_a_plugin_written_from_the_readme_runs_in_a_config(tmp_path, mnist_dir, book_weights):
     plugin = tmp_path / "my_tanh.py"
     plugin.write_text(

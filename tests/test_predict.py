@@ -38,6 +38,7 @@ def drawn(image, rng):
     return canvas.convert("RGB"), ".jpg" if rng.random() < 0.25 else ".png"
 
 
+@pytest.mark.slow
 def test_drawn_digits_are_read_as_mnist_presents_them(capsys, tmp_path, book, mnist_dir):
     images = read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[:DIGITS]
     labels = read_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz")[:DIGITS]

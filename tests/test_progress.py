@@ -60,6 +60,7 @@ def fw_train(args, cwd, terminal=("stdout", "stderr")):
     return proc.returncode, out.decode() if out is not None else seen, err.decode() if err is not None else seen
 
 
+@pytest.mark.slow
 def test_in_a_terminal_the_line_shows_the_time_left_and_the_running_loss(overrides, tmp_path):
     code, out, _ = fw_train([CONFIG, *overrides], tmp_path)
     assert code == 0, out
@@ -80,6 +81,7 @@ def test_in_a_terminal_the_line_shows_the_time_left_and_the_running_loss(overrid
     assert out.startswith("epoch 1/1  val loss ")
 
 
+@pytest.mark.slow
 def test_json_is_unchanged_while_the_terminal_shows_progress(overrides, tmp_path):
     """``fw train --json | jq``: stdout holds the same JSON lines as before, stderr (the terminal) the progress."""
     code, out, err = fw_train([CONFIG, *overrides, "--json"], tmp_path, terminal=("stderr",))

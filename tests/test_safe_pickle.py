@@ -66,6 +66,7 @@ PAYLOADS = {
 }
 
 
+@pytest.mark.hostile
 def test_payloads_run_under_plain_pickle(tmp_path):
     """Control: the payloads are real, so 'marker absent' below means something."""
     for label in ("os.system", "builtins.eval", "builtins.exec"):
@@ -74,6 +75,7 @@ def test_payloads_run_under_plain_pickle(tmp_path):
         assert marker.exists(), label
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize("label", PAYLOADS)
 def test_hostile_global_refused_by_name(tmp_path, label):
     make, name = PAYLOADS[label]
@@ -83,6 +85,7 @@ def test_hostile_global_refused_by_name(tmp_path, label):
     assert not marker.exists()
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize("protocol", [0, 1, 2, 3, 4, 5])
 def test_global_hidden_in_any_protocol_refused(tmp_path, protocol):
     marker = tmp_path / "pwned"
@@ -92,6 +95,7 @@ def test_global_hidden_in_any_protocol_refused(tmp_path, protocol):
     assert not marker.exists()
 
 
+@pytest.mark.hostile
 def test_exec_in_nested_reduce_inside_dict_value_refused(tmp_path):
     marker = tmp_path / "pwned"
     nested = {"W1": np.ones(2), "b1": {"inner": (1, Reduce(exec, touch(marker)))}}
@@ -100,6 +104,7 @@ def test_exec_in_nested_reduce_inside_dict_value_refused(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(
     "data, name",
     [
@@ -114,6 +119,7 @@ def test_hand_built_globals_refused(tmp_path, data, name):
     assert f"refused to unpickle '{name}'" in refusal(write(tmp_path, data))
 
 
+@pytest.mark.hostile
 def test_copyreg_extension_code_refused(tmp_path):
     """EXT opcodes name a global by a registered number instead of by text."""
     marker = tmp_path / "pwned"
@@ -133,15 +139,18 @@ class Plain:
     pass
 
 
+@pytest.mark.hostile
 def test_copyreg_reconstructor_refused(tmp_path):
     data = pickle.dumps(Plain(), 0, fix_imports=False)
     assert "'copyreg._reconstructor'" in refusal(write(tmp_path, data))
 
 
+@pytest.mark.hostile
 def test_persistent_id_refused(tmp_path):
     assert "persistent id 'weights'" in refusal(write(tmp_path, b"Pweights\n."))
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(
     "payload, why",
     [
@@ -155,6 +164,7 @@ def test_allowed_globals_misused_refused(tmp_path, payload, why):
     assert why in refusal(write(tmp_path, pickle.dumps({"W1": payload}, 2)))
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(
     "state, why",
     [
@@ -175,6 +185,7 @@ def test_build_on_allowed_function_refused(tmp_path, state, why):
         fn.__defaults__ = before
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(
     "spec, state",
     [
@@ -193,6 +204,7 @@ def test_forged_dtype_state_refused(tmp_path, spec, state):
     assert "refused to unpickle" in msg and "dtype" in msg
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize("protocol", [2, 5])
 @pytest.mark.parametrize(
     "value",
@@ -208,6 +220,7 @@ def test_object_arrays_refused(tmp_path, value, protocol):
     assert "refused to unpickle dtype" in msg
 
 
+@pytest.mark.hostile
 def test_truncated_pickle_names_file(tmp_path, book_weights):
     """Every prefix of the real file, cut inside the header or inside array data."""
     data = book_weights.read_bytes()
@@ -216,6 +229,7 @@ def test_truncated_pickle_names_file(tmp_path, book_weights):
         assert "truncated or corrupt" in msg, (end, msg)
 
 
+@pytest.mark.hostile
 def test_garbage_names_file(tmp_path):
     assert "truncated or corrupt" in refusal(write(tmp_path, b"<html>404 Not Found</html>"))
 
@@ -332,6 +346,7 @@ def test_importer_missing_file(tmp_path):
     assert str(path) in msg and "weights.path" in msg and "weights.url" in msg and "\n" not in msg
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(
     "top, said",
     [
@@ -350,6 +365,7 @@ def test_importer_rejects_wrong_structure(tmp_path, top, said):
     assert str(e.value).startswith(f"{path}: ") and said in str(e.value)
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_check_weights_rejects_non_finite_from_importer(tmp_path, bad):
     w1 = np.ones((2, 3), np.float32)

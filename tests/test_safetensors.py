@@ -48,6 +48,7 @@ def test_every_built_in_layer_round_trips(tmp_path):
     assert np.array_equal(other.predict(x), net.predict(x))
 
 
+@pytest.mark.slow
 def test_fw_train_writes_safetensors_and_fw_run_reads_them(capsys, tmp_path, fashion_full_dir):
     w = tmp_path / "w.safetensors"
     args = ["configs/fashion_train.yaml", f"dataset.root={fashion_full_dir}", "train.epochs=1",

@@ -94,6 +94,7 @@ def hidden_outputs(cfg_path, overrides):
     return outputs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["model.init=he"], ["model.activation=sigmoid", "model.init.std=1"]])
 def test_activation_bars_are_numpys_histograms_of_each_hidden_layer(capsys, ch6, tmp_path, extra):
     from framework.cli.show import BAR, BIN_W, PLOT_H, plot_origins
@@ -149,6 +150,7 @@ def test_an_existing_picture_is_replaced_only_with_force(capsys, ch6, tmp_path, 
     assert PIL.open("ch6_init_std001-activations.png").size[0] > 600
 
 
+@pytest.mark.slow
 def test_the_docs_pictures_script_draws_every_picture(tmp_path, monkeypatch, capsys):
     """Into a folder given on the command line, with the data and the book's weights where the configs look."""
     shared = need("book/params.pkl", "mnist/t10k-images-idx3-ubyte.gz", "fashion-mnist/t10k-images-idx3-ubyte.gz")
@@ -162,6 +164,7 @@ def test_the_docs_pictures_script_draws_every_picture(tmp_path, monkeypatch, cap
         assert PIL.open(png).format == "PNG"
 
 
+@pytest.mark.slow
 def test_layers_of_different_sizes_share_one_scale_of_shares(capsys, mnist_cnn, tmp_path):
     """The CNN's conv ReLU has 17,280,000 values, its dense ReLU 100,000: both histograms show."""
     from framework.cli.show import BAR, BIN_W, BINS, PLOT_H, plot_origins

@@ -152,6 +152,7 @@ def test_fw_plugins_still_lists_every_builtin_and_installed_plugin(installed_tan
     assert "tanh" in [e["name"] for e in listed["activations"]]
 
 
+@pytest.mark.slow
 def test_with_nothing_installed_since_the_last_scan_fw_plugins_reads_no_metadata(installed_tanh):
     import time
 

@@ -9,6 +9,8 @@ import pytest
 
 from test_cli import fw, one_line_error
 
+pytestmark = pytest.mark.slow
+
 optuna = pytest.importorskip("optuna", reason="the test extra installs optuna; without it fw sweep is tested by its error")
 
 SWEEP = """\

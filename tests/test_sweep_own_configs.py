@@ -12,6 +12,8 @@ import pytest
 from own_data import make_csv, make_image_folder, make_npz
 from test_cli import fw, one_line_error
 
+pytestmark = pytest.mark.slow
+
 optuna = pytest.importorskip("optuna", reason="the test extra installs optuna")
 
 SWEEP = """\

@@ -28,6 +28,8 @@ from own_data import make_csv
 from test_cli import fw, one_line_error
 from test_sweep_own_configs import SWEEP
 
+pytestmark = pytest.mark.slow
+
 optuna = pytest.importorskip("optuna", reason="the test extra installs optuna")
 
 USER = "nobody"  # who runs the server when the tests run as root

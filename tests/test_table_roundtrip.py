@@ -16,6 +16,8 @@ from test_cli import fw, one_line_error
 from test_table_export import predicted
 from test_table_preparation import messy_config
 
+pytestmark = pytest.mark.slow
+
 
 def trained_and_exported(capsys, tmp_path, cfg):
     assert fw(capsys, "train", cfg)[0] == 0

@@ -114,6 +114,7 @@ def test_the_workers_never_keep_the_process_alive(two_workers):
     assert helpers and all(t.daemon for t in helpers)
 
 
+@pytest.mark.slow
 def test_fw_run_of_a_convnet_warns_of_no_thread_left_behind(tmp_path):
     """The workers once were a ThreadPoolExecutor's, which fw's exit took for a plugin's thread left running."""
     data = need("book/params.pkl", "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")

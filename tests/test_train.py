@@ -42,6 +42,7 @@ def fit(trainer, fashion, **kw):
     return trainer.fit(x, t, xt, tt, **kw)
 
 
+@pytest.mark.slow
 def test_loss_falls_and_the_network_learns(fashion, tmp_path):
     history = fit(Trainer(config(fashion, tmp_path)), fashion)
     losses = [e.train_loss for e in history]
@@ -49,6 +50,7 @@ def test_loss_falls_and_the_network_learns(fashion, tmp_path):
     assert history[-1].test_accuracy > 0.7  # chance is 0.1
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_bit_identical_weights(fashion, tmp_path):
     a, b = Trainer(config(fashion, tmp_path)), Trainer(config(fashion, tmp_path))
     fit(a, fashion)
@@ -234,6 +236,7 @@ def test_chance_level_is_measured_against_guessing_the_commonest_class(accuracy,
     assert at_chance_level(accuracy, majority, classes) is expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "edit, message",
     [

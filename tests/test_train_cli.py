@@ -9,6 +9,8 @@ import pytest
 from framework.cli import main
 from test_cli import fw
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / "configs" / "fashion_train.yaml")
 

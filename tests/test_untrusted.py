@@ -1,6 +1,10 @@
 """Describing an exception or object from a plugin: one bounded line, whatever it does."""
 
+import pytest
+
 from framework.safeio.untrusted import LIMIT, clip, describe_exception, describe_object, origin
+
+pytestmark = pytest.mark.hostile
 
 
 class StrRaises(Exception):

@@ -149,6 +149,7 @@ def hand_record(folder, config="weights: {path: w.npz}\ntrain: {epochs: 2}\n", l
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("given", [True, False])
 def test_fw_compare_replaces_an_existing_png_only_with_force(capsys, tmp_path, monkeypatch, given):
     pytest.importorskip("matplotlib")

@@ -12,6 +12,8 @@ import pytest
 
 from test_cli import BOOK, fw
 
+pytestmark = pytest.mark.slow
+
 IMAGES, LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 
 

@@ -34,6 +34,7 @@ def train_labels():
     return load_split(cfg, "train")[1]
 
 
+@pytest.mark.slow
 def test_the_hold_out_is_disjoint_stratified_and_the_same_for_the_same_seed(train_labels):
     t = train_labels
     rows, val = holdout(t, 0.1, seed=0)
@@ -56,6 +57,7 @@ def test_a_bad_fraction_names_the_key(capsys, tmp_path):
     one_line_error(*run_fw(capsys, "config", CONFIG, "train.validation_fraction=1"), "train.validation_fraction must be")
 
 
+@pytest.mark.slow
 def test_training_never_sees_the_hold_out_and_reports_it_every_epoch(capsys, fashion_full_dir, tmp_path, monkeypatch):
     args = small(fashion_full_dir, tmp_path, "train.validation_fraction=0.25", "train.optimizer.lr=0.01")
     cfg = fw.load_config(CONFIG, args)
@@ -154,6 +156,7 @@ def test_weight_decay_zero_changes_nothing_and_a_negative_one_is_refused(capsys,
     )
 
 
+@pytest.mark.slow
 def test_weight_decay_keeps_the_weights_smaller_on_real_data(fashion_full_dir, tmp_path):
     def norm(*overrides):
         cfg = fw.load_config(CONFIG, small(fashion_full_dir, tmp_path, "train.optimizer={name: sgd, lr: 0.1}", *overrides))
