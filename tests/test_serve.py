@@ -230,6 +230,7 @@ def _start(*args):
     return process, line.split(" at ")[1].split("/ ")[0], time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_a_real_server_is_ready_in_seconds_and_stops_on_sigterm_after_answering(book, mnist_dir):
     process, url, ready = _start(*book, "--max-wait-ms", "1500", "--max-body", "50000")  # a request waits 1.5 s for others
     try:
