@@ -404,7 +404,7 @@ def summary(plan, study):
     complete = [t for t in trials if t.state == states.COMPLETE]
     if not complete:
         raise FwError(f"no trial of study '{plan.study}' has completed yet (see the lines above); nothing to write")
-    best = study.best_trial
+    best = min(complete, key=rank)  # from the same snapshot as the table: another process may finish a trial meanwhile
     cfg = load_config(plan.config, [*plan.overrides, *best.user_attrs.get("overrides", [])])
     return {
         "best_value": best.value,
