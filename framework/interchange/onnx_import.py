@@ -386,24 +386,23 @@ class _TableNode:
 
     def strings(self, key):
         """Attribute ``key``, a list of strings (LabelEncoder's keys), at most ``MAX_CATEGORIES``."""
-        a = next((a for a in self._node.attribute if a.name == key), None)
-        if a is None:
-            return []
-        if len(a.strings) > MAX_CATEGORIES:
-            raise self.fail(f"lists {len(a.strings):,} words in {clip(repr(key), 40)}; a table's column has at most {MAX_CATEGORIES:,} categories")
         try:
-            return [w.decode("utf-8") for w in a.strings]
+            return [w.decode("utf-8") for w in self._listed(key, "strings", "words")]
         except UnicodeDecodeError:
             raise self.fail(f"has a word in {clip(repr(key), 40)} that is not UTF-8 text") from None
 
     def floats(self, key):
         """Attribute ``key``, a list of floats (LabelEncoder's values), at most ``MAX_CATEGORIES``."""
+        return list(self._listed(key, "floats", "values"))
+
+    def _listed(self, key, field, noun):
         a = next((a for a in self._node.attribute if a.name == key), None)
         if a is None:
             return []
-        if len(a.floats) > MAX_CATEGORIES:
-            raise self.fail(f"lists {len(a.floats):,} values in {clip(repr(key), 40)}; a table's column has at most {MAX_CATEGORIES:,} categories")
-        return list(a.floats)
+        items = getattr(a, field)
+        if len(items) > MAX_CATEGORIES:
+            raise self.fail(f"lists {len(items):,} {noun} in {clip(repr(key), 40)}; a table's column has at most {MAX_CATEGORIES:,} categories")
+        return items
 
 
 class _Only:
