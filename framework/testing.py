@@ -1,7 +1,7 @@
 """A test kit for plugin authors, in the spirit of scikit-learn's ``check_estimator``.
 
 Call these from your plugin's tests; each raises ``AssertionError`` saying
-which rule the plugin breaks, and returns nothing when it keeps them all::
+which rule the plugin breaks, and returns nothing when it keeps them all:
 
     from framework.testing import check_activation, check_dataset, check_layer, check_weight_importer
 

@@ -73,9 +73,11 @@ class Layer:
         return tuple(input_shape)
 
     def forward(self, x, train=False):
+        """The layer's output for the batch ``x``; ``train`` is True in ``fw train`` (see the class's contract)."""
         raise NotImplementedError(f"{type(self).__name__} must implement forward(x, train=False)")
 
     def backward(self, dout):
+        """Optional, for training: dL/dx for the gradient ``dout`` at the output, filling ``self.grads``."""
         raise self.no_backward()
 
     # --- Optional: declarations -----------------------------------------------------------------

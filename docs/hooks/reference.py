@@ -1,0 +1,266 @@
+"""The reference pages, written when the site is built so they cannot drift from the code.
+
+An mkdocs hook (mkdocs.yml's ``hooks:``): a page's marker ``<!-- fw-reference: cli -->`` becomes
+``cli_markdown()``, read from fw's own argument parser, and ``<!-- fw-reference: config -->``
+becomes ``config_markdown()``, read from the config schema (``framework.config.schema``) and the
+``__init__`` signatures of the built-in plugins, as the registry lists them. A new option, key or
+plugin parameter shows up with no edit here; tests/test_docs_reference.py checks that each does.
+"""
+
+import argparse
+import dataclasses
+import inspect
+import re
+import typing
+
+MARKER = "<!-- fw-reference: {} -->"
+
+
+def on_page_markdown(markdown, page, **kwargs):
+    """mkdocs' hook: replace each marker on the page with its generated Markdown."""
+    for name, make in GENERATORS.items():
+        marker = MARKER.format(name)
+        if marker in markdown:
+            markdown = markdown.replace(marker, make())
+    return markdown
+
+
+# --- text ------------------------------------------------------------------------------------
+
+_CODE = re.compile(r"(`+).+?\1")
+
+
+def text(s) -> str:
+    """Plain text as Markdown: code spans (``x``) kept, and outside them what Markdown would read as markup escaped."""
+    out, at = [], 0
+    for m in _CODE.finditer(s):
+        out += [_escape(s[at : m.start()]), m.group(0)]
+        at = m.end()
+    return "".join(out + [_escape(s[at:])])
+
+
+def _escape(s):
+    s = re.sub(r"([\\*_\[\]|])", r"\\\1", s)
+    return s.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def code(s) -> str:
+    """``s`` as an inline code span, whatever backticks it holds."""
+    s = str(s)
+    fence = "``" if "`" in s else "`"
+    return f"{fence}{s}{fence}" if fence == "`" else f"{fence} {s} {fence}"
+
+
+def table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("\n", " ") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def prose(block) -> str:
+    """A help text as argparse prints it: unindented lines are paragraphs, indented ones (examples) code."""
+    out, para, example = [], [], []
+
+    def flush():
+        if para:
+            out.append(text(" ".join(para)))
+            para.clear()
+        if example:
+            indent = min(len(line) - len(line.lstrip()) for line in example if line.strip())
+            out.append("```sh\n" + "\n".join(line[indent:] for line in example).rstrip() + "\n```")
+            example.clear()
+
+    for line in (block or "").splitlines():
+        if not line.strip():
+            flush()
+        elif line[0].isspace():
+            if para:
+                flush()
+            example.append(line)
+        else:
+            if example:
+                flush()
+            para.append(line.strip())
+    flush()
+    return "\n\n".join(out)
+
+
+def first_paragraph(doc) -> str:
+    return " ".join(inspect.cleandoc(doc or "").split("\n\n")[0].split())
+
+
+def value(v) -> str:
+    """A default as YAML writes it: null, true, [784, 50], {name: adam}."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(map(value, v)) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {value(x)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+def cli_markdown(parser=None) -> str:
+    """Every ``fw`` subcommand: its usage, description, arguments and options, from the real parser."""
+    if parser is None:
+        from framework.cli.parser import build_parser
+
+        parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    summary = {choice.dest: choice.help for choice in sub._choices_actions}
+    parts = [_command("fw", parser, None)]
+    parts.append(table(["Command", "What it does"], [[f"[{code('fw ' + n)}](#fw-{n})", text(summary.get(n) or "")] for n in sub.choices]))
+    parts += [_command(f"fw {name}", cmd, summary.get(name)) for name, cmd in sub.choices.items()]
+    return "\n\n".join(parts) + "\n"
+
+
+def _command(title, parser, summary):
+    formatter = parser._get_formatter()
+    rows = []
+    for action in parser._actions:
+        if action.help == argparse.SUPPRESS or isinstance(action, argparse._SubParsersAction):
+            continue
+        if action.option_strings:
+            what = formatter._format_action_invocation(action)
+        else:
+            what = formatter._format_args(action, action.dest)
+        rows.append([code(what), text(formatter._expand_help(action) if action.help else "")])
+    usage = parser.format_usage().removeprefix("usage: ").strip()
+    parts = [f"## {title}"]
+    if summary:
+        parts.append(text(summary[0].upper() + summary[1:]) + ".")
+    parts += [f"```text\n{usage}\n```", prose(parser.description)]
+    if rows:
+        parts.append(table(["Argument", "What it is"], rows))
+    return "\n\n".join(p for p in parts if p)
+
+
+# --- the config ------------------------------------------------------------------------------
+
+#: Where a config names a plugin of each kind, and so where its parameters go.
+WHERE = {
+    "activations": "``model.activation``, ``model.output_activation`` or an entry of ``model.layers``: "
+    "``{name: NAME, PARAMETER: VALUE}``",
+    "layers": "an entry of ``model.layers``: ``{name: dense, units: 100}``",
+    "datasets": "``dataset.name``; the dataset's parameters are more keys of ``dataset:``, beside ``name`` and ``split``",
+    "weight_importers": "``weights.importer``",
+    "weight_writers": "``weights.format``",
+    "optimizers": "``train.optimizer``: ``{name: adam, lr: 0.001}``",
+    "losses": "``train.loss``",
+    "initializers": "``model.init``, or a layer's own ``init:``: ``{name: normal, std: 0.01}``",
+    "callbacks": "an entry of ``train.callbacks``: ``{name: early_stopping, patience: 3}``",
+}
+
+
+def config_keys(cls=None, prefix=""):
+    """``[(key, field)]`` for every key of the schema, sections first, then their keys, depth first."""
+    from framework.config.schema import Config
+
+    out = []
+    for f in dataclasses.fields(cls or Config):
+        out.append((prefix + f.name, f))
+        kind = _section(f)
+        if kind is not None:
+            out += config_keys(kind, f"{prefix}{f.name}.")
+    return out
+
+
+def _section(f):
+    return next((a for a in (f.type, *typing.get_args(f.type)) if dataclasses.is_dataclass(a)), None)
+
+
+def config_markdown(registry=None) -> str:
+    """Every config key fw declares, and every built-in plugin's parameters."""
+    from framework.config.schema import Config
+    from framework.plugin_system.registry import KINDS
+
+    parts = ["## The keys", text("Every key fw itself reads, with its default. A key that is not here is an error "
+             "that names the closest one; a section's key is written `section.key` on the command line (KEY=VALUE).")]
+    top = [(k, f) for k, f in config_keys() if "." not in k and _section(f) is None]
+    parts += ["### Top-level keys", _keys_table(top)]
+    for f in dataclasses.fields(Config):
+        kind = _section(f)
+        if kind is None:
+            continue
+        parts.append(f"### `{f.name}:`")
+        parts.append(text(_sentence(_doc(f.name, f))))
+        if kind.__doc__ and not kind.__doc__.startswith(kind.__name__ + "("):  # a dataclass's own, not the generated one
+            parts.append(text(first_paragraph(kind.__doc__)))
+        parts.append(_keys_table([(k, g) for k, g in config_keys(kind, f"{f.name}.")]))
+
+    if registry is None:
+        from framework.plugin_system.manager import get_registry
+
+        registry = get_registry().load_all()
+    parts += ["## The built-in plugins' parameters", text(
+        "What each of fw's own plugins accepts, read from its class's `__init__`: a parameter's type is "
+        "checked before the plugin starts, and one without a default must be given. "
+        "`fw plugins` lists installed plugins too.")]
+    for kind, k in KINDS.items():
+        names = [n for n in registry.listed(kind) if registry.providers[kind][n].builtin]
+        parts.append(f"### {k.noun[0].upper()}{k.noun[1:]}s")
+        if kind in WHERE:
+            parts.append("Named in " + WHERE[kind] + ".")
+        rows = [[code(n), _parameters(registry.entries[kind][n]), text(first_paragraph(registry.entries[kind][n].__doc__))]
+                for n in names]
+        parts.append(table(["Name", "Parameters", "What it is"], rows) if rows else "None.")
+    return "\n\n".join(parts) + "\n"
+
+
+def _sentence(s):
+    return (s if s.startswith("fw ") else s[0].upper() + s[1:]) + "."
+
+
+def _doc(key, f):
+    doc = f.metadata.get("doc")
+    if not doc:
+        raise ValueError(f"config key {key} has no doc=: say what it does in framework/config/schema.py")
+    return doc
+
+
+def _keys_table(keys):
+    rows = []
+    for key, f in keys:
+        if _section(f) is not None:
+            default = "a mapping" if f.type is _section(f) else "a mapping (or null)"
+        else:
+            default = value(f.default_factory() if f.default is dataclasses.MISSING else f.default)
+        want = f.metadata.get("want") or ""
+        each = f.metadata.get("each")
+        rows.append([code(key), code(default) if _section(f) is None else default,
+                     text(want + (f"; each entry {each}" if each else "")), text(_doc(key, f))])
+    return table(["Key", "Default", "Type", "What it does"], rows)
+
+
+def _parameters(cls) -> str:
+    from framework.core.initializer import Initializer
+    from framework.core.params import want
+
+    if cls.__init__ is object.__init__:
+        return "none"
+    try:
+        signature = inspect.signature(cls, eval_str=True)
+    except Exception:  # an annotation its module cannot resolve: shown as written
+        signature = inspect.signature(cls)
+    out = []
+    for p in signature.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        annotation = p.annotation
+        if annotation is p.empty:
+            kind = "any value"
+        elif Initializer in (annotation, *typing.get_args(annotation)):
+            kind = "an initialiser's name or mapping (default: model.init)"
+        else:
+            kind = want(annotation)
+        default = "required" if p.default is p.empty else f"default {code(value(p.default))}"
+        out.append(f"{code(p.name)}: {text(kind)}, {default}")
+    return "<br>".join(out) or "none"
+
+
+GENERATORS = {"cli": cli_markdown, "config": config_markdown}
