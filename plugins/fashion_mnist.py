@@ -6,6 +6,8 @@ from .idx import IdxDataset
 
 
 class FashionMNIST(IdxDataset):
+    """Zalando's Fashion-MNIST: ten kinds of clothes in MNIST's format and sizes."""
+
     name = "fashion_mnist"
     folder = "fashion-mnist"
     num_classes = 10

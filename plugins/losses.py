@@ -8,6 +8,8 @@ _EPS = np.float32(1e-7)  # the book's delta, keeps log(0) finite
 
 
 class CrossEntropy(Loss):
+    """-sum(t * log(y)), averaged over the batch: the book's cross_entropy_error."""
+
     name = "cross_entropy"
 
     def fuses_with(self, layer):

@@ -7,6 +7,8 @@ from .idx import IdxDataset
 
 
 class MNIST(IdxDataset):
+    """MNIST's handwritten digits, 28x28 grey, 60,000 to train and 10,000 to test: the book's dataset."""
+
     name = "mnist"
     folder = "mnist"
     num_classes = 10

@@ -31,6 +31,8 @@ def _decay(weight_decay):
 
 
 class SGD(Optimizer):
+    """param -= lr * grad: the book's stochastic gradient descent."""
+
     name = "sgd"
 
     def __init__(self, lr: Positive = 0.01, weight_decay: Decay = 0):

@@ -67,7 +67,9 @@ def prose(block) -> str:
             para.clear()
         if example:
             indent = min(len(line) - len(line.lstrip()) for line in example if line.strip())
-            out.append("```sh\n" + "\n".join(line[indent:] for line in example).rstrip() + "\n```")
+            lines = [line[indent:] for line in example]
+            language = "sh" if lines[0].startswith("fw ") else "yaml" if lines[0].rstrip().endswith(":") else "text"
+            out.append(f"```{language}\n" + "\n".join(lines).rstrip() + "\n```")
             example.clear()
 
     for line in (block or "").splitlines():
@@ -130,7 +132,9 @@ def _command(title, parser, summary):
         else:
             what = formatter._format_args(action, action.dest)
         rows.append([code(what), text(formatter._expand_help(action) if action.help else "")])
-    usage = parser.format_usage().removeprefix("usage: ").strip()
+    # argparse indents the usage's continuation lines under "usage: fw ...": shifted left as the prefix is dropped
+    first, *rest = parser.format_usage().rstrip().removeprefix("usage: ").split("\n")
+    usage = "\n".join([first, *(line[len("usage: "):] for line in rest)])
     parts = [f"## {title}"]
     if summary:
         parts.append(text(summary[0].upper() + summary[1:]) + ".")
