@@ -161,19 +161,6 @@ WHERE = {
 }
 
 
-def config_keys(cls=None, prefix=""):
-    """``[(key, field)]`` for every key of the schema, sections first, then their keys, depth first."""
-    from framework.config.schema import Config
-
-    out = []
-    for f in dataclasses.fields(cls or Config):
-        out.append((prefix + f.name, f))
-        kind = _section(f)
-        if kind is not None:
-            out += config_keys(kind, f"{prefix}{f.name}.")
-    return out
-
-
 def _section(f):
     return next((a for a in (f.type, *typing.get_args(f.type)) if dataclasses.is_dataclass(a)), None)
 
@@ -185,8 +172,7 @@ def config_markdown(registry=None) -> str:
 
     parts = ["## The keys", text("Every key fw itself reads, with its default. A key that is not here is an error "
              "that names the closest one; a section's key is written `section.key` on the command line (KEY=VALUE).")]
-    top = [(k, f) for k, f in config_keys() if "." not in k and _section(f) is None]
-    parts += ["### Top-level keys", _keys_table(top)]
+    parts += ["### Top-level keys", _keys_table(Config)]
     for f in dataclasses.fields(Config):
         kind = _section(f)
         if kind is None:
@@ -195,7 +181,7 @@ def config_markdown(registry=None) -> str:
         parts.append(text(_sentence(_doc(f.name, f))))
         if kind.__doc__ and not kind.__doc__.startswith(kind.__name__ + "("):  # a dataclass's own, not the generated one
             parts.append(text(first_paragraph(kind.__doc__)))
-        parts.append(_keys_table([(k, g) for k, g in config_keys(kind, f"{f.name}.")]))
+        parts.append(_keys_table(kind, f"{f.name}."))
 
     if registry is None:
         from framework.plugin_system.manager import get_registry
@@ -205,9 +191,9 @@ def config_markdown(registry=None) -> str:
         "What each of fw's own plugins accepts, read from its class's `__init__`: a parameter's type is "
         "checked before the plugin starts, and one without a default must be given. "
         "`fw plugins` lists installed plugins too.")]
-    for kind, k in KINDS.items():
+    for kind in KINDS:
         names = [n for n in registry.listed(kind) if registry.providers[kind][n].builtin]
-        parts.append(f"### {k.noun[0].upper()}{k.noun[1:]}s")
+        parts.append(f"### {kind.replace('_', ' ').capitalize()}")
         if kind in WHERE:
             parts.append("Named in " + WHERE[kind] + ".")
         rows = [[code(n), _parameters(registry.entries[kind][n]), text(first_paragraph(registry.entries[kind][n].__doc__))]
@@ -227,17 +213,16 @@ def _doc(key, f):
     return doc
 
 
-def _keys_table(keys):
+def _keys_table(cls, prefix=""):
+    """The keys of the schema's section ``cls`` (a section inside it has its own table)."""
     rows = []
-    for key, f in keys:
+    for f in dataclasses.fields(cls):
         if _section(f) is not None:
-            default = "a mapping" if f.type is _section(f) else "a mapping (or null)"
-        else:
-            default = value(f.default_factory() if f.default is dataclasses.MISSING else f.default)
-        want = f.metadata.get("want") or ""
-        each = f.metadata.get("each")
-        rows.append([code(key), code(default) if _section(f) is None else default,
-                     text(want + (f"; each entry {each}" if each else "")), text(_doc(key, f))])
+            continue
+        key, each = prefix + f.name, f.metadata.get("each")
+        default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        kind = (f.metadata.get("want") or "") + (f"; each entry {each}" if each else "")
+        rows.append([code(key), code(value(default)), text(kind), text(_doc(key, f))])
     return table(["Key", "Default", "Type", "What it does"], rows)
 
 
