@@ -116,7 +116,8 @@ def cli_markdown(parser=None) -> str:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     summary = {choice.dest: choice.help for choice in sub._choices_actions}
     parts = [_command("fw", parser, None)]
-    parts.append(table(["Command", "What it does"], [[f"[{code('fw ' + n)}](#fw-{n})", text(summary.get(n) or "")] for n in sub.choices]))
+    commands = [[f"[{code('fw ' + n)}](#fw-{n})", text(summary.get(n) or "")] for n in sub.choices]
+    parts.append(table(["Command", "What it does"], commands))
     parts += [_command(f"fw {name}", cmd, summary.get(name)) for name, cmd in sub.choices.items()]
     return "\n\n".join(parts) + "\n"
 
@@ -151,7 +152,7 @@ WHERE = {
     "activations": "``model.activation``, ``model.output_activation`` or an entry of ``model.layers``: "
     "``{name: NAME, PARAMETER: VALUE}``",
     "layers": "an entry of ``model.layers``: ``{name: dense, units: 100}``",
-    "datasets": "``dataset.name``; the dataset's parameters are more keys of ``dataset:``, beside ``name`` and ``split``",
+    "datasets": "``dataset.name``; its parameters are more keys of ``dataset:``, beside ``name`` and ``split``",
     "weight_importers": "``weights.importer``",
     "weight_writers": "``weights.format``",
     "optimizers": "``train.optimizer``: ``{name: adam, lr: 0.001}``",
@@ -179,7 +180,7 @@ def config_markdown(registry=None) -> str:
             continue
         parts.append(f"### `{f.name}:`")
         parts.append(text(_sentence(_doc(f.name, f))))
-        if kind.__doc__ and not kind.__doc__.startswith(kind.__name__ + "("):  # a dataclass's own, not the generated one
+        if kind.__doc__ and not kind.__doc__.startswith(kind.__name__ + "("):  # its own, not dataclass's generated one
             parts.append(text(first_paragraph(kind.__doc__)))
         parts.append(_keys_table(kind, f"{f.name}."))
 
@@ -196,8 +197,8 @@ def config_markdown(registry=None) -> str:
         parts.append(f"### {kind.replace('_', ' ').capitalize()}")
         if kind in WHERE:
             parts.append("Named in " + WHERE[kind] + ".")
-        rows = [[code(n), _parameters(registry.entries[kind][n]), text(first_paragraph(registry.entries[kind][n].__doc__))]
-                for n in names]
+        classes = [(n, registry.entries[kind][n]) for n in names]
+        rows = [[code(n), _parameters(cls), text(first_paragraph(cls.__doc__))] for n, cls in classes]
         parts.append(table(["Name", "Parameters", "What it is"], rows) if rows else "None.")
     return "\n\n".join(parts) + "\n"
 

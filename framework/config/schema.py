@@ -46,12 +46,21 @@ class DatasetKeys:
 
     name: str = setting("mnist", "a string", doc="the dataset to read: a registered name (fw plugins lists them)")
     split: str = setting("test", "a string", doc="the split fw run classifies and fw show draws (train, test, ...)")
-    normalize: bool = setting(True, "true or false", doc="the dataset's own normalisation: /255 for images, standardisation for tables")
-    flatten: bool = setting(True, "true or false", doc="each example as one row of numbers (false: images keep their channels, height and width)")
+    normalize: bool = setting(
+        True, "true or false", doc="the dataset's own normalisation: /255 for images, standardisation for tables"
+    )
+    flatten: bool = setting(
+        True,
+        "true or false",
+        doc="each example as one row of numbers (false: images keep their channels, height and width)",
+    )
     one_hot_label: bool = setting(False, "true or false", doc="labels as one-hot rows instead of class numbers")
     limit: Optional[int] = setting(
-        None, "a positive whole number (the first N examples, shuffled) or null", lambda v: v > 0,
-        doc="use only the first N examples of each split, after a seeded shuffle; null: all",
+        None,
+        "a positive whole number (the first N examples, shuffled) or null",
+        lambda v: v > 0,
+        doc="use only the first N examples of the split, after a seeded shuffle "
+        "(fw train: of its train split; it tests on the whole test split); null: all",
     )
 
 
@@ -65,21 +74,28 @@ class ModelKeys:
         doc="the network: a list of layers, each a name (relu) or a mapping ({name: dense, units: 100})",
     )
     sizes: Optional[list[int]] = setting(
-        None, "a list of at least two positive whole numbers, e.g. [784,50,100,10]", lambda v: len(v) >= 2 and min(v) > 0,
+        None,
+        "a list of at least two positive whole numbers, e.g. [784,50,100,10]",
+        lambda v: len(v) >= 2 and min(v) > 0,
         doc="instead of layers, the shorthand: dense layers of these sizes, model.activation between them and "
         "model.output_activation last; with neither, the book's [784, 50, 100, 10]",
     )
     activation: Optional[Named] = setting(
-        None, "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}",
+        None,
+        "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}",
         doc="the shorthand's activation between dense layers; null: sigmoid",
     )
     output_activation: Optional[Named] = setting(
-        None, "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}",
+        None,
+        "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}",
         doc="the shorthand's last layer; null: softmax",
     )
-    seed: int = setting(0, "a whole number, 0 or more", lambda v: v >= 0, doc="seeds the random initialisation when weights is null")
+    seed: int = setting(
+        0, "a whole number, 0 or more", lambda v: v >= 0, doc="seeds the random initialisation when weights is null"
+    )
     init: Optional[Named] = setting(
-        None, "null, an initialiser name (he, xavier, normal) or a mapping like {name: normal, std: 0.01}",
+        None,
+        "null, an initialiser name (he, xavier, normal) or a mapping like {name: normal, std: 0.01}",
         doc="how every layer's weights are drawn, unless a layer names its own init; "
         "null: the first activation's own (he for relu, xavier for sigmoid)",
     )
@@ -90,15 +106,26 @@ class WeightsKeys:
     """weights: null means a seeded random initialisation. Nothing here defaults to the book's
     file: a config that names its own weights must not inherit the book's url."""
 
-    importer: str = setting("pickle", "an importer name such as pickle", doc="the weight importer that reads the file (pickle, npz, safetensors, ...)")
-    path: Optional[str] = setting(
-        None, "a string or null",
-        doc="the weights file, read by fw run and written by fw train; null: downloaded from url into $FW_DATA_DIR/weights/",
+    importer: str = setting(
+        "pickle",
+        "an importer name such as pickle",
+        doc="the weight importer that reads the file (pickle, npz, safetensors, ...)",
     )
-    url: Optional[str] = setting(None, "a string or null", doc="where to download the weights from when the file is missing")
-    sha256: Optional[Any] = setting(None, "64 hex digits or null", doc="the file's checksum, checked whether downloaded or already there")
+    path: Optional[str] = setting(
+        None,
+        "a string or null",
+        doc="the weights file, read by fw run and written by fw train; "
+        "null: downloaded from url into $FW_DATA_DIR/weights/",
+    )
+    url: Optional[str] = setting(
+        None, "a string or null", doc="where to download the weights from when the file is missing"
+    )
+    sha256: Optional[Any] = setting(
+        None, "64 hex digits or null", doc="the file's checksum, checked whether downloaded or already there"
+    )
     format: Optional[str] = setting(
-        None, "a weight writer's name (fw plugins lists them: npz, pickle, ...) or null",
+        None,
+        "a weight writer's name (fw plugins lists them: npz, pickle, ...) or null",
         doc="the format fw train writes: a weight writer's name (npz, pickle, ...); null: the importer's",
     )
 
@@ -107,18 +134,26 @@ class WeightsKeys:
 class TrainKeys:
     epochs: int = setting(10, "a positive whole number", lambda v: v > 0, doc="passes over the train split")
     batch_size: int = setting(100, "a positive whole number", lambda v: v > 0, doc="examples per training step")
-    seed: int = setting(0, "a whole number, 0 or more", lambda v: v >= 0, doc="seeds the initial weights and the shuffling")
+    seed: int = setting(
+        0, "a whole number, 0 or more", lambda v: v >= 0, doc="seeds the initial weights and the shuffling"
+    )
     optimizer: dict = setting(
-        {"name": "adam"}, "an optimizer name or a mapping like {name: adam, lr: 0.001}", lambda v: isinstance(v.get("name"), str),
+        {"name": "adam"},
+        "an optimizer name or a mapping like {name: adam, lr: 0.001}",
+        lambda v: isinstance(v.get("name"), str),
         doc="the optimizer and its parameters, e.g. {name: adam, lr: 0.001} (optimizer: sgd is read as {name: sgd})",
     )
     loss: Named = setting("cross_entropy", "a loss name such as cross_entropy", doc="the loss to minimise")
     lr_schedule: str = setting(
-        "flat_cosine", one_of(SCHEDULES), lambda v: v in SCHEDULES,
+        "flat_cosine",
+        one_of(SCHEDULES),
+        lambda v: v in SCHEDULES,
         doc="constant; cosine (decay to 0 over the run); flat_cosine (constant, then cosine over the last 25%)",
     )
     validation_fraction: float = setting(
-        0, "a number from 0 (no validation split) to below 1, e.g. 0.1", lambda v: 0 <= v < 1,
+        0,
+        "a number from 0 (no validation split) to below 1, e.g. 0.1",
+        lambda v: 0 <= v < 1,
         doc="hold out this part of the train split (stratified, seeded) and report val_loss and val_accuracy",
     )
     callbacks: list[Named] = setting(
@@ -134,32 +169,53 @@ class SweepKeys:
     """fw sweep's search (config/sweep.py reads params); fw run and fw train ignore it."""
 
     metric: str = setting(
-        "val_accuracy", f"a per-epoch metric: {', '.join(METRICS)}", lambda v: v in METRICS,
+        "val_accuracy",
+        f"a per-epoch metric: {', '.join(METRICS)}",
+        lambda v: v in METRICS,
         doc="the per-epoch metric to optimise; *accuracy is maximised, *loss minimised",
     )
     trials: int = setting(20, "a positive whole number", lambda v: v > 0, doc="how many trainings to run")
-    sampler: str = setting("tpe", one_of(SAMPLERS), lambda v: v in SAMPLERS, doc="how the next trial is chosen, seeded from train.seed")
-    pruner: Optional[str] = setting("median", one_of(PRUNERS), lambda v: v in PRUNERS, doc="what stops an unpromising trial early")
+    sampler: str = setting(
+        "tpe", one_of(SAMPLERS), lambda v: v in SAMPLERS, doc="how the next trial is chosen, seeded from train.seed"
+    )
+    pruner: Optional[str] = setting(
+        "median", one_of(PRUNERS), lambda v: v in PRUNERS, doc="what stops an unpromising trial early"
+    )
     params: dict = setting(
-        {}, "a mapping of config keys to ranges or lists",
+        {},
+        "a mapping of config keys to ranges or lists",
         doc="the keys to search: KEY: {low: ..., high: ..., log: true} or KEY: [choice, ...]",
     )
 
 
 @dataclass
 class Config:
-    dataset: DatasetKeys = section(DatasetKeys, "a mapping with name, split, ...", doc="the data: which dataset, which split, and how it is prepared")
+    dataset: DatasetKeys = section(
+        DatasetKeys,
+        "a mapping with name, split, ...",
+        doc="the data: which dataset, which split, and how it is prepared",
+    )
     model: ModelKeys = section(
-        ModelKeys, "a mapping with layers (or sizes, activation, output_activation)", doc="the network's layers and their initialisation"
+        ModelKeys,
+        "a mapping with layers (or sizes, activation, output_activation)",
+        doc="the network's layers and their initialisation",
     )
     weights: Optional[WeightsKeys] = section(
-        WeightsKeys, "a mapping with importer and path, or null for a random initialisation",
+        WeightsKeys,
+        "a mapping with importer and path, or null for a random initialisation",
         doc="the trained weights' file; null: a seeded random initialisation",
     )
-    train: TrainKeys = section(TrainKeys, "a mapping with epochs, batch_size, optimizer, loss, ...", doc="fw train's settings")
-    sweep: SweepKeys = section(SweepKeys, "a mapping with metric, trials, sampler, pruner and params", doc="fw sweep's search")
+    train: TrainKeys = section(
+        TrainKeys, "a mapping with epochs, batch_size, optimizer, loss, ...", doc="fw train's settings"
+    )
+    sweep: SweepKeys = section(
+        SweepKeys, "a mapping with metric, trials, sampler, pruner and params", doc="fw sweep's search"
+    )
     batch_size: int = setting(
-        100, "a positive whole number, e.g. batch_size=100", lambda v: v > 0, doc="fw run's rows classified at a time (it changes no result)"
+        100,
+        "a positive whole number, e.g. batch_size=100",
+        lambda v: v > 0,
+        doc="fw run's rows classified at a time (it changes no result)",
     )
     plugins: list[str] = setting(
         [], "a list of module names or .py paths", doc="more plugins to load for this config: module names or .py paths"
