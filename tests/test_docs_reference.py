@@ -79,7 +79,7 @@ def test_the_config_page_names_every_key_of_the_schema_and_what_it_does(ref):
         row = re.search(rf"^\| `{re.escape(key)}` \|(.*)\|$", page, flags=re.M)
         assert row, f"config key {key} is not on the config reference"
         default, kind, does = (cell.strip() for cell in row.group(1).split(" | "))
-        assert default and kind and len(does) > 10, f"config key {key}: a default, type or description is missing: {row.group(0)}"
+        assert default and kind and len(does) > 10, f"config key {key}: a cell is empty: {row.group(0)}"
 
 
 def test_a_config_key_without_a_description_stops_the_docs_build(ref, monkeypatch):
