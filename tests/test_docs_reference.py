@@ -32,6 +32,16 @@ def ref():
     return module
 
 
+@pytest.fixture(autouse=True)
+def _fresh_registry():
+    """The config page loads every plugin into the shared registry: start from a fresh one, and leave one."""
+    from framework.plugin_system import manager
+
+    manager._build.cache_clear()
+    yield
+    manager._build.cache_clear()
+
+
 def sections(markdown, level):
     """heading -> its text, for the headings of one level (``## fw run`` -> ...)."""
     parts = re.split(rf"^{level} (.+)$", markdown, flags=re.M)
