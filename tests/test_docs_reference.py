@@ -142,3 +142,10 @@ def test_the_api_page_documents_every_public_class_and_the_test_kit():
     for name in public:
         assert any(b.rsplit(".", 1)[-1] == name for b in blocks), f"{name} has no ::: block on docs/reference/api.md"
     assert "framework.Layer" in blocks
+
+
+def test_the_reference_pages_get_their_generated_part_when_the_site_is_built(ref):
+    cli = ref.on_page_markdown((ROOT / "docs/reference/cli.md").read_text(encoding="utf-8"), page=None)
+    config = ref.on_page_markdown((ROOT / "docs/reference/config.md").read_text(encoding="utf-8"), page=None)
+    assert "fw-reference" not in cli + config
+    assert "\n## fw train\n" in cli and "| `train.epochs` |" in config and "| `dense` |" in config
