@@ -9,6 +9,7 @@ plugin parameter shows up with no edit here; tests/test_docs_reference.py checks
 
 import argparse
 import dataclasses
+import html
 import inspect
 import re
 import typing
@@ -49,6 +50,11 @@ def code(s) -> str:
     s = str(s)
     fence = "``" if "`" in s else "`"
     return f"{fence}{s}{fence}" if fence == "`" else f"{fence} {s} {fence}"
+
+
+def unbroken(s) -> str:
+    """``s`` as code that a narrow table column does not break mid-word (``model.output_activation``)."""
+    return f'<code style="white-space: nowrap">{html.escape(str(s))}</code>'
 
 
 def table(header, rows) -> str:
@@ -115,9 +121,8 @@ def cli_markdown(parser=None) -> str:
         parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     summary = {choice.dest: choice.help for choice in sub._choices_actions}
-    parts = [_command("fw", parser, None)]
     commands = [[f"[{code('fw ' + n)}](#fw-{n})", text(summary.get(n) or "")] for n in sub.choices]
-    parts.append(table(["Command", "What it does"], commands))
+    parts = [table(["Command", "What it does"], commands), _command("fw", parser, None)]
     parts += [_command(f"fw {name}", cmd, summary.get(name)) for name, cmd in sub.choices.items()]
     return "\n\n".join(parts) + "\n"
 
@@ -132,7 +137,7 @@ def _command(title, parser, summary):
             what = formatter._format_action_invocation(action)
         else:
             what = formatter._format_args(action, action.dest)
-        rows.append([code(what), text(formatter._expand_help(action) if action.help else "")])
+        rows.append([unbroken(what), text(formatter._expand_help(action) if action.help else "")])
     # argparse indents the usage's continuation lines under "usage: fw ...": shifted left as the prefix is dropped
     first, *rest = parser.format_usage().rstrip().removeprefix("usage: ").split("\n")
     usage = "\n".join([first, *(line[len("usage: "):] for line in rest)])
@@ -198,7 +203,7 @@ def config_markdown(registry=None) -> str:
         if kind in WHERE:
             parts.append("Named in " + WHERE[kind] + ".")
         classes = [(n, registry.entries[kind][n]) for n in names]
-        rows = [[code(n), _parameters(cls), text(first_paragraph(cls.__doc__))] for n, cls in classes]
+        rows = [[unbroken(n), _parameters(cls), text(first_paragraph(cls.__doc__))] for n, cls in classes]
         parts.append(table(["Name", "Parameters", "What it is"], rows) if rows else "None.")
     return "\n\n".join(parts) + "\n"
 
@@ -223,8 +228,9 @@ def _keys_table(cls, prefix=""):
         key, each = prefix + f.name, f.metadata.get("each")
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
         kind = (f.metadata.get("want") or "") + (f"; each entry {each}" if each else "")
-        rows.append([code(key), code(value(default)), text(kind), text(_doc(key, f))])
-    return table(["Key", "Default", "Type", "What it does"], rows)
+        said = text(_sentence(_doc(key, f)))
+        rows.append([unbroken(key), f"{said}<br>*Default:* {code(value(default))}; *type:* {text(kind)}"])
+    return table(["Key", "What it does"], rows)
 
 
 def _parameters(cls) -> str:
