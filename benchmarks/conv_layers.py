@@ -17,7 +17,7 @@ float32 matrix-product rate (numpy, 1024 x 1024) with OpenBLAS on one
 thread: both cores' peak is about twice that.
 
 Why it exists: to show where the DeepConvNet's time goes against PyTorch,
-layer by layer (README, Performance). Not a test: run it by hand. Needs the
+layer by layer (docs/performance.md). Not a test: run it by hand. Needs the
 CPU build of PyTorch.
 """
 

@@ -1,4 +1,4 @@
-"""fw: a small plugin-based neural-network framework, from "Deep Learning from Scratch" chapters 3 to 7.
+"""fw: a small plugin-based neural-network framework, from "Deep Learning from Scratch" chapters 3 to 8.
 
 The four-line notebook API::
 
@@ -8,17 +8,11 @@ The four-line notebook API::
     x, t = fw.load_dataset(cfg)
     print(fw.evaluate(net, x, t).accuracy)
 
-Plugin authors need only the base classes (``Layer``, ``Activation``,
-``Dataset``, ``WeightImporter``, ``WeightWriter``; for training ``Optimizer``,
-``Loss``, ``Initializer``, ``Callback``) and ``hookimpl``. Heavier parts load on first use,
-so ``fw --help`` stays fast.
-
-The packages, from the bottom floor up: ``safeio`` (files, downloads, the
-restricted unpickler), ``core`` (layers, network, losses, optimizers) and
-``data`` (datasets, weights), ``plugin_system`` (hooks, registry, loader)
-and ``interchange`` (ONNX in and out), ``config`` (YAML into a validated
-config, and that into a built network),
-``training``, then ``api`` and ``cli``. Nothing imports from a floor above it.
+Plugin authors need only the base classes exported here and ``hookimpl``. Heavier
+parts load on first use, so ``fw --help`` stays fast. The packages' floors
+(``errors``, ``safeio``, ``core`` and ``data``, this module, ``plugin_system`` and
+``interchange``, ``config``, ``training``, ``api`` and ``testing``, ``cli``) are
+described once, in docs/architecture.md, and held by tests/test_layout.py.
 """
 
 from .core.activation import Activation

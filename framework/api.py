@@ -49,7 +49,7 @@ class _SeededGenerator:
     """``numpy.random.default_rng(seed)``, made when a layer first draws from it.
 
     A network whose weights come from a file draws nothing, so ``fw run`` need
-    not import numpy.random (README, Performance, has what that saves).
+    not import numpy.random (docs/performance.md has what that saves).
     """
 
     def __init__(self, seed):

@@ -15,7 +15,7 @@ class Sigmoid(Activation):
     For x below about -88, exp(-x) overflows float32 to inf and the result is
     1 / inf = 0, the right limit; that overflow is expected, so its warning is
     silenced. (It is this form rather than ``0.5 * (1 + tanh(x / 2))`` because
-    numpy's float32 exp is cheaper than its tanh; README, Performance.)
+    numpy's float32 exp is cheaper than its tanh; docs/performance.md.)
     """
 
     name = "sigmoid"
@@ -63,7 +63,7 @@ class ReLU(Activation):
     In training it writes its output and gradient into arrays it keeps from
     one batch to the next, a part at a time on the worker threads: on a
     ConvNet's feature maps a fresh array each time cost more in page faults
-    than the arithmetic (README, Performance). What it returns in training is
+    than the arithmetic (docs/performance.md). What it returns in training is
     valid until its next call. A subclass that changes ``forward`` or
     ``backward`` gets the plain ``Activation`` path.
     """

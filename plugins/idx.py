@@ -148,7 +148,7 @@ class IdxDataset(Dataset):
     (a dataset folder is the user's, and may be shared), and memory-mapped
     read-only when loaded. A cache is used only if it reproduces the payload
     MD5, so a damaged one is rebuilt, never trusted. Hashing is a large part
-    of a warm run (README, Data and the cache), so a passed check is remembered under ``$XDG_CACHE_HOME/fw/verified/``
+    of a warm run (docs/performance.md), so a passed check is remembered under ``$XDG_CACHE_HOME/fw/verified/``
     with the file's inode, size, mtime and ctime; while those are unchanged the
     hash is skipped (see ``_verified_before`` for what that does not catch).
     """

@@ -66,7 +66,7 @@ def test_an_installed_layer_trains_and_runs(extra_layers, fashion_full_dir, tmp_
 
 
 def test_the_readme_layer_example_runs_and_passes_the_kit(tmp_path, mnist_dir):
-    """Step 5 of the README's plugin walk-through, taken literally: the module, the config, the test."""
+    """Step 5 of the plugin guide's walk-through (docs/guides/plugins.md), taken literally: the module, the config, the test."""
     from test_extra_activations import readme_blocks
 
     blocks = readme_blocks()

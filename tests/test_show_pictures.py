@@ -152,13 +152,18 @@ def test_an_existing_picture_is_replaced_only_with_force(capsys, ch6, tmp_path, 
 
 @pytest.mark.slow
 def test_the_docs_pictures_script_draws_every_picture(tmp_path, monkeypatch, capsys):
-    """Into a folder given on the command line, with the data and the book's weights where the configs look."""
-    shared = need("book/params.pkl", "mnist/t10k-images-idx3-ubyte.gz", "fashion-mnist/t10k-images-idx3-ubyte.gz")
+    """Into a folder given on the command line, with the data and the book's weights where the configs look.
+
+    --quick: the pictures that need no training (the others train for minutes; the same fw commands)."""
+    shared = need(
+        "book/params.pkl", "book/deep_convnet_params.pkl", "mnist/t10k-images-idx3-ubyte.gz",
+        "fashion-mnist/t10k-images-idx3-ubyte.gz",
+    )  # fmt: skip
     monkeypatch.setenv("FW_DATA_DIR", str(shared))
     spec = importlib.util.spec_from_file_location("pictures", REPO / "docs" / "pictures.py")
     pictures = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pictures)
-    assert pictures.main([str(tmp_path)]) == 0, capsys.readouterr().err
+    assert pictures.main([str(tmp_path), "--quick"]) == 0, capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(pictures.PICTURES)
     for png in tmp_path.iterdir():
         assert PIL.open(png).format == "PNG"

@@ -80,7 +80,7 @@ def console():
 
     ``gc.freeze()`` hands every object alive at the end to the interpreter's
     exit as permanent, so it skips the cyclic garbage collection over them
-    (omegaconf's config, numpy, the plugins; README, Performance, has what it
+    (omegaconf's config, numpy, the plugins; docs/performance.md has what it
     saves). Only the command does this; ``main`` called from Python leaves the
     caller's garbage collector alone.
     """

@@ -22,8 +22,7 @@ examples:
   fw export configs/fashion_cnn.yaml cnn.onnx weights.path=runs/fashion_cnn/weights.npz
   fw export configs/fashion_train.yaml mlp.onnx --opset 13
 
-Needs onnx (pip install onnx). Run the model with onnxruntime; see the README,
-"Deploying and importing"."""
+Needs onnx (pip install onnx). Run the model with onnxruntime; see docs/guides/export-import.md."""
 
 
 def add_command(sub, debug, config_arg):

@@ -2,7 +2,7 @@
 
 ``forward`` runs the layers in order and ``backward`` in reverse, as the
 book's ``TwoLayerNet`` does; ``classify`` is the same forward pass, done in
-chunks into buffers the network reuses (see README, Performance).
+chunks into buffers the network reuses (see docs/performance.md).
 """
 
 import math
@@ -18,7 +18,7 @@ from .optimizer import NamedArrays
 
 #: Rows per chunk of ``Network.classify``: at most CHUNK_ROWS, and few enough that the
 #: buffers of one chunk take about CHUNK_BYTES, so a chunk stays in cache between a matrix
-#: product and its activation (README, Performance, has the measurements behind 1024).
+#: product and its activation (docs/performance.md has the measurements behind 1024).
 #: A ConvNet's layers take their own smaller chunks; for the DeepConvNet, 56 rows (8 MiB)
 #: classified in 0.87-0.93 x the time of 28 (4 MiB), with fewer calls through its 20 layers.
 CHUNK_BYTES = 8 << 20

@@ -2,7 +2,7 @@
 
 OpenBLAS splits each matrix product between its own threads, one per core,
 and every product waits for the slowest: with another program on one core,
-all of them wait for that core (README, Performance: the chapter-3 network
+all of them wait for that core (docs/performance.md: the chapter-3 network
 took 17 times as long with one core busy). Here each worker multiplies whole
 chunks on one BLAS thread, and claims the next chunk when it is free, so a
 core that another program takes simply does fewer.
@@ -17,7 +17,7 @@ For the length of a call, the caller stays on the CPU it is on and the
 helpers are kept off it (``Workers._place``). Left to itself, this VM's
 scheduler wakes a helper that slept through a pause onto the caller's own CPU
 and moves it only some 10 ms later: the chapter-3 network's 10,000 images
-then took 12 ms on one CPU instead of 7 ms on two (README, Performance).
+then took 12 ms on one CPU instead of 7 ms on two (docs/performance.md).
 """
 
 import contextlib

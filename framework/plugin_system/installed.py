@@ -1,7 +1,7 @@
 """Installed plugins' entry points, cached while the folders they come from are unchanged.
 
 ``importlib.metadata`` is slow to import and slower to read every installed
-distribution (README, Performance, has the figures). Its answer for one group is kept in
+distribution (docs/performance.md has the figures). Its answer for one group is kept in
 ``$XDG_CACHE_HOME/fw/entry-points/`` (by default ``~/.cache/fw/...``), one
 file per interpreter and ``sys.path``, and used while nothing it was read from
 has changed: each ``sys.path`` folder, each ``*.dist-info``/``*.egg-info`` in

@@ -5,7 +5,7 @@ pattern), but only when one of their names is first needed: the table
 ``builtins.builtin_names()`` derives from the modules says which names each
 registers, so a config that uses sigmoid, softmax, mnist and pickle imports
 those three modules and nothing else, and scans no installed plugin (a
-built-in keeps its name; see README, "The rules"). A name no built-in has
+built-in keeps its name; see docs/guides/plugins.md). A name no built-in has
 loads every installed plugin first, as does ``fw plugins`` and any config
 with a ``plugins:`` list, so clashes are found as before.
 

@@ -65,7 +65,7 @@ def kind_of(cls, provider) -> str:
     raise FwError(f"{provider} registered {describe_object(cls)}, which is not a subclass of any of {bases}")
 
 
-#: Names the README's examples use that come from the example packages in examples/, not from fw itself.
+#: Names the documentation's examples use that come from the example packages in examples/, not from fw itself.
 EXAMPLES = {"tanh": "fw-extra-activations", "leaky_relu": "fw-extra-activations", "gelu": "fw-extra-activations",
             "scale": "fw-extra-layers"}  # fmt: skip
 

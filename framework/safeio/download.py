@@ -61,7 +61,7 @@ def download(urls, dest, *, verify=None, max_bytes: int | None = None, label: st
     one-line ``DownloadError`` listing each URL with its reason and the path to
     put the file by hand.
     """
-    import http.client  # here, not at the top: most runs never download (see README, Performance)
+    import http.client  # here, not at the top: most runs never download (see docs/performance.md)
 
     dest = Path(dest)
     label = label or dest.name
