@@ -269,6 +269,8 @@ def records(batches, probabilities, dataset, top):
 def print_predictions(batches, probabilities, dataset, top, as_json):
     """One line per example: its input (``name:row`` for tables), class and probability, and the top K."""
     answers = records(batches, probabilities, dataset, top)
+    if not answers:  # only empty inputs
+        return
     if as_json:
         print("\n".join(json.dumps(record) for record in answers))
         return
