@@ -121,7 +121,9 @@ def check_exact(args, requests, top, monkeypatch):
 
 
 @pytest.mark.parametrize("network", ["mlp", "cnn"])
-def test_image_answers_are_bit_identical_alone_batched_and_in_fw_predict(mnist_dir, book_weights, shared_book, tmp_path, network, monkeypatch):
+def test_image_answers_are_bit_identical_alone_batched_and_in_fw_predict(
+    mnist_dir, book_weights, shared_book, tmp_path, network, monkeypatch
+):
     config_path, weights = (BOOK, book_weights) if network == "mlp" else (CNN, shared_book / "params.pkl")
     args = [config_path, f"dataset.root={mnist_dir}", f"weights.path={weights}"]
     check_exact(args, image_requests(mnist_dir, tmp_path), 10, monkeypatch)
