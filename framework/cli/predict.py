@@ -2,7 +2,8 @@
 
 Each input goes through the preparation the network was trained with
 (``Dataset.prepare``, with what training derived from the data, read from
-beside the weights), and all inputs are classified in one batch.
+beside the weights); then the network runs over each input's rows in a call
+of their own (``classified``), as ``fw serve`` runs each request's.
 """
 
 import json
@@ -56,25 +57,40 @@ def predict(args, report_failures):
     if args.top > classes:
         raise FwError(f"--top {args.top} is more than the {classes} classes of dataset '{cfg.dataset.name}'; use 1 to {classes}")
     batches = [read_input(name, dataset) for name in inputs]
-    probabilities = classified(net, prepared(batches, dataset, cfg.dataset), batches)
+    probabilities = np.concatenate(classified(net, batches, dataset, cfg.dataset))
     print_predictions(batches, probabilities, dataset, args.top, args.json)
     return 0
 
 
-def prepared(batches, dataset, options):
-    """The batches' examples as the network's input, prepared as in training (``options``: cfg.dataset);
+def prepared(batch, dataset, options):
+    """The batch's examples as the network's input, prepared as in training (``options``: cfg.dataset);
     a value that is not a finite number once prepared is one line naming its input."""
-    raws = [_as_type(b.raw, dataset.pixels) for b in batches]
-    raw = raws[0] if len(raws) == 1 else np.concatenate(raws)
+    raw = _as_type(batch.raw, dataset.pixels)
     with np.errstate(over="ignore", invalid="ignore"):  # what overflows is refused next, naming where
         x = dataset.prepare(raw, normalize=options.normalize, flatten=options.flatten)
-    _refuse_non_finite(x, raw, batches, dataset)
+    _refuse_non_finite(x, raw, [batch], dataset)
     return x
 
 
-def classified(net, x, batches):
-    """Each row's class probabilities (float64) for the prepared input ``x`` of ``batches``."""
-    return probabilities_of(net.predict(x), x, batches)
+def classified(net, batches, dataset, options) -> list:
+    """Each batch's class probabilities (float64): every batch prepared and checked first (``prepared``), then
+    the network run over each batch's rows alone, on one BLAS thread.
+
+    An input's answer then depends on that input only, to the last bit: never
+    on the inputs asked with it (fw predict's other files, fw serve's other
+    requests), nor on the machine's cores. OpenBLAS's sum for one row depends
+    on the rows multiplied with it (their count, the row's place among them)
+    and on how its threads share the product out; the network's layers are
+    plugins, so no layer-by-layer remedy can promise more than this does.
+    """
+    from ..core.threads import one_blas_thread
+
+    xs = [prepared(b, dataset, options) if len(b.rows) else None for b in batches]
+    with one_blas_thread():
+        return [
+            probabilities_of(net.predict(x), x, [b]) if x is not None else np.empty((0, dataset.num_classes))
+            for x, b in zip(xs, batches)
+        ]
 
 
 def probabilities_of(y, x, batches):
@@ -253,6 +269,8 @@ def records(batches, probabilities, dataset, top):
 def print_predictions(batches, probabilities, dataset, top, as_json):
     """One line per example: its input (``name:row`` for tables), class and probability, and the top K."""
     answers = records(batches, probabilities, dataset, top)
+    if not answers:  # only empty inputs
+        return
     if as_json:
         print("\n".join(json.dumps(record) for record in answers))
         return

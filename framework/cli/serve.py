@@ -15,9 +15,11 @@ NAME below is the config file's stem, e.g. mnist_infer.
 
 An instance is a list of numbers shaped like one example (or flat), an object
 {column: value} for a table model, or {"b64": "<an image file in base64>"}.
-Requests that arrive together go through the network as one batch (at most
+Requests that arrive together reach the network as one batch (at most
 --max-batch rows, waiting at most --max-wait-ms for them); --max-batch 1
-runs each request alone.
+hands each over alone. The network still runs over each request's rows in a
+call of their own, as fw predict does each input's, so an answer is the
+same to the last bit whatever else was asked with it.
 
 examples:
   fw serve mnist_infer
@@ -39,7 +41,7 @@ def add_command(sub, debug, config_arg):
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000, help="the port to listen on (default 8000; 0: any free port)")
     serve.add_argument("--max-body", type=int, default=10 << 20, metavar="BYTES", help="the largest request body taken (default 10 MiB)")
-    serve.add_argument("--max-batch", type=int, default=32, metavar="ROWS", help="the most rows the network takes at once (default 32)")
+    serve.add_argument("--max-batch", type=int, default=32, metavar="ROWS", help="the most rows in one batch of requests (default 32)")
     serve.add_argument("--max-wait-ms", type=float, default=2.0, metavar="MS", help="how long a request waits for others to batch with (default 2)")
     serve.set_defaults(func=run)
 

@@ -293,3 +293,19 @@ def over_rows(part, rows, row_bytes):
         return
     starts = range(0, rows, step)
     run(lambda worker, i: part(starts[i], min(starts[i] + step, rows)), len(starts))
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """The BLAS held to one thread for the length of the block, as during ``run``, and given back at its end.
+
+    OpenBLAS's sum for one row depends on how its threads split the product,
+    so a whole pass held so gives the same bits on any number of cores
+    (``fw predict`` and ``fw serve`` run each input's pass so).
+    """
+    held = workers()
+    held._one_blas_thread(True)
+    try:
+        yield
+    finally:
+        held._one_blas_thread(False, linger=False)

@@ -15,13 +15,15 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 
+import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from ..predict import prepared, probabilities_of, records
+from ..predict import classified, records
+from ...core.threads import one_blas_thread
 from ...data.dataset import Dataset
 from ...errors import FwError
 from .batching import Batcher
@@ -57,30 +59,22 @@ class Model:
 
 
     def answer(self, requests):
-        """fw predict's records for each request ``(batches, top)``: all in one pass through the network, or,
-        when that pass refuses an input (not finite once prepared, or in the output), request by request."""
-        try:
-            return self._answer(requests)
-        except FwError:
-            if len(requests) == 1:
-                raise
-        answers = []
-        for request in requests:
-            try:
-                answers += self._answer([request])
-            except FwError as e:
-                answers.append(e)
-        return answers
+        """fw predict's records for each request ``(batches, top)`` of a batch, or the FwError refusing it.
 
-    def _answer(self, requests):
-        batches = [b for request, _ in requests for b in request]
-        x = prepared(batches, self.dataset, self.options)
-        probabilities = probabilities_of(self.net.predict(x), x, batches)
-        answers, start = [], 0
-        for request, top in requests:
-            rows = sum(len(b.rows) for b in request)
-            answers.append(records(request, probabilities[start : start + rows], self.dataset, top))
-            start += rows
+        Each request's inputs go through the network alone (``classified``, as
+        in fw predict), so its answer is the same to the last bit whichever
+        requests it came with; the batch shares one hand-over to this thread
+        and one hold of the BLAS to a single thread.
+        """
+        answers = []
+        with one_blas_thread():
+            for batches, top in requests:
+                try:
+                    probabilities = np.concatenate(classified(self.net, batches, self.dataset, self.options))
+                except FwError as e:
+                    answers.append(e)
+                else:
+                    answers.append(records(batches, probabilities, self.dataset, top))
         return answers
 
 

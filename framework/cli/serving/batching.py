@@ -1,4 +1,4 @@
-"""Micro-batching: the requests that arrive together go through the network in one call.
+"""Micro-batching: the requests that arrive together go to the network's thread as one batch.
 
 ``work(items)`` gets the items of a batch and returns one answer per item (an
 exception instance for an item it refuses); ``size(item)`` is its rows.
@@ -7,6 +7,13 @@ after its first request arrived, whichever comes first; while the network
 works on one batch (in a worker thread, so the server keeps reading
 requests), the next one gathers. A request with more rows than ``max_rows``
 goes alone.
+
+What a batch buys is one hand-over to the worker thread and back (a wake-up
+of each thread, a hold of the BLAS to one thread) for many requests instead
+of one each. It does not buy one call through the network: that runs over
+each request's rows in a call of their own (``Model.answer``), because
+BLAS's numbers for a row depend on the rows multiplied with it, and an
+answer must not depend on who else asked at the same moment.
 """
 
 import asyncio
