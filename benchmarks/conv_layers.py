@@ -25,7 +25,6 @@ import argparse
 import json
 import statistics
 import time
-
 import warnings
 from pathlib import Path
 

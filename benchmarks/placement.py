@@ -25,7 +25,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import convnet  # noqa: E402
 import forward  # noqa: E402
-
 from framework.core import threads  # noqa: E402
 
 

@@ -1,12 +1,12 @@
 """The book's chapter-3 result, reproduced from the real MNIST test set and sample_weight.pkl."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import framework as fw
 from framework.plugins.layers import Dense
-
-from pathlib import Path
 
 BOOK = Path(__file__).resolve().parents[1] / "configs" / "mnist_infer.yaml"
 

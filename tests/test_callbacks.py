@@ -13,7 +13,6 @@ import pytest
 import framework as fw
 from framework.training.trainer import Trainer
 from framework.training.validation import load_training_data
-
 from test_cli import fw as run_fw, one_line_error
 
 REPO = Path(__file__).resolve().parents[1]

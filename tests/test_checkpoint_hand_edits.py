@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from test_cli import BOOK, fw
-from test_hostile_weights import MiB, deflated_zeros, npy_header, write_zip
-from test_hostile_weights import fw as fw_measured
+from test_hostile_weights import MiB, deflated_zeros, fw as fw_measured, npy_header, write_zip
 
 pytestmark = pytest.mark.hostile
 

@@ -8,7 +8,6 @@ import pytest
 
 from framework.cli.compare import run_labels
 from framework.training.record import Run
-
 from test_cli import fw, one_line_error
 
 CONFIG = """\

@@ -7,10 +7,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from framework.testing import check_layer
-
-import pytest
 
 pytestmark = pytest.mark.slow
 

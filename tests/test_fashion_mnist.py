@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from framework import FwError
-from framework.testing import check_dataset
 from framework.plugins.fashion_mnist import FashionMNIST, register_datasets
 from framework.plugins.idx import IdxDataset, idx_md5
+from framework.testing import check_dataset
 
 TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 SHIPPED_MIRRORS = list(FashionMNIST.mirrors)

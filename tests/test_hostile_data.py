@@ -23,14 +23,14 @@ import numpy as np
 import pytest
 
 import framework as fw
-import framework.safeio.download as dl
 import framework.plugins.idx as idx
+import framework.safeio.download as dl
 from framework import FwError
 from framework.data.dataset import default_data_dir
-from framework.safeio.download import download
-from framework.safeio.files import NotARegularFile, file_hash, open_regular, sweep_stale_parts, temp_path
 from framework.plugins.fashion_mnist import FashionMNIST
 from framework.plugins.mnist import MNIST
+from framework.safeio.download import download
+from framework.safeio.files import NotARegularFile, file_hash, open_regular, sweep_stale_parts, temp_path
 
 pytestmark = pytest.mark.hostile
 

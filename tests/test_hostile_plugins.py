@@ -10,6 +10,7 @@ code: one that exits, hangs or leaves a thread running is not policed
 import json
 
 import pytest
+
 from test_plugins import MODULES, make_dist, run_fw
 
 pytestmark = pytest.mark.hostile

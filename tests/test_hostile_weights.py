@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framework.safeio import safe_pickle
 from framework.plugins import npz_importer
-
+from framework.safeio import safe_pickle
 from test_cli import BOOK
 from test_safe_pickle import Reduce, sbu
 

@@ -12,11 +12,10 @@ from framework.interchange.onnx_export import export
 from framework.plugin_system.builtins import builtin_names
 from framework.plugin_system.manager import get_registry
 from framework.plugins.activations import Identity, ReLU, Sigmoid, Softmax, Step
+from framework.plugins.binary_sigmoid import BinarySigmoid
 from framework.plugins.conv import AvgPool2D, Conv2D, MaxPool2D
 from framework.plugins.layers import BatchNorm, Dense, Dropout, Flatten
-from framework.plugins.binary_sigmoid import BinarySigmoid
 from framework.plugins.rescale import Rescale
-
 from onnx_kit import ort_session
 from test_cli import BOOK, REPO, fw, one_line_error
 

@@ -16,10 +16,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import framework as fw
+from conftest import need
 from framework import FwError
 from framework.interchange.onnx_import import read
-
-from conftest import need
 from onnx_kit import ort_predict
 from test_cli import BOOK, fw as run_fw, one_line_error
 

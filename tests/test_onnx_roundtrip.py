@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 import framework as fw
-from framework.data import bundled
-
 from conftest import SHARED, need
+from framework.data import bundled
 from test_cli import fw as run_fw
 from test_onnx_configs import NEEDS
 

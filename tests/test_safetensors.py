@@ -14,7 +14,6 @@ from framework.plugins.activations import ReLU, Softmax
 from framework.plugins.conv import AvgPool2D, Conv2D, MaxPool2D
 from framework.plugins.layers import BatchNorm, Dense, Dropout, Flatten
 from framework.plugins.safetensors_weights import MAX_HEADER, SafetensorsImporter, SafetensorsWriter
-
 from test_cli import BOOK, fw, one_line_error
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from framework.plugins.fashion_mnist import FashionMNIST
-
 from test_cli import BOOK, fw, one_line_error
 
 PIL = pytest.importorskip("PIL.Image", reason="Pillow is in the test extra: pip install -e '.[test]'")

@@ -8,11 +8,11 @@ import pytest
 
 import framework.plugins.activations as builtin
 from framework import Activation, Dataset, FwError, WeightImporter
-from framework.testing import check_activation, check_dataset, check_weight_importer
 from framework.plugins.idx import IdxDataset
 from framework.plugins.mnist import MNIST
 from framework.plugins.npz_importer import NpzImporter
 from framework.plugins.pickle_importer import PickleImporter
+from framework.testing import check_activation, check_dataset, check_weight_importer
 
 BUILTIN_ACTIVATIONS = [builtin.Sigmoid, builtin.Softmax, builtin.ReLU, builtin.Identity, builtin.Step]
 

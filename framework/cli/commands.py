@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+
 def run(args):
     import time
 
@@ -306,8 +307,8 @@ def show(args):
 
 
 def convert_weights(args):
-    from .convert import convert
     from ..data.weights import _sizes_hint as sizes_hint
+    from .convert import convert
 
     result = convert(args.src, args.dst, force=args.force)
     arrays = result["arrays"]

@@ -27,9 +27,9 @@ import sys
 import threading
 
 from ..errors import FwError
+from ..safeio.untrusted import clip, describe_exception
 from .builtins import builtin_names
 from .registry import KINDS, NameClash, Provider, Registry, kind_of
-from ..safeio.untrusted import clip, describe_exception
 
 ENTRY_POINT_GROUP = "fw"
 #: hook name -> the kind it registers (None: any, filed by base class)
