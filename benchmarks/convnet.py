@@ -35,7 +35,7 @@ import numpy as np
 import framework as fw
 
 sys.path.insert(0, str(Path(__file__).parent))
-from forward import interleaved  # noqa: E402
+from forward import interleaved
 
 REPO = Path(__file__).resolve().parents[1]
 NETS = {  # config, weights file, the book's count of correct answers

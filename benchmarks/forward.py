@@ -28,7 +28,7 @@ import numpy as np
 import framework as fw
 
 sys.path.insert(0, str(Path(__file__).parent))
-import book_method  # noqa: E402  the book's sigmoid/softmax/predict, shared with the process benchmark
+import book_method  # the book's sigmoid/softmax/predict, shared with the process benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED_CORRECT = 9352

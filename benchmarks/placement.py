@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import convnet  # noqa: E402
-import forward  # noqa: E402
-from framework.core import threads  # noqa: E402
+import convnet
+import forward
+from framework.core import threads
 
 
 def without_placement(workers):

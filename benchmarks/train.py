@@ -39,7 +39,7 @@ from framework.core.schedules import SCHEDULES
 from framework.training.trainer import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from convnet import busy_core  # noqa: E402
+from convnet import busy_core
 
 # Not in the [bench] extra: PyPI's torch is the CUDA build, with ~3 GB of nvidia wheels.
 TORCH_CPU = "pip install torch --index-url https://download.pytorch.org/whl/cpu"

@@ -16,7 +16,7 @@ SHIPPED_LOCAL = tuple(FashionMNIST.local_sources)
 
 
 @pytest.fixture(autouse=True)
-def offline(mirror, monkeypatch):  # noqa: F811
+def offline(mirror, monkeypatch):
     """Never reach the internet or the real /usr/share: mirrors 404 on the local server, no local source."""
     monkeypatch.setattr(FashionMNIST, "mirrors", [mirror.base + "/f1/", mirror.base + "/f2/"])
     monkeypatch.setattr(FashionMNIST, "local_sources", ())

@@ -1,7 +1,6 @@
 """The config's one schema and the plugin contract: fw's initialiser only where a layer asks for it,
 parameters checked from their annotations, the top-level batch_size honoured."""
 
-import textwrap
 from pathlib import Path
 
 import numpy as np

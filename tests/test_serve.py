@@ -22,7 +22,7 @@ from own_data import FEATURES, config, make_csv
 from test_cli import BOOK, fw
 
 pytest.importorskip("starlette")
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient
 
 CNN = str(Path(__file__).resolve().parents[1] / "configs" / "mnist_cnn.yaml")
 ANSWER = ("class", "label", "probability", "top", "note")

@@ -17,7 +17,7 @@ import pytest
 import framework.plugins
 from framework.plugin_system import hookspecs
 from framework.plugin_system.builtins import builtin_names
-from framework.plugin_system.manager import HOOKS, get_registry
+from framework.plugin_system.manager import HOOKS
 from framework.plugin_system.registry import kind_of
 from test_plugins import MODULES, make_dist
 

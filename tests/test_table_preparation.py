@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import framework as fw_api
-import framework.api  # noqa: F401 - makes fw_api.api
+import framework.api
 from own_data import config, make_csv
 from test_cli import fw, one_line_error
 
