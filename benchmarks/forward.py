@@ -192,7 +192,7 @@ def profile(net, x, rounds=30):
     ``classify`` call, medians of ``rounds`` calls, in ms (the rest is the NaN check and argmax)."""
     layers = net.layers[:-1] if net.layers[-1].monotonic else net.layers  # classify skips softmax
     spent = {f"{i} {layer.name}": [] for i, layer in enumerate(layers)}
-    for (key, times), layer in zip(spent.items(), layers):
+    for times, layer in zip(spent.values(), layers):
         def timed(x, out, step=layer.forward_into, times=times):
             start = time.perf_counter()
             try:

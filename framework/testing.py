@@ -555,7 +555,7 @@ def check_weight_importer(cls, path, *, sizes=None):
         importer.load(missing)
     except FwError as e:
         fail(str(missing) in str(e), f"the error for a missing file must name it, got: {e}")
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any other exception is the finding
         fail(False, f"load of a missing file raised {type(e).__name__}: {e}; raise FwError naming the file")
     else:
         fail(False, f"load({missing}) of a missing file must raise FwError")

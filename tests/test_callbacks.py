@@ -52,7 +52,7 @@ def test_early_stopping_stops_and_writes_the_best_epochs_weights(capsys, fashion
     trainer.fit(x, t, xt, tt, until=best)
     written = weights(tmp_path / "w.npz")
     assert written.keys() == {"W1", "b1", "W2", "b2"}
-    for i, layer in enumerate(l for l in trainer.net.layers if l.params):
+    for i, layer in enumerate(layer for layer in trainer.net.layers if layer.params):
         assert np.array_equal(written[f"W{i + 1}"], layer.params["W"]) and np.array_equal(written[f"b{i + 1}"], layer.params["b"])
 
     # fw run evaluates dataset.limit examples of its split; training reported on the whole test split
@@ -66,7 +66,7 @@ def test_without_restore_best_the_last_epochs_weights_are_written(capsys, fashio
     code, out, err = run_fw(capsys, "train", CONFIG, *args(fashion_full_dir, tmp_path, early))
     assert code == 0, err
     assert "Stopped after epoch" in out and "restored" not in out
-    last = out.splitlines()[out.splitlines().index(next(l for l in out.splitlines() if l.startswith("Stopped"))) - 1]
+    last = out.splitlines()[out.splitlines().index(next(line for line in out.splitlines() if line.startswith("Stopped"))) - 1]
     assert last.startswith("epoch ")
 
 

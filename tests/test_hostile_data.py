@@ -454,7 +454,7 @@ def blackhole():
         except OSError:
             s.close()
             break
-    yield "http://127.0.0.1:%d" % server.getsockname()[1]
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
     for s in fillers:
         s.close()
     server.close()
@@ -466,7 +466,7 @@ def silent():
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
-    yield "http://127.0.0.1:%d" % server.getsockname()[1]
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
     server.close()
 
 

@@ -55,7 +55,7 @@ def test_two_sweeps_at_once_share_one_sqlite_study(fashion_full_dir, tmp_path, c
     path = config(tmp_path, fashion_full_dir)
     first, second = fw_sweep(path, "--trials", 3, "--json", cwd=tmp_path), fw_sweep(path, "--trials", 3, "--json", cwd=tmp_path)
     outs = [p.communicate(timeout=600) for p in (first, second)]
-    for p, (out, err) in zip((first, second), outs):
+    for p, (_, err) in zip((first, second), outs):
         assert p.returncode == 0, err
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{tmp_path / 'runs' / 'sweep.db'}")
     trials = study.get_trials()

@@ -165,7 +165,7 @@ def test_an_importer_that_leaks_oserror_is_caught(book_weights):
 
         def load(self, path):
             if not path.exists():
-                open(path)  # FileNotFoundError instead of a one-line FwError
+                open(path)  # noqa: SIM115 - FileNotFoundError instead of a one-line FwError
             return PickleImporter().load(path)
 
     with pytest.raises(AssertionError, match="raised FileNotFoundError"):

@@ -82,7 +82,7 @@ def test_the_first_failing_chunk_is_the_one_reported_and_later_ones_are_skipped(
     for _ in range(20):
         ran = []
 
-        def task(worker, i):
+        def task(worker, i, ran=ran):
             ran.append(i)
             if i in (7, 30):
                 raise ValueError(f"chunk {i} failed")
@@ -323,7 +323,7 @@ def test_a_forked_child_gets_workers_of_its_own(two_workers):
             threads.run(lambda worker, i: ran.append(i), 8)
             ok = sorted(ran) == list(range(8)) and not set(parent_helpers) & set(mine.helper_ids)
             os._exit(0 if ok else 1)
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - the forked child must exit, never return into pytest
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0

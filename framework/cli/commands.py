@@ -182,7 +182,7 @@ def plugins(args):
             print(f"  {provider}: {msg}")
     if registry.clashes:
         print("name clashes (only these names were refused):")
-        for provider, msg in registry.clashes:
+        for _, msg in registry.clashes:
             print(f"  {msg}")
     return 0
 
@@ -208,6 +208,7 @@ def config(args):
             "weights.path and weights.url are both null: fw run needs one of them (weights.path=FILE), "
             "or weights=null for random weights",
             FwWarning,
+            stacklevel=2,
         )
     print(f"# fw config {' '.join([args.config, *args.overrides])}")
     print(OmegaConf.to_yaml(cfg), end="")
@@ -355,7 +356,7 @@ def _check_unfinished_training(cfg, args):
     resume = f"fw train {shlex.join([args.config, *args.overrides])} --resume"
     if not path.is_file():
         raise FwError(f"weights file not found: {path} (weights.path), but a training checkpoint is there: finish the training with {resume}")
-    warnings.warn(f"{checkpoint} is newer than {path}: a training run did not finish; {resume} completes it (these are the older weights)", FwWarning)
+    warnings.warn(f"{checkpoint} is newer than {path}: a training run did not finish; {resume} completes it (these are the older weights)", FwWarning, stacklevel=2)
 
 
 def _refuse_while_training(weights_path):

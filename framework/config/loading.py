@@ -212,7 +212,7 @@ def _huge_number(text):
     if limit is None:
         return None
     for number, line in enumerate(text.splitlines(), 1):
-        m = re.search(r"\d{%d,}" % (limit + 1), line)
+        m = re.search(rf"\d{{{limit + 1},}}", line)
         if m:
             return number, len(m.group())
     return None

@@ -116,7 +116,7 @@ class Workers:
                     if not errors or i < min(f for f, _ in errors):  # after a failure, only the chunks before it
                         try:
                             task(worker, i)
-                        except BaseException as e:  # raised in the caller's thread below
+                        except BaseException as e:  # noqa: BLE001 - raised in the caller's thread below
                             errors.append((i, e))
                     with lock:
                         finished[0] += 1

@@ -164,7 +164,7 @@ class Values:
 
     def _budget(self, i, node, count, dtype):
         """Count the ``count`` values of ``dtype`` the node is about to make against MAX_FOLDED, or refuse it."""
-        nbytes = count * (_OBJECT_BYTES if dtype == object else dtype.itemsize)
+        nbytes = count * (_OBJECT_BYTES if dtype.kind == "O" else dtype.itemsize)
         if self.folded + nbytes > MAX_FOLDED:
             made = f" (after {self.folded:,} bytes worked out for earlier nodes)" if self.folded else ""
             raise FwError(

@@ -685,6 +685,6 @@ def load(path) -> dict:
 def _detail(e) -> str:
     try:
         text = str(e)[:400]
-    except Exception:  # e.g. an int too long to print
+    except Exception:  # noqa: BLE001 - e.g. an int too long to print
         text = ""
     return " ".join(text.split())[:200]

@@ -32,7 +32,7 @@ def describe_exception(e: BaseException, limit: int = LIMIT, prefix: bool = True
     name = type_name(type(e))
     try:
         text = _message(e)
-    except Exception:  # the caller gets a line, even about a broken exception
+    except Exception:  # noqa: BLE001 - the caller gets a line, even about a broken exception
         text = "(its message cannot be shown)"
     if not text:
         return clip(name, limit)
@@ -63,7 +63,7 @@ def _message(e):
     if not isinstance(impl, types.WrapperDescriptorType):  # the plugin's own __str__
         try:
             return str.__str__(str(e))[: 2 * LIMIT]  # an exact str, even from a str subclass
-        except Exception:
+        except Exception:  # noqa: BLE001 - a plugin's __str__ may raise anything
             return "(its __str__ raised an exception)"
     plain = len(args) <= 5 and all(type(a) in _PLAIN for a in (*args, *_extra_fields(e)))
     if plain:

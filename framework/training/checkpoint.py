@@ -113,7 +113,7 @@ def restore(trainer, path) -> list[dict]:
         _damaged(path, "meta 'optimizer'", "is not a mapping")
     try:
         trainer.optimizer.load_state({**scalars, **others, **({"slots": slots} if slots else {})})
-    except Exception as e:  # a hand-edited step count, say: the optimizer's own check
+    except Exception as e:  # noqa: BLE001 - a hand-edited step count, say: the optimizer's own check
         _damaged(path, "optimizer state", f"does not load into '{trainer.optimizer.name}' ({type(e).__name__}: {e})")
     try:
         trainer.rng.bit_generator.state = meta["rng"]
