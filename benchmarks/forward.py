@@ -224,7 +224,7 @@ def main(argv=None):
     parser.add_argument("--pause", type=float, default=0.2, help="seconds of rest after each call (default 0.2)")
     parser.add_argument("--net", choices=list(NETS), default="book",
                         help="book: the pretrained 784-50-100-10 sigmoid network (default); "
-                        "relu: 784-100-10 ReLU with fw's seeded random weights (no book method)")  # fmt: skip
+                        "relu: 784-100-10 ReLU with fw's seeded random weights (no book method)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--profile", action="store_true", help="time fw's layers one by one instead")
     args = parser.parse_args(argv)

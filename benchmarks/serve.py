@@ -106,7 +106,7 @@ async def load(port, path, bodies, total, expected=None):
             for i in next_request:
                 body = bodies[i % len(bodies)]
                 head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+                        f"Content-Length: {len(body)}\r\n\r\n").encode()
                 start = time.perf_counter()
                 writer.write(head + body)
                 status = await reader.readline()
@@ -213,7 +213,7 @@ def main():
     for label in servers:
         s = summary[label]
         print(f"{label:<22} {s['requests_per_s']:7.0f} req/s  p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms  "
-              f"errors {s['errors']:.0f}  RSS {s['rss_warm_mib']:.0f} -> {s['rss_after_mib']:.0f} MiB")  # fmt: skip
+              f"errors {s['errors']:.0f}  RSS {s['rss_warm_mib']:.0f} -> {s['rss_after_mib']:.0f} MiB")
     low, high = summary["ratio_range"]
     print(f"fw / anchor: {summary['ratio_fw_over_anchor']:.2f}x requests per second (median of the rounds' ratios; "
           f"{low:.2f} to {high:.2f}); load average {', '.join(f'{v:.2f}' for v in summary['load_average'])}")

@@ -69,10 +69,10 @@ def export(torch, net, path, dynamo):
     if dynamo:
         batch = torch.export.Dim("batch")
         torch.onnx.export(net, (x,), str(path), input_names=["image"], output_names=["scores"], dynamo=True,
-                          external_data=False, dynamic_shapes=({0: batch},))  # fmt: skip
+                          external_data=False, dynamic_shapes=({0: batch},))
     else:
         torch.onnx.export(net, (x,), str(path), input_names=["image"], output_names=["scores"], dynamo=False,
-                          dynamic_axes={"image": {0: "batch"}, "scores": {0: "batch"}})  # fmt: skip
+                          dynamic_axes={"image": {0: "batch"}, "scores": {0: "batch"}})
 
 
 def compare(torch, net, dynamo, work, x, t):
@@ -85,7 +85,7 @@ def compare(torch, net, dynamo, work, x, t):
     ran = subprocess.run(
         [sys.executable, "-m", "framework.cli", "import-onnx", str(path), str(out), f"dataset.root={data_dir() / 'mnist'}", "--force"],
         capture_output=True, text=True,
-    )  # fmt: skip
+    )
     if ran.returncode:
         return {"exporter": path.stem, "error": ran.stderr.strip()}
     imported = fw.build_network(fw.load_config(str(out)))

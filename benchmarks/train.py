@@ -124,7 +124,7 @@ def main():
         ("fashion_deep_cnn.yaml", "DeepConvNet") if args.deep
         else ("fashion_cnn.yaml", "SimpleConvNet") if args.cnn
         else ("fashion_train.yaml", "784-100-10 ReLU")
-    )  # fmt: skip
+    )
     cfg = fw.load_config(
         REPO / "configs" / config,
         [f"dataset.root={root}", f"weights.path={tempfile.mkdtemp()}/w.npz", f"train.epochs={args.epochs}"],

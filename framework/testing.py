@@ -253,7 +253,7 @@ def _float32_excess(value, forward, dout, target, idx, base):
             (f[-2] - 8 * f[-1] + 8 * f[1] - f[2]) / (12 * h),
             (3 * f[0] - 4 * f[-1] + f[-2]) / (2 * h),
             (-3 * f[0] + 4 * f[1] - f[2]) / (2 * h),
-        ])  # fmt: skip
+        ])
         beyond = float(np.min(np.abs(value - estimates) - noise - _RTOL * np.abs(estimates)))
         result = result or (beyond, estimates[0])
         if beyond <= 0:

@@ -51,7 +51,7 @@ class Sigmoid(Activation):
             p = node.outputs[0]
             one = sub.value(0) if sub.op_type == "Sub" and sub.inputs[1:] == [p] else None
             if (one is not None and one.size == 1 and float(one.reshape(-1)[0]) == 1 and concat.op_type == "Concat"
-                    and concat.inputs == [sub.outputs[0], p] and concat.attrs.get("axis") in (1, -1)):  # fmt: skip
+                    and concat.inputs == [sub.outputs[0], p] and concat.attrs.get("axis") in (1, -1)):
                 node.take(sub, concat)
                 return "binary_sigmoid", {}
         return cls.name, {}

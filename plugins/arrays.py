@@ -26,7 +26,7 @@ class Arrays(OwnDataset):
         if classes is not None and not (
             isinstance(classes, list | tuple) and len(classes) >= 2 and all(isinstance(c, str) and c for c in classes)
             and len(set(classes)) == len(classes)
-        ):  # fmt: skip
+        ):
             raise FwError(f"dataset.classes must be null or a list of at least two different class names, got {classes!r}")
         self.classes = list(classes) if classes is not None else None
 

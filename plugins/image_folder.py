@@ -39,7 +39,7 @@ class ImageFolder(OwnDataset):
         if not (
             isinstance(size, list | tuple) and len(size) == 2
             and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 4096 for n in size)
-        ):  # fmt: skip
+        ):
             raise FwError(f"dataset.size must be [height, width], two whole numbers from 1 to 4096, got {size!r}")
         if color not in COLORS:
             raise FwError(f"dataset.color must be rgb or grayscale, got {color!r}")

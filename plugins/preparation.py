@@ -225,7 +225,7 @@ class TablePreparation(Layer):
         """A ``.dataset.json`` from before column types: numbers only; a blank becomes the mean (fill None:
         stays NaN, and is refused, as it was)."""
         columns = [{"name": f, "type": NUMERIC, "blanks": 0, "fill": fill, "value": m if fill else None, "mean": m, "std": s}
-                   for f, m, s in zip(features, mean, std)]  # fmt: skip
+                   for f, m, s in zip(features, mean, std)]
         return cls(columns, normalize)
 
     def summary(self) -> str:
@@ -247,7 +247,7 @@ class TablePreparation(Layer):
         if rest:
             words = sum(c["type"] == CATEGORICAL for c in rest)
             lines.append(f"  ... and {len(rest):,} more columns: {len(rest) - words:,} numeric, {words:,} categorical, "
-                         f"{sum(c.get('blanks', 0) > 0 for c in rest):,} with blanks")  # fmt: skip
+                         f"{sum(c.get('blanks', 0) > 0 for c in rest):,} with blanks")
         return f"preparation (fitted on the training part; {self.width} network inputs):\n" + "\n".join(line.rstrip() for line in lines)
 
 
@@ -351,7 +351,7 @@ def _numeric(names, x, fills):
         elif fill in ("median", "mean"):
             part = x[:, cols]
             values[cols] = (np.nanmedian if fill == "median" else np.nanmean)(part, axis=0) if blank[:, cols].any() else (
-                np.median(part, axis=0) if fill == "median" else part.mean(axis=0))  # fmt: skip
+                np.median(part, axis=0) if fill == "median" else part.mean(axis=0))
         elif fill == "most_frequent":
             for j in cols:
                 u, n = np.unique(x[~blank[:, j], j], return_counts=True)
@@ -370,7 +370,7 @@ def _numeric(names, x, fills):
         {"name": name, "type": NUMERIC, "blanks": int(counts[j]), "fill": fills[j], "value": float(values[j]),
          "mean": float(mean[j]), "std": float(std[j]), "low": float(low[j]), "high": float(high[j])}
         for j, name in enumerate(names)
-    ]  # fmt: skip
+    ]
 
 
 def _categorical(table, name, cells, fill, rows):

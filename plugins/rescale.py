@@ -52,7 +52,7 @@ class Rescale(Layer):
             offset, scale = (np.asarray(node.attrs.get(k, [d]), np.float32) for k, d in (("offset", 0.0), ("scale", 1.0)))
             if len(shape) != 1 or offset.size not in (1, shape[0]) or scale.size not in (1, shape[0]):
                 raise node.fail(f"has {offset.size} offsets and {scale.size} scales for (batch, {', '.join(map(str, shape))}); "
-                                "fw reads a Scaler on (batch, features) with one of each per feature, or one for all")  # fmt: skip
+                                "fw reads a Scaler on (batch, features) with one of each per feature, or one for all")
         else:
             c = _example(node, node.operand(), shape)
             offset = {"Sub": c, "Add": -c}.get(node.op_type, np.float32(0))

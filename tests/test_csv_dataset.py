@@ -172,7 +172,7 @@ def test_a_bad_table_is_one_line_naming_the_row_and_column(capsys, tmp_path, row
         lines[61] = row
     (tmp_path / "iris.csv").write_text("\n".join(lines) + "\n")
     one_line_error(*fw(capsys, "run", config(tmp_path, "{name: csv, path: iris.csv, label: species}"), "weights=null"),
-                   str(tmp_path / "iris.csv"), *fragments)  # fmt: skip
+                   str(tmp_path / "iris.csv"), *fragments)
 
 
 @pytest.mark.parametrize(

@@ -155,7 +155,7 @@ def test_gzip_bombs_cost_no_more_memory_than_the_real_file(mnist_dir, tmp_path, 
 
     bombs = {}
     for kind, header in {"zeros-past-the-header": IMAGES_HEADER,
-                         "header-claims-4-GiB": bytes([0, 0, 8, 3]) + np.array([GIB // 784 * 4, 28, 28], ">u4").tobytes()}.items():  # fmt: skip
+                         "header-claims-4-GiB": bytes([0, 0, 8, 3]) + np.array([GIB // 784 * 4, 28, 28], ">u4").tobytes()}.items():
         root = tmp_path / kind
         root.mkdir()
         write_bomb(root / IMAGES, header, 4 * GIB)
@@ -191,7 +191,7 @@ def test_gzip_bombs_cost_no_more_memory_than_the_real_file(mnist_dir, tmp_path, 
         for root in bombs.values():
             root.chmod(0o755)
     print(f"\npeak RSS: good run {good_peak:.1f} MiB, good download {good_served_peak:.1f} MiB; bombs: "
-          + ", ".join(f"{k} {v:.1f} MiB" for k, v in peaks.items()))  # fmt: skip
+          + ", ".join(f"{k} {v:.1f} MiB" for k, v in peaks.items()))
     for kind, peak in peaks.items():
         good = good_served_peak if kind.startswith("served") else good_peak
         assert peak <= good * 1.1 + 2, f"{kind}: {peak:.1f} MiB against a good run's {good:.1f} MiB"
@@ -591,7 +591,7 @@ def start_slow_download(tmp_path, mirror, mnist_dir):
     proc = subprocess.Popen(
         [sys.executable, "-m", "framework.cli", "run", str(weights_config(tmp_path, url))],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+    )
     folder = data / "weights"
     end = time.monotonic() + 30
     while not parts(folder):

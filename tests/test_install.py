@@ -40,10 +40,10 @@ def installed(tmp_path_factory):
     work = tmp_path_factory.mktemp("install")
     clone, site, nonet = work / "clone", work / "site", work / "nonet"
     ignore = shutil.ignore_patterns(".git", ".venv", ".ci-venv", "build", "dist", "*.egg-info", "__pycache__",
-                                    ".pytest_cache", "runs")  # fmt: skip
+                                    ".pytest_cache", "runs")
     shutil.copytree(REPO, clone, ignore=ignore)
     cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-           "--disable-pip-version-check", "--quiet", "--target", str(site), str(clone)]  # fmt: skip
+           "--disable-pip-version-check", "--quiet", "--target", str(site), str(clone)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=work)
     assert out.returncode == 0, f"pip install of the clone failed:\n{out.stdout}\n{out.stderr}"
     nonet.mkdir()

@@ -75,7 +75,7 @@ def test_a_layer_with_its_own_init_number_trains_from_a_config(prelu, tmp_path, 
         BOOK,
         [f"dataset.root={mnist_dir}", f"plugins=[{tmp_path / 'prelu_plugin.py'}]", layers, "train.epochs=2",
          f"weights.path={tmp_path}/w.pkl"],
-    )  # fmt: skip
+    )
     x, t = load_split(cfg, "test")
     trainer = Trainer(cfg)
     assert trainer.net.layers[1].params["a"][0] == np.float32(0.25)
@@ -281,7 +281,7 @@ def test_the_built_in_plugins_declare_their_types_and_keep_the_words():
         ("callbacks", {"name": "early_stopping", "patience": 1.5}, "train.callbacks[0]: callback 'early_stopping': patience must be a whole number of epochs, 0 or more, got 1.5"),
         ("callbacks", {"name": "early_stopping", "restore_best": "no"}, "train.callbacks[0]: callback 'early_stopping': restore_best must be true or false, got 'no'"),
         ("initializers", {"name": "normal", "std": "wide"}, "model.init: initializer 'normal': std must be a positive finite number, got 'wide'"),
-    ]  # fmt: skip
+    ]
     for kind, value, message in cases:
         with pytest.raises(FwError) as e:
             create(registry, kind, value, message.split(":")[0])

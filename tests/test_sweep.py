@@ -48,7 +48,7 @@ def fw_sweep(*argv, cwd):
     return subprocess.Popen(
         [sys.executable, "-m", "framework.cli", "sweep", *map(str, argv)],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
-    )  # fmt: skip
+    )
 
 
 def test_two_sweeps_at_once_share_one_sqlite_study(fashion_full_dir, tmp_path, capsys):

@@ -122,7 +122,7 @@ def test_fw_run_of_a_convnet_warns_of_no_thread_left_behind(tmp_path):
         [sys.executable, "-m", "framework.cli", "run", REPO / "configs" / "mnist_cnn.yaml",
          f"dataset.root={data / 'mnist'}", f"weights.path={data / 'book' / 'params.pkl'}"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Accuracy: 0.9600 (9600/10000 correct)")
     assert done.stderr == ""
@@ -134,7 +134,7 @@ def convnet():
         Conv2D(8, 3, padding=1), ReLU(), MaxPool2D(2),
         Conv2D(16, 3, padding=1), ReLU(), MaxPool2D(2),
         Dense(32), ReLU(), Dense(10), Softmax(),
-    ]  # fmt: skip
+    ]
     return Network(layers).build((1, 28, 28), np.random.default_rng(3))
 
 
@@ -196,7 +196,7 @@ def test_the_book_network_gets_9352_with_its_chunks_shared(two_workers, capsys):
     code, out, err = run_cli(
         capsys, "run", REPO / "configs" / "mnist_infer.yaml",
         f"dataset.root={data / 'mnist'}", f"weights.path={data / 'book' / 'sample_weight.pkl'}",
-    )  # fmt: skip
+    )
     assert code == 0, err
     assert out.startswith("Accuracy: 0.9352 (9352/10000 correct)")
 

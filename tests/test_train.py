@@ -229,7 +229,7 @@ def test_labels_outside_the_networks_outputs_are_refused(fashion, tmp_path):
         (1.0, 1.0, 1, False),    # one output: nothing to warn about
         (0.9, 0.9, 10, True),    # 90% of the labels are one class: 0.9 is no better than guessing it
     ],
-)  # fmt: skip
+)
 def test_chance_level_is_measured_against_guessing_the_commonest_class(accuracy, majority, classes, expected):
     from framework.training.trainer import at_chance_level
 
@@ -245,7 +245,7 @@ def test_chance_level_is_measured_against_guessing_the_commonest_class(accuracy,
         (lambda z: z.pop("net.2.b"), r"has no array '2.b' for model.layers\[2\] \(dense\), 'b'"),
         (lambda z: z.update({"slot.m.0.W": np.ones(1, np.float32)}), r"optimizer state 'm' of parameter 0.W has shape \(1,\) float32, but the parameter is \(784, 32\) float32"),
     ],
-)  # fmt: skip
+)
 def test_a_hand_edited_checkpoint_is_refused_not_broadcast(fashion, tmp_path, edit, message):
     """Every array of a checkpoint is checked against the network before any is used."""
     trainer = Trainer(config(fashion, tmp_path, "train.epochs=1"))

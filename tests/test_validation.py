@@ -19,7 +19,7 @@ def small(fashion_full_dir, tmp_path, *overrides):
     return [
         f"dataset.root={fashion_full_dir}", f"weights.path={tmp_path}/w.npz", "model.sizes=[784,24,10]",
         "train.epochs=2", "dataset.limit=1200", *overrides,
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture(scope="module")

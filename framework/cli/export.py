@@ -78,7 +78,7 @@ def run(args):
     taken = f"input 'input' (batch, {shape}) float32"
     if prep is not None:  # a table: raw cells in, its preparation inside the graph
         taken = (f"input 'input' (batch, {len(prep.columns)}) float32, raw, NaN for a blank" if len(ins) == 1 else
-                 f"{len(ins)} inputs, one per column (batch, 1), float32 or string, raw")  # fmt: skip
+                 f"{len(ins)} inputs, one per column (batch, 1), float32 or string, raw")
     print(
         f"wrote {out}: opset {args.opset}, {taken} -> output 'probabilities' "
         f"(batch, {net.output_shape[0]}); {len(model.graph.node)} nodes, {len(model.graph.initializer)} initialisers, {len(data):,} bytes"

@@ -138,7 +138,7 @@ def _table_columns(metadata, path):
 def _load(onnx, path):
     """The ModelProto, parsed from at most ``MAX_BYTES`` of a regular file (protobuf only parses: no code runs)."""
     f = open_input(path, missing=f"{path}: model file not found; give the path of an .onnx file",
-                   needs="a model is read only from a regular file")  # fmt: skip
+                   needs="a model is read only from a regular file")
     with f:  # read as much as the file holds: f.read(MAX_BYTES + 1) would reserve 256 MiB for any model
         data = f.read(min(os.fstat(f.fileno()).st_size, MAX_BYTES) + 1)
     if len(data) > MAX_BYTES:
@@ -167,7 +167,7 @@ def _check_lengths(model, path):
     million Relus took 197 s to end in omegaconf's limit on a config's size)."""
     g = model.graph
     lists = [("nodes", g.node, MAX_NODES), ("initialisers", g.initializer, 4 * MAX_NODES), ("inputs", g.input, 4 * MAX_NODES + 1),
-             ("outputs", g.output, MAX_NODE_ENTRIES), ("metadata entries", model.metadata_props, MAX_NODES), ("opsets", model.opset_import, MAX_NODE_ENTRIES)]  # fmt: skip
+             ("outputs", g.output, MAX_NODE_ENTRIES), ("metadata entries", model.metadata_props, MAX_NODES), ("opsets", model.opset_import, MAX_NODE_ENTRIES)]
     for what, entries, most in lists:
         if len(entries) > most:
             raise FwError(f"{path}: its graph has {len(entries):,} {what}; fw imports sequential networks, which have at most {most:,} (its own have a few dozen)")

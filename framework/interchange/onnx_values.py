@@ -19,7 +19,7 @@ from ..safeio.untrusted import clip
 DTYPES = {
     1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32, 7: np.int64,
     9: np.bool_, 10: np.float16, 11: np.float64, 12: np.uint32, 13: np.uint64,
-}  # fmt: skip
+}
 #: Where a tensor not stored as raw bytes keeps its values, by data type (float16 as its bits in int32_data).
 _FIELDS = {1: "float_data", 7: "int64_data", 11: "double_data", 12: "uint64_data", 13: "uint64_data"}
 MAX_RANK = 8

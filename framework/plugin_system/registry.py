@@ -67,7 +67,7 @@ def kind_of(cls, provider) -> str:
 
 #: Names the README's examples use that come from the example packages in examples/, not from fw itself.
 EXAMPLES = {"tanh": "fw-extra-activations", "leaky_relu": "fw-extra-activations", "gelu": "fw-extra-activations",
-            "scale": "fw-extra-layers"}  # fmt: skip
+            "scale": "fw-extra-layers"}
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import FwError
 
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
-          stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}  # fmt: skip
+          stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
 
 
 class NotARegularFile(OSError):

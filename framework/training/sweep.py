@@ -123,7 +123,7 @@ class Plan:
                 study = optuna.create_study(
                     study_name=self.study, storage=storage(optuna, self.storage), direction=self.direction,
                     sampler=make_sampler(optuna, self), pruner=make_pruner(optuna, self.cfg.sweep.pruner), load_if_exists=True,
-                )  # fmt: skip
+                )
                 mine = json.dumps(self.fingerprint(), sort_keys=True)
                 saved = study.user_attrs.get("fw_config")
                 if saved is None:
@@ -425,7 +425,7 @@ def _trial_row(t):
     return {
         "number": t.number, "state": t.state.name.lower(), "value": value, "params": t.params,
         "epochs": t.user_attrs.get("epochs"), "seconds": t.user_attrs.get("seconds"), "run": t.user_attrs.get("run"),
-    }  # fmt: skip
+    }
 
 
 def _table(rows, plan):

@@ -116,7 +116,7 @@ def creation_lock(url):
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
             raise FwError(f"--storage {shown(url)}: cannot make the lock file {lock} ({e.strerror or e}); "
-                          "choose a database in a folder you can write") from e  # fmt: skip
+                          "choose a database in a folder you can write") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # waits; the lock goes with the process
             yield
