@@ -147,7 +147,8 @@ def main(argv=None):
             busy.wait()
     ratios = {name: [a / b for a, b in zip(times["fw"], v)] for name, v in times.items()}
     result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+                   f"Python {platform.python_version()}, numpy {np.__version__}",
         "net": args.net,
         "busy_core": args.busy,
         "notes": notes,

@@ -73,7 +73,8 @@ def main():
         print(json.dumps(result))
         return
     kinds = f"{numeric} numeric and {args.categorical} word columns with blanks" if args.categorical else f"{args.columns} numeric columns"
-    print(f"{args.rows:,} rows x {kinds} + a label ({size / 1e6:.1f} MB), {args.rounds} rounds (numpy.loadtxt: the {numeric} numeric):")
+    print(f"{args.rows:,} rows x {kinds} + a label ({size / 1e6:.1f} MB), "
+          f"{args.rounds} rounds (numpy.loadtxt: the {numeric} numeric):")
     for name in times:
         r = result[name]
         print(f"  {name:<14} {r['median_s']:.2f} s [{r['min_s']:.2f}-{r['max_s']:.2f}]")

@@ -129,14 +129,16 @@ def main():
     if args.json:
         print(json.dumps({"torch": torch.__version__, "weights": "random" if args.random else "params.pkl", "results": results}))
         return
-    print(f"PyTorch {torch.__version__}, the book's SimpleConvNet with {'random' if args.random else 'its trained (params.pkl)'} weights, MNIST test set")
+    print(f"PyTorch {torch.__version__}, the book's SimpleConvNet with "
+          f"{'random' if args.random else 'its trained (params.pkl)'} weights, MNIST test set")
     for r in results:
         if "error" in r:
             print(f"  {r['exporter']}: {r['error']}")
             continue
         print(
             f"  {r['exporter']}: {r['nodes']} nodes -> {', '.join(r['layers'])}\n"
-            f"    fw gives PyTorch's class for {r['agree']}/{r['total']} images; largest score difference {r['max_score_difference']:.2e}; "
+            f"    fw gives PyTorch's class for {r['agree']}/{r['total']} images; "
+            f"largest score difference {r['max_score_difference']:.2e}; "
             f"accuracy fw {r['fw_correct']}/{r['total']}, PyTorch {r['torch_correct']}/{r['total']}"
         )
 

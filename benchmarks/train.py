@@ -170,7 +170,8 @@ def main():
         print(json.dumps({**figures, "fw_over_pytorch_by_epoch": ratios, "notes": notes}, indent=2))
         return
     print(machine)
-    print(f"Fashion-MNIST, {task}, Adam lr 0.001, batch 100, {args.epochs} epochs each{', one core kept busy' if args.busy else ''}")
+    print(f"Fashion-MNIST, {task}, Adam lr 0.001, batch 100, "
+          f"{args.epochs} epochs each{', one core kept busy' if args.busy else ''}")
     print(f"{'method':<34} {'median s/epoch':>14} {'min-max':>15} {'fw / method':>12} {'test acc':>9}")
     for name, s in summary.items():
         spread = "{:.2f}-{:.2f}".format(*s["spread_seconds"])

@@ -164,7 +164,8 @@ def _cast(fail, y) -> str:
     )
     return (
         f"; forward returns float32 for float64 input, so the numerical gradient was taken at float32 precision "
-        f"(step {_STEP:g}, tolerance {_RTOL:g}); return x's dtype (e.g. `.astype(x.dtype)`) to let the kit check in float64"
+        f"(step {_STEP:g}, tolerance {_RTOL:g}); "
+        "return x's dtype (e.g. `.astype(x.dtype)`) to let the kit check in float64"
     )
 
 

@@ -140,7 +140,8 @@ class Softmax(Activation):
         """Softmax over each row of (batch, classes): axis -1 or 1 (before opset 13, 1 is the default)."""
         axis, shape = node.attrs.get("axis", -1 if node.opset >= 13 else 1), node.input_shape
         if len(shape) != 1 or axis not in (1, -1):
-            raise node.fail(f"takes softmax over axis {axis} of a (batch, {', '.join(map(str, shape))}) tensor; fw's softmax takes it over each row of (batch, classes)")
+            raise node.fail(f"takes softmax over axis {axis} of a (batch, {', '.join(map(str, shape))}) tensor; "
+                            "fw's softmax takes it over each row of (batch, classes)")
         return cls.name, {}
 
     def to_onnx(self, graph, x):

@@ -47,7 +47,8 @@ class Rescale(Layer):
         """Scaler, or Sub, Div, Add or Mul by a constant; the Mul or Div by a constant after it, folded in."""
         shape = node.input_shape
         if math.prod(shape) > MAX_VALUES:
-            raise node.fail(f"acts on {math.prod(shape):,} values per example; fw's rescale keeps an offset and a scale for each, at most {MAX_VALUES:,}")
+            raise node.fail(f"acts on {math.prod(shape):,} values per example; "
+                            f"fw's rescale keeps an offset and a scale for each, at most {MAX_VALUES:,}")
         if node.op_type == "Scaler":
             offset, scale = (np.asarray(node.attrs.get(k, [d]), np.float32) for k, d in (("offset", 0.0), ("scale", 1.0)))
             if len(shape) != 1 or offset.size not in (1, shape[0]) or scale.size not in (1, shape[0]):

@@ -30,7 +30,8 @@ def fw_child(*args, env_extra=None, limit_as=None, timeout=120):
     code = (
         "import resource, subprocess, sys, json\n"
         "run = subprocess.run(sys.argv[1:], capture_output=True, text=True, preexec_fn=None)\n"
-        "print(json.dumps([run.returncode, run.stdout, run.stderr, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))\n"
+        "print(json.dumps([run.returncode, run.stdout, run.stderr, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))\n"
     )
     done = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "framework.cli", *map(str, args)],
                           capture_output=True, text=True, env=env, timeout=timeout, preexec_fn=limit)

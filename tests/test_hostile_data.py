@@ -136,7 +136,10 @@ except FwError as e:
 # A fresh, small interpreter runs the command and reports RUSAGE_CHILDREN: measured straight
 # from pytest, a child's ru_maxrss would start at pytest's own peak (Linux carries the high-water
 # mark of the memory a vfork()ed child shares with its parent across exec).
-MEASURE = "import resource, subprocess, sys; subprocess.run(sys.argv[1:]); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+MEASURE = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
 
 
 def peak_rss_mib(tmp_path, *args) -> tuple[float, str]:

@@ -14,7 +14,10 @@ REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "configs" / "mnist_infer.yaml"
 LAYERS = REPO / "configs" / "fashion_mlp_layers.yaml"
 
-BOOK_AS_LAYERS = "model.layers=[{name: dense, units: 50}, sigmoid, {name: dense, units: 100}, sigmoid, {name: dense, units: 10}, softmax]"
+BOOK_AS_LAYERS = (
+    "model.layers=[{name: dense, units: 50}, sigmoid, {name: dense, "
+    "units: 100}, sigmoid, {name: dense, units: 10}, softmax]"
+)
 
 
 @pytest.fixture
@@ -52,7 +55,8 @@ def test_a_layer_takes_the_networks_initialiser_unless_it_names_its_own(mnist_di
     base = [f"dataset.root={mnist_dir}", "weights=null"]
     with pytest.warns(fw.errors.FwWarning):
         he = build(*base, "model.layers=[{name: dense, units: 100}, relu, {name: dense, units: 10}, softmax]")
-        normal = build(*base, "model.layers=[{name: dense, units: 100, init: {name: normal, std: 0.01}}, relu, {name: dense, units: 10}, softmax]")
+        normal = build(*base, "model.layers=[{name: dense, units: 100, init: {name: normal, "
+                              "std: 0.01}}, relu, {name: dense, units: 10}, softmax]")
     assert abs(he.layers[0].W.std() - np.sqrt(2 / 784)) < 0.002
     assert abs(normal.layers[0].W.std() - 0.01) < 0.0005
 
@@ -122,7 +126,8 @@ def test_fw_train_refuses_a_layer_without_backward_before_reading_data(tmp_path,
         [f"dataset.root={tmp_path}/no-data-here", f"weights.path={tmp_path}/w.npz", odd_layers,
          "model.layers=[{name: dense, units: 10}, halve, softmax]"],
     )
-    with pytest.raises(FwError, match=r"model.layers\[1\]: layer 'halve' \(Halve\) has no backward, so fw train cannot use it; add backward\(self, dout\)"):
+    with pytest.raises(FwError, match=r"model.layers\[1\]: layer 'halve' \(Halve\) has no backward, "
+                                      r"so fw train cannot use it; add backward\(self, dout\)"):
         Trainer(cfg)
 
 
@@ -158,8 +163,10 @@ def test_weights_that_do_not_fit_name_the_first_layer_and_parameter_that_differ(
 
 
 def test_the_books_layout_fits_dense_layers_only(book):
-    with pytest.raises(FwError, match=r"holds the book's layout \(W1, b1, ...\), which fits dense layers only, but model.layers\[1\] \(batch_norm\) has gamma, beta"):
-        build(*book, "model.layers=[{name: dense, units: 50}, batch_norm, sigmoid, {name: dense, units: 100}, sigmoid, {name: dense, units: 10}, softmax]")
+    with pytest.raises(FwError, match=r"holds the book's layout \(W1, b1, ...\), which fits dense layers only, "
+                                      r"but model.layers\[1\] \(batch_norm\) has gamma, beta"):
+        build(*book, "model.layers=[{name: dense, units: 50}, batch_norm, sigmoid, "
+                     "{name: dense, units: 100}, sigmoid, {name: dense, units: 10}, softmax]")
 
 
 def test_weights_written_by_fw_0_1_still_load(book, tmp_path):

@@ -248,7 +248,8 @@ def test_the_plugin_kit_checks_to_onnx_in_onnx_runtime():
     from framework.testing import check_layer
 
     check_layer(Dense, (6,), units=3)
-    with pytest.raises(AssertionError, match=r"check_layer\('ExportsTheWrongFunction'\): to_onnx: ONNX Runtime's output differs from forward's by up to"):
+    with pytest.raises(AssertionError, match=r"check_layer\('ExportsTheWrongFunction'\): to_onnx: "
+                                             r"ONNX Runtime's output differs from forward's by up to"):
         check_layer(ExportsTheWrongFunction, (6,), units=3)
     with pytest.raises(AssertionError, match=r"to_onnx: layer 0 \(returns_nothing, test_onnx_export.ReturnsNothing\): to_onnx returned None"):
         check_layer(ReturnsNothing, (6,), units=3)

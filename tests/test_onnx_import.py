@@ -357,14 +357,17 @@ def test_a_layer_fw_lacks_names_the_node_and_the_plugin(capsys, tmp_path):
 def test_an_input_of_another_dataset_is_named(capsys, tmp_path):
     m = model([node("Flatten", ["input"], ["f"]), node("Gemm", ["f", "w", "b"], ["y"], transB=1)], {"w": (10, 3 * 32 * 32), "b": (10,)}, (3, 32, 32), output="y")
     refused(capsys, tmp_path, m, "the model takes examples of shape (3, 32, 32), but dataset 'mnist' gives (1, 28, 28)",
-            "name the dataset it classifies: dataset.name=image_folder dataset.path=FOLDER 'dataset.size=[32, 32]' dataset.color=rgb")
+            "name the dataset it classifies: dataset.name=image_folder "
+            "dataset.path=FOLDER 'dataset.size=[32, 32]' dataset.color=rgb")
 
 
 @pytest.mark.parametrize(
     "inputs, classes, advice",
     [
-        (784, 3, "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN (a table of 784 feature columns and 3 classes)"),
-        (6, 10, "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN (a table of 6 feature columns and 10 classes)"),
+        (784, 3, "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN "
+                 "(a table of 784 feature columns and 3 classes)"),
+        (6, 10, "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN "
+                "(a table of 6 feature columns and 10 classes)"),
     ],
 )
 def test_an_output_of_another_dataset_names_the_overrides_to_set(capsys, tmp_path, inputs, classes, advice):
@@ -380,7 +383,8 @@ def test_ten_classes_of_28x28_images_name_the_datasets_that_fit(capsys, tmp_path
     table.write_text("a,b,y\n1,2,x\n3,4,z\n5,6,x\n7,8,z\n9,1,x\n")
     m = model([node("Flatten", ["input"], ["f"]), node("Gemm", ["f", "w", "b"], ["y"], transB=1)], {"w": (10, 784), "b": (10,)}, (1, 28, 28), output="y")
     refused(capsys, tmp_path, m, "the model takes examples of shape (1, 28, 28), but dataset 'csv' gives (2,)",
-            "name the dataset it classifies: dataset.name=fashion_mnist or dataset.name=mnist, or for your own data dataset.name=image_folder",
+            "name the dataset it classifies: dataset.name=fashion_mnist or "
+            "dataset.name=mnist, or for your own data dataset.name=image_folder",
             overrides=["dataset.name=csv", f"dataset.path={table}", "dataset.label=y"])
 
 

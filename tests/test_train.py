@@ -141,7 +141,8 @@ def test_learning_rate_schedules_start_at_the_base_lr_and_end_at_zero():
 def test_divergence_stops_with_advice_instead_of_writing_nan_weights(fashion, tmp_path):
     cfg = config(fashion, tmp_path, "train.optimizer={name: sgd, lr: 1e30}", "train.loss=mean_squared_error")
     trainer = Trainer(cfg)
-    with pytest.raises(fw.FwError, match=r"training diverged in epoch 1 at step \d+ of \d+: (the loss became (nan|inf)|.* became Inf or NaN|values overflowed .*); lower train.optimizer.lr \(now 1e\+30\)"):
+    with pytest.raises(fw.FwError, match=r"training diverged in epoch 1 at step \d+ of \d+: (the loss became (nan|inf)|.* "
+                                         r"became Inf or NaN|values overflowed .*); lower train.optimizer.lr \(now 1e\+30\)"):
         fit(trainer, fashion)
     assert not trainer.output.checkpoint_path.exists() and not trainer.output.path.exists()
 
@@ -177,7 +178,8 @@ def test_unflattened_images_train_too(fashion, tmp_path):
     "activation, expected",
     [
         ("boom", r"model.layers\[1\] \(boom, bad_forward.Boom\): forward failed: ZeroDivisionError: oops"),
-        ("shrink", r"model.layers\[1\] \(shrink, bad_forward.Shrink\): forward returned shape \(100, 3\), but build promised \(100, 32\)"),
+        ("shrink", r"model.layers\[1\] \(shrink, bad_forward.Shrink\): "
+                   r"forward returned shape \(100, 3\), but build promised \(100, 32\)"),
         ("not_a_number", r"model.layers\[1\] \(not_a_number, bad_forward.NotANumber\): returned NaN for finite input"),
     ],
 )

@@ -84,7 +84,8 @@ def probabilities_of(y, x, batches):
         i = int(np.flatnonzero(~np.isfinite(y.reshape(len(y), -1)).all(axis=1))[0])
         raise FwError(
             f"{_where(batches, i)}: the network's output is not a finite number (its input reaches "
-            f"{float(np.abs(x[i]).max()):.3g} once prepared): the input is far outside the training data, or the weights are broken"
+            f"{float(np.abs(x[i]).max()):.3g} once prepared): the input "
+            "is far outside the training data, or the weights are broken"
         )
     return _probabilities(y)
 
@@ -159,7 +160,8 @@ def _array_of(name):
             return arrays[key]
     if len(arrays) == 1:
         return next(iter(arrays.values()))
-    raise FwError(f"{name}: holds {', '.join(sorted(arrays)) or 'no arrays'}; fw predict reads its array x (or x_test, or a lone array)")
+    raise FwError(f"{name}: holds {', '.join(sorted(arrays)) or 'no arrays'}; "
+                  "fw predict reads its array x (or x_test, or a lone array)")
 
 
 def fitted(name, a, dataset):
@@ -182,7 +184,8 @@ def fitted(name, a, dataset):
             import warnings
 
             warnings.warn(
-                f"{name}: its values lie within 0..1, but the network takes pixels from 0 to 255 (it divides them by 255 "
+                f"{name}: its values lie within 0..1, "
+                "but the network takes pixels from 0 to 255 (it divides them by 255 "
                 "itself); multiply them by 255 if they were already divided",
                 FwWarning,
                 stacklevel=2,

@@ -109,7 +109,8 @@ def _path(check, key, value):
     longest = max((len(part.encode("utf-8", "surrogateescape")) for part in value.split("/")), default=0)
     if longest > _NAME_MAX or len(value.encode("utf-8", "surrogateescape")) > _PATH_MAX:
         raise FwError(
-            f"{check.source_of(key)}: {key} {value[:40]!r}... is too long for the file system (a name of {longest} bytes; "
+            f"{check.source_of(key)}: {key} {value[:40]!r}... "
+            f"is too long for the file system (a name of {longest} bytes; "
             f"at most {_NAME_MAX} a name and {_PATH_MAX} in all); choose a shorter path"
         )
 

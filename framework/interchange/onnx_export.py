@@ -120,7 +120,8 @@ def export(net, *, class_names, config_text, fw_version, opset=DEFAULT_OPSET, pr
     onnx = optional_import("onnx", "onnx", "fw export")
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
-        raise FwError(f"--opset {opset}: fw exports opsets {MIN_OPSET} to {newest} (the installed onnx's newest); the default is {DEFAULT_OPSET}")
+        raise FwError(f"--opset {opset}: fw exports opsets {MIN_OPSET} to {newest} (the installed onnx's newest); "
+                      f"the default is {DEFAULT_OPSET}")
     for i, layer in enumerate(net.layers):
         if not layer.has_onnx():
             raise net.error(i, f"has no ONNX export, so fw export cannot write it; {METHOD_HINT}")
@@ -196,7 +197,8 @@ def _add_layers(net, graph, start=INPUT):
         except Exception as e:  # a plugin's to_onnx: whatever it raises, name the layer
             raise net.error(i, f"to_onnx failed: {describe_exception(e, 300, prefix=not isinstance(e, ValueError))}") from e
         if not (isinstance(y, str) and y in graph._tensors):
-            raise net.error(i, f"to_onnx returned {describe_object(y)}; it must return the name of its output tensor, as graph.op returns it")
+            raise net.error(i, f"to_onnx returned {describe_object(y)}; "
+                               "it must return the name of its output tensor, as graph.op returns it")
         outputs.append(y)
         x, shape = y, net.shapes[i]
     return outputs

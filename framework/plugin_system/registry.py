@@ -202,7 +202,8 @@ class Registry:
             self._loader.load_module(provider.plugin)
             if name not in self._classes[table]:
                 raise FwError(
-                    f"fw's cached table of built-in names says {provider} registers {KINDS[declared_kind].noun} '{name}', "
+                    f"fw's cached table of built-in names says {provider} "
+                    f"registers {KINDS[declared_kind].noun} '{name}', "
                     "but it does not; report this as a bug in fw"
                 )
         elif declared is None:

@@ -179,7 +179,8 @@ def _read(path):
     except FwError as e:
         raise FwError(f"{e}; delete the checkpoint to start over") from e
     except (OSError, ValueError) as e:
-        raise FwError(f"{path}: not a readable checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:200]}); delete it to start over") from e
+        raise FwError(f"{path}: not a readable checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+                      "delete it to start over") from e
     if not isinstance(meta, dict):
         raise FwError(f"{path}: not a readable checkpoint (its meta is not a mapping); delete it to start over")
     net_state = {k[4:]: a for k, a in arrays.items() if k.startswith("net.")}

@@ -139,7 +139,8 @@ class Plan:
                 "restore that config, or give this search its own --study NAME"
             )
         if study.direction.name.lower() != self.direction:
-            raise FwError(f"study '{self.study}' is set to {study.direction.name.lower()}, but {self.metric} is {self.direction}d; use another --study")
+            raise FwError(f"study '{self.study}' is set to {study.direction.name.lower()}, "
+                          f"but {self.metric} is {self.direction}d; use another --study")
         return study
 
 
