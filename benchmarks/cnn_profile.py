@@ -1,4 +1,4 @@
-"""Where a training step of a ConvNet config spends its time, layer by layer.
+r"""Where a training step of a ConvNet config spends its time, layer by layer.
 
 Runs fw train's own step (Trainer.step and the optimizer) on batches of 100
 Fashion-MNIST training images, with a timer around every layer's forward and
@@ -8,7 +8,8 @@ configs/fashion_cnn.yaml (the SimpleConvNet, the default) or
 configs/fashion_deep_cnn.yaml (the DeepConvNet). Not a test: run it by hand,
 beside benchmarks/train.py --cnn or --deep.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/cnn_profile.py [--config fashion_deep_cnn.yaml] [--steps 300]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+        python benchmarks/cnn_profile.py [--config fashion_deep_cnn.yaml] [--steps 300]
 """
 
 import argparse

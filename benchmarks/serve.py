@@ -12,7 +12,8 @@ soon as the last is answered, cycling through the MNIST test images. Every
 answer's class is checked against the first round's; a non-200 or a wrong
 class is an error. The servers take turns (fw, anchor, fw, anchor, ...), so
 a noisy neighbour slows both alike; the figures are each server's median
-round, and the ratio is the median of each round's fw / anchor. Memory is the server's resident set (VmRSS) after warm-up and after
+round, and the ratio is the median of each round's fw / anchor.
+Memory is the server's resident set (VmRSS) after warm-up and after
 the measured requests.
 
 The anchor (``--anchor MODEL.onnx``, started by this script) is what one writes

@@ -1,4 +1,4 @@
-"""A real PyTorch model comes into fw: the book's SimpleConvNet, built in PyTorch, exported with
+r"""A real PyTorch model comes into fw: the book's SimpleConvNet, built in PyTorch, exported with
 torch.onnx.export, imported with `fw import-onnx`, and run by `fw run`'s network on the MNIST test set.
 
 The network is chapter 7's SimpleConvNet written as a PyTorch user would
@@ -13,7 +13,8 @@ build from what it wrote classifies the 10,000 test images; the script reports
 how many of PyTorch's answers fw gives, and the largest difference in scores.
 
     pip install torch==2.13.0 onnx          # the CPU wheel; plus onnxscript for the default exporter
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE FW_DATA_DIR=../shared/data python benchmarks/torch_import.py [--random] [--json]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+        FW_DATA_DIR=../shared/data python benchmarks/torch_import.py [--random] [--json]
 
 Not a test, and not in CI: torch is in no extra of fw's.
 """

@@ -1,4 +1,4 @@
-"""Training speed and accuracy side by side: fw train's loop against PyTorch on CPU.
+r"""Training speed and accuracy side by side: fw train's loop against PyTorch on CPU.
 
 The same task for both: Fashion-MNIST's 60,000 training images, a 784-100-10
 ReLU network (configs/fashion_train.yaml); with --cnn, the book's
@@ -10,7 +10,8 @@ dense 100, ReLU, dense 10); with --deep, the book's DeepConvNet
 medians of the epoch times, which count the training steps only (test accuracy
 is measured after each epoch, outside the timing). Not a test: run it by hand.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train.py [--cnn | --deep] [--epochs 10] [--busy] [--json]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+        python benchmarks/train.py [--cnn | --deep] [--epochs 10] [--busy] [--json]
 
 For the MLP and the SimpleConvNet, fw runs with its config's defaults (He
 init, flat-cosine learning-rate decay) and PyTorch with its own

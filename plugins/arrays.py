@@ -50,7 +50,8 @@ class Arrays(OwnDataset):
         raise FwError(f"{self.path}: holds {held}; the arrays dataset needs x and y, or x_train, y_train, x_test and y_test")
 
     def _pair(self, arrays, xn, yn, examples):
-        """``(x, labels)`` checked: shapes, no NaN or Inf, labels 0 to the classes' count - 1 (``examples`` in the file bound it)."""
+        """``(x, labels)`` checked: shapes, no NaN or Inf,
+        labels 0 to the classes' count - 1 (``examples`` in the file bound it)."""
         x, y = arrays[xn], arrays[yn]
         if x.ndim < 2 or x.dtype.kind not in "biuf" or 0 in x.shape[1:]:
             raise FwError(f"{self.path}: {xn} must be numbers of shape (N, features) "
@@ -94,7 +95,8 @@ class Arrays(OwnDataset):
         return mean, std
 
     def _learn(self, x, y, also=None):
-        """Class names and example shape from the data, unless training's were restored (``_pair`` checked the labels)."""
+        """Class names and example shape from the data,
+        unless training's were restored (``_pair`` checked the labels)."""
         top = max(int(y.max(initial=0)), int(also.max(initial=0)) if also is not None else 0)
         if self._info is None:
             names = self.classes or [str(i) for i in range(max(top + 1, 2))]

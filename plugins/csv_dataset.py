@@ -142,7 +142,8 @@ class CSVDataset(OwnDataset):
         return self.preparation.encode(table)
 
     def table_notes(self, table, raw) -> list:
-        """Per row of ``examples_from_table``'s result, a note for ``fw predict`` (unseen category, far-out value) or None."""
+        """Per row of ``examples_from_table``'s result,
+        a note for ``fw predict`` (unseen category, far-out value) or None."""
         return self._prepared().notes(table, raw)
 
 

@@ -1,4 +1,5 @@
-"""``rescale``: ``(x - offset) * scale`` per value, fixed; what an imported model's own arithmetic on its tensor becomes.
+"""``rescale``: ``(x - offset) * scale`` per value, fixed;
+what an imported model's own arithmetic on its tensor becomes.
 
 A model from another framework often prepares its input itself: skl2onnx's
 StandardScaler is ai.onnx.ml's Scaler, a PyTorch model's normalisation a Sub

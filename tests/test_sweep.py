@@ -1,4 +1,5 @@
-"""fw sweep on Optuna: two commands at once on one SQLite study, best.yaml trained again, pruning, divergence, errors."""
+"""fw sweep on Optuna: two commands at once on one SQLite study,
+best.yaml trained again, pruning, divergence, errors."""
 
 import json
 import os

@@ -1,4 +1,5 @@
-"""fw sweep off the bundled path: own datasets (no dataset.root), KEY=VALUE overrides, study names, bad --storage URLs."""
+"""fw sweep off the bundled path: own datasets (no dataset.root),
+KEY=VALUE overrides, study names, bad --storage URLs."""
 
 import contextlib
 import hashlib

@@ -164,7 +164,10 @@ def test_a_row_far_outside_the_training_data_is_answered_with_a_note(capsys, tmp
     low, high, std = width["low"], width["high"], width["std"]
     far = high + 12 * std
     rows = tmp_path / "new.csv"
-    rows.write_text(f"petal_width,petal_length,sepal_width,sepal_length\n100,70,40,10\n100,{high + 9 * std},40,10\n100,{far},40,10\n")
+    rows.write_text(
+        "petal_width,petal_length,sepal_width,sepal_length\n100,70,40,10\n"
+        f"100,{high + 9 * std},40,10\n100,{far},40,10\n"
+    )
     code, out, err = fw(capsys, "predict", cfg, rows, "--json")
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]

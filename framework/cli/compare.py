@@ -82,7 +82,8 @@ def compare(args):
 
 
 def expand(names):
-    """Each name, with a quoted pattern (``'ch6_optimizer_*'``) expanded over folders and YAML files here, else bundled configs."""
+    """Each name, with a quoted pattern (``'ch6_optimizer_*'``)
+    expanded over folders and YAML files here, else bundled configs."""
     import fnmatch
 
     from ..data import bundled

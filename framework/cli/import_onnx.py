@@ -1,4 +1,5 @@
-"""``fw import-onnx``: a sequential ONNX model (PyTorch's, Keras's, skl2onnx's, fw's own) as an fw config and its weights."""
+"""``fw import-onnx``: a sequential ONNX model (PyTorch's,
+Keras's, skl2onnx's, fw's own) as an fw config and its weights."""
 
 import argparse
 

@@ -78,7 +78,8 @@ def classified(net, x, batches):
 
 
 def probabilities_of(y, x, batches):
-    """The network's output ``y`` for ``x`` as class probabilities; one that is not finite is one line naming its input."""
+    """The network's output ``y`` for ``x`` as class probabilities;
+    one that is not finite is one line naming its input."""
     y = np.asarray(y, np.float64)
     if not np.isfinite(y).all():
         i = int(np.flatnonzero(~np.isfinite(y.reshape(len(y), -1)).all(axis=1))[0])

@@ -151,7 +151,8 @@ DATASET_KEYS = tuple(SCHEMA["dataset"])
 
 
 def check_section(fail, cls, values, prefix=""):
-    """Every key of the ``cls`` section in ``values`` against its field: ``fail(key, want)`` on the first that does not fit."""
+    """Every key of the ``cls`` section in ``values`` against its field:
+    ``fail(key, want)`` on the first that does not fit."""
     for f in fields(cls):
         key, value, want = f"{prefix}{f.name}", values[f.name], f.metadata.get("want")
         kind = next((a for a in (f.type, *typing.get_args(f.type)) if is_dataclass(a)), None)
@@ -182,5 +183,6 @@ PATH_KEYS = (("weights", "path"),)
 
 
 def dataset_path_key(key) -> bool:
-    """Is this ``dataset:`` key a path? ``root``, ``path``, ``test_path``, ...: a dataset's parameters follow this rule."""
+    """Is this ``dataset:`` key a path? ``root``, ``path``,
+    ``test_path``, ...: a dataset's parameters follow this rule."""
     return isinstance(key, str) and (key in ("root", "path") or key.endswith("_path"))

@@ -38,7 +38,8 @@ class _Checker:
         self.config, self.path, self.overrides, self.text = config, path, overrides, text
 
     def source_of(self, key):
-        """The last override that set ``key`` (or a parent of it), else the file (and the line, when it sets the key)."""
+        """The last override that set ``key`` (or a parent of it),
+        else the file (and the line, when it sets the key)."""
         dotted = re.sub(r"\[(\d+)\]", r".\1", key) + "."
         for o in reversed(self.overrides):
             if dotted.startswith(re.sub(r"\[(\d+)\]", r".\1", o.split("=", 1)[0].strip()) + "."):

@@ -11,7 +11,8 @@ files name the arrays (``0.W``, ``2.running_mean``), nodes after their layer
 (``0.dense/Gemm``), so a checker's complaint names the layer that caused it.
 The model's metadata holds the class names (a JSON list), the fw version, the
 config (a path in it cut to its file name: a model carries no machine's paths)
-and, for a table, ``features`` and ``columns`` (each column's name and type). The model passes ``onnx.checker.check_model(full_check=True)``, and
+and, for a table, ``features`` and ``columns`` (each column's name and
+type). The model passes ``onnx.checker.check_model(full_check=True)``, and
 each layer's output has the shape its ``build`` promised, before anything is
 written.
 """

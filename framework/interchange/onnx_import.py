@@ -341,7 +341,8 @@ class OnnxTable:
         return sorted(self._w.nodes[j].op_type for j in self._w.users[x] if j not in self.taken)
 
     def join(self, xs, op_type):
-        """The one ``op_type`` node that reads every tensor of ``xs``, read by nothing else (a Concat of the columns)."""
+        """The one ``op_type`` node that reads every tensor of ``xs``,
+        read by nothing else (a Concat of the columns)."""
         users = {j for x in xs for j in self._w.users[x]}
         j = min(users) if len(users) == 1 else None
         if j is None or self._w.nodes[j].op_type != op_type or j in self.taken:
@@ -350,7 +351,8 @@ class OnnxTable:
         return _TableNode(self, j, self._w.nodes[j])
 
     def step(self, x, *op_types):
-        """The nodes reading tensor ``x``: exactly ``op_types`` (standard ops; LabelEncoder of ai.onnx.ml), in that order."""
+        """The nodes reading tensor ``x``: exactly ``op_types`` (standard ops;
+        LabelEncoder of ai.onnx.ml), in that order."""
         users = [j for j in self._w.users[x] if j not in self.taken]
         found = sorted(self._w.nodes[j].op_type for j in users)
         if found != sorted(op_types):
@@ -609,7 +611,8 @@ class _Walker:
         raise self.fail(i, node, f"fw has no layer for this op; fw's layers and the installed plugins' read {ops}")
 
     def _layer(self, i, node, cls, got, shape):
-        """Add the layer ``from_onnx`` returned (``(entry, arrays)``) and return its output shape, from its own ``build``."""
+        """Add the layer ``from_onnx`` returned (``(entry, arrays)``)
+        and return its output shape, from its own ``build``."""
         ok = isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict) and all(isinstance(k, str) for k in got[1])
         entry = got[0] if ok else None
         name = entry if isinstance(entry, str) else entry.get("name") if isinstance(entry, dict) else None

@@ -125,7 +125,8 @@ class Registry:
         return sorted(n for n in self._classes[table].keys() | self._declared[table].keys() if self._in_view(kind, n))
 
     def listed(self, kind) -> list[str]:
-        """The names ``fw plugins`` lists under ``kind``: those no narrower kind lists (layers that are not activations)."""
+        """The names ``fw plugins`` lists under ``kind``:
+        those no narrower kind lists (layers that are not activations)."""
         narrower = self._narrower(kind)[1:]
         return [n for n in self.names(kind) if not any(self._in_view(k, n) for k in narrower)]
 

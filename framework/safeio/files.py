@@ -226,7 +226,8 @@ def refuse_system_path(path, what):
 
 
 def check_writable(path: Path, what: str, overwrite: bool):
-    """Refuse, before any work, an output that is a folder, read-only, a system path, or already there without --force."""
+    """Refuse, before any work, an output that is a folder,
+    read-only, a system path, or already there without --force."""
     refuse_system_path(path, what)
     if path.is_dir():
         raise FwError(f"{what} {path} is a folder; give a file name")

@@ -16,7 +16,8 @@ _PLAIN = (str, int, float, bool, type(None))
 
 
 def clip(text: str, limit: int = LIMIT) -> str:
-    """``text`` on one line of at most ``limit`` characters, escape codes escaped (``printable``); ``...`` marks a cut."""
+    """``text`` on one line of at most ``limit`` characters,
+    escape codes escaped (``printable``); ``...`` marks a cut."""
     head = text[: 2 * limit]  # collapse whitespace only in what can be shown
     line = printable(" ".join(head.split()))
     if len(line) > limit or len(head) < len(text):

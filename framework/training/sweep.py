@@ -77,7 +77,8 @@ class Plan:
         return Path(self.cfg.weights.path).parent / self.study
 
     def check(self):
-        """Before any trial: every ``sweep.params`` key, at each end of its range (or each choice), makes a valid config."""
+        """Before any trial: every ``sweep.params`` key,
+        at each end of its range (or each choice), makes a valid config."""
         from ..config.assemble import check_names
         from ..plugin_system.manager import get_registry
         from ..safeio.files import ensure_writable_dir
@@ -311,7 +312,8 @@ class _Report(Callback):
 
 
 def objective(trial, plan, cache):
-    """One trial: ``fw train`` with the trial's overrides, in ``plan.folder/trial_N``; its value at the weights' epoch."""
+    """One trial: ``fw train`` with the trial's overrides,
+    in ``plan.folder/trial_N``; its value at the weights' epoch."""
     import optuna
 
     from . import record

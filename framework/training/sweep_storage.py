@@ -1,4 +1,5 @@
-"""Where ``fw sweep`` keeps a study: the ``--storage`` URL, checked before Optuna opens it (SQLAlchemy comes with Optuna).
+"""Where ``fw sweep`` keeps a study: the ``--storage`` URL,
+checked before Optuna opens it (SQLAlchemy comes with Optuna).
 
 - SQLite: a file; not memory (each process would see a study of its own),
   not a folder, nothing under /dev, /proc or /sys, and never a file of the
@@ -28,7 +29,8 @@ EXAMPLES = "e.g. sqlite:///runs/sweep.db or postgresql://user:password@host/db"
 
 
 def checked_url(text: str) -> str:
-    """The URL that ``fw sweep`` hands Optuna, with a PostgreSQL driver named; a one-line FwError if it cannot be used."""
+    """The URL that ``fw sweep`` hands Optuna, with a PostgreSQL driver named;
+    a one-line FwError if it cannot be used."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 

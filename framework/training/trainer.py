@@ -127,7 +127,8 @@ class Trainer:
         return self.history
 
     def check_data(self, x, t):
-        """Digest the train split (``checkpoint.data_digest``); after ``resume``, refuse examples other than the checkpoint's.
+        """Digest the train split (``checkpoint.data_digest``);
+        after ``resume``, refuse examples other than the checkpoint's.
 
         The same array objects as the last call are not digested again (0.1 s
         for Fashion-MNIST): ``fw train --resume`` checks before its "resuming"
@@ -171,7 +172,8 @@ class Trainer:
             )
 
     def _epoch(self, epoch, x, t, rows, batch, run):
-        """One pass over ``rows`` in shuffled mini-batches, in the ``batch`` buffers: ``(mean loss, running accuracy)``."""
+        """One pass over ``rows`` in shuffled mini-batches,
+        in the ``batch`` buffers: ``(mean loss, running accuracy)``."""
         xb, tb = batch
         n, bs, epochs = len(rows), len(xb), self.cfg.train.epochs
         steps = math.ceil(n / bs)
