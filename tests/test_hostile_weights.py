@@ -281,8 +281,11 @@ def write_zip(path, members, entries=None):
             f.write(name)
             for chunk in chunks:
                 f.write(chunk)
-            entry = struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, flags, method, 0, 33, crc, data_size, size,
-                                len(name), 0, 0, 0, 0, 0, offset)
+            entry = struct.pack(
+                "<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0,  # 4s4B: signature, versions made by and needed
+                flags, method, 0, 33, crc, data_size, size,  # 4HL2L: flags, method, time, date, CRC-32, sizes
+                len(name), 0, 0, 0, 0, 0, offset,  # 5H2L: name length, extra, comment, disk, attributes; offset
+            )  # fmt: skip  # one line per group of the record's format string, not one per field
             directory.append(entry + name)
         if entries:
             entry = directory[0][:46]
