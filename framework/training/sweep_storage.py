@@ -176,7 +176,8 @@ def _check_sqlite(url):
     refuse_system_path(path, "--storage")
     folder = next((p for p in path.absolute().parents if p.exists()), None)
     if folder is not None and not folder.is_dir():
-        raise FwError(f"--storage {shown(url)}: {folder} is not a folder; give a database file in one, e.g. sqlite:///runs/sweep.db")
+        raise FwError(f"--storage {shown(url)}: {folder} is not a folder; "
+                      "give a database file in one, e.g. sqlite:///runs/sweep.db")
     if path.is_dir():
         raise FwError(f"--storage {shown(url)}: {path} is a folder; give a file in it, e.g. sqlite:///{path / 'sweep.db'}")
     if path.exists() and not path.is_file():
