@@ -66,7 +66,7 @@ def anchor_app(model_path, name, classes):
             body = await request.json()
             x = np.asarray(body["instances"], np.float32).reshape(-1, 784) / np.float32(255)
             top = int(body.get("top", 1))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any bad request is a 400, as in fw serve
             return JSONResponse({"error": str(e)}, status_code=400)
         p = session.run(None, {"input": x})[0].astype(np.float64)
         order = np.argsort(-p, axis=1, kind="stable")[:, :top]

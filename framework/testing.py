@@ -396,7 +396,7 @@ def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape):
 def _check_onnx(fail, layer, x, y):
     """The layer exported alone runs in ONNX Runtime and gives ``y`` for ``x``; skipped without onnxruntime."""
     try:
-        import onnx  # noqa: F401
+        import onnx  # noqa: F401 - only whether it is installed
         import onnxruntime
     except ImportError:
         return

@@ -101,7 +101,7 @@ def _lookup(cls, attr):
 def _getset(owner, attr, obj):
     try:
         value = owner.__dict__[attr].__get__(obj)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a hostile descriptor may raise anything
         return "?"
     return value if type(value) is str else "?"
 
