@@ -220,7 +220,10 @@ def test_pickle_bombs_stay_near_a_good_runs_memory(tmp_path, book_weights):
     declared.write_bytes(b"\x80\x05}" + sbu("W1") + b"\x96" + struct.pack("<Q", 8 << 30) + b"s.")
     # One 2 MiB string in the file, copied into 400 arrays through the memo: 800 MiB
     text = "\0" * (2 * MiB)
-    state = lambda: (1, (2 * MiB,), np.dtype("u1"), False, Reduce(codecs.encode, text, "latin1"))  # noqa: E731 - a new state per array
+
+    def state():  # a new one per array
+        return 1, (2 * MiB,), np.dtype("u1"), False, Reduce(codecs.encode, text, "latin1")
+
     copies = {f"W{i}": Reduce(np._core.multiarray._reconstruct, np.ndarray, (0,), b"b", state=state()) for i in range(1, 401)}
     reused = tmp_path / "reused.pkl"
     reused.write_bytes(pickle.dumps(copies, 2))
