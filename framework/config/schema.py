@@ -13,7 +13,7 @@ not fw's one line saying what the key must be.
 import copy
 import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from typing import Any
+from typing import Any, Optional
 
 from ..core.callback import METRICS
 from ..core.params import Named, fits
@@ -50,13 +50,13 @@ class DatasetKeys:
     flatten: bool = setting(True, "true or false")
     one_hot_label: bool = setting(False, "true or false")
     # N: the first N examples of the split, after a seeded shuffle
-    limit: int | None = setting(None, "a positive whole number (the first N examples, shuffled) or null", lambda v: v > 0)
+    limit: Optional[int] = setting(None, "a positive whole number (the first N examples, shuffled) or null", lambda v: v > 0)
 
 
 @dataclass
 class ModelKeys:
     # The network: a list of layers, each a name (relu) or a mapping ({name: dense, units: 100}).
-    layers: list[Named] | None = setting(
+    layers: Optional[list[Named]] = setting(
         None,
         "a list of layers, e.g. [{name: dense, units: 10}, softmax]",
         lambda v: len(v) > 0,
@@ -64,17 +64,17 @@ class ModelKeys:
     )
     # Or the shorthand model.sizes: dense layers of these sizes, model.activation between
     # them and model.output_activation last. With neither, the book's [784, 50, 100, 10].
-    sizes: list[int] | None = setting(
+    sizes: Optional[list[int]] = setting(
         None, "a list of at least two positive whole numbers, e.g. [784,50,100,10]", lambda v: len(v) >= 2 and min(v) > 0
     )
     # null: sigmoid; a name, or {name: ..., <parameter>: ...}
-    activation: Named | None = setting(None, "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}")
+    activation: Optional[Named] = setting(None, "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}")
     # null: softmax
-    output_activation: Named | None = setting(None, "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}")
+    output_activation: Optional[Named] = setting(None, "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}")
     # for the random initialisation when weights is null
     seed: int = setting(0, "a whole number, 0 or more", lambda v: v >= 0)
     # null: the activation's own (he for relu, xavier for sigmoid); or {name: normal, std: 0.01}
-    init: Named | None = setting(
+    init: Optional[Named] = setting(
         None, "null, an initialiser name (he, xavier, normal) or a mapping like {name: normal, std: 0.01}"
     )
 
@@ -86,12 +86,12 @@ class WeightsKeys:
 
     importer: str = setting("pickle", "an importer name such as pickle")
     # null: downloaded from url into $FW_DATA_DIR/weights/ (or ~/.cache/fw/weights/)
-    path: str | None = setting(None, "a string or null")
-    url: str | None = setting(None, "a string or null")
+    path: Optional[str] = setting(None, "a string or null")
+    url: Optional[str] = setting(None, "a string or null")
     # checked against the file, downloaded or already there (validate: 64 hex digits)
-    sha256: Any | None = setting(None, "64 hex digits or null")
+    sha256: Optional[Any] = setting(None, "64 hex digits or null")
     # what fw train writes: a weight writer's name (npz, pickle, ...); null: the importer's
-    format: str | None = setting(None, "a weight writer's name (fw plugins lists them: npz, pickle, ...) or null")
+    format: Optional[str] = setting(None, "a weight writer's name (fw plugins lists them: npz, pickle, ...) or null")
 
 
 @dataclass
@@ -127,7 +127,7 @@ class SweepKeys:
     trials: int = setting(20, "a positive whole number", lambda v: v > 0)
     # tpe, random or grid, seeded from train.seed
     sampler: str = setting("tpe", one_of(SAMPLERS), lambda v: v in SAMPLERS)
-    pruner: str | None = setting("median", one_of(PRUNERS), lambda v: v in PRUNERS)
+    pruner: Optional[str] = setting("median", one_of(PRUNERS), lambda v: v in PRUNERS)
     # KEY: {low: ..., high: ..., log: true} or KEY: [choice, ...]
     params: dict = setting({}, "a mapping of config keys to ranges or lists")
 
@@ -136,7 +136,7 @@ class SweepKeys:
 class Config:
     dataset: DatasetKeys = section(DatasetKeys, "a mapping with name, split, ...")
     model: ModelKeys = section(ModelKeys, "a mapping with layers (or sizes, activation, output_activation)")
-    weights: WeightsKeys | None = section(WeightsKeys, "a mapping with importer and path, or null for a random initialisation")
+    weights: Optional[WeightsKeys] = section(WeightsKeys, "a mapping with importer and path, or null for a random initialisation")
     train: TrainKeys = section(TrainKeys, "a mapping with epochs, batch_size, optimizer, loss, ...")
     sweep: SweepKeys = section(SweepKeys, "a mapping with metric, trials, sampler, pruner and params")
     batch_size: int = setting(100, "a positive whole number, e.g. batch_size=100", lambda v: v > 0)  # fw run's
@@ -151,8 +151,7 @@ DATASET_KEYS = tuple(SCHEMA["dataset"])
 
 
 def check_section(fail, cls, values, prefix=""):
-    """Every key of the ``cls`` section in ``values`` against its field:
-    ``fail(key, want)`` on the first that does not fit."""
+    """Every key of the ``cls`` section in ``values`` against its field: ``fail(key, want)`` on the first that does not fit."""
     for f in fields(cls):
         key, value, want = f"{prefix}{f.name}", values[f.name], f.metadata.get("want")
         kind = next((a for a in (f.type, *typing.get_args(f.type)) if is_dataclass(a)), None)
@@ -183,6 +182,5 @@ PATH_KEYS = (("weights", "path"),)
 
 
 def dataset_path_key(key) -> bool:
-    """Is this ``dataset:`` key a path? ``root``, ``path``,
-    ``test_path``, ...: a dataset's parameters follow this rule."""
+    """Is this ``dataset:`` key a path? ``root``, ``path``, ``test_path``, ...: a dataset's parameters follow this rule."""
     return isinstance(key, str) and (key in ("root", "path") or key.endswith("_path"))
