@@ -1,4 +1,4 @@
-"""Where a training step of a ConvNet config spends its time, layer by layer.
+r"""Where a training step of a ConvNet config spends its time, layer by layer.
 
 Runs fw train's own step (Trainer.step and the optimizer) on batches of 100
 Fashion-MNIST training images, with a timer around every layer's forward and
@@ -8,7 +8,8 @@ configs/fashion_cnn.yaml (the SimpleConvNet, the default) or
 configs/fashion_deep_cnn.yaml (the DeepConvNet). Not a test: run it by hand,
 beside benchmarks/train.py --cnn or --deep.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/cnn_profile.py [--config fashion_deep_cnn.yaml] [--steps 300]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+        python benchmarks/cnn_profile.py [--config fashion_deep_cnn.yaml] [--steps 300]
 """
 
 import argparse
@@ -88,7 +89,8 @@ def main():
     whole = time.perf_counter() - start
     per_step = {k: v / args.steps * 1e3 for k, v in totals.items()}
     parts = sum(per_step.values())
-    print(f"{args.steps} steps of batch {bs}: {whole / args.steps * 1e3:.2f} ms a step ({whole / args.steps * 600:.1f} s an epoch)")
+    print(f"{args.steps} steps of batch {bs}: {whole / args.steps * 1e3:.2f} "
+          f"ms a step ({whole / args.steps * 600:.1f} s an epoch)")
     for key in sorted(per_step, key=lambda k: (int(k.split()[0]) if k[0].isdigit() else 99, "backward" in k)):
         print(f"  {key:<32} {per_step[key]:7.2f} ms")
     print(f"  {'rest (batch copy, loss, ...)':<32} {whole / args.steps * 1e3 - parts:7.2f} ms")

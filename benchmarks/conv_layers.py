@@ -25,7 +25,6 @@ import argparse
 import json
 import statistics
 import time
-
 import warnings
 from pathlib import Path
 
@@ -139,8 +138,10 @@ def main(argv=None):
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"one core, numpy float32 1024^3 on one thread: {peak:.0f} GFLOP/s; fw {result['workers']} workers, torch {result['torch_threads']} threads")
-    print(f"{'layer (batch of 100)':28} {'forward ms: fw / PyTorch':>26} {'GFLOP/s':>12} {'backward ms: fw / PyTorch':>27} {'GFLOP/s':>12}")
+    print(f"one core, numpy float32 1024^3 on one thread: {peak:.0f} GFLOP/s; "
+          f"fw {result['workers']} workers, torch {result['torch_threads']} threads")
+    print(f"{'layer (batch of 100)':28} {'forward ms: fw / PyTorch':>26} "
+          f"{'GFLOP/s':>12} {'backward ms: fw / PyTorch':>27} {'GFLOP/s':>12}")
     for r in rows:
         fwd = f"{r['fw forward ms']:.2f} / {r['PyTorch forward ms']:.2f}"
         bwd = f"{r['fw backward ms']:.2f} / {r['PyTorch backward ms']:.2f}"

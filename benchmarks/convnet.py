@@ -35,7 +35,7 @@ import numpy as np
 import framework as fw
 
 sys.path.insert(0, str(Path(__file__).parent))
-from forward import interleaved  # noqa: E402
+from forward import interleaved
 
 REPO = Path(__file__).resolve().parents[1]
 NETS = {  # config, weights file, the book's count of correct answers
@@ -147,7 +147,8 @@ def main(argv=None):
             busy.wait()
     ratios = {name: [a / b for a, b in zip(times["fw"], v)] for name, v in times.items()}
     result = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+                   f"Python {platform.python_version()}, numpy {np.__version__}",
         "net": args.net,
         "busy_core": args.busy,
         "notes": notes,

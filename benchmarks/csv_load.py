@@ -1,4 +1,4 @@
-"""How long the csv dataset takes to load a table: 100,000 rows of 20 columns and a label.
+r"""How long the csv dataset takes to load a table: 100,000 rows of 20 columns and a label.
 
 Two tables: 20 numeric columns; and 15 numeric and 5 of words with blanks
 (``--categorical 5``, the default; 0 for numbers only). It writes the CSV into a
@@ -8,7 +8,8 @@ standardise, one-hot: ``CSVDataset.load("train")`` on a fresh instance) and
 numpy.loadtxt of the numeric columns of the same file (its C parser, no
 checks), and prints medians with their range:
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/csv_load.py [--rows 100000] [--categorical 5] [--rounds 7] [--json]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+        python benchmarks/csv_load.py [--rows 100000] [--categorical 5] [--rounds 7] [--json]
 """
 
 import argparse
@@ -73,7 +74,8 @@ def main():
         print(json.dumps(result))
         return
     kinds = f"{numeric} numeric and {args.categorical} word columns with blanks" if args.categorical else f"{args.columns} numeric columns"
-    print(f"{args.rows:,} rows x {kinds} + a label ({size / 1e6:.1f} MB), {args.rounds} rounds (numpy.loadtxt: the {numeric} numeric):")
+    print(f"{args.rows:,} rows x {kinds} + a label ({size / 1e6:.1f} MB), "
+          f"{args.rounds} rounds (numpy.loadtxt: the {numeric} numeric):")
     for name in times:
         r = result[name]
         print(f"  {name:<14} {r['median_s']:.2f} s [{r['min_s']:.2f}-{r['max_s']:.2f}]")

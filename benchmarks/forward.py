@@ -28,7 +28,7 @@ import numpy as np
 import framework as fw
 
 sys.path.insert(0, str(Path(__file__).parent))
-import book_method  # noqa: E402  the book's sigmoid/softmax/predict, shared with the process benchmark
+import book_method  # the book's sigmoid/softmax/predict, shared with the process benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED_CORRECT = 9352
@@ -192,7 +192,7 @@ def profile(net, x, rounds=30):
     ``classify`` call, medians of ``rounds`` calls, in ms (the rest is the NaN check and argmax)."""
     layers = net.layers[:-1] if net.layers[-1].monotonic else net.layers  # classify skips softmax
     spent = {f"{i} {layer.name}": [] for i, layer in enumerate(layers)}
-    for (key, times), layer in zip(spent.items(), layers):
+    for times, layer in zip(spent.values(), layers):
         def timed(x, out, step=layer.forward_into, times=times):
             start = time.perf_counter()
             try:
@@ -224,7 +224,7 @@ def main(argv=None):
     parser.add_argument("--pause", type=float, default=0.2, help="seconds of rest after each call (default 0.2)")
     parser.add_argument("--net", choices=list(NETS), default="book",
                         help="book: the pretrained 784-50-100-10 sigmoid network (default); "
-                        "relu: 784-100-10 ReLU with fw's seeded random weights (no book method)")  # fmt: skip
+                        "relu: 784-100-10 ReLU with fw's seeded random weights (no book method)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--profile", action="store_true", help="time fw's layers one by one instead")
     args = parser.parse_args(argv)

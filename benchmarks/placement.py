@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import convnet  # noqa: E402
-import forward  # noqa: E402
-
-from framework.core import threads  # noqa: E402
+import convnet
+import forward
+from framework.core import threads
 
 
 def without_placement(workers):
@@ -76,7 +75,7 @@ def main(argv=None):
             busy.wait()
     ratios = [a / b for a, b in zip(times["placed"], times["not placed"])]
     print(f"{args.net}: classify the 10,000 MNIST test images after a {pause} s pause, {args.rounds} rounds each"
-          f"{', one core kept busy' if args.busy else ''}")  # fmt: skip
+          f"{', one core kept busy' if args.busy else ''}")
     for how, values in times.items():
         print(f"{how:12} {statistics.median(values) * 1e3:8.1f} ms [{min(values) * 1e3:.1f}-{max(values) * 1e3:.1f}]")
     print(f"placed / not placed, by round: {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]")

@@ -227,7 +227,7 @@ def _import_groups(env):
     out = subprocess.run(
         [str(BIN / "python"), "-X", "importtime", str(BIN / "fw"), "run", CONFIG],
         env=env, cwd=REPO, capture_output=True, text=True,
-    )  # fmt: skip
+    )
     groups = {}
     for line in out.stderr.splitlines():
         m = re.match(r"import time:\s+(\d+) \|\s+\d+ \|\s*(\S+)", line)

@@ -12,7 +12,8 @@ soon as the last is answered, cycling through the MNIST test images. Every
 answer's class is checked against the first round's; a non-200 or a wrong
 class is an error. The servers take turns (fw, anchor, fw, anchor, ...), so
 a noisy neighbour slows both alike; the figures are each server's median
-round, and the ratio is the median of each round's fw / anchor. Memory is the server's resident set (VmRSS) after warm-up and after
+round, and the ratio is the median of each round's fw / anchor.
+Memory is the server's resident set (VmRSS) after warm-up and after
 the measured requests.
 
 The anchor (``--anchor MODEL.onnx``, started by this script) is what one writes
@@ -65,7 +66,7 @@ def anchor_app(model_path, name, classes):
             body = await request.json()
             x = np.asarray(body["instances"], np.float32).reshape(-1, 784) / np.float32(255)
             top = int(body.get("top", 1))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any bad request is a 400, as in fw serve
             return JSONResponse({"error": str(e)}, status_code=400)
         p = session.run(None, {"input": x})[0].astype(np.float64)
         order = np.argsort(-p, axis=1, kind="stable")[:, :top]
@@ -106,7 +107,7 @@ async def load(port, path, bodies, total, expected=None):
             for i in next_request:
                 body = bodies[i % len(bodies)]
                 head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+                        f"Content-Length: {len(body)}\r\n\r\n").encode()
                 start = time.perf_counter()
                 writer.write(head + body)
                 status = await reader.readline()
@@ -213,7 +214,7 @@ def main():
     for label in servers:
         s = summary[label]
         print(f"{label:<22} {s['requests_per_s']:7.0f} req/s  p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms  "
-              f"errors {s['errors']:.0f}  RSS {s['rss_warm_mib']:.0f} -> {s['rss_after_mib']:.0f} MiB")  # fmt: skip
+              f"errors {s['errors']:.0f}  RSS {s['rss_warm_mib']:.0f} -> {s['rss_after_mib']:.0f} MiB")
     low, high = summary["ratio_range"]
     print(f"fw / anchor: {summary['ratio_fw_over_anchor']:.2f}x requests per second (median of the rounds' ratios; "
           f"{low:.2f} to {high:.2f}); load average {', '.join(f'{v:.2f}' for v in summary['load_average'])}")

@@ -1,4 +1,4 @@
-"""A real PyTorch model comes into fw: the book's SimpleConvNet, built in PyTorch, exported with
+r"""A real PyTorch model comes into fw: the book's SimpleConvNet, built in PyTorch, exported with
 torch.onnx.export, imported with `fw import-onnx`, and run by `fw run`'s network on the MNIST test set.
 
 The network is chapter 7's SimpleConvNet written as a PyTorch user would
@@ -13,7 +13,8 @@ build from what it wrote classifies the 10,000 test images; the script reports
 how many of PyTorch's answers fw gives, and the largest difference in scores.
 
     pip install torch==2.13.0 onnx          # the CPU wheel; plus onnxscript for the default exporter
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE FW_DATA_DIR=../shared/data python benchmarks/torch_import.py [--random] [--json]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+        FW_DATA_DIR=../shared/data python benchmarks/torch_import.py [--random] [--json]
 
 Not a test, and not in CI: torch is in no extra of fw's.
 """
@@ -69,10 +70,10 @@ def export(torch, net, path, dynamo):
     if dynamo:
         batch = torch.export.Dim("batch")
         torch.onnx.export(net, (x,), str(path), input_names=["image"], output_names=["scores"], dynamo=True,
-                          external_data=False, dynamic_shapes=({0: batch},))  # fmt: skip
+                          external_data=False, dynamic_shapes=({0: batch},))
     else:
         torch.onnx.export(net, (x,), str(path), input_names=["image"], output_names=["scores"], dynamo=False,
-                          dynamic_axes={"image": {0: "batch"}, "scores": {0: "batch"}})  # fmt: skip
+                          dynamic_axes={"image": {0: "batch"}, "scores": {0: "batch"}})
 
 
 def compare(torch, net, dynamo, work, x, t):
@@ -85,7 +86,7 @@ def compare(torch, net, dynamo, work, x, t):
     ran = subprocess.run(
         [sys.executable, "-m", "framework.cli", "import-onnx", str(path), str(out), f"dataset.root={data_dir() / 'mnist'}", "--force"],
         capture_output=True, text=True,
-    )  # fmt: skip
+    )
     if ran.returncode:
         return {"exporter": path.stem, "error": ran.stderr.strip()}
     imported = fw.build_network(fw.load_config(str(out)))
@@ -129,14 +130,16 @@ def main():
     if args.json:
         print(json.dumps({"torch": torch.__version__, "weights": "random" if args.random else "params.pkl", "results": results}))
         return
-    print(f"PyTorch {torch.__version__}, the book's SimpleConvNet with {'random' if args.random else 'its trained (params.pkl)'} weights, MNIST test set")
+    print(f"PyTorch {torch.__version__}, the book's SimpleConvNet with "
+          f"{'random' if args.random else 'its trained (params.pkl)'} weights, MNIST test set")
     for r in results:
         if "error" in r:
             print(f"  {r['exporter']}: {r['error']}")
             continue
         print(
             f"  {r['exporter']}: {r['nodes']} nodes -> {', '.join(r['layers'])}\n"
-            f"    fw gives PyTorch's class for {r['agree']}/{r['total']} images; largest score difference {r['max_score_difference']:.2e}; "
+            f"    fw gives PyTorch's class for {r['agree']}/{r['total']} images; "
+            f"largest score difference {r['max_score_difference']:.2e}; "
             f"accuracy fw {r['fw_correct']}/{r['total']}, PyTorch {r['torch_correct']}/{r['total']}"
         )
 

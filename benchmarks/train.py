@@ -1,4 +1,4 @@
-"""Training speed and accuracy side by side: fw train's loop against PyTorch on CPU.
+r"""Training speed and accuracy side by side: fw train's loop against PyTorch on CPU.
 
 The same task for both: Fashion-MNIST's 60,000 training images, a 784-100-10
 ReLU network (configs/fashion_train.yaml); with --cnn, the book's
@@ -10,7 +10,8 @@ dense 100, ReLU, dense 10); with --deep, the book's DeepConvNet
 medians of the epoch times, which count the training steps only (test accuracy
 is measured after each epoch, outside the timing). Not a test: run it by hand.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train.py [--cnn | --deep] [--epochs 10] [--busy] [--json]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+        python benchmarks/train.py [--cnn | --deep] [--epochs 10] [--busy] [--json]
 
 For the MLP and the SimpleConvNet, fw runs with its config's defaults (He
 init, flat-cosine learning-rate decay) and PyTorch with its own
@@ -39,7 +40,7 @@ from framework.core.schedules import SCHEDULES
 from framework.training.trainer import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
-from convnet import busy_core  # noqa: E402
+from convnet import busy_core
 
 # Not in the [bench] extra: PyPI's torch is the CUDA build, with ~3 GB of nvidia wheels.
 TORCH_CPU = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
@@ -124,7 +125,7 @@ def main():
         ("fashion_deep_cnn.yaml", "DeepConvNet") if args.deep
         else ("fashion_cnn.yaml", "SimpleConvNet") if args.cnn
         else ("fashion_train.yaml", "784-100-10 ReLU")
-    )  # fmt: skip
+    )
     cfg = fw.load_config(
         REPO / "configs" / config,
         [f"dataset.root={root}", f"weights.path={tempfile.mkdtemp()}/w.npz", f"train.epochs={args.epochs}"],
@@ -170,7 +171,8 @@ def main():
         print(json.dumps({**figures, "fw_over_pytorch_by_epoch": ratios, "notes": notes}, indent=2))
         return
     print(machine)
-    print(f"Fashion-MNIST, {task}, Adam lr 0.001, batch 100, {args.epochs} epochs each{', one core kept busy' if args.busy else ''}")
+    print(f"Fashion-MNIST, {task}, Adam lr 0.001, batch 100, "
+          f"{args.epochs} epochs each{', one core kept busy' if args.busy else ''}")
     print(f"{'method':<34} {'median s/epoch':>14} {'min-max':>15} {'fw / method':>12} {'test acc':>9}")
     for name, s in summary.items():
         spread = "{:.2f}-{:.2f}".format(*s["spread_seconds"])

@@ -53,8 +53,8 @@ try:
 except ImportError:  # a checkout from before framework/ was split into packages
     from framework.train import Trainer
 data = os.environ["FW_DATA_DIR"]
-cfg = fw.load_config(sys.argv[1] + "/configs/fashion_train.yaml",
-                     [f"dataset.root={data}/fashion-mnist", f"weights.path={tempfile.mkdtemp()}/w.npz", "train.epochs=2"])
+overrides = [f"dataset.root={data}/fashion-mnist", f"weights.path={tempfile.mkdtemp()}/w.npz", "train.epochs=2"]
+cfg = fw.load_config(sys.argv[1] + "/configs/fashion_train.yaml", overrides)
 (x, t), (xt, tt) = load_split(cfg, "train"), load_split(cfg, "test")
 history = Trainer(cfg).fit(x, t, xt, tt)
 print(json.dumps(history[-1].seconds * 1000))

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config.assemble import assemble
-from .core.network import Network
 from .config.datasets import load_split as _load_split
+from .core.network import Network
 from .data.weights import load_weights
 from .data.weights_file import weights_path
 from .errors import FwError, FwWarning

@@ -164,7 +164,8 @@ def _cast(fail, y) -> str:
     )
     return (
         f"; forward returns float32 for float64 input, so the numerical gradient was taken at float32 precision "
-        f"(step {_STEP:g}, tolerance {_RTOL:g}); return x's dtype (e.g. `.astype(x.dtype)`) to let the kit check in float64"
+        f"(step {_STEP:g}, tolerance {_RTOL:g}); "
+        "return x's dtype (e.g. `.astype(x.dtype)`) to let the kit check in float64"
     )
 
 
@@ -253,7 +254,7 @@ def _float32_excess(value, forward, dout, target, idx, base):
             (f[-2] - 8 * f[-1] + 8 * f[1] - f[2]) / (12 * h),
             (3 * f[0] - 4 * f[-1] + f[-2]) / (2 * h),
             (-3 * f[0] + 4 * f[1] - f[2]) / (2 * h),
-        ])  # fmt: skip
+        ])
         beyond = float(np.min(np.abs(value - estimates) - noise - _RTOL * np.abs(estimates)))
         result = result or (beyond, estimates[0])
         if beyond <= 0:
@@ -395,7 +396,7 @@ def _check_layer_backward(fail, cls, input_shape, seed, params, out_shape):
 def _check_onnx(fail, layer, x, y):
     """The layer exported alone runs in ONNX Runtime and gives ``y`` for ``x``; skipped without onnxruntime."""
     try:
-        import onnx  # noqa: F401
+        import onnx  # noqa: F401 - only whether it is installed
         import onnxruntime
     except ImportError:
         return
@@ -555,7 +556,7 @@ def check_weight_importer(cls, path, *, sizes=None):
         importer.load(missing)
     except FwError as e:
         fail(str(missing) in str(e), f"the error for a missing file must name it, got: {e}")
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - any other exception is the finding
         fail(False, f"load of a missing file raised {type(e).__name__}: {e}; raise FwError naming the file")
     else:
         fail(False, f"load({missing}) of a missing file must raise FwError")

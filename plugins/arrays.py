@@ -26,7 +26,7 @@ class Arrays(OwnDataset):
         if classes is not None and not (
             isinstance(classes, list | tuple) and len(classes) >= 2 and all(isinstance(c, str) and c for c in classes)
             and len(set(classes)) == len(classes)
-        ):  # fmt: skip
+        ):
             raise FwError(f"dataset.classes must be null or a list of at least two different class names, got {classes!r}")
         self.classes = list(classes) if classes is not None else None
 
@@ -42,17 +42,20 @@ class Arrays(OwnDataset):
             parts = {split: self._pair(arrays, f"x_{split}", f"y_{split}", examples) for split in self.splits}
             if parts["train"][0].shape[1:] != parts["test"][0].shape[1:] or parts["train"][0].dtype != parts["test"][0].dtype:
                 (a, _), (b, _) = parts["train"], parts["test"]
-                raise FwError(f"{self.path}: x_train is {a.shape[1:]} {a.dtype} per example but x_test {b.shape[1:]} {b.dtype}; they must match")
+                raise FwError(f"{self.path}: x_train is {a.shape[1:]} {a.dtype} per "
+                              f"example but x_test {b.shape[1:]} {b.dtype}; they must match")
             self._learn(*parts["train"], also=parts["test"][1])
             return parts
         held = ", ".join(sorted(arrays)) or "no arrays"
         raise FwError(f"{self.path}: holds {held}; the arrays dataset needs x and y, or x_train, y_train, x_test and y_test")
 
     def _pair(self, arrays, xn, yn, examples):
-        """``(x, labels)`` checked: shapes, no NaN or Inf, labels 0 to the classes' count - 1 (``examples`` in the file bound it)."""
+        """``(x, labels)`` checked: shapes, no NaN or Inf,
+        labels 0 to the classes' count - 1 (``examples`` in the file bound it)."""
         x, y = arrays[xn], arrays[yn]
         if x.ndim < 2 or x.dtype.kind not in "biuf" or 0 in x.shape[1:]:
-            raise FwError(f"{self.path}: {xn} must be numbers of shape (N, features) or (N, H, W) or (N, C, H, W), got {x.dtype} {x.shape}")
+            raise FwError(f"{self.path}: {xn} must be numbers of shape (N, features) "
+                          f"or (N, H, W) or (N, C, H, W), got {x.dtype} {x.shape}")
         if y.ndim != 1 or y.dtype.kind not in "iu":
             raise FwError(f"{self.path}: {yn} must be whole-number labels of shape (N,), got {y.dtype} {y.shape}")
         if len(x) != len(y):
@@ -67,10 +70,12 @@ class Arrays(OwnDataset):
         names = self._info["class_names"] if self._info is not None else self.classes
         if names is not None and top >= len(names):
             source = "dataset.classes" if self.classes else "the weights' classes"
-            raise FwError(f"{self.path}: {yn} holds the label {top}, but {source} names {len(names)} classes (labels 0 to {len(names) - 1})")
+            raise FwError(f"{self.path}: {yn} holds the label {top}, "
+                          f"but {source} names {len(names)} classes (labels 0 to {len(names) - 1})")
         if names is None and top >= max(examples, 2):  # a class per label up to the largest: bounded by the examples
             raise FwError(
-                f"{self.path}: {yn} holds the label {top}, which would make {top + 1:,} classes for {examples:,} examples; "
+                f"{self.path}: {yn} holds the label {top}, "
+                f"which would make {top + 1:,} classes for {examples:,} examples; "
                 "labels number the classes 0, 1, 2, ..., so there cannot be more classes than examples"
             )
         return (x.astype(np.float64) if x.dtype.kind == "b" else x), y.astype(np.int64)
@@ -83,19 +88,22 @@ class Arrays(OwnDataset):
             at = int(np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std)))[0])
             where = f"column {at}" if len(self.shape) == 1 else f"value {at} of each example (flattened)"
             raise FwError(
-                f"{self.path}: the values of {where} of {getattr(self, '_train_x', 'x')} are too large to standardise (their mean or "
+                f"{self.path}: the values of {where} of {getattr(self, '_train_x', 'x')} "
+                "are too large to standardise (their mean or "
                 "standard deviation overflows float64); scale them down"
             )
         return mean, std
 
     def _learn(self, x, y, also=None):
-        """Class names and example shape from the data, unless training's were restored (``_pair`` checked the labels)."""
+        """Class names and example shape from the data,
+        unless training's were restored (``_pair`` checked the labels)."""
         top = max(int(y.max(initial=0)), int(also.max(initial=0)) if also is not None else 0)
         if self._info is None:
             names = self.classes or [str(i) for i in range(max(top + 1, 2))]
             self._info = {"class_names": names, "shape": list(x.shape[1:])}
         if list(x.shape[1:]) != list(self._info["shape"]):
-            raise FwError(f"{self.path}: examples are {tuple(x.shape[1:])}, but the network was trained on {tuple(self._info['shape'])}")
+            raise FwError(f"{self.path}: examples are {tuple(x.shape[1:])}, "
+                          f"but the network was trained on {tuple(self._info['shape'])}")
 
 
 def _examples(arrays, *label_names):
@@ -110,7 +118,10 @@ def _non_finite(x, name, bad):
     where = f"row {row}, column {at}" if x.ndim == 2 else f"row {row}"
     why = ""
     if np.isinf(value) and x.dtype == np.float16:
-        why = " (float16 holds numbers up to 65504: a larger one became Inf when the array was made float16; save it as float32)"
+        why = (
+            " (float16 holds numbers up to 65504: a larger one became "
+            "Inf when the array was made float16; save it as float32)"
+        )
     said = "NaN" if np.isnan(value) else "Inf" if value > 0 else "-Inf"
     return f"{name}[{', '.join(map(str, (row, *map(int, index))))}] ({where}) is {said}{why}"
 

@@ -296,7 +296,7 @@ class Conv2D(Layer):
         return graph.op(
             "Conv", x, graph.weight("W", W), graph.weight("b", b),
             kernel_shape=list(self.kernel_size), strides=list(self.stride), pads=[ph, pw, ph, pw],
-        )  # fmt: skip
+        )
 
 
 class _Pool(Layer):

@@ -28,16 +28,19 @@ class CSVDataset(OwnDataset):
         if features is not None and not (
             isinstance(features, list | tuple) and features and all(isinstance(f, str) for f in features)
         ):
-            raise FwError(f"dataset.features must be null (every column but the label) or a list of column names, got {features!r}")
+            raise FwError("dataset.features must be null (every column but the label) "
+                          f"or a list of column names, got {features!r}")
         if features is not None and label in features:
             raise FwError(f"dataset.features lists '{label}', the label column; a network cannot take its answer as input")
         kinds = (NUMERIC, CATEGORICAL, IGNORE)
         if columns is not None and not (isinstance(columns, dict) and all(v in kinds for v in columns.values())):
-            raise FwError(f"dataset.columns must map column names to {', '.join(kinds)}, e.g. {{year: categorical}}; got {columns!r}")
+            raise FwError(f"dataset.columns must map column names to {', '.join(kinds)}, "
+                          f"e.g. {{year: categorical}}; got {columns!r}")
         if columns and label in columns:
             raise FwError(f"dataset.columns names '{label}', the label column; its classes are read as they are")
         if fill is not None and not isinstance(fill, dict):
-            raise FwError(f"dataset.fill must map numeric, categorical or a column name to how blanks are filled, e.g. {{numeric: mean}}; got {fill!r}")
+            raise FwError("dataset.fill must map numeric, categorical or a column name "
+                          f"to how blanks are filled, e.g. {{numeric: mean}}; got {fill!r}")
         self.label, self.features = label, list(features) if features is not None else None
         self.columns, self.fill = dict(columns or {}), dict(fill or {})
         self.test_path = None if test_path is None else test_path
@@ -139,7 +142,8 @@ class CSVDataset(OwnDataset):
         return self.preparation.encode(table)
 
     def table_notes(self, table, raw) -> list:
-        """Per row of ``examples_from_table``'s result, a note for ``fw predict`` (unseen category, far-out value) or None."""
+        """Per row of ``examples_from_table``'s result,
+        a note for ``fw predict`` (unseen category, far-out value) or None."""
         return self._prepared().notes(table, raw)
 
 

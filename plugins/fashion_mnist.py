@@ -15,7 +15,7 @@ class FashionMNIST(IdxDataset):
     class_names = (
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-    )  # fmt: skip
+    )
     md5 = {  # of the decompressed payloads, so re-compressed copies pass too
         "train-images-idx3-ubyte.gz": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
         "train-labels-idx1-ubyte.gz": "9018921c3c673c538a1fc5bad174d6f9",

@@ -39,7 +39,7 @@ class ImageFolder(OwnDataset):
         if not (
             isinstance(size, list | tuple) and len(size) == 2
             and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 4096 for n in size)
-        ):  # fmt: skip
+        ):
             raise FwError(f"dataset.size must be [height, width], two whole numbers from 1 to 4096, got {size!r}")
         if color not in COLORS:
             raise FwError(f"dataset.color must be rgb or grayscale, got {color!r}")
@@ -84,13 +84,15 @@ class ImageFolder(OwnDataset):
         """``(class names, [(file, class, part)])``; part is "train", "test", or "all" (to be split)."""
         root = self.path
         if not root.is_dir():
-            raise FwError(f"dataset.path: {root} {'is not a folder' if root.exists() else 'does not exist'}; give the folder that holds one subfolder per class")
+            raise FwError(f"dataset.path: {root} {'is not a folder' if root.exists() else 'does not exist'}; "
+                          "give the folder that holds one subfolder per class")
         found = _subfolders(root)
         if set(found) == {"train", "test"}:
             classes = _subfolders(root / "train")
             stray = sorted(set(_subfolders(root / "test")) - set(classes))
             if stray:
-                raise FwError(f"{root / 'test' / stray[0]}: class '{stray[0]}' is in test/ but not in train/; the network can only learn classes train/ has")
+                raise FwError(f"{root / 'test' / stray[0]}: class '{stray[0]}' is in test/ but not in train/; "
+                              "the network can only learn classes train/ has")
             parts = [("train", root / "train"), ("test", root / "test")]
         else:
             classes, parts = found, [("all", root)]
@@ -101,7 +103,8 @@ class ImageFolder(OwnDataset):
             for name in _subfolders(folder) if part == "test" else classes:
                 images = _images(folder / name)
                 if not images and part != "test":
-                    raise FwError(f"{folder / name}: class '{name}' has no images ({', '.join(EXTENSIONS)}); add some, or remove the folder")
+                    raise FwError(f"{folder / name}: class '{name}' has no images ({', '.join(EXTENSIONS)}); "
+                                  "add some, or remove the folder")
                 files += [(path, name, part) for path in images]
         return classes, files
 
@@ -162,7 +165,8 @@ def _write_cache(folder, key, images):
             if old != path:
                 os.unlink(old)
     except OSError as e:
-        print(f"image_folder: could not cache the decoded images in {folder} ({e.strerror or e}); they are decoded again next time", file=sys.stderr)
+        print(f"image_folder: could not cache the decoded images in {folder} ({e.strerror or e}); "
+              "they are decoded again next time", file=sys.stderr)
 
 
 def _md5(images):

@@ -187,7 +187,8 @@ class Dropout(Layer):
         return {"name": cls.name, "rate": float(f"{rate:.7g}")}, {}
 
     def to_onnx(self, graph, x):
-        """ONNX Dropout, the identity at inference (its ratio kept for importers); the book's rule, a Mul by 1 - rate."""
+        """ONNX Dropout, the identity at inference (its ratio kept for importers);
+        the book's rule, a Mul by 1 - rate."""
         if getattr(self, "inverted", True):
             return graph.op("Dropout", x, np.float32(self.rate))
         return graph.op("Mul", x, np.float32(1 - self.rate))

@@ -13,7 +13,8 @@ class CrossEntropy(Loss):
     name = "cross_entropy"
 
     def fuses_with(self, layer):
-        """After a softmax (any layer that declares ``outputs_probabilities``), the gradient at its input is (y - t) / N."""
+        """After a softmax (any layer that declares ``outputs_probabilities``),
+        the gradient at its input is (y - t) / N."""
         return layer.outputs_probabilities
 
     def forward(self, y, t):

@@ -74,7 +74,8 @@ class TablePreparation(Layer):
         """``forward``, with or without the standardisation (``dataset.normalize``)."""
         x = np.asarray(x, np.float64).reshape(len(x), -1)
         if x.shape[1] != len(self.columns):
-            raise FwError(f"table_preparation: rows have {x.shape[1]} values, but the table has {len(self.columns)} feature columns")
+            raise FwError(f"table_preparation: rows have {x.shape[1]} values, "
+                          f"but the table has {len(self.columns)} feature columns")
         y = np.where(np.isnan(x), self._fill, x)  # every column as a number: fill, standardise
         if normalize:
             y = (y - self._mean) / self._std
@@ -129,7 +130,8 @@ class TablePreparation(Layer):
         names = [name for name, _ in g.columns]
         if all(kind == NUMERIC for _, kind in g.columns):
             if g.inputs != {"input": ("float", len(names))}:
-                raise g.fail(f"the graph's inputs are {_shown(g.inputs)}; a table of {len(names)} numeric columns has one, 'input' (batch, {len(names)}) float")
+                raise g.fail(f"the graph's inputs are {_shown(g.inputs)}; "
+                             f"a table of {len(names)} numeric columns has one, 'input' (batch, {len(names)}) float")
             g.end, fill, mean, std = _numbers_from_onnx(g, "input", len(names))
             scale = zip(mean, std) if mean is not None else [(None, None)] * len(names)
             columns = [_numeric_column(name, f, m, sd) for name, f, (m, sd) in zip(names, fill, scale)]
@@ -137,7 +139,8 @@ class TablePreparation(Layer):
         else:
             want = {name: ("float" if kind == NUMERIC else "string", 1) for name, kind in g.columns}
             if g.inputs != want:
-                raise g.fail(f"the graph's inputs are {_shown(g.inputs)}, not one (batch, 1) input per column of the metadata's 'columns'")
+                raise g.fail(f"the graph's inputs are {_shown(g.inputs)}, "
+                             "not one (batch, 1) input per column of the metadata's 'columns'")
             parts, columns, scaled = [], [], set()
             for name, kind in g.columns:
                 if kind == NUMERIC:
@@ -225,7 +228,7 @@ class TablePreparation(Layer):
         """A ``.dataset.json`` from before column types: numbers only; a blank becomes the mean (fill None:
         stays NaN, and is refused, as it was)."""
         columns = [{"name": f, "type": NUMERIC, "blanks": 0, "fill": fill, "value": m if fill else None, "mean": m, "std": s}
-                   for f, m, s in zip(features, mean, std)]  # fmt: skip
+                   for f, m, s in zip(features, mean, std)]
         return cls(columns, normalize)
 
     def summary(self) -> str:
@@ -247,7 +250,7 @@ class TablePreparation(Layer):
         if rest:
             words = sum(c["type"] == CATEGORICAL for c in rest)
             lines.append(f"  ... and {len(rest):,} more columns: {len(rest) - words:,} numeric, {words:,} categorical, "
-                         f"{sum(c.get('blanks', 0) > 0 for c in rest):,} with blanks")  # fmt: skip
+                         f"{sum(c.get('blanks', 0) > 0 for c in rest):,} with blanks")
         return f"preparation (fitted on the training part; {self.width} network inputs):\n" + "\n".join(line.rstrip() for line in lines)
 
 
@@ -324,13 +327,15 @@ def numbers(table, name):
     if words is not None:
         i = int(np.flatnonzero(words)[0])
         raise FwError(
-            f"{table.where(i, name)}: {words_text(table.cells(name)[i])} is not a number, and the column is numeric; give a "
+            f"{table.where(i, name)}: {words_text(table.cells(name)[i])} "
+            "is not a number, and the column is numeric; give a "
             f"number, or leave it blank (or make the column words with dataset.columns: {{{name}: categorical}})"
         )
     bad = np.isinf(v)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise FwError(f"{table.where(i, name)}: {words_text(table.cells(name)[i])} is not a finite number; give a number there, or leave it blank")
+        raise FwError(f"{table.where(i, name)}: {words_text(table.cells(name)[i])} is not a finite number; "
+                      "give a number there, or leave it blank")
     return v
 
 
@@ -341,7 +346,8 @@ def _numeric(names, x, fills):
     empty = np.flatnonzero(blank.all(axis=0))
     if len(empty):
         name = names[empty[0]]
-        raise FwError(f"dataset.path: column '{name}' is blank in every training row; leave it out with dataset.columns: {{{name}: ignore}}")
+        raise FwError(f"dataset.path: column '{name}' is blank in every training row; "
+                      f"leave it out with dataset.columns: {{{name}: ignore}}")
     values = np.empty(len(names))
     for policy in set(map(str, fills)):
         cols = [j for j, f in enumerate(fills) if str(f) == policy]
@@ -351,14 +357,15 @@ def _numeric(names, x, fills):
         elif fill in ("median", "mean"):
             part = x[:, cols]
             values[cols] = (np.nanmedian if fill == "median" else np.nanmean)(part, axis=0) if blank[:, cols].any() else (
-                np.median(part, axis=0) if fill == "median" else part.mean(axis=0))  # fmt: skip
+                np.median(part, axis=0) if fill == "median" else part.mean(axis=0))
         elif fill == "most_frequent":
             for j in cols:
                 u, n = np.unique(x[~blank[:, j], j], return_counts=True)
                 values[j] = u[np.argmax(n)]
         else:
             raise FwError(
-                f"dataset.fill: '{fill}' for numeric column '{names[cols[0]]}'; choose one of {', '.join(NUMERIC_FILLS)}, or a number"
+                f"dataset.fill: '{fill}' for numeric column '{names[cols[0]]}'; "
+                f"choose one of {', '.join(NUMERIC_FILLS)}, or a number"
             )
     filled = np.where(blank, values, x) if blank.any() else x
     mean, std = filled.mean(axis=0), filled.std(axis=0)
@@ -370,7 +377,7 @@ def _numeric(names, x, fills):
         {"name": name, "type": NUMERIC, "blanks": int(counts[j]), "fill": fills[j], "value": float(values[j]),
          "mean": float(mean[j]), "std": float(std[j]), "low": float(low[j]), "high": float(high[j])}
         for j, name in enumerate(names)
-    ]  # fmt: skip
+    ]
 
 
 def _categorical(table, name, cells, fill, rows):
@@ -396,7 +403,8 @@ def _categorical(table, name, cells, fill, rows):
     else:
         raise FwError(f"dataset.fill: '{fill}' for categorical column '{name}'; choose one of {', '.join(CATEGORICAL_FILLS)}")
     if not categories:
-        raise FwError(f"dataset.path: column '{name}' is blank in every training row; leave it out with dataset.columns: {{{name}: ignore}}")
+        raise FwError(f"dataset.path: column '{name}' is blank in every training row; "
+                      f"leave it out with dataset.columns: {{{name}: ignore}}")
     return {"name": name, "type": CATEGORICAL, "blanks": blanks, "fill": fill, "value": value, "categories": categories}
 
 
@@ -488,7 +496,8 @@ def _words_from_onnx(g, x):
     dims = hot.dims(1)
     k = dims[1] if dims is not None and len(dims) == 2 and dims[0] == 1 else 0
     if not 0 < k <= len(keys) + 1 or not np.array_equal(hot.constant(1, (1, k)), np.arange(k)[None]):
-        raise hot.fail("does not compare the category numbers with a constant 0, 1, ..., K-1 (one per category), as fw export writes it")
+        raise hot.fail("does not compare the category numbers with a constant 0, "
+                       "1, ..., K-1 (one per category), as fw export writes it")
     (cast,) = g.step(hot.output, "Cast")
     if cast.attrs.get("to") != 1:
         raise cast.fail("does not cast back to float, as fw export writes it")

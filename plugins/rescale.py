@@ -1,4 +1,5 @@
-"""``rescale``: ``(x - offset) * scale`` per value, fixed; what an imported model's own arithmetic on its tensor becomes.
+"""``rescale``: ``(x - offset) * scale`` per value, fixed;
+what an imported model's own arithmetic on its tensor becomes.
 
 A model from another framework often prepares its input itself: skl2onnx's
 StandardScaler is ai.onnx.ml's Scaler, a PyTorch model's normalisation a Sub
@@ -47,12 +48,13 @@ class Rescale(Layer):
         """Scaler, or Sub, Div, Add or Mul by a constant; the Mul or Div by a constant after it, folded in."""
         shape = node.input_shape
         if math.prod(shape) > MAX_VALUES:
-            raise node.fail(f"acts on {math.prod(shape):,} values per example; fw's rescale keeps an offset and a scale for each, at most {MAX_VALUES:,}")
+            raise node.fail(f"acts on {math.prod(shape):,} values per example; "
+                            f"fw's rescale keeps an offset and a scale for each, at most {MAX_VALUES:,}")
         if node.op_type == "Scaler":
             offset, scale = (np.asarray(node.attrs.get(k, [d]), np.float32) for k, d in (("offset", 0.0), ("scale", 1.0)))
             if len(shape) != 1 or offset.size not in (1, shape[0]) or scale.size not in (1, shape[0]):
                 raise node.fail(f"has {offset.size} offsets and {scale.size} scales for (batch, {', '.join(map(str, shape))}); "
-                                "fw reads a Scaler on (batch, features) with one of each per feature, or one for all")  # fmt: skip
+                                "fw reads a Scaler on (batch, features) with one of each per feature, or one for all")
         else:
             c = _example(node, node.operand(), shape)
             offset = {"Sub": c, "Add": -c}.get(node.op_type, np.float32(0))

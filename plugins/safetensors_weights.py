@@ -68,13 +68,15 @@ def check_header(f, size, path) -> dict:
         raise FwError(f"{path}: {size} bytes, too short for a safetensors file (it starts with an 8-byte header length)")
     n = int.from_bytes(f.read(8), "little")
     if n > MAX_HEADER:
-        raise FwError(f"{path}: its header claims {n:,} bytes, more than the {MAX_HEADER:,} fw reads; the file is damaged or forged")
+        raise FwError(f"{path}: its header claims {n:,} bytes, more than the {MAX_HEADER:,} fw reads; "
+                      "the file is damaged or forged")
     if n > size - 8:
         raise FwError(f"{path}: its header claims {n:,} bytes, but only {size - 8:,} follow; the file is cut off or forged")
     try:
         header = json.loads(f.read(n), object_pairs_hook=_no_repeats)
     except (ValueError, RecursionError) as e:
-        raise FwError(f"{path}: its header is not valid JSON ({' '.join(str(e).split())[:80]}); not a safetensors file, or a damaged one") from e
+        raise FwError(f"{path}: its header is not valid JSON ({' '.join(str(e).split())[:80]}); "
+                      "not a safetensors file, or a damaged one") from e
     if not isinstance(header, dict):
         raise FwError(f"{path}: its header is not a JSON object of tensors; not a safetensors file")
     entries = {k: v for k, v in header.items() if k != "__metadata__"}

@@ -18,7 +18,7 @@ if "FW_TESTS_USER_ENV" not in os.environ:
     os.environ["FW_TESTS_USER_ENV"] = json.dumps({
         "HOME": os.environ.get("HOME"), "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME"),
         "FW_DATA_DIR": os.path.abspath(_data) if _data else None,
-    })  # fmt: skip
+    })
 _USER_ENV = json.loads(os.environ["FW_TESTS_USER_ENV"])
 SHARED = Path(_USER_ENV["FW_DATA_DIR"] or REPO.parent / "shared" / "data")
 
@@ -135,7 +135,7 @@ def pip_install(package: Path, work: Path) -> Path:
     src, target = work / "src", work / "site"
     shutil.copytree(package, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-           "--disable-pip-version-check", "--quiet", "--target", str(target), str(src)]  # fmt: skip
+           "--disable-pip-version-check", "--quiet", "--target", str(target), str(src)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=work)
     assert out.returncode == 0, f"pip install of {package.name} failed:\n{out.stdout}\n{out.stderr}"
     return target

@@ -20,7 +20,7 @@ def test_the_kit_passes_features_and_a_presplit_file(tmp_path):
     check_dataset(Arrays, path=str(tmp_path / "data.npz"))
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "split.npz", x_train=rng.normal(size=(20, 3)), y_train=np.arange(20) % 2,
-             x_test=rng.normal(size=(6, 3)), y_test=np.arange(6) % 2)  # fmt: skip
+             x_test=rng.normal(size=(6, 3)), y_test=np.arange(6) % 2)
     check_dataset(Arrays, path=str(tmp_path / "split.npz"))
 
 
@@ -86,7 +86,7 @@ def test_a_damaged_or_forged_file_is_one_line(capsys, tmp_path):
     np.savez(tmp_path / "data.npz", x=np.arange(24.0).reshape(12, 2), y=np.arange(12) % 3)  # 3 for the test split
     assert fw(capsys, "train", config(tmp_path, "{name: arrays, path: data.npz}", epochs=1))[0] == 0
     one_line_error(*fw(capsys, "predict", config(tmp_path, "{name: arrays, path: data.npz}"), tmp_path / "obj.npy"),
-                   "dtype object; fw reads numbers only")  # fmt: skip
+                   "dtype object; fw reads numbers only")
     one_line_error(*fw(capsys, "predict", config(tmp_path, "{name: arrays, path: data.npz}"), tmp_path / "huge.npy"),
                    "declares shape (100000000000, 5)", "the file is damaged")  # sized before anything is allocated
 

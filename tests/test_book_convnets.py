@@ -40,7 +40,8 @@ def test_the_configs_download_the_books_file_on_first_use(name):
     """Not bundled: a url and a checksum, and a path under $FW_DATA_DIR/book or ~/.cache/fw/book."""
     weights = fw.load_config(CONFIGS / f"{name}.yaml").weights
     file, sha256, _ = BOOK_FILES[name]
-    assert weights.url == f"https://github.com/oreilly-japan/deep-learning-from-scratch/raw/master/ch0{8 if 'deep' in name else 7}/{file}"
+    chapter = 8 if "deep" in name else 7
+    assert weights.url == f"https://github.com/oreilly-japan/deep-learning-from-scratch/raw/master/ch0{chapter}/{file}"
     assert weights.sha256 == sha256 and weights.importer == "pickle"
     assert Path(weights.path).name == file and Path(weights.path).parent.name == "book"
 

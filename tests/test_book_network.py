@@ -1,12 +1,12 @@
 """The book's chapter-3 result, reproduced from the real MNIST test set and sample_weight.pkl."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import framework as fw
 from framework.plugins.layers import Dense
-
-from pathlib import Path
 
 BOOK = Path(__file__).resolve().parents[1] / "configs" / "mnist_infer.yaml"
 
@@ -50,7 +50,7 @@ def test_the_tanh_sigmoid_matches_the_books_formula(book_cfg):
 
     def book_predict(x):
         (W1, b1), (W2, b2), (W3, b3) = [(d.W, d.b) for d in dense(net)]
-        sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+        sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731 - the book's sigmoid, in one line
         a3 = sig(sig(x @ W1 + b1) @ W2 + b2) @ W3 + b3
         e = np.exp(a3 - a3.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)

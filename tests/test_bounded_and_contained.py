@@ -30,10 +30,11 @@ def fw_child(*args, env_extra=None, limit_as=None, timeout=120):
     code = (
         "import resource, subprocess, sys, json\n"
         "run = subprocess.run(sys.argv[1:], capture_output=True, text=True, preexec_fn=None)\n"
-        "print(json.dumps([run.returncode, run.stdout, run.stderr, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))\n"
+        "print(json.dumps([run.returncode, run.stdout, run.stderr, "
+        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))\n"
     )
     done = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "framework.cli", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=timeout, preexec_fn=limit)  # fmt: skip
+                          capture_output=True, text=True, env=env, timeout=timeout, preexec_fn=limit)
     rc, out, err, peak = json.loads(done.stdout)
     return rc, out, err, peak / 1024
 
@@ -47,7 +48,7 @@ def layers(*names):
 
 def test_a_million_units_under_a_1_gib_address_space_is_refused_in_one_line(mnist_dir):
     rc, out, err, _ = fw_child("run", BOOK, f"dataset.root={mnist_dir}", "weights=null", "model.sizes=[784,1000000,10]",
-                               limit_as=1 << 30)  # fmt: skip
+                               limit_as=1 << 30)
     assert rc == 1 and out == "" and err.count("\n") == 1, err
     line = err.splitlines()[-1]
     assert line.startswith("fw: error: model.layers[0] (dense): drawing its weights of shape (784, 1000000)")
@@ -81,7 +82,7 @@ def test_huge_layer_parameters_are_refused_before_allocation(capsys, fashion_dir
 def test_a_training_batch_beyond_the_budget_names_batch_size(capsys, fashion_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("FW_MEMORY_BUDGET", "100MB")
     code, _, err = fw(capsys, "train", REPO / "configs" / "fashion_train.yaml", f"dataset.root={fashion_dir}",
-                      f"weights.path={tmp_path / 'w.npz'}", "train.batch_size=100000")  # fmt: skip
+                      f"weights.path={tmp_path / 'w.npz'}", "train.batch_size=100000")
     assert code == 1 and "train.batch_size=100000: a training step would take" in err and "lower train.batch_size" in err
 
 
@@ -97,14 +98,14 @@ def test_a_budget_that_is_not_a_size_is_one_line(capsys, mnist_dir, book_weights
 def test_a_width_that_changes_in_a_middle_chunk_is_caught(capsys, mnist_dir, monkeypatch):
     monkeypatch.syspath_prepend(str(MODULES))
     code, out, err = fw(capsys, "run", BOOK, f"dataset.root={mnist_dir}", "weights=null", "plugins=[containment]",
-                        "model.layers=[middle_chunk_width, {name: dense, units: 10}, softmax]", "--report")  # fmt: skip
+                        "model.layers=[middle_chunk_width, {name: dense, units: 10}, softmax]", "--report")
     assert code == 1 and out == ""
     assert "model.layers[0] (middle_chunk_width, containment.MiddleChunkWidth): forward returned shape" in err, err
 
 
 def test_a_build_returning_an_endless_iterator_is_refused_at_once(mnist_dir):
     rc, _, err, peak = fw_child("run", BOOK, f"dataset.root={mnist_dir}", "weights=null", "plugins=[containment]",
-                                "model.layers=[endless_build, {name: dense, units: 10}, softmax]")  # fmt: skip
+                                "model.layers=[endless_build, {name: dense, units: 10}, softmax]")
     assert rc == 1 and "build returned" in err and "a tuple of positive whole numbers" in err, err
     assert peak < 300
 
@@ -156,7 +157,7 @@ def test_weights_are_never_written_into_system_folders(capsys, fashion_dir, path
 
 def test_book_weights_of_convolutions_are_not_counted_as_dense_layers(capsys, fashion_dir, shared_book):
     code, _, err = fw(capsys, "run", REPO / "configs" / "fashion_cnn.yaml", f"dataset.root={fashion_dir}",
-                      "weights.importer=pickle", f"weights.path={shared_book / 'deep_convnet_params.pkl'}")  # fmt: skip
+                      "weights.importer=pickle", f"weights.path={shared_book / 'deep_convnet_params.pkl'}")
     assert code == 1 and "holds 8 layer(s) with W and b" in err and "dense layer(s)" not in err
 
 

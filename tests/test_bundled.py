@@ -7,11 +7,11 @@ import pytest
 from omegaconf import OmegaConf
 
 from framework import FwError
-from framework.data import bundled
 from framework.api import weights_path
-from framework.safeio.files import file_hash
-from framework.safeio.download import gzip_payload_md5
+from framework.data import bundled
 from framework.plugins.mnist import MNIST
+from framework.safeio.download import gzip_payload_md5
+from framework.safeio.files import file_hash
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK_SHA256 = "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13"  # ../shared/data/README.md

@@ -13,7 +13,6 @@ import pytest
 import framework as fw
 from framework.training.trainer import Trainer
 from framework.training.validation import load_training_data
-
 from test_cli import fw as run_fw, one_line_error
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +26,7 @@ def args(root, tmp_path, *overrides):
         f"dataset.root={root}", f"weights.path={tmp_path}/w.npz", "model.sizes=[784,64,10]", "dataset.limit=1200",
         "train.validation_fraction=0.25", "train.optimizer.lr=0.01", "train.lr_schedule=constant", "train.epochs=15",
         *overrides,
-    ]  # fmt: skip
+    ]
 
 
 def weights(path):
@@ -53,7 +52,7 @@ def test_early_stopping_stops_and_writes_the_best_epochs_weights(capsys, fashion
     trainer.fit(x, t, xt, tt, until=best)
     written = weights(tmp_path / "w.npz")
     assert written.keys() == {"W1", "b1", "W2", "b2"}
-    for i, layer in enumerate(l for l in trainer.net.layers if l.params):
+    for i, layer in enumerate(layer for layer in trainer.net.layers if layer.params):
         assert np.array_equal(written[f"W{i + 1}"], layer.params["W"]) and np.array_equal(written[f"b{i + 1}"], layer.params["b"])
 
     # fw run evaluates dataset.limit examples of its split; training reported on the whole test split
@@ -67,7 +66,7 @@ def test_without_restore_best_the_last_epochs_weights_are_written(capsys, fashio
     code, out, err = run_fw(capsys, "train", CONFIG, *args(fashion_full_dir, tmp_path, early))
     assert code == 0, err
     assert "Stopped after epoch" in out and "restored" not in out
-    last = out.splitlines()[out.splitlines().index(next(l for l in out.splitlines() if l.startswith("Stopped"))) - 1]
+    last = out.splitlines()[out.splitlines().index(next(line for line in out.splitlines() if line.startswith("Stopped"))) - 1]
     assert last.startswith("epoch ")
 
 
@@ -194,12 +193,12 @@ def test_on_batch_end_of_either_contract_is_called_every_step(capsys, fashion_fu
     """Logs reach an on_batch_end that takes them; one written before, (epoch, batch, batches), still works."""
     (tmp_path / "steps.py").write_text(STEPS)
     run = args(fashion_full_dir, tmp_path, f"plugins=[{tmp_path / 'steps.py'}]", "train.callbacks=[old_steps, new_steps]",
-               "train.epochs=1", "train.validation_fraction=0", "dataset.limit=300", "train.batch_size=100")  # fmt: skip
+               "train.epochs=1", "train.validation_fraction=0", "dataset.limit=300", "train.batch_size=100")
     code, out, err = run_fw(capsys, "train", CONFIG, *run)
     assert code == 0, err
     lines = [line for line in err.splitlines() if line.startswith(("old", "new"))]
     assert lines == [f"{kind} 1 {b}/3" + (" ['accuracy', 'loss'] True" if kind == "new" else "")
-                     for b in (1, 2, 3) for kind in ("old", "new")]  # fmt: skip
+                     for b in (1, 2, 3) for kind in ("old", "new")]
 
 
 PRINT_LR = '''
@@ -261,7 +260,7 @@ def test_an_installed_callback_is_listed_and_runs(print_lr_site, fashion_full_di
     listed = json.loads(out.stdout)["callbacks"]
     assert {(c["name"], c["distribution"], c["version"]) for c in listed} >= {
         ("print_lr", "fw-print-lr", "0.2.0"), ("early_stopping", "fw", fw.__version__), ("csv_logger", "fw", fw.__version__),
-    }  # fmt: skip
+    }
     text = fw_process("plugins", site=print_lr_site).stdout
     assert "callbacks:" in text and "print_lr" in text
 

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from test_cli import BOOK, fw
-from test_hostile_weights import MiB, deflated_zeros, npy_header, write_zip
-from test_hostile_weights import fw as fw_measured
+from test_hostile_weights import MiB, deflated_zeros, fw as fw_measured, npy_header, write_zip
 
 pytestmark = pytest.mark.hostile
 
@@ -26,7 +25,7 @@ def args(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(MODULES))  # for fw in a child process
     return [BOOK, "plugins=[late_bugs]", "dataset.name=tiny_random", "train.epochs=3", "train.batch_size=20",
             "model.sizes=[784,16,10]", "model.activation=relu", "weights.importer=npz", "weights.url=null",
-            "weights.sha256=null", f"weights.path={tmp_path / 'w.npz'}"]  # fmt: skip
+            "weights.sha256=null", f"weights.path={tmp_path / 'w.npz'}"]
 
 
 @pytest.fixture
@@ -72,7 +71,7 @@ def test_an_untouched_checkpoint_resumes(capsys, args, ckpt):
         (lambda a, m: m.update(data="0" * 64), "was written while training on other examples"),
     ],
     ids=["missing-slot", "0-d-slot", "1000-epochs", "history-keys", "rng", "fingerprint", "no-step-count", "lr",
-         "data-type", "data-digest"],  # fmt: skip
+         "data-type", "data-digest"],
 )
 def test_a_hand_edited_checkpoint_is_one_line_naming_the_key(capsys, args, ckpt, change, message):
     edit(ckpt, change)
@@ -96,7 +95,7 @@ def test_a_zip_bomb_checkpoint_is_refused_before_it_is_unpacked(args, ckpt, tmp_
     with np.load(ckpt) as z:
         np.lib.format.write_array(buf, z["meta"])  # the real meta, as numpy writes it
     write_zip(ckpt, [("meta.npy", [buf.getvalue()], 0, len(buf.getvalue()), 0),
-                     ("net.0.W.npy", deflated_zeros(head, gib), 8, len(head) + gib * MiB, 0)])  # fmt: skip
+                     ("net.0.W.npy", deflated_zeros(head, gib), 8, len(head) + gib * MiB, 0)])
     assert ckpt.stat().st_size < 4 * MiB
     run = fw_measured("train", *args, "--resume")
     assert run["code"] == 1 and "refused as a zip bomb" in run["err"] and run["err"].count("\n") == 1, run

@@ -195,7 +195,8 @@ def test_fw_plugins_lists_the_builtins(capsys):
 @pytest.mark.parametrize(
     "activation, expected",
     [
-        ("shrink", "model.layers[1] (shrink, bad_forward.Shrink): forward returned shape (100, 3), but build promised (100, 50)"),  # batch_size: 100
+        ("shrink", "model.layers[1] (shrink, bad_forward.Shrink): "
+                   "forward returned shape (100, 3), but build promised (100, 50)"),  # batch_size: 100
         ("boom", "model.layers[1] (boom, bad_forward.Boom): forward failed: ZeroDivisionError: oops"),
         ("not_a_number", "model.layers[1] (not_a_number, bad_forward.NotANumber): produced NaN"),
     ],

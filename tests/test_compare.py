@@ -8,7 +8,6 @@ import pytest
 
 from framework.cli.compare import run_labels
 from framework.training.record import Run
-
 from test_cli import fw, one_line_error
 
 CONFIG = """\
@@ -40,7 +39,7 @@ def two_runs(capsys, fashion_full_dir, tmp_path):
 def test_a_finished_train_leaves_its_resolved_config_and_its_json_lines(two_runs, capsys, tmp_path):
     folder = two_runs[0].parent / "sgd"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "weights.config.yaml", "weights.dataset.json", "weights.metrics.jsonl", "weights.npz"]  # fmt: skip
+        "weights.config.yaml", "weights.dataset.json", "weights.metrics.jsonl", "weights.npz"]
     lines = [json.loads(line) for line in (folder / "weights.metrics.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in lines] == [1, 2, 3] and "val_accuracy" in lines[0]
     # The record's config is complete: a copy trains the same run again (into the same folder, so --force).
@@ -77,7 +76,7 @@ def test_fw_compare_prints_the_runs_side_by_side_and_draws_a_png(two_runs, capsy
 @pytest.mark.slow
 def test_fw_compare_json_has_final_and_best_values_per_run(two_runs, capsys, tmp_path):
     code, out, err = fw(capsys, "compare", two_runs[0].parent / "sgd", two_runs[1].parent / "adam" / "weights.metrics.jsonl",
-                        "--metric", "train_loss", "--json", "--out", tmp_path / "loss.png")  # fmt: skip
+                        "--metric", "train_loss", "--json", "--out", tmp_path / "loss.png")
     assert code == 0, err
     table = json.loads(out)
     assert table["metric"] == "train_loss" and table["differ_in"] == "train.optimizer"
@@ -103,7 +102,7 @@ def test_a_config_that_never_finished_training_says_so(capsys, tmp_path, two_run
 def test_layer_lists_of_different_lengths_are_labelled_by_what_sets_them_apart():
     def run(name, layers, **train):
         return Run(Path(name), {"model": {"layers": layers}, "train": {"optimizer": {"name": "sgd", **train}},
-                                "weights": {"path": f"{name}/w.npz"}}, [])  # fmt: skip
+                                "weights": {"path": f"{name}/w.npz"}}, [])
 
     plain = [{"name": "dense", "units": 100}, "relu", {"name": "dense", "units": 10}, "softmax"]
     bn = [{"name": "dense", "units": 100}, "batch_norm", "relu", {"name": "dense", "units": 10}, "softmax"]
@@ -130,7 +129,7 @@ def record(folder, config, epochs):
     (folder / "w.config.yaml").write_text(marker + yaml.safe_dump(config, sort_keys=False))
     lines = [{"epoch": e, "train_loss": 1.0 / e + 0.0123456, "train_accuracy": 0.8 + e / 100, "val_loss": 0.5,
               "val_accuracy": 0.7 + e / 50, "test_accuracy": 0.75, "seconds": 1.0, "lr": 0.1}
-             for e in range(1, epochs + 1)]  # fmt: skip
+             for e in range(1, epochs + 1)]
     (folder / "w.metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
     return folder
 
@@ -144,7 +143,7 @@ def config(**changes):
         "train": {"epochs": 15, "batch_size": 100, "seed": 0, "lr_schedule": "flat_cosine",
                   "optimizer": {"name": "adam", "lr": 0.001}},
         "weights": {"path": "w.npz"},
-    }  # fmt: skip
+    }
     for section, keys in changes.items():
         cfg[section] = {**cfg[section], **keys}
     return cfg
@@ -155,11 +154,11 @@ def far_apart(tmp_path):
     """Two runs that differ in twelve keys, as two trials of a sweep do, and in where they are."""
     layers = config()["model"]["layers"]
     layers = [{"name": "dense", "units": 512}, layers[1], {"name": "dropout", "rate": 0.3}, layers[3],
-              {"name": "dropout", "rate": 0.25}, layers[5]]  # fmt: skip
+              {"name": "dropout", "rate": 0.25}, layers[5]]
     other = config(dataset={"normalize": False, "root": "/data/b"}, model={"layers": layers, "seed": 3},
                    train={"epochs": 10, "seed": 3, "lr_schedule": "cosine", "batch_size": 50,
                           "optimizer": {"name": "sgd", "lr": 0.004043878009515107,
-                                        "weight_decay": 1.2345678e-05}})  # fmt: skip
+                                        "weight_decay": 1.2345678e-05}})
     return record(tmp_path / "adam_run", config(), 15), record(tmp_path / "sgd_run", other, 10)
 
 
@@ -206,7 +205,7 @@ def test_the_png_draws_without_a_warning_and_nothing_runs_off_its_edge(far_apart
 
     out_png = tmp_path / "c.png"
     command = [sys.executable, "-W", "error::UserWarning", "-m", "framework.cli", "compare", *far_apart,
-               "--out", out_png]  # fmt: skip
+               "--out", out_png]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
     with Image.open(out_png) as image:

@@ -106,7 +106,8 @@ def test_a_weights_mapping_given_over_weights_null_gets_the_other_keys_defaults(
     path = write(tmp_path, "weights: null\n")
     cfg = load_config(path, ["weights={importer: npz, path: w.npz}"])
     assert (cfg.weights.importer, cfg.weights.url, cfg.weights.sha256) == ("npz", None, None)
-    with pytest.raises(FwError, match=r"override 'weights=\{importr: npz, path: w.npz\}': unknown key 'weights.importr'; did you mean 'weights.importer'"):
+    with pytest.raises(FwError, match=r"override 'weights=\{importr: npz, path: w.npz\}': unknown key 'weights.importr'; "
+                                      r"did you mean 'weights.importer'"):
         load_config(path, ["weights={importr: npz, path: w.npz}"])
 
 

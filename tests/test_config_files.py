@@ -8,7 +8,6 @@ import pytest
 
 from framework import FwError, load_config
 from framework.data import bundled
-
 from test_cli import BOOK, fw, one_line_error
 
 pytestmark = pytest.mark.hostile

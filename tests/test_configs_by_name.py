@@ -7,7 +7,6 @@ from omegaconf import OmegaConf
 
 from framework import FwError, load_config
 from framework.data import bundled
-
 from test_cli import BOOK, fw, one_line_error
 
 REPO = Path(__file__).resolve().parents[1]

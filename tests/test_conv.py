@@ -1,7 +1,6 @@
 """conv2d, max_pool2d and avg_pool2d: check_layer, a naive reference, shape errors, reused buffers,
 and the book's SimpleConvNet (configs/fashion_cnn.yaml) learning from a few hundred real images."""
 
-import json
 import tracemalloc
 from pathlib import Path
 

@@ -104,7 +104,7 @@ def test_the_hold_out_is_stratified_seeded_and_test_path_replaces_it(tmp_path):
         cfg = fw_api.load_config(config(tmp_path, "{name: csv, path: iris.csv, label: species}"), list(overrides))
         return make_dataset(cfg, registry).examples("test")
 
-    (_, t), (_, again), (_, other) = labels(), labels(), labels("dataset.seed=1")
+    (_, t), (_, again) = labels(), labels()
     assert np.bincount(t).tolist() == [20, 20, 20] and np.array_equal(t, again)
     rows = labels()[0]
     assert not np.array_equal(rows, labels("dataset.seed=1")[0])
@@ -172,7 +172,7 @@ def test_a_bad_table_is_one_line_naming_the_row_and_column(capsys, tmp_path, row
         lines[61] = row
     (tmp_path / "iris.csv").write_text("\n".join(lines) + "\n")
     one_line_error(*fw(capsys, "run", config(tmp_path, "{name: csv, path: iris.csv, label: species}"), "weights=null"),
-                   str(tmp_path / "iris.csv"), *fragments)  # fmt: skip
+                   str(tmp_path / "iris.csv"), *fragments)
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import MirrorServer
 
+from conftest import MirrorServer
 from framework import FwError
 from framework.safeio.download import download, expect_hash, gzip_payload_md5
 from framework.safeio.files import ensure_writable_dir, file_hash

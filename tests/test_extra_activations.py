@@ -134,7 +134,7 @@ def test_the_readme_walkthrough_builds_a_working_installed_plugin(tmp_path, mnis
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
          "--disable-pip-version-check", "--target", str(site), str(pkg)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
+    )
     assert pip.returncode == 0, pip.stdout + pip.stderr
 
     data = json.loads(fw("plugins", "--json", site=site).stdout)
@@ -156,7 +156,7 @@ def test_installed_activations_train_unchanged_and_their_weights_run(extra_activ
     weights = tmp_path / "w.npz"
     args = [f"dataset.root={fashion_full_dir}", "dataset.name=fashion_mnist", f"weights.path={weights}",
             "weights.importer=npz", "weights.url=null", "weights.sha256=null", "model.sizes=[784,32,32,10]",
-            "model.activation={name: leaky_relu, alpha: 0.05}", "model.output_activation=softmax"]  # fmt: skip
+            "model.activation={name: leaky_relu, alpha: 0.05}", "model.output_activation=softmax"]
     train = fw("train", REPO / "configs" / "mnist_infer.yaml", *args, "train.epochs=1", "--json", site=extra_activations)
     assert train.returncode == 0, train.stderr
     [epoch] = [json.loads(line) for line in train.stdout.splitlines()]
@@ -165,5 +165,5 @@ def test_installed_activations_train_unchanged_and_their_weights_run(extra_activ
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["accuracy"] == epoch["test_accuracy"]
     tanh = fw("train", REPO / "configs" / "mnist_infer.yaml", *args, "model.activation=tanh", "train.epochs=1",
-              "--force", site=extra_activations)  # fmt: skip
+              "--force", site=extra_activations)
     assert tanh.returncode == 0 and "Test accuracy after epoch 1: 0.8" in tanh.stdout, tanh.stderr

@@ -7,10 +7,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from framework.testing import check_layer
-
-import pytest
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +20,7 @@ def fw(*args, site, cwd):
     return subprocess.run(
         [sys.executable, "-m", "framework.cli", *map(str, args)],
         capture_output=True, text=True, env=env, timeout=300, cwd=cwd,
-    )  # fmt: skip
+    )
 
 
 def test_the_layer_keeps_the_contract(extra_layers, monkeypatch):
@@ -77,12 +76,12 @@ def test_the_readme_layer_example_runs_and_passes_the_kit(tmp_path, mnist_dir):
     kit = subprocess.run(
         [sys.executable, "-c", "import test_fw_scale; test_fw_scale.test_scale(); print('kit ok')"],
         capture_output=True, text=True, cwd=tmp_path, timeout=120,
-    )  # fmt: skip
+    )
     assert kit.stdout.strip() == "kit ok", kit.stderr
     (tmp_path / "scale.yaml").write_text(config + f"dataset: {{root: '{mnist_dir}'}}\nweights: null\n")
     ran = subprocess.run(
         [sys.executable, "-m", "framework.cli", "run", "scale.yaml", "--json"],
         capture_output=True, text=True, cwd=tmp_path, timeout=120,
-    )  # fmt: skip
+    )
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["total"] == 10000

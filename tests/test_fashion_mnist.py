@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from framework import FwError
-from framework.testing import check_dataset
 from framework.plugins.fashion_mnist import FashionMNIST, register_datasets
 from framework.plugins.idx import IdxDataset, idx_md5
+from framework.testing import check_dataset
 
 TEST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 SHIPPED_MIRRORS = list(FashionMNIST.mirrors)
@@ -16,7 +16,7 @@ SHIPPED_LOCAL = tuple(FashionMNIST.local_sources)
 
 
 @pytest.fixture(autouse=True)
-def offline(mirror, monkeypatch):  # noqa: F811
+def offline(mirror, monkeypatch):
     """Never reach the internet or the real /usr/share: mirrors 404 on the local server, no local source."""
     monkeypatch.setattr(FashionMNIST, "mirrors", [mirror.base + "/f1/", mirror.base + "/f2/"])
     monkeypatch.setattr(FashionMNIST, "local_sources", ())
@@ -29,7 +29,7 @@ def test_declaration_shares_the_idx_machinery():
     assert FashionMNIST.name == "fashion_mnist" and FashionMNIST.folder == "fashion-mnist"
     assert FashionMNIST.class_names == (
         "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-    )  # fmt: skip
+    )
     assert FashionMNIST.md5["t10k-images-idx3-ubyte.gz"] == "8181f5470baa50b63fa0f6fddb340f0a"
     assert SHIPPED_MIRRORS[0] == "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
     assert SHIPPED_LOCAL == ("/usr/share/datasets/fashion-mnist",)

@@ -5,18 +5,17 @@ These test properties, never times: the timings live in benchmarks/.
 
 import os
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import framework.plugins.idx
-from pathlib import Path
-
 from framework import Activation
 from framework.core import threads
 from framework.core.network import CHUNK_ROWS, Network
-from framework.plugins.layers import Dense
 from framework.plugins.activations import ReLU, Sigmoid, Softmax
+from framework.plugins.layers import Dense
 
 RNG = np.random.default_rng(0)
 REPO = Path(__file__).resolve().parents[1]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from framework.plugin_system.manager import get_registry
 from framework.core.network import Network
+from framework.plugin_system.manager import get_registry
 from framework.plugins.layers import Dense
 
 REG = get_registry()

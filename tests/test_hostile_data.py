@@ -23,14 +23,14 @@ import numpy as np
 import pytest
 
 import framework as fw
-import framework.safeio.download as dl
 import framework.plugins.idx as idx
+import framework.safeio.download as dl
 from framework import FwError
 from framework.data.dataset import default_data_dir
-from framework.safeio.download import download
-from framework.safeio.files import NotARegularFile, file_hash, open_regular, sweep_stale_parts, temp_path
 from framework.plugins.fashion_mnist import FashionMNIST
 from framework.plugins.mnist import MNIST
+from framework.safeio.download import download
+from framework.safeio.files import NotARegularFile, file_hash, open_regular, sweep_stale_parts, temp_path
 
 pytestmark = pytest.mark.hostile
 
@@ -50,7 +50,7 @@ def fast_deadlines(monkeypatch):
 
 
 @pytest.fixture
-def offline(mirror, monkeypatch):  # noqa: F811
+def offline(mirror, monkeypatch):
     """MNIST's and Fashion-MNIST's mirrors on the local server (404 unless served); no local source
     (MNIST's is the test split fw ships)."""
     monkeypatch.setattr(MNIST, "mirrors", [mirror.base + "/m1/"])
@@ -136,7 +136,10 @@ except FwError as e:
 # A fresh, small interpreter runs the command and reports RUSAGE_CHILDREN: measured straight
 # from pytest, a child's ru_maxrss would start at pytest's own peak (Linux carries the high-water
 # mark of the memory a vfork()ed child shares with its parent across exec).
-MEASURE = "import resource, subprocess, sys; subprocess.run(sys.argv[1:]); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+MEASURE = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
 
 
 def peak_rss_mib(tmp_path, *args) -> tuple[float, str]:
@@ -148,14 +151,14 @@ def peak_rss_mib(tmp_path, *args) -> tuple[float, str]:
     return int(peak) / 1024, "\n".join(out)  # Linux reports KiB
 
 
-def test_gzip_bombs_cost_no_more_memory_than_the_real_file(mnist_dir, tmp_path, mirror):  # noqa: F811
+def test_gzip_bombs_cost_no_more_memory_than_the_real_file(mnist_dir, tmp_path, mirror):
     """A 4 GiB payload behind a valid IDX header: refused at the known size, at a good run's peak."""
     good_peak, out = peak_rss_mib(tmp_path, mnist_dir)
     assert out.startswith("loaded (10000, 28, 28)")
 
     bombs = {}
     for kind, header in {"zeros-past-the-header": IMAGES_HEADER,
-                         "header-claims-4-GiB": bytes([0, 0, 8, 3]) + np.array([GIB // 784 * 4, 28, 28], ">u4").tobytes()}.items():  # fmt: skip
+                         "header-claims-4-GiB": bytes([0, 0, 8, 3]) + np.array([GIB // 784 * 4, 28, 28], ">u4").tobytes()}.items():
         root = tmp_path / kind
         root.mkdir()
         write_bomb(root / IMAGES, header, 4 * GIB)
@@ -191,7 +194,7 @@ def test_gzip_bombs_cost_no_more_memory_than_the_real_file(mnist_dir, tmp_path, 
         for root in bombs.values():
             root.chmod(0o755)
     print(f"\npeak RSS: good run {good_peak:.1f} MiB, good download {good_served_peak:.1f} MiB; bombs: "
-          + ", ".join(f"{k} {v:.1f} MiB" for k, v in peaks.items()))  # fmt: skip
+          + ", ".join(f"{k} {v:.1f} MiB" for k, v in peaks.items()))
     for kind, peak in peaks.items():
         good = good_served_peak if kind.startswith("served") else good_peak
         assert peak <= good * 1.1 + 2, f"{kind}: {peak:.1f} MiB against a good run's {good:.1f} MiB"
@@ -351,7 +354,7 @@ def drip(data: bytes, every: float):
     return write
 
 
-def test_a_dripping_body_is_cut_off(mirror, tmp_path, fast_deadlines):  # noqa: F811
+def test_a_dripping_body_is_cut_off(mirror, tmp_path, fast_deadlines):
     url = mirror.serve("/f.bin", drip(b"x" * 1000, 0.05), Content_Length="1000")
     t = time.monotonic()
     with pytest.raises(FwError, match=r"f.bin \(too slow: less than 1.0 kB in 0.5 s\)"):
@@ -359,7 +362,7 @@ def test_a_dripping_body_is_cut_off(mirror, tmp_path, fast_deadlines):  # noqa: 
     assert time.monotonic() - t < 3 and not list(tmp_path.iterdir())
 
 
-def test_dripping_headers_are_cut_off(mirror, tmp_path, fast_deadlines):  # noqa: F811
+def test_dripping_headers_are_cut_off(mirror, tmp_path, fast_deadlines):
     url = mirror.serve_raw("/f.bin", drip(b"HTTP/1.0 200 OK\r\nX-Slow: " + b"y" * 1000, 0.05))
     t = time.monotonic()
     with pytest.raises(FwError, match=r"f.bin \(no response within 0.6 s\)"):
@@ -367,7 +370,7 @@ def test_dripping_headers_are_cut_off(mirror, tmp_path, fast_deadlines):  # noqa
     assert time.monotonic() - t < 3
 
 
-def test_a_slow_but_steady_body_gets_through(mirror, tmp_path, fast_deadlines):  # noqa: F811
+def test_a_slow_but_steady_body_gets_through(mirror, tmp_path, fast_deadlines):
     """The rate rule is a minimum, not a deadline: 1.5 s (3 windows) at 2.5 times the minimum rate pass."""
     data = os.urandom(15 * 500)
 
@@ -392,7 +395,7 @@ def endless(written: list):
     return write
 
 
-def test_a_body_larger_than_the_cap_is_refused_before_it_is_read(mirror, tmp_path):  # noqa: F811
+def test_a_body_larger_than_the_cap_is_refused_before_it_is_read(mirror, tmp_path):
     written = []
     url = mirror.serve("/f.bin", endless(written), Content_Length=str(GIB))
     with pytest.raises(FwError, match=r"the file is 1073.7 MB, more than the 268.4 MB expected at most"):
@@ -401,7 +404,7 @@ def test_a_body_larger_than_the_cap_is_refused_before_it_is_read(mirror, tmp_pat
     assert sum(written) < 64 << 20 and not list(tmp_path.iterdir())  # at most what the socket buffers held
 
 
-def test_a_body_that_runs_past_the_cap_is_cut_off(mirror, tmp_path):  # noqa: F811
+def test_a_body_that_runs_past_the_cap_is_cut_off(mirror, tmp_path):
     """Chunked, so no Content-Length to refuse up front: cut once the cap is passed."""
     written = []
 
@@ -423,7 +426,7 @@ class _Chunked:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
 
-def test_a_body_with_no_stated_end_is_refused(mirror, tmp_path):  # noqa: F811
+def test_a_body_with_no_stated_end_is_refused(mirror, tmp_path):
     """HTTP/1.0 with no Content-Length ends at the close: a dropped connection would look complete."""
     url = mirror.serve("/f.bin", lambda wfile: wfile.write(b"\x80" * 100))
     with pytest.raises(FwError, match=r"does not say where the file ends \(no Content-Length\)"):
@@ -454,7 +457,7 @@ def blackhole():
         except OSError:
             s.close()
             break
-    yield "http://127.0.0.1:%d" % server.getsockname()[1]
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
     for s in fillers:
         s.close()
     server.close()
@@ -466,7 +469,7 @@ def silent():
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
-    yield "http://127.0.0.1:%d" % server.getsockname()[1]
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
     server.close()
 
 
@@ -477,7 +480,7 @@ def test_the_time_budget_for_a_dead_network():
 
 
 def test_unreachable_mirrors_fail_within_the_budget_and_teach_the_offline_fix(
-    tmp_path, blackhole, silent, mirror, monkeypatch, fast_deadlines  # noqa: F811
+    tmp_path, blackhole, silent, mirror, monkeypatch, fast_deadlines
 ):
     def slow_lookup(*args, **kwargs):
         time.sleep(2)
@@ -561,7 +564,7 @@ def weights_config(tmp_path, url) -> Path:
     ],
     ids=["short-body", "json", "truncated-file", "no-length"],
 )
-def test_an_unverified_download_is_installed_only_if_complete_and_readable(book_weights, tmp_path, mirror, monkeypatch, route, reason):  # noqa: F811
+def test_an_unverified_download_is_installed_only_if_complete_and_readable(book_weights, tmp_path, mirror, monkeypatch, route, reason):
     monkeypatch.setenv("FW_DATA_DIR", str(tmp_path / "data"))
     pkl = book_weights.read_bytes()
     mirror.routes["/sample_weight.pkl"] = route(pkl)
@@ -580,7 +583,7 @@ def test_an_unverified_download_is_installed_only_if_complete_and_readable(book_
 # --- SIGTERM, kill -9 and stale .part files (issue 11, item 10) ----------------------
 
 
-def start_slow_download(tmp_path, mirror, mnist_dir):  # noqa: F811
+def start_slow_download(tmp_path, mirror, mnist_dir):
     """``fw run`` in a subprocess, its weights dripping from the local server; returns (process, weights folder)."""
     data = tmp_path / "data"
     (data / "mnist").mkdir(parents=True)
@@ -591,7 +594,7 @@ def start_slow_download(tmp_path, mirror, mnist_dir):  # noqa: F811
     proc = subprocess.Popen(
         [sys.executable, "-m", "framework.cli", "run", str(weights_config(tmp_path, url))],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+    )
     folder = data / "weights"
     end = time.monotonic() + 30
     while not parts(folder):
@@ -600,7 +603,7 @@ def start_slow_download(tmp_path, mirror, mnist_dir):  # noqa: F811
     return proc, folder
 
 
-def test_sigterm_cleans_up_like_ctrl_c(tmp_path, mirror, mnist_dir):  # noqa: F811
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path, mirror, mnist_dir):
     proc, folder = start_slow_download(tmp_path, mirror, mnist_dir)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
@@ -609,7 +612,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path, mirror, mnist_dir):  # noqa: F8
     assert parts(folder) == [] and not (folder / "sample_weight.pkl").exists()
 
 
-def test_the_part_file_of_a_killed_process_is_swept_by_the_next_write(tmp_path, mirror, mnist_dir):  # noqa: F811
+def test_the_part_file_of_a_killed_process_is_swept_by_the_next_write(tmp_path, mirror, mnist_dir):
     proc, folder = start_slow_download(tmp_path, mirror, mnist_dir)
     proc.kill()  # kill -9: no cleanup can run
     proc.communicate(timeout=30)

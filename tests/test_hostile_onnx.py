@@ -161,7 +161,8 @@ def with_graph_entries(m, entries):
 
 
 def peak_rss_of_import(path, tmp_path):
-    """What ``fw import-onnx path`` adds to the peak memory of a fresh process (numpy and onnx already imported), and its stderr."""
+    """What ``fw import-onnx path`` adds to the peak memory of a fresh
+    process (numpy and onnx already imported), and its stderr."""
     import subprocess
     import sys
 

@@ -10,6 +10,7 @@ code: one that exits, hangs or leaves a thread running is not policed
 import json
 
 import pytest
+
 from test_plugins import MODULES, make_dist, run_fw
 
 pytestmark = pytest.mark.hostile
@@ -84,7 +85,10 @@ def test_an_unprintable_exception_from_forward_is_a_one_line_error_naming_the_pl
     out = run_fw("run", *config(["hostile_runtime"], model__activation="unprintable_forward"), pythonpath=[MODULES])
     assert out.returncode == 1
     line = one_line(out.stderr)
-    assert line == "fw: error: model.layers[1] (unprintable_forward, hostile_runtime.UnprintableForward): forward failed: Unprintable: (its __str__ raised an exception)"
+    assert line == (
+        "fw: error: model.layers[1] (unprintable_forward, hostile_runtime.UnprintableForward): "
+        "forward failed: Unprintable: (its __str__ raised an exception)"
+    )
 
 
 def test_sys_exit_from_fw_itself_is_still_its_usage_error():

@@ -60,7 +60,7 @@ def test_float16_that_overflowed_to_inf_says_so(capsys, tmp_path):
         x16 = (x * 30000).astype(np.float16)  # 3 x 30000 is beyond float16's 65504: Inf
     row, column = map(int, np.argwhere(np.isinf(x16))[0])
     refused(capsys, tmp_path, f"x[{row}, {column}] (row {row}, column {column}) is ", "float16 holds numbers up to 65504",
-            "save it as float32", x=x16, y=y)  # fmt: skip
+            "save it as float32", x=x16, y=y)
 
 
 def test_values_too_large_to_standardise_are_named_before_training(capsys, tmp_path):
@@ -94,7 +94,7 @@ def test_a_label_of_a_billion_is_refused_before_any_memory_is_asked_for(capsys, 
     x, y = features()
     y[3] = 10**9
     refused(capsys, tmp_path, "y holds the label 1000000000, which would make 1,000,000,001 classes for 60 examples",
-            "cannot be more classes than examples", x=x, y=y)  # fmt: skip
+            "cannot be more classes than examples", x=x, y=y)
 
 
 def test_labels_up_to_the_examples_are_still_classes(capsys, tmp_path):
@@ -112,13 +112,13 @@ def test_an_arrays_file_with_no_examples_is_one_line(capsys, tmp_path, dataset):
 @pytest.mark.parametrize("shape", [(60, 0), (60, 0, 3)])
 def test_examples_of_no_values_are_one_line(capsys, tmp_path, shape):
     refused(capsys, tmp_path, f"x must be numbers of shape (N, features) or (N, H, W) or (N, C, H, W), got float64 {shape}",
-            x=np.zeros(shape), y=np.arange(60) % 3)  # fmt: skip
+            x=np.zeros(shape), y=np.arange(60) % 3)
 
 
 def test_test_fraction_zero_is_refused_rather_than_reporting_nan(capsys, tmp_path):
     x, y = features()
     refused(capsys, tmp_path, "the test split of dataset 'arrays' is empty", "set dataset.test_fraction (e.g. 0.2)",
-            dataset="{name: arrays, path: data.npz, test_fraction: 0}", x=x, y=y)  # fmt: skip
+            dataset="{name: arrays, path: data.npz, test_fraction: 0}", x=x, y=y)
 
 
 def test_fw_run_on_an_empty_test_split_is_one_line_not_an_accuracy_of_zero(capsys, tmp_path):
@@ -126,7 +126,7 @@ def test_fw_run_on_an_empty_test_split_is_one_line_not_an_accuracy_of_zero(capsy
     code, _, err = train(capsys, tmp_path, x=x, y=y)
     assert code == 0, err
     one_line_error(*fw(capsys, "run", tmp_path / "c.yaml", "dataset.test_fraction=0"),
-                   "the test split of dataset 'arrays' is empty", "set dataset.test_fraction")  # fmt: skip
+                   "the test split of dataset 'arrays' is empty", "set dataset.test_fraction")
 
 
 # --- 4.8 and 4.9: callbacks ----------------------------------------------------------------------
@@ -212,7 +212,7 @@ def test_a_callback_that_replaces_a_weight_gets_nothing_written(capsys, tmp_path
     ("logs['weights_epoch'] = '1'", "set logs['weights_epoch'] to '1'"),
     ("logs['weights_epoch'] = True", "set logs['weights_epoch'] to True"),
     ("del logs['weights_epoch']", "removed logs['weights_epoch']"),
-])  # fmt: skip
+])
 def test_a_callback_that_names_no_trained_epoch_as_the_weights_is_one_line(capsys, tmp_path, at_end, done):
     code, out, err = with_callback(capsys, tmp_path, at_end=at_end)
     assert code == 1 and "Traceback" not in err

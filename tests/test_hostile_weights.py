@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framework.safeio import safe_pickle
 from framework.plugins import npz_importer
-
+from framework.safeio import safe_pickle
 from test_cli import BOOK
 from test_safe_pickle import Reduce, sbu
 
@@ -103,7 +102,7 @@ def assert_refusals(importer, cases, tmp_path):
 
 def run_args(mnist_dir, weights, importer):
     return ["run", BOOK, f"dataset.root={mnist_dir}", f"weights.importer={importer}", f"weights.path={weights}",
-            "weights.sha256=null"]  # fmt: skip
+            "weights.sha256=null"]
 
 
 # --- pickles: deep nesting ----------------------------------------------------
@@ -221,7 +220,10 @@ def test_pickle_bombs_stay_near_a_good_runs_memory(tmp_path, book_weights):
     declared.write_bytes(b"\x80\x05}" + sbu("W1") + b"\x96" + struct.pack("<Q", 8 << 30) + b"s.")
     # One 2 MiB string in the file, copied into 400 arrays through the memo: 800 MiB
     text = "\0" * (2 * MiB)
-    state = lambda: (1, (2 * MiB,), np.dtype("u1"), False, Reduce(codecs.encode, text, "latin1"))  # noqa: E731
+
+    def state():  # a new one per array
+        return 1, (2 * MiB,), np.dtype("u1"), False, Reduce(codecs.encode, text, "latin1")
+
     copies = {f"W{i}": Reduce(np._core.multiarray._reconstruct, np.ndarray, (0,), b"b", state=state()) for i in range(1, 401)}
     reused = tmp_path / "reused.pkl"
     reused.write_bytes(pickle.dumps(copies, 2))
@@ -282,13 +284,16 @@ def write_zip(path, members, entries=None):
             f.write(name)
             for chunk in chunks:
                 f.write(chunk)
-            entry = struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, flags, method, 0, 33, crc, data_size, size,
-                                len(name), 0, 0, 0, 0, 0, offset)  # fmt: skip
+            entry = struct.pack(
+                "<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0,  # 4s4B: signature, versions made by and needed
+                flags, method, 0, 33, crc, data_size, size,  # 4HL2L: flags, method, time, date, CRC-32, sizes
+                len(name), 0, 0, 0, 0, 0, offset,  # 5H2L: name length, extra, comment, disk, attributes; offset
+            )  # fmt: skip  # one line per group of the record's format string, not one per field
             directory.append(entry + name)
         if entries:
             entry = directory[0][:46]
             directory = [entry[:28] + struct.pack("<H", len(n)) + entry[30:] + n
-                         for n in (f"x{i}.npy".encode() for i in range(entries))]  # fmt: skip
+                         for n in (f"x{i}.npy".encode() for i in range(entries))]
         start = f.tell()
         for entry in directory:
             f.write(entry)
@@ -362,7 +367,7 @@ def test_npz_members_are_checked_from_their_headers(tmp_path):
 
 def test_a_legitimate_npz_still_loads_with_every_numeric_dtype(tmp_path):
     arrays = {"W1": np.arange(6, dtype=">f8").reshape(2, 3), "b1": np.asfortranarray(np.ones((2, 3), np.complex64)),
-              "W2": np.array([True, False]), "b2": np.zeros((0, 3), np.int16)}  # fmt: skip
+              "W2": np.array([True, False]), "b2": np.zeros((0, 3), np.int16)}
     for save in (np.savez, np.savez_compressed):
         path = tmp_path / f"{save.__name__}.npz"
         save(path, **arrays)
@@ -415,7 +420,7 @@ def test_the_book_pickle_and_numpy1_and_python2_pickles_still_load(book_weights,
     data = np.arange(3, dtype="<f8").tobytes()
     py2 = (b"\x80\x02}U\x02W1cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R(K\x01K\x03\x85"
            b"cnumpy\ndtype\nU\x02f8K\x00K\x01\x87R(K\x03U\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89T"
-           + struct.pack("<i", len(data)) + data + b"tbs.")  # fmt: skip
+           + struct.pack("<i", len(data)) + data + b"tbs.")
     path.write_bytes(py2)
     assert np.array_equal(pickle.loads(py2, encoding="latin1")["W1"], [0, 1, 2])  # control: the pickle is sound
     assert np.array_equal(safe_pickle.load(path)["W1"], [0, 1, 2])

@@ -50,7 +50,7 @@ def root(tmp_path):
 
 
 @pytest.fixture
-def served(mirror, monkeypatch):  # noqa: F811
+def served(mirror, monkeypatch):
     """The good files on a second local mirror; the first one answers 404."""
     for name, data in GZ.items():
         mirror.serve(f"/good/{name}", data)
@@ -158,7 +158,7 @@ def test_missing_files_are_downloaded(tmp_path, served):
     assert sorted(p.name for p in root.iterdir()) == ["te-images.gz", "te-labels.gz"]  # the cache is elsewhere
 
 
-def test_all_mirrors_fail(root, mirror, monkeypatch):  # noqa: F811
+def test_all_mirrors_fail(root, mirror, monkeypatch):
     monkeypatch.setattr(Tiny, "mirrors", [mirror.base + "/a/", mirror.base + "/b/"])
     mirror.serve("/b/tr-labels.gz", b"denied", status=403)
     (root / "tr-images.gz").unlink()
@@ -233,7 +233,7 @@ def test_read_only_root_with_a_bad_file(root, served):
     (root / "te-labels.gz").write_bytes(b"junk")
     root.chmod(0o555)
     try:
-        with pytest.raises(FwError, match=rf"te-labels.gz is corrupt .*, so it is not tiny's te-labels.gz; delete it"):
+        with pytest.raises(FwError, match=r"te-labels.gz is corrupt .*, so it is not tiny's te-labels.gz; delete it"):
             Tiny(root).load_raw("test")
         assert served.hits == []
     finally:

@@ -1,4 +1,5 @@
-"""The image_folder dataset: both layouts, PNG/JPEG/BMP/GIF, the decoded cache, fw predict on image files, bad folders."""
+"""The image_folder dataset: both layouts, PNG/JPEG/BMP/GIF,
+the decoded cache, fw predict on image files, bad folders."""
 
 import json
 import os

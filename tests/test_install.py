@@ -40,10 +40,10 @@ def installed(tmp_path_factory):
     work = tmp_path_factory.mktemp("install")
     clone, site, nonet = work / "clone", work / "site", work / "nonet"
     ignore = shutil.ignore_patterns(".git", ".venv", ".ci-venv", "build", "dist", "*.egg-info", "__pycache__",
-                                    ".pytest_cache", "runs")  # fmt: skip
+                                    ".pytest_cache", "runs")
     shutil.copytree(REPO, clone, ignore=ignore)
     cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-           "--disable-pip-version-check", "--quiet", "--target", str(site), str(clone)]  # fmt: skip
+           "--disable-pip-version-check", "--quiet", "--target", str(site), str(clone)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=work)
     assert out.returncode == 0, f"pip install of the clone failed:\n{out.stdout}\n{out.stderr}"
     nonet.mkdir()
@@ -147,7 +147,10 @@ def test_the_editable_install_is_not_shadowed_either(tmp_path):
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "__init__.py").write_text("raise ImportError('the user\\'s own plugins package')\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    code = "import framework as fw; net = fw.build_network(fw.load_config('mnist_infer')); print(len(net.state_dict()) // 2)"
+    code = (
+        "import framework as fw; net = fw.build_network(fw.load_config('mnist_infer')); "
+        "print(len(net.state_dict()) // 2)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert (out.returncode, out.stdout) == (0, "3\n"), out.stderr
     fw_cli = Path(sys.executable).parent / "fw"

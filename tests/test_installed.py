@@ -3,9 +3,9 @@
 import sys
 
 import pytest
-from test_plugins import make_dist
 
 from framework.plugin_system import installed
+from test_plugins import make_dist
 
 
 class Site:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from framework import Layer
-from framework.testing import check_layer
 from framework.plugins.layers import BatchNorm, Dense, Dropout, Flatten
+from framework.testing import check_layer
 
 
 @pytest.mark.parametrize(

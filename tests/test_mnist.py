@@ -16,7 +16,7 @@ SHIPPED_MIRRORS = list(MNIST.mirrors)  # before any test points them at the loca
 
 
 @pytest.fixture(autouse=True)
-def local_mirrors(mirror, monkeypatch):  # noqa: F811
+def local_mirrors(mirror, monkeypatch):
     """Never reach the internet: every MNIST mirror points at the local server (404 unless served).
 
     The test split fw ships is switched off too, so these tests exercise the download.

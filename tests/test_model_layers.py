@@ -14,7 +14,10 @@ REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "configs" / "mnist_infer.yaml"
 LAYERS = REPO / "configs" / "fashion_mlp_layers.yaml"
 
-BOOK_AS_LAYERS = "model.layers=[{name: dense, units: 50}, sigmoid, {name: dense, units: 100}, sigmoid, {name: dense, units: 10}, softmax]"
+BOOK_AS_LAYERS = (
+    "model.layers=[{name: dense, units: 50}, sigmoid, {name: dense, "
+    "units: 100}, sigmoid, {name: dense, units: 10}, softmax]"
+)
 
 
 @pytest.fixture
@@ -40,7 +43,7 @@ def test_input_sizes_come_from_the_dataset(mnist_dir, flatten, shape):
         BOOK,
         [f"dataset.root={mnist_dir}", f"dataset.flatten={str(flatten).lower()}", "weights=null",
          "model.layers=[flatten, {name: dense, units: 20}, relu, {name: dense, units: 10}, softmax]"],
-    )  # fmt: skip
+    )
     with pytest.warns(fw.errors.FwWarning, match="chance-level"):
         net = fw.build_network(cfg)
     assert net.input_shape == shape and net.shapes[0] == (784,) and net.layers[1].W.shape == (784, 20)
@@ -52,7 +55,8 @@ def test_a_layer_takes_the_networks_initialiser_unless_it_names_its_own(mnist_di
     base = [f"dataset.root={mnist_dir}", "weights=null"]
     with pytest.warns(fw.errors.FwWarning):
         he = build(*base, "model.layers=[{name: dense, units: 100}, relu, {name: dense, units: 10}, softmax]")
-        normal = build(*base, "model.layers=[{name: dense, units: 100, init: {name: normal, std: 0.01}}, relu, {name: dense, units: 10}, softmax]")
+        normal = build(*base, "model.layers=[{name: dense, units: 100, init: {name: normal, "
+                              "std: 0.01}}, relu, {name: dense, units: 10}, softmax]")
     assert abs(he.layers[0].W.std() - np.sqrt(2 / 784)) < 0.002
     assert abs(normal.layers[0].W.std() - 0.01) < 0.0005
 
@@ -80,7 +84,7 @@ def test_the_command_line_replaces_the_files_network_whichever_form(book):
         (["model.layers=[{name: dense, units: 10}, softmax]", "model.activation=relu"],
          "model.layers and model.activation are both set"),
     ],
-)  # fmt: skip
+)
 def test_config_errors_name_the_layer_by_position(mnist_dir, overrides, message):
     with pytest.raises(FwError) as e:
         build(f"dataset.root={mnist_dir}", "weights=null", *overrides)
@@ -107,7 +111,7 @@ def odd_layers(monkeypatch):
 def test_a_build_that_fails_is_named_by_position(mnist_dir, odd_layers):
     with pytest.raises(FwError) as e:
         build(f"dataset.root={mnist_dir}", "weights=null", odd_layers,
-              "model.layers=[{name: dense, units: 10}, needs_images, softmax]")  # fmt: skip
+              "model.layers=[{name: dense, units: 10}, needs_images, softmax]")
     assert str(e.value) == (
         "model.layers[1] (needs_images, odd_layers.NeedsImages): needs (channels, height, width) input, got (10,)"
     )
@@ -121,8 +125,9 @@ def test_fw_train_refuses_a_layer_without_backward_before_reading_data(tmp_path,
         LAYERS,
         [f"dataset.root={tmp_path}/no-data-here", f"weights.path={tmp_path}/w.npz", odd_layers,
          "model.layers=[{name: dense, units: 10}, halve, softmax]"],
-    )  # fmt: skip
-    with pytest.raises(FwError, match=r"model.layers\[1\]: layer 'halve' \(Halve\) has no backward, so fw train cannot use it; add backward\(self, dout\)"):
+    )
+    with pytest.raises(FwError, match=r"model.layers\[1\]: layer 'halve' \(Halve\) has no backward, "
+                                      r"so fw train cannot use it; add backward\(self, dout\)"):
         Trainer(cfg)
 
 
@@ -133,7 +138,7 @@ def test_fw_train_names_a_layer_whose_backward_leaves_no_gradient(fashion_dir, t
         LAYERS,
         [f"dataset.root={fashion_dir}", f"weights.path={tmp_path}/w.npz", odd_layers,
          "model.layers=[{name: dense, units: 10}, forgets_grads, softmax]"],
-    )  # fmt: skip
+    )
     trainer = Trainer(cfg)
     x, t = fw.load_dataset(cfg)
     with pytest.raises(FwError, match=r"model.layers\[1\] \(forgets_grads, odd_layers.ForgetsGrads\): backward must fill grads\['gain'\]"):
@@ -158,8 +163,10 @@ def test_weights_that_do_not_fit_name_the_first_layer_and_parameter_that_differ(
 
 
 def test_the_books_layout_fits_dense_layers_only(book):
-    with pytest.raises(FwError, match=r"holds the book's layout \(W1, b1, ...\), which fits dense layers only, but model.layers\[1\] \(batch_norm\) has gamma, beta"):
-        build(*book, "model.layers=[{name: dense, units: 50}, batch_norm, sigmoid, {name: dense, units: 100}, sigmoid, {name: dense, units: 10}, softmax]")
+    with pytest.raises(FwError, match=r"holds the book's layout \(W1, b1, ...\), which fits dense layers only, "
+                                      r"but model.layers\[1\] \(batch_norm\) has gamma, beta"):
+        build(*book, "model.layers=[{name: dense, units: 50}, batch_norm, sigmoid, "
+                     "{name: dense, units: 100}, sigmoid, {name: dense, units: 10}, softmax]")
 
 
 def test_weights_written_by_fw_0_1_still_load(book, tmp_path):

@@ -19,7 +19,7 @@ LAYERS = str(Path(__file__).resolve().parents[1] / "configs" / "fashion_mlp_laye
 def late_bugs(monkeypatch):
     monkeypatch.syspath_prepend(str(MODULES))
     return ["plugins=[late_bugs]", "dataset.name=tiny_random", "train.epochs=1", "train.batch_size=10",
-            "weights.importer=npz", "weights.url=null", "weights.sha256=null"]  # fmt: skip
+            "weights.importer=npz", "weights.url=null", "weights.sha256=null"]
 
 
 def test_a_float64_weight_beyond_float32_is_refused_not_run_as_inf(capsys, tmp_path, mnist_dir, book_weights):
@@ -36,7 +36,7 @@ def test_a_float64_weight_beyond_float32_is_refused_not_run_as_inf(capsys, tmp_p
 def test_an_array_that_overflows_while_the_loss_stays_finite_stops_training(capsys, tmp_path, late_bugs):
     out_dir = tmp_path / "runs" / "inf"
     code, _, err = fw(capsys, "train", BOOK, *late_bugs, f"weights.path={out_dir / 'w.npz'}",
-                      "model.layers=[{name: dense, units: 8}, inf_buffer, relu, {name: dense, units: 10}, softmax]")  # fmt: skip
+                      "model.layers=[{name: dense, units: 8}, inf_buffer, relu, {name: dense, units: 10}, softmax]")
     assert code == 1 and "training diverged in epoch 1" in err
     assert "model.layers[1] (inf_buffer)'s 'stat' became Inf or NaN while the loss stayed finite" in err
     assert "fw run" not in err and not (tmp_path / "runs").exists()  # nothing written, no empty folder left
@@ -55,7 +55,7 @@ def test_divergence_is_blamed_on_the_lr_not_on_batch_norm(fashion_full_dir, tmp_
         [sys.executable, "-m", "framework.cli", "train", LAYERS, f"dataset.root={fashion_full_dir}", "train.epochs=1",
          "train.optimizer={name: sgd, lr: 1e20}", f"weights.path={tmp_path / 'runs' / 'w.npz'}"],
         capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+    )
     assert out.returncode == 1 and "training diverged in epoch 1 at step" in out.stderr, out.stderr
     assert "lower train.optimizer.lr (now 1e+20)" in out.stderr and "fix its forward" not in out.stderr
     assert not (tmp_path / "runs").exists()
@@ -79,7 +79,7 @@ def test_layer_initialiser_and_optimizer_parameters_are_checked_at_config_time(c
 
 def test_model_init_is_checked_even_when_weights_come_from_a_file(capsys, mnist_dir, book_weights):
     code, _, err = fw(capsys, "run", BOOK, f"dataset.root={mnist_dir}", f"weights.path={book_weights}",
-                      "model.init={name: normal, std: .inf}")  # fmt: skip
+                      "model.init={name: normal, std: .inf}")
     assert code == 1 and "std must be a positive finite number, got inf" in err
 
 
@@ -92,5 +92,5 @@ def test_model_init_is_checked_even_when_weights_come_from_a_file(capsys, mnist_
 )
 def test_a_plugins_bad_backward_after_the_first_step_is_named_as_that_plugin(capsys, tmp_path, late_bugs, layer, blamed):
     code, _, err = fw(capsys, "train", BOOK, *late_bugs, f"weights.path={tmp_path / 'w.npz'}",
-                      f"model.layers=[{{name: dense, units: 8}}, {layer}, relu, {{name: dense, units: 10}}, softmax]")  # fmt: skip
+                      f"model.layers=[{{name: dense, units: 8}}, {layer}, relu, {{name: dense, units: 10}}, softmax]")
     assert code == 1 and blamed in err and "(dense)" not in err.split(":")[1], err

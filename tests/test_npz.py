@@ -8,7 +8,6 @@ import pytest
 from framework import FwError
 from framework.cli import main
 from framework.plugins.npz_importer import NpzImporter, register_weight_importers
-
 from test_cli import BOOK, fw, one_line_error
 
 

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 import framework as fw
+from conftest import SHARED, need
 from framework.data import bundled
 from framework.training.trainer import Trainer
-
-from conftest import SHARED, need
 from onnx_kit import ort_predict
 from test_cli import fw as run_fw
 

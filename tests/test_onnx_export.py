@@ -12,11 +12,10 @@ from framework.interchange.onnx_export import export
 from framework.plugin_system.builtins import builtin_names
 from framework.plugin_system.manager import get_registry
 from framework.plugins.activations import Identity, ReLU, Sigmoid, Softmax, Step
+from framework.plugins.binary_sigmoid import BinarySigmoid
 from framework.plugins.conv import AvgPool2D, Conv2D, MaxPool2D
 from framework.plugins.layers import BatchNorm, Dense, Dropout, Flatten
-from framework.plugins.binary_sigmoid import BinarySigmoid
 from framework.plugins.rescale import Rescale
-
 from onnx_kit import ort_session
 from test_cli import BOOK, REPO, fw, one_line_error
 
@@ -249,7 +248,8 @@ def test_the_plugin_kit_checks_to_onnx_in_onnx_runtime():
     from framework.testing import check_layer
 
     check_layer(Dense, (6,), units=3)
-    with pytest.raises(AssertionError, match=r"check_layer\('ExportsTheWrongFunction'\): to_onnx: ONNX Runtime's output differs from forward's by up to"):
+    with pytest.raises(AssertionError, match=r"check_layer\('ExportsTheWrongFunction'\): to_onnx: "
+                                             r"ONNX Runtime's output differs from forward's by up to"):
         check_layer(ExportsTheWrongFunction, (6,), units=3)
     with pytest.raises(AssertionError, match=r"to_onnx: layer 0 \(returns_nothing, test_onnx_export.ReturnsNothing\): to_onnx returned None"):
         check_layer(ReturnsNothing, (6,), units=3)

@@ -16,10 +16,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import framework as fw
+from conftest import need
 from framework import FwError
 from framework.interchange.onnx_import import read
-
-from conftest import need
 from onnx_kit import ort_predict
 from test_cli import BOOK, fw as run_fw, one_line_error
 
@@ -45,7 +44,7 @@ def model(nodes, weights, input_shape, *, opset=17, batch="batch", output="logit
     g = helper.make_graph(
         nodes, "main_graph", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, *input_shape])],
         [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)], inits,
-    )  # fmt: skip
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name=producer[0], producer_version=producer[1])
     m.ir_version = 8
     return m
@@ -93,7 +92,7 @@ def keras_mlp():
         "bn/gamma": rng.uniform(0.5, 2, 64).astype(np.float32), "bn/beta": (64,), "bn/mean": (64,),
         "bn/var": rng.uniform(0.5, 2, 64).astype(np.float32), "ratio": np.array(0.3, np.float32),
         "dense_1/kernel": (64, 10), "dense_1/bias": (10,),
-    }  # fmt: skip
+    }
     return model(nodes, weights, (28, 28), batch="unk__6", output="probs", producer=("tf2onnx", "1.16.1"))
 
 
@@ -125,7 +124,7 @@ def every_op():
     weights = {
         "cw": (5, 2, 3, 3), "cb": (5,), "g": rng.uniform(0.5, 2, 5).astype(np.float32), "be": (5,), "mu": (5,),
         "var": rng.uniform(0.5, 2, 5).astype(np.float32), "gw": (5 * 2 * 6, 12), "gb": (12,), "mw_t": (4, 12),
-    }  # fmt: skip
+    }
     return model(nodes, weights, (2, 11, 12), opset=13)
 
 
@@ -187,7 +186,7 @@ def test_every_other_op(tmp_path):
         {"name": "conv2d", "filters": 5, "kernel_size": 3, "stride": [2, 1], "padding": [1, 2]}, "batch_norm", "sigmoid",
         {"name": "avg_pool2d", "pool_size": 2, "stride": 1}, {"name": "max_pool2d", "pool_size": 3, "stride": 2}, "flatten",
         {"name": "dense", "units": 12}, {"name": "dense", "units": 4},
-    ]  # fmt: skip
+    ]
     registry, layers = fw.get_registry(), []
     for entry in imported.layers:
         name, params = (entry, {}) if isinstance(entry, str) else (entry["name"], {k: v for k, v in entry.items() if k != "name"})
@@ -358,14 +357,17 @@ def test_a_layer_fw_lacks_names_the_node_and_the_plugin(capsys, tmp_path):
 def test_an_input_of_another_dataset_is_named(capsys, tmp_path):
     m = model([node("Flatten", ["input"], ["f"]), node("Gemm", ["f", "w", "b"], ["y"], transB=1)], {"w": (10, 3 * 32 * 32), "b": (10,)}, (3, 32, 32), output="y")
     refused(capsys, tmp_path, m, "the model takes examples of shape (3, 32, 32), but dataset 'mnist' gives (1, 28, 28)",
-            "name the dataset it classifies: dataset.name=image_folder dataset.path=FOLDER 'dataset.size=[32, 32]' dataset.color=rgb")  # fmt: skip
+            "name the dataset it classifies: dataset.name=image_folder "
+            "dataset.path=FOLDER 'dataset.size=[32, 32]' dataset.color=rgb")
 
 
 @pytest.mark.parametrize(
     "inputs, classes, advice",
     [
-        (784, 3, "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN (a table of 784 feature columns and 3 classes)"),
-        (6, 10, "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN (a table of 6 feature columns and 10 classes)"),
+        (784, 3, "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN "
+                 "(a table of 784 feature columns and 3 classes)"),
+        (6, 10, "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN "
+                "(a table of 6 feature columns and 10 classes)"),
     ],
 )
 def test_an_output_of_another_dataset_names_the_overrides_to_set(capsys, tmp_path, inputs, classes, advice):
@@ -381,8 +383,9 @@ def test_ten_classes_of_28x28_images_name_the_datasets_that_fit(capsys, tmp_path
     table.write_text("a,b,y\n1,2,x\n3,4,z\n5,6,x\n7,8,z\n9,1,x\n")
     m = model([node("Flatten", ["input"], ["f"]), node("Gemm", ["f", "w", "b"], ["y"], transB=1)], {"w": (10, 784), "b": (10,)}, (1, 28, 28), output="y")
     refused(capsys, tmp_path, m, "the model takes examples of shape (1, 28, 28), but dataset 'csv' gives (2,)",
-            "name the dataset it classifies: dataset.name=fashion_mnist or dataset.name=mnist, or for your own data dataset.name=image_folder",
-            overrides=["dataset.name=csv", f"dataset.path={table}", "dataset.label=y"])  # fmt: skip
+            "name the dataset it classifies: dataset.name=fashion_mnist or "
+            "dataset.name=mnist, or for your own data dataset.name=image_folder",
+            overrides=["dataset.name=csv", f"dataset.path={table}", "dataset.label=y"])
 
 
 def test_a_bad_override_names_the_override(capsys, tmp_path):
@@ -458,9 +461,9 @@ def test_mutated_models_end_in_a_layer_list_or_one_line(capsys, tmp_path):
     rng = random.Random(0)
     W = np.random.default_rng(0).normal(size=(4320, 100)).astype(np.float32)
     base = torch_convnet(np.ones((30, 1, 5, 5), np.float32), np.zeros(30, np.float32), W, np.zeros(100, np.float32),
-                         np.ones((100, 10), np.float32), np.zeros(10, np.float32))  # fmt: skip
+                         np.ones((100, 10), np.float32), np.zeros(10, np.float32))
     ops = ["Relu", "Gemm", "MatMul", "Conv", "MaxPool", "Flatten", "Reshape", "Softmax", "Dropout", "Identity", "Shape", "Concat", "Slice",
-           "Sub", "Div", "Mul", "Add", "Scaler", "Cast", "BatchNormalization"]  # fmt: skip
+           "Sub", "Div", "Mul", "Add", "Scaler", "Cast", "BatchNormalization"]
     outcomes = set()
     for _ in range(120):
         m = onnx.ModelProto()

@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 import framework as fw
-from framework.data import bundled
-
 from conftest import SHARED, need
+from framework.data import bundled
 from test_cli import fw as run_fw
 from test_onnx_configs import NEEDS
 
@@ -109,11 +108,11 @@ def test_every_built_in_layer_reads_back_what_it_exports(tmp_path):
     from framework.plugins.rescale import Rescale
 
     layers = [Rescale(), Conv2D(4, 3, padding=1), BatchNorm(momentum=0.5, eps=1e-3), ReLU(), MaxPool2D(2), Conv2D(3, (3, 2), stride=(2, 1)),
-              AvgPool2D(2, stride=1), Flatten(), Dense(16), BatchNorm(), Dropout(0.25), Sigmoid(), Dense(5), Softmax()]  # fmt: skip
+              AvgPool2D(2, stride=1), Flatten(), Dense(16), BatchNorm(), Dropout(0.25), Sigmoid(), Dense(5), Softmax()]
     binary = [Dense(8), ReLU(), Dense(1), BinarySigmoid()]  # what Sigmoid reads as, with the nodes after it
     registry = fw.get_registry()
     readers = {n for kinds in builtin_names().values() for n in kinds.get("layers", []) + kinds.get("activations", [])
-               if registry.get("layers", n, "test").onnx_ops}  # fmt: skip
+               if registry.get("layers", n, "test").onnx_ops}
     assert {layer.name for layer in layers} == readers  # a new built-in reader: add it here
     imported = exported_and_read(fw.Network(layers).build((2, 13, 11), np.random.default_rng(0)), tmp_path)
     assert imported.layers[2] == {"name": "batch_norm", "momentum": 0.5, "eps": 0.001} and imported.layers[10] == {"name": "dropout", "rate": 0.25}

@@ -14,14 +14,13 @@ import warnings
 import numpy as np
 import onnx
 import pytest
+from skl2onnx import to_onnx
 from sklearn.datasets import load_iris
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from skl2onnx import to_onnx
 
 import framework as fw
-
 from test_cli import fw as run_fw
 
 

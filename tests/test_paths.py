@@ -7,7 +7,6 @@ import pytest
 from omegaconf import OmegaConf
 
 from framework import load_config
-
 from test_cli import BOOK, fw
 
 REPO = Path(__file__).resolve().parents[1]

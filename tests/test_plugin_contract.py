@@ -46,7 +46,7 @@ def train(fashion, tmp_path, *overrides):
     plugin = tmp_path / "my_softmax.py"
     plugin.write_text(OUTSIDE_SOFTMAX)
     cfg = fw.load_config(CONFIG, [f"dataset.root={root}", f"weights.path={tmp_path}/w.npz", "model.sizes=[784,32,10]",
-                                  "train.epochs=2", f"plugins=[{plugin}]", *overrides])  # fmt: skip
+                                  "train.epochs=2", f"plugins=[{plugin}]", *overrides])
     trainer = Trainer(cfg)
     return trainer, trainer.fit(x, t, x[:500], t[:500])
 
@@ -144,7 +144,7 @@ def test_the_builtin_names_come_from_the_modules_and_are_cached_until_one_change
     assert "framework.plugins.idx" not in names  # a helper module that registers nothing
     # A second process reads the cache: it imports no plugin module to learn the names.
     code = ("import sys\nfrom framework.plugin_system.builtins import builtin_names\nbuiltin_names()\n"
-            "print([m for m in sys.modules if m.startswith('framework.plugins.')])")  # fmt: skip
+            "print([m for m in sys.modules if m.startswith('framework.plugins.')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
     # A cache whose files' stamps no longer match is not believed.

@@ -14,11 +14,11 @@ import pluggy
 import pytest
 
 from framework import FwError
-from framework.plugin_system import hookspecs
-from framework.safeio import safe_pickle
 from framework.data.weights import check_weights
+from framework.plugin_system import hookspecs
 from framework.plugins import pickle_importer
 from framework.plugins.pickle_importer import PickleImporter
+from framework.safeio import safe_pickle
 
 SYSTEM = f"{os.system.__module__}.system"  # pickle names os.system by its real module: posix / nt
 

@@ -14,7 +14,6 @@ from framework.plugins.activations import ReLU, Softmax
 from framework.plugins.conv import AvgPool2D, Conv2D, MaxPool2D
 from framework.plugins.layers import BatchNorm, Dense, Dropout, Flatten
 from framework.plugins.safetensors_weights import MAX_HEADER, SafetensorsImporter, SafetensorsWriter
-
 from test_cli import BOOK, fw, one_line_error
 
 
@@ -52,7 +51,7 @@ def test_every_built_in_layer_round_trips(tmp_path):
 def test_fw_train_writes_safetensors_and_fw_run_reads_them(capsys, tmp_path, fashion_full_dir):
     w = tmp_path / "w.safetensors"
     args = ["configs/fashion_train.yaml", f"dataset.root={fashion_full_dir}", "train.epochs=1",
-            "weights.format=safetensors", "weights.importer=safetensors", f"weights.path={w}"]  # fmt: skip
+            "weights.format=safetensors", "weights.importer=safetensors", f"weights.path={w}"]
     code, out, err = fw(capsys, "train", *args)
     assert code == 0, err
     assert w.read_bytes()[8:9] == b"{"  # a safetensors header

@@ -1,7 +1,6 @@
 """The config's one schema and the plugin contract: fw's initialiser only where a layer asks for it,
 parameters checked from their annotations, the top-level batch_size honoured."""
 
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +75,7 @@ def test_a_layer_with_its_own_init_number_trains_from_a_config(prelu, tmp_path, 
         BOOK,
         [f"dataset.root={mnist_dir}", f"plugins=[{tmp_path / 'prelu_plugin.py'}]", layers, "train.epochs=2",
          f"weights.path={tmp_path}/w.pkl"],
-    )  # fmt: skip
+    )
     x, t = load_split(cfg, "test")
     trainer = Trainer(cfg)
     assert trainer.net.layers[1].params["a"][0] == np.float32(0.25)
@@ -202,7 +201,8 @@ def test_fw_run_classifies_the_configs_batch_size_rows_at_a_time(mnist_dir, book
 
 
 def test_a_mistyped_plugin_parameter_gets_a_did_you_mean_like_a_dataset_key():
-    with pytest.raises(FwError, match=r"^model.layers\[0\]: layer 'dense' does not accept 'unit'; it accepts: units, init; did you mean 'units'\?$"):
+    with pytest.raises(FwError, match=r"^model.layers\[0\]: layer 'dense' does not accept 'unit'; "
+                                      r"it accepts: units, init; did you mean 'units'\?$"):
         fw.build_network(fw.load_config(BOOK, ["weights=null", "model.layers=[{name: dense, unit: 10}, softmax]"]))
     with pytest.raises(FwError, match=r"train.optimizer: optimizer 'adam' does not accept 'lrr'; it accepts: lr, .*; did you mean 'lr'\?$"):
         from framework.config.assemble import check_names
@@ -279,10 +279,11 @@ def test_the_built_in_plugins_declare_their_types_and_keep_the_words():
     registry = get_registry()
     cases = [
         ("optimizers", {"name": "adam", "beta1": "high"}, "train.optimizer: optimizer 'adam': beta1 must be a positive finite number, got 'high'"),
-        ("callbacks", {"name": "early_stopping", "patience": 1.5}, "train.callbacks[0]: callback 'early_stopping': patience must be a whole number of epochs, 0 or more, got 1.5"),
+        ("callbacks", {"name": "early_stopping", "patience": 1.5}, "train.callbacks[0]: callback 'early_stopping': "
+                                                                   "patience must be a whole number of epochs, 0 or more, got 1.5"),
         ("callbacks", {"name": "early_stopping", "restore_best": "no"}, "train.callbacks[0]: callback 'early_stopping': restore_best must be true or false, got 'no'"),
         ("initializers", {"name": "normal", "std": "wide"}, "model.init: initializer 'normal': std must be a positive finite number, got 'wide'"),
-    ]  # fmt: skip
+    ]
     for kind, value, message in cases:
         with pytest.raises(FwError) as e:
             create(registry, kind, value, message.split(":")[0])

@@ -22,7 +22,7 @@ from own_data import FEATURES, config, make_csv
 from test_cli import BOOK, fw
 
 pytest.importorskip("starlette")
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient
 
 CNN = str(Path(__file__).resolve().parents[1] / "configs" / "mnist_cnn.yaml")
 ANSWER = ("class", "label", "probability", "top", "note")
@@ -223,7 +223,7 @@ def _start(*args):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     start = time.monotonic()
     process = subprocess.Popen([sys.executable, "-m", "framework.cli", "serve", *map(str, args), "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     line = process.stdout.readline()
     assert line.startswith("fw serve: "), (line, process.stderr.read() if process.poll() is not None else "")
     return process, line.split(" at ")[1].split("/ ")[0], time.monotonic() - start
@@ -272,7 +272,7 @@ def _413_before_the_end(url):
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as s:
         s.sendall(b"POST /v1/models/mnist_infer:predict HTTP/1.1\r\nHost: fw\r\nContent-Type: application/json\r\n"
-                  b"Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+                  b"Transfer-Encoding: chunked\r\n\r\n")
         for _ in range(5):  # 50,000 bytes, then one more, and no last chunk
             s.sendall(b"2710\r\n" + b" " * 10_000 + b"\r\n")
         s.sendall(b"1\r\n \r\n")

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow  # a browser and a server process
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync")  # fmt: skip
+         "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
 #: Strokes as a person draws them on the 280x280 canvas: lists of (x, y) points, one list per stroke.
 DIGITS = {

@@ -9,7 +9,6 @@ import pytest
 
 import framework as fw
 from conftest import REPO, need
-
 from test_cli import fw as run_cli, one_line_error
 from test_show_report_config import tiles_match
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from framework.plugins.fashion_mnist import FashionMNIST
-
 from test_cli import BOOK, fw, one_line_error
 
 PIL = pytest.importorskip("PIL.Image", reason="Pillow is in the test extra: pip install -e '.[test]'")
@@ -99,7 +98,10 @@ def test_show_writes_a_labelled_grid_of_the_split(capsys, fashion, fashion_dir, 
     out = tmp_path / "grid.png"
     code, stdout, err = fw(capsys, "show", *fashion, "--count", 4, "--index", 10, "--out", out)
     assert code == 0, err
-    assert stdout == f"wrote {out} ({PIL.open(out).width}x{PIL.open(out).height} px): fashion_mnist test: images 10 to 13 of 10000\n"
+    assert stdout == (
+        f"wrote {out} ({PIL.open(out).width}x{PIL.open(out).height} px): "
+        "fashion_mnist test: images 10 to 13 of 10000\n"
+    )
     img = PIL.open(out)
     assert img.format == "PNG" and img.width >= 4 * 28 * 3 and img.height > 28 * 3
     images, _ = FashionMNIST(fashion_dir).load_raw("test")

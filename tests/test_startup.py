@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pluggy
 import pytest
-from test_plugins import MODULES, make_dist
 
 import framework.plugins
 from framework.plugin_system import hookspecs
 from framework.plugin_system.builtins import builtin_names
-from framework.plugin_system.manager import HOOKS, get_registry
+from framework.plugin_system.manager import HOOKS
 from framework.plugin_system.registry import kind_of
+from test_plugins import MODULES, make_dist
 
 BUILTINS = builtin_names()
 
@@ -132,7 +132,7 @@ def test_a_builtins_only_run_scans_no_installed_plugin_and_imports_only_its_plug
     assert "importlib.metadata" not in modules and "tanh_plugin" not in modules
     plugins = {m for m in modules if m.startswith("framework.plugins.")}
     assert plugins == {"framework.plugins.activations", "framework.plugins.layers", "framework.plugins.mnist",
-                       "framework.plugins.idx", "framework.plugins.pickle_importer"}  # fmt: skip
+                       "framework.plugins.idx", "framework.plugins.pickle_importer"}
 
 
 def test_a_name_no_builtin_has_loads_the_installed_plugins(tmp_path, mnist_dir, installed_tanh):

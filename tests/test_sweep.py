@@ -1,4 +1,5 @@
-"""fw sweep on Optuna: two commands at once on one SQLite study, best.yaml trained again, pruning, divergence, errors."""
+"""fw sweep on Optuna: two commands at once on one SQLite study,
+best.yaml trained again, pruning, divergence, errors."""
 
 import json
 import os
@@ -48,14 +49,14 @@ def fw_sweep(*argv, cwd):
     return subprocess.Popen(
         [sys.executable, "-m", "framework.cli", "sweep", *map(str, argv)],
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
-    )  # fmt: skip
+    )
 
 
 def test_two_sweeps_at_once_share_one_sqlite_study(fashion_full_dir, tmp_path, capsys):
     path = config(tmp_path, fashion_full_dir)
     first, second = fw_sweep(path, "--trials", 3, "--json", cwd=tmp_path), fw_sweep(path, "--trials", 3, "--json", cwd=tmp_path)
     outs = [p.communicate(timeout=600) for p in (first, second)]
-    for p, (out, err) in zip((first, second), outs):
+    for p, (_, err) in zip((first, second), outs):
         assert p.returncode == 0, err
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{tmp_path / 'runs' / 'sweep.db'}")
     trials = study.get_trials()

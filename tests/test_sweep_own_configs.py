@@ -1,4 +1,5 @@
-"""fw sweep off the bundled path: own datasets (no dataset.root), KEY=VALUE overrides, study names, bad --storage URLs."""
+"""fw sweep off the bundled path: own datasets (no dataset.root),
+KEY=VALUE overrides, study names, bad --storage URLs."""
 
 import contextlib
 import hashlib
@@ -80,7 +81,7 @@ def test_overrides_are_part_of_the_studys_fingerprint(capsys, tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     assert fw(capsys, "sweep", path, "train.epochs=1", "--trials", 1)[0] == 0
     one_line_error(*fw(capsys, "sweep", path, "train.epochs=2", "--trials", 1), "study 'own'", "holds trials of another config",
-                   "train.epochs differ")  # fmt: skip
+                   "train.epochs differ")
     one_line_error(*fw(capsys, "sweep", path, "train.epochs=1", "dataset.path=other.csv", "--trials", 1), "dataset.path differ")
     assert fw(capsys, "sweep", path, "train.epochs=1", "--trials", 1)[0] == 0, "the same overrides add to the study"
     assert len(load_study(tmp_path).get_trials()) == 2
@@ -97,7 +98,7 @@ def test_own_csv_config_with_an_override_two_jobs_on_sqlite(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "framework.cli", "sweep", path, "train.epochs=2", "--trials", "4", "--jobs", "2"],
         cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ},
-    )  # fmt: skip
+    )
     assert run.returncode == 0, run.stderr
     assert "4 more, 2 at a time" in run.stderr and "4 trials in " in run.stdout
     trials = load_study(tmp_path).get_trials()

@@ -50,7 +50,7 @@ def fw_sweep(*argv, cwd, hide=(), **popen):
         (shim / name / "__init__.py").write_text(f"raise ImportError('{name} is hidden by the test')\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(shim), os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen([sys.executable, "-m", "framework.cli", "sweep", *map(str, argv)], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 
 def _missing(reason):
@@ -101,14 +101,14 @@ class Cluster:
             os.chown(pwfile, uid, gid)
         pwfile.chmod(0o600)
         self._as_server_user(self.bin / "initdb", "-D", self.data, "-U", "fw", "--pwfile", pwfile, "--auth", "scram-sha-256",
-                             "--no-locale", "-E", "UTF8", "--no-sync")  # fmt: skip
+                             "--no-locale", "-E", "UTF8", "--no-sync")
         with open(self.data / "postgresql.conf", "a") as conf:  # loopback only, no socket file, small and fast
             conf.write(f"listen_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = ''\n"
-                       "fsync = off\nfull_page_writes = off\nshared_buffers = 16MB\nmax_connections = 40\n")  # fmt: skip
+                       "fsync = off\nfull_page_writes = off\nshared_buffers = 16MB\nmax_connections = 40\n")
         self._as_server_user(self.bin / "pg_ctl", "-D", self.data, "-l", self.folder / "server.log", "-w", "-t", "60", "start")
         env = {**os.environ, "PGPASSWORD": self.password}
         subprocess.run([self.bin / "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "fw", "fw_sweeps"],
-                       env=env, check=True, capture_output=True, timeout=60)  # fmt: skip  (the README's `createdb fw_sweeps`)
+                       env=env, check=True, capture_output=True, timeout=60)  # the README's `createdb fw_sweeps`
 
     def stop(self):
         try:
@@ -173,7 +173,7 @@ def test_a_server_that_never_answers_is_an_error_naming_it_after_a_timeout(tmp_p
             pytest.fail("fw sweep still waited for the server after 60 s")
         seconds = time.monotonic() - start
     one_line_error(sweep.returncode, out, err, f"the database server 127.0.0.1:{port} did not answer within 10 s",
-                   "?connect_timeout=")  # fmt: skip
+                   "?connect_timeout=")
     assert 9 < seconds < 40
 
 
@@ -185,7 +185,7 @@ def test_a_server_that_never_answers_is_an_error_naming_it_after_a_timeout(tmp_p
         ("postgresql+psycopg2://fw:secret@127.0.0.1:9/db", ("psycopg2",), ["its driver, psycopg2, is not installed; pip install psycopg2-binary"]),
         ("postgresql+psycopg://fw:secret@127.0.0.1:9/db", ("psycopg",), ["its driver, psycopg, is not installed; pip install 'psycopg[binary]'"]),
     ],
-)  # fmt: skip
+)
 def test_a_missing_driver_is_named_with_the_package_that_installs_it(capsys, tmp_path, monkeypatch, url, hidden, fragments):
     for name in hidden:
         monkeypatch.setitem(sys.modules, name, None)  # as if not installed

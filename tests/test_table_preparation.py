@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import framework as fw_api
-import framework.api  # noqa: F401 - makes fw_api.api
+import framework.api
 from own_data import config, make_csv
 from test_cli import fw, one_line_error
 
@@ -108,7 +108,7 @@ def test_an_id_like_column_is_refused_in_one_line_naming_it_and_how_to_leave_it_
     cfg = config(tmp_path, "{name: csv, path: messy.csv, label: kind}")
     one_line_error(*fw(capsys, "run", cfg, "weights=null"),
                    "column 'name' holds a different value in 240 of its 240 training rows, like an id or a name",
-                   "leave it out with dataset.columns: {name: ignore}")  # fmt: skip
+                   "leave it out with dataset.columns: {name: ignore}")
     code, _, err = fw(capsys, "run", cfg, "weights=null", "dataset.columns.name=ignore")
     assert code == 0, err
 
@@ -164,13 +164,16 @@ def test_a_row_far_outside_the_training_data_is_answered_with_a_note(capsys, tmp
     low, high, std = width["low"], width["high"], width["std"]
     far = high + 12 * std
     rows = tmp_path / "new.csv"
-    rows.write_text(f"petal_width,petal_length,sepal_width,sepal_length\n100,70,40,10\n100,{high + 9 * std},40,10\n100,{far},40,10\n")
+    rows.write_text(
+        "petal_width,petal_length,sepal_width,sepal_length\n100,70,40,10\n"
+        f"100,{high + 9 * std},40,10\n100,{far},40,10\n"
+    )
     code, out, err = fw(capsys, "predict", cfg, rows, "--json")
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
     assert "note" not in records[0] and "note" not in records[1]  # 9 standard deviations out: no note
     assert records[2]["note"] == (f"petal_length: {far:.6g} is 12 standard deviations outside the training range "
-                                  f"{low:.6g}..{high:.6g}")  # fmt: skip
+                                  f"{low:.6g}..{high:.6g}")
     assert records[2]["class"] in ("setosa", "versicolor", "virginica")
     code, out, err = fw(capsys, "predict", cfg, rows)
     assert code == 0 and "note: petal_length:" in out.splitlines()[2] and "note" not in out.splitlines()[1]

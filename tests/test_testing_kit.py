@@ -8,11 +8,11 @@ import pytest
 
 import framework.plugins.activations as builtin
 from framework import Activation, Dataset, FwError, WeightImporter
-from framework.testing import check_activation, check_dataset, check_weight_importer
 from framework.plugins.idx import IdxDataset
 from framework.plugins.mnist import MNIST
 from framework.plugins.npz_importer import NpzImporter
 from framework.plugins.pickle_importer import PickleImporter
+from framework.testing import check_activation, check_dataset, check_weight_importer
 
 BUILTIN_ACTIVATIONS = [builtin.Sigmoid, builtin.Softmax, builtin.ReLU, builtin.Identity, builtin.Step]
 
@@ -165,7 +165,7 @@ def test_an_importer_that_leaks_oserror_is_caught(book_weights):
 
         def load(self, path):
             if not path.exists():
-                open(path)  # FileNotFoundError instead of a one-line FwError
+                open(path)  # noqa: SIM115 - FileNotFoundError instead of a one-line FwError
             return PickleImporter().load(path)
 
     with pytest.raises(AssertionError, match="raised FileNotFoundError"):

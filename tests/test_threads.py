@@ -82,7 +82,7 @@ def test_the_first_failing_chunk_is_the_one_reported_and_later_ones_are_skipped(
     for _ in range(20):
         ran = []
 
-        def task(worker, i):
+        def task(worker, i, ran=ran):
             ran.append(i)
             if i in (7, 30):
                 raise ValueError(f"chunk {i} failed")
@@ -122,7 +122,7 @@ def test_fw_run_of_a_convnet_warns_of_no_thread_left_behind(tmp_path):
         [sys.executable, "-m", "framework.cli", "run", REPO / "configs" / "mnist_cnn.yaml",
          f"dataset.root={data / 'mnist'}", f"weights.path={data / 'book' / 'params.pkl'}"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Accuracy: 0.9600 (9600/10000 correct)")
     assert done.stderr == ""
@@ -134,7 +134,7 @@ def convnet():
         Conv2D(8, 3, padding=1), ReLU(), MaxPool2D(2),
         Conv2D(16, 3, padding=1), ReLU(), MaxPool2D(2),
         Dense(32), ReLU(), Dense(10), Softmax(),
-    ]  # fmt: skip
+    ]
     return Network(layers).build((1, 28, 28), np.random.default_rng(3))
 
 
@@ -196,7 +196,7 @@ def test_the_book_network_gets_9352_with_its_chunks_shared(two_workers, capsys):
     code, out, err = run_cli(
         capsys, "run", REPO / "configs" / "mnist_infer.yaml",
         f"dataset.root={data / 'mnist'}", f"weights.path={data / 'book' / 'sample_weight.pkl'}",
-    )  # fmt: skip
+    )
     assert code == 0, err
     assert out.startswith("Accuracy: 0.9352 (9352/10000 correct)")
 
@@ -323,7 +323,7 @@ def test_a_forked_child_gets_workers_of_its_own(two_workers):
             threads.run(lambda worker, i: ran.append(i), 8)
             ok = sorted(ran) == list(range(8)) and not set(parent_helpers) & set(mine.helper_ids)
             os._exit(0 if ok else 1)
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - the forked child must exit, never return into pytest
             os._exit(2)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0

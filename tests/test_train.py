@@ -141,7 +141,8 @@ def test_learning_rate_schedules_start_at_the_base_lr_and_end_at_zero():
 def test_divergence_stops_with_advice_instead_of_writing_nan_weights(fashion, tmp_path):
     cfg = config(fashion, tmp_path, "train.optimizer={name: sgd, lr: 1e30}", "train.loss=mean_squared_error")
     trainer = Trainer(cfg)
-    with pytest.raises(fw.FwError, match=r"training diverged in epoch 1 at step \d+ of \d+: (the loss became (nan|inf)|.* became Inf or NaN|values overflowed .*); lower train.optimizer.lr \(now 1e\+30\)"):
+    with pytest.raises(fw.FwError, match=r"training diverged in epoch 1 at step \d+ of \d+: (the loss became (nan|inf)|.* "
+                                         r"became Inf or NaN|values overflowed .*); lower train.optimizer.lr \(now 1e\+30\)"):
         fit(trainer, fashion)
     assert not trainer.output.checkpoint_path.exists() and not trainer.output.path.exists()
 
@@ -177,7 +178,8 @@ def test_unflattened_images_train_too(fashion, tmp_path):
     "activation, expected",
     [
         ("boom", r"model.layers\[1\] \(boom, bad_forward.Boom\): forward failed: ZeroDivisionError: oops"),
-        ("shrink", r"model.layers\[1\] \(shrink, bad_forward.Shrink\): forward returned shape \(100, 3\), but build promised \(100, 32\)"),
+        ("shrink", r"model.layers\[1\] \(shrink, bad_forward.Shrink\): "
+                   r"forward returned shape \(100, 3\), but build promised \(100, 32\)"),
         ("not_a_number", r"model.layers\[1\] \(not_a_number, bad_forward.NotANumber\): returned NaN for finite input"),
     ],
 )
@@ -229,7 +231,7 @@ def test_labels_outside_the_networks_outputs_are_refused(fashion, tmp_path):
         (1.0, 1.0, 1, False),    # one output: nothing to warn about
         (0.9, 0.9, 10, True),    # 90% of the labels are one class: 0.9 is no better than guessing it
     ],
-)  # fmt: skip
+)
 def test_chance_level_is_measured_against_guessing_the_commonest_class(accuracy, majority, classes, expected):
     from framework.training.trainer import at_chance_level
 
@@ -245,7 +247,7 @@ def test_chance_level_is_measured_against_guessing_the_commonest_class(accuracy,
         (lambda z: z.pop("net.2.b"), r"has no array '2.b' for model.layers\[2\] \(dense\), 'b'"),
         (lambda z: z.update({"slot.m.0.W": np.ones(1, np.float32)}), r"optimizer state 'm' of parameter 0.W has shape \(1,\) float32, but the parameter is \(784, 32\) float32"),
     ],
-)  # fmt: skip
+)
 def test_a_hand_edited_checkpoint_is_refused_not_broadcast(fashion, tmp_path, edit, message):
     """Every array of a checkpoint is checked against the network before any is used."""
     trainer = Trainer(config(fashion, tmp_path, "train.epochs=1"))

@@ -168,7 +168,10 @@ def test_fw_run_warns_when_a_newer_checkpoint_waits(capsys, small, tmp_path):
     assert f"fw train {shlex.join([str(CONFIG), *small])} --resume" in err, "the hint repeats the overrides it needs"
     (tmp_path / "w.npz").unlink()  # interrupted before any weights were written
     code, out, err = fw(capsys, "run", CONFIG, *small)
-    assert code == 1 and f"but a training checkpoint is there: finish the training with fw train {shlex.join([str(CONFIG), *small])} --resume" in err
+    assert code == 1 and (
+        "but a training checkpoint is there: finish the training "
+        f"with fw train {shlex.join([str(CONFIG), *small])} --resume"
+    ) in err
 
 
 def test_a_second_fw_train_to_the_same_path_is_refused(capsys, small, tmp_path):
@@ -178,7 +181,10 @@ def test_a_second_fw_train_to_the_same_path_is_refused(capsys, small, tmp_path):
     with OutputLock(tmp_path / "w.npz", "test"):  # as if another fw train were running
         code, out, err = fw(capsys, "train", CONFIG, *small)
         assert code == 1 and out == ""
-        assert err == f"fw: error: a training run is in progress for {tmp_path / 'w.npz'} (fw train, pid {os.getpid()}); wait for it to finish\n"
+        assert err == (
+            f"fw: error: a training run is in progress for {tmp_path / 'w.npz'} "
+            f"(fw train, pid {os.getpid()}); wait for it to finish\n"
+        )
         code, out, err = fw(capsys, "run", CONFIG, *small)  # and fw run gives the same one reason, no --resume
         assert code == 1 and "a training run is in progress" in err and "--resume" not in err and "--force" not in err
     (tmp_path / "w.ckpt.npz").unlink()

@@ -9,7 +9,6 @@ import pytest
 import framework as fw
 from framework.training.trainer import Trainer
 from framework.training.validation import holdout, load_training_data
-
 from test_cli import fw as run_fw, one_line_error
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,7 +19,7 @@ def small(fashion_full_dir, tmp_path, *overrides):
     return [
         f"dataset.root={fashion_full_dir}", f"weights.path={tmp_path}/w.npz", "model.sizes=[784,24,10]",
         "train.epochs=2", "dataset.limit=1200", *overrides,
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+
 def run(args):
     import time
 
@@ -25,7 +26,8 @@ def run(args):
         from ..errors import FwError
 
         raise FwError(
-            f"the {cfg.dataset.split} split of dataset '{cfg.dataset.name}' is empty, so there is no accuracy to measure; "
+            f"the {cfg.dataset.split} split of dataset '{cfg.dataset.name}' is empty, "
+            "so there is no accuracy to measure; "
             "give it examples (for a split of your own data, set dataset.test_fraction, e.g. 0.2)"
         )
     result = api.evaluate(net, x, t, cfg.batch_size)
@@ -181,7 +183,7 @@ def plugins(args):
             print(f"  {provider}: {msg}")
     if registry.clashes:
         print("name clashes (only these names were refused):")
-        for provider, msg in registry.clashes:
+        for _, msg in registry.clashes:
             print(f"  {msg}")
     return 0
 
@@ -207,6 +209,7 @@ def config(args):
             "weights.path and weights.url are both null: fw run needs one of them (weights.path=FILE), "
             "or weights=null for random weights",
             FwWarning,
+            stacklevel=2,
         )
     print(f"# fw config {' '.join([args.config, *args.overrides])}")
     print(OmegaConf.to_yaml(cfg), end="")
@@ -266,7 +269,8 @@ def show(args):
     net, dataset = api.build(cfg, registry) if args.misclassified else (None, make_dataset(cfg, registry))
     table = len(dataset.example_shape()) == 1
     if table and args.out:
-        raise FwError(f"--out {args.out}: fw show draws images, and dataset '{d.name}' holds table rows, which it prints; drop --out")
+        raise FwError(f"--out {args.out}: fw show draws images, "
+                      f"and dataset '{d.name}' holds table rows, which it prints; drop --out")
     if not table:
         pillow()  # fail before reading the images if Pillow is missing
     suffix = "-misclassified" if args.misclassified else ""
@@ -288,7 +292,8 @@ def show(args):
             f"(accuracy {1 - wrong.mean():.4f}), from index {args.index}"
         )
         if not len(picked):
-            print(f"no misclassified {noun} in {where} from index {args.index} on; nothing {'shown' if table else 'written'}")
+            print(f"no misclassified {noun} in {where} from index {args.index} on; "
+                  f"nothing {'shown' if table else 'written'}")
             return 0
     else:
         picked = select(len(images), args.index, args.count, noun=noun)
@@ -306,8 +311,8 @@ def show(args):
 
 
 def convert_weights(args):
-    from .convert import convert
     from ..data.weights import _sizes_hint as sizes_hint
+    from .convert import convert
 
     result = convert(args.src, args.dst, force=args.force)
     arrays = result["arrays"]
@@ -353,8 +358,10 @@ def _check_unfinished_training(cfg, args):
     path = checkpoint.with_name(checkpoint.name.removesuffix(".ckpt.npz") + Path(cfg.weights.path).suffix)
     resume = f"fw train {shlex.join([args.config, *args.overrides])} --resume"
     if not path.is_file():
-        raise FwError(f"weights file not found: {path} (weights.path), but a training checkpoint is there: finish the training with {resume}")
-    warnings.warn(f"{checkpoint} is newer than {path}: a training run did not finish; {resume} completes it (these are the older weights)", FwWarning)
+        raise FwError(f"weights file not found: {path} (weights.path), "
+                      f"but a training checkpoint is there: finish the training with {resume}")
+    warnings.warn(f"{checkpoint} is newer than {path}: a training run did not finish; "
+                  f"{resume} completes it (these are the older weights)", FwWarning, stacklevel=2)
 
 
 def _refuse_while_training(weights_path):

@@ -46,7 +46,7 @@ def add_parser(sub, debug):
     p.add_argument("runs", nargs="+", metavar="RUN_OR_CONFIG", help="a run's folder, or the config that trained it")
     p.add_argument("--metric", metavar="M", help="the metric to compare (default: val_accuracy when every run has it, else test_accuracy)")
     p.add_argument("--out", metavar="PNG", help="where to draw the curves (default: compare-METRIC.png in the current "
-                   "folder; with --json, none unless given)")  # fmt: skip
+                   "folder; with --json, none unless given)")
     p.add_argument("--json", action="store_true", help="print the table as one JSON object")
     p.add_argument("--force", action="store_true", help="replace the PNG if it exists")
     p.set_defaults(func=compare)
@@ -82,7 +82,8 @@ def compare(args):
 
 
 def expand(names):
-    """Each name, with a quoted pattern (``'ch6_optimizer_*'``) expanded over folders and YAML files here, else bundled configs."""
+    """Each name, with a quoted pattern (``'ch6_optimizer_*'``)
+    expanded over folders and YAML files here, else bundled configs."""
     import fnmatch
 
     from ..data import bundled
@@ -255,7 +256,7 @@ def summary(runs, labels, metric, prefix):
         rows.append({
             "run": str(run.folder), "label": label, "epochs": len(run.epochs),
             "final": {m: final[m] for m in shown}, "best": best,
-        })  # fmt: skip
+        })
     return {"metric": metric, "differ_in": prefix, "runs": rows}
 
 
@@ -337,7 +338,7 @@ def draw(runs, labels, metric, prefix, out, required):
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=columns, fontsize="small",
-               title=f"differ in {prefix}" if prefix else None, frameon=False)  # fmt: skip
+               title=f"differ in {prefix}" if prefix else None, frameon=False)
     write_output(out, lambda f: fig.savefig(f, format="png", dpi=90, bbox_inches="tight"))
     plt.close(fig)
     return out

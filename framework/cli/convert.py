@@ -17,7 +17,8 @@ FORMATS = {".npz": "npz", ".safetensors": "safetensors", ".pkl": "pickle", ".pic
 
 def _format(path, side, example):
     if path.name in ("", "..") or path.is_dir():  # `fw convert-weights w.pkl .`: a folder has no suffix to change
-        raise FwError(f"{side} {path} is a folder; give a weights file{' to write in it' if side == 'output' else ''}, e.g. {path / example}")
+        raise FwError(f"{side} {path} is a folder; "
+                      f"give a weights file{' to write in it' if side == 'output' else ''}, e.g. {path / example}")
     fmt = FORMATS.get(path.suffix)
     if fmt is None:
         shown = ", ".join(dict.fromkeys(FORMATS))

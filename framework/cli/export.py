@@ -56,7 +56,8 @@ def run(args):
 
     out = Path(args.out)
     if out.name in ("", "..") or out.is_dir():  # `fw export m.yaml .`: a folder has no suffix to change
-        raise FwError(f"output {args.out} is a folder; give the ONNX file to write in it, e.g. {out / Path(args.config).stem}.onnx")
+        raise FwError(f"output {args.out} is a folder; "
+                      f"give the ONNX file to write in it, e.g. {out / Path(args.config).stem}.onnx")
     if out.suffix != ".onnx":
         raise FwError(f"output {out} must end with .onnx; e.g. {out.with_suffix('.onnx')}")
     optional_import("onnx", "onnx", "fw export")  # before any work
@@ -77,10 +78,11 @@ def run(args):
     taken = f"input 'input' (batch, {shape}) float32"
     if prep is not None:  # a table: raw cells in, its preparation inside the graph
         taken = (f"input 'input' (batch, {len(prep.columns)}) float32, raw, NaN for a blank" if len(ins) == 1 else
-                 f"{len(ins)} inputs, one per column (batch, 1), float32 or string, raw")  # fmt: skip
+                 f"{len(ins)} inputs, one per column (batch, 1), float32 or string, raw")
     print(
         f"wrote {out}: opset {args.opset}, {taken} -> output 'probabilities' "
-        f"(batch, {net.output_shape[0]}); {len(model.graph.node)} nodes, {len(model.graph.initializer)} initialisers, {len(data):,} bytes"
+        f"(batch, {net.output_shape[0]}); {len(model.graph.node)} nodes, "
+        f"{len(model.graph.initializer)} initialisers, {len(data):,} bytes"
     )
     print(f"classes: {printable(', '.join(names))}")  # a table's or a folder's names, escape codes and all
     return 0

@@ -1,4 +1,5 @@
-"""``fw import-onnx``: a sequential ONNX model (PyTorch's, Keras's, skl2onnx's, fw's own) as an fw config and its weights."""
+"""``fw import-onnx``: a sequential ONNX model (PyTorch's,
+Keras's, skl2onnx's, fw's own) as an fw config and its weights."""
 
 import argparse
 
@@ -133,7 +134,8 @@ def _check_names(cfg, registry, imported):
         name = entry if isinstance(entry, str) else entry["name"]
         if name not in registry.entries["layers"]:
             extra = " (pip install ./examples/fw-extra-activations, from a clone of fw)" if name == "tanh" else ""
-            raise FwError(f"{source}: needs a '{name}' layer, which no installed plugin provides; install one{extra} and import again")
+            raise FwError(f"{source}: needs a '{name}' layer, which no installed plugin provides; "
+                          f"install one{extra} and import again")
 
 
 def _check_network(cfg, registry, imported):
@@ -154,7 +156,8 @@ def _check_network(cfg, registry, imported):
     if model != data and not (flattens_first and np.prod(model) == np.prod(data)):
         raise FwError(
             f"the model takes examples of shape {model}, but dataset '{cfg.dataset.name}' gives {data} "
-            f"(dataset.flatten={cfg.dataset.flatten}); name the dataset it classifies: {_dataset_advice(registry, imported)}"
+            f"(dataset.flatten={cfg.dataset.flatten}); "
+            f"name the dataset it classifies: {_dataset_advice(registry, imported)}"
         )
     classes = dataset.num_classes
     if imported.output_shape != (classes,):
@@ -171,7 +174,8 @@ def _check_network(cfg, registry, imported):
     if imported.class_labels and imported.class_labels not in (names, numbered):
         imported.notes.append(
             f"the model's classes are {', '.join(imported.class_labels)} (in its outputs' order), dataset "
-            f"'{cfg.dataset.name}' has {', '.join(names)}: fw takes output k as the dataset's class k, so check they are the same classes in the same order"
+            f"'{cfg.dataset.name}' has {', '.join(names)}: fw takes output k as the "
+            "dataset's class k, so check they are the same classes in the same order"
         )
     return state
 
@@ -188,11 +192,13 @@ def _restore_table(dataset, cfg, imported):
         _checked(state)
         dataset.restore(state)
     except ValueError as e:
-        raise FwError(f"{imported.model}: its class names (metadata 'class_names') and table's preparation are no dataset state fw can use: {clip(str(e), 120)}; the file is damaged or forged") from e
+        raise FwError(f"{imported.model}: its class names (metadata 'class_names') and table's preparation "
+                      f"are no dataset state fw can use: {clip(str(e), 120)}; the file is damaged or forged") from e
     if getattr(dataset, "preparation", None) is None:
         raise FwError(
             f"{imported.model}: the model prepares a table's columns ({', '.join(prep.features)[:80]}), but dataset "
-            f"'{cfg.dataset.name}' takes no table; import it with dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN"
+            f"'{cfg.dataset.name}' takes no table; "
+            "import it with dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN"
         )
 
 
@@ -209,11 +215,17 @@ def _dataset_advice(registry, imported):
         if isinstance(shape, tuple) and math.prod(shape) == n and names is not None and len(names) == classes:
             fits.append(f"dataset.name={name}")
     if len(imported.input_shape) == 1:
-        own = f"dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN (a table of {n} feature columns and {classes} classes)"
+        own = (
+            "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN "
+            f"(a table of {n} feature columns and {classes} classes)"
+        )
     else:
         c, h, w = (1, *imported.input_shape) if len(imported.input_shape) == 2 else imported.input_shape
         color = "grayscale" if c == 1 else "rgb"
-        own = f"dataset.name=image_folder dataset.path=FOLDER 'dataset.size=[{h}, {w}]' dataset.color={color} (one subfolder per class, {classes} classes)"
+        own = (
+            f"dataset.name=image_folder dataset.path=FOLDER 'dataset.size=[{h}, {w}]' "
+            f"dataset.color={color} (one subfolder per class, {classes} classes)"
+        )
     return f"{' or '.join(fits)}, or for your own data {own}" if fits else own
 
 
@@ -234,7 +246,10 @@ def _config_text(cfg, imported, model, out, weights):
         w = {"importer": w.pop("importer"), "path": weights.name if beside else w.pop("path")} | {k: v for k, v in w.items() if v is not None and k != "path"}
     text["weights"] = w
     text |= {k: v for k, v in data.items() if v != SCHEMA[k]}
-    head = f"# Imported by fw import-onnx from {model} ({imported.producer}, opset {imported.opset}).\n# Run it: fw run {out}\n"
+    head = (
+        f"# Imported by fw import-onnx from {model} ({imported.producer}, "
+        f"opset {imported.opset}).\n# Run it: fw run {out}\n"
+    )
     return head + OmegaConf.to_yaml(OmegaConf.create(text))
 
 
@@ -245,7 +260,8 @@ def _name(entry):
 def _report(imported, model, out, weights, cfg):
     from ..safeio.untrusted import clip
 
-    print(f"read {model} ({imported.producer}, opset {imported.opset}): input (batch, {', '.join(map(str, imported.input_shape))})")
+    print(f"read {model} ({imported.producer}, opset {imported.opset}): "
+          f"input (batch, {', '.join(map(str, imported.input_shape))})")
     for i, (entry, source) in enumerate(zip(imported.layers, imported.sources)):
         params = ", ".join(f"{k}: {v}" for k, v in entry.items() if k != "name") if isinstance(entry, dict) else ""
         shown = f"{entry['name']} ({params})" if params else entry if isinstance(entry, str) else entry["name"]
@@ -261,7 +277,8 @@ def _report(imported, model, out, weights, cfg):
     if imported.table is not None:
         from ..data.trained import state_path
 
-        print(f"note: the model's first nodes prepare the table's columns ({clip(', '.join(imported.table.features), 80)}): "
+        print("note: the model's first nodes prepare the table's "
+              f"columns ({clip(', '.join(imported.table.features), 80)}): "
               f"blanks filled{', numbers standardised' if imported.table.normalize else ''}"
               f"{'' if imported.table.numeric_only else ', words one-hot'}; "
               f"wrote that preparation to {state_path(weights)}, beside the weights, as fw train does")

@@ -16,7 +16,7 @@ def check_plot_available(path, overwrite=False, used=None):
     check_writable(Path(path), "--plot", overwrite)
     check(Path(path), "--plot", used=used, force=True)  # even --force never replaces the data
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib  # noqa: F401 - only whether it is installed
     except ImportError as e:
         raise FwError(
             "--plot needs matplotlib; install it with `pip install matplotlib` "

@@ -94,13 +94,15 @@ def classified(net, batches, dataset, options) -> list:
 
 
 def probabilities_of(y, x, batches):
-    """The network's output ``y`` for ``x`` as class probabilities; one that is not finite is one line naming its input."""
+    """The network's output ``y`` for ``x`` as class probabilities;
+    one that is not finite is one line naming its input."""
     y = np.asarray(y, np.float64)
     if not np.isfinite(y).all():
         i = int(np.flatnonzero(~np.isfinite(y.reshape(len(y), -1)).all(axis=1))[0])
         raise FwError(
             f"{_where(batches, i)}: the network's output is not a finite number (its input reaches "
-            f"{float(np.abs(x[i]).max()):.3g} once prepared): the input is far outside the training data, or the weights are broken"
+            f"{float(np.abs(x[i]).max()):.3g} once prepared): the input "
+            "is far outside the training data, or the weights are broken"
         )
     return _probabilities(y)
 
@@ -175,7 +177,8 @@ def _array_of(name):
             return arrays[key]
     if len(arrays) == 1:
         return next(iter(arrays.values()))
-    raise FwError(f"{name}: holds {', '.join(sorted(arrays)) or 'no arrays'}; fw predict reads its array x (or x_test, or a lone array)")
+    raise FwError(f"{name}: holds {', '.join(sorted(arrays)) or 'no arrays'}; "
+                  "fw predict reads its array x (or x_test, or a lone array)")
 
 
 def fitted(name, a, dataset):
@@ -198,7 +201,8 @@ def fitted(name, a, dataset):
             import warnings
 
             warnings.warn(
-                f"{name}: its values lie within 0..1, but the network takes pixels from 0 to 255 (it divides them by 255 "
+                f"{name}: its values lie within 0..1, "
+                "but the network takes pixels from 0 to 255 (it divides them by 255 "
                 "itself); multiply them by 255 if they were already divided",
                 FwWarning,
                 stacklevel=2,

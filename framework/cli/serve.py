@@ -71,9 +71,9 @@ def make_app(config, overrides, **limits):
 
     from ..config import load_config
     from ..plugin_system.manager import get_registry
-    from .serving.app import Model, create_app
     from .commands import _report_failures
     from .predict import build
+    from .serving.app import Model, create_app
 
     cfg = load_config(config, overrides)
     registry = get_registry(cfg.plugins)

@@ -122,7 +122,7 @@ def rows_text(dataset, rows, labels, picked, predicted=None) -> str:
         [str(i), dataset.class_name(labels[i]), *([dataset.class_name(predicted[i])] if predicted is not None else []),
          *(_cell(dataset, j, v) for j, v in enumerate(rows[i]))]
         for i in picked
-    ]  # fmt: skip
+    ]
     widths = [max(len(r[j]) for r in [head, *body]) for j in range(len(head))]
     texts = (len(head) - len(features))  # columns of text: left-aligned
     return "\n".join(

@@ -109,7 +109,8 @@ def _optuna():
         from ..errors import FwError
 
         raise FwError(
-            "fw sweep needs Optuna; install it with `pip install optuna` (or `pip install -e '.[sweep]'` in a clone of fw)"
+            "fw sweep needs Optuna; "
+            "install it with `pip install optuna` (or `pip install -e '.[sweep]'` in a clone of fw)"
         ) from e
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # fw prints one line per trial itself
     return optuna

@@ -65,7 +65,7 @@ class Progress(Callback):
         if self.bar is None:
             desc = f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}"
             self.bar = self.tqdm(total=batches, desc=desc, unit="step", file=self.stream, leave=False,
-                                 dynamic_ncols=True)  # fmt: skip
+                                 dynamic_ncols=True)
         self.bar.set_postfix_str(f"loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}", refresh=False)
         self.bar.update()
 

@@ -45,7 +45,7 @@ def _signature(cls):
     """``cls(...)``'s signature, its annotations evaluated when they can be (``from __future__ import annotations``)."""
     try:
         return inspect.signature(cls, eval_str=True)
-    except Exception:  # noqa: BLE001 - a name the plugin's module cannot resolve: its strings, which fits takes as they are
+    except Exception:  # noqa: BLE001 - a name the plugin's module cannot resolve: its strings, as fits takes them
         return inspect.signature(cls)
 
 

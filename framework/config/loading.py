@@ -212,7 +212,7 @@ def _huge_number(text):
     if limit is None:
         return None
     for number, line in enumerate(text.splitlines(), 1):
-        m = re.search(r"\d{%d,}" % (limit + 1), line)
+        m = re.search(rf"\d{{{limit + 1},}}", line)
         if m:
             return number, len(m.group())
     return None
@@ -337,7 +337,8 @@ def _apply_override(cfg, item, cwd):
 
 
 def _name_to_mapping(cfg, key):
-    """``model.layers[1].eps=...`` where entry 1 is the bare name ``batch_norm``: make it ``{name: batch_norm}`` first."""
+    """``model.layers[1].eps=...`` where entry 1 is the bare name
+    ``batch_norm``: make it ``{name: batch_norm}`` first."""
     m = re.match(r"model\.layers\[(\d+)\]\.", key)
     layers = cfg.model.layers
     if m and layers is not None and int(m.group(1)) < len(layers) and isinstance(layers[int(m.group(1))], str):

@@ -38,7 +38,8 @@ class _Checker:
         self.config, self.path, self.overrides, self.text = config, path, overrides, text
 
     def source_of(self, key):
-        """The last override that set ``key`` (or a parent of it), else the file (and the line, when it sets the key)."""
+        """The last override that set ``key`` (or a parent of it),
+        else the file (and the line, when it sets the key)."""
         dotted = re.sub(r"\[(\d+)\]", r".\1", key) + "."
         for o in reversed(self.overrides):
             if dotted.startswith(re.sub(r"\[(\d+)\]", r".\1", o.split("=", 1)[0].strip()) + "."):
@@ -109,7 +110,8 @@ def _path(check, key, value):
     longest = max((len(part.encode("utf-8", "surrogateescape")) for part in value.split("/")), default=0)
     if longest > _NAME_MAX or len(value.encode("utf-8", "surrogateescape")) > _PATH_MAX:
         raise FwError(
-            f"{check.source_of(key)}: {key} {value[:40]!r}... is too long for the file system (a name of {longest} bytes; "
+            f"{check.source_of(key)}: {key} {value[:40]!r}... "
+            f"is too long for the file system (a name of {longest} bytes; "
             f"at most {_NAME_MAX} a name and {_PATH_MAX} in all); choose a shorter path"
         )
 

@@ -57,7 +57,8 @@ class Network:
             shape = _as_shape(out)
             if shape is None:
                 raise self.error(
-                    i, f"build returned {describe_object(out)}; it must return the output shape, a tuple of positive whole numbers"
+                    i, f"build returned {describe_object(out)}; "
+                       "it must return the output shape, a tuple of positive whole numbers"
                 )
             try:  # before any forward pass allocates it
                 check_memory(4 * math.prod(shape), f"its output for one example, of shape {shape},")
@@ -296,7 +297,8 @@ class Network:
             promise = "build promised" if method == "forward" else "the layer's input has"
             raise self.error(i, f"{method} returned {got}, but {promise} {shape}")
         if y.dtype != dtype:
-            raise self.error(i, f"{method} turned {np.dtype(dtype)} into {y.dtype}; keep the dtype (e.g. use x.dtype.type(0.5), not 0.5)")
+            raise self.error(i, f"{method} turned {np.dtype(dtype)} into {y.dtype}; "
+                                "keep the dtype (e.g. use x.dtype.type(0.5), not 0.5)")
 
     def _nan_error(self, x):
         """Name the first layer whose output has a NaN (run again, step by step, on this chunk)."""

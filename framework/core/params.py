@@ -52,7 +52,7 @@ def fits(value, annotation) -> bool:
 
 
 _WORDS = {int: "a whole number", float: "a finite number", bool: "true or false", str: "a string",
-          Named: "a name, or a mapping with name:", list: "a list", tuple: "a list", dict: "a mapping"}  # fmt: skip
+          Named: "a name, or a mapping with name:", list: "a list", tuple: "a list", dict: "a mapping"}
 
 
 def want(annotation) -> str:

@@ -88,7 +88,8 @@ class Workers:
         self.helper_ids, self.helper_cpus, self.away = [], {}, None
 
     def run(self, task, count, linger=True):
-        """``task(worker, i)`` for each ``i`` in ``range(count)``; the error of the first chunk that fails is raised here.
+        """``task(worker, i)`` for each ``i`` in ``range(count)``;
+        the error of the first chunk that fails is raised here.
 
         Returns when every chunk is done, without waiting for a worker that
         has not woken yet: on a busy machine it may wake only after the others
@@ -116,7 +117,7 @@ class Workers:
                     if not errors or i < min(f for f, _ in errors):  # after a failure, only the chunks before it
                         try:
                             task(worker, i)
-                        except BaseException as e:  # raised in the caller's thread below
+                        except BaseException as e:  # noqa: BLE001 - raised in the caller's thread below
                             errors.append((i, e))
                     with lock:
                         finished[0] += 1

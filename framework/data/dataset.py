@@ -195,4 +195,5 @@ class Dataset:
 
     def examples_from_table(self, table):
         """Raw examples from a ``data.table.Table`` of new rows; a table with named features overrides it."""
-        raise FwError(f"{table.source}: dataset '{self.name}' has no named columns to read from a CSV; give a .npy or .npz of its examples")
+        raise FwError(f"{table.source}: dataset '{self.name}' has no named columns to read from a CSV; "
+                      "give a .npy or .npz of its examples")

@@ -76,7 +76,7 @@ class Table:
         rest = [k for k in wanted if k not in loaded]
         if rest:
             text = np.loadtxt(io.StringIO("\n".join(self.texts)), delimiter=",", usecols=rest, dtype=str, comments=None,
-                              quotechar=None, ndmin=2)  # fmt: skip
+                              quotechar=None, ndmin=2)
             self.__dict__.setdefault("_columns", {}).update((k, text[:, j].tolist()) for j, k in enumerate(rest))
 
     def loaded(self, name):
@@ -113,7 +113,7 @@ class Table:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
                 out = np.loadtxt(io.StringIO("\n".join(self.texts)), delimiter=",", usecols=columns, dtype=np.float64,
-                                 comments=None, ndmin=2, quotechar=None)  # fmt: skip
+                                 comments=None, ndmin=2, quotechar=None)
         except (ValueError, Warning):
             return None
         return out if out.shape == (len(self), len(columns)) and np.isfinite(out).all() else None

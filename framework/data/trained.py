@@ -107,7 +107,8 @@ def restore_state(dataset, weights_path, dataset_name):
     try:
         dataset.restore(state)
     except ValueError as e:  # a part only the dataset reads (a table's columns), checked there
-        raise FwError(f"{state_path(weights_path)}: not a readable dataset state ({clip(str(e), 120)}); run fw train again to rewrite it") from e
+        raise FwError(f"{state_path(weights_path)}: not a readable dataset state ({clip(str(e), 120)}); "
+                      "run fw train again to rewrite it") from e
 
 
 def _clipped(values):

@@ -11,7 +11,8 @@ files name the arrays (``0.W``, ``2.running_mean``), nodes after their layer
 (``0.dense/Gemm``), so a checker's complaint names the layer that caused it.
 The model's metadata holds the class names (a JSON list), the fw version, the
 config (a path in it cut to its file name: a model carries no machine's paths)
-and, for a table, ``features`` and ``columns`` (each column's name and type). The model passes ``onnx.checker.check_model(full_check=True)``, and
+and, for a table, ``features`` and ``columns`` (each column's name and
+type). The model passes ``onnx.checker.check_model(full_check=True)``, and
 each layer's output has the shape its ``build`` promised, before anything is
 written.
 """
@@ -120,7 +121,8 @@ def export(net, *, class_names, config_text, fw_version, opset=DEFAULT_OPSET, pr
     onnx = optional_import("onnx", "onnx", "fw export")
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
-        raise FwError(f"--opset {opset}: fw exports opsets {MIN_OPSET} to {newest} (the installed onnx's newest); the default is {DEFAULT_OPSET}")
+        raise FwError(f"--opset {opset}: fw exports opsets {MIN_OPSET} to {newest} (the installed onnx's newest); "
+                      f"the default is {DEFAULT_OPSET}")
     for i, layer in enumerate(net.layers):
         if not layer.has_onnx():
             raise net.error(i, f"has no ONNX export, so fw export cannot write it; {METHOD_HINT}")
@@ -196,7 +198,8 @@ def _add_layers(net, graph, start=INPUT):
         except Exception as e:  # a plugin's to_onnx: whatever it raises, name the layer
             raise net.error(i, f"to_onnx failed: {describe_exception(e, 300, prefix=not isinstance(e, ValueError))}") from e
         if not (isinstance(y, str) and y in graph._tensors):
-            raise net.error(i, f"to_onnx returned {describe_object(y)}; it must return the name of its output tensor, as graph.op returns it")
+            raise net.error(i, f"to_onnx returned {describe_object(y)}; "
+                               "it must return the name of its output tensor, as graph.op returns it")
         outputs.append(y)
         x, shape = y, net.shapes[i]
     return outputs

@@ -96,7 +96,8 @@ def read(path, registry, make=None) -> Imported:
         cls = registry.entries["datasets"].get(dataset.get("name", ""))
         preparation = getattr(cls, "preparation_class", None)
         if preparation is None:
-            raise FwError(f"{path}: its metadata names a table's columns, but its dataset {clip(repr(dataset.get('name')), 40)} is none that prepares a table (csv); the file is damaged or forged")
+            raise FwError(f"{path}: its metadata names a table's columns, but its dataset {clip(repr(dataset.get('name')), 40)} "
+                          "is none that prepares a table (csv); the file is damaged or forged")
         table = preparation, table
     make = make or (lambda cls, name, params: cls(**params))
     imported = _Walker(model.graph, path, opset, registry, make, table).walk()
@@ -131,25 +132,29 @@ def _table_columns(metadata, path):
         isinstance(c, dict) and isinstance(c.get("name"), str) and c.get("type") in ("numeric", "categorical") for c in columns
     )
     if not ok or features != [c["name"] for c in columns]:
-        raise FwError(f"{path}: its metadata 'columns' is not a list of {{name, type: numeric or categorical}} of the 'features' in order; the file is damaged or forged")
+        raise FwError(f"{path}: its metadata 'columns' is not a list of {{name, type: numeric or categorical}} "
+                      "of the 'features' in order; the file is damaged or forged")
     return [(c["name"], c["type"]) for c in columns]
 
 
 def _load(onnx, path):
     """The ModelProto, parsed from at most ``MAX_BYTES`` of a regular file (protobuf only parses: no code runs)."""
     f = open_input(path, missing=f"{path}: model file not found; give the path of an .onnx file",
-                   needs="a model is read only from a regular file")  # fmt: skip
+                   needs="a model is read only from a regular file")
     with f:  # read as much as the file holds: f.read(MAX_BYTES + 1) would reserve 256 MiB for any model
         data = f.read(min(os.fstat(f.fileno()).st_size, MAX_BYTES) + 1)
     if len(data) > MAX_BYTES:
         raise FwError(f"{path}: larger than {MAX_BYTES >> 20} MiB; fw imports models of its own size (its networks hold a few MB)")
     entries, size = parsed_size(data, onnx.ModelProto.DESCRIPTOR, MAX_PARSED, MAX_ENTRIES)
     if entries > MAX_ENTRIES:
-        raise FwError(f"{path}: its encoding holds more than {MAX_ENTRIES:,} entries (nodes, tensors, names, sizes); a network fw imports has far fewer, so fw does not parse it")
+        raise FwError(f"{path}: its encoding holds more than {MAX_ENTRIES:,} entries (nodes, tensors, names, sizes); "
+                      "a network fw imports has far fewer, so fw does not parse it")
     if size > MAX_PARSED:
         raise FwError(
-            f"{path}: parsing it would take more than {MAX_PARSED >> 20} MiB (counted from its encoding: values stored one by one, "
-            "not as raw bytes); fw does not parse it. Save the model with its tensors as raw_data (onnx.numpy_helper.from_array does)"
+            f"{path}: parsing it would take more than {MAX_PARSED >> 20} "
+            "MiB (counted from its encoding: values stored one by one, "
+            "not as raw bytes); fw does not parse it. Save the model with "
+            "its tensors as raw_data (onnx.numpy_helper.from_array does)"
         )
     model = onnx.ModelProto()
     try:
@@ -167,14 +172,16 @@ def _check_lengths(model, path):
     million Relus took 197 s to end in omegaconf's limit on a config's size)."""
     g = model.graph
     lists = [("nodes", g.node, MAX_NODES), ("initialisers", g.initializer, 4 * MAX_NODES), ("inputs", g.input, 4 * MAX_NODES + 1),
-             ("outputs", g.output, MAX_NODE_ENTRIES), ("metadata entries", model.metadata_props, MAX_NODES), ("opsets", model.opset_import, MAX_NODE_ENTRIES)]  # fmt: skip
+             ("outputs", g.output, MAX_NODE_ENTRIES), ("metadata entries", model.metadata_props, MAX_NODES), ("opsets", model.opset_import, MAX_NODE_ENTRIES)]
     for what, entries, most in lists:
         if len(entries) > most:
-            raise FwError(f"{path}: its graph has {len(entries):,} {what}; fw imports sequential networks, which have at most {most:,} (its own have a few dozen)")
+            raise FwError(f"{path}: its graph has {len(entries):,} {what}; "
+                          f"fw imports sequential networks, which have at most {most:,} (its own have a few dozen)")
     for i, node in enumerate(g.node):
         for what, entries in (("inputs", node.input), ("outputs", node.output), ("attributes", node.attribute)):
             if len(entries) > MAX_NODE_ENTRIES:
-                raise FwError(f"{path}: {where(i, node)} has {len(entries):,} {what}; the ops fw reads have a few, at most {MAX_NODE_ENTRIES}")
+                raise FwError(f"{path}: {where(i, node)} has {len(entries):,} {what}; "
+                              f"the ops fw reads have a few, at most {MAX_NODE_ENTRIES}")
 
 
 def _fw_dataset(metadata) -> dict:
@@ -263,14 +270,16 @@ class OnnxNode:
         if len(names) != 2 or names[0] == names[1]:
             raise self.fail(f"has {len(names)} inputs; fw reads it with two, the network's tensor and a constant")
         if names[0] != self._x and self.op_type not in COMMUTATIVE:
-            raise self.fail(f"takes the network's tensor as its second input, which fw's layers do not compute ({names[0]} {self.op_type} x)")
+            raise self.fail("takes the network's tensor as its second input, "
+                            f"which fw's layers do not compute ({names[0]} {self.op_type} x)")
         return self.weight(1 if names[0] == self._x else 0)
 
     def allow(self, **allowed):
         """Refuse an attribute value fw's layer cannot honour: ``allowed`` maps a name to its possible values."""
         for key, ok in allowed.items():
             if key in self.attrs and self.attrs[key] not in ok:
-                raise self.fail(f"{key}={clip(repr(self.attrs[key]), 40)}; fw's layer supports {key} {' or '.join(map(repr, ok))} only")
+                raise self.fail(f"{key}={clip(repr(self.attrs[key]), 40)}; "
+                                f"fw's layer supports {key} {' or '.join(map(repr, ok))} only")
         return self.attrs
 
     def readers(self):
@@ -319,18 +328,21 @@ class OnnxTable:
             kind = {1: "float", 8: "string"}.get(t.elem_type) if dims else None
             width = dims[1].dim_value if len(dims) == 2 and dims[1].HasField("dim_value") else 0
             if kind is None or width < 1:
-                raise self.fail(f"the input {clip(repr(v.name), 40)} is not a (batch, width) float or string tensor, as fw export writes a table's")
+                raise self.fail(f"the input {clip(repr(v.name), 40)} is not a (batch, width) "
+                                "float or string tensor, as fw export writes a table's")
             self.inputs[v.name] = (kind, width)
 
     def fail(self, problem) -> FwError:
-        return FwError(f"{self.path}: the table's preparation (the nodes before the network, which the metadata's 'columns' announce): {problem}; the file is damaged or forged")
+        return FwError(f"{self.path}: the table's preparation (the nodes before the network, "
+                       f"which the metadata's 'columns' announce): {problem}; the file is damaged or forged")
 
     def reads(self, x) -> list:
         """The op types of the nodes reading tensor ``x`` (not taken yet), sorted."""
         return sorted(self._w.nodes[j].op_type for j in self._w.users[x] if j not in self.taken)
 
     def join(self, xs, op_type):
-        """The one ``op_type`` node that reads every tensor of ``xs``, read by nothing else (a Concat of the columns)."""
+        """The one ``op_type`` node that reads every tensor of ``xs``,
+        read by nothing else (a Concat of the columns)."""
         users = {j for x in xs for j in self._w.users[x]}
         j = min(users) if len(users) == 1 else None
         if j is None or self._w.nodes[j].op_type != op_type or j in self.taken:
@@ -339,7 +351,8 @@ class OnnxTable:
         return _TableNode(self, j, self._w.nodes[j])
 
     def step(self, x, *op_types):
-        """The nodes reading tensor ``x``: exactly ``op_types`` (standard ops; LabelEncoder of ai.onnx.ml), in that order."""
+        """The nodes reading tensor ``x``: exactly ``op_types`` (standard ops;
+        LabelEncoder of ai.onnx.ml), in that order."""
         users = [j for j in self._w.users[x] if j not in self.taken]
         found = sorted(self._w.nodes[j].op_type for j in users)
         if found != sorted(op_types):
@@ -378,7 +391,8 @@ class _TableNode:
         name = self.inputs[k] if k < len(self.inputs) else ""
         t = self._t._w.values.initializers.get(name)
         if t is None or tuple(t.dims) != tuple(shape):
-            raise self.fail(f"takes {clip(repr(name), 60)} as input {k + 1}, where fw export writes a constant of shape {tuple(shape)}")
+            raise self.fail(f"takes {clip(repr(name), 60)} as input {k + 1}, "
+                            f"where fw export writes a constant of shape {tuple(shape)}")
         a = to_array(t, self._t.path)
         if a.dtype.kind not in "fb":
             raise self.fail(f"its constant {clip(repr(name), 60)} holds {a.dtype}, not numbers")
@@ -401,7 +415,8 @@ class _TableNode:
             return []
         items = getattr(a, field)
         if len(items) > MAX_CATEGORIES:
-            raise self.fail(f"lists {len(items):,} {noun} in {clip(repr(key), 40)}; a table's column has at most {MAX_CATEGORIES:,} categories")
+            raise self.fail(f"lists {len(items):,} {noun} in {clip(repr(key), 40)}; "
+                            f"a table's column has at most {MAX_CATEGORIES:,} categories")
         return items
 
 
@@ -496,7 +511,8 @@ class _Walker:
         if len(probabilities) != 1:
             names = ", ".join(clip(repr(v.name), 40) for v in outputs[:5])
             raise FwError(
-                f"{self.path}: the graph has {len(outputs)} outputs ({names}), {len(probabilities)} of them float tensors; "
+                f"{self.path}: the graph has {len(outputs)} outputs ({names}), "
+                f"{len(probabilities)} of them float tensors; "
                 "fw reads one: a network's output, or a classifier's probabilities beside its label"
             )
         return probabilities[0], labels
@@ -547,14 +563,17 @@ class _Walker:
             i = users[0]
             node = self.nodes[i]
             if i in self.folded or i in self.walked:
-                raise FwError(f"{self.path}: {where(i, node)} comes round again: the graph has a cycle, which ONNX forbids; the file is damaged")
+                raise FwError(f"{self.path}: {where(i, node)} comes round again: "
+                              "the graph has a cycle, which ONNX forbids; the file is damaged")
             self.walked.add(i)
             if node.input[0] != x and node.op_type not in COMMUTATIVE:
-                raise FwError(f"{self.path}: {where(i, node)} takes the network's tensor as input {list(node.input).index(x) + 1}, not first; fw reads only the order exporters write")
+                raise FwError(f"{self.path}: {where(i, node)} takes the network's tensor as input "
+                              f"{list(node.input).index(x) + 1}, not first; fw reads only the order exporters write")
             shape, last = self._read(i, node, self.shapes[x], x)
             x = self._advance(i, node, shape, last)
         if x != output:
-            raise FwError(f"{self.path}: the network's path ends at tensor {clip(repr(x), 60)}, which is not the graph's output; the file is damaged")
+            raise FwError(f"{self.path}: the network's path ends at tensor {clip(repr(x), 60)}, "
+                          "which is not the graph's output; the file is damaged")
         self.out.output_shape = self.shapes[x]
         return self.out
 
@@ -564,7 +583,8 @@ class _Walker:
         if standard and node.op_type in NOTHING:
             to = attributes(node, self.path).get("to", 1)
             if to != 1:
-                raise self.fail(i, node, f"casts the network's float32 values to ONNX type {to}; fw's layers compute on float32, so fw reads a Cast to float only")
+                raise self.fail(i, node, f"casts the network's float32 values to ONNX type {to}; "
+                                         "fw's layers compute on float32, so fw reads a Cast to float only")
             return shape, node
         classes = self.readers.get(node.op_type, []) if standard else []
         reader = OnnxNode(self, i, node, shape, x)
@@ -581,26 +601,31 @@ class _Walker:
                 return shape, reader.last
             return self._layer(i, node, cls, got, shape), reader.last
         if not standard:
-            raise self.fail(i, node, f"of domain {clip(repr(node.domain), 40)}: fw reads the standard ONNX ops only (of the domains ai.onnx and ai.onnx.ml)")
+            raise self.fail(i, node, f"of domain {clip(repr(node.domain), 40)}: fw reads the "
+                                     "standard ONNX ops only (of the domains ai.onnx and ai.onnx.ml)")
         if node.op_type in ELSEWHERE:
             name = ELSEWHERE[node.op_type]
-            raise self.fail(i, node, f"needs a '{name}' layer, which no installed plugin provides; install one (pip install ./examples/{PACKAGE}, from a clone of fw) and import again")
+            raise self.fail(i, node, f"needs a '{name}' layer, which no installed plugin provides; "
+                                     f"install one (pip install ./examples/{PACKAGE}, from a clone of fw) and import again")
         ops = ", ".join(sorted({*self.readers, *NOTHING}))
         raise self.fail(i, node, f"fw has no layer for this op; fw's layers and the installed plugins' read {ops}")
 
     def _layer(self, i, node, cls, got, shape):
-        """Add the layer ``from_onnx`` returned (``(entry, arrays)``) and return its output shape, from its own ``build``."""
+        """Add the layer ``from_onnx`` returned (``(entry, arrays)``)
+        and return its output shape, from its own ``build``."""
         ok = isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict) and all(isinstance(k, str) for k in got[1])
         entry = got[0] if ok else None
         name = entry if isinstance(entry, str) else entry.get("name") if isinstance(entry, dict) else None
         layer_cls = self.registry.entries["layers"].get(name) if isinstance(name, str) else None
         if layer_cls is None:
-            raise self.fail(i, node, f"layer '{cls.name}' read it as {describe_object(got)}; from_onnx must return (a model.layers entry, a dict of arrays) of an installed layer")
+            raise self.fail(i, node, f"layer '{cls.name}' read it as {describe_object(got)}; "
+                                     "from_onnx must return (a model.layers entry, a dict of arrays) of an installed layer")
         params = {k: v for k, v in entry.items() if k != "name"} if isinstance(entry, dict) else {}
         try:
             out = self.make(layer_cls, name, params).build(shape, np.random.default_rng(0))
         except Exception as e:  # its parameters do not fit its input: the model is not one this layer can be
-            raise self.fail(i, node, f"as {name} on (batch, {', '.join(map(str, shape))}): {describe_exception(e, 200, prefix=not isinstance(e, (ValueError, FwError)))}") from e
+            raise self.fail(i, node, f"as {name} on (batch, {', '.join(map(str, shape))}): "
+                                     f"{describe_exception(e, 200, prefix=not isinstance(e, (ValueError, FwError)))}") from e
         self.add(i, node, entry, **got[1])
         if len(self.out.layers) == 1 and getattr(layer_cls, "prepares_input", False):
             self.out.prepares = True
@@ -611,10 +636,12 @@ class _Walker:
         other outputs (Dropout's mask, MaxPool's indices, ...) must go nowhere."""
         for extra in node.output[1:]:
             if extra and (self.users[extra] or extra == self.output):
-                raise FwError(f"{self.path}: {where(i, node)}: its output {clip(repr(extra), 40)} is used, which only training uses; fw imports models for inference")
+                raise FwError(f"{self.path}: {where(i, node)}: its output {clip(repr(extra), 40)} is used, "
+                              "which only training uses; fw imports models for inference")
         x = last.output[0]
         if math.prod(shape) > MAX_VALUES:
-            raise FwError(f"{self.path}: {where(i, node)} makes {math.prod(shape):,} values per example; fw refuses more than {MAX_VALUES:,}")
+            raise FwError(f"{self.path}: {where(i, node)} makes {math.prod(shape):,} values per example; "
+                          f"fw refuses more than {MAX_VALUES:,}")
         self.shapes[x] = tuple(int(s) for s in shape)
         return x
 

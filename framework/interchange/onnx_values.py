@@ -19,7 +19,7 @@ from ..safeio.untrusted import clip
 DTYPES = {
     1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32, 7: np.int64,
     9: np.bool_, 10: np.float16, 11: np.float64, 12: np.uint32, 13: np.uint64,
-}  # fmt: skip
+}
 #: Where a tensor not stored as raw bytes keeps its values, by data type (float16 as its bits in int32_data).
 _FIELDS = {1: "float_data", 7: "int64_data", 11: "double_data", 12: "uint64_data", 13: "uint64_data"}
 MAX_RANK = 8
@@ -54,13 +54,15 @@ def to_array(t, source):
     if t.data_location == 1 or len(t.external_data):
         raise FwError(
             f"{what} keeps its data in an external file; fw reads only models that hold their weights "
-            "(save it with onnx.save(model, path, save_as_external_data=False), or export from PyTorch with external_data=False)"
+            "(save it with onnx.save(model, path, save_as_external_data=False), "
+            "or export from PyTorch with external_data=False)"
         )
     if t.HasField("segment"):
         raise FwError(f"{what} is split into segments; fw reads only whole tensors")
     dtype = DTYPES.get(t.data_type)
     if dtype is None:
-        raise FwError(f"{what} has ONNX data type {t.data_type}, which fw does not read; weights must be float16, float32 or float64")
+        raise FwError(f"{what} has ONNX data type {t.data_type}, which fw does not read; "
+                      "weights must be float16, float32 or float64")
     dims = tuple(t.dims)
     if len(dims) > MAX_RANK or any(d < 0 for d in dims):
         raise FwError(f"{what} has an impossible shape {clip(str(dims), 60)}; the file is damaged or forged")
@@ -97,8 +99,10 @@ def attributes(node, source) -> dict:
             values = a.floats if kind == 6 else a.ints
             if len(values) > MAX_SHAPE_VALUES:  # a Python object each: 8 to 36 bytes for every 1 of the file
                 raise FwError(
-                    f"{source}: node {clip(repr(node.name), 60)} ({clip(node.op_type, 40)}): its attribute {clip(repr(a.name), 40)} "
-                    f"holds {len(values):,} values; fw reads lists of at most {MAX_SHAPE_VALUES:,} there (sizes, axes, a shape)"
+                    f"{source}: node {clip(repr(node.name), 60)} ({clip(node.op_type, 40)}): "
+                    f"its attribute {clip(repr(a.name), 40)} "
+                    f"holds {len(values):,} values; "
+                    f"fw reads lists of at most {MAX_SHAPE_VALUES:,} there (sizes, axes, a shape)"
                 )
             got[a.name] = list(values)
     return got
@@ -133,10 +137,12 @@ class Values:
                 "fw networks are sequential, one layer after another, so fw cannot import this model"
             )
         elif name not in self.producers:
-            raise FwError(f"{self.source}: {where(i, node)} reads {clip(repr(name), 60)}, which no node or initialiser makes; the file is damaged")
+            raise FwError(f"{self.source}: {where(i, node)} reads {clip(repr(name), 60)}, "
+                          "which no node or initialiser makes; the file is damaged")
         else:
             if depth >= MAX_DEPTH:
-                raise FwError(f"{self.source}: {where(i, node)}: its input is worked out by more than {MAX_DEPTH} nodes in a row; fw does not follow that far")
+                raise FwError(f"{self.source}: {where(i, node)}: its input is worked out by "
+                              f"more than {MAX_DEPTH} nodes in a row; fw does not follow that far")
             value = self._evaluate(*self.producers[name], depth + 1)
         self._known[name] = value
         return value
@@ -164,12 +170,14 @@ class Values:
 
     def _budget(self, i, node, count, dtype):
         """Count the ``count`` values of ``dtype`` the node is about to make against MAX_FOLDED, or refuse it."""
-        nbytes = count * (_OBJECT_BYTES if dtype == object else dtype.itemsize)
+        nbytes = count * (_OBJECT_BYTES if dtype.kind == "O" else dtype.itemsize)
         if self.folded + nbytes > MAX_FOLDED:
             made = f" (after {self.folded:,} bytes worked out for earlier nodes)" if self.folded else ""
             raise FwError(
-                f"{self.source}: {where(i, node)} would make {count:,} values ({nbytes:,} bytes) from its constant inputs{made}; "
-                f"fw works out at most {MAX_FOLDED >> 20} MiB from a model's constants (what the largest model it reads "
+                f"{self.source}: {where(i, node)} would make {count:,} "
+                f"values ({nbytes:,} bytes) from its constant inputs{made}; "
+                f"fw works out at most {MAX_FOLDED >> 20} MiB from a "
+                "model's constants (what the largest model it reads "
                 "holds), so the file is damaged or forged"
             )
         self.folded += nbytes
@@ -186,9 +194,11 @@ class Values:
         """An input that must hold whole numbers (axes, a target shape), as a list."""
         value = self.get(name, i, node)
         if value.size > MAX_SHAPE_VALUES:  # before tolist, which makes an object of each
-            raise FwError(f"{self.source}: {where(i, node)}: input {clip(repr(name), 60)} holds {value.size:,} values; a shape has a few")
+            raise FwError(f"{self.source}: {where(i, node)}: input {clip(repr(name), 60)} holds {value.size:,} values; "
+                          "a shape has a few")
         if value.dtype.kind not in "iuO":
-            raise FwError(f"{self.source}: {where(i, node)}: input {clip(repr(name), 60)} must hold whole numbers, not {value.dtype}")
+            raise FwError(f"{self.source}: {where(i, node)}: input {clip(repr(name), 60)} "
+                          f"must hold whole numbers, not {value.dtype}")
         return value.reshape(-1).tolist()
 
 

@@ -108,7 +108,7 @@ def _stamps():
                 names = sorted(
                     c.name for c in children
                     if c.name.lower().endswith((".dist-info", ".egg-info")) or (is_egg and c.name.lower() == "egg-info")
-                )  # fmt: skip
+                )
         except OSError:
             return None
         for name in names:

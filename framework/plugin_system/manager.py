@@ -27,9 +27,9 @@ import sys
 import threading
 
 from ..errors import FwError
+from ..safeio.untrusted import clip, describe_exception
 from .builtins import builtin_names
 from .registry import KINDS, NameClash, Provider, Registry, kind_of
-from ..safeio.untrusted import clip, describe_exception
 
 ENTRY_POINT_GROUP = "fw"
 #: hook name -> the kind it registers (None: any, filed by base class)
@@ -135,14 +135,14 @@ class _Loader:
 
         try:
             found = entry_points(ENTRY_POINT_GROUP)
-        except Exception as e:  # broken metadata must not stop fw either
+        except Exception as e:  # noqa: BLE001 - broken metadata must not stop fw either
             self.registry.record_failure(Provider("(installed plugins)"), f"reading their metadata failed: {describe_exception(e)}")
             return
         for ep in found:
             provider = Provider(clip(ep.name, 80), ep.dist and clip(ep.dist, 80), ep.version and clip(ep.version, 40))
             try:
                 plugin = ep.load()
-            except Exception as e:  # a broken third-party plugin must not stop fw
+            except Exception as e:  # noqa: BLE001 - a broken third-party plugin must not stop fw
                 self.registry.record_failure(provider, f"import of '{clip(ep.value, 120)}' failed: {describe_exception(e)}")
                 continue
             self._add(plugin, provider)

@@ -67,7 +67,7 @@ def kind_of(cls, provider) -> str:
 
 #: Names the documentation's examples use that come from the example packages in examples/, not from fw itself.
 EXAMPLES = {"tanh": "fw-extra-activations", "leaky_relu": "fw-extra-activations", "gelu": "fw-extra-activations",
-            "scale": "fw-extra-layers"}  # fmt: skip
+            "scale": "fw-extra-layers"}
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,8 @@ class Registry:
         return sorted(n for n in self._classes[table].keys() | self._declared[table].keys() if self._in_view(kind, n))
 
     def listed(self, kind) -> list[str]:
-        """The names ``fw plugins`` lists under ``kind``: those no narrower kind lists (layers that are not activations)."""
+        """The names ``fw plugins`` lists under ``kind``:
+        those no narrower kind lists (layers that are not activations)."""
         narrower = self._narrower(kind)[1:]
         return [n for n in self.names(kind) if not any(self._in_view(k, n) for k in narrower)]
 
@@ -202,7 +203,8 @@ class Registry:
             self._loader.load_module(provider.plugin)
             if name not in self._classes[table]:
                 raise FwError(
-                    f"fw's cached table of built-in names says {provider} registers {KINDS[declared_kind].noun} '{name}', "
+                    f"fw's cached table of built-in names says {provider} "
+                    f"registers {KINDS[declared_kind].noun} '{name}', "
                     "but it does not; report this as a bug in fw"
                 )
         elif declared is None:

@@ -72,7 +72,7 @@ def download(urls, dest, *, verify=None, max_bytes: int | None = None, label: st
         for url in urls:
             tmp = temp_path(dest)
             try:
-                out = open(tmp, "xb")
+                out = open(tmp, "xb")  # noqa: SIM115 - closed by the with below; opened apart for its own message
             except OSError as e:
                 raise FwError(
                     f"cannot write in folder {dest.parent} to download {label} ({e.strerror or e}); "

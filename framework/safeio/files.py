@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import FwError
 
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
-          stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}  # fmt: skip
+          stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
 
 
 class NotARegularFile(OSError):
@@ -226,7 +226,8 @@ def refuse_system_path(path, what):
 
 
 def check_writable(path: Path, what: str, overwrite: bool):
-    """Refuse, before any work, an output that is a folder, read-only, a system path, or already there without --force."""
+    """Refuse, before any work, an output that is a folder,
+    read-only, a system path, or already there without --force."""
     refuse_system_path(path, what)
     if path.is_dir():
         raise FwError(f"{what} {path} is a folder; give a file name")

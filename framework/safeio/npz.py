@@ -117,10 +117,12 @@ def _header(member, path, key, allowed, kind):
         raise FwError(f"{path}: array '{key}' has no valid .npy header ({detail(e)}); download or convert the file again") from e
     if dtype.hasobject:
         raise FwError(
-            f"{path}: array '{key}' cannot be loaded without pickle (it holds Python objects); {kind} must be numeric arrays"
+            f"{path}: array '{key}' cannot be loaded without pickle (it holds Python objects); "
+            f"{kind} must be numeric arrays"
         )
     if not allowed(key, dtype):
-        raise FwError(f"{path}: array '{key}' has dtype {str(dtype)[:60]}; {kind} must be numeric arrays (bool, int, float, complex)")
+        raise FwError(f"{path}: array '{key}' has dtype {str(dtype)[:60]}; "
+                      f"{kind} must be numeric arrays (bool, int, float, complex)")
     if len(shape) > 64 or any(n < 0 for n in shape):
         raise FwError(f"{path}: array '{key}' has an impossible shape {str(shape)[:60]}; the file is damaged or forged")
     return shape, fortran, dtype

@@ -277,7 +277,7 @@ def _build_dtype(d, state):
             and alignment in (-1, d.alignment)
             and flags == d.flags
             and all(m is None for m in meta)
-        )  # fmt: skip
+        )
     if not ok:
         raise _Refused(f"dtype state {brief(state)}")
     d.__setstate__(state)
@@ -639,7 +639,7 @@ _OPS = {
     pickle.LONG_BINGET: lambda o: o.get(o.number("<I")),
     pickle.PERSID: lambda o: o.persistent_id(o.readline().decode("ascii", "replace")),
     pickle.BINPERSID: lambda o: o.persistent_id(o.pop()),
-}  # fmt: skip
+}
 _REFUSED = {
     code: what
     for what, names in {
@@ -685,6 +685,6 @@ def load(path) -> dict:
 def _detail(e) -> str:
     try:
         text = str(e)[:400]
-    except Exception:  # e.g. an int too long to print
+    except Exception:  # noqa: BLE001 - e.g. an int too long to print
         text = ""
     return " ".join(text.split())[:200]

@@ -16,7 +16,8 @@ _PLAIN = (str, int, float, bool, type(None))
 
 
 def clip(text: str, limit: int = LIMIT) -> str:
-    """``text`` on one line of at most ``limit`` characters, escape codes escaped (``printable``); ``...`` marks a cut."""
+    """``text`` on one line of at most ``limit`` characters,
+    escape codes escaped (``printable``); ``...`` marks a cut."""
     head = text[: 2 * limit]  # collapse whitespace only in what can be shown
     line = printable(" ".join(head.split()))
     if len(line) > limit or len(head) < len(text):
@@ -32,7 +33,7 @@ def describe_exception(e: BaseException, limit: int = LIMIT, prefix: bool = True
     name = type_name(type(e))
     try:
         text = _message(e)
-    except Exception:  # the caller gets a line, even about a broken exception
+    except Exception:  # noqa: BLE001 - the caller gets a line, even about a broken exception
         text = "(its message cannot be shown)"
     if not text:
         return clip(name, limit)
@@ -63,7 +64,7 @@ def _message(e):
     if not isinstance(impl, types.WrapperDescriptorType):  # the plugin's own __str__
         try:
             return str.__str__(str(e))[: 2 * LIMIT]  # an exact str, even from a str subclass
-        except Exception:
+        except Exception:  # noqa: BLE001 - a plugin's __str__ may raise anything
             return "(its __str__ raised an exception)"
     plain = len(args) <= 5 and all(type(a) in _PLAIN for a in (*args, *_extra_fields(e)))
     if plain:
@@ -100,7 +101,7 @@ def _lookup(cls, attr):
 def _getset(owner, attr, obj):
     try:
         value = owner.__dict__[attr].__get__(obj)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a hostile descriptor may raise anything
         return "?"
     return value if type(value) is str else "?"
 

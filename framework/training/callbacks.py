@@ -83,7 +83,8 @@ class Callbacks:
             epoch = logs.get("weights_epoch", logs)  # logs itself: the key was removed
             if not (type(epoch) is int and 1 <= epoch <= last or epoch == start):
                 done = "removed logs['weights_epoch']" if epoch is logs else f"set logs['weights_epoch'] to {repr(epoch)[:40]}"
-                raise FwError(f"{_name(label, cb)}: its on_train_end {done}; it must be the number of an epoch trained, 1 to {last}")
+                raise FwError(f"{_name(label, cb)}: its on_train_end {done}; "
+                              f"it must be the number of an epoch trained, 1 to {last}")
         return logs
 
     def _layout(self):

@@ -113,7 +113,7 @@ def restore(trainer, path) -> list[dict]:
         _damaged(path, "meta 'optimizer'", "is not a mapping")
     try:
         trainer.optimizer.load_state({**scalars, **others, **({"slots": slots} if slots else {})})
-    except Exception as e:  # a hand-edited step count, say: the optimizer's own check
+    except Exception as e:  # noqa: BLE001 - a hand-edited step count, say: the optimizer's own check
         _damaged(path, "optimizer state", f"does not load into '{trainer.optimizer.name}' ({type(e).__name__}: {e})")
     try:
         trainer.rng.bit_generator.state = meta["rng"]
@@ -179,7 +179,8 @@ def _read(path):
     except FwError as e:
         raise FwError(f"{e}; delete the checkpoint to start over") from e
     except (OSError, ValueError) as e:
-        raise FwError(f"{path}: not a readable checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:200]}); delete it to start over") from e
+        raise FwError(f"{path}: not a readable checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+                      "delete it to start over") from e
     if not isinstance(meta, dict):
         raise FwError(f"{path}: not a readable checkpoint (its meta is not a mapping); delete it to start over")
     net_state = {k[4:]: a for k, a in arrays.items() if k.startswith("net.")}

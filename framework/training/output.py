@@ -1,4 +1,5 @@
-"""Where ``fw train`` writes: ``weights.path`` in ``weights.format`` (a WeightWriter plugin), and the checkpoint beside it.
+"""Where ``fw train`` writes: ``weights.path`` in ``weights.format``
+(a WeightWriter plugin), and the checkpoint beside it.
 
 Everything is checked before any data is read, so a run never trains for an
 hour and then finds it cannot write its result.

@@ -77,7 +77,8 @@ class Plan:
         return Path(self.cfg.weights.path).parent / self.study
 
     def check(self):
-        """Before any trial: every ``sweep.params`` key, at each end of its range (or each choice), makes a valid config."""
+        """Before any trial: every ``sweep.params`` key,
+        at each end of its range (or each choice), makes a valid config."""
         from ..config.assemble import check_names
         from ..plugin_system.manager import get_registry
         from ..safeio.files import ensure_writable_dir
@@ -123,7 +124,7 @@ class Plan:
                 study = optuna.create_study(
                     study_name=self.study, storage=storage(optuna, self.storage), direction=self.direction,
                     sampler=make_sampler(optuna, self), pruner=make_pruner(optuna, self.cfg.sweep.pruner), load_if_exists=True,
-                )  # fmt: skip
+                )
                 mine = json.dumps(self.fingerprint(), sort_keys=True)
                 saved = study.user_attrs.get("fw_config")
                 if saved is None:
@@ -139,7 +140,8 @@ class Plan:
                 "restore that config, or give this search its own --study NAME"
             )
         if study.direction.name.lower() != self.direction:
-            raise FwError(f"study '{self.study}' is set to {study.direction.name.lower()}, but {self.metric} is {self.direction}d; use another --study")
+            raise FwError(f"study '{self.study}' is set to {study.direction.name.lower()}, "
+                          f"but {self.metric} is {self.direction}d; use another --study")
         return study
 
 
@@ -310,7 +312,8 @@ class _Report(Callback):
 
 
 def objective(trial, plan, cache):
-    """One trial: ``fw train`` with the trial's overrides, in ``plan.folder/trial_N``; its value at the weights' epoch."""
+    """One trial: ``fw train`` with the trial's overrides,
+    in ``plan.folder/trial_N``; its value at the weights' epoch."""
     import optuna
 
     from . import record
@@ -425,7 +428,7 @@ def _trial_row(t):
     return {
         "number": t.number, "state": t.state.name.lower(), "value": value, "params": t.params,
         "epochs": t.user_attrs.get("epochs"), "seconds": t.user_attrs.get("seconds"), "run": t.user_attrs.get("run"),
-    }  # fmt: skip
+    }
 
 
 def _table(rows, plan):

@@ -1,4 +1,5 @@
-"""Where ``fw sweep`` keeps a study: the ``--storage`` URL, checked before Optuna opens it (SQLAlchemy comes with Optuna).
+"""Where ``fw sweep`` keeps a study: the ``--storage`` URL,
+checked before Optuna opens it (SQLAlchemy comes with Optuna).
 
 - SQLite: a file; not memory (each process would see a study of its own),
   not a folder, nothing under /dev, /proc or /sys, and never a file of the
@@ -28,7 +29,8 @@ EXAMPLES = "e.g. sqlite:///runs/sweep.db or postgresql://user:password@host/db"
 
 
 def checked_url(text: str) -> str:
-    """The URL that ``fw sweep`` hands Optuna, with a PostgreSQL driver named; a one-line FwError if it cannot be used."""
+    """The URL that ``fw sweep`` hands Optuna, with a PostgreSQL driver named;
+    a one-line FwError if it cannot be used."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -116,7 +118,7 @@ def creation_lock(url):
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
             raise FwError(f"--storage {shown(url)}: cannot make the lock file {lock} ({e.strerror or e}); "
-                          "choose a database in a folder you can write") from e  # fmt: skip
+                          "choose a database in a folder you can write") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # waits; the lock goes with the process
             yield
@@ -174,7 +176,8 @@ def _check_sqlite(url):
     refuse_system_path(path, "--storage")
     folder = next((p for p in path.absolute().parents if p.exists()), None)
     if folder is not None and not folder.is_dir():
-        raise FwError(f"--storage {shown(url)}: {folder} is not a folder; give a database file in one, e.g. sqlite:///runs/sweep.db")
+        raise FwError(f"--storage {shown(url)}: {folder} is not a folder; "
+                      "give a database file in one, e.g. sqlite:///runs/sweep.db")
     if path.is_dir():
         raise FwError(f"--storage {shown(url)}: {path} is a folder; give a file in it, e.g. sqlite:///{path / 'sweep.db'}")
     if path.exists() and not path.is_file():

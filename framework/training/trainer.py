@@ -73,7 +73,7 @@ class Trainer:
                 raise FwError(f"{spec.key}: {layer.no_backward(', so fw train cannot use it', 'add')} (fw run works without it)")
         # A step keeps every layer's input and output for backward, and makes a gradient of each.
         check_memory(3 * t.batch_size * self.net.bytes_per_example(), f"train.batch_size={t.batch_size}: a training step",
-                     "; lower train.batch_size")  # fmt: skip
+                     "; lower train.batch_size")
         self.optimizer = create(registry, "optimizers", t.optimizer, "train.optimizer")
         self.base_lr = self.optimizer.lr
         self.schedule = SCHEDULES[t.lr_schedule]
@@ -127,7 +127,8 @@ class Trainer:
         return self.history
 
     def check_data(self, x, t):
-        """Digest the train split (``checkpoint.data_digest``); after ``resume``, refuse examples other than the checkpoint's.
+        """Digest the train split (``checkpoint.data_digest``);
+        after ``resume``, refuse examples other than the checkpoint's.
 
         The same array objects as the last call are not digested again (0.1 s
         for Fashion-MNIST): ``fw train --resume`` checks before its "resuming"
@@ -150,7 +151,7 @@ class Trainer:
         if len(t_test) == 0:
             fraction = getattr(self.dataset, "test_fraction", None)  # the csv, image_folder and arrays datasets'
             hint = ("; set dataset.test_fraction (e.g. 0.2)" if fraction == 0 else
-                    f"; dataset.test_fraction={fraction} holds out none of its {len(t)} examples: give it more" if fraction else "")  # fmt: skip
+                    f"; dataset.test_fraction={fraction} holds out none of its {len(t)} examples: give it more" if fraction else "")
             raise FwError(f"the test split of dataset '{name}' is empty, and fw train measures every epoch on it{hint}")
         for labels, split in ((t, "train"), (t_test, "test")):
             if labels.size and (labels.min() < 0 or labels.max() >= classes):
@@ -171,7 +172,8 @@ class Trainer:
             )
 
     def _epoch(self, epoch, x, t, rows, batch, run):
-        """One pass over ``rows`` in shuffled mini-batches, in the ``batch`` buffers: ``(mean loss, running accuracy)``."""
+        """One pass over ``rows`` in shuffled mini-batches,
+        in the ``batch`` buffers: ``(mean loss, running accuracy)``."""
         xb, tb = batch
         n, bs, epochs = len(rows), len(xb), self.cfg.train.epochs
         steps = math.ceil(n / bs)

@@ -1,4 +1,5 @@
-"""What fw train learns from and measures on: the train split (``dataset.limit``), a validation hold-out, the test split.
+"""What fw train learns from and measures on: the train split
+(``dataset.limit``), a validation hold-out, the test split.
 
 The book (6.5.1) warns against choosing hyperparameters on the test set:
 ``train.validation_fraction`` holds out a stratified, seeded part of the

@@ -45,7 +45,8 @@ def _arrays(instances, dataset):
 
 
 def _rows(instances, dataset):
-    """Objects as a table, one row each, read as ``fw predict`` reads a CSV's rows (so an error names "instances row 2")."""
+    """Objects as a table, one row each, read as ``fw predict``
+    reads a CSV's rows (so an error names "instances row 2")."""
     header = list(dict.fromkeys(key for item in instances for key in item))
     rows = [[_field(item.get(key), k, key) for key in header] for k, item in enumerate(instances)]
     numbers = list(range(1, len(rows) + 1))  # rows count from 1, as in fw predict's CSV files (and its messages)
