@@ -18,6 +18,8 @@ def test_fw_run_imports_no_other_commands_module(mnist_dir, book_weights):
     code, modules, out = modules_after("--debug", "run", *cfg)
     assert code == 0 and "Accuracy: 0.9352" in out.stdout
     assert not OTHER_COMMANDS & modules
+    # Whether fw train left a checkpoint is all fw run asks of checkpoints: not their reader nor the callbacks.
+    assert not {"framework.training.checkpoint", "framework.training.callbacks", "framework.safeio.npz"} & modules
 
 
 def test_fw_help_still_lists_every_command_in_its_order(capsys):
