@@ -4,7 +4,7 @@ For a change that must not slow fw down: install the other revision in its
 own venv (e.g. a `git worktree` of it), then
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE FW_DATA_DIR=../shared/data \\
-        python benchmarks/versions.py --other ../fw-0.1/.venv/bin/python [--job classify|train|deep-steps] [--rounds 7]
+        python benchmarks/versions.py --other ../fw-0.1/.venv/bin/python [--job classify|train|deep-steps|run] [--rounds 7]
 
 Each round starts one process per version (this one's interpreter, then the
 other's, then the order swapped), so a noisy neighbour slows both alike.
@@ -14,6 +14,11 @@ other's, then the order swapped), so a noisy neighbour slows both alike.
   reports the second's time (the first pays for warm-up).
 - deep-steps: configs/fashion_deep_cnn.yaml; each process times 100 training
   steps of 100 Fashion-MNIST images (after 10 untimed) and reports a step's mean.
+- run: a whole `fw run configs/mnist_infer.yaml` process, start-up included
+  (the venv's own `fw`); each process reports the CPU time (user + sys, all
+  threads) and the wall time of one. Compare venvs that hold the same packages:
+  omegaconf imports attrs whenever it is installed (about 12 ms here). With
+  PYTHONDONTWRITEBYTECODE set, every fw module is compiled at every start.
 Prints the median per version, the spread, and this version / the other.
 """
 
@@ -90,6 +95,17 @@ for _ in range(100):
 print(json.dumps((time.perf_counter() - start) * 10))
 """
 
+RUN = """
+import json, os, subprocess, sys, time
+from pathlib import Path
+start = time.perf_counter()  # the config as it ships: its data and weights from $FW_DATA_DIR
+child = subprocess.Popen([Path(sys.executable).parent / "fw", "run", "configs/mnist_infer.yaml"], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+wall = time.perf_counter() - start
+assert status == 0, status
+print(json.dumps({"cpu": (usage.ru_utime + usage.ru_stime) * 1000, "wall": wall * 1000}))
+"""
+
 
 def run(python, job, repo):
     out = subprocess.run([python, "-c", job, str(repo)], capture_output=True, text=True, check=False, cwd=repo)
@@ -101,26 +117,33 @@ def run(python, job, repo):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--other", required=True, help="the python of a venv where the other fw is installed")
-    parser.add_argument("--job", choices=["classify", "train", "deep-steps"], default="classify")
+    parser.add_argument("--job", choices=["classify", "train", "deep-steps", "run"], default="classify")
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     if "FW_DATA_DIR" not in os.environ:
         os.environ["FW_DATA_DIR"] = str(REPO.parent / "shared" / "data")
     where = "import framework, pathlib; print(pathlib.Path(framework.__file__).parents[1])"
     other_repo = Path(subprocess.check_output([args.other, "-c", where], text=True, cwd="/").strip())
-    job = {"classify": CLASSIFY, "train": TRAIN, "deep-steps": DEEP_STEPS}[args.job]
+    job = {"classify": CLASSIFY, "train": TRAIN, "deep-steps": DEEP_STEPS, "run": RUN}[args.job]
     pythons = {"this": (sys.executable, REPO), "other": (args.other, other_repo)}
     times = {name: [] for name in pythons}
     for r in range(args.rounds):
         order = list(pythons) if r % 2 == 0 else list(pythons)[::-1]
         for name in order:
             times[name].append(run(*pythons[name][:1], job, pythons[name][1]))
-    unit = {"classify": "ms to classify 10,000 images", "train": "ms for a training epoch", "deep-steps": "ms a training step"}[args.job]
+    units = {"classify": "ms to classify 10,000 images", "train": "ms for a training epoch", "deep-steps": "ms a training step"}
+    if args.job == "run":  # two measures of each process
+        for key, unit in (("cpu", "ms CPU time of the fw run process"), ("wall", "ms wall time of the fw run process")):
+            report({name: [t[key] for t in v] for name, v in times.items()}, unit, pythons)
+    else:
+        report(times, units[args.job], pythons)
+
+
+def report(times, unit, pythons):
     med = {name: statistics.median(v) for name, v in times.items()}
     for name, v in times.items():
         print(f"{name:>5} ({pythons[name][1]}): median {med[name]:.1f} {unit}, min {min(v):.1f}, max {max(v):.1f}")
     print(f"this / other: {med['this'] / med['other']:.3f}")
-
 
 if __name__ == "__main__":
     main()
