@@ -22,9 +22,10 @@ def test_fw_run_imports_no_other_commands_module(mnist_dir, book_weights):
     assert not {"framework.training.checkpoint", "framework.training.callbacks", "framework.safeio.npz"} & modules
 
 
-def test_fw_help_still_lists_every_command_in_its_order(capsys):
+@pytest.mark.parametrize("argv", [["--help"], ["-h", "run"]])
+def test_fw_help_still_lists_every_command_in_its_order(argv, capsys):
     with pytest.raises(SystemExit):
-        main(["--help"])
+        main(argv)
     listed = [line.split()[0] for line in capsys.readouterr().out.split("COMMAND\n", 1)[1].split("\n\n")[0].splitlines()
               if line.startswith("    ") and not line.startswith("     ")]
     assert listed == EVERY_COMMAND

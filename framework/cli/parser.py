@@ -165,9 +165,14 @@ def build_parser(argv=None):
 
 
 def _command(argv):
-    """The command ``argv`` names (its first word that is not an option), or None if it names none of fw's."""
-    word = next((a for a in argv or () if not a.startswith("-")), None)
-    return word if any(word in names for names, _ in COMMANDS) else None
+    """The command ``argv`` names (its first word that is not an option); None if it names none of fw's, or
+    asks for fw's own help first (``fw -h run``)."""
+    for word in argv or ():
+        if word in ("-h", "--help"):
+            return None
+        if not word.startswith("-"):
+            return word if any(word in names for names, _ in COMMANDS) else None
+    return None
 
 
 def _add_export_command(sub, debug):
