@@ -12,7 +12,7 @@ not fw's one line saying what the key must be.
 
 import copy
 import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Optional
 
 from ..core.callback import METRICS
@@ -33,11 +33,11 @@ def section(cls, want):
     return field(default_factory=cls, metadata={"want": want})
 
 
-#: The sections below are declarations: fw reads their fields (``defaults``, ``check_section``) and makes no
-#: instance, so no ``__init__``, ``__eq__`` or ``__repr__`` is generated for them at every start-up (~0.4 ms a class).
-#: Each has a docstring: without one, ``dataclass`` writes one from ``inspect.signature``, which for a class with
-#: no ``__init__`` of its own parses ``object``'s text signature (6 ms: it compiles ``tokenize``'s regular expressions).
-keys = dataclass(init=False, eq=False, repr=False)
+#: The sections below are declarations: fw reads their fields (``SCHEMA``, ``check_section``) and never
+#: compares or prints them, so no ``__eq__`` or ``__repr__`` is generated for them at every start-up (0.6 ms).
+#: (Their ``__init__`` stays: without it, ``dataclass`` writes a missing docstring from ``object``'s text
+#: signature, and so compiles ``tokenize``'s regular expressions, 6 ms.)
+keys = dataclass(eq=False, repr=False)
 
 
 def one_of(choices) -> str:
@@ -62,8 +62,6 @@ class DatasetKeys:
 
 @keys
 class ModelKeys:
-    """The network (``model:``)."""
-
     # The network: a list of layers, each a name (relu) or a mapping ({name: dense, units: 100}).
     layers: Optional[list[Named]] = setting(
         None,
@@ -105,8 +103,6 @@ class WeightsKeys:
 
 @keys
 class TrainKeys:
-    """fw train's loop (``train:``)."""
-
     epochs: int = setting(10, "a positive whole number", lambda v: v > 0)
     batch_size: int = setting(100, "a positive whole number", lambda v: v > 0)
     seed: int = setting(0, "a whole number, 0 or more", lambda v: v >= 0)  # initial weights and shuffling
@@ -145,8 +141,6 @@ class SweepKeys:
 
 @keys
 class Config:
-    """A whole config: its sections, and the keys at its top level."""
-
     dataset: DatasetKeys = section(DatasetKeys, "a mapping with name, split, ...")
     model: ModelKeys = section(ModelKeys, "a mapping with layers (or sizes, activation, output_activation)")
     weights: Optional[WeightsKeys] = section(WeightsKeys, "a mapping with importer and path, or null for a random initialisation")
@@ -156,16 +150,8 @@ class Config:
     plugins: list[str] = setting([], "a list of module names or .py paths")
 
 
-def defaults(cls):
-    """Every key of the ``cls`` section with its default (a section's as a dict of its own), as plain data."""
-    return {
-        f.name: f.default if f.default is not MISSING else defaults(f.default_factory) if is_dataclass(f.default_factory) else f.default_factory()
-        for f in fields(cls)
-    }
-
-
 #: Every key with its default, as plain data: what a config is merged over.
-SCHEMA = defaults(Config)
+SCHEMA = asdict(Config())
 
 #: The keys every dataset has; any other ``dataset:`` key is a parameter of the dataset class's ``__init__``.
 DATASET_KEYS = tuple(SCHEMA["dataset"])
