@@ -4,7 +4,8 @@ For a change that must not slow fw down: install the other revision in its
 own venv (e.g. a `git worktree` of it), then
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE FW_DATA_DIR=../shared/data \\
-        python benchmarks/versions.py --other ../fw-0.1/.venv/bin/python [--job classify|classify-rows|train|deep-steps|run] [--rounds 7]
+        python benchmarks/versions.py --other ../fw-0.1/.venv/bin/python \\
+        [--job classify|classify-rows|train|deep-steps|run] [--rounds 7]
 
 Each round starts one process per version (this one's interpreter, then the
 other's, then the order swapped), so a noisy neighbour slows both alike.
@@ -122,10 +123,12 @@ import hashlib, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 # Byte-code cached, as an installed fw's is, in a folder of its own (not the checkout's): warmed by a first run.
 env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "fw-versions-pyc" / hashlib.sha256(sys.argv[1].encode()).hexdigest()[:12])
+tag = hashlib.sha256(sys.argv[1].encode()).hexdigest()[:12]
+env["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / "fw-versions-pyc" / tag)
 for _ in range(2):  # the config as it ships: its data and weights from $FW_DATA_DIR
     start = time.perf_counter()
-    child = subprocess.Popen([Path(sys.executable).parent / "fw", "run", "configs/mnist_infer.yaml"], stdout=subprocess.DEVNULL, env=env)
+    fw = Path(sys.executable).parent / "fw"
+    child = subprocess.Popen([fw, "run", "configs/mnist_infer.yaml"], stdout=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     assert status == 0, status
@@ -143,22 +146,27 @@ def run(python, job, repo):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--other", required=True, help="the python of a venv where the other fw is installed")
-    parser.add_argument("--job", choices=["classify", "classify-rows", "train", "deep-steps", "run"], default="classify")
+    jobs = {"classify": CLASSIFY, "classify-rows": CLASSIFY_ROWS, "train": TRAIN, "deep-steps": DEEP_STEPS, "run": RUN}
+    parser.add_argument("--job", choices=list(jobs), default="classify")
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     if "FW_DATA_DIR" not in os.environ:
         os.environ["FW_DATA_DIR"] = str(REPO.parent / "shared" / "data")
     where = "import framework, pathlib; print(pathlib.Path(framework.__file__).parents[1])"
     other_repo = Path(subprocess.check_output([args.other, "-c", where], text=True, cwd="/").strip())
-    job = {"classify": CLASSIFY, "classify-rows": CLASSIFY_ROWS, "train": TRAIN, "deep-steps": DEEP_STEPS, "run": RUN}[args.job]
+    job = jobs[args.job]
     pythons = {"this": (sys.executable, REPO), "other": (args.other, other_repo)}
     times = {name: [] for name in pythons}
     for r in range(args.rounds):
         order = list(pythons) if r % 2 == 0 else list(pythons)[::-1]
         for name in order:
             times[name].append(run(*pythons[name][:1], job, pythons[name][1]))
-    units = {"classify": "ms to classify 10,000 images", "classify-rows": "ms to classify 10,000 images, 100 a call",
-             "train": "ms for a training epoch", "deep-steps": "ms a training step"}
+    units = {
+        "classify": "ms to classify 10,000 images",
+        "classify-rows": "ms to classify 10,000 images, 100 a call",
+        "train": "ms for a training epoch",
+        "deep-steps": "ms a training step",
+    }
     if args.job == "run":  # two measures of each process
         for key, unit in (("cpu", "ms CPU time of the fw run process"), ("wall", "ms wall time of the fw run process")):
             report({name: [t[key] for t in v] for name, v in times.items()}, unit, pythons)
@@ -171,6 +179,7 @@ def report(times, unit, pythons):
     for name, v in times.items():
         print(f"{name:>5} ({pythons[name][1]}): median {med[name]:.1f} {unit}, min {min(v):.1f}, max {max(v):.1f}")
     print(f"this / other: {med['this'] / med['other']:.3f}")
+
 
 if __name__ == "__main__":
     main()

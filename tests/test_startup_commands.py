@@ -1,9 +1,9 @@
 """A command builds only its own parser: the other commands' modules are not imported (or compiled) at start-up."""
 
 import pytest
-from test_startup import REPO, modules_after
 
 from framework.cli import main
+from test_startup import REPO, modules_after
 
 #: The modules that hold one command's help and code, and nothing another command needs.
 OTHER_COMMANDS = {"framework.cli.compare", "framework.cli.export", "framework.cli.import_onnx",
@@ -26,8 +26,11 @@ def test_fw_run_imports_no_other_commands_module(mnist_dir, book_weights):
 def test_fw_help_still_lists_every_command_in_its_order(argv, capsys):
     with pytest.raises(SystemExit):
         main(argv)
-    listed = [line.split()[0] for line in capsys.readouterr().out.split("COMMAND\n", 1)[1].split("\n\n")[0].splitlines()
-              if line.startswith("    ") and not line.startswith("     ")]
+    listed = [
+        line.split()[0]
+        for line in capsys.readouterr().out.split("COMMAND\n", 1)[1].split("\n\n")[0].splitlines()
+        if line.startswith("    ") and not line.startswith("     ")
+    ]
     assert listed == EVERY_COMMAND
 
 
