@@ -12,7 +12,8 @@ from .parser import build_parser
 
 
 def main(argv=None):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
     # KEY=VALUE overrides may follow options too: `fw show CONFIG --count 5 dataset.split=train`.
     if extra and isinstance(getattr(args, "overrides", None), list) and all(

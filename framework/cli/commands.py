@@ -348,7 +348,7 @@ def _check_unfinished_training(cfg, args):
     import warnings
 
     from ..errors import FwError, FwWarning
-    from ..training.checkpoint import unfinished
+    from ..training.checkpoint_path import unfinished
 
     if cfg.weights is not None and cfg.weights.path:
         _refuse_while_training(Path(cfg.weights.path).expanduser())

@@ -2,7 +2,7 @@
 
 import argparse
 
-from . import commands, compare, export, import_onnx, serve, sweep
+from . import commands
 
 DESCRIPTION = """\
 fw runs the neural networks that YAML configs describe. The book's chapter-3
@@ -138,7 +138,14 @@ examples:
 CONFIG_ARG = "a YAML config: its path, or a bundled config's name (fw configs lists them), e.g. mnist_infer"
 
 
-def build_parser():
+def build_parser(argv=None):
+    """The ``fw`` parser; given the command line ``argv``, only its command's parser is built.
+
+    A command's parser is built, and the module with its help imported (and,
+    without cached bytecode, compiled), only for that command: ``fw run``
+    does not pay for the thirteen. ``fw``, ``fw --help`` and an unknown
+    command get every command, for the list and the error.
+    """
     parser = argparse.ArgumentParser(
         prog="fw", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -149,18 +156,53 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"fw {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    _add_run_command(sub, debug)
-    _add_train_command(sub, debug)
-    _add_predict_command(sub, debug)
-    _add_plugins_command(sub, debug)
-    _add_inspection_commands(sub, debug)
-    export.add_command(sub, debug, CONFIG_ARG)
-    serve.add_command(sub, debug, CONFIG_ARG)
-    import_onnx.add_command(sub, debug)
-    compare.add_parser(sub, debug)
-    sweep.add_parser(sub, debug)
+    named = _command(argv)
+    for names, add in COMMANDS:
+        if named is None or named in names:
+            add(sub, debug)
     parser.commands = sub.choices  # name -> its parser, for usage errors in the subcommand's own words
     return parser
+
+
+def _command(argv):
+    """The command ``argv`` names (its first word that is not an option); None if it names none of fw's, or
+    asks for fw's own help first (``fw -h run``)."""
+    for word in argv or ():
+        if word in ("-h", "--help"):
+            return None
+        if not word.startswith("-"):
+            return word if any(word in names for names, _ in COMMANDS) else None
+    return None
+
+
+def _add_export_command(sub, debug):
+    from . import export
+
+    export.add_command(sub, debug, CONFIG_ARG)
+
+
+def _add_serve_command(sub, debug):
+    from . import serve
+
+    serve.add_command(sub, debug, CONFIG_ARG)
+
+
+def _add_import_onnx_command(sub, debug):
+    from . import import_onnx
+
+    import_onnx.add_command(sub, debug)
+
+
+def _add_compare_command(sub, debug):
+    from . import compare
+
+    compare.add_parser(sub, debug)
+
+
+def _add_sweep_command(sub, debug):
+    from . import sweep
+
+    sweep.add_parser(sub, debug)
 
 
 def _add_run_command(sub, debug):
@@ -285,3 +327,18 @@ def _version():
     from .. import __version__
 
     return __version__
+
+
+#: Each command's names and the function that adds its parser (or parsers), in ``fw --help``'s order.
+COMMANDS = (
+    (("run",), _add_run_command),
+    (("train",), _add_train_command),
+    (("predict",), _add_predict_command),
+    (("plugins",), _add_plugins_command),
+    (("config", "configs", "show", "convert-weights"), _add_inspection_commands),
+    (("export",), _add_export_command),
+    (("serve",), _add_serve_command),
+    (("import-onnx",), _add_import_onnx_command),
+    (("compare",), _add_compare_command),
+    (("sweep",), _add_sweep_command),
+)

@@ -34,12 +34,19 @@ def section(cls, want, *, doc):
     return field(default_factory=cls, metadata={"want": want, "doc": doc})
 
 
+#: The sections below are declarations: fw reads their fields (``SCHEMA``, ``check_section``) and never
+#: compares or prints them, so no ``__eq__`` or ``__repr__`` is generated for them at every start-up (0.6 ms).
+#: (Their ``__init__`` stays: without it, ``dataclass`` writes a missing docstring from ``object``'s text
+#: signature, and so compiles ``tokenize``'s regular expressions, 6 ms.)
+keys = dataclass(eq=False, repr=False)
+
+
 def one_of(choices) -> str:
     *others, last = choices
     return f"{', '.join(others)} or {last}" if others else last
 
 
-@dataclass
+@keys
 class DatasetKeys:
     """The keys every dataset has. Any other ``dataset:`` key is the dataset's own parameter (mnist: root;
     csv: path, label, ...), checked against its class's ``__init__`` once the dataset is known."""
@@ -64,7 +71,7 @@ class DatasetKeys:
     )
 
 
-@dataclass
+@keys
 class ModelKeys:
     layers: Optional[list[Named]] = setting(
         None,
@@ -101,7 +108,7 @@ class ModelKeys:
     )
 
 
-@dataclass
+@keys
 class WeightsKeys:
     """weights: null means a seeded random initialisation. Nothing here defaults to the book's
     file: a config that names its own weights must not inherit the book's url."""
@@ -130,7 +137,7 @@ class WeightsKeys:
     )
 
 
-@dataclass
+@keys
 class TrainKeys:
     epochs: int = setting(10, "a positive whole number", lambda v: v > 0, doc="passes over the train split")
     batch_size: int = setting(100, "a positive whole number", lambda v: v > 0, doc="examples per training step")
@@ -164,7 +171,7 @@ class TrainKeys:
     )
 
 
-@dataclass
+@keys
 class SweepKeys:
     """fw sweep's search (config/sweep.py reads params); fw run and fw train ignore it."""
 
@@ -188,7 +195,7 @@ class SweepKeys:
     )
 
 
-@dataclass
+@keys
 class Config:
     dataset: DatasetKeys = section(
         DatasetKeys,

@@ -229,20 +229,3 @@ def _differences(saved, now, prefix=""):
         elif a != b:
             out.append(f"{prefix}{key}: checkpoint {a!r}, config {b!r}")
     return "; ".join(out)
-
-
-def path_for(weights_path) -> Path:
-    """The checkpoint beside a weights file: ``NAME.ckpt.npz``."""
-    path = Path(weights_path).expanduser()
-    return path.with_name(path.stem + ".ckpt.npz")
-
-
-def unfinished(weights) -> Path | None:
-    """The checkpoint of an interrupted ``fw train`` for these weights: newer than them, or there alone."""
-    if weights is None or not weights.path:
-        return None
-    path = Path(weights.path).expanduser()
-    checkpoint = path_for(path)
-    if checkpoint.is_file() and (not path.is_file() or checkpoint.stat().st_mtime > path.stat().st_mtime):
-        return checkpoint
-    return None

@@ -11,7 +11,7 @@ from ..data.trained import write_state
 from ..data.weights import book_layout
 from ..errors import FwError
 from ..safeio.files import check_writable, refuse_system_path, write_output
-from . import checkpoint
+from .checkpoint_path import path_for
 
 
 class WeightsOutput:
@@ -35,7 +35,7 @@ class WeightsOutput:
         suffixes = tuple(self.writer.suffixes)
         if suffixes and self.path.suffix not in suffixes:
             raise FwError(f"weights.path {self.path} should end with {' or '.join(suffixes)} for weights.format={fmt}")
-        self.checkpoint_path = checkpoint.path_for(self.path)
+        self.checkpoint_path = path_for(self.path)
 
     def check(self, overwrite=False, resume=False):
         """Before any training: can the weights and checkpoint be written, and may old ones be replaced?"""
