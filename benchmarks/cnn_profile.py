@@ -57,7 +57,9 @@ def main():
     args = parser.parse_args()
 
     root = Path(os.environ.get("FW_DATA_DIR") or REPO.parent / "shared" / "data") / "fashion-mnist"
-    cfg = fw.load_config(REPO / "configs" / args.config, [f"dataset.root={root}", f"weights.path={tempfile.mkdtemp()}/w.npz"])
+    cfg = fw.load_config(
+        REPO / "configs" / args.config, [f"dataset.root={root}", f"weights.path={tempfile.mkdtemp()}/w.npz"]
+    )
     x, t = load_split(cfg, "train")
     trainer = Trainer(cfg)
     net, bs = trainer.net, cfg.train.batch_size
@@ -89,8 +91,10 @@ def main():
     whole = time.perf_counter() - start
     per_step = {k: v / args.steps * 1e3 for k, v in totals.items()}
     parts = sum(per_step.values())
-    print(f"{args.steps} steps of batch {bs}: {whole / args.steps * 1e3:.2f} "
-          f"ms a step ({whole / args.steps * 600:.1f} s an epoch)")
+    print(
+        f"{args.steps} steps of batch {bs}: {whole / args.steps * 1e3:.2f} "
+        f"ms a step ({whole / args.steps * 600:.1f} s an epoch)"
+    )
     for key in sorted(per_step, key=lambda k: (int(k.split()[0]) if k[0].isdigit() else 99, "backward" in k)):
         print(f"  {key:<32} {per_step[key]:7.2f} ms")
     print(f"  {'rest (batch copy, loss, ...)':<32} {whole / args.steps * 1e3 - parts:7.2f} ms")

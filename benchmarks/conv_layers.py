@@ -134,14 +134,23 @@ def main(argv=None):
             row[f"{name} {p} GFLOP/s"] = work / statistics.median(values) / 1e6
         rows.append(row)
 
-    result = {"one_core_gflops": peak, "torch_threads": torch.get_num_threads(), "workers": threads.workers().count, "layers": rows}
+    result = {
+        "one_core_gflops": peak,
+        "torch_threads": torch.get_num_threads(),
+        "workers": threads.workers().count,
+        "layers": rows,
+    }
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"one core, numpy float32 1024^3 on one thread: {peak:.0f} GFLOP/s; "
-          f"fw {result['workers']} workers, torch {result['torch_threads']} threads")
-    print(f"{'layer (batch of 100)':28} {'forward ms: fw / PyTorch':>26} "
-          f"{'GFLOP/s':>12} {'backward ms: fw / PyTorch':>27} {'GFLOP/s':>12}")
+    print(
+        f"one core, numpy float32 1024^3 on one thread: {peak:.0f} GFLOP/s; "
+        f"fw {result['workers']} workers, torch {result['torch_threads']} threads"
+    )
+    print(
+        f"{'layer (batch of 100)':28} {'forward ms: fw / PyTorch':>26} "
+        f"{'GFLOP/s':>12} {'backward ms: fw / PyTorch':>27} {'GFLOP/s':>12}"
+    )
     for r in rows:
         fwd = f"{r['fw forward ms']:.2f} / {r['PyTorch forward ms']:.2f}"
         bwd = f"{r['fw backward ms']:.2f} / {r['PyTorch backward ms']:.2f}"
@@ -149,7 +158,10 @@ def main(argv=None):
             f"{r['layer']:28} {fwd:>26} {r['fw forward GFLOP/s']:>5.0f} / {r['PyTorch forward GFLOP/s']:<4.0f}"
             f" {bwd:>27} {r['fw backward GFLOP/s']:>5.0f} / {r['PyTorch backward GFLOP/s']:<4.0f}"
         )
-    total = {k: sum(r[k] for r in rows) for k in ("fw forward ms", "PyTorch forward ms", "fw backward ms", "PyTorch backward ms")}
+    total = {
+        k: sum(r[k] for r in rows)
+        for k in ("fw forward ms", "PyTorch forward ms", "fw backward ms", "PyTorch backward ms")
+    }
     print(
         f"{'all six':28} {total['fw forward ms']:>12.2f} / {total['PyTorch forward ms']:<11.2f}{'':13}"
         f" {total['fw backward ms']:>13.2f} / {total['PyTorch backward ms']:.2f}"

@@ -51,7 +51,9 @@ def data_dir() -> Path:
 def load(net_name):
     config, weights, expected = NETS[net_name]
     data = data_dir()
-    cfg = fw.load_config(REPO / "configs" / config, [f"dataset.root={data / 'mnist'}", f"weights.path={data / 'book' / weights}"])
+    cfg = fw.load_config(
+        REPO / "configs" / config, [f"dataset.root={data / 'mnist'}", f"weights.path={data / 'book' / weights}"]
+    )
     return cfg, fw.build_network(cfg), *fw.load_dataset(cfg), expected
 
 
@@ -102,11 +104,17 @@ def torch_methods(net):
         def run(x, t):
             xt, tt = torch.from_numpy(x), torch.from_numpy(t.astype(np.int64))
             with torch.inference_mode():
-                return sum(int((model(xt[i : i + size]).argmax(1) == tt[i : i + size]).sum()) for i in range(0, len(x), size))
+                return sum(
+                    int((model(xt[i : i + size]).argmax(1) == tt[i : i + size]).sum()) for i in range(0, len(x), size)
+                )
 
         return run
 
-    methods = {"PyTorch, one batch": batches(10**9), "PyTorch, batches of 1000": batches(1000), "PyTorch, batches of 100": batches(100)}
+    methods = {
+        "PyTorch, one batch": batches(10**9),
+        "PyTorch, batches of 1000": batches(1000),
+        "PyTorch, batches of 100": batches(100),
+    }
     return methods, f"torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
@@ -137,7 +145,9 @@ def main(argv=None):
         methods.update(more)
         notes.append(info)
     except ImportError:
-        notes.append("PyTorch not installed: skipped (pip install torch --index-url https://download.pytorch.org/whl/cpu)")
+        notes.append(
+            "PyTorch not installed: skipped (pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+        )
     busy = busy_core() if args.busy else None
     try:
         times = interleaved(methods, x, t, expected, args)
@@ -148,7 +158,7 @@ def main(argv=None):
     ratios = {name: [a / b for a, b in zip(times["fw"], v)] for name, v in times.items()}
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
-                   f"Python {platform.python_version()}, numpy {np.__version__}",
+        f"Python {platform.python_version()}, numpy {np.__version__}",
         "net": args.net,
         "busy_core": args.busy,
         "notes": notes,

@@ -31,9 +31,7 @@ def write_table(path, rows, columns, categorical=0, seed=0):
     words = WORDS[rng.integers(0, len(WORDS), (rows, categorical))]
     labels = rng.integers(0, 3, rows)
     header = ",".join([*(f"f{j}" for j in range(columns)), "label"])
-    body = "\n".join(
-        ",".join([*(f"{v:.6g}" for v in row), *w, f"class_{k}"]) for row, w, k in zip(x, words, labels)
-    )
+    body = "\n".join(",".join([*(f"{v:.6g}" for v in row), *w, f"class_{k}"]) for row, w, k in zip(x, words, labels))
     path.write_text(header + "\n" + body + "\n")
 
 
@@ -69,13 +67,25 @@ def main():
                 times[name].append(time.perf_counter() - start)
     result = {name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t)} for name, t in times.items()}
     result["ratio_fw_to_loadtxt"] = statistics.median(a / b for a, b in zip(times["fw"], times["numpy.loadtxt"]))
-    result.update(rows=args.rows, columns=args.columns, categorical=args.categorical, megabytes=round(size / 1e6, 1), rounds=args.rounds)
+    result.update(
+        rows=args.rows,
+        columns=args.columns,
+        categorical=args.categorical,
+        megabytes=round(size / 1e6, 1),
+        rounds=args.rounds,
+    )
     if args.json:
         print(json.dumps(result))
         return
-    kinds = f"{numeric} numeric and {args.categorical} word columns with blanks" if args.categorical else f"{args.columns} numeric columns"
-    print(f"{args.rows:,} rows x {kinds} + a label ({size / 1e6:.1f} MB), "
-          f"{args.rounds} rounds (numpy.loadtxt: the {numeric} numeric):")
+    kinds = (
+        f"{numeric} numeric and {args.categorical} word columns with blanks"
+        if args.categorical
+        else f"{args.columns} numeric columns"
+    )
+    print(
+        f"{args.rows:,} rows x {kinds} + a label ({size / 1e6:.1f} MB), "
+        f"{args.rounds} rounds (numpy.loadtxt: the {numeric} numeric):"
+    )
     for name in times:
         r = result[name]
         print(f"  {name:<14} {r['median_s']:.2f} s [{r['min_s']:.2f}-{r['max_s']:.2f}]")

@@ -133,7 +133,10 @@ def onnx_method(weights, activation="sigmoid"):
     nodes, inputs = [], "x"
     n = len(weights) // 2
     for i in range(1, n + 1):
-        nodes += [helper.make_node("MatMul", [inputs, f"W{i}"], [f"m{i}"]), helper.make_node("Add", [f"m{i}", f"b{i}"], [f"a{i}"])]
+        nodes += [
+            helper.make_node("MatMul", [inputs, f"W{i}"], [f"m{i}"]),
+            helper.make_node("Add", [f"m{i}", f"b{i}"], [f"a{i}"]),
+        ]
         inputs = f"a{i}"
         if i < n:
             nodes.append(helper.make_node("Sigmoid" if activation == "sigmoid" else "Relu", [inputs], [f"s{i}"]))
@@ -164,7 +167,13 @@ def blas_info() -> str:
     from threadpoolctl import threadpool_info  # one of fw's own dependencies
 
     blas = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-    return "; ".join(f"{p['internal_api']} {p.get('version')} {p.get('architecture')} kernel, {p['num_threads']} threads" for p in blas) or "none found"
+    return (
+        "; ".join(
+            f"{p['internal_api']} {p.get('version')} {p.get('architecture')} kernel, {p['num_threads']} threads"
+            for p in blas
+        )
+        or "none found"
+    )
 
 
 def interleaved(methods, x, t, expected, args, limits=None):
@@ -193,6 +202,7 @@ def profile(net, x, rounds=30):
     layers = net.layers[:-1] if net.layers[-1].monotonic else net.layers  # classify skips softmax
     spent = {f"{i} {layer.name}": [] for i, layer in enumerate(layers)}
     for times, layer in zip(spent.values(), layers):
+
         def timed(x, out, step=layer.forward_into, times=times):
             start = time.perf_counter()
             try:
@@ -222,9 +232,13 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
     parser.add_argument("--per-image-rounds", type=int, default=3, help="timed rounds of the slow per-image loop")
     parser.add_argument("--pause", type=float, default=0.2, help="seconds of rest after each call (default 0.2)")
-    parser.add_argument("--net", choices=list(NETS), default="book",
-                        help="book: the pretrained 784-50-100-10 sigmoid network (default); "
-                        "relu: 784-100-10 ReLU with fw's seeded random weights (no book method)")
+    parser.add_argument(
+        "--net",
+        choices=list(NETS),
+        default="book",
+        help="book: the pretrained 784-50-100-10 sigmoid network (default); "
+        "relu: 784-100-10 ReLU with fw's seeded random weights (no book method)",
+    )
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     parser.add_argument("--profile", action="store_true", help="time fw's layers one by one instead")
     args = parser.parse_args(argv)

@@ -74,8 +74,10 @@ def main(argv=None):
             busy.kill()
             busy.wait()
     ratios = [a / b for a, b in zip(times["placed"], times["not placed"])]
-    print(f"{args.net}: classify the 10,000 MNIST test images after a {pause} s pause, {args.rounds} rounds each"
-          f"{', one core kept busy' if args.busy else ''}")
+    print(
+        f"{args.net}: classify the 10,000 MNIST test images after a {pause} s pause, {args.rounds} rounds each"
+        f"{', one core kept busy' if args.busy else ''}"
+    )
     for how, values in times.items():
         print(f"{how:12} {statistics.median(values) * 1e3:8.1f} ms [{min(values) * 1e3:.1f}-{max(values) * 1e3:.1f}]")
     print(f"placed / not placed, by round: {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]")

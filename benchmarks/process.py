@@ -122,7 +122,11 @@ def processes(args):
 
     warm, book_p, help_, numpy_ = "fw run, warm cache", "book method process", "fw --help", "python -c 'import numpy'"
     table = {
-        name: {"wall_ms": spread(col(name, 0), 1000), "cpu_ms": spread(col(name, 1), 1000), "peak_mib": max(col(name, 2))}
+        name: {
+            "wall_ms": spread(col(name, 0), 1000),
+            "cpu_ms": spread(col(name, 1), 1000),
+            "peak_mib": max(col(name, 2)),
+        }
         for name in commands
     }
     checks = {
@@ -226,7 +230,10 @@ def _import_groups(env):
     """``-X importtime`` self time of one warm fw run, in ms, summed by top-level package."""
     out = subprocess.run(
         [str(BIN / "python"), "-X", "importtime", str(BIN / "fw"), "run", CONFIG],
-        env=env, cwd=REPO, capture_output=True, text=True,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     groups = {}
     for line in out.stderr.splitlines():
@@ -292,7 +299,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=11, help="timed rounds (default 11)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    parser.add_argument("--breakdown", action="store_true", help="phases and imports of fw run and of the book's process")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="phases and imports of fw run and of the book's process"
+    )
     args = parser.parse_args(argv)
     breakdown(args) if args.breakdown else processes(args)
 

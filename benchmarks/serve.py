@@ -73,10 +73,14 @@ def anchor_app(model_path, name, classes):
         predictions = []
         for row, best in zip(p, order):
             tops = [{"class": classes[k], "probability": float(row[k])} for k in best]
-            predictions.append({"class": tops[0]["class"], "label": int(best[0]), "probability": tops[0]["probability"], "top": tops})
+            predictions.append(
+                {"class": tops[0]["class"], "label": int(best[0]), "probability": tops[0]["probability"], "top": tops}
+            )
         return JSONResponse({"predictions": predictions})
 
-    return Starlette(routes=[Route(f"/v1/models/{name}", metadata), Route(f"/v1/models/{name}:predict", predict, methods=["POST"])])
+    return Starlette(
+        routes=[Route(f"/v1/models/{name}", metadata), Route(f"/v1/models/{name}:predict", predict, methods=["POST"])]
+    )
 
 
 def run_anchor(model_path, name, classes):
@@ -89,7 +93,9 @@ def run_anchor(model_path, name, classes):
     sock.bind(("127.0.0.1", 0))
     sock.listen(2048)
     print(f"anchor: {name} at http://127.0.0.1:{sock.getsockname()[1]}/", flush=True)
-    config = uvicorn.Config(anchor_app(model_path, name, classes), log_level="warning", access_log=False, timeout_graceful_shutdown=3)
+    config = uvicorn.Config(
+        anchor_app(model_path, name, classes), log_level="warning", access_log=False, timeout_graceful_shutdown=3
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -106,8 +112,10 @@ async def load(port, path, bodies, total, expected=None):
         try:
             for i in next_request:
                 body = bodies[i % len(bodies)]
-                head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(body)}\r\n\r\n").encode()
+                head = (
+                    f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                ).encode()
                 start = time.perf_counter()
                 writer.write(head + body)
                 status = await reader.readline()
@@ -188,9 +196,23 @@ def main():
     config = str(REPO / "configs" / f"{name}.yaml")
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / f"{name}.onnx"
-        subprocess.run([sys.executable, "-m", "framework.cli", "export", config, str(model), *overrides], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "framework.cli", "export", config, str(model), *overrides],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         servers = {
-            "fw serve": [sys.executable, "-m", "framework.cli", "serve", config, *overrides, "--port", "0", *args.fw_args.split()],
+            "fw serve": [
+                sys.executable,
+                "-m",
+                "framework.cli",
+                "serve",
+                config,
+                *overrides,
+                "--port",
+                "0",
+                *args.fw_args.split(),
+            ],
             "starlette+onnxruntime": [sys.executable, __file__, "--anchor", str(model)],
         }
         results = {k: [] for k in servers}
@@ -202,8 +224,12 @@ def main():
                 results[label].append(figures)
                 if not args.json:
                     print(f"  {label:<22} " + "  ".join(f"{k} {v:.1f}" for k, v in figures.items()), flush=True)
-    summary = {label: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for label, rounds in results.items()}
-    ratios = [f["requests_per_s"] / a["requests_per_s"] for f, a in zip(results["fw serve"], results["starlette+onnxruntime"])]
+    summary = {
+        label: {k: statistics.median(r[k] for r in rounds) for k in rounds[0]} for label, rounds in results.items()
+    }
+    ratios = [
+        f["requests_per_s"] / a["requests_per_s"] for f, a in zip(results["fw serve"], results["starlette+onnxruntime"])
+    ]
     summary["ratio_fw_over_anchor"] = statistics.median(ratios)  # of each round's pair, run side by side
     summary["ratio_range"] = [min(ratios), max(ratios)]
     summary["load_average"] = os.getloadavg()
@@ -213,11 +239,15 @@ def main():
         return None
     for label in servers:
         s = summary[label]
-        print(f"{label:<22} {s['requests_per_s']:7.0f} req/s  p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms  "
-              f"errors {s['errors']:.0f}  RSS {s['rss_warm_mib']:.0f} -> {s['rss_after_mib']:.0f} MiB")
+        print(
+            f"{label:<22} {s['requests_per_s']:7.0f} req/s  p50 {s['p50_ms']:.2f} ms  p99 {s['p99_ms']:.2f} ms  "
+            f"errors {s['errors']:.0f}  RSS {s['rss_warm_mib']:.0f} -> {s['rss_after_mib']:.0f} MiB"
+        )
     low, high = summary["ratio_range"]
-    print(f"fw / anchor: {summary['ratio_fw_over_anchor']:.2f}x requests per second (median of the rounds' ratios; "
-          f"{low:.2f} to {high:.2f}); load average {', '.join(f'{v:.2f}' for v in summary['load_average'])}")
+    print(
+        f"fw / anchor: {summary['ratio_fw_over_anchor']:.2f}x requests per second (median of the rounds' ratios; "
+        f"{low:.2f} to {high:.2f}); load average {', '.join(f'{v:.2f}' for v in summary['load_average'])}"
+    )
     return None
 
 

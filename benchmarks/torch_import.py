@@ -69,11 +69,26 @@ def export(torch, net, path, dynamo):
     x = torch.zeros(1, 1, 28, 28)
     if dynamo:
         batch = torch.export.Dim("batch")
-        torch.onnx.export(net, (x,), str(path), input_names=["image"], output_names=["scores"], dynamo=True,
-                          external_data=False, dynamic_shapes=({0: batch},))
+        torch.onnx.export(
+            net,
+            (x,),
+            str(path),
+            input_names=["image"],
+            output_names=["scores"],
+            dynamo=True,
+            external_data=False,
+            dynamic_shapes=({0: batch},),
+        )
     else:
-        torch.onnx.export(net, (x,), str(path), input_names=["image"], output_names=["scores"], dynamo=False,
-                          dynamic_axes={"image": {0: "batch"}, "scores": {0: "batch"}})
+        torch.onnx.export(
+            net,
+            (x,),
+            str(path),
+            input_names=["image"],
+            output_names=["scores"],
+            dynamo=False,
+            dynamic_axes={"image": {0: "batch"}, "scores": {0: "batch"}},
+        )
 
 
 def compare(torch, net, dynamo, work, x, t):
@@ -84,8 +99,18 @@ def compare(torch, net, dynamo, work, x, t):
     export(torch, net, path, dynamo)
     out = path.with_suffix(".yaml")
     ran = subprocess.run(
-        [sys.executable, "-m", "framework.cli", "import-onnx", str(path), str(out), f"dataset.root={data_dir() / 'mnist'}", "--force"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "framework.cli",
+            "import-onnx",
+            str(path),
+            str(out),
+            f"dataset.root={data_dir() / 'mnist'}",
+            "--force",
+        ],
+        capture_output=True,
+        text=True,
     )
     if ran.returncode:
         return {"exporter": path.stem, "error": ran.stderr.strip()}
@@ -108,7 +133,9 @@ def compare(torch, net, dynamo, work, x, t):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--random", action="store_true", help="PyTorch's initial weights instead of the book's params.pkl")
+    parser.add_argument(
+        "--random", action="store_true", help="PyTorch's initial weights instead of the book's params.pkl"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     try:
@@ -117,7 +144,9 @@ def main():
         sys.exit("benchmarks/torch_import.py needs PyTorch: pip install torch==2.13.0")
     torch.manual_seed(0)
     net = simple_convnet(torch, args.random)
-    cfg = fw.load_config("mnist_infer", [f"dataset.root={data_dir() / 'mnist'}", "dataset.flatten=false", "weights=null"])
+    cfg = fw.load_config(
+        "mnist_infer", [f"dataset.root={data_dir() / 'mnist'}", "dataset.flatten=false", "weights=null"]
+    )
     x, t = fw.load_dataset(cfg)
     exporters = [True, False]
     try:
@@ -128,10 +157,16 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         results = [compare(torch, net, dynamo, Path(work), x, t) for dynamo in exporters]
     if args.json:
-        print(json.dumps({"torch": torch.__version__, "weights": "random" if args.random else "params.pkl", "results": results}))
+        print(
+            json.dumps(
+                {"torch": torch.__version__, "weights": "random" if args.random else "params.pkl", "results": results}
+            )
+        )
         return
-    print(f"PyTorch {torch.__version__}, the book's SimpleConvNet with "
-          f"{'random' if args.random else 'its trained (params.pkl)'} weights, MNIST test set")
+    print(
+        f"PyTorch {torch.__version__}, the book's SimpleConvNet with "
+        f"{'random' if args.random else 'its trained (params.pkl)'} weights, MNIST test set"
+    )
     for r in results:
         if "error" in r:
             print(f"  {r['exporter']}: {r['error']}")

@@ -69,7 +69,13 @@ def torch_model(cnn):
 
     if cnn:
         return nn.Sequential(
-            nn.Conv2d(1, 30, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4320, 100), nn.ReLU(), nn.Linear(100, 10)
+            nn.Conv2d(1, 30, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(4320, 100),
+            nn.ReLU(),
+            nn.Linear(100, 10),
         )
     return nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10))
 
@@ -105,7 +111,9 @@ def torch_runner(x, t, xt, tt, cnn=False, seed=0, like=None, schedule=None, epoc
         seconds = time.perf_counter() - start
         model.eval()
         with torch.no_grad():
-            accuracy = sum(int((model(Xt[i : i + 1000]).argmax(1) == Tt[i : i + 1000]).sum()) for i in range(0, len(Xt), 1000)) / len(Xt)
+            accuracy = sum(
+                int((model(Xt[i : i + 1000]).argmax(1) == Tt[i : i + 1000]).sum()) for i in range(0, len(Xt), 1000)
+            ) / len(Xt)
         return seconds, accuracy
 
     return epoch, torch.__version__, torch.get_num_threads()
@@ -113,7 +121,9 @@ def torch_runner(x, t, xt, tt, cnn=False, seed=0, like=None, schedule=None, epoc
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=5, help="epochs per method (default 5; 10 for the accuracy target)")
+    parser.add_argument(
+        "--epochs", type=int, default=5, help="epochs per method (default 5; 10 for the accuracy target)"
+    )
     parser.add_argument("--cnn", action="store_true", help="the book's SimpleConvNet (configs/fashion_cnn.yaml)")
     parser.add_argument("--deep", action="store_true", help="the book's DeepConvNet (configs/fashion_deep_cnn.yaml)")
     parser.add_argument("--busy", action="store_true", help="keep one core busy with another process meanwhile")
@@ -122,8 +132,10 @@ def main():
 
     root = data_dir() / "fashion-mnist"
     config, task = (
-        ("fashion_deep_cnn.yaml", "DeepConvNet") if args.deep
-        else ("fashion_cnn.yaml", "SimpleConvNet") if args.cnn
+        ("fashion_deep_cnn.yaml", "DeepConvNet")
+        if args.deep
+        else ("fashion_cnn.yaml", "SimpleConvNet")
+        if args.cnn
         else ("fashion_train.yaml", "784-100-10 ReLU")
     )
     cfg = fw.load_config(
@@ -146,7 +158,9 @@ def main():
         for k in range(1, args.epochs + 1):
             for name, epoch in methods.items():
                 results[name].append(epoch())
-            done = ", ".join(f"{name} {runs[-1][0]:.1f} s, test acc {runs[-1][1]:.4f}" for name, runs in results.items())
+            done = ", ".join(
+                f"{name} {runs[-1][0]:.1f} s, test acc {runs[-1][1]:.4f}" for name, runs in results.items()
+            )
             print(f"epoch {k}: {done}", file=sys.stderr)  # as they come: a long run stopped early still says something
     finally:
         if busy:
@@ -171,8 +185,10 @@ def main():
         print(json.dumps({**figures, "fw_over_pytorch_by_epoch": ratios, "notes": notes}, indent=2))
         return
     print(machine)
-    print(f"Fashion-MNIST, {task}, Adam lr 0.001, batch 100, "
-          f"{args.epochs} epochs each{', one core kept busy' if args.busy else ''}")
+    print(
+        f"Fashion-MNIST, {task}, Adam lr 0.001, batch 100, "
+        f"{args.epochs} epochs each{', one core kept busy' if args.busy else ''}"
+    )
     print(f"{'method':<34} {'median s/epoch':>14} {'min-max':>15} {'fw / method':>12} {'test acc':>9}")
     for name, s in summary.items():
         spread = "{:.2f}-{:.2f}".format(*s["spread_seconds"])
@@ -183,7 +199,9 @@ def main():
     for name, s in summary.items():
         print(f"test accuracy per epoch, {name}: {' '.join(f'{a:.4f}' for a in s['test_accuracy_per_epoch'])}")
     if ratios:
-        print(f"fw / PyTorch epoch by epoch: median {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]")
+        print(
+            f"fw / PyTorch epoch by epoch: median {statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]"
+        )
     for note in notes:
         print(note)
 

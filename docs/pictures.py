@@ -60,17 +60,26 @@ TRAINED = {
     # 10,000 steps (17 epochs), no schedule; on Fashion-MNIST, as MNIST's training images are not here.
     "ch4_two_layer_net.png": [
         _train(
-            "mnist_train", "dataset.name=fashion_mnist", "model.sizes=[784,50,10]",
-            "train.optimizer={name: sgd, lr: 0.1}", "train.lr_schedule=constant", "train.epochs=17", plot=True,
+            "mnist_train",
+            "dataset.name=fashion_mnist",
+            "model.sizes=[784,50,10]",
+            "train.optimizer={name: sgd, lr: 0.1}",
+            "train.lr_schedule=constant",
+            "train.epochs=17",
+            plot=True,
         )  # fmt: skip
     ],
     # Chapter 5's layers trained by backpropagation: 784-100-10 ReLU with Adam.
     "ch5_fashion_train.png": [_train("fashion_train", plot=True)],
     # Chapter 6's comparisons, as the book draws them.
-    "ch6_optimizers.png": _compare([f"ch6_optimizer_{o}" for o in ("sgd", "momentum", "adagrad", "adam")], "train_loss"),
+    "ch6_optimizers.png": _compare(
+        [f"ch6_optimizer_{o}" for o in ("sgd", "momentum", "adagrad", "adam")], "train_loss"
+    ),
     "ch6_inits.png": _compare([f"ch6_init_{i}" for i in ("std001", "xavier", "he")], "train_loss"),
     "ch6_batchnorm.png": _compare(["ch6_batchnorm_off", "ch6_batchnorm_on"], "train_accuracy"),
-    "ch6_overfitting.png": _compare(["ch6_overfit", "ch6_overfit_weight_decay", "ch6_overfit_dropout"], "test_accuracy"),
+    "ch6_overfitting.png": _compare(
+        ["ch6_overfit", "ch6_overfit_weight_decay", "ch6_overfit_dropout"], "test_accuracy"
+    ),
 }
 
 

@@ -44,7 +44,10 @@ class _Fail:
 def _declared_name(fail, cls, base):
     fail(isinstance(cls, type) and issubclass(cls, base), f"{cls!r} is not a subclass of framework.{base.__name__}")
     name = getattr(cls, "name", None)
-    fail(isinstance(name, str) and name.isidentifier(), f"class attribute `name` must be an identifier string, got {name!r}")
+    fail(
+        isinstance(name, str) and name.isidentifier(),
+        f"class attribute `name` must be an identifier string, got {name!r}",
+    )
 
 
 # --- activations ---------------------------------------------------------------
@@ -99,7 +102,9 @@ def _check_activation(fail, cls, seed, params):
     y = act.forward(x)
     fail(isinstance(y, np.ndarray), f"forward must return a numpy array, got {type(y).__name__}")
     fail(y.shape == x.shape, f"forward changed the shape: {x.shape} -> {y.shape}")
-    fail(y.dtype == np.float32, f"forward turned float32 input into {y.dtype}; keep float32 (e.g. np.float32 constants)")
+    fail(
+        y.dtype == np.float32, f"forward turned float32 input into {y.dtype}; keep float32 (e.g. np.float32 constants)"
+    )
     fail(np.array_equal(x, original), "forward modified its input array in place; return a new array")
     fail(bool(np.isfinite(y).all()), "forward returned NaN or Inf for ordinary inputs")
 
@@ -137,7 +142,9 @@ def _check_backward(fail, act, rng):
     x32 = rng.uniform(0.1, 3, (3, 5)).astype(np.float32) * rng.choice([-1, 1], (3, 5)).astype(np.float32)
     dout32 = rng.standard_normal((3, 5)).astype(np.float32)
     dx = act.backward(x32, act.forward(x32), dout32)
-    fail(isinstance(dx, np.ndarray) and dx.shape == x32.shape, f"backward must return an array shaped like x {x32.shape}")
+    fail(
+        isinstance(dx, np.ndarray) and dx.shape == x32.shape, f"backward must return an array shaped like x {x32.shape}"
+    )
     fail(dx.dtype == np.float32, f"backward turned float32 into {dx.dtype}; keep float32")
 
     x, dout = x32.astype(np.float64), dout32.astype(np.float64)
@@ -247,14 +254,18 @@ def _float32_excess(value, forward, dout, target, idx, base):
         target[idx] = keep
         f = {k: float(np.sum(y * dout)) for k, y in ys.items()}
         changed = np.logical_or.reduce([y != base for y in ys.values()])
-        rounding = max(float(np.sum(np.abs(y[changed]) * weight[changed])) for y in ys.values()) * np.finfo(np.float32).eps / 2
+        rounding = (
+            max(float(np.sum(np.abs(y[changed]) * weight[changed])) for y in ys.values()) * np.finfo(np.float32).eps / 2
+        )
         rounding += float(np.sum(np.abs(base) * weight)) * np.finfo(np.float64).eps * 4  # and of the sum itself
         noise = _NOISE * 4 * rounding / h  # 4: the one-sided differences' weights, (3 + 4 + 1) / 2
-        estimates = np.array([
-            (f[-2] - 8 * f[-1] + 8 * f[1] - f[2]) / (12 * h),
-            (3 * f[0] - 4 * f[-1] + f[-2]) / (2 * h),
-            (-3 * f[0] + 4 * f[1] - f[2]) / (2 * h),
-        ])
+        estimates = np.array(
+            [
+                (f[-2] - 8 * f[-1] + 8 * f[1] - f[2]) / (12 * h),
+                (3 * f[0] - 4 * f[-1] + f[-2]) / (2 * h),
+                (-3 * f[0] + 4 * f[1] - f[2]) / (2 * h),
+            ]
+        )
         beyond = float(np.min(np.abs(value - estimates) - noise - _RTOL * np.abs(estimates)))
         result = result or (beyond, estimates[0])
         if beyond <= 0:
@@ -310,7 +321,9 @@ def _new_layer(cls, input_shape, seed, params):
     from .plugin_system.manager import get_registry
 
     registry = get_registry()
-    layer = make_layer(cls, LayerSpec(cls.name, params, "check_layer"), registry, registry.entries["initializers"]["he"])
+    layer = make_layer(
+        cls, LayerSpec(cls.name, params, "check_layer"), registry, registry.entries["initializers"]["he"]
+    )
     rng = np.random.default_rng(seed)
     return layer, rng, layer.build(input_shape, rng)
 
@@ -332,10 +345,15 @@ def _check_layer(fail, cls, input_shape, seed, params):
     y = layer.forward(x, train=False)
     fail(isinstance(y, np.ndarray), f"forward must return a numpy array, got {type(y).__name__}")
     fail(y.shape == (4, *out_shape), f"forward returned shape {y.shape}; build promised {(4, *out_shape)}")
-    fail(y.dtype == np.float32, f"forward turned float32 input into {y.dtype}; keep float32 (e.g. np.float32 constants)")
+    fail(
+        y.dtype == np.float32, f"forward turned float32 input into {y.dtype}; keep float32 (e.g. np.float32 constants)"
+    )
     fail(np.array_equal(x, original), "forward modified its input array in place; return a new array")
     fail(bool(np.isfinite(y).all()), "forward returned NaN or Inf for ordinary inputs")
-    fail(np.array_equal(layer.forward(x, train=False), y), "forward(x, train=False) gave a different result the second time")
+    fail(
+        np.array_equal(layer.forward(x, train=False), y),
+        "forward(x, train=False) gave a different result the second time",
+    )
     for i in range(len(x)):
         fail(
             np.allclose(layer.forward(x[i : i + 1], train=False)[0], y[i], rtol=1e-5, atol=1e-6),
@@ -415,7 +433,10 @@ def _check_onnx(fail, layer, x, y):
     got = session.run(None, {"input": x})[0]
     fail(got.shape == y.shape, f"to_onnx: in ONNX Runtime its output has shape {got.shape}, forward's {y.shape}")
     worst = float(np.abs(got - y).max()) if y.size else 0.0
-    fail(np.allclose(got, y, rtol=1e-5, atol=1e-5), f"to_onnx: ONNX Runtime's output differs from forward's by up to {worst:.3g}")
+    fail(
+        np.allclose(got, y, rtol=1e-5, atol=1e-5),
+        f"to_onnx: ONNX Runtime's output differs from forward's by up to {worst:.3g}",
+    )
 
 
 # --- datasets -------------------------------------------------------------------
@@ -458,17 +479,30 @@ def check_dataset(cls, root=None, *, splits=None, sample=64, **params):
         where = f"load_raw({split!r})"
         fail(isinstance(images, np.ndarray) and isinstance(labels, np.ndarray), f"{where} must return two numpy arrays")
         table = images.ndim == 2 and images.dtype.kind in "iuf" and images.dtype != np.uint8
-        fail(table or images.dtype == np.uint8, f"{where}: images must be uint8 (0..255), or a table of other numbers (N, F), got {images.dtype}")
-        fail(table or images.ndim in (3, 4), f"{where}: images must be (N, H, W) or (N, C, H, W), got shape {images.shape}")
+        fail(
+            table or images.dtype == np.uint8,
+            f"{where}: images must be uint8 (0..255), or a table of other numbers (N, F), got {images.dtype}",
+        )
+        fail(
+            table or images.ndim in (3, 4),
+            f"{where}: images must be (N, H, W) or (N, C, H, W), got shape {images.shape}",
+        )
         fail(len(images) > 0, f"{where}: no images")
-        fail(labels.ndim == 1 and labels.dtype.kind in "iu", f"{where}: labels must be integers of shape (N,), got {labels.dtype} {labels.shape}")
+        fail(
+            labels.ndim == 1 and labels.dtype.kind in "iu",
+            f"{where}: labels must be integers of shape (N,), got {labels.dtype} {labels.shape}",
+        )
         fail(len(labels) == len(images), f"{where}: {len(images)} images but {len(labels)} labels")
-        fail(labels.min() >= 0 and labels.max() < k, f"{where}: labels must lie in 0..{k - 1}, got {labels.min()}..{labels.max()}")
+        fail(
+            labels.min() >= 0 and labels.max() < k,
+            f"{where}: labels must lie in 0..{k - 1}, got {labels.min()}..{labels.max()}",
+        )
         pick = np.unique(np.linspace(0, len(images) - 1, min(sample, len(images))).astype(int))
         img, lab = images[pick].copy(), labels[pick].copy()
         again_images, again_labels = ds.load_raw(split)
         fail(
-            np.array_equal(again_images[pick], img, equal_nan=img.dtype.kind == "f") and np.array_equal(again_labels[pick], lab),
+            np.array_equal(again_images[pick], img, equal_nan=img.dtype.kind == "f")
+            and np.array_equal(again_labels[pick], lab),
             f"{where} returned different data on a second call",
         )
         _check_load_options(fail, cls, ds, split, img, lab)
@@ -487,14 +521,22 @@ def _check_load_options(fail, cls, ds, split, img, lab):
     if prepared is not None:  # the preparation fitted on the whole train split, before the sample stands in for it
         layers = {normalize: prepared(normalize) for normalize in (True, False)}
         width = int(np.prod(ds.shape))
-        fail(width == layers[True].build(img.shape[1:], np.random.default_rng(0))[0], f"shape {ds.shape} is not the width its preparation makes")
+        fail(
+            width == layers[True].build(img.shape[1:], np.random.default_rng(0))[0],
+            f"shape {ds.shape} is not the width its preparation makes",
+        )
     elif not pixels:
         mean, std = ds.standardization()
-        fail(not np.isnan(img).any(), "load_raw: a table holds NaN, but the dataset has no preparation (preparation_layer) to fill it")
+        fail(
+            not np.isnan(img).any(),
+            "load_raw: a table holds NaN, but the dataset has no preparation (preparation_layer) to fill it",
+        )
     sample = object.__new__(type(f"{cls.__name__}Sample", (cls,), {"load_raw": lambda self, s: (img, lab)}))
     sample.__dict__.update(vars(ds))
     n = len(img)
-    chw = (n, img.shape[1] if prepared is None else width) if img.ndim == 2 else img.reshape(n, -1, *img.shape[-2:]).shape
+    chw = (
+        (n, img.shape[1] if prepared is None else width) if img.ndim == 2 else img.reshape(n, -1, *img.shape[-2:]).shape
+    )
     for normalize in (True, False):
         for flatten in (True, False):
             for one_hot in (True, False):
@@ -515,7 +557,10 @@ def _check_load_options(fail, cls, ds, split, img, lab):
                 fail(np.array_equal(x, expected), f"load({opts}): wrong {'pixel' if pixels else 'feature'} values")
                 if one_hot:
                     fail(t.shape == (n, ds.num_classes), f"load({opts}): one-hot labels have shape {t.shape}")
-                    fail(np.array_equal(t.argmax(1), lab) and np.all(t.sum(1) == 1), f"load({opts}): wrong one-hot labels")
+                    fail(
+                        np.array_equal(t.argmax(1), lab) and np.all(t.sum(1) == 1),
+                        f"load({opts}): wrong one-hot labels",
+                    )
                 else:
                     fail(np.array_equal(t, lab), f"load({opts}): labels differ from load_raw's")
 
@@ -537,9 +582,14 @@ def check_weight_importer(cls, path, *, sizes=None):
     fail = _Fail(f"check_weight_importer({getattr(cls, '__name__', cls)!r})")
     _declared_name(fail, cls, WeightImporter)
     fail(cls.load is not WeightImporter.load, "must implement load(path)")
-    fail(not inspect.signature(cls).parameters or all(
-        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in inspect.signature(cls).parameters.values()
-    ), "must be constructible without arguments")
+    fail(
+        not inspect.signature(cls).parameters
+        or all(
+            p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            for p in inspect.signature(cls).parameters.values()
+        ),
+        "must be constructible without arguments",
+    )
     importer = cls()
     arrays = importer.load(Path(path))
     fail(isinstance(arrays, dict) and arrays, f"load must return a non-empty dict, got {type(arrays).__name__}")

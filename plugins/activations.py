@@ -50,8 +50,14 @@ class Sigmoid(Activation):
             sub, concat = sorted(after, key=lambda n: n.op_type != "Sub")
             p = node.outputs[0]
             one = sub.value(0) if sub.op_type == "Sub" and sub.inputs[1:] == [p] else None
-            if (one is not None and one.size == 1 and float(one.reshape(-1)[0]) == 1 and concat.op_type == "Concat"
-                    and concat.inputs == [sub.outputs[0], p] and concat.attrs.get("axis") in (1, -1)):
+            if (
+                one is not None
+                and one.size == 1
+                and float(one.reshape(-1)[0]) == 1
+                and concat.op_type == "Concat"
+                and concat.inputs == [sub.outputs[0], p]
+                and concat.attrs.get("axis") in (1, -1)
+            ):
                 node.take(sub, concat)
                 return "binary_sigmoid", {}
         return cls.name, {}
@@ -140,8 +146,10 @@ class Softmax(Activation):
         """Softmax over each row of (batch, classes): axis -1 or 1 (before opset 13, 1 is the default)."""
         axis, shape = node.attrs.get("axis", -1 if node.opset >= 13 else 1), node.input_shape
         if len(shape) != 1 or axis not in (1, -1):
-            raise node.fail(f"takes softmax over axis {axis} of a (batch, {', '.join(map(str, shape))}) tensor; "
-                            "fw's softmax takes it over each row of (batch, classes)")
+            raise node.fail(
+                f"takes softmax over axis {axis} of a (batch, {', '.join(map(str, shape))}) tensor; "
+                "fw's softmax takes it over each row of (batch, classes)"
+            )
         return cls.name, {}
 
     def to_onnx(self, graph, x):

@@ -24,10 +24,14 @@ class Arrays(OwnDataset):
     def __init__(self, path=None, classes=None, test_fraction=0.2, seed=0):
         self._common(path, test_fraction, seed, "an .npz file holding x and y (or x_train, y_train, x_test, y_test)")
         if classes is not None and not (
-            isinstance(classes, list | tuple) and len(classes) >= 2 and all(isinstance(c, str) and c for c in classes)
+            isinstance(classes, list | tuple)
+            and len(classes) >= 2
+            and all(isinstance(c, str) and c for c in classes)
             and len(set(classes)) == len(classes)
         ):
-            raise FwError(f"dataset.classes must be null or a list of at least two different class names, got {classes!r}")
+            raise FwError(
+                f"dataset.classes must be null or a list of at least two different class names, got {classes!r}"
+            )
         self.classes = list(classes) if classes is not None else None
 
     def _read(self):
@@ -40,38 +44,53 @@ class Arrays(OwnDataset):
         if all(k in arrays for k in SPLIT_NAMES):
             self._train_x, examples = "x_train", _examples(arrays, "y_train", "y_test")
             parts = {split: self._pair(arrays, f"x_{split}", f"y_{split}", examples) for split in self.splits}
-            if parts["train"][0].shape[1:] != parts["test"][0].shape[1:] or parts["train"][0].dtype != parts["test"][0].dtype:
+            if (
+                parts["train"][0].shape[1:] != parts["test"][0].shape[1:]
+                or parts["train"][0].dtype != parts["test"][0].dtype
+            ):
                 (a, _), (b, _) = parts["train"], parts["test"]
-                raise FwError(f"{self.path}: x_train is {a.shape[1:]} {a.dtype} per "
-                              f"example but x_test {b.shape[1:]} {b.dtype}; they must match")
+                raise FwError(
+                    f"{self.path}: x_train is {a.shape[1:]} {a.dtype} per "
+                    f"example but x_test {b.shape[1:]} {b.dtype}; they must match"
+                )
             self._learn(*parts["train"], also=parts["test"][1])
             return parts
         held = ", ".join(sorted(arrays)) or "no arrays"
-        raise FwError(f"{self.path}: holds {held}; the arrays dataset needs x and y, or x_train, y_train, x_test and y_test")
+        raise FwError(
+            f"{self.path}: holds {held}; the arrays dataset needs x and y, or x_train, y_train, x_test and y_test"
+        )
 
     def _pair(self, arrays, xn, yn, examples):
         """``(x, labels)`` checked: shapes, no NaN or Inf,
         labels 0 to the classes' count - 1 (``examples`` in the file bound it)."""
         x, y = arrays[xn], arrays[yn]
         if x.ndim < 2 or x.dtype.kind not in "biuf" or 0 in x.shape[1:]:
-            raise FwError(f"{self.path}: {xn} must be numbers of shape (N, features) "
-                          f"or (N, H, W) or (N, C, H, W), got {x.dtype} {x.shape}")
+            raise FwError(
+                f"{self.path}: {xn} must be numbers of shape (N, features) "
+                f"or (N, H, W) or (N, C, H, W), got {x.dtype} {x.shape}"
+            )
         if y.ndim != 1 or y.dtype.kind not in "iu":
             raise FwError(f"{self.path}: {yn} must be whole-number labels of shape (N,), got {y.dtype} {y.shape}")
         if len(x) != len(y):
-            raise FwError(f"{self.path}: {xn} has {len(x)} examples but {yn} has {len(y)} labels; they must be the same length")
+            raise FwError(
+                f"{self.path}: {xn} has {len(x)} examples but {yn} has {len(y)} labels; they must be the same length"
+            )
         if not len(y):
             raise FwError(f"{self.path}: {xn} and {yn} hold no examples; give each split at least one")
         if (bad := first_non_finite(x)) is not None:
             raise FwError(f"{self.path}: {_non_finite(x, xn, bad)}; fw cannot learn from it: correct or drop that row")
         if y.min() < 0:
-            raise FwError(f"{self.path}: {yn} holds the label {y.min()}; labels run from 0 to the number of classes - 1")
+            raise FwError(
+                f"{self.path}: {yn} holds the label {y.min()}; labels run from 0 to the number of classes - 1"
+            )
         top = int(y.max())  # a Python int: a uint64 label is not wrapped round to a negative one
         names = self._info["class_names"] if self._info is not None else self.classes
         if names is not None and top >= len(names):
             source = "dataset.classes" if self.classes else "the weights' classes"
-            raise FwError(f"{self.path}: {yn} holds the label {top}, "
-                          f"but {source} names {len(names)} classes (labels 0 to {len(names) - 1})")
+            raise FwError(
+                f"{self.path}: {yn} holds the label {top}, "
+                f"but {source} names {len(names)} classes (labels 0 to {len(names) - 1})"
+            )
         if names is None and top >= max(examples, 2):  # a class per label up to the largest: bounded by the examples
             raise FwError(
                 f"{self.path}: {yn} holds the label {top}, "
@@ -102,8 +121,10 @@ class Arrays(OwnDataset):
             names = self.classes or [str(i) for i in range(max(top + 1, 2))]
             self._info = {"class_names": names, "shape": list(x.shape[1:])}
         if list(x.shape[1:]) != list(self._info["shape"]):
-            raise FwError(f"{self.path}: examples are {tuple(x.shape[1:])}, "
-                          f"but the network was trained on {tuple(self._info['shape'])}")
+            raise FwError(
+                f"{self.path}: examples are {tuple(x.shape[1:])}, "
+                f"but the network was trained on {tuple(self._info['shape'])}"
+            )
 
 
 def _examples(arrays, *label_names):

@@ -19,8 +19,10 @@ class BinarySigmoid(Layer):
 
     def build(self, input_shape, rng):
         if tuple(input_shape) != (1,):
-            raise ValueError(f"it takes one score per example, (batch, 1), not {tuple(input_shape)}; "
-                             "end the layer before it with 1 unit")
+            raise ValueError(
+                f"it takes one score per example, (batch, 1), not {tuple(input_shape)}; "
+                "end the layer before it with 1 unit"
+            )
         return (2,)
 
     def forward(self, x, train=False):

@@ -47,7 +47,9 @@ class EarlyStopping(Callback):
     def on_train_begin(self, logs):
         if self.monitor not in logs["metrics"]:
             hint = "; set train.validation_fraction (e.g. 0.1) for val_*" if self.monitor.startswith("val_") else ""
-            raise ValueError(f"monitor '{self.monitor}' is not reported by this run; it reports {', '.join(logs['metrics'])}{hint}")
+            raise ValueError(
+                f"monitor '{self.monitor}' is not reported by this run; it reports {', '.join(logs['metrics'])}{hint}"
+            )
 
     def on_epoch_end(self, epoch, logs):
         value = logs[self.monitor]

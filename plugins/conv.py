@@ -248,7 +248,9 @@ class Conv2D(Layer):
             np.copyto(self._outputs(grad[:, lead:], m), dout[a:b])  # elsewhere it stays zero
             # (columns @ gradient.T is twice as fast as gradient @ columns.T for 16 filters)
             if per_image:
-                np.matmul(_per_image(cols, m), _per_image(grad[:, lead : lead + q], m).transpose(0, 2, 1), out=parts[a:b])
+                np.matmul(
+                    _per_image(cols, m), _per_image(grad[:, lead : lead + q], m).transpose(0, 2, 1), out=parts[a:b]
+                )
             else:
                 np.matmul(cols, grad[:, lead : lead + q].T, out=parts[i])
             if self.input_grad:
@@ -294,8 +296,13 @@ class Conv2D(Layer):
         """Conv with the same kernels, strides and zero padding on every side."""
         (ph, pw), W, b = self.padding, self.params["W"], self.params["b"]
         return graph.op(
-            "Conv", x, graph.weight("W", W), graph.weight("b", b),
-            kernel_shape=list(self.kernel_size), strides=list(self.stride), pads=[ph, pw, ph, pw],
+            "Conv",
+            x,
+            graph.weight("W", W),
+            graph.weight("b", b),
+            kernel_shape=list(self.kernel_size),
+            strides=list(self.stride),
+            pads=[ph, pw, ph, pw],
         )
 
 

@@ -21,26 +21,38 @@ class CSVDataset(OwnDataset):
     pixels = False
     preparation_class = TablePreparation  # fw import-onnx reads an exported table's preparation back through it
 
-    def __init__(self, path=None, label=None, features=None, test_fraction=0.2, test_path=None, seed=0, columns=None, fill=None):
+    def __init__(
+        self, path=None, label=None, features=None, test_fraction=0.2, test_path=None, seed=0, columns=None, fill=None
+    ):
         self._common(path, test_fraction, seed, "the CSV file to read, e.g. data/wine.csv")
         if not isinstance(label, str) or not label:
-            raise FwError("dataset.label: dataset 'csv' needs the name of its label column (from the CSV's header line)")
+            raise FwError(
+                "dataset.label: dataset 'csv' needs the name of its label column (from the CSV's header line)"
+            )
         if features is not None and not (
             isinstance(features, list | tuple) and features and all(isinstance(f, str) for f in features)
         ):
-            raise FwError("dataset.features must be null (every column but the label) "
-                          f"or a list of column names, got {features!r}")
+            raise FwError(
+                "dataset.features must be null (every column but the label) "
+                f"or a list of column names, got {features!r}"
+            )
         if features is not None and label in features:
-            raise FwError(f"dataset.features lists '{label}', the label column; a network cannot take its answer as input")
+            raise FwError(
+                f"dataset.features lists '{label}', the label column; a network cannot take its answer as input"
+            )
         kinds = (NUMERIC, CATEGORICAL, IGNORE)
         if columns is not None and not (isinstance(columns, dict) and all(v in kinds for v in columns.values())):
-            raise FwError(f"dataset.columns must map column names to {', '.join(kinds)}, "
-                          f"e.g. {{year: categorical}}; got {columns!r}")
+            raise FwError(
+                f"dataset.columns must map column names to {', '.join(kinds)}, "
+                f"e.g. {{year: categorical}}; got {columns!r}"
+            )
         if columns and label in columns:
             raise FwError(f"dataset.columns names '{label}', the label column; its classes are read as they are")
         if fill is not None and not isinstance(fill, dict):
-            raise FwError("dataset.fill must map numeric, categorical or a column name "
-                          f"to how blanks are filled, e.g. {{numeric: mean}}; got {fill!r}")
+            raise FwError(
+                "dataset.fill must map numeric, categorical or a column name "
+                f"to how blanks are filled, e.g. {{numeric: mean}}; got {fill!r}"
+            )
         self.label, self.features = label, list(features) if features is not None else None
         self.columns, self.fill = dict(columns or {}), dict(fill or {})
         self.test_path = None if test_path is None else test_path
@@ -75,7 +87,10 @@ class CSVDataset(OwnDataset):
             return {"train": (x[train], y[train]), "test": (x[test], y[test])}
         test_table = read_csv_file(self.test_path, "dataset.test_path: CSV file")
         test_labels = [canonical_label(v, numeric) for v in test_table.strings(self.label, "dataset.label")]
-        return {"train": (x, y), "test": (self.preparation.encode(test_table), self.label_indices(test_labels, self.test_path))}
+        return {
+            "train": (x, y),
+            "test": (self.preparation.encode(test_table), self.label_indices(test_labels, self.test_path)),
+        }
 
     def _prepared(self):
         """The fitted preparation: restored from beside the weights, else fitted on the train part now."""
@@ -126,7 +141,10 @@ class CSVDataset(OwnDataset):
         elif saved is not None:  # a .dataset.json from before column types: numbers only
             size = len(saved)
             self.preparation = TablePreparation.from_statistics(
-                saved, state.get("mean", [0.0] * size), state.get("std", [1.0] * size), fill="mean" if "mean" in state else None
+                saved,
+                state.get("mean", [0.0] * size),
+                state.get("std", [1.0] * size),
+                fill="mean" if "mean" in state else None,
             )
 
     def examples_from_table(self, table):
@@ -150,4 +168,3 @@ class CSVDataset(OwnDataset):
 @hookimpl
 def register_datasets(register):
     register(CSVDataset)
-

@@ -95,7 +95,9 @@ def _read_payload(f, ndim, expected_md5, size) -> np.ndarray:
     dims = tuple(int(d) for d in np.frombuffer(dims_bytes, ">u4"))
     header, n = 4 + len(dims_bytes), math.prod(dims)
     if size is not None and header + n != size:
-        raise OtherData(f"is a readable IDX file, but its header {dims} makes {header + n} bytes, not the {size} expected")
+        raise OtherData(
+            f"is a readable IDX file, but its header {dims} makes {header + n} bytes, not the {size} expected"
+        )
     if size is None and header + n > MAX_PAYLOAD:
         raise ValueError(f"has the header {dims}, {header + n} bytes in all, more than fw reads ({MAX_PAYLOAD})")
     h = hashlib.md5(head + dims_bytes)
@@ -110,7 +112,9 @@ def _read_payload(f, ndim, expected_md5, size) -> np.ndarray:
     if f.read(1):
         raise ValueError(f"holds more than the {n} data bytes its header {dims} needs (corrupt)")
     if expected_md5 is not None and (digest := h.hexdigest()) != expected_md5:
-        raise OtherData(f"is a readable IDX file, but with the wrong checksum (payload MD5 {digest}, expected {expected_md5})")
+        raise OtherData(
+            f"is a readable IDX file, but with the wrong checksum (payload MD5 {digest}, expected {expected_md5})"
+        )
     return array.reshape(dims)
 
 
@@ -166,8 +170,7 @@ class IdxDataset(Dataset):
     def load_raw(self, split: str):
         if split not in self.files:
             raise FwError(
-                f"dataset '{self.name}' has no split '{split}' (dataset.split); "
-                f"choose one of: {', '.join(self.files)}"
+                f"dataset '{self.name}' has no split '{split}' (dataset.split); choose one of: {', '.join(self.files)}"
             )
         self._check_root()
         images_gz, labels_gz = self.files[split]
@@ -183,7 +186,9 @@ class IdxDataset(Dataset):
 
     def _check_root(self):
         if self.root.exists() and not self.root.is_dir():
-            raise FwError(f"dataset.root {self.root} is a file, not a folder; set dataset.root to the folder holding the data")
+            raise FwError(
+                f"dataset.root {self.root} is a file, not a folder; set dataset.root to the folder holding the data"
+            )
 
     def cache_dir(self) -> Path:
         """This root's folder under the user cache: ``$XDG_CACHE_HOME/fw/npy/<folder>-<hash>``.
@@ -214,7 +219,9 @@ class IdxDataset(Dataset):
             try:
                 return _decode(path, ndim, expected, size)
             except NotARegularFile as e:
-                raise FwError(f"{e}: fw reads data only from regular files; remove it, or set dataset.root to another folder") from None
+                raise FwError(
+                    f"{e}: fw reads data only from regular files; remove it, or set dataset.root to another folder"
+                ) from None
             except ValueError as e:
                 raise FwError(self._bad_file(path, e)) from None
         hint = self._data_dir_hint(file_name)
@@ -227,7 +234,9 @@ class IdxDataset(Dataset):
                 try:
                     return _decode(local, ndim, expected, size)
                 except (ValueError, NotARegularFile) as e:
-                    print(f"{self.name}: ignoring {local}: {e if isinstance(e, OSError) else f'it {e}'}", file=sys.stderr)
+                    print(
+                        f"{self.name}: ignoring {local}: {e if isinstance(e, OSError) else f'it {e}'}", file=sys.stderr
+                    )
         problem = f"{path} is missing"
         if not is_writable_dir(self.root if self.root.exists() else self.root.parent):
             raise FwError(
@@ -238,12 +247,15 @@ class IdxDataset(Dataset):
 
     def _bad_file(self, path, e) -> str:
         """One line for a file in the folder that fails its check: what, and the two ways out."""
-        fix = "delete it to use fw's own copy" if any((Path(f) / path.name).is_file() for f in self.local_sources) else (
-            "delete it and fw downloads a fresh copy"
+        fix = (
+            "delete it to use fw's own copy"
+            if any((Path(f) / path.name).is_file() for f in self.local_sources)
+            else ("delete it and fw downloads a fresh copy")
         )
         own = (
             f"; if these are your own data in IDX files, they are not '{self.name}': load them with the arrays dataset"
-            if isinstance(e, OtherData) else ""
+            if isinstance(e, OtherData)
+            else ""
         )
         return f"{path} {e}, so it is not {self.name}'s {path.name}; {fix}, or put a good copy there{own}"
 

@@ -20,7 +20,9 @@ from .imaging import EXTENSIONS, image_array
 from .own_data import OwnDataset, split_parts
 
 COLORS = ("rgb", "grayscale")
-DECODING = 2  # part of the cache key: images cached by an older decoding (16-bit clipped, EXIF ignored) are decoded again
+DECODING = (
+    2  # part of the cache key: images cached by an older decoding (16-bit clipped, EXIF ignored) are decoded again
+)
 
 
 class ImageFolder(OwnDataset):
@@ -37,7 +39,8 @@ class ImageFolder(OwnDataset):
     def __init__(self, path=None, size=(64, 64), color="rgb", test_fraction=0.2, seed=0):
         self._common(path, test_fraction, seed, "a folder with one subfolder of images per class")
         if not (
-            isinstance(size, list | tuple) and len(size) == 2
+            isinstance(size, list | tuple)
+            and len(size) == 2
             and all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 4096 for n in size)
         ):
             raise FwError(f"dataset.size must be [height, width], two whole numbers from 1 to 4096, got {size!r}")
@@ -84,15 +87,19 @@ class ImageFolder(OwnDataset):
         """``(class names, [(file, class, part)])``; part is "train", "test", or "all" (to be split)."""
         root = self.path
         if not root.is_dir():
-            raise FwError(f"dataset.path: {root} {'is not a folder' if root.exists() else 'does not exist'}; "
-                          "give the folder that holds one subfolder per class")
+            raise FwError(
+                f"dataset.path: {root} {'is not a folder' if root.exists() else 'does not exist'}; "
+                "give the folder that holds one subfolder per class"
+            )
         found = _subfolders(root)
         if set(found) == {"train", "test"}:
             classes = _subfolders(root / "train")
             stray = sorted(set(_subfolders(root / "test")) - set(classes))
             if stray:
-                raise FwError(f"{root / 'test' / stray[0]}: class '{stray[0]}' is in test/ but not in train/; "
-                              "the network can only learn classes train/ has")
+                raise FwError(
+                    f"{root / 'test' / stray[0]}: class '{stray[0]}' is in test/ but not in train/; "
+                    "the network can only learn classes train/ has"
+                )
             parts = [("train", root / "train"), ("test", root / "test")]
         else:
             classes, parts = found, [("all", root)]
@@ -103,8 +110,10 @@ class ImageFolder(OwnDataset):
             for name in _subfolders(folder) if part == "test" else classes:
                 images = _images(folder / name)
                 if not images and part != "test":
-                    raise FwError(f"{folder / name}: class '{name}' has no images ({', '.join(EXTENSIONS)}); "
-                                  "add some, or remove the folder")
+                    raise FwError(
+                        f"{folder / name}: class '{name}' has no images ({', '.join(EXTENSIONS)}); "
+                        "add some, or remove the folder"
+                    )
                 files += [(path, name, part) for path in images]
         return classes, files
 
@@ -115,7 +124,9 @@ class ImageFolder(OwnDataset):
         if cached is not None:
             return cached
         if len(paths) >= 500:
-            print(f"image_folder: decoding {len(paths):,} images in {self.path} (once: they are cached)", file=sys.stderr)
+            print(
+                f"image_folder: decoding {len(paths):,} images in {self.path} (once: they are cached)", file=sys.stderr
+            )
         images = np.empty((len(paths), *self.shape), np.uint8)
         for i, path in enumerate(paths):
             images[i] = image_array(path, self.size, self.color)
@@ -137,7 +148,9 @@ def _subfolders(folder):
 
 
 def _images(folder):
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS and not p.name.startswith(".") and p.is_file())
+    return sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in EXTENSIONS and not p.name.startswith(".") and p.is_file()
+    )
 
 
 def _read_cache(folder, key, shape):
@@ -165,8 +178,11 @@ def _write_cache(folder, key, images):
             if old != path:
                 os.unlink(old)
     except OSError as e:
-        print(f"image_folder: could not cache the decoded images in {folder} ({e.strerror or e}); "
-              "they are decoded again next time", file=sys.stderr)
+        print(
+            f"image_folder: could not cache the decoded images in {folder} ({e.strerror or e}); "
+            "they are decoded again next time",
+            file=sys.stderr,
+        )
 
 
 def _md5(images):

@@ -52,7 +52,9 @@ def open_image(path, mode, size=None):
                 image.draft(mode, size[::-1] if turned else size)
             width, height = image.size  # from the header (and draft): checked before any pixel is decoded
             if width * height > MAX_PIXELS:
-                raise FwError(f"{path}: {width}x{height} pixels is more than fw decodes ({MAX_PIXELS:,}); scale it down")
+                raise FwError(
+                    f"{path}: {width}x{height} pixels is more than fw decodes ({MAX_PIXELS:,}); scale it down"
+                )
             image.load()
             image = ImageOps.exif_transpose(image)  # a phone's portrait photo is stored sideways
             return _flatten_alpha(_eight_bit(image), mode)

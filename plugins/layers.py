@@ -140,7 +140,9 @@ class Dropout(Layer):
     thread_safe = True  # inference keeps nothing in self: classify may share chunks between threads
     inplace = True
 
-    def __init__(self, rate: Annotated[float, "at least 0 and below 1"] = 0.5, inverted: Annotated[bool, _INVERTED] = True):
+    def __init__(
+        self, rate: Annotated[float, "at least 0 and below 1"] = 0.5, inverted: Annotated[bool, _INVERTED] = True
+    ):
         if not 0 <= rate < 1:
             raise ValueError(f"rate must be at least 0 and below 1, got {rate!r}")
         if not isinstance(inverted, bool):  # from Python too: inverted="false" would be true
@@ -222,7 +224,9 @@ class BatchNorm(Layer):
 
     def build(self, input_shape, rng):
         if len(input_shape) not in (1, 3):
-            raise ValueError(f"batch_norm takes (features,) or (channels, height, width) input, not {tuple(input_shape)}")
+            raise ValueError(
+                f"batch_norm takes (features,) or (channels, height, width) input, not {tuple(input_shape)}"
+            )
         n = input_shape[0]
         self.params["gamma"] = np.ones(n, np.float32)
         self.params["beta"] = np.zeros(n, np.float32)
@@ -285,16 +289,26 @@ class BatchNorm(Layer):
 
         a, shape = node.allow(training_mode=(0,), spatial=(1,)), node.input_shape
         if len(shape) not in (1, 3):
-            raise node.fail(f"gets a tensor of shape {batch_shape(shape)}; fw's batch_norm takes (batch, features) or images")
+            raise node.fail(
+                f"gets a tensor of shape {batch_shape(shape)}; fw's batch_norm takes (batch, features) or images"
+            )
         stats = [node.weight(k) for k in (1, 2, 3, 4)]
         if any(s.shape != (shape[0],) for s in stats):
             raise node.fail(f"its statistics have shapes {[s.shape for s in stats]}, not ({shape[0]},) each")
         if (stats[3] < 0).any():
             raise node.fail("its running variance has negative values; the file is damaged")
-        eps, momentum = (float(f"{a.get(k, d):.7g}") for k, d in (("epsilon", 1e-5), ("momentum", 0.9)))  # float32, as written
+        eps, momentum = (
+            float(f"{a.get(k, d):.7g}") for k, d in (("epsilon", 1e-5), ("momentum", 0.9))
+        )  # float32, as written
         if eps <= 0 or not 0 <= momentum < 1:
-            raise node.fail(f"epsilon={eps}, momentum={momentum}; fw's batch_norm needs epsilon > 0 and 0 <= momentum < 1")
-        entry = {"name": cls.name} | ({"momentum": momentum} if momentum != 0.9 else {}) | ({"eps": eps} if eps != 1e-5 else {})
+            raise node.fail(
+                f"epsilon={eps}, momentum={momentum}; fw's batch_norm needs epsilon > 0 and 0 <= momentum < 1"
+            )
+        entry = (
+            {"name": cls.name}
+            | ({"momentum": momentum} if momentum != 0.9 else {})
+            | ({"eps": eps} if eps != 1e-5 else {})
+        )
         arrays = dict(zip(("gamma", "beta", "running_mean", "running_var"), stats))
         return (entry if len(entry) > 1 else cls.name), arrays
 

@@ -84,7 +84,14 @@ class Adam(Optimizer):
 
     name = "adam"
 
-    def __init__(self, lr: Positive = 0.001, beta1: Positive = 0.9, beta2: Positive = 0.999, eps: Positive = 1e-7, weight_decay: Decay = 0):
+    def __init__(
+        self,
+        lr: Positive = 0.001,
+        beta1: Positive = 0.9,
+        beta2: Positive = 0.999,
+        eps: Positive = 1e-7,
+        weight_decay: Decay = 0,
+    ):
         _positive(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
         if not (beta1 < 1 and beta2 < 1):
             raise ValueError("beta1 and beta2 must be below 1")

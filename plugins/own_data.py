@@ -21,7 +21,9 @@ class OwnDataset(Dataset):
         if not isinstance(path, str | Path) or not str(path):
             raise FwError(f"dataset.path: dataset '{self.name}' needs a path: {what}")
         if not isinstance(test_fraction, numbers.Real) or isinstance(test_fraction, bool) or not 0 <= test_fraction < 1:
-            raise FwError(f"dataset.test_fraction must be a number from 0 up to (not including) 1, got {test_fraction!r}")
+            raise FwError(
+                f"dataset.test_fraction must be a number from 0 up to (not including) 1, got {test_fraction!r}"
+            )
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
             raise FwError(f"dataset.seed must be a whole number, 0 or more, got {seed!r}")
         self.path, self.test_fraction, self.seed = Path(path).expanduser(), float(test_fraction), seed

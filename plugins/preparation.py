@@ -60,7 +60,11 @@ class TablePreparation(Layer):
 
     def sources(self) -> list:
         """For each output column, the index of the feature column it comes from."""
-        return [k for k, c in enumerate(self.columns) for _ in range(len(c["categories"]) if c["type"] == CATEGORICAL else 1)]
+        return [
+            k
+            for k, c in enumerate(self.columns)
+            for _ in range(len(c["categories"]) if c["type"] == CATEGORICAL else 1)
+        ]
 
     # --- the Layer contract ---------------------------------------------------------------------
 
@@ -74,8 +78,10 @@ class TablePreparation(Layer):
         """``forward``, with or without the standardisation (``dataset.normalize``)."""
         x = np.asarray(x, np.float64).reshape(len(x), -1)
         if x.shape[1] != len(self.columns):
-            raise FwError(f"table_preparation: rows have {x.shape[1]} values, "
-                          f"but the table has {len(self.columns)} feature columns")
+            raise FwError(
+                f"table_preparation: rows have {x.shape[1]} values, "
+                f"but the table has {len(self.columns)} feature columns"
+            )
         y = np.where(np.isnan(x), self._fill, x)  # every column as a number: fill, standardise
         if normalize:
             y = (y - self._mean) / self._std
@@ -99,7 +105,11 @@ class TablePreparation(Layer):
         for k, c in enumerate(self.columns):
             if c["type"] == NUMERIC:
                 column = graph.input(c["name"], "float", 1)
-                parts.append(self._numbers_onnx(graph, column, self._fill[k : k + 1], self._mean[k : k + 1], self._std[k : k + 1]))
+                parts.append(
+                    self._numbers_onnx(
+                        graph, column, self._fill[k : k + 1], self._mean[k : k + 1], self._std[k : k + 1]
+                    )
+                )
             else:
                 column = graph.input(c["name"], "string", 1)
                 parts.append(self._words_onnx(graph, column, c))
@@ -117,7 +127,9 @@ class TablePreparation(Layer):
         """Word -> category number (ai.onnx.ml LabelEncoder; unseen -1, blanks the fill's), then one-hot
         by Equal against 0..K-1 and Cast."""
         keys, values = _word_codes(c)
-        codes = graph.op("LabelEncoder", x, domain="ai.onnx.ml", keys_strings=keys, values_floats=values, default_float=-1.0)
+        codes = graph.op(
+            "LabelEncoder", x, domain="ai.onnx.ml", keys_strings=keys, values_floats=values, default_float=-1.0
+        )
         hot = graph.op("Equal", codes, np.arange(len(c["categories"]), dtype=np.float32).reshape(1, -1))
         return graph.op("Cast", hot, to=1)  # FLOAT
 
@@ -130,8 +142,10 @@ class TablePreparation(Layer):
         names = [name for name, _ in g.columns]
         if all(kind == NUMERIC for _, kind in g.columns):
             if g.inputs != {"input": ("float", len(names))}:
-                raise g.fail(f"the graph's inputs are {_shown(g.inputs)}; "
-                             f"a table of {len(names)} numeric columns has one, 'input' (batch, {len(names)}) float")
+                raise g.fail(
+                    f"the graph's inputs are {_shown(g.inputs)}; "
+                    f"a table of {len(names)} numeric columns has one, 'input' (batch, {len(names)}) float"
+                )
             g.end, fill, mean, std = _numbers_from_onnx(g, "input", len(names))
             scale = zip(mean, std) if mean is not None else [(None, None)] * len(names)
             columns = [_numeric_column(name, f, m, sd) for name, f, (m, sd) in zip(names, fill, scale)]
@@ -139,8 +153,10 @@ class TablePreparation(Layer):
         else:
             want = {name: ("float" if kind == NUMERIC else "string", 1) for name, kind in g.columns}
             if g.inputs != want:
-                raise g.fail(f"the graph's inputs are {_shown(g.inputs)}, "
-                             "not one (batch, 1) input per column of the metadata's 'columns'")
+                raise g.fail(
+                    f"the graph's inputs are {_shown(g.inputs)}, "
+                    "not one (batch, 1) input per column of the metadata's 'columns'"
+                )
             parts, columns, scaled = [], [], set()
             for name, kind in g.columns:
                 if kind == NUMERIC:
@@ -155,7 +171,9 @@ class TablePreparation(Layer):
                 raise g.fail("some numeric columns are standardised and some not; fw export standardises all or none")
             concat = g.join(parts, "Concat")
             if concat.inputs != parts or concat.attrs.get("axis") != 1:
-                raise concat.fail("does not join the columns in the metadata's order along axis 1, as fw export writes it")
+                raise concat.fail(
+                    "does not join the columns in the metadata's order along axis 1, as fw export writes it"
+                )
             g.end, normalize = concat.output, scaled != {False}
         try:
             _check(columns)
@@ -189,7 +207,11 @@ class TablePreparation(Layer):
                 cells = table.cells(c["name"], rows)
                 for i in unseen:
                     word = cells[i].strip()
-                    said = f"{word[:40]!r} was not seen in training" if word not in BLANKS else "a blank was not seen in training"
+                    said = (
+                        f"{word[:40]!r} was not seen in training"
+                        if word not in BLANKS
+                        else "a blank was not seen in training"
+                    )
                     notes[i].append(f"{c['name']}: {said} (encoded as unseen)")
         ranged = [k for k, c in enumerate(self.columns) if c["type"] == NUMERIC and c.get("low") is not None]
         if ranged:  # all numeric columns at once: a table may have 100,000 of them
@@ -227,8 +249,10 @@ class TablePreparation(Layer):
     def from_statistics(cls, features, mean, std, fill="mean", normalize=True):
         """A ``.dataset.json`` from before column types: numbers only; a blank becomes the mean (fill None:
         stays NaN, and is refused, as it was)."""
-        columns = [{"name": f, "type": NUMERIC, "blanks": 0, "fill": fill, "value": m if fill else None, "mean": m, "std": s}
-                   for f, m, s in zip(features, mean, std)]
+        columns = [
+            {"name": f, "type": NUMERIC, "blanks": 0, "fill": fill, "value": m if fill else None, "mean": m, "std": s}
+            for f, m, s in zip(features, mean, std)
+        ]
         return cls(columns, normalize)
 
     def summary(self) -> str:
@@ -249,9 +273,13 @@ class TablePreparation(Layer):
         rest = self.columns[SHOWN:]
         if rest:
             words = sum(c["type"] == CATEGORICAL for c in rest)
-            lines.append(f"  ... and {len(rest):,} more columns: {len(rest) - words:,} numeric, {words:,} categorical, "
-                         f"{sum(c.get('blanks', 0) > 0 for c in rest):,} with blanks")
-        return f"preparation (fitted on the training part; {self.width} network inputs):\n" + "\n".join(line.rstrip() for line in lines)
+            lines.append(
+                f"  ... and {len(rest):,} more columns: {len(rest) - words:,} numeric, {words:,} categorical, "
+                f"{sum(c.get('blanks', 0) > 0 for c in rest):,} with blanks"
+            )
+        return f"preparation (fitted on the training part; {self.width} network inputs):\n" + "\n".join(
+            line.rstrip() for line in lines
+        )
 
 
 def fit(table, names, rows, *, types=None, fills=None):
@@ -271,7 +299,11 @@ def fit(table, names, rows, *, types=None, fills=None):
         kind = types.get(name)
         if kind is None and table.loaded(name) is None:  # words in most cells: categorical; a stray word
             v, words = parsed(table, name)  # among numbers is a typo, refused by numbers()
-            kind = CATEGORICAL if words is not None and int(words[rows].sum()) > int((~np.isnan(v[rows])).sum()) else NUMERIC
+            kind = (
+                CATEGORICAL
+                if words is not None and int(words[rows].sum()) > int((~np.isnan(v[rows])).sum())
+                else NUMERIC
+            )
         kinds[name] = kind or NUMERIC
     numeric = [name for name in names if kinds[name] == NUMERIC]
     fitted = {}
@@ -334,8 +366,10 @@ def numbers(table, name):
     bad = np.isinf(v)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise FwError(f"{table.where(i, name)}: {words_text(table.cells(name)[i])} is not a finite number; "
-                      "give a number there, or leave it blank")
+        raise FwError(
+            f"{table.where(i, name)}: {words_text(table.cells(name)[i])} is not a finite number; "
+            "give a number there, or leave it blank"
+        )
     return v
 
 
@@ -346,8 +380,10 @@ def _numeric(names, x, fills):
     empty = np.flatnonzero(blank.all(axis=0))
     if len(empty):
         name = names[empty[0]]
-        raise FwError(f"dataset.path: column '{name}' is blank in every training row; "
-                      f"leave it out with dataset.columns: {{{name}: ignore}}")
+        raise FwError(
+            f"dataset.path: column '{name}' is blank in every training row; "
+            f"leave it out with dataset.columns: {{{name}: ignore}}"
+        )
     values = np.empty(len(names))
     for policy in set(map(str, fills)):
         cols = [j for j, f in enumerate(fills) if str(f) == policy]
@@ -356,8 +392,11 @@ def _numeric(names, x, fills):
             values[cols] = float(fill)
         elif fill in ("median", "mean"):
             part = x[:, cols]
-            values[cols] = (np.nanmedian if fill == "median" else np.nanmean)(part, axis=0) if blank[:, cols].any() else (
-                np.median(part, axis=0) if fill == "median" else part.mean(axis=0))
+            values[cols] = (
+                (np.nanmedian if fill == "median" else np.nanmean)(part, axis=0)
+                if blank[:, cols].any()
+                else (np.median(part, axis=0) if fill == "median" else part.mean(axis=0))
+            )
         elif fill == "most_frequent":
             for j in cols:
                 u, n = np.unique(x[~blank[:, j], j], return_counts=True)
@@ -374,8 +413,17 @@ def _numeric(names, x, fills):
     high = np.where(blank, -np.inf, x).max(axis=0)
     counts = blank.sum(axis=0)
     return [
-        {"name": name, "type": NUMERIC, "blanks": int(counts[j]), "fill": fills[j], "value": float(values[j]),
-         "mean": float(mean[j]), "std": float(std[j]), "low": float(low[j]), "high": float(high[j])}
+        {
+            "name": name,
+            "type": NUMERIC,
+            "blanks": int(counts[j]),
+            "fill": fills[j],
+            "value": float(values[j]),
+            "mean": float(mean[j]),
+            "std": float(std[j]),
+            "low": float(low[j]),
+            "high": float(high[j]),
+        }
         for j, name in enumerate(names)
     ]
 
@@ -401,10 +449,14 @@ def _categorical(table, name, cells, fill, rows):
     elif fill == "most_frequent":
         value = categories.index(max(counts, key=lambda w: (counts[w], w)))
     else:
-        raise FwError(f"dataset.fill: '{fill}' for categorical column '{name}'; choose one of {', '.join(CATEGORICAL_FILLS)}")
+        raise FwError(
+            f"dataset.fill: '{fill}' for categorical column '{name}'; choose one of {', '.join(CATEGORICAL_FILLS)}"
+        )
     if not categories:
-        raise FwError(f"dataset.path: column '{name}' is blank in every training row; "
-                      f"leave it out with dataset.columns: {{{name}: ignore}}")
+        raise FwError(
+            f"dataset.path: column '{name}' is blank in every training row; "
+            f"leave it out with dataset.columns: {{{name}: ignore}}"
+        )
     return {"name": name, "type": CATEGORICAL, "blanks": blanks, "fill": fill, "value": value, "categories": categories}
 
 
@@ -450,7 +502,12 @@ def _check(columns):
                 raise ValueError(f"{where}.std must be positive")
         elif c.get("type") == CATEGORICAL:
             words = c.get("categories")
-            if not (isinstance(words, list) and words and all(isinstance(w, str) for w in words) and len(set(words)) == len(words)):
+            if not (
+                isinstance(words, list)
+                and words
+                and all(isinstance(w, str) for w in words)
+                and len(set(words)) == len(words)
+            ):
                 raise ValueError(f"{where}.categories must be a list of distinct strings")
             v = c.get("value")
             if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(words)):
@@ -496,8 +553,10 @@ def _words_from_onnx(g, x):
     dims = hot.dims(1)
     k = dims[1] if dims is not None and len(dims) == 2 and dims[0] == 1 else 0
     if not 0 < k <= len(keys) + 1 or not np.array_equal(hot.constant(1, (1, k)), np.arange(k)[None]):
-        raise hot.fail("does not compare the category numbers with a constant 0, "
-                       "1, ..., K-1 (one per category), as fw export writes it")
+        raise hot.fail(
+            "does not compare the category numbers with a constant 0, "
+            "1, ..., K-1 (one per category), as fw export writes it"
+        )
     (cast,) = g.step(hot.output, "Cast")
     if cast.attrs.get("to") != 1:
         raise cast.fail("does not cast back to float, as fw export writes it")

@@ -41,20 +41,30 @@ class Rescale(Layer):
         return dout * self.buffers["scale"]
 
     def to_onnx(self, graph, x):
-        return graph.op("Mul", graph.op("Sub", x, graph.weight("offset", self.buffers["offset"])), graph.weight("scale", self.buffers["scale"]))
+        return graph.op(
+            "Mul",
+            graph.op("Sub", x, graph.weight("offset", self.buffers["offset"])),
+            graph.weight("scale", self.buffers["scale"]),
+        )
 
     @classmethod
     def from_onnx(cls, node):
         """Scaler, or Sub, Div, Add or Mul by a constant; the Mul or Div by a constant after it, folded in."""
         shape = node.input_shape
         if math.prod(shape) > MAX_VALUES:
-            raise node.fail(f"acts on {math.prod(shape):,} values per example; "
-                            f"fw's rescale keeps an offset and a scale for each, at most {MAX_VALUES:,}")
+            raise node.fail(
+                f"acts on {math.prod(shape):,} values per example; "
+                f"fw's rescale keeps an offset and a scale for each, at most {MAX_VALUES:,}"
+            )
         if node.op_type == "Scaler":
-            offset, scale = (np.asarray(node.attrs.get(k, [d]), np.float32) for k, d in (("offset", 0.0), ("scale", 1.0)))
+            offset, scale = (
+                np.asarray(node.attrs.get(k, [d]), np.float32) for k, d in (("offset", 0.0), ("scale", 1.0))
+            )
             if len(shape) != 1 or offset.size not in (1, shape[0]) or scale.size not in (1, shape[0]):
-                raise node.fail(f"has {offset.size} offsets and {scale.size} scales for (batch, {', '.join(map(str, shape))}); "
-                                "fw reads a Scaler on (batch, features) with one of each per feature, or one for all")
+                raise node.fail(
+                    f"has {offset.size} offsets and {scale.size} scales for (batch, {', '.join(map(str, shape))}); "
+                    "fw reads a Scaler on (batch, features) with one of each per feature, or one for all"
+                )
         else:
             c = _example(node, node.operand(), shape)
             offset = {"Sub": c, "Add": -c}.get(node.op_type, np.float32(0))
@@ -71,11 +81,17 @@ def _example(node, c, shape):
     c = np.asarray(c, np.float32)
     lead = c.ndim - len(shape)
     try:
-        fits = lead <= 1 and (lead < 1 or c.shape[0] == 1) and np.broadcast_shapes(c.shape[max(lead, 0) :], shape) == tuple(shape)
+        fits = (
+            lead <= 1
+            and (lead < 1 or c.shape[0] == 1)
+            and np.broadcast_shapes(c.shape[max(lead, 0) :], shape) == tuple(shape)
+        )
     except ValueError:  # shapes that do not broadcast
         fits = False
     if not fits:
-        raise node.fail(f"its constant has shape {c.shape}, which does not act on each example of shape {tuple(shape)} alone")
+        raise node.fail(
+            f"its constant has shape {c.shape}, which does not act on each example of shape {tuple(shape)} alone"
+        )
     return c.reshape(c.shape[lead:]) if lead == 1 else c
 
 

@@ -22,7 +22,20 @@ from framework import FwError, WeightImporter, WeightWriter, hookimpl
 MAX_HEADER = 4 << 20  # bytes of JSON: room for far more than MAX_TENSORS entries
 MAX_TENSORS = 10_000  # as for a .npz
 #: safetensors dtypes numpy holds, with their item sizes (BF16 and the F8 types have no numpy dtype).
-DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "U16": 2, "I16": 2, "F16": 2, "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8, "F64": 8}
+DTYPES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "U16": 2,
+    "I16": 2,
+    "F16": 2,
+    "U32": 4,
+    "I32": 4,
+    "F32": 4,
+    "U64": 8,
+    "I64": 8,
+    "F64": 8,
+}
 
 
 def _package(purpose):
@@ -65,18 +78,26 @@ def check_header(f, size, path) -> dict:
     from framework.data.weights import check_names
 
     if size < 8:
-        raise FwError(f"{path}: {size} bytes, too short for a safetensors file (it starts with an 8-byte header length)")
+        raise FwError(
+            f"{path}: {size} bytes, too short for a safetensors file (it starts with an 8-byte header length)"
+        )
     n = int.from_bytes(f.read(8), "little")
     if n > MAX_HEADER:
-        raise FwError(f"{path}: its header claims {n:,} bytes, more than the {MAX_HEADER:,} fw reads; "
-                      "the file is damaged or forged")
+        raise FwError(
+            f"{path}: its header claims {n:,} bytes, more than the {MAX_HEADER:,} fw reads; "
+            "the file is damaged or forged"
+        )
     if n > size - 8:
-        raise FwError(f"{path}: its header claims {n:,} bytes, but only {size - 8:,} follow; the file is cut off or forged")
+        raise FwError(
+            f"{path}: its header claims {n:,} bytes, but only {size - 8:,} follow; the file is cut off or forged"
+        )
     try:
         header = json.loads(f.read(n), object_pairs_hook=_no_repeats)
     except (ValueError, RecursionError) as e:
-        raise FwError(f"{path}: its header is not valid JSON ({' '.join(str(e).split())[:80]}); "
-                      "not a safetensors file, or a damaged one") from e
+        raise FwError(
+            f"{path}: its header is not valid JSON ({' '.join(str(e).split())[:80]}); "
+            "not a safetensors file, or a damaged one"
+        ) from e
     if not isinstance(header, dict):
         raise FwError(f"{path}: its header is not a JSON object of tensors; not a safetensors file")
     entries = {k: v for k, v in header.items() if k != "__metadata__"}
@@ -88,7 +109,9 @@ def check_header(f, size, path) -> dict:
     end, before = 0, None
     for (start, stop), name in spans:
         if start < end:
-            raise FwError(f"{path}: '{name}' (bytes {start:,}-{stop:,}) overlaps the data of '{before}'; the header is forged")
+            raise FwError(
+                f"{path}: '{name}' (bytes {start:,}-{stop:,}) overlaps the data of '{before}'; the header is forged"
+            )
         if start > end:
             raise FwError(f"{path}: bytes {end:,}-{start:,} of its data belong to no tensor; the file is damaged")
         end, before = stop, name
@@ -106,7 +129,12 @@ def _span(name, entry, data, path):
         raise FwError(f"{path}: '{name}' has dtype {shown}; fw reads {', '.join(DTYPES)} (convert BF16 to F32 first)")
     if not (isinstance(shape, list) and len(shape) <= 64 and all(type(d) is int and d >= 0 for d in shape)):
         raise FwError(f"{path}: '{name}' has no valid shape (a list of sizes); the file is damaged or forged")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets) and 0 <= offsets[0] <= offsets[1]):
+    if not (
+        isinstance(offsets, list)
+        and len(offsets) == 2
+        and all(type(o) is int for o in offsets)
+        and 0 <= offsets[0] <= offsets[1]
+    ):
         raise FwError(f"{path}: '{name}' has no valid data_offsets [start, end]; the file is damaged or forged")
     start, stop = offsets
     nbytes = math.prod(shape) * DTYPES[dtype]
@@ -116,7 +144,9 @@ def _span(name, entry, data, path):
             f"{stop - start:,}; the header lies about sizes"
         )
     if stop > data:
-        raise FwError(f"{path}: '{name}' runs to byte {stop:,} of the data, which has {data:,}; the file is cut off or forged")
+        raise FwError(
+            f"{path}: '{name}' runs to byte {stop:,} of the data, which has {data:,}; the file is cut off or forged"
+        )
     return start, stop
 
 

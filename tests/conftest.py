@@ -15,10 +15,13 @@ REPO = Path(__file__).resolve().parents[1]
 # workers start with the environment as changed here, so the first process hands the originals on to them.
 if "FW_TESTS_USER_ENV" not in os.environ:
     _data = os.environ.get("FW_DATA_DIR")
-    os.environ["FW_TESTS_USER_ENV"] = json.dumps({
-        "HOME": os.environ.get("HOME"), "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME"),
-        "FW_DATA_DIR": os.path.abspath(_data) if _data else None,
-    })
+    os.environ["FW_TESTS_USER_ENV"] = json.dumps(
+        {
+            "HOME": os.environ.get("HOME"),
+            "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME"),
+            "FW_DATA_DIR": os.path.abspath(_data) if _data else None,
+        }
+    )
 _USER_ENV = json.loads(os.environ["FW_TESTS_USER_ENV"])
 SHARED = Path(_USER_ENV["FW_DATA_DIR"] or REPO.parent / "shared" / "data")
 
@@ -30,14 +33,23 @@ _PROTECTED = tuple(
 )
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 # Which arguments name a path the event changes itself (not what a symlink there points to).
-_PATH_EVENTS = {"os.mkdir": (0,), "os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1), "os.symlink": (1,), "os.link": (1,)}
+_PATH_EVENTS = {
+    "os.mkdir": (0,),
+    "os.remove": (0,),
+    "os.rmdir": (0,),
+    "os.rename": (0, 1),
+    "os.symlink": (1,),
+    "os.link": (1,),
+}
 _protected_writes = []
 
 # From here on, even code that runs while test modules are collected (a module-level
 # get_registry(), say) caches into a throwaway home, and sees no installed plugin the
 # developer happens to have. Tests about plugins or caches set their own.
 _SESSION_HOME = tempfile.mkdtemp(prefix="fw-tests-home-")
-os.environ.update(HOME=_SESSION_HOME, XDG_CACHE_HOME=os.path.join(_SESSION_HOME, ".cache"), FW_DISABLE_PLUGIN_AUTOLOAD="1")
+os.environ.update(
+    HOME=_SESSION_HOME, XDG_CACHE_HOME=os.path.join(_SESSION_HOME, ".cache"), FW_DISABLE_PLUGIN_AUTOLOAD="1"
+)
 os.environ.pop("FW_DATA_DIR", None)
 
 
@@ -48,10 +60,16 @@ def pytest_unconfigure(config):
 def _audit(event, args):
     """Record every write this test process makes into ../shared or the real ~/.cache/fw."""
     if event == "open":  # follows symlinks: writing through a link into ../shared counts
-        paths = [os.path.realpath(os.fsdecode(args[0]))] if isinstance(args[0], (str, bytes, os.PathLike)) and args[2] & _WRITE_FLAGS else []
+        paths = (
+            [os.path.realpath(os.fsdecode(args[0]))]
+            if isinstance(args[0], (str, bytes, os.PathLike)) and args[2] & _WRITE_FLAGS
+            else []
+        )
     elif event in _PATH_EVENTS:
         paths = [os.fsdecode(args[i]) for i in _PATH_EVENTS[event] if isinstance(args[i], (str, bytes, os.PathLike))]
-        paths = [os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(p))), os.path.basename(p)) for p in paths]
+        paths = [
+            os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(p))), os.path.basename(p)) for p in paths
+        ]
     else:
         return
     for real in paths:
@@ -134,8 +152,20 @@ def pip_install(package: Path, work: Path) -> Path:
 
     src, target = work / "src", work / "site"
     shutil.copytree(package, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-           "--disable-pip-version-check", "--quiet", "--target", str(target), str(src)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--target",
+        str(target),
+        str(src),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=work)
     assert out.returncode == 0, f"pip install of {package.name} failed:\n{out.stdout}\n{out.stderr}"
     return target

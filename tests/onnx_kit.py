@@ -15,4 +15,6 @@ def ort_session(model):
 def ort_predict(model, x, rows=1000):
     """The model's ``probabilities`` for ``x``, a chunk of rows at a time."""
     session = ort_session(model)
-    return np.concatenate([session.run(None, {session.get_inputs()[0].name: x[a : a + rows]})[0] for a in range(0, len(x), rows)])
+    return np.concatenate(
+        [session.run(None, {session.get_inputs()[0].name: x[a : a + rows]})[0] for a in range(0, len(x), rows)]
+    )

@@ -19,8 +19,13 @@ def test_the_kit_passes_features_and_a_presplit_file(tmp_path):
     make_npz(tmp_path / "data.npz")
     check_dataset(Arrays, path=str(tmp_path / "data.npz"))
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "split.npz", x_train=rng.normal(size=(20, 3)), y_train=np.arange(20) % 2,
-             x_test=rng.normal(size=(6, 3)), y_test=np.arange(6) % 2)
+    np.savez(
+        tmp_path / "split.npz",
+        x_train=rng.normal(size=(20, 3)),
+        y_train=np.arange(20) % 2,
+        x_test=rng.normal(size=(6, 3)),
+        y_test=np.arange(6) % 2,
+    )
     check_dataset(Arrays, path=str(tmp_path / "split.npz"))
 
 
@@ -47,7 +52,10 @@ def test_train_run_and_predict_agree_on_the_same_rows(capsys, tmp_path, uint8):
         assert sum(r["label"] == k for r, k in zip(records, t)) / len(t) == run["accuracy"] > 0.9
         assert {r["class"] for r in records} <= {"low", "middle", "high"}
     pixels = json.loads((tmp_path / "runs" / "w.dataset.json").read_text())["state"]["pixels"]
-    assert pixels is uint8 and ("mean" in json.loads((tmp_path / "runs" / "w.dataset.json").read_text())["state"]) is not uint8
+    assert (
+        pixels is uint8
+        and ("mean" in json.loads((tmp_path / "runs" / "w.dataset.json").read_text())["state"]) is not uint8
+    )
 
 
 def test_uint8_is_divided_by_255_and_floats_are_standardised(tmp_path):
@@ -64,8 +72,14 @@ def test_uint8_is_divided_by_255_and_floats_are_standardised(tmp_path):
     "arrays, fragments",
     [
         (dict(inputs=np.zeros((4, 2)), y=np.zeros(4, int)), ["holds inputs, y; the arrays dataset needs x and y"]),
-        (dict(x=np.zeros((5, 2)), y=np.zeros(4, int)), ["x has 5 examples but y has 4 labels; they must be the same length"]),
-        (dict(x=np.zeros((4, 2)), y=np.array([0, 1, 2, 3])), ["y holds the label 3, but dataset.classes names 3 classes"]),
+        (
+            dict(x=np.zeros((5, 2)), y=np.zeros(4, int)),
+            ["x has 5 examples but y has 4 labels; they must be the same length"],
+        ),
+        (
+            dict(x=np.zeros((4, 2)), y=np.array([0, 1, 2, 3])),
+            ["y holds the label 3, but dataset.classes names 3 classes"],
+        ),
         (dict(x=np.zeros((4, 2)), y=np.array([0.5, 1, 2, 0])), ["y must be whole-number labels of shape (N,)"]),
         (dict(x=np.zeros(4), y=np.zeros(4, int)), ["x must be numbers of shape (N, features)"]),
     ],
@@ -85,10 +99,15 @@ def test_a_damaged_or_forged_file_is_one_line(capsys, tmp_path):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     np.savez(tmp_path / "data.npz", x=np.arange(24.0).reshape(12, 2), y=np.arange(12) % 3)  # 3 for the test split
     assert fw(capsys, "train", config(tmp_path, "{name: arrays, path: data.npz}", epochs=1))[0] == 0
-    one_line_error(*fw(capsys, "predict", config(tmp_path, "{name: arrays, path: data.npz}"), tmp_path / "obj.npy"),
-                   "dtype object; fw reads numbers only")
-    one_line_error(*fw(capsys, "predict", config(tmp_path, "{name: arrays, path: data.npz}"), tmp_path / "huge.npy"),
-                   "declares shape (100000000000, 5)", "the file is damaged")  # sized before anything is allocated
+    one_line_error(
+        *fw(capsys, "predict", config(tmp_path, "{name: arrays, path: data.npz}"), tmp_path / "obj.npy"),
+        "dtype object; fw reads numbers only",
+    )
+    one_line_error(
+        *fw(capsys, "predict", config(tmp_path, "{name: arrays, path: data.npz}"), tmp_path / "huge.npy"),
+        "declares shape (100000000000, 5)",
+        "the file is damaged",
+    )  # sized before anything is allocated
 
 
 def test_predict_names_the_shape_it_needs(capsys, tmp_path):
@@ -96,6 +115,8 @@ def test_predict_names_the_shape_it_needs(capsys, tmp_path):
     cfg = config(tmp_path, ARRAYS, epochs=1)
     assert fw(capsys, "train", cfg)[0] == 0
     np.save(tmp_path / "wrong.npy", np.zeros((3, 4), np.float32))
-    one_line_error(*fw(capsys, "predict", cfg, tmp_path / "wrong.npy"), "shape (3, 4)", "examples have shape (5,): give (N, 5)")
+    one_line_error(
+        *fw(capsys, "predict", cfg, tmp_path / "wrong.npy"), "shape (3, 4)", "examples have shape (5,): give (N, 5)"
+    )
     np.savez(tmp_path / "two.npz", a=np.zeros((3, 5)), b=np.zeros((3, 5)))
     one_line_error(*fw(capsys, "predict", cfg, tmp_path / "two.npz"), "holds a, b; fw predict reads its array x")

@@ -18,7 +18,11 @@ pytestmark = pytest.mark.slow
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 BOOK_FILES = {  # config: (weights file, its SHA-256, the book code's count of correct answers)
     "mnist_cnn": ("params.pkl", "a5da99cffddafcfe5e686e79dc0ec3a7cc993b58e64f483b50960511e5e85344", 9600),
-    "mnist_deep_cnn": ("deep_convnet_params.pkl", "4b7a27baee2037605afa94d3f514ca9fa9cc96623739328609765073cfd5f802", 9797),
+    "mnist_deep_cnn": (
+        "deep_convnet_params.pkl",
+        "4b7a27baee2037605afa94d3f514ca9fa9cc96623739328609765073cfd5f802",
+        9797,
+    ),
 }
 
 

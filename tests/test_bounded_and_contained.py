@@ -33,8 +33,14 @@ def fw_child(*args, env_extra=None, limit_as=None, timeout=120):
         "print(json.dumps([run.returncode, run.stdout, run.stderr, "
         "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, sys.executable, "-m", "framework.cli", *map(str, args)],
-                          capture_output=True, text=True, env=env, timeout=timeout, preexec_fn=limit)
+    done = subprocess.run(
+        [sys.executable, "-c", code, sys.executable, "-m", "framework.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        preexec_fn=limit,
+    )
     rc, out, err, peak = json.loads(done.stdout)
     return rc, out, err, peak / 1024
 
@@ -47,8 +53,9 @@ def layers(*names):
 
 
 def test_a_million_units_under_a_1_gib_address_space_is_refused_in_one_line(mnist_dir):
-    rc, out, err, _ = fw_child("run", BOOK, f"dataset.root={mnist_dir}", "weights=null", "model.sizes=[784,1000000,10]",
-                               limit_as=1 << 30)
+    rc, out, err, _ = fw_child(
+        "run", BOOK, f"dataset.root={mnist_dir}", "weights=null", "model.sizes=[784,1000000,10]", limit_as=1 << 30
+    )
     assert rc == 1 and out == "" and err.count("\n") == 1, err
     line = err.splitlines()[-1]
     assert line.startswith("fw: error: model.layers[0] (dense): drawing its weights of shape (784, 1000000)")
@@ -59,7 +66,9 @@ def test_a_million_units_under_a_1_gib_address_space_is_refused_in_one_line(mnis
 def test_three_thousand_relu_layers_cost_less_than_twice_thirty(mnist_dir):
     peaks = {}
     for n in (30, 3000):
-        rc, out, err, peaks[n] = fw_child("run", BOOK, f"dataset.root={mnist_dir}", "weights=null", layers(*["relu"] * n))
+        rc, out, err, peaks[n] = fw_child(
+            "run", BOOK, f"dataset.root={mnist_dir}", "weights=null", layers(*["relu"] * n)
+        )
         assert rc == 0 and out.startswith("Accuracy: "), err
     assert peaks[3000] < 2 * peaks[30], peaks
 
@@ -67,23 +76,36 @@ def test_three_thousand_relu_layers_cost_less_than_twice_thirty(mnist_dir):
 @pytest.mark.parametrize(
     "override, culprit",
     [
-        ("model.layers[0].padding=10000", "model.layers[0] (conv2d): its canvas and im2col columns for one example would take"),
+        (
+            "model.layers[0].padding=10000",
+            "model.layers[0] (conv2d): its canvas and im2col columns for one example would take",
+        ),
         ("model.layers[0].filters=100000", "model.layers[3] (dense): drawing its weights of shape (14400000, 100)"),
         ("model.layers[0].kernel_size=2000", "kernel 2000x2000 is larger than its input"),
     ],
 )
 def test_huge_layer_parameters_are_refused_before_allocation(capsys, fashion_dir, monkeypatch, override, culprit):
     monkeypatch.setenv("FW_MEMORY_BUDGET", "2GiB")
-    code, out, err = fw(capsys, "run", REPO / "configs" / "fashion_cnn.yaml", f"dataset.root={fashion_dir}", "weights=null", override)
+    code, out, err = fw(
+        capsys, "run", REPO / "configs" / "fashion_cnn.yaml", f"dataset.root={fashion_dir}", "weights=null", override
+    )
     assert code == 1 and culprit in err, err
     assert "fw's memory budget of 2.0 GiB (FW_MEMORY_BUDGET=2GiB)" in err or "larger than its input" in err
 
 
 def test_a_training_batch_beyond_the_budget_names_batch_size(capsys, fashion_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("FW_MEMORY_BUDGET", "100MB")
-    code, _, err = fw(capsys, "train", REPO / "configs" / "fashion_train.yaml", f"dataset.root={fashion_dir}",
-                      f"weights.path={tmp_path / 'w.npz'}", "train.batch_size=100000")
-    assert code == 1 and "train.batch_size=100000: a training step would take" in err and "lower train.batch_size" in err
+    code, _, err = fw(
+        capsys,
+        "train",
+        REPO / "configs" / "fashion_train.yaml",
+        f"dataset.root={fashion_dir}",
+        f"weights.path={tmp_path / 'w.npz'}",
+        "train.batch_size=100000",
+    )
+    assert (
+        code == 1 and "train.batch_size=100000: a training step would take" in err and "lower train.batch_size" in err
+    )
 
 
 def test_a_budget_that_is_not_a_size_is_one_line(capsys, mnist_dir, book_weights, monkeypatch):
@@ -97,15 +119,29 @@ def test_a_budget_that_is_not_a_size_is_one_line(capsys, mnist_dir, book_weights
 
 def test_a_width_that_changes_in_a_middle_chunk_is_caught(capsys, mnist_dir, monkeypatch):
     monkeypatch.syspath_prepend(str(MODULES))
-    code, out, err = fw(capsys, "run", BOOK, f"dataset.root={mnist_dir}", "weights=null", "plugins=[containment]",
-                        "model.layers=[middle_chunk_width, {name: dense, units: 10}, softmax]", "--report")
+    code, out, err = fw(
+        capsys,
+        "run",
+        BOOK,
+        f"dataset.root={mnist_dir}",
+        "weights=null",
+        "plugins=[containment]",
+        "model.layers=[middle_chunk_width, {name: dense, units: 10}, softmax]",
+        "--report",
+    )
     assert code == 1 and out == ""
     assert "model.layers[0] (middle_chunk_width, containment.MiddleChunkWidth): forward returned shape" in err, err
 
 
 def test_a_build_returning_an_endless_iterator_is_refused_at_once(mnist_dir):
-    rc, _, err, peak = fw_child("run", BOOK, f"dataset.root={mnist_dir}", "weights=null", "plugins=[containment]",
-                                "model.layers=[endless_build, {name: dense, units: 10}, softmax]")
+    rc, _, err, peak = fw_child(
+        "run",
+        BOOK,
+        f"dataset.root={mnist_dir}",
+        "weights=null",
+        "plugins=[containment]",
+        "model.layers=[endless_build, {name: dense, units: 10}, softmax]",
+    )
     assert rc == 1 and "build returned" in err and "a tuple of positive whole numbers" in err, err
     assert peak < 300
 
@@ -147,7 +183,9 @@ def test_ten_thousand_overrides_all_apply(capsys):
 
 @pytest.mark.parametrize("path", ["/dev/null.npz", "/proc/w.npz", "/sys/w.npz"])
 def test_weights_are_never_written_into_system_folders(capsys, fashion_dir, path):
-    code, _, err = fw(capsys, "train", REPO / "configs" / "fashion_train.yaml", f"dataset.root={fashion_dir}", f"weights.path={path}")
+    code, _, err = fw(
+        capsys, "train", REPO / "configs" / "fashion_train.yaml", f"dataset.root={fashion_dir}", f"weights.path={path}"
+    )
     assert code == 1 and f"weights.path {path} is inside /{path.split('/')[1]}" in err
     assert not os.path.exists(path)
 
@@ -156,8 +194,14 @@ def test_weights_are_never_written_into_system_folders(capsys, fashion_dir, path
 
 
 def test_book_weights_of_convolutions_are_not_counted_as_dense_layers(capsys, fashion_dir, shared_book):
-    code, _, err = fw(capsys, "run", REPO / "configs" / "fashion_cnn.yaml", f"dataset.root={fashion_dir}",
-                      "weights.importer=pickle", f"weights.path={shared_book / 'deep_convnet_params.pkl'}")
+    code, _, err = fw(
+        capsys,
+        "run",
+        REPO / "configs" / "fashion_cnn.yaml",
+        f"dataset.root={fashion_dir}",
+        "weights.importer=pickle",
+        f"weights.path={shared_book / 'deep_convnet_params.pkl'}",
+    )
     assert code == 1 and "holds 8 layer(s) with W and b" in err and "dense layer(s)" not in err
 
 

@@ -48,7 +48,10 @@ def test_an_empty_root_reads_the_bundled_test_split_without_downloading(offline_
     assert x.shape == (10000, 784) and t[:5].tolist() == [7, 2, 1, 0, 4]
     assert offline_mnist.hits == []
     # The decoded cache lands in the user cache as usual; the package folder is only read.
-    assert sorted(p.name for p in MNIST(root).cache_dir().iterdir()) == ["t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy"]
+    assert sorted(p.name for p in MNIST(root).cache_dir().iterdir()) == [
+        "t10k-images-idx3-ubyte.npy",
+        "t10k-labels-idx1-ubyte.npy",
+    ]
     assert not root.exists()
 
 

@@ -23,8 +23,14 @@ EARLY = "train.callbacks=[{name: early_stopping, monitor: val_loss, patience: 1}
 def args(root, tmp_path, *overrides):
     """900 images to train on, 300 held out; quick to overfit, so val_loss turns up within a few epochs."""
     return [
-        f"dataset.root={root}", f"weights.path={tmp_path}/w.npz", "model.sizes=[784,64,10]", "dataset.limit=1200",
-        "train.validation_fraction=0.25", "train.optimizer.lr=0.01", "train.lr_schedule=constant", "train.epochs=15",
+        f"dataset.root={root}",
+        f"weights.path={tmp_path}/w.npz",
+        "model.sizes=[784,64,10]",
+        "dataset.limit=1200",
+        "train.validation_fraction=0.25",
+        "train.optimizer.lr=0.01",
+        "train.lr_schedule=constant",
+        "train.epochs=15",
         *overrides,
     ]
 
@@ -53,10 +59,14 @@ def test_early_stopping_stops_and_writes_the_best_epochs_weights(capsys, fashion
     written = weights(tmp_path / "w.npz")
     assert written.keys() == {"W1", "b1", "W2", "b2"}
     for i, layer in enumerate(layer for layer in trainer.net.layers if layer.params):
-        assert np.array_equal(written[f"W{i + 1}"], layer.params["W"]) and np.array_equal(written[f"b{i + 1}"], layer.params["b"])
+        assert np.array_equal(written[f"W{i + 1}"], layer.params["W"]) and np.array_equal(
+            written[f"b{i + 1}"], layer.params["b"]
+        )
 
     # fw run evaluates dataset.limit examples of its split; training reported on the whole test split
-    code, out, err = run_fw(capsys, "run", CONFIG, *args(fashion_full_dir, tmp_path, EARLY, "dataset.limit=null"), "--json")
+    code, out, err = run_fw(
+        capsys, "run", CONFIG, *args(fashion_full_dir, tmp_path, EARLY, "dataset.limit=null"), "--json"
+    )
     assert json.loads(out)["accuracy"] == epochs[best - 1]["test_accuracy"]
 
 
@@ -66,7 +76,9 @@ def test_without_restore_best_the_last_epochs_weights_are_written(capsys, fashio
     code, out, err = run_fw(capsys, "train", CONFIG, *args(fashion_full_dir, tmp_path, early))
     assert code == 0, err
     assert "Stopped after epoch" in out and "restored" not in out
-    last = out.splitlines()[out.splitlines().index(next(line for line in out.splitlines() if line.startswith("Stopped"))) - 1]
+    last = out.splitlines()[
+        out.splitlines().index(next(line for line in out.splitlines() if line.startswith("Stopped"))) - 1
+    ]
     assert last.startswith("epoch ")
 
 
@@ -124,16 +136,21 @@ def test_a_monitor_the_run_does_not_report_is_one_line_before_training(capsys, f
     "entry, fragments",
     [
         ("early_stoping", ["train.callbacks[0]: unknown callback 'early_stoping'; did you mean 'early_stopping'?"]),
-        ("{name: early_stopping, patients: 3}", ["train.callbacks[0]: callback 'early_stopping' does not accept 'patients'"]),
+        (
+            "{name: early_stopping, patients: 3}",
+            ["train.callbacks[0]: callback 'early_stopping' does not accept 'patients'"],
+        ),
         ("{name: early_stopping, monitor: lr}", ["mode must be min or max (it cannot be told from the name 'lr')"]),
         ("{name: early_stopping, patience: -1}", ["patience must be a whole number"]),
     ],
 )
 def test_bad_callback_entries_are_one_line_naming_the_key(capsys, tmp_path, entry, fragments):
-    one_line_error(*run_fw(capsys, "train", CONFIG, f"weights.path={tmp_path}/w.npz", f"train.callbacks=[{entry}]"), *fragments)
+    one_line_error(
+        *run_fw(capsys, "train", CONFIG, f"weights.path={tmp_path}/w.npz", f"train.callbacks=[{entry}]"), *fragments
+    )
 
 
-BOOM = '''
+BOOM = """
 from framework import Callback, hookimpl
 
 class Boom(Callback):
@@ -145,7 +162,7 @@ class Boom(Callback):
 @hookimpl
 def register_callbacks(register):
     register(Boom)
-'''
+"""
 
 
 @pytest.mark.slow
@@ -155,11 +172,14 @@ def test_a_callback_that_raises_is_named(capsys, fashion_full_dir, tmp_path):
     code, out, err = run_fw(capsys, "train", CONFIG, *run)
     assert code == 1 and "Traceback" not in err
     [line] = err.splitlines()
-    assert line.startswith("fw: error: train.callbacks[0] (boom, fw_local_plugin_boom_") and ".Boom): on_epoch_end failed: " in line
+    assert (
+        line.startswith("fw: error: train.callbacks[0] (boom, fw_local_plugin_boom_")
+        and ".Boom): on_epoch_end failed: " in line
+    )
     assert line.endswith("RuntimeError: boom in epoch 1")
 
 
-STEPS = '''
+STEPS = """
 import sys
 from framework import Callback, hookimpl
 
@@ -185,23 +205,34 @@ class NewSteps(Callback):
 def register_classes(register):
     register(OldSteps)
     register(NewSteps)
-'''
+"""
 
 
 @pytest.mark.slow
 def test_on_batch_end_of_either_contract_is_called_every_step(capsys, fashion_full_dir, tmp_path):
     """Logs reach an on_batch_end that takes them; one written before, (epoch, batch, batches), still works."""
     (tmp_path / "steps.py").write_text(STEPS)
-    run = args(fashion_full_dir, tmp_path, f"plugins=[{tmp_path / 'steps.py'}]", "train.callbacks=[old_steps, new_steps]",
-               "train.epochs=1", "train.validation_fraction=0", "dataset.limit=300", "train.batch_size=100")
+    run = args(
+        fashion_full_dir,
+        tmp_path,
+        f"plugins=[{tmp_path / 'steps.py'}]",
+        "train.callbacks=[old_steps, new_steps]",
+        "train.epochs=1",
+        "train.validation_fraction=0",
+        "dataset.limit=300",
+        "train.batch_size=100",
+    )
     code, out, err = run_fw(capsys, "train", CONFIG, *run)
     assert code == 0, err
     lines = [line for line in err.splitlines() if line.startswith(("old", "new"))]
-    assert lines == [f"{kind} 1 {b}/3" + (" ['accuracy', 'loss'] True" if kind == "new" else "")
-                     for b in (1, 2, 3) for kind in ("old", "new")]
+    assert lines == [
+        f"{kind} 1 {b}/3" + (" ['accuracy', 'loss'] True" if kind == "new" else "")
+        for b in (1, 2, 3)
+        for kind in ("old", "new")
+    ]
 
 
-PRINT_LR = '''
+PRINT_LR = """
 import sys
 from framework import Callback, hookimpl
 
@@ -228,7 +259,7 @@ class PrintLR(Callback):
 @hookimpl
 def register_callbacks(register):
     register(PrintLR)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +281,9 @@ def fw_process(*argv, site):
     import os
 
     env = {**os.environ, "PYTHONPATH": str(site), "FW_DISABLE_PLUGIN_AUTOLOAD": ""}
-    return subprocess.run([sys.executable, "-m", "framework.cli", *map(str, argv)], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "framework.cli", *map(str, argv)], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.mark.slow
@@ -259,7 +292,9 @@ def test_an_installed_callback_is_listed_and_runs(print_lr_site, fashion_full_di
     assert out.returncode == 0, out.stderr
     listed = json.loads(out.stdout)["callbacks"]
     assert {(c["name"], c["distribution"], c["version"]) for c in listed} >= {
-        ("print_lr", "fw-print-lr", "0.2.0"), ("early_stopping", "fw", fw.__version__), ("csv_logger", "fw", fw.__version__),
+        ("print_lr", "fw-print-lr", "0.2.0"),
+        ("early_stopping", "fw", fw.__version__),
+        ("csv_logger", "fw", fw.__version__),
     }
     text = fw_process("plugins", site=print_lr_site).stdout
     assert "callbacks:" in text and "print_lr" in text
@@ -274,7 +309,9 @@ def test_an_installed_callback_is_listed_and_runs(print_lr_site, fashion_full_di
 
 
 def test_csv_logger_writes_beside_the_weights_by_default(capsys, fashion_full_dir, tmp_path):
-    code, out, err = run_fw(capsys, "train", CONFIG, *args(fashion_full_dir, tmp_path, "train.epochs=2", "train.callbacks=[csv_logger]"))
+    code, out, err = run_fw(
+        capsys, "train", CONFIG, *args(fashion_full_dir, tmp_path, "train.epochs=2", "train.callbacks=[csv_logger]")
+    )
     assert code == 0, err
     with open(tmp_path / "metrics.csv") as f:
         rows = list(csv.DictReader(f))

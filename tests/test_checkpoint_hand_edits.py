@@ -23,9 +23,19 @@ MODULES = Path(__file__).parent / "plugin_modules"
 def args(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(MODULES))
     monkeypatch.setenv("PYTHONPATH", str(MODULES))  # for fw in a child process
-    return [BOOK, "plugins=[late_bugs]", "dataset.name=tiny_random", "train.epochs=3", "train.batch_size=20",
-            "model.sizes=[784,16,10]", "model.activation=relu", "weights.importer=npz", "weights.url=null",
-            "weights.sha256=null", f"weights.path={tmp_path / 'w.npz'}"]
+    return [
+        BOOK,
+        "plugins=[late_bugs]",
+        "dataset.name=tiny_random",
+        "train.epochs=3",
+        "train.batch_size=20",
+        "model.sizes=[784,16,10]",
+        "model.activation=relu",
+        "weights.importer=npz",
+        "weights.url=null",
+        "weights.sha256=null",
+        f"weights.path={tmp_path / 'w.npz'}",
+    ]
 
 
 @pytest.fixture
@@ -61,17 +71,33 @@ def test_an_untouched_checkpoint_resumes(capsys, args, ckpt):
     [
         (lambda a, m: a.pop("slot.m.2.b"), "the optimizer state has no 'm' for parameter 2.b"),
         (lambda a, m: a.update({"slot.v.0.W": np.float32(1)}), "optimizer state 'v' of parameter 0.W has shape ()"),
-        (lambda a, m: m.update(history=m["history"] * 1000), "meta 'history' holds 1000 entries, for a run of 3 epochs"),
+        (
+            lambda a, m: m.update(history=m["history"] * 1000),
+            "meta 'history' holds 1000 entries, for a run of 3 epochs",
+        ),
         (lambda a, m: m["history"][0].pop("lr"), "the checkpoint's history does not hold fw train's metrics"),
-        (lambda a, m: m.update(rng={"bit_generator": "MT19937", "state": 5}), "meta 'rng' is not a state of numpy's PCG64"),
+        (
+            lambda a, m: m.update(rng={"bit_generator": "MT19937", "state": 5}),
+            "meta 'rng' is not a state of numpy's PCG64",
+        ),
         (lambda a, m: m.update(fingerprint="{not json"), "meta 'fingerprint' is damaged"),
         (lambda a, m: m.update(optimizer={}), "optimizer state does not load into 'adam' (KeyError"),
         (lambda a, m: m.update(lr="fast"), "meta 'lr' is 'fast', not a finite number"),
         (lambda a, m: m.update(data=5), "meta 'data' is not the digest of the examples"),
         (lambda a, m: m.update(data="0" * 64), "was written while training on other examples"),
     ],
-    ids=["missing-slot", "0-d-slot", "1000-epochs", "history-keys", "rng", "fingerprint", "no-step-count", "lr",
-         "data-type", "data-digest"],
+    ids=[
+        "missing-slot",
+        "0-d-slot",
+        "1000-epochs",
+        "history-keys",
+        "rng",
+        "fingerprint",
+        "no-step-count",
+        "lr",
+        "data-type",
+        "data-digest",
+    ],
 )
 def test_a_hand_edited_checkpoint_is_one_line_naming_the_key(capsys, args, ckpt, change, message):
     edit(ckpt, change)
@@ -94,8 +120,13 @@ def test_a_zip_bomb_checkpoint_is_refused_before_it_is_unpacked(args, ckpt, tmp_
     buf = io.BytesIO()
     with np.load(ckpt) as z:
         np.lib.format.write_array(buf, z["meta"])  # the real meta, as numpy writes it
-    write_zip(ckpt, [("meta.npy", [buf.getvalue()], 0, len(buf.getvalue()), 0),
-                     ("net.0.W.npy", deflated_zeros(head, gib), 8, len(head) + gib * MiB, 0)])
+    write_zip(
+        ckpt,
+        [
+            ("meta.npy", [buf.getvalue()], 0, len(buf.getvalue()), 0),
+            ("net.0.W.npy", deflated_zeros(head, gib), 8, len(head) + gib * MiB, 0),
+        ],
+    )
     assert ckpt.stat().st_size < 4 * MiB
     run = fw_measured("train", *args, "--resume")
     assert run["code"] == 1 and "refused as a zip bomb" in run["err"] and run["err"].count("\n") == 1, run

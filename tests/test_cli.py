@@ -159,9 +159,12 @@ def test_a_weights_path_on_the_command_line_is_the_users_own_file(capsys, data, 
     code, out, err = fw(capsys, "run", BOOK, data[0], f"weights.path={mine}")
     assert code == 0 and out.startswith("Accuracy: 0.9352") and err == ""
     code, out, err = fw(capsys, "run", BOOK, data[0], f"weights.path={tmp_path / 'mnie.pkl'}")
-    one_line_error(code, out, err, f"weights file not found: {tmp_path / 'mnie.pkl'} (weights.path); did you mean {mine}?")
+    one_line_error(
+        code, out, err, f"weights file not found: {tmp_path / 'mnie.pkl'} (weights.path); did you mean {mine}?"
+    )
     code, out, err = fw(capsys, "run", BOOK, data[0], f"weights.path={tmp_path / 'nowhere' / 'w.pkl'}")
     one_line_error(code, out, err, f"folder {tmp_path / 'nowhere'} does not exist")
+
 
 def test_refused_pickle(capsys, data, tmp_path):
     class Evil:
@@ -186,7 +189,9 @@ def test_fw_plugins_lists_the_builtins(capsys):
     code, out, _ = fw(capsys, "plugins")
     assert code == 0
     assert "activations:" in out and "weight importers:" in out and "datasets:" in out
-    assert any(line.split()[0] == "sigmoid" and "framework.plugins.activations" in line for line in out.splitlines()[1:4])
+    assert any(
+        line.split()[0] == "sigmoid" and "framework.plugins.activations" in line for line in out.splitlines()[1:4]
+    )
     data = json.loads(fw(capsys, "plugins", "--json")[1])
     assert {d["name"] for d in data["datasets"]} >= {"mnist"}
     assert data["failed"] == []
@@ -195,8 +200,11 @@ def test_fw_plugins_lists_the_builtins(capsys):
 @pytest.mark.parametrize(
     "activation, expected",
     [
-        ("shrink", "model.layers[1] (shrink, bad_forward.Shrink): "
-                   "forward returned shape (100, 3), but build promised (100, 50)"),  # batch_size: 100
+        (
+            "shrink",
+            "model.layers[1] (shrink, bad_forward.Shrink): "
+            "forward returned shape (100, 3), but build promised (100, 50)",
+        ),  # batch_size: 100
         ("boom", "model.layers[1] (boom, bad_forward.Boom): forward failed: ZeroDivisionError: oops"),
         ("not_a_number", "model.layers[1] (not_a_number, bad_forward.NotANumber): produced NaN"),
     ],

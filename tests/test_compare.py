@@ -39,7 +39,11 @@ def two_runs(capsys, fashion_full_dir, tmp_path):
 def test_a_finished_train_leaves_its_resolved_config_and_its_json_lines(two_runs, capsys, tmp_path):
     folder = two_runs[0].parent / "sgd"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "weights.config.yaml", "weights.dataset.json", "weights.metrics.jsonl", "weights.npz"]
+        "weights.config.yaml",
+        "weights.dataset.json",
+        "weights.metrics.jsonl",
+        "weights.npz",
+    ]
     lines = [json.loads(line) for line in (folder / "weights.metrics.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in lines] == [1, 2, 3] and "val_accuracy" in lines[0]
     # The record's config is complete: a copy trains the same run again (into the same folder, so --force).
@@ -75,14 +79,25 @@ def test_fw_compare_prints_the_runs_side_by_side_and_draws_a_png(two_runs, capsy
 
 @pytest.mark.slow
 def test_fw_compare_json_has_final_and_best_values_per_run(two_runs, capsys, tmp_path):
-    code, out, err = fw(capsys, "compare", two_runs[0].parent / "sgd", two_runs[1].parent / "adam" / "weights.metrics.jsonl",
-                        "--metric", "train_loss", "--json", "--out", tmp_path / "loss.png")
+    code, out, err = fw(
+        capsys,
+        "compare",
+        two_runs[0].parent / "sgd",
+        two_runs[1].parent / "adam" / "weights.metrics.jsonl",
+        "--metric",
+        "train_loss",
+        "--json",
+        "--out",
+        tmp_path / "loss.png",
+    )
     assert code == 0, err
     table = json.loads(out)
     assert table["metric"] == "train_loss" and table["differ_in"] == "train.optimizer"
     sgd, adam = table["runs"]
     assert sgd["label"] == "name=sgd, lr=0.1" and sgd["epochs"] == 3
-    records = [json.loads(line) for line in (two_runs[0].parent / "sgd" / "weights.metrics.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (two_runs[0].parent / "sgd" / "weights.metrics.jsonl").read_text().splitlines()
+    ]
     assert sgd["final"]["train_loss"] == records[-1]["train_loss"]
     best = min(records, key=lambda e: e["train_loss"])
     assert sgd["best"]["train_loss"] == {"value": best["train_loss"], "epoch": best["epoch"]}
@@ -101,13 +116,29 @@ def test_a_config_that_never_finished_training_says_so(capsys, tmp_path, two_run
 
 def test_layer_lists_of_different_lengths_are_labelled_by_what_sets_them_apart():
     def run(name, layers, **train):
-        return Run(Path(name), {"model": {"layers": layers}, "train": {"optimizer": {"name": "sgd", **train}},
-                                "weights": {"path": f"{name}/w.npz"}}, [])
+        return Run(
+            Path(name),
+            {
+                "model": {"layers": layers},
+                "train": {"optimizer": {"name": "sgd", **train}},
+                "weights": {"path": f"{name}/w.npz"},
+            },
+            [],
+        )
 
     plain = [{"name": "dense", "units": 100}, "relu", {"name": "dense", "units": 10}, "softmax"]
     bn = [{"name": "dense", "units": 100}, "batch_norm", "relu", {"name": "dense", "units": 10}, "softmax"]
-    drop = [{"name": "dense", "units": 100}, "relu", {"name": "dropout", "rate": 0.2}, {"name": "dense", "units": 10}, "softmax"]
-    assert run_labels([run("a", plain), run("b", bn)]) == ("model", ["layers without batch_norm", "layers with batch_norm"])
+    drop = [
+        {"name": "dense", "units": 100},
+        "relu",
+        {"name": "dropout", "rate": 0.2},
+        {"name": "dense", "units": 10},
+        "softmax",
+    ]
+    assert run_labels([run("a", plain), run("b", bn)]) == (
+        "model",
+        ["layers without batch_norm", "layers with batch_norm"],
+    )
     prefix, labels = run_labels([run("a", plain), run("b", plain, weight_decay=0.1), run("c", drop)])
     assert prefix == "" and labels == [
         "layers without dropout(rate=0.2)",
@@ -127,9 +158,19 @@ def record(folder, config, epochs):
     folder.mkdir(parents=True)
     marker = "# The resolved config of: fw train x.yaml\n"
     (folder / "w.config.yaml").write_text(marker + yaml.safe_dump(config, sort_keys=False))
-    lines = [{"epoch": e, "train_loss": 1.0 / e + 0.0123456, "train_accuracy": 0.8 + e / 100, "val_loss": 0.5,
-              "val_accuracy": 0.7 + e / 50, "test_accuracy": 0.75, "seconds": 1.0, "lr": 0.1}
-             for e in range(1, epochs + 1)]
+    lines = [
+        {
+            "epoch": e,
+            "train_loss": 1.0 / e + 0.0123456,
+            "train_accuracy": 0.8 + e / 100,
+            "val_loss": 0.5,
+            "val_accuracy": 0.7 + e / 50,
+            "test_accuracy": 0.75,
+            "seconds": 1.0,
+            "lr": 0.1,
+        }
+        for e in range(1, epochs + 1)
+    ]
     (folder / "w.metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
     return folder
 
@@ -138,10 +179,24 @@ def config(**changes):
     """A resolved config; ``changes`` replace its sections' keys (``train={"epochs": 10}``)."""
     cfg = {
         "dataset": {"name": "fashion_mnist", "normalize": True, "root": "/data/a"},
-        "model": {"layers": [{"name": "dense", "units": 256}, "relu", {"name": "dropout", "rate": 0.2},
-                             {"name": "dense", "units": 10}, {"name": "dropout", "rate": 0.2}, "softmax"], "seed": 0},
-        "train": {"epochs": 15, "batch_size": 100, "seed": 0, "lr_schedule": "flat_cosine",
-                  "optimizer": {"name": "adam", "lr": 0.001}},
+        "model": {
+            "layers": [
+                {"name": "dense", "units": 256},
+                "relu",
+                {"name": "dropout", "rate": 0.2},
+                {"name": "dense", "units": 10},
+                {"name": "dropout", "rate": 0.2},
+                "softmax",
+            ],
+            "seed": 0,
+        },
+        "train": {
+            "epochs": 15,
+            "batch_size": 100,
+            "seed": 0,
+            "lr_schedule": "flat_cosine",
+            "optimizer": {"name": "adam", "lr": 0.001},
+        },
         "weights": {"path": "w.npz"},
     }
     for section, keys in changes.items():
@@ -153,12 +208,25 @@ def config(**changes):
 def far_apart(tmp_path):
     """Two runs that differ in twelve keys, as two trials of a sweep do, and in where they are."""
     layers = config()["model"]["layers"]
-    layers = [{"name": "dense", "units": 512}, layers[1], {"name": "dropout", "rate": 0.3}, layers[3],
-              {"name": "dropout", "rate": 0.25}, layers[5]]
-    other = config(dataset={"normalize": False, "root": "/data/b"}, model={"layers": layers, "seed": 3},
-                   train={"epochs": 10, "seed": 3, "lr_schedule": "cosine", "batch_size": 50,
-                          "optimizer": {"name": "sgd", "lr": 0.004043878009515107,
-                                        "weight_decay": 1.2345678e-05}})
+    layers = [
+        {"name": "dense", "units": 512},
+        layers[1],
+        {"name": "dropout", "rate": 0.3},
+        layers[3],
+        {"name": "dropout", "rate": 0.25},
+        layers[5],
+    ]
+    other = config(
+        dataset={"normalize": False, "root": "/data/b"},
+        model={"layers": layers, "seed": 3},
+        train={
+            "epochs": 10,
+            "seed": 3,
+            "lr_schedule": "cosine",
+            "batch_size": 50,
+            "optimizer": {"name": "sgd", "lr": 0.004043878009515107, "weight_decay": 1.2345678e-05},
+        },
+    )
     return record(tmp_path / "adam_run", config(), 15), record(tmp_path / "sgd_run", other, 10)
 
 
@@ -177,8 +245,16 @@ def test_the_table_keeps_its_numbers_in_line_to_4_significant_digits_and_the_lab
     *lines, written = out.splitlines()
     assert written.startswith("curves written to")
     head = lines[1]
-    assert head.split("  ") == ["epochs", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_accuracy",
-                                "best val_accuracy", "run"]
+    assert head.split("  ") == [
+        "epochs",
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "test_accuracy",
+        "best val_accuracy",
+        "run",
+    ]
     at = head.index("run")
     rows = [i for i, line in enumerate(lines) if line[:at].strip()][2:]  # a row's first line; its label goes on below
     assert len(rows) == 2 and max(map(len, lines)) <= at + 80
@@ -204,8 +280,17 @@ def test_the_png_draws_without_a_warning_and_nothing_runs_off_its_edge(far_apart
     from PIL import Image
 
     out_png = tmp_path / "c.png"
-    command = [sys.executable, "-W", "error::UserWarning", "-m", "framework.cli", "compare", *far_apart,
-               "--out", out_png]
+    command = [
+        sys.executable,
+        "-W",
+        "error::UserWarning",
+        "-m",
+        "framework.cli",
+        "compare",
+        *far_apart,
+        "--out",
+        out_png,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr
     with Image.open(out_png) as image:

@@ -60,7 +60,10 @@ def test_activation_may_carry_parameters(tmp_path):
         ("model: [\n", r":line 2, column 1: invalid YAML"),
         ("model:\n\tsizes: [784, 10]\n", r"YAML indents with spaces, not tabs"),
         ("   \n", r"is empty; start from a config such as configs/mnist_infer.yaml"),
-        ("weights:\n  path: w.pkl\n  sha256: 0000000000000000000000000000000000000000000000000000000000000000\n", r"in quotes"),
+        (
+            "weights:\n  path: w.pkl\n  sha256: 0000000000000000000000000000000000000000000000000000000000000000\n",
+            r"in quotes",
+        ),
     ],
 )
 def test_bad_files_give_one_line_errors_naming_the_file_and_key(tmp_path, text, expected):
@@ -106,11 +109,16 @@ def test_a_weights_mapping_given_over_weights_null_gets_the_other_keys_defaults(
     path = write(tmp_path, "weights: null\n")
     cfg = load_config(path, ["weights={importer: npz, path: w.npz}"])
     assert (cfg.weights.importer, cfg.weights.url, cfg.weights.sha256) == ("npz", None, None)
-    with pytest.raises(FwError, match=r"override 'weights=\{importr: npz, path: w.npz\}': unknown key 'weights.importr'; "
-                                      r"did you mean 'weights.importer'"):
+    with pytest.raises(
+        FwError,
+        match=r"override 'weights=\{importr: npz, path: w.npz\}': unknown key 'weights.importr'; "
+        r"did you mean 'weights.importer'",
+    ):
         load_config(path, ["weights={importr: npz, path: w.npz}"])
 
 
 def test_an_indexed_layer_override_on_a_shorthand_config_says_what_to_do():
-    with pytest.raises(FwError, match=r"gives its network as model.sizes, not model.layers; `fw config CONFIG` prints it"):
+    with pytest.raises(
+        FwError, match=r"gives its network as model.sizes, not model.layers; `fw config CONFIG` prints it"
+    ):
         load_config(BOOK, ["model.layers[0].units=3"])

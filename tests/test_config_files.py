@@ -18,12 +18,18 @@ HUGE = "1" * 5000  # more digits than Python turns into an int (4300)
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("just a string\n", "the top level must be a mapping of keys (dataset:, model:, ...), not a string ('just a string')"),
+        (
+            "just a string\n",
+            "the top level must be a mapping of keys (dataset:, model:, ...), not a string ('just a string')",
+        ),
         ("'quoted: text'\n", """not a string ("'quoted: text'")"""),
         ("42\n", "not a number ('42')"),
         ("true\n", "not true or false ('true')"),
         ("- a\n- b\n", "not a list"),
-        (f"batch_size: 10\nmodel:\n  seed: {HUGE}\n", ":line 3: a number with 5000 digits; no setting needs one that long"),
+        (
+            f"batch_size: 10\nmodel:\n  seed: {HUGE}\n",
+            ":line 3: a number with 5000 digits; no setting needs one that long",
+        ),
         (f"{HUGE}\n", f"not a number ('{HUGE[:37]}...')"),
     ],
 )
@@ -73,4 +79,6 @@ def test_a_fifo_or_a_device_is_refused_without_reading_it(tmp_path):
     assert lines[1].startswith("fashion_infer here is not a regular file, and what is at a path wins over the bundled")
     assert lines[2].startswith("/dev/null is a character device, not a regular file")
     assert lines[3].startswith("mnist_infer here is a folder, and what is at a path wins over the bundled config")
-    assert lines[3].endswith(f"pass the bundled config's path, {bundled.config_path('mnist_infer')}, or run from another folder")
+    assert lines[3].endswith(
+        f"pass the bundled config's path, {bundled.config_path('mnist_infer')}, or run from another folder"
+    )

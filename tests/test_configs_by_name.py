@@ -67,7 +67,9 @@ def test_an_unknown_name_says_what_was_tried_and_what_exists(tmp_path):
 
 def test_a_missing_yaml_file_with_a_bundled_name_points_at_the_name(capsys):
     code, out, err = fw(capsys, "run", "configs/mnist_infer.yaml")  # the README's path, outside a clone
-    one_line_error(code, out, err, "config file not found: configs/mnist_infer.yaml", "give the name alone: mnist_infer")
+    one_line_error(
+        code, out, err, "config file not found: configs/mnist_infer.yaml", "give the name alone: mnist_infer"
+    )
 
 
 def test_fw_config_name_gives_a_copy_to_edit_that_runs_the_same(capsys, tmp_path):
@@ -75,7 +77,9 @@ def test_fw_config_name_gives_a_copy_to_edit_that_runs_the_same(capsys, tmp_path
     assert code == 0, err
     (tmp_path / "my.yaml").write_text(out)
     mine = load_config(tmp_path / "my.yaml", ["batch_size=1000"])
-    assert mine.batch_size == 1000 and [layer if isinstance(layer, str) else layer.get("units") for layer in mine.model.layers] == [50, "sigmoid", 100, "sigmoid", 10, "softmax"]
+    assert mine.batch_size == 1000 and [
+        layer if isinstance(layer, str) else layer.get("units") for layer in mine.model.layers
+    ] == [50, "sigmoid", 100, "sigmoid", 10, "softmax"]
     code, out, err = fw(capsys, "run", "my.yaml")
     assert code == 0, err
     assert out.startswith("Accuracy: 0.9352 (9352/10000 correct)")

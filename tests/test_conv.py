@@ -136,7 +136,9 @@ def test_pooling_a_few_images_at_a_time_gives_the_same_result(cls, monkeypatch):
         check_layer(cls, (2, 7, 6), pool_size=3, stride=2)
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(results[1][0], naive_pool(x, (3, 3), (2, 2), np.max if cls is MaxPool2D else np.mean), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        results[1][0], naive_pool(x, (3, 3), (2, 2), np.max if cls is MaxPool2D else np.mean), rtol=1e-5, atol=1e-6
+    )
 
 
 def naive_conv_grads(x, W, dout, stride, padding):
@@ -153,7 +155,9 @@ def naive_conv_grads(x, W, dout, stride, padding):
     return dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]], dW, dout.sum(axis=(0, 2, 3))
 
 
-@pytest.mark.parametrize("case", CONVS + [DEEP_CONVS[2], dict(input_shape=(16, 28, 28), filters=16, kernel_size=3, padding=1)], ids=str)
+@pytest.mark.parametrize(
+    "case", CONVS + [DEEP_CONVS[2], dict(input_shape=(16, 28, 28), filters=16, kernel_size=3, padding=1)], ids=str
+)
 def test_conv_backward_matches_the_naive_gradients(case):
     """For batches spanning several chunks, and the DeepConvNet's 28x28 maps."""
     case = dict(case)
@@ -217,12 +221,28 @@ def test_default_init_is_he():
 @pytest.mark.parametrize(
     "layer, input_shape, message",
     [
-        (Conv2D(2, 5), (1, 4, 4), "layer 0 (conv2d): its kernel 5x5 is larger than its input 1x4x4, so it has no output"),
-        (Conv2D(2, (3, 7), padding=1), (1, 6, 4), "its kernel 3x7 is larger than its input 1x6x4 (8x6 with padding 1x1)"),
+        (
+            Conv2D(2, 5),
+            (1, 4, 4),
+            "layer 0 (conv2d): its kernel 5x5 is larger than its input 1x4x4, so it has no output",
+        ),
+        (
+            Conv2D(2, (3, 7), padding=1),
+            (1, 6, 4),
+            "its kernel 3x7 is larger than its input 1x6x4 (8x6 with padding 1x1)",
+        ),
         (MaxPool2D(3), (8, 2, 2), "layer 0 (max_pool2d): its pool window 3x3 is larger than its input 8x2x2"),
-        (AvgPool2D((1, 5), stride=2), (8, 3, 3), "layer 0 (avg_pool2d): its pool window 1x5 is larger than its input 8x3x3"),
-        (Conv2D(2, 3), (784,), "layer 0 (conv2d): it takes images shaped (channels, height, width), got input shape (784,); "
-         "set dataset.flatten: false"),
+        (
+            AvgPool2D((1, 5), stride=2),
+            (8, 3, 3),
+            "layer 0 (avg_pool2d): its pool window 1x5 is larger than its input 8x3x3",
+        ),
+        (
+            Conv2D(2, 3),
+            (784,),
+            "layer 0 (conv2d): it takes images shaped (channels, height, width), got input shape (784,); "
+            "set dataset.flatten: false",
+        ),
         (MaxPool2D(2), (30, 100), "got input shape (30, 100)"),
     ],
 )
@@ -333,7 +353,9 @@ def test_the_simple_convnet_learns_from_a_few_hundred_images(trained_cnn):
     overrides, history, (xt, tt) = trained_cnn
     losses = [e.train_loss for e in history]
     assert losses == sorted(losses, reverse=True), f"the training loss should fall every epoch: {losses}"
-    assert history[-1].test_accuracy > 0.6, f"chance is 0.1; 600 images should give well above it, got {history[-1].test_accuracy}"
+    assert history[-1].test_accuracy > 0.6, (
+        f"chance is 0.1; 600 images should give well above it, got {history[-1].test_accuracy}"
+    )
 
 
 @pytest.mark.slow
@@ -361,7 +383,9 @@ def test_fw_show_misclassified_runs_the_cnn(capsys, trained_cnn, tmp_path):
 
 
 def test_fw_run_on_flattened_images_says_what_to_set(capsys, fashion_dir, tmp_path):
-    code, _, err = run_cli(capsys, "run", str(CNN), f"dataset.root={fashion_dir}", "dataset.flatten=true", "weights=null")
+    code, _, err = run_cli(
+        capsys, "run", str(CNN), f"dataset.root={fashion_dir}", "dataset.flatten=true", "weights=null"
+    )
     assert code == 1
     [line] = err.strip().splitlines()
     assert "model.layers[0] (conv2d)" in line and "(784,)" in line and "dataset.flatten: false" in line

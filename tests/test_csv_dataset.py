@@ -46,7 +46,9 @@ def test_predict_gives_fw_runs_classes_for_the_same_rows_in_any_column_order(cap
     x, t = fw_api.load_dataset(cfg, dataset=dataset)
     raw, _ = dataset.examples("test")
     rows = tmp_path / "new.csv"  # the columns reversed, and no label
-    rows.write_text(",".join(FEATURES[::-1]) + "\n" + "\n".join(",".join(repr(float(v)) for v in r[::-1]) for r in raw) + "\n")
+    rows.write_text(
+        ",".join(FEATURES[::-1]) + "\n" + "\n".join(",".join(repr(float(v)) for v in r[::-1]) for r in raw) + "\n"
+    )
     code, out, err = fw(capsys, "predict", trained, rows, "--json")
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
@@ -154,11 +156,21 @@ def test_report_and_show_name_the_classes_and_show_prints_rows(capsys, trained):
 @pytest.mark.parametrize(
     "row, fragments",
     [
-        ("a,1,2,3,setosa", ["column 'sepal_length' holds a different value in 96 of its 96 training rows, like an id",
-                            "dataset.columns: {sepal_length: ignore}"]),  # a column of names
+        (
+            "a,1,2,3,setosa",
+            [
+                "column 'sepal_length' holds a different value in 96 of its 96 training rows, like an id",
+                "dataset.columns: {sepal_length: ignore}",
+            ],
+        ),  # a column of names
         ("1,2,3,setosa", ["row 61 (line 62) has 4 values, but the header names 5 columns"]),
-        ("1,2,x7,3,setosa", ["row 61 (line 62), column 'petal_length': 'x7' is not a number, and the column is numeric",
-                             "dataset.columns: {petal_length: categorical}"]),
+        (
+            "1,2,x7,3,setosa",
+            [
+                "row 61 (line 62), column 'petal_length': 'x7' is not a number, and the column is numeric",
+                "dataset.columns: {petal_length: categorical}",
+            ],
+        ),
         ("1,2,inf,3,setosa", ["row 61 (line 62), column 'petal_length': 'inf' is not a finite number"]),
         ("1,2,3,4,", ["row 61 (line 62), column 'species': the value is missing"]),
     ],
@@ -167,26 +179,46 @@ def test_a_bad_table_is_one_line_naming_the_row_and_column(capsys, tmp_path, row
     make_csv(tmp_path / "iris.csv")
     lines = (tmp_path / "iris.csv").read_text().splitlines()
     if row.startswith("a,"):
-        lines = [lines[0]] + [f"a{i}" + line[line.index(","):] for i, line in enumerate(lines[1:])]
+        lines = [lines[0]] + [f"a{i}" + line[line.index(",") :] for i, line in enumerate(lines[1:])]
     else:
         lines[61] = row
     (tmp_path / "iris.csv").write_text("\n".join(lines) + "\n")
-    one_line_error(*fw(capsys, "run", config(tmp_path, "{name: csv, path: iris.csv, label: species}"), "weights=null"),
-                   str(tmp_path / "iris.csv"), *fragments)
+    one_line_error(
+        *fw(capsys, "run", config(tmp_path, "{name: csv, path: iris.csv, label: species}"), "weights=null"),
+        str(tmp_path / "iris.csv"),
+        *fragments,
+    )
 
 
 @pytest.mark.parametrize(
     "dataset, fragments",
     [
-        ("{name: csv, path: iris.csv, lable: species}",
-         ["dataset.lable: dataset 'csv' has no parameter 'lable'; did you mean 'dataset.label'?",
-          "it accepts: path, label, features, test_fraction, test_path, seed, columns, fill", "name, split, normalize"]),
-        ("{name: csv, path: iris.csv, label: specie}", ["dataset.label:", "has no column 'specie'; did you mean 'species'?"]),
-        ("{name: csv, path: iris.csv, label: species, features: [sepal_lenght]}", ["dataset.features:", "did you mean 'sepal_length'?"]),
+        (
+            "{name: csv, path: iris.csv, lable: species}",
+            [
+                "dataset.lable: dataset 'csv' has no parameter 'lable'; did you mean 'dataset.label'?",
+                "it accepts: path, label, features, test_fraction, test_path, seed, columns, fill",
+                "name, split, normalize",
+            ],
+        ),
+        (
+            "{name: csv, path: iris.csv, label: specie}",
+            ["dataset.label:", "has no column 'specie'; did you mean 'species'?"],
+        ),
+        (
+            "{name: csv, path: iris.csv, label: species, features: [sepal_lenght]}",
+            ["dataset.features:", "did you mean 'sepal_length'?"],
+        ),
         ("{name: csv, path: iris.csv}", ["dataset.label: dataset 'csv' needs the name of its label column"]),
-        ("{name: csv, path: iris.csv, label: species, test_fraction: 1}", ["dataset.test_fraction must be a number from 0"]),
+        (
+            "{name: csv, path: iris.csv, label: species, test_fraction: 1}",
+            ["dataset.test_fraction must be a number from 0"],
+        ),
         ("{name: csv, path: iris.csv, label: species, limit: 0}", ["dataset.limit must be a positive whole number"]),
-        ("{name: mnist, roott: /data}", ["dataset.roott: dataset 'mnist' has no parameter 'roott'; did you mean 'dataset.root'?"]),
+        (
+            "{name: mnist, roott: /data}",
+            ["dataset.roott: dataset 'mnist' has no parameter 'roott'; did you mean 'dataset.root'?"],
+        ),
     ],
 )
 def test_dataset_keys_are_checked_against_the_chosen_dataset(capsys, tmp_path, dataset, fragments):
@@ -199,7 +231,9 @@ def test_a_null_key_of_another_dataset_is_no_typo(capsys, tmp_path):
     make_csv(tmp_path / "iris.csv")
     path = tmp_path / "c.yaml"
     path.write_text("dataset: {name: mnist, root: null}\nmodel: {sizes: [4, 3]}\nweights: null\n")
-    code, out, err = fw(capsys, "run", path, "dataset.name=csv", f"dataset.path={tmp_path / 'iris.csv'}", "dataset.label=species")
+    code, out, err = fw(
+        capsys, "run", path, "dataset.name=csv", f"dataset.path={tmp_path / 'iris.csv'}", "dataset.label=species"
+    )
     assert code == 0, err
     with pytest.raises(FwError, match="no parameter 'root'"):
         make_dataset(fw_api.load_config(path, ["dataset.name=csv", "dataset.root=/x"]), fw_api.get_registry())

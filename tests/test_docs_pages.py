@@ -1,4 +1,5 @@
-"""The documentation site and the short README: pictures drawn by the one script, links that land, the Quick start kept."""
+"""The documentation site and the short README: pictures drawn by the one script,
+links that land, the Quick start kept."""
 
 import importlib.util
 import re

@@ -127,8 +127,13 @@ def test_a_plugin_parameter_shows_its_type_in_words_and_its_default(ref):
     class Shift(framework.Layer):
         name = "shift"
 
-        def __init__(self, units: Annotated[int, "a positive whole number"], rate: float = 0.5,
-                     init: Initializer | None = None, anything=None):
+        def __init__(
+            self,
+            units: Annotated[int, "a positive whole number"],
+            rate: float = 0.5,
+            init: Initializer | None = None,
+            anything=None,
+        ):
             pass
 
     shown = ref._parameters(Shift).split("<br>")

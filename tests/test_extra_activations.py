@@ -55,7 +55,9 @@ def test_the_package_declares_the_fw_entry_point_and_does_not_depend_on_pypis_fw
 
     meta = tomllib.loads((REPO / "examples" / "fw-extra-activations" / "pyproject.toml").read_text())
     assert meta["project"]["entry-points"]["fw"] == {"extra_activations": "fw_extra_activations"}
-    assert not [d for d in meta["project"]["dependencies"] if d.split("[")[0].split("=")[0].split(">")[0].strip() == "fw"]
+    assert not [
+        d for d in meta["project"]["dependencies"] if d.split("[")[0].split("=")[0].split(">")[0].strip() == "fw"
+    ]
 
 
 def test_fw_plugins_shows_the_distribution_and_version(extra_activations):
@@ -131,9 +133,24 @@ def test_the_readme_walkthrough_builds_a_working_installed_plugin(tmp_path, mnis
     (pkg / "pyproject.toml").write_text(toml)
     site = tmp_path / "site"
     pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index", "--quiet",
-         "--disable-pip-version-check", "--target", str(site), str(pkg)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+            str(site),
+            str(pkg),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert pip.returncode == 0, pip.stdout + pip.stderr
 
@@ -146,24 +163,45 @@ def test_the_readme_walkthrough_builds_a_working_installed_plugin(tmp_path, mnis
     assert run.returncode == 0 and json.loads(run.stdout)["total"] == 10000, run.stderr
     kit = subprocess.run(
         [sys.executable, "-c", "import test_fw_tanh; test_fw_tanh.test_tanh(); print('kit ok')"],
-        capture_output=True, text=True, cwd=pkg, timeout=60,
+        capture_output=True,
+        text=True,
+        cwd=pkg,
+        timeout=60,
     )
     assert kit.stdout.strip() == "kit ok", kit.stderr
 
 
 def test_installed_activations_train_unchanged_and_their_weights_run(extra_activations, fashion_full_dir, tmp_path):
-    """Activations written as the plugin guide shows (forward, backward(x, y, dout)) train as layers of the one network."""
+    """Activations written as the plugin guide shows (forward, backward(x, y, dout))
+    train as layers of the one network."""
     weights = tmp_path / "w.npz"
-    args = [f"dataset.root={fashion_full_dir}", "dataset.name=fashion_mnist", f"weights.path={weights}",
-            "weights.importer=npz", "weights.url=null", "weights.sha256=null", "model.sizes=[784,32,32,10]",
-            "model.activation={name: leaky_relu, alpha: 0.05}", "model.output_activation=softmax"]
-    train = fw("train", REPO / "configs" / "mnist_infer.yaml", *args, "train.epochs=1", "--json", site=extra_activations)
+    args = [
+        f"dataset.root={fashion_full_dir}",
+        "dataset.name=fashion_mnist",
+        f"weights.path={weights}",
+        "weights.importer=npz",
+        "weights.url=null",
+        "weights.sha256=null",
+        "model.sizes=[784,32,32,10]",
+        "model.activation={name: leaky_relu, alpha: 0.05}",
+        "model.output_activation=softmax",
+    ]
+    train = fw(
+        "train", REPO / "configs" / "mnist_infer.yaml", *args, "train.epochs=1", "--json", site=extra_activations
+    )
     assert train.returncode == 0, train.stderr
     [epoch] = [json.loads(line) for line in train.stdout.splitlines()]
     assert epoch["test_accuracy"] > 0.75  # one epoch of a 784-32-32-10 leaky-ReLU network on Fashion-MNIST
     run = fw("run", REPO / "configs" / "mnist_infer.yaml", *args, "--json", site=extra_activations)
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout)["accuracy"] == epoch["test_accuracy"]
-    tanh = fw("train", REPO / "configs" / "mnist_infer.yaml", *args, "model.activation=tanh", "train.epochs=1",
-              "--force", site=extra_activations)
+    tanh = fw(
+        "train",
+        REPO / "configs" / "mnist_infer.yaml",
+        *args,
+        "model.activation=tanh",
+        "train.epochs=1",
+        "--force",
+        site=extra_activations,
+    )
     assert tanh.returncode == 0 and "Test accuracy after epoch 1: 0.8" in tanh.stdout, tanh.stderr

@@ -19,7 +19,11 @@ def fw(*args, site, cwd):
     env.pop("FW_DISABLE_PLUGIN_AUTOLOAD", None)
     return subprocess.run(
         [sys.executable, "-m", "framework.cli", *map(str, args)],
-        capture_output=True, text=True, env=env, timeout=300, cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=cwd,
     )
 
 
@@ -65,7 +69,8 @@ def test_an_installed_layer_trains_and_runs(extra_layers, fashion_full_dir, tmp_
 
 
 def test_the_readme_layer_example_runs_and_passes_the_kit(tmp_path, mnist_dir):
-    """Step 5 of the plugin guide's walk-through (docs/guides/plugins.md), taken literally: the module, the config, the test."""
+    """Step 5 of the plugin guide's walk-through (docs/guides/plugins.md), taken literally:
+    the module, the config, the test."""
     from test_extra_activations import readme_blocks
 
     blocks = readme_blocks()
@@ -75,13 +80,19 @@ def test_the_readme_layer_example_runs_and_passes_the_kit(tmp_path, mnist_dir):
     (tmp_path / "test_fw_scale.py").write_text(python[3])
     kit = subprocess.run(
         [sys.executable, "-c", "import test_fw_scale; test_fw_scale.test_scale(); print('kit ok')"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert kit.stdout.strip() == "kit ok", kit.stderr
     (tmp_path / "scale.yaml").write_text(config + f"dataset: {{root: '{mnist_dir}'}}\nweights: null\n")
     ran = subprocess.run(
         [sys.executable, "-m", "framework.cli", "run", "scale.yaml", "--json"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
     )
     assert ran.returncode == 0, ran.stderr
     assert json.loads(ran.stdout)["total"] == 10000

@@ -28,7 +28,16 @@ def test_declaration_shares_the_idx_machinery():
     assert FashionMNIST.load_raw is IdxDataset.load_raw, "declare data only; the IDX code is shared"
     assert FashionMNIST.name == "fashion_mnist" and FashionMNIST.folder == "fashion-mnist"
     assert FashionMNIST.class_names == (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     )
     assert FashionMNIST.md5["t10k-images-idx3-ubyte.gz"] == "8181f5470baa50b63fa0f6fddb340f0a"
     assert SHIPPED_MIRRORS[0] == "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"

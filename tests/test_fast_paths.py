@@ -49,7 +49,10 @@ class Spy:
 
             return wrapper
 
-        for cls, method in [*((Dense, m) for m in ("forward", "forward_into")), *((c, m) for c in (Sigmoid, Softmax) for m in ("forward", "forward_inplace"))]:
+        for cls, method in [
+            *((Dense, m) for m in ("forward", "forward_into")),
+            *((c, m) for c in (Sigmoid, Softmax) for m in ("forward", "forward_inplace")),
+        ]:
             monkeypatch.setattr(cls, method, spy(getattr(cls, method)))
 
     def dtypes(self):
@@ -228,7 +231,9 @@ def test_the_books_network_fast_path_is_the_plain_layer_by_layer_path(mnist_dir,
     give the labels of the plain path, layer by layer, bit for bit."""
     import framework as fw
 
-    cfg = fw.load_config(REPO / "configs" / "mnist_infer.yaml", [f"dataset.root={mnist_dir}", f"weights.path={book_weights}"])
+    cfg = fw.load_config(
+        REPO / "configs" / "mnist_infer.yaml", [f"dataset.root={mnist_dir}", f"weights.path={book_weights}"]
+    )
     net = fw.build_network(cfg)
     x, t = fw.load_dataset(cfg)
     fast = net.classify(x)

@@ -157,8 +157,10 @@ def test_gzip_bombs_cost_no_more_memory_than_the_real_file(mnist_dir, tmp_path, 
     assert out.startswith("loaded (10000, 28, 28)")
 
     bombs = {}
-    for kind, header in {"zeros-past-the-header": IMAGES_HEADER,
-                         "header-claims-4-GiB": bytes([0, 0, 8, 3]) + np.array([GIB // 784 * 4, 28, 28], ">u4").tobytes()}.items():
+    for kind, header in {
+        "zeros-past-the-header": IMAGES_HEADER,
+        "header-claims-4-GiB": bytes([0, 0, 8, 3]) + np.array([GIB // 784 * 4, 28, 28], ">u4").tobytes(),
+    }.items():
         root = tmp_path / kind
         root.mkdir()
         write_bomb(root / IMAGES, header, 4 * GIB)
@@ -193,8 +195,10 @@ def test_gzip_bombs_cost_no_more_memory_than_the_real_file(mnist_dir, tmp_path, 
     finally:
         for root in bombs.values():
             root.chmod(0o755)
-    print(f"\npeak RSS: good run {good_peak:.1f} MiB, good download {good_served_peak:.1f} MiB; bombs: "
-          + ", ".join(f"{k} {v:.1f} MiB" for k, v in peaks.items()))
+    print(
+        f"\npeak RSS: good run {good_peak:.1f} MiB, good download {good_served_peak:.1f} MiB; bombs: "
+        + ", ".join(f"{k} {v:.1f} MiB" for k, v in peaks.items())
+    )
     for kind, peak in peaks.items():
         good = good_served_peak if kind.startswith("served") else good_peak
         assert peak <= good * 1.1 + 2, f"{kind}: {peak:.1f} MiB against a good run's {good:.1f} MiB"
@@ -208,17 +212,28 @@ def test_a_bomb_is_refused_at_the_declared_size_in_process(tmp_path):
         idx._decode(path, idx.IMAGES, MNIST.md5[IMAGES], MNIST.sizes[IMAGES])
     assert time.monotonic() - t < 5  # it stopped one byte past 7.8 MB, not at 1 GiB
     # A header that claims another size than the dataset's file is refused before any allocation.
-    path = write_bomb(tmp_path / "claims.gz", bytes([0, 0, 8, 3]) + np.array([60000, 28, 28], ">u4").tobytes(), 1 << 20, 1 << 20)
-    with pytest.raises(ValueError, match=r"its header \(60000, 28, 28\) makes 47040016 bytes, not the 7840016 expected"):
+    path = write_bomb(
+        tmp_path / "claims.gz", bytes([0, 0, 8, 3]) + np.array([60000, 28, 28], ">u4").tobytes(), 1 << 20, 1 << 20
+    )
+    with pytest.raises(
+        ValueError, match=r"its header \(60000, 28, 28\) makes 47040016 bytes, not the 7840016 expected"
+    ):
         idx._decode(path, idx.IMAGES, MNIST.md5[IMAGES], MNIST.sizes[IMAGES])
     # Undeclared sizes: the header's own, up to MAX_PAYLOAD.
     with pytest.raises(ValueError, match="more than fw reads"):
-        idx._decode(write_bomb(tmp_path / "huge.gz", bytes([0, 0, 8, 1]) + np.array([2 * GIB], ">u4").tobytes(), 1 << 20, 1 << 20), 1)
+        idx._decode(
+            write_bomb(
+                tmp_path / "huge.gz", bytes([0, 0, 8, 1]) + np.array([2 * GIB], ">u4").tobytes(), 1 << 20, 1 << 20
+            ),
+            1,
+        )
 
 
 def test_fashion_mnist_declares_the_same_sizes():
     assert FashionMNIST.sizes == MNIST.sizes == idx.MNIST_SIZES
-    assert idx.MNIST_SIZES[IMAGES] == 16 + 10000 * 28 * 28 and idx.MNIST_SIZES["train-labels-idx1-ubyte.gz"] == 8 + 60000
+    assert (
+        idx.MNIST_SIZES[IMAGES] == 16 + 10000 * 28 * 28 and idx.MNIST_SIZES["train-labels-idx1-ubyte.gz"] == 8 + 60000
+    )
 
 
 # --- the .npy cache race (issue 11, item 4) ------------------------------------------
@@ -323,7 +338,9 @@ def test_open_regular_refuses_what_is_not_a_file(tmp_path, kind):
     path = {"fifo": tmp_path / "p", "folder": tmp_path, "device": Path("/dev/zero")}[kind]
     if kind == "fifo":
         os.mkfifo(path)
-    with pytest.raises(NotARegularFile, match=f"is a {'FIFO' if kind == 'fifo' else kind if kind == 'folder' else 'character device'}"):
+    with pytest.raises(
+        NotARegularFile, match=f"is a {'FIFO' if kind == 'fifo' else kind if kind == 'folder' else 'character device'}"
+    ):
         no_hang(lambda: open_regular(path), *([path] if kind == "fifo" else []))
     with pytest.raises(NotARegularFile):  # file_hash (weights.sha256) goes through it too
         no_hang(lambda: file_hash(path), *([path] if kind == "fifo" else []))
@@ -432,6 +449,7 @@ def test_a_body_with_no_stated_end_is_refused(mirror, tmp_path):
     with pytest.raises(FwError, match=r"does not say where the file ends \(no Content-Length\)"):
         download([url], tmp_path / "f.bin")
     assert not list(tmp_path.iterdir())
+
     # A complete chunked body is fine: the last chunk marks the end.
     def whole(wfile):
         _Chunked(wfile).write(b"\x80" * 100)
@@ -487,7 +505,11 @@ def test_unreachable_mirrors_fail_within_the_budget_and_teach_the_offline_fix(
         raise socket.gaierror("lookup gave up")
 
     real_lookup = socket.getaddrinfo
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: slow_lookup() if host == "mirror.invalid" else real_lookup(host, *a, **k))
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, *a, **k: slow_lookup() if host == "mirror.invalid" else real_lookup(host, *a, **k),
+    )
     mirrors = [blackhole + "/", silent + "/", "http://mirror.invalid/"]
     monkeypatch.setattr(FashionMNIST, "mirrors", mirrors)
     debian = tmp_path / "usr-share"
@@ -528,7 +550,9 @@ def test_fw_data_dir_pointing_at_the_dataset_folder_says_so(mnist_root, monkeypa
 def test_an_empty_folder_named_like_the_dataset_gets_the_hint_too(tmp_path, monkeypatch, offline):
     (tmp_path / "mnist").mkdir()
     monkeypatch.setenv("FW_DATA_DIR", str(tmp_path / "mnist"))
-    with pytest.raises(FwError, match=r"could not download it: .*FW_DATA_DIR=.*/mnist looks like the mnist folder itself"):
+    with pytest.raises(
+        FwError, match=r"could not download it: .*FW_DATA_DIR=.*/mnist looks like the mnist folder itself"
+    ):
         MNIST().load_raw("train")
 
 
@@ -557,14 +581,22 @@ def weights_config(tmp_path, url) -> Path:
 @pytest.mark.parametrize(
     "route, reason",
     [
-        (lambda pkl: (200, pkl[:1000], {"Content-Length": str(len(pkl))}), "connection dropped after 1000 of 181853 bytes"),
-        (lambda pkl: (200, b'{"error": "rate limited"}', {"Content-Type": "application/json"}), "not a file fw can read"),
+        (
+            lambda pkl: (200, pkl[:1000], {"Content-Length": str(len(pkl))}),
+            "connection dropped after 1000 of 181853 bytes",
+        ),
+        (
+            lambda pkl: (200, b'{"error": "rate limited"}', {"Content-Type": "application/json"}),
+            "not a file fw can read",
+        ),
         (lambda pkl: (200, pkl[:-100], {}), "not a file fw can read"),  # complete as sent, but not a whole pickle
         (lambda pkl: (200, lambda wfile: wfile.write(pkl), {}), r"does not say where the file ends"),
     ],
     ids=["short-body", "json", "truncated-file", "no-length"],
 )
-def test_an_unverified_download_is_installed_only_if_complete_and_readable(book_weights, tmp_path, mirror, monkeypatch, route, reason):
+def test_an_unverified_download_is_installed_only_if_complete_and_readable(
+    book_weights, tmp_path, mirror, monkeypatch, route, reason
+):
     monkeypatch.setenv("FW_DATA_DIR", str(tmp_path / "data"))
     pkl = book_weights.read_bytes()
     mirror.routes["/sample_weight.pkl"] = route(pkl)
@@ -593,7 +625,10 @@ def start_slow_download(tmp_path, mirror, mnist_dir):
     env = {**os.environ, "FW_DATA_DIR": str(data)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "framework.cli", "run", str(weights_config(tmp_path, url))],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     folder = data / "weights"
     end = time.monotonic() + 30

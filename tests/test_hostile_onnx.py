@@ -28,12 +28,23 @@ def weight_made_by(op_nodes, constants):
 N = 32_768
 HUGE = {
     # (N, 1) x (1, N): 4 GiB of float32 from 256 KB of constants
-    "Mul": ([node("Mul", ["a", "b"], ["w"], "/big/Mul")], {"a": np.ones((N, 1), np.float32), "b": np.ones((1, N), np.float32)}),
+    "Mul": (
+        [node("Mul", ["a", "b"], ["w"], "/big/Mul")],
+        {"a": np.ones((N, 1), np.float32), "b": np.ones((1, N), np.float32)},
+    ),
     # one row of 30,000 values given 64 times, and that given 64 times: 491 MB (as 30,000 times: 3.6 GB)
-    "Concat": ([node("Concat", ["a"] * 64, ["c"], "/small/Concat", axis=0), node("Concat", ["c"] * 64, ["w"], "/big/Concat", axis=0)],
-               {"a": np.ones((1, 30_000), np.float32)}),
+    "Concat": (
+        [
+            node("Concat", ["a"] * 64, ["c"], "/small/Concat", axis=0),
+            node("Concat", ["c"] * 64, ["w"], "/big/Concat", axis=0),
+        ],
+        {"a": np.ones((1, 30_000), np.float32)},
+    ),
     # 32,000 indices into a row of 30,000 values: 3.8 GB
-    "Gather": ([node("Gather", ["a", "i"], ["w"], "/big/Gather", axis=0)], {"a": np.ones((1, 30_000), np.float32), "i": np.zeros(32_000, np.int64)}),
+    "Gather": (
+        [node("Gather", ["a", "i"], ["w"], "/big/Gather", axis=0)],
+        {"a": np.ones((1, 30_000), np.float32), "i": np.zeros(32_000, np.int64)},
+    ),
 }
 
 
@@ -41,7 +52,14 @@ HUGE = {
 def test_a_node_that_would_make_gigabytes_from_small_constants_is_refused_before_it_is_made(capsys, tmp_path, op):
     tracemalloc.start()
     try:
-        refused(capsys, tmp_path, weight_made_by(*HUGE[op]), f"'/big/{op}' ({op}) would make", "from its constant inputs", "at most 256 MiB")
+        refused(
+            capsys,
+            tmp_path,
+            weight_made_by(*HUGE[op]),
+            f"'/big/{op}' ({op}) would make",
+            "from its constant inputs",
+            "at most 256 MiB",
+        )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -50,7 +68,16 @@ def test_a_node_that_would_make_gigabytes_from_small_constants_is_refused_before
 
 def cast_chain(length, values):
     """``length`` Casts in a row, float32 -> float64 -> float32 -> ..., of ``values`` float32 values, as the weights."""
-    nodes = [node("Cast", ["a" if k == 0 else f"c{k - 1}"], ["w" if k == length - 1 else f"c{k}"], f"/cast{k}", to=11 if k % 2 == 0 else 1) for k in range(length)]
+    nodes = [
+        node(
+            "Cast",
+            ["a" if k == 0 else f"c{k - 1}"],
+            ["w" if k == length - 1 else f"c{k}"],
+            f"/cast{k}",
+            to=11 if k % 2 == 0 else 1,
+        )
+        for k in range(length)
+    ]
     return weight_made_by(nodes, {"a": np.ones((10, values // 10), np.float32)})
 
 
@@ -66,7 +93,13 @@ def test_the_budget_counts_every_node_not_each_alone(capsys, tmp_path, monkeypat
     code, out, err = fw(capsys, "import-onnx", short / "m.onnx", short / "m.yaml")
     assert code == 0, err  # 94 KB of casts: within the budget
     (tmp_path / "long").mkdir()
-    refused(capsys, tmp_path / "long", cast_chain(40, 7840), "node 22 '/cast22' (Cast) would make 7,840 values (62,720 bytes)", "after 1,034,880 bytes worked out for earlier nodes")
+    refused(
+        capsys,
+        tmp_path / "long",
+        cast_chain(40, 7840),
+        "node 22 '/cast22' (Cast) would make 7,840 values (62,720 bytes)",
+        "after 1,034,880 bytes worked out for earlier nodes",
+    )
 
 
 # -- an output that is a folder: one line saying what to give ---------------------------------------
@@ -77,11 +110,21 @@ def test_a_folder_as_the_output_names_a_file_to_give(capsys, tmp_path, monkeypat
 
     monkeypatch.chdir(tmp_path)
     onnx.save(weight_made_by([node("Identity", ["a"], ["w"])], {"a": np.ones((10, 784), np.float32)}), "m.onnx")
-    one_line_error(*fw(capsys, "export", BOOK, "."), "output . is a folder; give the ONNX file to write in it, e.g. mnist_infer.onnx")
-    one_line_error(*fw(capsys, "export", BOOK, tmp_path), f"output {tmp_path} is a folder", f"e.g. {tmp_path}/mnist_infer.onnx")
-    one_line_error(*fw(capsys, "import-onnx", "m.onnx", "."), "output . is a folder; give the config to write in it, e.g. m.yaml")
+    one_line_error(
+        *fw(capsys, "export", BOOK, "."),
+        "output . is a folder; give the ONNX file to write in it, e.g. mnist_infer.onnx",
+    )
+    one_line_error(
+        *fw(capsys, "export", BOOK, tmp_path), f"output {tmp_path} is a folder", f"e.g. {tmp_path}/mnist_infer.onnx"
+    )
+    one_line_error(
+        *fw(capsys, "import-onnx", "m.onnx", "."), "output . is a folder; give the config to write in it, e.g. m.yaml"
+    )
     (tmp_path / "w.pkl").write_bytes(b"")
-    one_line_error(*fw(capsys, "convert-weights", "w.pkl", ".."), "output .. is a folder; give a weights file to write in it, e.g. ../w.npz")
+    one_line_error(
+        *fw(capsys, "convert-weights", "w.pkl", ".."),
+        "output .. is a folder; give a weights file to write in it, e.g. ../w.npz",
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "w.pkl"]
 
 
@@ -135,7 +178,10 @@ def test_class_names_from_a_table_are_printed_escaped_by_fw_export(capsys, tmp_p
 
 
 def relu_chain(length):
-    return [node("Relu", ["input" if k == 0 else f"r{k - 1}"], ["w0" if k == length - 1 else f"r{k}"], f"/relu{k}") for k in range(length)]
+    return [
+        node("Relu", ["input" if k == 0 else f"r{k - 1}"], ["w0" if k == length - 1 else f"r{k}"], f"/relu{k}")
+        for k in range(length)
+    ]
 
 
 def test_a_chain_of_1001_nodes_is_refused(capsys, tmp_path):
@@ -196,17 +242,34 @@ def test_values_stored_one_by_one_are_counted_at_what_they_take_parsed(capsys, t
     monkeypatch.setattr(onnx_import, "MAX_PARSED", 8 << 20, raising=False)  # 8 MiB: 1.5 MB of zeros takes 12 parsed
     m = model([node("Gemm", ["input", "w"], ["y"], "/fc/Gemm", transB=1)], {"w": (10, 784)}, (784,), output="y")
     zeros = onnx.TensorProto(name="z", data_type=7).SerializeToString() + _field(7, bytes(1_500_000))
-    refused(capsys, tmp_path, with_graph_entries(m, _field(5, zeros)), "parsing it would take more than 8 MiB", "raw_data")
+    refused(
+        capsys, tmp_path, with_graph_entries(m, _field(5, zeros)), "parsing it would take more than 8 MiB", "raw_data"
+    )
 
 
 @pytest.mark.parametrize(
     "change, fragment",
     [
-        (lambda m: m.graph.initializer.extend([onnx.TensorProto(name=f"x{k}", data_type=1) for k in range(4001)]), "4,002 initialisers"),
-        (lambda m: m.graph.node[0].input.extend(["w"] * 64), "node 0 '/fc/Gemm' (Gemm) has 66 inputs; the ops fw reads have a few, at most 64"),
-        (lambda m: m.graph.node.insert(0, node("Concat", ["w"] * 30_000, ["c"], "/wide", axis=0)), "node 0 '/wide' (Concat) has 30,000 inputs"),
-        (lambda m: m.graph.node[0].attribute.extend([onnx.helper.make_attribute(f"a{k}", k) for k in range(65)]), "has 66 attributes"),
-        (lambda m: m.graph.node[0].attribute.extend([onnx.helper.make_attribute("pads", list(range(5000)))]), "its attribute 'pads' holds 5,000 values"),
+        (
+            lambda m: m.graph.initializer.extend([onnx.TensorProto(name=f"x{k}", data_type=1) for k in range(4001)]),
+            "4,002 initialisers",
+        ),
+        (
+            lambda m: m.graph.node[0].input.extend(["w"] * 64),
+            "node 0 '/fc/Gemm' (Gemm) has 66 inputs; the ops fw reads have a few, at most 64",
+        ),
+        (
+            lambda m: m.graph.node.insert(0, node("Concat", ["w"] * 30_000, ["c"], "/wide", axis=0)),
+            "node 0 '/wide' (Concat) has 30,000 inputs",
+        ),
+        (
+            lambda m: m.graph.node[0].attribute.extend([onnx.helper.make_attribute(f"a{k}", k) for k in range(65)]),
+            "has 66 attributes",
+        ),
+        (
+            lambda m: m.graph.node[0].attribute.extend([onnx.helper.make_attribute("pads", list(range(5000)))]),
+            "its attribute 'pads' holds 5,000 values",
+        ),
     ],
 )
 def test_lists_longer_than_a_network_has_are_refused(capsys, tmp_path, change, fragment):

@@ -54,7 +54,9 @@ def test_a_config_plugin_that_misbehaves_is_a_one_line_error_naming_it(config, w
     out = run_fw("run", *config(["hostile"]), pythonpath=[MODULES], env_extra=hostile_env(when, what))
     assert out.returncode == 1 and out.stdout == ""
     line = one_line(out.stderr)
-    assert line.startswith("fw: error: plugins[0]: plugin 'hostile'" if when == "import" else "fw: error: plugin 'hostile'")
+    assert line.startswith(
+        "fw: error: plugins[0]: plugin 'hostile'" if when == "import" else "fw: error: plugin 'hostile'"
+    )
     assert MISBEHAVIOURS[what] in line
     assert ("failed to import" if when == "import" else "register_activations() raised") in line
 

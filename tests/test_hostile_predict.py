@@ -57,11 +57,19 @@ def tamper(path, **changes):
         ("std", [1, 1, -2.5, 1], "std[2] is -2.5"),
         ("mean", [1, 1, 1, float("inf")], "mean[3] is inf"),
         ("mean", [1, 1, 1], "mean holds 3 values"),
-        ("mean", [1, 10**400, 1, 1], "mean[1] is " + "1" + "0" * 56 + "...; each must be a finite number"),  # an int beyond float64's range
+        (
+            "mean",
+            [1, 10**400, 1, 1],
+            "mean[1] is " + "1" + "0" * 56 + "...; each must be a finite number",
+        ),  # an int beyond float64's range
         ("shape", [10**400], "shape must be a list of positive whole numbers (below 2**31)"),
         ("class_names", ["setosa", "setosa", "virginica"], "class_names names 'setosa' twice"),
         ("class_names", ["setosa", "", "virginica"], "class_names[1] is empty"),
-        ("features", ["sepal_length", "sepal_length", "petal_length", "petal_width"], "features names 'sepal_length' twice"),
+        (
+            "features",
+            ["sepal_length", "sepal_length", "petal_length", "petal_width"],
+            "features names 'sepal_length' twice",
+        ),
         ("pixels", True, "pixels is true"),
     ],
 )
@@ -108,7 +116,10 @@ def test_nan_or_inf_in_an_array_is_refused_naming_row_and_column(capsys, table, 
     a = np.full((3, 4), 50.0)
     a[2, 1] = value
     np.save(tmp_path / "rows.npy", a)
-    one_line_error(*fw(capsys, "predict", cfg, tmp_path / "rows.npy"), f"rows.npy:2, column 'sepal_width': {value!r} is not a finite number")
+    one_line_error(
+        *fw(capsys, "predict", cfg, tmp_path / "rows.npy"),
+        f"rows.npy:2, column 'sepal_width': {value!r} is not a finite number",
+    )
     cfg, _, _ = photos
     images = np.full((2, 3, 8, 8), 100.0, np.float32)
     images[1, 2, 5, 6] = value
@@ -116,7 +127,9 @@ def test_nan_or_inf_in_an_array_is_refused_naming_row_and_column(capsys, table, 
     if np.isinf(value):  # out of 0..255, refused as such
         one_line_error(*fw(capsys, "predict", cfg, tmp_path / "images.npy"), "takes pixels from 0 to 255")
         return
-    one_line_error(*fw(capsys, "predict", cfg, tmp_path / "images.npy"), "images.npy:1, value at (2, 5, 6)", "not a finite number")
+    one_line_error(
+        *fw(capsys, "predict", cfg, tmp_path / "images.npy"), "images.npy:1, value at (2, 5, 6)", "not a finite number"
+    )
 
 
 def test_weights_that_overflow_never_print_nan_probabilities(capsys, table, tmp_path):
@@ -157,7 +170,9 @@ def test_a_16_bit_png_is_scaled_to_8_bits_not_clipped(capsys, photos, tmp_path):
     Image.frombytes("I;16", grey.shape[::-1], (grey.astype("<u2") * 257).tobytes()).save(tmp_path / "sixteen.png")
     assert Image.open(tmp_path / "sixteen.png").mode == "I;16"
     for color in ("grayscale", "rgb"):
-        assert np.array_equal(image_array(tmp_path / "sixteen.png", (8, 8), color), image_array(tmp_path / "eight.png", (8, 8), color))
+        assert np.array_equal(
+            image_array(tmp_path / "sixteen.png", (8, 8), color), image_array(tmp_path / "eight.png", (8, 8), color)
+        )
     code, eight, err = fw(capsys, "predict", cfg, tmp_path / "eight.png", "--json")
     assert code == 0, err
     code, sixteen, err = fw(capsys, "predict", cfg, tmp_path / "sixteen.png", "--json")

@@ -113,5 +113,8 @@ def test_a_quoted_value_of_200_kb_is_one_line_naming_row_and_column(capsys, tmp_
 def test_a_quoted_value_past_16_mib_is_one_line(capsys, tmp_path):
     (tmp_path / "q.csv").write_text('x,label\n1,a\n"' + ("1" * 1000 + "\n") * 17_000 + '",b\n')
     cfg = config(tmp_path, "{name: csv, path: q.csv, label: label}")
-    one_line_error(*fw(capsys, "train", cfg), "q.csv row 2 (line", "a quoted value runs past 16 MiB; check that its quotes are paired")
-
+    one_line_error(
+        *fw(capsys, "train", cfg),
+        "q.csv row 2 (line",
+        "a quoted value runs past 16 MiB; check that its quotes are paired",
+    )

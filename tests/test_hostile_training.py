@@ -43,7 +43,14 @@ def refused(capsys, tmp_path, *fragments, dataset=ARRAYS, **arrays):
 def test_nan_or_inf_in_x_is_named_by_array_row_and_column(capsys, tmp_path, bad, said):
     x, y = features()
     x[7, 2] = bad
-    refused(capsys, tmp_path, f"{tmp_path / 'data.npz'}: x[7, 2] (row 7, column 2) is {said}; ", "correct or drop that row", x=x, y=y)
+    refused(
+        capsys,
+        tmp_path,
+        f"{tmp_path / 'data.npz'}: x[7, 2] (row 7, column 2) is {said}; ",
+        "correct or drop that row",
+        x=x,
+        y=y,
+    )
 
 
 def test_nan_in_a_presplit_test_array_of_images_is_named(capsys, tmp_path):
@@ -59,8 +66,15 @@ def test_float16_that_overflowed_to_inf_says_so(capsys, tmp_path):
     with np.errstate(over="ignore"):
         x16 = (x * 30000).astype(np.float16)  # 3 x 30000 is beyond float16's 65504: Inf
     row, column = map(int, np.argwhere(np.isinf(x16))[0])
-    refused(capsys, tmp_path, f"x[{row}, {column}] (row {row}, column {column}) is ", "float16 holds numbers up to 65504",
-            "save it as float32", x=x16, y=y)
+    refused(
+        capsys,
+        tmp_path,
+        f"x[{row}, {column}] (row {row}, column {column}) is ",
+        "float16 holds numbers up to 65504",
+        "save it as float32",
+        x=x16,
+        y=y,
+    )
 
 
 def test_values_too_large_to_standardise_are_named_before_training(capsys, tmp_path):
@@ -76,7 +90,9 @@ def test_nan_in_the_input_given_to_fit_is_not_called_divergence(tmp_path):
     trainer = Trainer(cfg)
     (xt, t), (xv, tv) = load_training_data(cfg, fw_api.get_registry(), trainer.dataset)
     xt[3, 4] = np.inf
-    with pytest.raises(FwError, match=r"the train split of dataset 'arrays' holds NaN or Inf at example 3 \(counting from 0\), value 4"):
+    with pytest.raises(
+        FwError, match=r"the train split of dataset 'arrays' holds NaN or Inf at example 3 \(counting from 0\), value 4"
+    ):
         trainer.fit(xt, t, xv, tv)
 
 
@@ -93,8 +109,14 @@ def test_a_uint64_label_is_not_wrapped_round_to_minus_one(capsys, tmp_path):
 def test_a_label_of_a_billion_is_refused_before_any_memory_is_asked_for(capsys, tmp_path):
     x, y = features()
     y[3] = 10**9
-    refused(capsys, tmp_path, "y holds the label 1000000000, which would make 1,000,000,001 classes for 60 examples",
-            "cannot be more classes than examples", x=x, y=y)
+    refused(
+        capsys,
+        tmp_path,
+        "y holds the label 1000000000, which would make 1,000,000,001 classes for 60 examples",
+        "cannot be more classes than examples",
+        x=x,
+        y=y,
+    )
 
 
 def test_labels_up_to_the_examples_are_still_classes(capsys, tmp_path):
@@ -111,22 +133,37 @@ def test_an_arrays_file_with_no_examples_is_one_line(capsys, tmp_path, dataset):
 
 @pytest.mark.parametrize("shape", [(60, 0), (60, 0, 3)])
 def test_examples_of_no_values_are_one_line(capsys, tmp_path, shape):
-    refused(capsys, tmp_path, f"x must be numbers of shape (N, features) or (N, H, W) or (N, C, H, W), got float64 {shape}",
-            x=np.zeros(shape), y=np.arange(60) % 3)
+    refused(
+        capsys,
+        tmp_path,
+        f"x must be numbers of shape (N, features) or (N, H, W) or (N, C, H, W), got float64 {shape}",
+        x=np.zeros(shape),
+        y=np.arange(60) % 3,
+    )
 
 
 def test_test_fraction_zero_is_refused_rather_than_reporting_nan(capsys, tmp_path):
     x, y = features()
-    refused(capsys, tmp_path, "the test split of dataset 'arrays' is empty", "set dataset.test_fraction (e.g. 0.2)",
-            dataset="{name: arrays, path: data.npz, test_fraction: 0}", x=x, y=y)
+    refused(
+        capsys,
+        tmp_path,
+        "the test split of dataset 'arrays' is empty",
+        "set dataset.test_fraction (e.g. 0.2)",
+        dataset="{name: arrays, path: data.npz, test_fraction: 0}",
+        x=x,
+        y=y,
+    )
 
 
 def test_fw_run_on_an_empty_test_split_is_one_line_not_an_accuracy_of_zero(capsys, tmp_path):
     x, y = features()
     code, _, err = train(capsys, tmp_path, x=x, y=y)
     assert code == 0, err
-    one_line_error(*fw(capsys, "run", tmp_path / "c.yaml", "dataset.test_fraction=0"),
-                   "the test split of dataset 'arrays' is empty", "set dataset.test_fraction")
+    one_line_error(
+        *fw(capsys, "run", tmp_path / "c.yaml", "dataset.test_fraction=0"),
+        "the test split of dataset 'arrays' is empty",
+        "set dataset.test_fraction",
+    )
 
 
 # --- 4.8 and 4.9: callbacks ----------------------------------------------------------------------
@@ -160,13 +197,17 @@ def with_callback(capsys, tmp_path, answer="None", at_end="pass"):
     return train(capsys, tmp_path, ARRAYS, f"plugins=[{tmp_path / 'odd.py'}]", "train.callbacks=[odd]", x=x, y=y)
 
 
-@pytest.mark.parametrize("answer, returned", [("np.array([1, 0])", "ndarray"), ("Unanswerable()", "Unanswerable"), ("'stop'", "str")])
+@pytest.mark.parametrize(
+    "answer, returned", [("np.array([1, 0])", "ndarray"), ("Unanswerable()", "Unanswerable"), ("'stop'", "str")]
+)
 def test_an_on_epoch_end_answer_that_is_no_yes_or_no_names_the_callback(capsys, tmp_path, answer, returned):
     code, out, err = with_callback(capsys, tmp_path, answer=answer)
     assert code == 1 and "Traceback" not in err
     [line] = [line for line in err.splitlines() if not line.startswith("fw: warning: ")]
     assert line.startswith("fw: error: train.callbacks[0] (odd, ")
-    assert line.endswith(f".Odd): on_epoch_end returned a {returned}; return True to stop training, or False or None to go on")
+    assert line.endswith(
+        f".Odd): on_epoch_end returned a {returned}; return True to stop training, or False or None to go on"
+    )
 
 
 def test_true_false_and_numpy_booleans_still_answer(capsys, tmp_path):
@@ -177,13 +218,21 @@ def test_true_false_and_numpy_booleans_still_answer(capsys, tmp_path):
     assert code == 0 and "Stopped after epoch 1 of 2 by train.callbacks[0] (odd" in out, err
 
 
-@pytest.mark.parametrize("method, at_end", [("on_train_end", "self.network.layers[0].params['W'][0, 0] = np.nan"), ("on_epoch_end", "pass")])
+@pytest.mark.parametrize(
+    "method, at_end", [("on_train_end", "self.network.layers[0].params['W'][0, 0] = np.nan"), ("on_epoch_end", "pass")]
+)
 def test_a_callback_that_makes_the_weights_nan_gets_nothing_written(capsys, tmp_path, method, at_end):
-    answer = "self.network.layers[2].params['b'].fill(np.inf) if epoch == 2 else None" if method == "on_epoch_end" else "None"
+    answer = (
+        "self.network.layers[2].params['b'].fill(np.inf) if epoch == 2 else None"
+        if method == "on_epoch_end"
+        else "None"
+    )
     code, out, err = with_callback(capsys, tmp_path, answer=answer, at_end=at_end)
     assert code == 1 and "Traceback" not in err
     layer = "model.layers[0] (dense)'s 'W'" if method == "on_train_end" else "model.layers[2] (dense)'s 'b'"
-    assert err.splitlines()[-1].endswith(f".Odd): its {method} left NaN or Inf in {layer}; fw train writes no such weights: fix the callback")
+    assert err.splitlines()[-1].endswith(
+        f".Odd): its {method} left NaN or Inf in {layer}; fw train writes no such weights: fix the callback"
+    )
     assert not (tmp_path / "runs" / "w.npz").exists()
 
 
@@ -192,7 +241,10 @@ def test_a_callback_that_makes_the_weights_nan_gets_nothing_written(capsys, tmp_
     [
         ("self.network.layers[0].params['W'] = 'W'", "a str"),
         ("self.network.layers[0].params['W'] = np.zeros((2, 2), np.float32)", "float32 (2, 2)"),
-        ("self.network.layers[0].params['W'] = self.network.layers[0].params['W'].astype(np.float64)", "float64 (5, 16)"),
+        (
+            "self.network.layers[0].params['W'] = self.network.layers[0].params['W'].astype(np.float64)",
+            "float64 (5, 16)",
+        ),
         ("del self.network.layers[0].params['W']", "nothing"),
     ],
 )
@@ -206,17 +258,22 @@ def test_a_callback_that_replaces_a_weight_gets_nothing_written(capsys, tmp_path
     assert not (tmp_path / "runs" / "w.npz").exists()
 
 
-@pytest.mark.parametrize("at_end, done", [
-    ("logs['weights_epoch'] = 99", "set logs['weights_epoch'] to 99"),
-    ("logs['weights_epoch'] = -1", "set logs['weights_epoch'] to -1"),
-    ("logs['weights_epoch'] = '1'", "set logs['weights_epoch'] to '1'"),
-    ("logs['weights_epoch'] = True", "set logs['weights_epoch'] to True"),
-    ("del logs['weights_epoch']", "removed logs['weights_epoch']"),
-])
+@pytest.mark.parametrize(
+    "at_end, done",
+    [
+        ("logs['weights_epoch'] = 99", "set logs['weights_epoch'] to 99"),
+        ("logs['weights_epoch'] = -1", "set logs['weights_epoch'] to -1"),
+        ("logs['weights_epoch'] = '1'", "set logs['weights_epoch'] to '1'"),
+        ("logs['weights_epoch'] = True", "set logs['weights_epoch'] to True"),
+        ("del logs['weights_epoch']", "removed logs['weights_epoch']"),
+    ],
+)
 def test_a_callback_that_names_no_trained_epoch_as_the_weights_is_one_line(capsys, tmp_path, at_end, done):
     code, out, err = with_callback(capsys, tmp_path, at_end=at_end)
     assert code == 1 and "Traceback" not in err
-    assert err.splitlines()[-1].endswith(f".Odd): its on_train_end {done}; it must be the number of an epoch trained, 1 to 2")
+    assert err.splitlines()[-1].endswith(
+        f".Odd): its on_train_end {done}; it must be the number of an epoch trained, 1 to 2"
+    )
 
 
 def test_a_callback_that_names_a_trained_epoch_is_believed(capsys, tmp_path):

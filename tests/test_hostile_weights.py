@@ -101,8 +101,14 @@ def assert_refusals(importer, cases, tmp_path):
 
 
 def run_args(mnist_dir, weights, importer):
-    return ["run", BOOK, f"dataset.root={mnist_dir}", f"weights.importer={importer}", f"weights.path={weights}",
-            "weights.sha256=null"]
+    return [
+        "run",
+        BOOK,
+        f"dataset.root={mnist_dir}",
+        f"weights.importer={importer}",
+        f"weights.path={weights}",
+        "weights.sha256=null",
+    ]
 
 
 # --- pickles: deep nesting ----------------------------------------------------
@@ -191,7 +197,10 @@ def test_declared_sizes_and_numbers_are_checked_before_anything_is_allocated(tmp
         "bytearray8.pkl": (b"\x80\x05}" + sbu("W1") + b"\x96" + struct.pack("<Q", big) + b"s.", "truncated"),
         "binbytes8.pkl": (P4 + b"}" + sbu("W1") + b"\x8e" + struct.pack("<Q", big) + b"s.", "truncated"),
         "frame.pkl": (P4 + b"\x95" + struct.pack("<Q", big) + b"}.", "truncated"),
-        "long4.pkl": (P4 + b"}" + sbu("W1") + b"\x8b" + struct.pack("<i", 2**31 - 1) + b"s.", "integer of 2147483647 bytes"),
+        "long4.pkl": (
+            P4 + b"}" + sbu("W1") + b"\x8b" + struct.pack("<i", 2**31 - 1) + b"s.",
+            "integer of 2147483647 bytes",
+        ),
         "long-text.pkl": (b"L" + b"9" * 100_000 + b"L\n.", "an integer of 100000 digits"),
         "int-text.pkl": (b"I" + b"9" * 24 + b"\n.", "an integer of 80 bits"),
         "huge-shape.pkl": (
@@ -224,7 +233,9 @@ def test_pickle_bombs_stay_near_a_good_runs_memory(tmp_path, book_weights):
     def state():  # a new one per array
         return 1, (2 * MiB,), np.dtype("u1"), False, Reduce(codecs.encode, text, "latin1")
 
-    copies = {f"W{i}": Reduce(np._core.multiarray._reconstruct, np.ndarray, (0,), b"b", state=state()) for i in range(1, 401)}
+    copies = {
+        f"W{i}": Reduce(np._core.multiarray._reconstruct, np.ndarray, (0,), b"b", state=state()) for i in range(1, 401)
+    }
     reused = tmp_path / "reused.pkl"
     reused.write_bytes(pickle.dumps(copies, 2))
     assert reused.stat().st_size < 3 * MiB
@@ -280,7 +291,9 @@ def write_zip(path, members, entries=None):
             crc = zlib.crc32(b"".join(chunks)) if method == 0 and data_size < MiB else 0
             name = name.encode()
             offset = f.tell()
-            f.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, method, 0, 33, crc, data_size, size, len(name), 0))
+            f.write(
+                struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, method, 0, 33, crc, data_size, size, len(name), 0)
+            )
             f.write(name)
             for chunk in chunks:
                 f.write(chunk)
@@ -292,8 +305,10 @@ def write_zip(path, members, entries=None):
             directory.append(entry + name)
         if entries:
             entry = directory[0][:46]
-            directory = [entry[:28] + struct.pack("<H", len(n)) + entry[30:] + n
-                         for n in (f"x{i}.npy".encode() for i in range(entries))]
+            directory = [
+                entry[:28] + struct.pack("<H", len(n)) + entry[30:] + n
+                for n in (f"x{i}.npy".encode() for i in range(entries))
+            ]
         start = f.tell()
         for entry in directory:
             f.write(entry)
@@ -315,7 +330,10 @@ def test_npz_bombs_are_refused_before_unpacking_and_stay_near_a_good_runs_memory
     head = npy_header((gib * MiB // 4,))
     bombs = {
         # the bomb: refused for its member name, but only after unpacking
-        "named.npz": ([("bomb.npy", deflated_zeros(head, gib), 8, len(head) + gib * MiB, 0)], "unexpected array name(s) bomb"),
+        "named.npz": (
+            [("bomb.npy", deflated_zeros(head, gib), 8, len(head) + gib * MiB, 0)],
+            "unexpected array name(s) bomb",
+        ),
         # well named and consistent: only the size it declares gives it away
         "sized.npz": ([("W1.npy", deflated_zeros(head, gib), 8, len(head) + gib * MiB, 0)], "refused as a zip bomb"),
         # 200,000 directory entries: zipfile alone took 117 MB and a second to list them
@@ -366,8 +384,12 @@ def test_npz_members_are_checked_from_their_headers(tmp_path):
 
 
 def test_a_legitimate_npz_still_loads_with_every_numeric_dtype(tmp_path):
-    arrays = {"W1": np.arange(6, dtype=">f8").reshape(2, 3), "b1": np.asfortranarray(np.ones((2, 3), np.complex64)),
-              "W2": np.array([True, False]), "b2": np.zeros((0, 3), np.int16)}
+    arrays = {
+        "W1": np.arange(6, dtype=">f8").reshape(2, 3),
+        "b1": np.asfortranarray(np.ones((2, 3), np.complex64)),
+        "W2": np.array([True, False]),
+        "b2": np.zeros((0, 3), np.int16),
+    }
     for save in (np.savez, np.savez_compressed):
         path = tmp_path / f"{save.__name__}.npz"
         save(path, **arrays)
@@ -383,7 +405,9 @@ def test_a_legitimate_npz_still_loads_with_every_numeric_dtype(tmp_path):
 def test_error_lines_quote_at_most_a_few_names(tmp_path, mnist_dir):
     many = tmp_path / "many.npz"
     np.savez(many, **{f"{p}{i}": np.zeros(1, np.float32) for i in range(1, 2501) for p in "Wb"})
-    refused(fw(*run_args(mnist_dir, many, "npz")), many, "holds 2500 dense layer(s) (W1, W10, W100,", "... (5000 in all)")
+    refused(
+        fw(*run_args(mnist_dir, many, "npz")), many, "holds 2500 dense layer(s) (W1, W10, W100,", "... (5000 in all)"
+    )
     strays = tmp_path / "strays.pkl"
     zero = np.zeros(1)
     strays.write_bytes(pickle.dumps({f"layer{i}.weight" * 5: zero for i in range(20_000)}, 4))
@@ -418,9 +442,13 @@ def test_the_book_pickle_and_numpy1_and_python2_pickles_still_load(book_weights,
 
     # Python 2: byte strings (U, T), ints for the dtype's align and copy flags, 'b' as a str
     data = np.arange(3, dtype="<f8").tobytes()
-    py2 = (b"\x80\x02}U\x02W1cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R(K\x01K\x03\x85"
-           b"cnumpy\ndtype\nU\x02f8K\x00K\x01\x87R(K\x03U\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89T"
-           + struct.pack("<i", len(data)) + data + b"tbs.")
+    py2 = (
+        b"\x80\x02}U\x02W1cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R(K\x01K\x03\x85"
+        b"cnumpy\ndtype\nU\x02f8K\x00K\x01\x87R(K\x03U\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89T"
+        + struct.pack("<i", len(data))
+        + data
+        + b"tbs."
+    )
     path.write_bytes(py2)
     assert np.array_equal(pickle.loads(py2, encoding="latin1")["W1"], [0, 1, 2])  # control: the pickle is sound
     assert np.array_equal(safe_pickle.load(path)["W1"], [0, 1, 2])

@@ -78,14 +78,30 @@ def test_read_idx_roundtrip(root):
         (lambda: GZ["tr-images.gz"][: len(GZ["tr-images.gz"]) // 2], "is truncated"),
         (lambda: b"plain bytes, no gzip header", "is corrupt or not a gzip file"),
         (lambda: GZ["tr-images.gz"][:-8] + b"\0" * 8, "is corrupt or not a gzip file"),  # bad CRC/size trailer
-        (lambda: gzip.compress(idx_bytes(ARRAYS["tr-images.gz"], magic_ndim=1)), r"magic number 0x00000801 but 0x00000803 \(images\)"),
+        (
+            lambda: gzip.compress(idx_bytes(ARRAYS["tr-images.gz"], magic_ndim=1)),
+            r"magic number 0x00000801 but 0x00000803 \(images\)",
+        ),
         (lambda: gzip.compress(b"\x12\x34\x56\x78" + bytes(100)), r"is not an IDX file \(magic number 12345678\)"),
         (lambda: gzip.compress(idx_bytes(ARRAYS["tr-images.gz"], type_code=0x0D)), "type code 0x0d"),
         (lambda: gzip.compress(PAYLOADS["tr-images.gz"][:-784]), r"header \(6, 28, 28\) needs 4704"),  # count mismatch
-        (lambda: gzip.compress(PAYLOADS["tr-images.gz"] + b"\0"), r"holds more than the 4704 data bytes its header \(6, 28, 28\)"),
+        (
+            lambda: gzip.compress(PAYLOADS["tr-images.gz"] + b"\0"),
+            r"holds more than the 4704 data bytes its header \(6, 28, 28\)",
+        ),
         (lambda: gzip.compress(b"\0\0\x08\x03\0\0"), "truncated inside its IDX header"),
     ],
-    ids=["truncated-gz", "not-gzip", "corrupt-trailer", "wrong-magic", "bad-magic", "type-code", "count", "extra", "header"],
+    ids=[
+        "truncated-gz",
+        "not-gzip",
+        "corrupt-trailer",
+        "wrong-magic",
+        "bad-magic",
+        "type-code",
+        "count",
+        "extra",
+        "header",
+    ],
 )
 def test_read_idx_rejects_bad_files(tmp_path, make, problem):
     path = tmp_path / "x-images.gz"

@@ -42,17 +42,26 @@ def test_train_run_and_predict_agree_on_the_test_images(capsys, tmp_path):
     records = [json.loads(line) for line in out.splitlines()]
     assert [r["label"] for r in records] == net.classify(x).tolist()
     assert [r["class"] for r in records] == [f.parent.name for f in files]
-    assert all(r["row"] is None and len(r["top"]) == 3 and set(r["top"][0]) == {"class", "probability"} for r in records)
+    assert all(
+        r["row"] is None and len(r["top"]) == 3 and set(r["top"][0]) == {"class", "probability"} for r in records
+    )
     assert set(records[0]) == {"input", "row", "label", "class", "probability", "top"}
     state = json.loads((tmp_path / "runs" / "w.dataset.json").read_text())["state"]  # what fw predict needs
-    assert (state["class_names"], state["size"], state["color"], state["shape"]) == (["blue", "green", "red"], [8, 8], "rgb", [3, 8, 8])
+    assert (state["class_names"], state["size"], state["color"], state["shape"]) == (
+        ["blue", "green", "red"],
+        [8, 8],
+        "rgb",
+        [3, 8, 8],
+    )
 
 
 def test_images_are_c_h_w_and_the_hold_out_is_stratified(tmp_path):
     make_image_folder(tmp_path / "photos", per_class=10)
     registry = fw_api.get_registry()
     for color, channels in (("rgb", 3), ("grayscale", 1)):
-        cfg = fw_api.load_config(config(tmp_path, FOLDER), [f"dataset.color={color}", "dataset.flatten=false", "weights=null"])
+        cfg = fw_api.load_config(
+            config(tmp_path, FOLDER), [f"dataset.color={color}", "dataset.flatten=false", "weights=null"]
+        )
         x, t = fw_api.api.load_split(cfg, "train")
         assert x.shape == (24, channels, 8, 8) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
         assert np.bincount(t).tolist() == [8, 8, 8]
@@ -95,10 +104,14 @@ def test_a_damaged_cache_is_rebuilt(tmp_path):
     "damage, fragments",
     [
         (lambda root: (root / "purple").mkdir(), ["purple: class 'purple' has no images (.png, .jpg"]),
-        (lambda root: (root / "red" / "000.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40),
-         ["red/000.png: not a readable image (not a format fw reads: PNG, JPEG, BMP, GIF)"]),
-        (lambda root: (root / "red" / "000.png").write_bytes((root / "red" / "000.png").read_bytes()[:120]),
-         ["red/000.png: not a readable image"]),
+        (
+            lambda root: (root / "red" / "000.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40),
+            ["red/000.png: not a readable image (not a format fw reads: PNG, JPEG, BMP, GIF)"],
+        ),
+        (
+            lambda root: (root / "red" / "000.png").write_bytes((root / "red" / "000.png").read_bytes()[:120]),
+            ["red/000.png: not a readable image"],
+        ),
     ],
 )
 def test_a_bad_folder_is_one_line_naming_it(capsys, tmp_path, damage, fragments):
@@ -114,8 +127,14 @@ def test_no_class_folders_and_other_files(capsys, tmp_path):
     make_image_folder(tmp_path / "photos")
     (tmp_path / "photos" / "red" / "notes.txt").write_text("ignored: not an image suffix")
     assert fw(capsys, "run", config(tmp_path, FOLDER), "weights=null")[0] == 0
-    one_line_error(*fw(capsys, "run", config(tmp_path, FOLDER), "weights=null", "dataset.size=[8]"), "dataset.size must be [height, width]")
-    one_line_error(*fw(capsys, "run", config(tmp_path, FOLDER), "weights=null", "dataset.color=cmyk"), "dataset.color must be rgb or grayscale")
+    one_line_error(
+        *fw(capsys, "run", config(tmp_path, FOLDER), "weights=null", "dataset.size=[8]"),
+        "dataset.size must be [height, width]",
+    )
+    one_line_error(
+        *fw(capsys, "run", config(tmp_path, FOLDER), "weights=null", "dataset.color=cmyk"),
+        "dataset.color must be rgb or grayscale",
+    )
 
 
 def test_predict_refuses_a_corrupt_image_and_other_image_settings(capsys, tmp_path):
@@ -127,5 +146,7 @@ def test_predict_refuses_a_corrupt_image_and_other_image_settings(capsys, tmp_pa
     one_line_error(*fw(capsys, "predict", cfg, bad), f"{bad}: not a readable image")
     one_line_error(*fw(capsys, "predict", cfg, tmp_path / "missing.png"), "image not found")
     good = next((tmp_path / "photos" / "red").glob("*.png"))
-    one_line_error(*fw(capsys, "predict", cfg, good, "dataset.size=[16,16]"), "trained on 8x8 rgb images", "dataset.size")
+    one_line_error(
+        *fw(capsys, "predict", cfg, good, "dataset.size=[16,16]"), "trained on 8x8 rgb images", "dataset.size"
+    )
     one_line_error(*fw(capsys, "predict", cfg, good, "--top", "4"), "--top 4 is more than the 3 classes", "use 1 to 3")

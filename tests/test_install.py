@@ -19,7 +19,12 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 ACCURACY = "Accuracy: 0.9352 (9352/10000 correct)"
-SHIPPED_DATA = {"README.md", "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz", "book/sample_weight.pkl"}
+SHIPPED_DATA = {
+    "README.md",
+    "mnist/t10k-images-idx3-ubyte.gz",
+    "mnist/t10k-labels-idx1-ubyte.gz",
+    "book/sample_weight.pkl",
+}
 NO_NETWORK = '''\
 """fw's offline test: this process has no network. Any connection or name lookup raises."""
 import socket
@@ -39,11 +44,24 @@ def installed(tmp_path_factory):
     """``(site, nonet)``: fw pip-installed (not editable) into ``site``; ``nonet`` holds the sitecustomize."""
     work = tmp_path_factory.mktemp("install")
     clone, site, nonet = work / "clone", work / "site", work / "nonet"
-    ignore = shutil.ignore_patterns(".git", ".venv", ".ci-venv", "build", "dist", "*.egg-info", "__pycache__",
-                                    ".pytest_cache", "runs")
+    ignore = shutil.ignore_patterns(
+        ".git", ".venv", ".ci-venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "runs"
+    )
     shutil.copytree(REPO, clone, ignore=ignore)
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
-           "--disable-pip-version-check", "--quiet", "--target", str(site), str(clone)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--target",
+        str(site),
+        str(clone),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=work)
     assert out.returncode == 0, f"pip install of the clone failed:\n{out.stdout}\n{out.stderr}"
     nonet.mkdir()
@@ -59,7 +77,9 @@ def user(installed, tmp_path):
     home, anywhere = tmp_path / "home", tmp_path / "anywhere"
     home.mkdir()
     (anywhere / "plugins").mkdir(parents=True)
-    (anywhere / "plugins" / "__init__.py").write_text("raise ImportError('the user\\'s own plugins package was imported')\n")
+    (anywhere / "plugins" / "__init__.py").write_text(
+        "raise ImportError('the user\\'s own plugins package was imported')\n"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("FW_DATA_DIR", "XDG_CACHE_HOME", "PYTHONPATH")}
     env.update(HOME=str(home), PYTHONPATH=os.pathsep.join(map(str, (nonet, site, anywhere))))
 
@@ -115,7 +135,10 @@ def test_offline_with_an_empty_home_the_book_config_prints_0_9352_from_the_clone
     assert by_name.stdout.startswith(ACCURACY + "\n") and by_name.stderr == ""
     # The decoded images were cached under the empty HOME; the book's weights were read in place.
     cache = user.home / ".cache" / "fw"
-    assert sorted(p.name for p in (cache / "npy").glob("mnist-*/*")) == ["t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy"]
+    assert sorted(p.name for p in (cache / "npy").glob("mnist-*/*")) == [
+        "t10k-images-idx3-ubyte.npy",
+        "t10k-labels-idx1-ubyte.npy",
+    ]
     assert not (cache / "mnist").exists()
     assert not (cache / "book").exists()
 
@@ -151,8 +174,12 @@ def test_the_editable_install_is_not_shadowed_either(tmp_path):
         "import framework as fw; net = fw.build_network(fw.load_config('mnist_infer')); "
         "print(len(net.state_dict()) // 2)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env
+    )
     assert (out.returncode, out.stdout) == (0, "3\n"), out.stderr
     fw_cli = Path(sys.executable).parent / "fw"
-    out = subprocess.run([fw_cli, "run", "mnist_infer"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    out = subprocess.run(
+        [fw_cli, "run", "mnist_infer"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env
+    )
     assert out.returncode == 0 and out.stdout.startswith(ACCURACY), out.stderr

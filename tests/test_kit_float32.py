@@ -83,7 +83,9 @@ def test_a_correct_float32_casting_layer_passes_for_any_seed(seed):
     check_layer(LayerNorm, (10,), seed=seed)
 
 
-@pytest.mark.parametrize("mistake, name", [("factor", "dL/dx"), ("missing term", "dL/dx"), ("gamma", r"grads\['gamma'\]")])
+@pytest.mark.parametrize(
+    "mistake, name", [("factor", "dL/dx"), ("missing term", "dL/dx"), ("gamma", r"grads\['gamma'\]")]
+)
 @pytest.mark.parametrize("cast", [True, False])
 def test_a_wrong_backward_is_still_caught(mistake, name, cast):
     message = rf"check_layer\('LayerNorm'\): backward's {name} disagrees with the numerical gradient"
@@ -139,8 +141,12 @@ class CastingTanh(Activation):
 
 def test_a_float32_casting_activation_passes_and_a_wrong_one_is_caught():
     check_activation(CastingTanh)
-    wrong = type("Wrong", (CastingTanh,), {"backward": lambda self, x, y, dout: (dout * (1 - np.tanh(x))).astype(dout.dtype)})
-    with pytest.raises(AssertionError, match=r"backward disagrees with the numerical gradient.*forward returns float32"):
+    wrong = type(
+        "Wrong", (CastingTanh,), {"backward": lambda self, x, y, dout: (dout * (1 - np.tanh(x))).astype(dout.dtype)}
+    )
+    with pytest.raises(
+        AssertionError, match=r"backward disagrees with the numerical gradient.*forward returns float32"
+    ):
         check_activation(wrong)
 
 
@@ -165,13 +171,18 @@ BUILTIN = [
 @pytest.mark.parametrize("seed", range(3))
 def test_builtin_layers_behind_a_float32_cast_pass_and_a_wrong_factor_is_caught(cls, shape, params, seed):
     check_layer(behind_a_cast(cls), shape, seed=seed, **params)
-    with pytest.raises(AssertionError, match=r"backward's dL/dx disagrees .* forward returns float32 for float64 input"):
+    with pytest.raises(
+        AssertionError, match=r"backward's dL/dx disagrees .* forward returns float32 for float64 input"
+    ):
         check_layer(behind_a_cast(cls, factor=1.1), shape, seed=seed, **params)
 
 
 @pytest.mark.parametrize("mistake", ["factor", "missing term"])
 def test_a_forward_that_rounds_to_float32_inside_is_checked_at_float32_precision(mistake):
-    with pytest.raises(AssertionError, match=r"disagrees with the numerical gradient.*moves by 1e-12, as when it rounds to float32 inside.*x's dtype"):
+    with pytest.raises(
+        AssertionError,
+        match=r"disagrees with the numerical gradient.*moves by 1e-12, as when it rounds to float32 inside.*x's dtype",
+    ):
         check_layer(LayerNorm, (10,), cast="inside", mistake=mistake)
 
 

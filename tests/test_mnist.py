@@ -72,7 +72,10 @@ def test_load_raw_from_a_read_only_copy(mnist_dir, local_mirrors, tmp_path):
     assert np.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     # The folder is read-only: the cache goes under $XDG_CACHE_HOME, nothing is written there.
     assert sorted(p.name for p in ro.iterdir()) == before
-    assert sorted(p.name for p in ds.cache_dir().iterdir()) == ["t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy"]
+    assert sorted(p.name for p in ds.cache_dir().iterdir()) == [
+        "t10k-images-idx3-ubyte.npy",
+        "t10k-labels-idx1-ubyte.npy",
+    ]
     assert "/fw/npy/mnist-" in str(ds.cache_dir())
     assert local_mirrors.hits == []
 
@@ -103,7 +106,10 @@ def test_only_the_test_files_are_touched(test_root, local_mirrors):
     images, labels = ds.load_raw("test")
     assert images.shape == (10000, 28, 28) and labels.shape == (10000,)
     assert sorted(p.name for p in test_root.iterdir()) == sorted(TEST_FILES)  # nothing written beside them
-    assert sorted(p.name for p in ds.cache_dir().iterdir()) == ["t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy"]
+    assert sorted(p.name for p in ds.cache_dir().iterdir()) == [
+        "t10k-images-idx3-ubyte.npy",
+        "t10k-labels-idx1-ubyte.npy",
+    ]
     assert local_mirrors.hits == []
 
 
@@ -159,7 +165,9 @@ def test_train_split_missing_from_a_read_only_copy(test_root, local_mirrors):
     """
     test_root.chmod(0o555)
     try:
-        with pytest.raises(FwError, match=rf"^{test_root}/train-images-idx3-ubyte.gz is missing, and folder {test_root} is read-only"):
+        with pytest.raises(
+            FwError, match=rf"^{test_root}/train-images-idx3-ubyte.gz is missing, and folder {test_root} is read-only"
+        ):
             MNIST(test_root).load_raw("train")
     finally:
         test_root.chmod(0o755)

@@ -41,8 +41,12 @@ def test_the_book_network_written_as_layers_is_the_shorthand(book):
 def test_input_sizes_come_from_the_dataset(mnist_dir, flatten, shape):
     cfg = fw.load_config(
         BOOK,
-        [f"dataset.root={mnist_dir}", f"dataset.flatten={str(flatten).lower()}", "weights=null",
-         "model.layers=[flatten, {name: dense, units: 20}, relu, {name: dense, units: 10}, softmax]"],
+        [
+            f"dataset.root={mnist_dir}",
+            f"dataset.flatten={str(flatten).lower()}",
+            "weights=null",
+            "model.layers=[flatten, {name: dense, units: 20}, relu, {name: dense, units: 10}, softmax]",
+        ],
     )
     with pytest.warns(fw.errors.FwWarning, match="chance-level"):
         net = fw.build_network(cfg)
@@ -55,14 +59,19 @@ def test_a_layer_takes_the_networks_initialiser_unless_it_names_its_own(mnist_di
     base = [f"dataset.root={mnist_dir}", "weights=null"]
     with pytest.warns(fw.errors.FwWarning):
         he = build(*base, "model.layers=[{name: dense, units: 100}, relu, {name: dense, units: 10}, softmax]")
-        normal = build(*base, "model.layers=[{name: dense, units: 100, init: {name: normal, "
-                              "std: 0.01}}, relu, {name: dense, units: 10}, softmax]")
+        normal = build(
+            *base,
+            "model.layers=[{name: dense, units: 100, init: {name: normal, "
+            "std: 0.01}}, relu, {name: dense, units: 10}, softmax]",
+        )
     assert abs(he.layers[0].W.std() - np.sqrt(2 / 784)) < 0.002
     assert abs(normal.layers[0].W.std() - 0.01) < 0.0005
 
 
 def test_an_override_edits_one_entry_and_may_add_a_parameter(mnist_dir):
-    cfg = fw.load_config(LAYERS, ["model.layers[0].units=64", "model.layers[3].rate=0.5", "model.layers[4].init=xavier"])
+    cfg = fw.load_config(
+        LAYERS, ["model.layers[0].units=64", "model.layers[3].rate=0.5", "model.layers[4].init=xavier"]
+    )
     assert cfg.model.layers[0].units == 64 and cfg.model.layers[3].rate == 0.5 and cfg.model.layers[4].init == "xavier"
 
 
@@ -74,15 +83,30 @@ def test_the_command_line_replaces_the_files_network_whichever_form(book):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["model.layers=[{name: dense, units: 10}, rellu]"], "model.layers[1]: unknown layer 'rellu'; did you mean 'relu'?"),
-        (["model.layers=[{name: dense, unit: 10}, softmax]"], "model.layers[0]: layer 'dense' does not accept 'unit'; it accepts: units, init"),
-        (["model.layers=[{name: dense, units: 10}, {name: dropout, rate: 1.5}, softmax]"],
-         "model.layers[1]: layer 'dropout': rate must be at least 0 and below 1, got 1.5"),
-        (["model.layers=[{name: dense, units: 12}, softmax]"],
-         "model.layers: the network's output has shape (12,), but dataset 'mnist' has 10 classes"),
-        (["model.layers=[{name: dense, units: 10, init: hee}, softmax]"], "model.layers[0].init: unknown initializer 'hee'"),
-        (["model.layers=[{name: dense, units: 10}, softmax]", "model.activation=relu"],
-         "model.layers and model.activation are both set"),
+        (
+            ["model.layers=[{name: dense, units: 10}, rellu]"],
+            "model.layers[1]: unknown layer 'rellu'; did you mean 'relu'?",
+        ),
+        (
+            ["model.layers=[{name: dense, unit: 10}, softmax]"],
+            "model.layers[0]: layer 'dense' does not accept 'unit'; it accepts: units, init",
+        ),
+        (
+            ["model.layers=[{name: dense, units: 10}, {name: dropout, rate: 1.5}, softmax]"],
+            "model.layers[1]: layer 'dropout': rate must be at least 0 and below 1, got 1.5",
+        ),
+        (
+            ["model.layers=[{name: dense, units: 12}, softmax]"],
+            "model.layers: the network's output has shape (12,), but dataset 'mnist' has 10 classes",
+        ),
+        (
+            ["model.layers=[{name: dense, units: 10, init: hee}, softmax]"],
+            "model.layers[0].init: unknown initializer 'hee'",
+        ),
+        (
+            ["model.layers=[{name: dense, units: 10}, softmax]", "model.activation=relu"],
+            "model.layers and model.activation are both set",
+        ),
     ],
 )
 def test_config_errors_name_the_layer_by_position(mnist_dir, overrides, message):
@@ -110,8 +134,12 @@ def odd_layers(monkeypatch):
 
 def test_a_build_that_fails_is_named_by_position(mnist_dir, odd_layers):
     with pytest.raises(FwError) as e:
-        build(f"dataset.root={mnist_dir}", "weights=null", odd_layers,
-              "model.layers=[{name: dense, units: 10}, needs_images, softmax]")
+        build(
+            f"dataset.root={mnist_dir}",
+            "weights=null",
+            odd_layers,
+            "model.layers=[{name: dense, units: 10}, needs_images, softmax]",
+        )
     assert str(e.value) == (
         "model.layers[1] (needs_images, odd_layers.NeedsImages): needs (channels, height, width) input, got (10,)"
     )
@@ -123,11 +151,18 @@ def test_fw_train_refuses_a_layer_without_backward_before_reading_data(tmp_path,
     (tmp_path / "no-data-here").mkdir()  # an empty folder: reading data would fail
     cfg = fw.load_config(
         LAYERS,
-        [f"dataset.root={tmp_path}/no-data-here", f"weights.path={tmp_path}/w.npz", odd_layers,
-         "model.layers=[{name: dense, units: 10}, halve, softmax]"],
+        [
+            f"dataset.root={tmp_path}/no-data-here",
+            f"weights.path={tmp_path}/w.npz",
+            odd_layers,
+            "model.layers=[{name: dense, units: 10}, halve, softmax]",
+        ],
     )
-    with pytest.raises(FwError, match=r"model.layers\[1\]: layer 'halve' \(Halve\) has no backward, "
-                                      r"so fw train cannot use it; add backward\(self, dout\)"):
+    with pytest.raises(
+        FwError,
+        match=r"model.layers\[1\]: layer 'halve' \(Halve\) has no backward, "
+        r"so fw train cannot use it; add backward\(self, dout\)",
+    ):
         Trainer(cfg)
 
 
@@ -136,12 +171,19 @@ def test_fw_train_names_a_layer_whose_backward_leaves_no_gradient(fashion_dir, t
 
     cfg = fw.load_config(
         LAYERS,
-        [f"dataset.root={fashion_dir}", f"weights.path={tmp_path}/w.npz", odd_layers,
-         "model.layers=[{name: dense, units: 10}, forgets_grads, softmax]"],
+        [
+            f"dataset.root={fashion_dir}",
+            f"weights.path={tmp_path}/w.npz",
+            odd_layers,
+            "model.layers=[{name: dense, units: 10}, forgets_grads, softmax]",
+        ],
     )
     trainer = Trainer(cfg)
     x, t = fw.load_dataset(cfg)
-    with pytest.raises(FwError, match=r"model.layers\[1\] \(forgets_grads, odd_layers.ForgetsGrads\): backward must fill grads\['gain'\]"):
+    with pytest.raises(
+        FwError,
+        match=r"model.layers\[1\] \(forgets_grads, odd_layers.ForgetsGrads\): backward must fill grads\['gain'\]",
+    ):
         trainer.fit(x[:200], t[:200], x[:50], t[:50])
 
 
@@ -152,21 +194,37 @@ def save_trained_layout(tmp_path, net):
 
 
 def test_weights_that_do_not_fit_name_the_first_layer_and_parameter_that_differ(mnist_dir, tmp_path):
-    base = [f"dataset.root={mnist_dir}", "model.layers=[{name: dense, units: 16}, relu, {name: dense, units: 10}, softmax]"]
+    base = [
+        f"dataset.root={mnist_dir}",
+        "model.layers=[{name: dense, units: 16}, relu, {name: dense, units: 10}, softmax]",
+    ]
     with pytest.warns(fw.errors.FwWarning):
         net = build(*base, "weights=null")
     path = save_trained_layout(tmp_path, net)
     assert build(*base, "weights.importer=npz", f"weights.path={path}", "weights.url=null", "weights.sha256=null")
     with pytest.raises(FwError) as e:
-        build(*base, "model.layers[0].units=32", "weights.importer=npz", f"weights.path={path}", "weights.url=null", "weights.sha256=null")
+        build(
+            *base,
+            "model.layers[0].units=32",
+            "weights.importer=npz",
+            f"weights.path={path}",
+            "weights.url=null",
+            "weights.sha256=null",
+        )
     assert f"{path}: model.layers[0] (dense), 'W': the network has shape (784, 32), the file (784, 16)" in str(e.value)
 
 
 def test_the_books_layout_fits_dense_layers_only(book):
-    with pytest.raises(FwError, match=r"holds the book's layout \(W1, b1, ...\), which fits dense layers only, "
-                                      r"but model.layers\[1\] \(batch_norm\) has gamma, beta"):
-        build(*book, "model.layers=[{name: dense, units: 50}, batch_norm, sigmoid, "
-                     "{name: dense, units: 100}, sigmoid, {name: dense, units: 10}, softmax]")
+    with pytest.raises(
+        FwError,
+        match=r"holds the book's layout \(W1, b1, ...\), which fits dense layers only, "
+        r"but model.layers\[1\] \(batch_norm\) has gamma, beta",
+    ):
+        build(
+            *book,
+            "model.layers=[{name: dense, units: 50}, batch_norm, sigmoid, "
+            "{name: dense, units: 100}, sigmoid, {name: dense, units: 10}, softmax]",
+        )
 
 
 def test_weights_written_by_fw_0_1_still_load(book, tmp_path):

@@ -64,7 +64,9 @@ def test_convert_then_run_gives_the_books_accuracy(capsys, tmp_path, book_weight
     converted = NpzImporter().load(out)
     assert sorted(converted) == sorted(original)
     assert all(np.array_equal(converted[k], original[k]) and converted[k].dtype == original[k].dtype for k in original)
-    code, stdout, err = fw(capsys, "run", BOOK, f"dataset.root={mnist_dir}", "weights.importer=npz", f"weights.path={out}")
+    code, stdout, err = fw(
+        capsys, "run", BOOK, f"dataset.root={mnist_dir}", "weights.importer=npz", f"weights.path={out}"
+    )
     assert code == 0, err
     assert stdout.startswith("Accuracy: 0.9352 (9352/10000 correct)")
 
@@ -122,4 +124,6 @@ def test_the_pickle_importer_recognises_an_npz_and_says_which_importer(tmp_path)
 
 
 def test_convert_weights_names_a_missing_input(capsys, tmp_path):
-    one_line_error(*fw(capsys, "convert-weights", tmp_path / "nope.pkl", tmp_path / "o.npz"), "input", "nope.pkl not found")
+    one_line_error(
+        *fw(capsys, "convert-weights", tmp_path / "nope.pkl", tmp_path / "o.npz"), "input", "nope.pkl not found"
+    )

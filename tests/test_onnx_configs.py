@@ -38,11 +38,16 @@ def trained_weights(name, tmp_path):
     cfg = fw.load_config(name)
     if name == "mnist_infer" or cfg.weights is None:
         return []
-    path = tmp_path / f"weights{cfg.weights.path[cfg.weights.path.rfind('.'):]}"
+    path = tmp_path / f"weights{cfg.weights.path[cfg.weights.path.rfind('.') :]}"
     # Adam on the whole split, whatever the config's own experiment (chapter 6's SGD on 300 images
     # learns little in one epoch, on purpose): the export is compared on weights that mean something.
-    overrides = [f"weights.path={path}", "train.epochs=1", "dataset.limit=null", "train.optimizer={name: adam, lr: 0.001}",
-                 "model.init=he"]
+    overrides = [
+        f"weights.path={path}",
+        "train.epochs=1",
+        "dataset.limit=null",
+        "train.optimizer={name: adam, lr: 0.001}",
+        "model.init=he",
+    ]
     trainer = Trainer(fw.load_config(name, overrides))
     x, t = fw.load_dataset(trainer.cfg)
     trainer.fit(x[:2000], t[:2000], x[:100], t[:100])
@@ -68,7 +73,9 @@ def test_every_bundled_config_exports_and_onnx_runtime_agrees(name, capsys, tmp_
     x, t = fw.load_dataset(cfg)
     got = ort_predict(str(out), x)
     labels = net.classify(x)  # what fw run counts
-    assert np.array_equal(got.argmax(axis=1), labels), f"{name}: {(got.argmax(axis=1) != labels).sum()} of {len(x)} differ"
+    assert np.array_equal(got.argmax(axis=1), labels), (
+        f"{name}: {(got.argmax(axis=1) != labels).sum()} of {len(x)} differ"
+    )
     np.testing.assert_allclose(got, probabilities(net, x), rtol=0, atol=1e-5)
     if name == "mnist_infer":
         assert (labels == t).sum() == 9352

@@ -66,8 +66,20 @@ def with_statistics(net, rng):
 
 NETS = {
     "images through every image layer": (
-        lambda: [Conv2D(4, 3, padding=1), BatchNorm(), ReLU(), MaxPool2D(2), Conv2D(3, (3, 2), stride=(2, 1)), AvgPool2D(2, stride=1),
-                 Dense(16), BatchNorm(momentum=0.5, eps=1e-3), Dropout(0.3), Sigmoid(), Dense(5), Softmax()],
+        lambda: [
+            Conv2D(4, 3, padding=1),
+            BatchNorm(),
+            ReLU(),
+            MaxPool2D(2),
+            Conv2D(3, (3, 2), stride=(2, 1)),
+            AvgPool2D(2, stride=1),
+            Dense(16),
+            BatchNorm(momentum=0.5, eps=1e-3),
+            Dropout(0.3),
+            Sigmoid(),
+            Dense(5),
+            Softmax(),
+        ],
         (2, 13, 11),
     ),
     "a flatten, then step and identity": (lambda: [Flatten(), Dense(7), Step(), Dense(3), Identity()], (3, 4)),
@@ -126,7 +138,12 @@ def test_dropout_exports_as_the_identity_and_the_books_rule_as_a_multiply():
 @pytest.mark.parametrize("opset", [13, 21])
 def test_other_opsets(opset):
     rng = np.random.default_rng(0)
-    net = with_statistics(Network([Conv2D(2, 3), BatchNorm(), ReLU(), MaxPool2D(2), Dense(3), Dropout(0.1), Softmax()]).build((1, 8, 8), rng), rng)
+    net = with_statistics(
+        Network([Conv2D(2, 3), BatchNorm(), ReLU(), MaxPool2D(2), Dense(3), Dropout(0.1), Softmax()]).build(
+            (1, 8, 8), rng
+        ),
+        rng,
+    )
     model = export(net, class_names=list("abc"), config_text="", fw_version="0", opset=opset)
     assert model.opset_import[0].version == opset
     agree(net, rng.normal(size=(9, 1, 8, 8)).astype(np.float32), model)
@@ -136,7 +153,9 @@ def test_the_book_network_in_onnx_runtime_gives_0_9352(capsys, tmp_path, mnist_d
     out = tmp_path / "book.onnx"
     code, stdout, err = fw(capsys, "export", BOOK, out, f"dataset.root={mnist_dir}", f"weights.path={book_weights}")
     assert code == 0, err
-    assert stdout.startswith(f"wrote {out}: opset 17, input 'input' (batch, 784) float32 -> output 'probabilities' (batch, 10)")
+    assert stdout.startswith(
+        f"wrote {out}: opset 17, input 'input' (batch, 784) float32 -> output 'probabilities' (batch, 10)"
+    )
     import framework as fwapi
 
     cfg = fwapi.load_config(BOOK, [f"dataset.root={mnist_dir}", f"weights.path={book_weights}"])
@@ -168,12 +187,19 @@ def test_output_suffix_and_opset_are_checked(capsys, tmp_path):
 def test_a_plugin_layer_without_to_onnx_is_named_with_its_position_and_the_method(capsys, tmp_path):
     config = tmp_path / "halve.yaml"
     config.write_text(
-        "model:\n  layers: [{name: dense, units: 10}, halve, softmax]\n"
-        f"weights: null\nplugins: ['{ODD_LAYERS}']\n"
+        f"model:\n  layers: [{{name: dense, units: 10}}, halve, softmax]\nweights: null\nplugins: ['{ODD_LAYERS}']\n"
     )
     code, out, err = fw(capsys, "export", config, tmp_path / "m.onnx")
     err = err.splitlines()[-1] + "\n"  # after the warning that weights: null is chance-level
-    one_line_error(code, out, err, "model.layers[1] (halve, fw_local_plugin_odd_layers_", ".Halve)", "has no ONNX export", "to_onnx(self, graph, x)")
+    one_line_error(
+        code,
+        out,
+        err,
+        "model.layers[1] (halve, fw_local_plugin_odd_layers_",
+        ".Halve)",
+        "has no ONNX export",
+        "to_onnx(self, graph, x)",
+    )
     assert not (tmp_path / "m.onnx").exists()
 
 
@@ -202,8 +228,20 @@ class WrongShape(Dense):
     "cls, fragments",
     [
         (BadNode, ["layer 1 (bad_node, test_onnx_export.BadNode): its ONNX nodes fail onnx.checker", "Gemm"]),
-        (ReturnsNothing, ["layer 1 (returns_nothing, test_onnx_export.ReturnsNothing): to_onnx returned None", "name of its output tensor"]),
-        (WrongShape, ["layer 1 (wrong_shape, test_onnx_export.WrongShape): to_onnx gives an output of shape (batch, 6)", "build promised (3,)"]),
+        (
+            ReturnsNothing,
+            [
+                "layer 1 (returns_nothing, test_onnx_export.ReturnsNothing): to_onnx returned None",
+                "name of its output tensor",
+            ],
+        ),
+        (
+            WrongShape,
+            [
+                "layer 1 (wrong_shape, test_onnx_export.WrongShape): to_onnx gives an output of shape (batch, 6)",
+                "build promised (3,)",
+            ],
+        ),
     ],
 )
 def test_a_plugin_whose_nodes_are_wrong_is_named(cls, fragments):
@@ -219,7 +257,12 @@ def test_a_plugin_whose_nodes_are_wrong_is_named(cls, fragments):
 
 def test_without_onnx_it_says_how_to_install_it(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
-    one_line_error(*fw(capsys, "export", BOOK, tmp_path / "m.onnx"), "fw export needs the onnx package", "pip install onnx", "pip install -e '.[onnx]'")
+    one_line_error(
+        *fw(capsys, "export", BOOK, tmp_path / "m.onnx"),
+        "fw export needs the onnx package",
+        "pip install onnx",
+        "pip install -e '.[onnx]'",
+    )
 
 
 @pytest.mark.slow
@@ -230,7 +273,9 @@ def test_the_example_packages_layers_export(extra_activations, extra_layers, mon
     from fw_extra_layers import Scale
 
     rng = np.random.default_rng(3)
-    net = Network([Dense(16), GELU(), Scale(0.5), Dense(16), LeakyReLU(0.1), Dense(8), Tanh(), Dense(4), Softmax()]).build((10,), rng)
+    net = Network(
+        [Dense(16), GELU(), Scale(0.5), Dense(16), LeakyReLU(0.1), Dense(8), Tanh(), Dense(4), Softmax()]
+    ).build((10,), rng)
     net.layers[2].params["gain"][:] = rng.normal(size=16)
     x = rng.normal(scale=3, size=(200, 10)).astype(np.float32)
     x[0, :] = 300  # GELU's clip
@@ -248,14 +293,23 @@ def test_the_plugin_kit_checks_to_onnx_in_onnx_runtime():
     from framework.testing import check_layer
 
     check_layer(Dense, (6,), units=3)
-    with pytest.raises(AssertionError, match=r"check_layer\('ExportsTheWrongFunction'\): to_onnx: "
-                                             r"ONNX Runtime's output differs from forward's by up to"):
+    with pytest.raises(
+        AssertionError,
+        match=r"check_layer\('ExportsTheWrongFunction'\): to_onnx: "
+        r"ONNX Runtime's output differs from forward's by up to",
+    ):
         check_layer(ExportsTheWrongFunction, (6,), units=3)
-    with pytest.raises(AssertionError, match=r"to_onnx: layer 0 \(returns_nothing, test_onnx_export.ReturnsNothing\): to_onnx returned None"):
+    with pytest.raises(
+        AssertionError,
+        match=r"to_onnx: layer 0 \(returns_nothing, test_onnx_export.ReturnsNothing\): to_onnx returned None",
+    ):
         check_layer(ReturnsNothing, (6,), units=3)
 
 
-@pytest.mark.parametrize("command, words", [("export", ["--opset N", "examples:", "onnx.checker"]), ("import-onnx", ["OUT.npz", "examples:", "sequential"])])
+@pytest.mark.parametrize(
+    "command, words",
+    [("export", ["--opset N", "examples:", "onnx.checker"]), ("import-onnx", ["OUT.npz", "examples:", "sequential"])],
+)
 def test_help_has_examples(capsys, command, words):
     with pytest.raises(SystemExit):
         fw(capsys, command, "--help")

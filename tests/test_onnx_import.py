@@ -40,12 +40,20 @@ def const(name, value, dtype=np.int64):
 
 def model(nodes, weights, input_shape, *, opset=17, batch="batch", output="logits", producer=("pytorch", "2.13.0")):
     rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(w if isinstance(w, np.ndarray) else rng.normal(scale=0.2, size=w).astype(np.float32), n) for n, w in weights.items()]
+    inits = [
+        numpy_helper.from_array(w if isinstance(w, np.ndarray) else rng.normal(scale=0.2, size=w).astype(np.float32), n)
+        for n, w in weights.items()
+    ]
     g = helper.make_graph(
-        nodes, "main_graph", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, *input_shape])],
-        [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)], inits,
+        nodes,
+        "main_graph",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, *input_shape])],
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)],
+        inits,
     )
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name=producer[0], producer_version=producer[1])
+    m = helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", opset)], producer_name=producer[0], producer_version=producer[1]
+    )
     m.ir_version = 8
     return m
 
@@ -53,9 +61,28 @@ def model(nodes, weights, input_shape, *, opset=17, batch="batch", output="logit
 def torch_convnet(W1, b1, W2, b2, W3, b3):
     """The book's SimpleConvNet as torch.onnx.export(dynamo=False) writes it, x.view(x.size(0), -1) and all."""
     nodes = [
-        node("Conv", ["input", "conv1.weight", "conv1.bias"], ["c"], "/conv1/Conv", kernel_shape=[5, 5], pads=[0, 0, 0, 0], strides=[1, 1], dilations=[1, 1], group=1),
+        node(
+            "Conv",
+            ["input", "conv1.weight", "conv1.bias"],
+            ["c"],
+            "/conv1/Conv",
+            kernel_shape=[5, 5],
+            pads=[0, 0, 0, 0],
+            strides=[1, 1],
+            dilations=[1, 1],
+            group=1,
+        ),
         node("Relu", ["c"], ["r"], "/Relu"),
-        node("MaxPool", ["r"], ["p"], "/pool/MaxPool", kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], ceil_mode=0),
+        node(
+            "MaxPool",
+            ["r"],
+            ["p"],
+            "/pool/MaxPool",
+            kernel_shape=[2, 2],
+            strides=[2, 2],
+            pads=[0, 0, 0, 0],
+            ceil_mode=0,
+        ),
         node("Shape", ["p"], ["s"], "/Shape"),
         const("zero", 0),
         node("Gather", ["s", "zero"], ["n"], "/Gather", axis=0),
@@ -68,7 +95,14 @@ def torch_convnet(W1, b1, W2, b2, W3, b3):
         node("Relu", ["h"], ["h1"], "/Relu_1"),
         node("Gemm", ["h1", "fc2.weight", "fc2.bias"], ["logits"], "/fc2/Gemm", alpha=1.0, beta=1.0, transB=1),
     ]
-    weights = {"conv1.weight": W1, "conv1.bias": b1, "fc1.weight": W2.T.copy(), "fc1.bias": b2, "fc2.weight": W3.T.copy(), "fc2.bias": b3}
+    weights = {
+        "conv1.weight": W1,
+        "conv1.bias": b1,
+        "fc1.weight": W2.T.copy(),
+        "fc1.bias": b2,
+        "fc2.weight": W3.T.copy(),
+        "fc2.bias": b3,
+    }
     return model(nodes, weights, (1, 28, 28))
 
 
@@ -80,7 +114,13 @@ def keras_mlp():
         node("MatMul", ["f", "dense/kernel"], ["m"], "sequential/dense/MatMul"),
         node("Add", ["m", "dense/bias"], ["a"], "sequential/dense/BiasAdd"),
         node("Relu", ["a"], ["r"], "sequential/dense/Relu"),
-        node("BatchNormalization", ["r", "bn/gamma", "bn/beta", "bn/mean", "bn/var"], ["bn"], "sequential/bn", epsilon=1e-3),
+        node(
+            "BatchNormalization",
+            ["r", "bn/gamma", "bn/beta", "bn/mean", "bn/var"],
+            ["bn"],
+            "sequential/bn",
+            epsilon=1e-3,
+        ),
         node("Dropout", ["bn", "ratio"], ["d"], "sequential/dropout"),
         node("MatMul", ["d", "dense_1/kernel"], ["m1"], "sequential/dense_1/MatMul"),
         node("Add", ["dense_1/bias", "m1"], ["logits_"], "sequential/dense_1/BiasAdd"),
@@ -88,10 +128,16 @@ def keras_mlp():
     ]
     rng = np.random.default_rng(1)
     weights = {
-        "flatten_shape": np.array([-1, 784], np.int64), "dense/kernel": (64, 784)[::-1], "dense/bias": (64,),
-        "bn/gamma": rng.uniform(0.5, 2, 64).astype(np.float32), "bn/beta": (64,), "bn/mean": (64,),
-        "bn/var": rng.uniform(0.5, 2, 64).astype(np.float32), "ratio": np.array(0.3, np.float32),
-        "dense_1/kernel": (64, 10), "dense_1/bias": (10,),
+        "flatten_shape": np.array([-1, 784], np.int64),
+        "dense/kernel": (64, 784)[::-1],
+        "dense/bias": (64,),
+        "bn/gamma": rng.uniform(0.5, 2, 64).astype(np.float32),
+        "bn/beta": (64,),
+        "bn/mean": (64,),
+        "bn/var": rng.uniform(0.5, 2, 64).astype(np.float32),
+        "ratio": np.array(0.3, np.float32),
+        "dense_1/kernel": (64, 10),
+        "dense_1/bias": (10,),
     }
     return model(nodes, weights, (28, 28), batch="unk__6", output="probs", producer=("tf2onnx", "1.16.1"))
 
@@ -106,10 +152,19 @@ def every_op():
         node("Conv", ["input", "cw", "cb"], ["c"], pads=[1, 2, 1, 2], strides=[2, 1], kernel_shape=[3, 3]),
         node("BatchNormalization", ["c", "g", "be", "mu", "var"], ["bn"]),
         node("Sigmoid", ["bn"], ["s"]),
-        node("AveragePool", ["s", ], ["ap"], kernel_shape=[2, 2], strides=[1, 1]),
+        node(
+            "AveragePool",
+            [
+                "s",
+            ],
+            ["ap"],
+            kernel_shape=[2, 2],
+            strides=[1, 1],
+        ),
         node("MaxPool", ["ap"], ["mp"], kernel_shape=[3, 3], strides=[2, 2]),
         node("Shape", ["mp"], ["shape"]),
-        const("starts", [0]), const("ends", [1]),
+        const("starts", [0]),
+        const("ends", [1]),
         node("Slice", ["shape", "starts", "ends"], ["batch"]),
         node("Cast", ["batch"], ["batch64"], to=TensorProto.INT64),
         const("rest", [-1]),
@@ -122,8 +177,15 @@ def every_op():
         node("MatMul", ["i", "mw"], ["logits"]),
     ]
     weights = {
-        "cw": (5, 2, 3, 3), "cb": (5,), "g": rng.uniform(0.5, 2, 5).astype(np.float32), "be": (5,), "mu": (5,),
-        "var": rng.uniform(0.5, 2, 5).astype(np.float32), "gw": (5 * 2 * 6, 12), "gb": (12,), "mw_t": (4, 12),
+        "cw": (5, 2, 3, 3),
+        "cb": (5,),
+        "g": rng.uniform(0.5, 2, 5).astype(np.float32),
+        "be": (5,),
+        "mu": (5,),
+        "var": rng.uniform(0.5, 2, 5).astype(np.float32),
+        "gw": (5 * 2 * 6, 12),
+        "gb": (12,),
+        "mw_t": (4, 12),
     }
     return model(nodes, weights, (2, 11, 12), opset=13)
 
@@ -160,10 +222,22 @@ def agree(m, net, x):
 
 @pytest.mark.slow
 def test_the_books_convnet_as_pytorch_writes_it(tmp_path, mnist_dir):
-    arrays = fw.get_registry().get("weight_importers", "pickle", "test")().load(need("book/params.pkl") / "book" / "params.pkl")
+    arrays = (
+        fw.get_registry()
+        .get("weight_importers", "pickle", "test")()
+        .load(need("book/params.pkl") / "book" / "params.pkl")
+    )
     m = torch_convnet(*(arrays[k].astype(np.float32) for k in ("W1", "b1", "W2", "b2", "W3", "b3")))
     net, cfg, out = imported_network(m, tmp_path, f"dataset.root={mnist_dir}")
-    assert [type(layer).name for layer in net.layers] == ["conv2d", "relu", "max_pool2d", "flatten", "dense", "relu", "dense"]
+    assert [type(layer).name for layer in net.layers] == [
+        "conv2d",
+        "relu",
+        "max_pool2d",
+        "flatten",
+        "dense",
+        "relu",
+        "dense",
+    ]
     assert "model.layers[3] flatten  <- node 10 '/Reshape' (Reshape)" in out and "ends without softmax" in out
     x, t = fw.load_dataset(cfg)
     agree(m, net, x[:2000])
@@ -173,7 +247,15 @@ def test_the_books_convnet_as_pytorch_writes_it(tmp_path, mnist_dir):
 def test_a_keras_style_mlp(tmp_path, fashion_dir):
     m = keras_mlp()
     net, cfg, _ = imported_network(m, tmp_path, "dataset.name=fashion_mnist", f"dataset.root={fashion_dir}")
-    assert [type(layer).name for layer in net.layers] == ["flatten", "dense", "relu", "batch_norm", "dropout", "dense", "softmax"]
+    assert [type(layer).name for layer in net.layers] == [
+        "flatten",
+        "dense",
+        "relu",
+        "batch_norm",
+        "dropout",
+        "dense",
+        "softmax",
+    ]
     assert (cfg.dataset.flatten, net.layers[3].eps, net.layers[4].rate) == (False, 1e-3, 0.3)
     x, _ = fw.load_dataset(cfg)
     agree(m, net, x.reshape(-1, 28, 28)[:2000])
@@ -183,13 +265,20 @@ def test_every_other_op(tmp_path):
     m = every_op()
     imported = read_model(m, tmp_path)
     assert imported.layers == [
-        {"name": "conv2d", "filters": 5, "kernel_size": 3, "stride": [2, 1], "padding": [1, 2]}, "batch_norm", "sigmoid",
-        {"name": "avg_pool2d", "pool_size": 2, "stride": 1}, {"name": "max_pool2d", "pool_size": 3, "stride": 2}, "flatten",
-        {"name": "dense", "units": 12}, {"name": "dense", "units": 4},
+        {"name": "conv2d", "filters": 5, "kernel_size": 3, "stride": [2, 1], "padding": [1, 2]},
+        "batch_norm",
+        "sigmoid",
+        {"name": "avg_pool2d", "pool_size": 2, "stride": 1},
+        {"name": "max_pool2d", "pool_size": 3, "stride": 2},
+        "flatten",
+        {"name": "dense", "units": 12},
+        {"name": "dense", "units": 4},
     ]
     registry, layers = fw.get_registry(), []
     for entry in imported.layers:
-        name, params = (entry, {}) if isinstance(entry, str) else (entry["name"], {k: v for k, v in entry.items() if k != "name"})
+        name, params = (
+            (entry, {}) if isinstance(entry, str) else (entry["name"], {k: v for k, v in entry.items() if k != "name"})
+        )
         layers.append(registry.get("layers", name, "test")(**params))
     net = fw.Network(layers).build(imported.input_shape)
     from framework.data.weights import load_weights
@@ -223,7 +312,9 @@ def round_trip(capsys, tmp_path, config, overrides, rows=None):
     onnx_path, out = tmp_path / "m.onnx", tmp_path / "back.yaml"
     code, _, err = run_fw(capsys, "export", config, onnx_path, *overrides)
     assert code == 0, err
-    code, stdout, err = run_fw(capsys, "import-onnx", onnx_path, out, *[o for o in overrides if o.startswith("dataset.root")])
+    code, stdout, err = run_fw(
+        capsys, "import-onnx", onnx_path, out, *[o for o in overrides if o.startswith("dataset.root")]
+    )
     assert code == 0, err
     assert f"wrote {out} and {out.with_suffix('.npz')}; run it: fw run {out}" in stdout
     code, ran, err = run_fw(capsys, "run", out, "--json")
@@ -260,11 +351,17 @@ def test_round_trip_of_a_convnet(capsys, tmp_path, mnist_dir):
 def test_what_it_writes(capsys, tmp_path):
     path = tmp_path / "k.onnx"
     onnx.save(keras_mlp(), str(path))
-    code, out, err = run_fw(capsys, "import-onnx", path, tmp_path / "k.yaml", "dataset.name=fashion_mnist", "batch_size=50")
+    code, out, err = run_fw(
+        capsys, "import-onnx", path, tmp_path / "k.yaml", "dataset.name=fashion_mnist", "batch_size=50"
+    )
     assert code == 0, err
     text = (tmp_path / "k.yaml").read_text()
     assert text.startswith(f"# Imported by fw import-onnx from {path} (tf2onnx 1.16.1, opset 17).")
-    assert "weights:\n  importer: npz\n  path: k.npz\n" in text and "batch_size: 50" in text and "name: fashion_mnist" in text
+    assert (
+        "weights:\n  importer: npz\n  path: k.npz\n" in text
+        and "batch_size: 50" in text
+        and "name: fashion_mnist" in text
+    )
     assert "train:" not in text  # the defaults are left out
     with np.load(tmp_path / "k.npz") as w:
         assert sorted(w.files) == ["1.W", "1.b", "3.beta", "3.gamma", "3.running_mean", "3.running_var", "5.W", "5.b"]
@@ -293,12 +390,25 @@ def mlp_with(extra_nodes, extra_weights=None, last="h"):
 
 def test_an_unknown_op_names_the_op_the_node_and_its_position(capsys, tmp_path):
     m = mlp_with([node("Elu", ["h"], ["e"], "/act/Elu")], last="e")
-    refused(capsys, tmp_path, m, "node 1 '/act/Elu' (Elu): fw has no layer for this op", "fw's layers and the installed plugins' read Add, AveragePool, BatchNormalization, Cast, Conv")
+    refused(
+        capsys,
+        tmp_path,
+        m,
+        "node 1 '/act/Elu' (Elu): fw has no layer for this op",
+        "fw's layers and the installed plugins' read Add, AveragePool, BatchNormalization, Cast, Conv",
+    )
 
 
 def test_a_branching_graph_says_fw_networks_are_sequential(capsys, tmp_path):
     m = mlp_with([node("Relu", ["h"], ["r"], "/relu"), node("Add", ["h", "r"], ["s"], "/residual/Add")], last="s")
-    refused(capsys, tmp_path, m, "the graph branches", "'/relu' (Relu) and node 2 '/residual/Add' (Add)", "fw networks are sequential")
+    refused(
+        capsys,
+        tmp_path,
+        m,
+        "the graph branches",
+        "'/relu' (Relu) and node 2 '/residual/Add' (Add)",
+        "fw networks are sequential",
+    )
 
 
 def test_a_cycle_ends_with_a_line(capsys, tmp_path):
@@ -325,18 +435,38 @@ def test_two_inputs_are_not_a_sequential_network(capsys, tmp_path):
 )
 def test_attributes_fw_cannot_honour_are_refused_by_name(capsys, tmp_path, op, attrs, fragment):
     inputs = ["input", "w"] if op == "Conv" else ["input"]
-    m = model([node(op, inputs, ["y"], f"/x/{op}", **attrs)], {"w": (4, 2, 3, 3)} if op == "Conv" else {}, (2, 8, 8), output="y")
+    m = model(
+        [node(op, inputs, ["y"], f"/x/{op}", **attrs)],
+        {"w": (4, 2, 3, 3)} if op == "Conv" else {},
+        (2, 8, 8),
+        output="y",
+    )
     refused(capsys, tmp_path, m, f"node 0 '/x/{op}' ({op})", fragment)
 
 
 def test_a_reshape_that_is_not_a_flatten_is_refused(capsys, tmp_path):
-    m = model([node("Reshape", ["input", "shape"], ["y"], "/view")], {"shape": np.array([-1, 2, 32], np.int64)}, (4, 4, 4), output="y")
+    m = model(
+        [node("Reshape", ["input", "shape"], ["y"], "/view")],
+        {"shape": np.array([-1, 2, 32], np.int64)},
+        (4, 4, 4),
+        output="y",
+    )
     refused(capsys, tmp_path, m, "node 0 '/view' (Reshape): reshapes (batch, 4, 4, 4) to (-1, 2, 32)", "a flatten")
 
 
 def test_a_shape_computation_fw_cannot_follow_is_named(capsys, tmp_path):
-    nodes = [node("Shape", ["input"], ["s"]), node("ReduceProd", ["s"], ["n"], "/prod"), node("Reshape", ["input", "n"], ["y"], "/view")]
-    refused(capsys, tmp_path, model(nodes, {}, (4, 4), output="y"), "node 1 '/prod' (ReduceProd) computes an input", "fw works out only")
+    nodes = [
+        node("Shape", ["input"], ["s"]),
+        node("ReduceProd", ["s"], ["n"], "/prod"),
+        node("Reshape", ["input", "n"], ["y"], "/view"),
+    ]
+    refused(
+        capsys,
+        tmp_path,
+        model(nodes, {}, (4, 4), output="y"),
+        "node 1 '/prod' (ReduceProd) computes an input",
+        "fw works out only",
+    )
 
 
 def test_a_very_long_shape_computation_stops_with_a_line(capsys, tmp_path):
@@ -346,32 +476,65 @@ def test_a_very_long_shape_computation_stops_with_a_line(capsys, tmp_path):
 
 
 def test_training_mode_dropout_is_refused(capsys, tmp_path):
-    m = mlp_with([node("Dropout", ["h", "r", "on"], ["d"], "/drop")], {"r": np.array(0.5, np.float32), "on": np.array(True)}, last="d")
+    m = mlp_with(
+        [node("Dropout", ["h", "r", "on"], ["d"], "/drop")],
+        {"r": np.array(0.5, np.float32), "on": np.array(True)},
+        last="d",
+    )
     refused(capsys, tmp_path, m, "node 1 '/drop' (Dropout): has training_mode on")
 
 
 def test_a_layer_fw_lacks_names_the_node_and_the_plugin(capsys, tmp_path):
-    refused(capsys, tmp_path, mlp_with([node("Tanh", ["h"], ["t"], "/act/Tanh")], last="t"), "node 1 '/act/Tanh' (Tanh): needs a 'tanh' layer", "fw-extra-activations")
+    refused(
+        capsys,
+        tmp_path,
+        mlp_with([node("Tanh", ["h"], ["t"], "/act/Tanh")], last="t"),
+        "node 1 '/act/Tanh' (Tanh): needs a 'tanh' layer",
+        "fw-extra-activations",
+    )
 
 
 def test_an_input_of_another_dataset_is_named(capsys, tmp_path):
-    m = model([node("Flatten", ["input"], ["f"]), node("Gemm", ["f", "w", "b"], ["y"], transB=1)], {"w": (10, 3 * 32 * 32), "b": (10,)}, (3, 32, 32), output="y")
-    refused(capsys, tmp_path, m, "the model takes examples of shape (3, 32, 32), but dataset 'mnist' gives (1, 28, 28)",
-            "name the dataset it classifies: dataset.name=image_folder "
-            "dataset.path=FOLDER 'dataset.size=[32, 32]' dataset.color=rgb")
+    m = model(
+        [node("Flatten", ["input"], ["f"]), node("Gemm", ["f", "w", "b"], ["y"], transB=1)],
+        {"w": (10, 3 * 32 * 32), "b": (10,)},
+        (3, 32, 32),
+        output="y",
+    )
+    refused(
+        capsys,
+        tmp_path,
+        m,
+        "the model takes examples of shape (3, 32, 32), but dataset 'mnist' gives (1, 28, 28)",
+        "name the dataset it classifies: dataset.name=image_folder "
+        "dataset.path=FOLDER 'dataset.size=[32, 32]' dataset.color=rgb",
+    )
 
 
 @pytest.mark.parametrize(
     "inputs, classes, advice",
     [
-        (784, 3, "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN "
-                 "(a table of 784 feature columns and 3 classes)"),
-        (6, 10, "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN "
-                "(a table of 6 feature columns and 10 classes)"),
+        (
+            784,
+            3,
+            "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN "
+            "(a table of 784 feature columns and 3 classes)",
+        ),
+        (
+            6,
+            10,
+            "dataset.name=csv dataset.path=TABLE.csv dataset.label=COLUMN "
+            "(a table of 6 feature columns and 10 classes)",
+        ),
     ],
 )
 def test_an_output_of_another_dataset_names_the_overrides_to_set(capsys, tmp_path, inputs, classes, advice):
-    m = model([node("Gemm", ["input", "w", "b"], ["y"], transB=1)], {"w": (classes, inputs), "b": (classes,)}, (inputs,), output="y")
+    m = model(
+        [node("Gemm", ["input", "w", "b"], ["y"], transB=1)],
+        {"w": (classes, inputs), "b": (classes,)},
+        (inputs,),
+        output="y",
+    )
     fragments = [f"gives {classes} scores per example (one per class), but dataset 'mnist' has 10 classes", advice]
     if inputs != 784:
         fragments[0] = "the model takes examples of shape (6,), but dataset 'mnist' gives (784,)"
@@ -381,11 +544,21 @@ def test_an_output_of_another_dataset_names_the_overrides_to_set(capsys, tmp_pat
 def test_ten_classes_of_28x28_images_name_the_datasets_that_fit(capsys, tmp_path, tmp_path_factory):
     table = tmp_path_factory.mktemp("table") / "t.csv"
     table.write_text("a,b,y\n1,2,x\n3,4,z\n5,6,x\n7,8,z\n9,1,x\n")
-    m = model([node("Flatten", ["input"], ["f"]), node("Gemm", ["f", "w", "b"], ["y"], transB=1)], {"w": (10, 784), "b": (10,)}, (1, 28, 28), output="y")
-    refused(capsys, tmp_path, m, "the model takes examples of shape (1, 28, 28), but dataset 'csv' gives (2,)",
-            "name the dataset it classifies: dataset.name=fashion_mnist or "
-            "dataset.name=mnist, or for your own data dataset.name=image_folder",
-            overrides=["dataset.name=csv", f"dataset.path={table}", "dataset.label=y"])
+    m = model(
+        [node("Flatten", ["input"], ["f"]), node("Gemm", ["f", "w", "b"], ["y"], transB=1)],
+        {"w": (10, 784), "b": (10,)},
+        (1, 28, 28),
+        output="y",
+    )
+    refused(
+        capsys,
+        tmp_path,
+        m,
+        "the model takes examples of shape (1, 28, 28), but dataset 'csv' gives (2,)",
+        "name the dataset it classifies: dataset.name=fashion_mnist or "
+        "dataset.name=mnist, or for your own data dataset.name=image_folder",
+        overrides=["dataset.name=csv", f"dataset.path={table}", "dataset.label=y"],
+    )
 
 
 def test_a_bad_override_names_the_override(capsys, tmp_path):
@@ -400,7 +573,14 @@ def test_a_tensor_whose_bytes_disagree_with_its_shape_is_refused(capsys, tmp_pat
     w = m.graph.initializer[0]
     del w.dims[:]
     w.dims.extend([1 << 40, 1 << 20])  # 2^60 values declared, 240 bytes held
-    refused(capsys, tmp_path, m, "tensor 'w' declares shape (1099511627776, 1048576)", "holds 240 bytes", "damaged or forged")
+    refused(
+        capsys,
+        tmp_path,
+        m,
+        "tensor 'w' declares shape (1099511627776, 1048576)",
+        "holds 240 bytes",
+        "damaged or forged",
+    )
 
 
 def test_external_data_is_refused_without_opening_the_file(capsys, tmp_path):
@@ -411,14 +591,22 @@ def test_external_data_is_refused_without_opening_the_file(capsys, tmp_path):
     w.data_location = TensorProto.EXTERNAL
     w.external_data.add(key="location", value=str(secret))
     opened = []
-    sys.addaudithook(lambda event, args: opened.append(args[0]) if event == "open" and "secret" in str(args[0]) else None)
+    sys.addaudithook(
+        lambda event, args: opened.append(args[0]) if event == "open" and "secret" in str(args[0]) else None
+    )
     path = tmp_path / "bad.onnx"
     onnx.save(m, str(path))
-    one_line_error(*run_fw(capsys, "import-onnx", path, tmp_path / "o.yaml"), "keeps its data in an external file", "external_data=False")
+    one_line_error(
+        *run_fw(capsys, "import-onnx", path, tmp_path / "o.yaml"),
+        "keeps its data in an external file",
+        "external_data=False",
+    )
     assert not opened
 
 
-@pytest.mark.parametrize("content, fragment", [(b"", "its graph is empty"), (b"\xff" * 64, "not an ONNX model (protobuf cannot parse it")])
+@pytest.mark.parametrize(
+    "content, fragment", [(b"", "its graph is empty"), (b"\xff" * 64, "not an ONNX model (protobuf cannot parse it")]
+)
 def test_not_a_model(capsys, tmp_path, content, fragment):
     refused(capsys, tmp_path, content, "bad.onnx", fragment)
 
@@ -440,7 +628,11 @@ def test_a_fifo_is_refused_at_once(capsys, tmp_path):
 
 def test_without_onnx_it_says_how_to_install_it(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
-    one_line_error(*run_fw(capsys, "import-onnx", tmp_path / "m.onnx", tmp_path / "o.yaml"), "fw import-onnx needs the onnx package", "pip install onnx")
+    one_line_error(
+        *run_fw(capsys, "import-onnx", tmp_path / "m.onnx", tmp_path / "o.yaml"),
+        "fw import-onnx needs the onnx package",
+        "pip install onnx",
+    )
 
 
 def test_the_book_exported_then_imported_keeps_its_accuracy(capsys, tmp_path, mnist_dir, book_weights):
@@ -460,10 +652,36 @@ def test_mutated_models_end_in_a_layer_list_or_one_line(capsys, tmp_path):
 
     rng = random.Random(0)
     W = np.random.default_rng(0).normal(size=(4320, 100)).astype(np.float32)
-    base = torch_convnet(np.ones((30, 1, 5, 5), np.float32), np.zeros(30, np.float32), W, np.zeros(100, np.float32),
-                         np.ones((100, 10), np.float32), np.zeros(10, np.float32))
-    ops = ["Relu", "Gemm", "MatMul", "Conv", "MaxPool", "Flatten", "Reshape", "Softmax", "Dropout", "Identity", "Shape", "Concat", "Slice",
-           "Sub", "Div", "Mul", "Add", "Scaler", "Cast", "BatchNormalization"]
+    base = torch_convnet(
+        np.ones((30, 1, 5, 5), np.float32),
+        np.zeros(30, np.float32),
+        W,
+        np.zeros(100, np.float32),
+        np.ones((100, 10), np.float32),
+        np.zeros(10, np.float32),
+    )
+    ops = [
+        "Relu",
+        "Gemm",
+        "MatMul",
+        "Conv",
+        "MaxPool",
+        "Flatten",
+        "Reshape",
+        "Softmax",
+        "Dropout",
+        "Identity",
+        "Shape",
+        "Concat",
+        "Slice",
+        "Sub",
+        "Div",
+        "Mul",
+        "Add",
+        "Scaler",
+        "Cast",
+        "BatchNormalization",
+    ]
     outcomes = set()
     for _ in range(120):
         m = onnx.ModelProto()
@@ -483,7 +701,9 @@ def test_mutated_models_end_in_a_layer_list_or_one_line(capsys, tmp_path):
             rng.choice(g.node).op_type = rng.choice(ops)
         elif r < 0.85:
             n = rng.choice([n for n in g.node if n.input])
-            n.input[rng.randrange(len(n.input))] = rng.choice([*(o for k in g.node for o in k.output), "input", "nowhere"])
+            n.input[rng.randrange(len(n.input))] = rng.choice(
+                [*(o for k in g.node for o in k.output), "input", "nowhere"]
+            )
         else:
             rng.choice(g.initializer).data_type = rng.choice([6, 7, 8, 16])
         path = tmp_path / "m.onnx"
@@ -524,28 +744,50 @@ def test_a_plugins_layer_reads_its_own_op(tmp_path, extra_installed):
     m = leaky_mlp()
     net, cfg, out = imported_network(m, tmp_path)
     assert [type(layer).name for layer in net.layers] == ["dense", "leaky_relu", "dense"]
-    assert net.layers[1].alpha == 0.1 and "model.layers[1] leaky_relu (alpha: 0.1)  <- node 1 '/act/LeakyRelu' (LeakyRelu)" in out
+    assert (
+        net.layers[1].alpha == 0.1
+        and "model.layers[1] leaky_relu (alpha: 0.1)  <- node 1 '/act/LeakyRelu' (LeakyRelu)" in out
+    )
     agree(m, net, np.random.default_rng(0).uniform(0, 1, size=(500, 784)).astype(np.float32) / 10)
 
 
 def test_the_refusal_lists_the_ops_installed_plugins_read(capsys, tmp_path, extra_installed):
-    refused(capsys, tmp_path, mlp_with([node("Elu", ["h"], ["e"], "/act/Elu")], last="e"), "fw has no layer for this op", "Identity, LeakyRelu, MatMul")
+    refused(
+        capsys,
+        tmp_path,
+        mlp_with([node("Elu", ["h"], ["e"], "/act/Elu")], last="e"),
+        "fw has no layer for this op",
+        "Identity, LeakyRelu, MatMul",
+    )
 
 
 def test_without_the_plugin_the_op_names_the_package_to_install(capsys, tmp_path):
-    refused(capsys, tmp_path, leaky_mlp(), "node 1 '/act/LeakyRelu' (LeakyRelu): needs a 'leaky_relu' layer", "pip install ./examples/fw-extra-activations")
+    refused(
+        capsys,
+        tmp_path,
+        leaky_mlp(),
+        "node 1 '/act/LeakyRelu' (LeakyRelu): needs a 'leaky_relu' layer",
+        "pip install ./examples/fw-extra-activations",
+    )
 
 
 def test_a_models_own_normalisation_becomes_a_rescale_layer(capsys, tmp_path, mnist_dir):
     """PyTorch's transforms.Normalize folded into the model: Sub and Div by per-channel constants, then a Cast to
     float that changes nothing. mnist's own normalisation (pixels to 0..1) stays: it is not a standardisation."""
     nodes = [
-        node("Sub", ["input", "mean"], ["centred"], "/Sub"), node("Div", ["centred", "std"], ["scaled"], "/Div"),
+        node("Sub", ["input", "mean"], ["centred"], "/Sub"),
+        node("Div", ["centred", "std"], ["scaled"], "/Div"),
         node("Cast", ["scaled"], ["as_float"], "/Cast", to=TensorProto.FLOAT),
-        node("Flatten", ["as_float"], ["f"], "/Flatten"), node("Gemm", ["f", "w", "b"], ["z"], "/fc/Gemm", transB=1),
+        node("Flatten", ["as_float"], ["f"], "/Flatten"),
+        node("Gemm", ["f", "w", "b"], ["z"], "/fc/Gemm", transB=1),
         node("Softmax", ["z"], ["logits"], "/Softmax", axis=-1),
     ]
-    weights = {"mean": np.full((1, 1, 1), 0.1307, np.float32), "std": np.full((1, 1, 1), 0.3081, np.float32), "w": (10, 784), "b": (10,)}
+    weights = {
+        "mean": np.full((1, 1, 1), 0.1307, np.float32),
+        "std": np.full((1, 1, 1), 0.3081, np.float32),
+        "w": (10, 784),
+        "b": (10,),
+    }
     m = model(nodes, weights, (1, 28, 28))
     net, cfg, out = imported_network(m, tmp_path, f"dataset.root={mnist_dir}", "dataset.flatten=false")
     assert [type(layer).name for layer in net.layers] == ["rescale", "flatten", "dense", "softmax"]
@@ -556,7 +798,13 @@ def test_a_models_own_normalisation_becomes_a_rescale_layer(capsys, tmp_path, mn
 
 def test_a_cast_that_changes_the_values_is_refused(capsys, tmp_path):
     m = mlp_with([node("Cast", ["h"], ["c"], "/Cast", to=TensorProto.INT64)], last="c")
-    refused(capsys, tmp_path, m, "node 1 '/Cast' (Cast): casts the network's float32 values to ONNX type 7", "a Cast to float only")
+    refused(
+        capsys,
+        tmp_path,
+        m,
+        "node 1 '/Cast' (Cast): casts the network's float32 values to ONNX type 7",
+        "a Cast to float only",
+    )
 
 
 def test_of_two_float_outputs_fw_cannot_tell_which_is_the_network(capsys, tmp_path):
@@ -567,7 +815,12 @@ def test_of_two_float_outputs_fw_cannot_tell_which_is_the_network(capsys, tmp_pa
 
 def test_the_constant_of_a_sub_must_act_on_each_example_alone(capsys, tmp_path):
     m = mlp_with([node("Sub", ["h", "c"], ["s"], "/Sub")], {"c": (5, 10)}, last="s")
-    refused(capsys, tmp_path, m, "node 1 '/Sub' (Sub): its constant has shape (5, 10), which does not act on each example of shape (10,) alone")
+    refused(
+        capsys,
+        tmp_path,
+        m,
+        "node 1 '/Sub' (Sub): its constant has shape (5, 10), which does not act on each example of shape (10,) alone",
+    )
 
 
 READERS = '''
@@ -611,7 +864,13 @@ def register_layers(register):
 '''
 
 
-@pytest.mark.parametrize("alpha, outcome", [(2.0, {"name": "shift_by", "by": 1.5}), (1.0, "layer 'ztail' read it as 'ztail'; from_onnx must return (a model.layers entry, a dict of arrays)")])
+@pytest.mark.parametrize(
+    "alpha, outcome",
+    [
+        (2.0, {"name": "shift_by", "by": 1.5}),
+        (1.0, "layer 'ztail' read it as 'ztail'; from_onnx must return (a model.layers entry, a dict of arrays)"),
+    ],
+)
 def test_a_reader_may_leave_a_node_to_the_next_and_a_wrong_answer_is_one_line(tmp_path, alpha, outcome):
     from framework.plugin_system.manager import get_registry
 
@@ -623,5 +882,7 @@ def test_a_reader_may_leave_a_node_to_the_next_and_a_wrong_answer_is_one_line(tm
     if isinstance(outcome, dict):
         assert read(path, registry).layers[1] == outcome
     else:
-        with pytest.raises(FwError, match=r"node 1 '/act/Elu' \(Elu\): " + outcome.replace("(", r"\(").replace(")", r"\)")):
+        with pytest.raises(
+            FwError, match=r"node 1 '/act/Elu' \(Elu\): " + outcome.replace("(", r"\(").replace(")", r"\)")
+        ):
             read(path, registry)

@@ -1,4 +1,5 @@
-"""The export guide's ONNX Runtime script (docs/guides/export-import.md), as written there, classifies a real test image from a file fw export wrote."""
+"""The export guide's ONNX Runtime script (docs/guides/export-import.md), as written there,
+classifies a real test image from a file fw export wrote."""
 
 import re
 import subprocess
@@ -25,7 +26,9 @@ def test_the_readme_script_classifies_a_digit(capsys, tmp_path, mnist_dir, book_
 
     script = readme_script()
     assert len(script.strip().splitlines()) <= 11  # "a ten-line script", imports and all
-    code, _, err = fw(capsys, "export", BOOK, tmp_path / "mnist.onnx", f"dataset.root={mnist_dir}", f"weights.path={book_weights}")
+    code, _, err = fw(
+        capsys, "export", BOOK, tmp_path / "mnist.onnx", f"dataset.root={mnist_dir}", f"weights.path={book_weights}"
+    )
     assert code == 0, err
     cfg = framework.load_config(BOOK, [f"dataset.root={mnist_dir}", "dataset.normalize=false", "dataset.flatten=false"])
     x, t = framework.load_dataset(cfg)

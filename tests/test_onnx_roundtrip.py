@@ -43,7 +43,10 @@ def seeded_weights(name, tmp_path):
         warnings.simplefilter("ignore")  # "weights is null": the random initialisation is the point here
         net = fw.build_network(fw.load_config(name, ["weights=null"]))
     draw = {"running_var": lambda a: rng.uniform(0.5, 2, a.shape), "gamma": lambda a: rng.uniform(0.5, 1.5, a.shape)}
-    arrays = {k: draw.get(k.split(".", 1)[1], lambda a: a + rng.normal(0, 0.1, a.shape))(a) for k, a in net.state_dict().items()}
+    arrays = {
+        k: draw.get(k.split(".", 1)[1], lambda a: a + rng.normal(0, 0.1, a.shape))(a)
+        for k, a in net.state_dict().items()
+    }
     path = tmp_path / "seeded.npz"
     np.savez(path, **{k: np.asarray(a, np.float32) for k, a in arrays.items()})
     return [f"weights={{importer: npz, path: '{path}'}}"]
@@ -83,7 +86,9 @@ def exported_and_read(net, tmp_path):
 
     rng = np.random.default_rng(3)
     for key, a in net.state_dict().items():
-        a[...] = rng.uniform(0.5, 2, a.shape) if key.endswith(("var", "scale", "gamma")) else rng.normal(0, 0.3, a.shape)
+        a[...] = (
+            rng.uniform(0.5, 2, a.shape) if key.endswith(("var", "scale", "gamma")) else rng.normal(0, 0.3, a.shape)
+        )
     path = tmp_path / "net.onnx"
     classes = [f"c{i}" for i in range(net.output_shape[0])]
     onnx.save(export(net, class_names=classes, config_text="model: {}", fw_version="0.1.0"), str(path))
@@ -107,15 +112,36 @@ def test_every_built_in_layer_reads_back_what_it_exports(tmp_path):
     from framework.plugins.layers import BatchNorm, Dense, Dropout, Flatten
     from framework.plugins.rescale import Rescale
 
-    layers = [Rescale(), Conv2D(4, 3, padding=1), BatchNorm(momentum=0.5, eps=1e-3), ReLU(), MaxPool2D(2), Conv2D(3, (3, 2), stride=(2, 1)),
-              AvgPool2D(2, stride=1), Flatten(), Dense(16), BatchNorm(), Dropout(0.25), Sigmoid(), Dense(5), Softmax()]
+    layers = [
+        Rescale(),
+        Conv2D(4, 3, padding=1),
+        BatchNorm(momentum=0.5, eps=1e-3),
+        ReLU(),
+        MaxPool2D(2),
+        Conv2D(3, (3, 2), stride=(2, 1)),
+        AvgPool2D(2, stride=1),
+        Flatten(),
+        Dense(16),
+        BatchNorm(),
+        Dropout(0.25),
+        Sigmoid(),
+        Dense(5),
+        Softmax(),
+    ]
     binary = [Dense(8), ReLU(), Dense(1), BinarySigmoid()]  # what Sigmoid reads as, with the nodes after it
     registry = fw.get_registry()
-    readers = {n for kinds in builtin_names().values() for n in kinds.get("layers", []) + kinds.get("activations", [])
-               if registry.get("layers", n, "test").onnx_ops}
+    readers = {
+        n
+        for kinds in builtin_names().values()
+        for n in kinds.get("layers", []) + kinds.get("activations", [])
+        if registry.get("layers", n, "test").onnx_ops
+    }
     assert {layer.name for layer in layers} == readers  # a new built-in reader: add it here
     imported = exported_and_read(fw.Network(layers).build((2, 13, 11), np.random.default_rng(0)), tmp_path)
-    assert imported.layers[2] == {"name": "batch_norm", "momentum": 0.5, "eps": 0.001} and imported.layers[10] == {"name": "dropout", "rate": 0.25}
+    assert imported.layers[2] == {"name": "batch_norm", "momentum": 0.5, "eps": 0.001} and imported.layers[10] == {
+        "name": "dropout",
+        "rate": 0.25,
+    }
     exported_and_read(fw.Network(binary).build((6,), np.random.default_rng(0)), tmp_path)
 
 

@@ -43,7 +43,9 @@ def iris(tmp_path_factory):
         rows.writerows([*map(repr, map(float, r)), data.target_names[t]] for r, t in zip(x, data.target))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence: the weights need not be the best, only scikit-learn's
-        pipeline = make_pipeline(StandardScaler(), MLPClassifier((16,), max_iter=300, random_state=0)).fit(x, data.target)
+        pipeline = make_pipeline(StandardScaler(), MLPClassifier((16,), max_iter=300, random_state=0)).fit(
+            x, data.target
+        )
     return folder, x, data.target, pipeline
 
 
@@ -129,12 +131,33 @@ def test_classes_the_model_names_otherwise_than_the_dataset_are_pointed_out(caps
         rows.writerows([*map(repr, map(float, r)), int(t)] for r, t in zip(x, labels))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        named = make_pipeline(StandardScaler(), MLPClassifier((4,), max_iter=50, random_state=0)).fit(x, load_iris().target_names[labels])
+        named = make_pipeline(StandardScaler(), MLPClassifier((4,), max_iter=50, random_state=0)).fit(
+            x, load_iris().target_names[labels]
+        )
     path = tmp_path / "named.onnx"
     onnx.save(to_onnx(named, x[:1]), str(path))
-    code, said, err = run_fw(capsys, "import-onnx", path, tmp_path / "n.yaml", "dataset.name=csv", "dataset.label=species", f"dataset.path={table}")
+    code, said, err = run_fw(
+        capsys,
+        "import-onnx",
+        path,
+        tmp_path / "n.yaml",
+        "dataset.name=csv",
+        "dataset.label=species",
+        f"dataset.path={table}",
+    )
     assert code == 0, err
-    assert "note: the model's classes are setosa, versicolor, virginica (in its outputs' order), dataset 'csv' has 0, 1, 2" in said
-    code, said, err = run_fw(capsys, "import-onnx", path, tmp_path / "m.yaml", "dataset.name=csv", "dataset.label=species", f"dataset.path={folder / 'iris.csv'}")
+    assert (
+        "note: the model's classes are setosa, versicolor, virginica (in its outputs' order), dataset 'csv' has 0, 1, 2"
+        in said
+    )
+    code, said, err = run_fw(
+        capsys,
+        "import-onnx",
+        path,
+        tmp_path / "m.yaml",
+        "dataset.name=csv",
+        "dataset.label=species",
+        f"dataset.path={folder / 'iris.csv'}",
+    )
     assert code == 0, err
     assert "the model's classes" not in said  # the same names, in the same order

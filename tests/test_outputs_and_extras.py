@@ -17,8 +17,16 @@ EXTRAS = PYPROJECT["project"]["optional-dependencies"]
 def test_show_into_a_missing_folder_is_an_error_and_creates_nothing(capsys, fashion_dir, tmp_path):
     pytest.importorskip("PIL.Image", reason="Pillow is in the test extra: pip install -e '.[test]'")
     out = tmp_path / "no" / "such" / "dir" / "x.png"
-    code, stdout, err = fw(capsys, "show", BOOK.replace("mnist_infer", "fashion_infer"), f"dataset.root={fashion_dir}",
-                           "--count", 2, "--out", out)
+    code, stdout, err = fw(
+        capsys,
+        "show",
+        BOOK.replace("mnist_infer", "fashion_infer"),
+        f"dataset.root={fashion_dir}",
+        "--count",
+        2,
+        "--out",
+        out,
+    )
     one_line_error(code, stdout, err, f"cannot write {out}: folder {out.parent} does not exist", "choose another --out")
     assert list(tmp_path.iterdir()) == []
 

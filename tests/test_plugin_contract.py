@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "fashion_train.yaml"
 
 #: A softmax written outside fw, as a plugin author would: it declares what it is, and has no backward.
-OUTSIDE_SOFTMAX = '''
+OUTSIDE_SOFTMAX = """
 import numpy as np
 from framework import Activation, hookimpl
 
@@ -29,14 +29,16 @@ class MySoftmax(Activation):
 @hookimpl
 def register_activations(register):
     register(MySoftmax)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
 def fashion():
     from conftest import need
 
-    root = need("fashion-mnist/train-images-idx3-ubyte.gz", "fashion-mnist/train-labels-idx1-ubyte.gz") / "fashion-mnist"
+    root = (
+        need("fashion-mnist/train-images-idx3-ubyte.gz", "fashion-mnist/train-labels-idx1-ubyte.gz") / "fashion-mnist"
+    )
     x, t = load_split(fw.load_config(CONFIG, [f"dataset.root={root}"]), "train")
     return root, x[:2000], t[:2000]
 
@@ -45,8 +47,17 @@ def train(fashion, tmp_path, *overrides):
     root, x, t = fashion
     plugin = tmp_path / "my_softmax.py"
     plugin.write_text(OUTSIDE_SOFTMAX)
-    cfg = fw.load_config(CONFIG, [f"dataset.root={root}", f"weights.path={tmp_path}/w.npz", "model.sizes=[784,32,10]",
-                                  "train.epochs=2", f"plugins=[{plugin}]", *overrides])
+    cfg = fw.load_config(
+        CONFIG,
+        [
+            f"dataset.root={root}",
+            f"weights.path={tmp_path}/w.npz",
+            "model.sizes=[784,32,10]",
+            "train.epochs=2",
+            f"plugins=[{plugin}]",
+            *overrides,
+        ],
+    )
     trainer = Trainer(cfg)
     return trainer, trainer.fit(x, t, x[:500], t[:500])
 
@@ -74,7 +85,7 @@ def test_cross_entropy_fuses_with_any_layer_that_declares_it_and_no_other():
 
 
 #: A plugin that registers one class of four kinds through the one hook.
-MIXED = '''
+MIXED = """
 import numpy as np
 from framework import Activation, Layer, Loss, Optimizer, hookimpl
 
@@ -102,7 +113,7 @@ class Still(Optimizer):
 def register_classes(register):
     for cls in (Cube, Twice, L1, Still):
         register(cls)
-'''
+"""
 
 
 def test_register_classes_files_each_class_by_its_base_class(tmp_path):
@@ -143,8 +154,10 @@ def test_the_builtin_names_come_from_the_modules_and_are_cached_until_one_change
     assert names["framework.plugins.activations"]["activations"][:2] == ["sigmoid", "softmax"]
     assert "framework.plugins.idx" not in names  # a helper module that registers nothing
     # A second process reads the cache: it imports no plugin module to learn the names.
-    code = ("import sys\nfrom framework.plugin_system.builtins import builtin_names\nbuiltin_names()\n"
-            "print([m for m in sys.modules if m.startswith('framework.plugins.')])")
+    code = (
+        "import sys\nfrom framework.plugin_system.builtins import builtin_names\nbuiltin_names()\n"
+        "print([m for m in sys.modules if m.startswith('framework.plugins.')])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
     # A cache whose files' stamps no longer match is not believed.

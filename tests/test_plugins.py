@@ -95,6 +95,7 @@ def test_a_name_without_identifier_form_gets_a_suggestion(monkeypatch):
     with pytest.raises(FwError, match="activation name 'my-act' must be a Python identifier, like 'my_act'"):
         Registry.check("activations", Bad, Provider("p"))
 
+
 def test_registering_a_class_that_is_not_an_activation_is_refused():
     with pytest.raises(FwError, match="not a subclass of framework.Activation"):
         get_registry(["not_an_activation"])
@@ -185,6 +186,7 @@ def test_two_third_party_plugins_with_one_name_make_it_ambiguous(tmp_path, mnist
     listing = run_fw("plugins", pythonpath=[tmp_path, MODULES]).stdout
     assert "AMBIGUOUS, also by plugin 'b' (fw_tanh_b 2.0)" in listing
 
+
 @pytest.mark.slow
 def test_a_plugin_written_from_the_readme_runs_in_a_config(tmp_path, mnist_dir, book_weights):
     plugin = tmp_path / "my_tanh.py"
@@ -206,7 +208,9 @@ def test_a_plugin_written_from_the_readme_runs_in_a_config(tmp_path, mnist_dir, 
         )
     )
     cfg = tmp_path / "tanh.yaml"
-    cfg.write_text(f"model: {{activation: tanh}}\nweights: null\nplugins: [my_tanh.py]\ndataset: {{root: {mnist_dir}}}\n")
+    cfg.write_text(
+        f"model: {{activation: tanh}}\nweights: null\nplugins: [my_tanh.py]\ndataset: {{root: {mnist_dir}}}\n"
+    )
     out = run_fw("run", str(cfg), "--json", pythonpath=[])
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
@@ -244,7 +248,10 @@ def test_an_unknown_name_names_the_installed_plugins_that_failed(tmp_path, mnist
     cfg.write_text(f"model: {{activation: tahn}}\nweights: null\ndataset: {{root: {mnist_dir}}}\n")
     out = run_fw("run", str(cfg), pythonpath=[tmp_path, MODULES])
     assert out.returncode == 1
-    assert "fw: warning: plugin 'broken' (fw_tanh 1.2.3) failed to load and was skipped: import of 'broken_import'" in out.stderr
+    assert (
+        "fw: warning: plugin 'broken' (fw_tanh 1.2.3) failed to load and was skipped: import of 'broken_import'"
+        in out.stderr
+    )
     error = out.stderr.splitlines()[-1]
     assert error.startswith("fw: error: model.activation: unknown activation 'tahn'; did you mean 'tanh'?")
     assert error.endswith("plugins that failed to load: broken")

@@ -90,13 +90,21 @@ def test_arrays_rows_and_top_k(capsys, tmp_path, book, mnist_dir):
 
 def test_one_clear_line_per_bad_input(capsys, tmp_path, book):
     (tmp_path / "notes.txt").write_text("hi")
-    one_line_error(*fw(capsys, "predict", *book, tmp_path / "notes.txt"), "fw predict reads images", ".npy, .npz and .csv")
+    one_line_error(
+        *fw(capsys, "predict", *book, tmp_path / "notes.txt"), "fw predict reads images", ".npy, .npz and .csv"
+    )
     one_line_error(*fw(capsys, "predict", *book, tmp_path / "none.npy"), "no such file")
     np.save(tmp_path / "odd.npy", np.zeros((2, 27, 27), np.uint8))
-    one_line_error(*fw(capsys, "predict", *book, tmp_path / "odd.npy"), "shape (2, 27, 27)", "give (N, 28, 28) or (N, 784)")
+    one_line_error(
+        *fw(capsys, "predict", *book, tmp_path / "odd.npy"), "shape (2, 27, 27)", "give (N, 28, 28) or (N, 784)"
+    )
     np.save(tmp_path / "hot.npy", np.full((1, 784), 300.0))
-    one_line_error(*fw(capsys, "predict", *book, tmp_path / "hot.npy"), "values from 300.0 to 300.0", "pixels from 0 to 255")
-    one_line_error(*fw(capsys, "predict", *book, tmp_path / "odd.npy", "--top", "11"), "--top 11 is more than the 10 classes")
+    one_line_error(
+        *fw(capsys, "predict", *book, tmp_path / "hot.npy"), "values from 300.0 to 300.0", "pixels from 0 to 255"
+    )
+    one_line_error(
+        *fw(capsys, "predict", *book, tmp_path / "odd.npy", "--top", "11"), "--top 11 is more than the 10 classes"
+    )
     one_line_error(*fw(capsys, "predict", *book, tmp_path / "odd.npy", "--top", "0"), "--top must be at least 1")
     one_line_error(*fw(capsys, "predict", *book, tmp_path / "a.csv"), "CSV file not found")
     make_csv(tmp_path / "rows.csv")

@@ -28,8 +28,15 @@ PROGRESS = re.compile(
 @pytest.fixture
 def overrides(fashion_full_dir, tmp_path):
     """Two short epochs of 135 steps (2,700 images in batches of 20, and 300 held out for validation)."""
-    return [f"dataset.root={fashion_full_dir}", f"weights.path={tmp_path}/w.npz", "model.sizes=[784,16,10]",
-            "dataset.limit=3000", "train.epochs=2", "train.batch_size=20", "train.validation_fraction=0.1"]
+    return [
+        f"dataset.root={fashion_full_dir}",
+        f"weights.path={tmp_path}/w.npz",
+        "model.sizes=[784,16,10]",
+        "dataset.limit=3000",
+        "train.epochs=2",
+        "train.batch_size=20",
+        "train.validation_fraction=0.1",
+    ]
 
 
 def fw_train(args, cwd, terminal=("stdout", "stderr")):

@@ -289,7 +289,7 @@ def as_numpy1(data):
         if op.name == "FRAME":
             continue
         if isinstance(arg, str) and arg.startswith("numpy._core"):
-            new = "numpy.core" + arg[len("numpy._core"):]
+            new = "numpy.core" + arg[len("numpy._core") :]
             if op.name == "GLOBAL":
                 raw = b"c" + new.replace(" ", "\n").encode() + b"\n"
             else:

@@ -62,7 +62,12 @@ def test_a_layer_with_its_own_init_number_passes_the_kit_and_keeps_it(prelu):
     from framework.config.assemble import LayerSpec, make_layer
     from framework.plugin_system.manager import get_registry
 
-    layer = make_layer(prelu, LayerSpec("prelu", {"init": 0.5}, "model.layers[1]"), get_registry(), lambda: pytest.fail("drew fw's init"))
+    layer = make_layer(
+        prelu,
+        LayerSpec("prelu", {"init": 0.5}, "model.layers[1]"),
+        get_registry(),
+        lambda: pytest.fail("drew fw's init"),
+    )
     assert layer.start == 0.5
 
 
@@ -73,8 +78,13 @@ def test_a_layer_with_its_own_init_number_trains_from_a_config(prelu, tmp_path, 
     layers = "model.layers=[{name: dense, units: 20}, {name: prelu, init: 0.25}, {name: dense, units: 10}, softmax]"
     cfg = fw.load_config(
         BOOK,
-        [f"dataset.root={mnist_dir}", f"plugins=[{tmp_path / 'prelu_plugin.py'}]", layers, "train.epochs=2",
-         f"weights.path={tmp_path}/w.pkl"],
+        [
+            f"dataset.root={mnist_dir}",
+            f"plugins=[{tmp_path / 'prelu_plugin.py'}]",
+            layers,
+            "train.epochs=2",
+            f"weights.path={tmp_path}/w.pkl",
+        ],
     )
     x, t = load_split(cfg, "test")
     trainer = Trainer(cfg)
@@ -195,21 +205,28 @@ def test_fw_run_classifies_the_configs_batch_size_rows_at_a_time(mnist_dir, book
 
     sizes = []
     classify = Network.classify
-    monkeypatch.setattr(Network, "classify", lambda self, x, chunk_rows=None: sizes.append(chunk_rows) or classify(self, x, chunk_rows))
+    monkeypatch.setattr(
+        Network, "classify", lambda self, x, chunk_rows=None: sizes.append(chunk_rows) or classify(self, x, chunk_rows)
+    )
     assert main(["run", str(BOOK), f"dataset.root={mnist_dir}", f"weights.path={book_weights}", "batch_size=1000"]) == 0
     assert sizes == [1000]
 
 
 def test_a_mistyped_plugin_parameter_gets_a_did_you_mean_like_a_dataset_key():
-    with pytest.raises(FwError, match=r"^model.layers\[0\]: layer 'dense' does not accept 'unit'; "
-                                      r"it accepts: units, init; did you mean 'units'\?$"):
+    with pytest.raises(
+        FwError,
+        match=r"^model.layers\[0\]: layer 'dense' does not accept 'unit'; "
+        r"it accepts: units, init; did you mean 'units'\?$",
+    ):
         fw.build_network(fw.load_config(BOOK, ["weights=null", "model.layers=[{name: dense, unit: 10}, softmax]"]))
-    with pytest.raises(FwError, match=r"train.optimizer: optimizer 'adam' does not accept 'lrr'; it accepts: lr, .*; did you mean 'lr'\?$"):
+    with pytest.raises(
+        FwError,
+        match=r"train.optimizer: optimizer 'adam' does not accept 'lrr'; it accepts: lr, .*; did you mean 'lr'\?$",
+    ):
         from framework.config.assemble import check_names
         from framework.plugin_system.manager import get_registry
 
         check_names(fw.load_config(BOOK, ["weights=null", "train.optimizer.lrr=0.1"]), get_registry())
-
 
 
 TYPED = '''
@@ -246,8 +263,14 @@ def register_layers(register):
     [
         ("{name: noisy, units: abc}", "model.layers[0]: layer 'noisy': units must be a whole number, got 'abc'"),
         ("{name: noisy, units: 2.5}", "model.layers[0]: layer 'noisy': units must be a whole number, got 2.5"),
-        ("{name: noisy, units: 3, rate: true}", "model.layers[0]: layer 'noisy': rate must be a finite number, got True"),
-        ("{name: noisy, units: 3, rate: .nan}", "model.layers[0]: layer 'noisy': rate must be a finite number, got nan"),
+        (
+            "{name: noisy, units: 3, rate: true}",
+            "model.layers[0]: layer 'noisy': rate must be a finite number, got True",
+        ),
+        (
+            "{name: noisy, units: 3, rate: .nan}",
+            "model.layers[0]: layer 'noisy': rate must be a finite number, got nan",
+        ),
         ("{name: noisy, units: 3, tag: [1]}", "model.layers[0]: layer 'noisy': tag must be a string or null, got [1]"),
     ],
 )
@@ -256,7 +279,9 @@ def test_a_plugins_parameters_are_checked_from_its_annotations(tmp_path, entry, 
     from framework.plugin_system.manager import get_registry
 
     (tmp_path / "typed_plugin.py").write_text(TYPED)
-    cfg = fw.load_config(BOOK, ["weights=null", f"plugins=[{tmp_path / 'typed_plugin.py'}]", f"model.layers=[{entry}, softmax]"])
+    cfg = fw.load_config(
+        BOOK, ["weights=null", f"plugins=[{tmp_path / 'typed_plugin.py'}]", f"model.layers=[{entry}, softmax]"]
+    )
     with pytest.raises(FwError) as e:
         check_names(cfg, get_registry(cfg.plugins))
     assert str(e.value) == message
@@ -268,7 +293,9 @@ def test_values_that_fit_the_annotations_pass_and_null_means_a_none_default(tmp_
 
     (tmp_path / "typed_plugin.py").write_text(TYPED)
     entry = "{name: noisy, units: 10, rate: 1, tag: null, scale: null}"  # an int is a float; null: scale's default
-    cfg = fw.load_config(BOOK, ["weights=null", f"plugins=[{tmp_path / 'typed_plugin.py'}]", f"model.layers=[{entry}, softmax]"])
+    cfg = fw.load_config(
+        BOOK, ["weights=null", f"plugins=[{tmp_path / 'typed_plugin.py'}]", f"model.layers=[{entry}, softmax]"]
+    )
     check_names(cfg, get_registry(cfg.plugins))
 
 
@@ -278,11 +305,27 @@ def test_the_built_in_plugins_declare_their_types_and_keep_the_words():
 
     registry = get_registry()
     cases = [
-        ("optimizers", {"name": "adam", "beta1": "high"}, "train.optimizer: optimizer 'adam': beta1 must be a positive finite number, got 'high'"),
-        ("callbacks", {"name": "early_stopping", "patience": 1.5}, "train.callbacks[0]: callback 'early_stopping': "
-                                                                   "patience must be a whole number of epochs, 0 or more, got 1.5"),
-        ("callbacks", {"name": "early_stopping", "restore_best": "no"}, "train.callbacks[0]: callback 'early_stopping': restore_best must be true or false, got 'no'"),
-        ("initializers", {"name": "normal", "std": "wide"}, "model.init: initializer 'normal': std must be a positive finite number, got 'wide'"),
+        (
+            "optimizers",
+            {"name": "adam", "beta1": "high"},
+            "train.optimizer: optimizer 'adam': beta1 must be a positive finite number, got 'high'",
+        ),
+        (
+            "callbacks",
+            {"name": "early_stopping", "patience": 1.5},
+            "train.callbacks[0]: callback 'early_stopping': "
+            "patience must be a whole number of epochs, 0 or more, got 1.5",
+        ),
+        (
+            "callbacks",
+            {"name": "early_stopping", "restore_best": "no"},
+            "train.callbacks[0]: callback 'early_stopping': restore_best must be true or false, got 'no'",
+        ),
+        (
+            "initializers",
+            {"name": "normal", "std": "wide"},
+            "model.init: initializer 'normal': std must be a positive finite number, got 'wide'",
+        ),
     ]
     for kind, value, message in cases:
         with pytest.raises(FwError) as e:
@@ -295,7 +338,10 @@ def test_the_built_in_plugins_declare_their_types_and_keep_the_words():
     [
         ("dataset:\n  name: mnist\nbatch_size: 0\n", ":line 3: batch_size must be a positive whole number"),
         ("model:\n  layers:\n    - relu\n    - 3\n", ":line 4: model.layers[1] must be a layer name such as relu"),
-        ("train:\n  epochs: 2\n  optimizer: {name: sgd}\n  lr_schedule: fast\n", ":line 4: train.lr_schedule must be constant"),
+        (
+            "train:\n  epochs: 2\n  optimizer: {name: sgd}\n  lr_schedule: fast\n",
+            ":line 4: train.lr_schedule must be constant",
+        ),
         ("model:\n  seed: 1\n  sizs: [784, 10]\n", ":line 3: unknown key 'model.sizs'; did you mean 'model.sizes'?"),
     ],
 )
@@ -312,7 +358,6 @@ def test_an_override_is_named_as_the_source_not_a_line(tmp_path):
     path.write_text("batch_size: 5\n")
     with pytest.raises(FwError, match=r"^override 'batch_size=0': batch_size must be"):
         fw.load_config(path, ["weights=null", "batch_size=0"])
-
 
 
 def test_numpy_numbers_from_python_fit_int_and_float_annotations():

@@ -82,7 +82,9 @@ def test_answers_equal_fw_predicts_for_arrays_and_images(capsys, tmp_path, mnist
     http, model = client(*args)
 
     assert http.get(model).json() == {
-        "name": Path(args[0]).stem, "ready": True, "classes": list("0123456789"),
+        "name": Path(args[0]).stem,
+        "ready": True,
+        "classes": list("0123456789"),
         "input": {"shape": [28, 28], "values": "pixels, 0 to 255", "columns": None, "b64": True},
     }
     nested = http.post(f"{model}:predict", json={"instances": images.tolist(), "top": 3})
@@ -111,7 +113,11 @@ def test_a_csv_model_takes_objects_and_answers_as_fw_predict(capsys, tmp_path):
     (tmp_path / "new.csv").write_text(rows)
     http, model = client(cfg)
     described = http.get(model).json()["input"]
-    assert {k: described[k] for k in ("shape", "columns", "b64")} == {"shape": [4], "columns": list(FEATURES), "b64": False}
+    assert {k: described[k] for k in ("shape", "columns", "b64")} == {
+        "shape": [4],
+        "columns": list(FEATURES),
+        "b64": False,
+    }
     assert described["column_types"] == {f: "numeric" for f in FEATURES}
     header, *lines = rows.splitlines()
     objects = [dict(zip(header.split(","), line.split(","))) for line in lines]  # text, label and all, as a form sends
@@ -122,9 +128,13 @@ def test_a_csv_model_takes_objects_and_answers_as_fw_predict(capsys, tmp_path):
     as_arrays = http.post(f"{model}:predict", json={"instances": x[:7].round(5).tolist(), "top": 2})
     assert [p["class"] for p in as_arrays.json()["predictions"]] == [p["class"] for p in answer.json()["predictions"]]
 
-    missing = http.post(f"{model}:predict", json={"instances": [{k: v for k, v in objects[0].items() if k != "petal_width"}]})
+    missing = http.post(
+        f"{model}:predict", json={"instances": [{k: v for k, v in objects[0].items() if k != "petal_width"}]}
+    )
     one_line_error(missing, 422, "has no column 'petal_width'")
-    one_line_error(http.post(f"{model}:predict", json={"instances": [{**objects[0], "sepal_width": [1]}]}), 422, "sepal_width")
+    one_line_error(
+        http.post(f"{model}:predict", json={"instances": [{**objects[0], "sepal_width": [1]}]}), 422, "sepal_width"
+    )
     huge = http.post(f"{model}:predict", json={"instances": [objects[0], {**objects[0], "sepal_width": "1e400"}]})
     one_line_error(huge, 422, "instances row 2 (line 2), column 'sepal_width'", "not a finite number")
     one_line_error(http.post(f"{model}:predict", json={"instances": [b64(drawn_seven())]}), 422, "does not take images")
@@ -134,15 +144,29 @@ def test_a_csv_model_takes_objects_and_answers_as_fw_predict(capsys, tmp_path):
 def test_every_bad_request_gets_its_status_and_one_line_and_the_server_goes_on(book, mnist_dir):
     http, model = client(*book, max_body=50_000)
     url = f"{model}:predict"
-    one_line_error(http.post(url, content=b'{"instances": [[0, 0,', headers={"content-type": "application/json"}), 400, "malformed JSON")
-    one_line_error(http.post(url, content=b"\xff\xfe{}", headers={"content-type": "application/json"}), 400, "malformed JSON")
-    one_line_error(http.post(url, content="[" * 100_00 + "]" * 100_00, headers={"content-type": "application/json"}), 400)
-    one_line_error(http.post(url, content=b"instances=1", headers={"content-type": "application/x-www-form-urlencoded"}), 415, "Content-Type: application/json")
+    one_line_error(
+        http.post(url, content=b'{"instances": [[0, 0,', headers={"content-type": "application/json"}),
+        400,
+        "malformed JSON",
+    )
+    one_line_error(
+        http.post(url, content=b"\xff\xfe{}", headers={"content-type": "application/json"}), 400, "malformed JSON"
+    )
+    one_line_error(
+        http.post(url, content="[" * 100_00 + "]" * 100_00, headers={"content-type": "application/json"}), 400
+    )
+    one_line_error(
+        http.post(url, content=b"instances=1", headers={"content-type": "application/x-www-form-urlencoded"}),
+        415,
+        "Content-Type: application/json",
+    )
     one_line_error(http.post(url, json={"instances": [[0] * 783]}), 422, "shape (1, 783)", "(N, 28, 28) or (N, 784)")
     one_line_error(http.post(url, json={"instances": [[0] * 784, [0] * 783]}), 422, "all of one shape")
     one_line_error(http.post(url, json={"instances": [[300] * 784]}), 422, "from 300.0 to 300.0", "0 to 255")
     one_line_error(http.post(url, json={"instances": [[None] * 784]}), 422, "not a finite number")
-    one_line_error(http.post(url, json={"instances": [b64(b"GIF89a not really")]}), 422, "instances:0: not a readable image")
+    one_line_error(
+        http.post(url, json={"instances": [b64(b"GIF89a not really")]}), 422, "instances:0: not a readable image"
+    )
     one_line_error(http.post(url, json={"instances": [{"b64": "%%%"}]}), 422, "instances:0", "not base64")
     one_line_error(http.post(url, json={"instances": [b64(_png(np.zeros((28, 28), np.uint8)))]}), 422, "no digit found")
     one_line_error(http.post(url, json={"instances": []}), 422, "non-empty list")
@@ -172,13 +196,22 @@ def test_requests_that_arrive_together_share_one_batch_with_unbatched_answers(bo
 
     async def ask(app, model, rows):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fw") as http:
-            answers = await asyncio.gather(*(http.post(f"{model}:predict", json={"instances": r, "top": 10}) for r in rows))
+            answers = await asyncio.gather(
+                *(http.post(f"{model}:predict", json={"instances": r, "top": 10}) for r in rows)
+            )
         return [p for a in answers for p in a.json()["predictions"]]
 
     requests = [images[k : k + n].tolist() for k, n in ((0, 1), (1, 3), (4, 1), (5, 5), (10, 1), (11, 13))]
     app, name = make_app(book[0], book[1:], max_batch=64, max_wait=0.5)
     together = asyncio.run(ask(app, f"/v1/models/{name}", requests))
-    assert batches == [6] and sorted(calls) == [1, 1, 1, 3, 5, 13]  # six requests, one batch, each through the network alone
+    assert batches == [6] and sorted(calls) == [
+        1,
+        1,
+        1,
+        3,
+        5,
+        13,
+    ]  # six requests, one batch, each through the network alone
     batches.clear()
     calls.clear()
     app, name = make_app(book[0], book[1:], max_batch=1)
@@ -200,7 +233,9 @@ def test_a_bad_request_in_a_batch_is_refused_alone(book, mnist_dir):
 
     async def ask(bodies):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fw") as http:
-            return await asyncio.gather(*(http.post(f"/v1/models/{name}:predict", json={"instances": b}) for b in bodies))
+            return await asyncio.gather(
+                *(http.post(f"/v1/models/{name}:predict", json={"instances": b}) for b in bodies)
+            )
 
     nan = [[None] * 28] * 28
     answers = asyncio.run(ask([images[:1], [images[1], nan], images[2:]]))
@@ -213,7 +248,14 @@ def test_the_page_is_self_contained(book):
     http, model = client(*book)
     page = http.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    for needed in ('id="canvas"', 'id="clear"', 'id="prediction"', 'type="file"', "pointerdown", '"name": "mnist_infer"'):
+    for needed in (
+        'id="canvas"',
+        'id="clear"',
+        'id="prediction"',
+        'type="file"',
+        "pointerdown",
+        '"name": "mnist_infer"',
+    ):
         assert needed in page.text
     assert "http://" not in page.text and "https://" not in page.text and "src=" not in page.text
     assert len(page.content) < 10_000
@@ -222,8 +264,13 @@ def test_the_page_is_self_contained(book):
 def _start(*args):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     start = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "framework.cli", "serve", *map(str, args), "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "framework.cli", "serve", *map(str, args), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     line = process.stdout.readline()
     assert line.startswith("fw serve: "), (line, process.stderr.read() if process.poll() is not None else "")
     return process, line.split(" at ")[1].split("/ ")[0], time.monotonic() - start
@@ -231,7 +278,9 @@ def _start(*args):
 
 @pytest.mark.slow
 def test_a_real_server_is_ready_in_seconds_and_stops_on_sigterm_after_answering(book, mnist_dir):
-    process, url, ready = _start(*book, "--max-wait-ms", "1500", "--max-body", "50000")  # a request waits 1.5 s for others
+    process, url, ready = _start(
+        *book, "--max-wait-ms", "1500", "--max-body", "50000"
+    )  # a request waits 1.5 s for others
     try:
         assert ready < 5, ready
         assert url.startswith("http://127.0.0.1:")
@@ -243,7 +292,9 @@ def test_a_real_server_is_ready_in_seconds_and_stops_on_sigterm_after_answering(
 
         def ask():
             body = json.dumps({"instances": [image.tolist()]}).encode()
-            req = urllib.request.Request(f"{url}/v1/models/mnist_infer:predict", body, {"Content-Type": "application/json"})
+            req = urllib.request.Request(
+                f"{url}/v1/models/mnist_infer:predict", body, {"Content-Type": "application/json"}
+            )
             with urllib.request.urlopen(req, timeout=10) as r:
                 answer.update(status=r.status, body=json.load(r))
 
@@ -271,8 +322,10 @@ def _413_before_the_end(url):
 
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as s:
-        s.sendall(b"POST /v1/models/mnist_infer:predict HTTP/1.1\r\nHost: fw\r\nContent-Type: application/json\r\n"
-                  b"Transfer-Encoding: chunked\r\n\r\n")
+        s.sendall(
+            b"POST /v1/models/mnist_infer:predict HTTP/1.1\r\nHost: fw\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
         for _ in range(5):  # 50,000 bytes, then one more, and no last chunk
             s.sendall(b"2710\r\n" + b" " * 10_000 + b"\r\n")
         s.sendall(b"1\r\n \r\n")
@@ -295,7 +348,9 @@ def test_a_table_model_takes_words_and_blanks_as_fw_predict_does(capsys, tmp_pat
 
     cfg = messy_config(tmp_path)
     assert fw(capsys, "train", cfg)[0] == 0
-    (tmp_path / "new.csv").write_text("city,color,size,year,weight\nOslo,red,58.0,2020,71\nNA,,41.5,2021,69.5\nTokyo,blue,,2019,70\n")
+    (tmp_path / "new.csv").write_text(
+        "city,color,size,year,weight\nOslo,red,58.0,2020,71\nNA,,41.5,2021,69.5\nTokyo,blue,,2019,70\n"
+    )
     instances = [
         {"city": "Oslo", "color": "red", "size": 58.0, "year": 2020, "weight": 71},
         {"city": "NA", "color": None, "size": "41.5", "year": 2021, "weight": 69.5},
@@ -303,7 +358,12 @@ def test_a_table_model_takes_words_and_blanks_as_fw_predict_does(capsys, tmp_pat
     ]
     http, model = client(cfg)
     assert http.get(model).json()["input"]["column_types"] == {
-        "size": "numeric", "color": "categorical", "city": "categorical", "year": "numeric", "weight": "numeric"}
+        "size": "numeric",
+        "color": "categorical",
+        "city": "categorical",
+        "year": "numeric",
+        "weight": "numeric",
+    }
     answer = http.post(f"{model}:predict", json={"instances": instances, "top": 2})
     assert answer.status_code == 200, answer.text
     expected = predicted(capsys, cfg, tmp_path / "new.csv", "--top", "2")

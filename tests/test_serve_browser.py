@@ -12,8 +12,16 @@ from test_serve import _start
 pytestmark = pytest.mark.slow  # a browser and a server process
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 #: Strokes as a person draws them on the 280x280 canvas: lists of (x, y) points, one list per stroke.
 DIGITS = {
@@ -94,7 +102,9 @@ def test_digits_drawn_with_the_mouse_are_read_right(browser, book, tmp_path):
             bars = browser.find_elements(By.CSS_SELECTOR, "#chart .bar")
             assert [b.text.split()[0] for b in bars] == list("0123456789")  # every class's probability
         browser.find_element(By.ID, "clear").click()
-        assert browser.find_element(By.ID, "prediction").text == "" and not browser.find_elements(By.CSS_SELECTOR, "#chart .bar")
+        assert browser.find_element(By.ID, "prediction").text == "" and not browser.find_elements(
+            By.CSS_SELECTOR, "#chart .bar"
+        )
         errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
         assert not errors, errors
     finally:

@@ -24,7 +24,7 @@ from own_data import config, make_csv
 from test_cli import BOOK, fw
 
 pytest.importorskip("starlette")
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient
 
 CNN = str(Path(__file__).resolve().parents[1] / "configs" / "mnist_cnn.yaml")
 ANSWER = ("class", "label", "probability", "top", "note")
@@ -72,6 +72,7 @@ def answers(args, bodies, top, *, max_batch, max_wait=0.0):
     """Each body's predictions from one server, the bodies sent at once from as many threads (in list order)."""
     app, name = make_app(args[0], list(args[1:]), max_batch=max_batch, max_wait=max_wait)
     with TestClient(app) as http:
+
         def ask(body):
             response = http.post(f"/v1/models/{name}:predict", json={**body, "top": top})
             assert response.status_code == 200, response.text
@@ -87,9 +88,21 @@ def predicted(args, files, top):
     """``fw predict --json``'s answers for each group of files, from one run of the command in its own process."""
     flat = [f for group in files for f in group]
     run = subprocess.run(
-        [sys.executable, "-m", "framework.cli", "predict", *map(str, args), *map(str, flat), "--top", str(top), "--json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "framework.cli",
+            "predict",
+            *map(str, args),
+            *map(str, flat),
+            "--top",
+            str(top),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     by_file = {}
     for line in run.stdout.splitlines():

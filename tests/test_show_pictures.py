@@ -114,7 +114,7 @@ def test_activation_bars_are_numpys_histograms_of_each_hidden_layer(capsys, ch6,
     is_bar = np.all(pixels == BAR, axis=2)
     for (left, base), share in zip(plot_origins(4), shares):
         for j, n in enumerate(share):
-            column = is_bar[: base, left + j * BIN_W + BIN_W // 2]
+            column = is_bar[:base, left + j * BIN_W + BIN_W // 2]
             height = int(column.sum())
             assert height == round(PLOT_H * n / tallest), (j, n, height)
             assert not height or column[base - height :].all(), "one bar, standing on the baseline"

@@ -84,7 +84,9 @@ def tiles_match(png, images, scale=3):
         for y in range(sheet.shape[0] - h * scale + 1):
             row = sheet[y]
             for x in np.flatnonzero(row == tile[0, 0]):
-                if x + w * scale <= sheet.shape[1] and np.array_equal(sheet[y : y + h * scale, x : x + w * scale], tile):
+                if x + w * scale <= sheet.shape[1] and np.array_equal(
+                    sheet[y : y + h * scale, x : x + w * scale], tile
+                ):
                     found = True
                     break
             if found:
@@ -99,8 +101,7 @@ def test_show_writes_a_labelled_grid_of_the_split(capsys, fashion, fashion_dir, 
     code, stdout, err = fw(capsys, "show", *fashion, "--count", 4, "--index", 10, "--out", out)
     assert code == 0, err
     assert stdout == (
-        f"wrote {out} ({PIL.open(out).width}x{PIL.open(out).height} px): "
-        "fashion_mnist test: images 10 to 13 of 10000\n"
+        f"wrote {out} ({PIL.open(out).width}x{PIL.open(out).height} px): fashion_mnist test: images 10 to 13 of 10000\n"
     )
     img = PIL.open(out)
     assert img.format == "PNG" and img.width >= 4 * 28 * 3 and img.height > 28 * 3
@@ -122,7 +123,9 @@ def test_show_replaces_no_existing_file_unless_force(capsys, fashion, tmp_path, 
     monkeypatch.chdir(tmp_path)
     mine = tmp_path / "fashion_mnist-test.png"
     mine.write_bytes(b"my own picture")
-    one_line_error(*fw(capsys, "show", *fashion, "--count", 2), "--out fashion_mnist-test.png already exists", "--force")
+    one_line_error(
+        *fw(capsys, "show", *fashion, "--count", 2), "--out fashion_mnist-test.png already exists", "--force"
+    )
     assert mine.read_bytes() == b"my own picture"
     code, _, err = fw(capsys, "show", *fashion, "--count", 2, "--force")
     assert code == 0, err
@@ -148,7 +151,10 @@ def test_show_misclassified_shows_only_mistakes(capsys, book, mnist_dir, tmp_pat
         (["--index", 10000], "--index 10000 is outside the split, which has 10000 images; use 0 to 9999"),
         (["--count", 0], "--count must be between 1 and 1000"),
         (["--out", "grid.jpg"], "give a name ending in .png"),
-        (["dataset.split=validation"], "dataset 'fashion_mnist' has no split 'validation' (dataset.split); choose one of: train, test"),
+        (
+            ["dataset.split=validation"],
+            "dataset 'fashion_mnist' has no split 'validation' (dataset.split); choose one of: train, test",
+        ),
     ],
 )
 def test_show_errors_are_one_line_and_write_nothing(capsys, fashion, tmp_path, monkeypatch, args, problem):
@@ -217,7 +223,15 @@ def test_overrides_may_follow_options(capsys, book, fashion_full_dir, tmp_path):
     assert json.loads(out)["correct"] == 9352
     out_png = tmp_path / "train.png"
     code, out, err = fw(
-        capsys, "show", FASHION, "--count", 2, "--out", out_png, f"dataset.root={fashion_full_dir}", "dataset.split=train"
+        capsys,
+        "show",
+        FASHION,
+        "--count",
+        2,
+        "--out",
+        out_png,
+        f"dataset.root={fashion_full_dir}",
+        "dataset.split=train",
     )
     assert code == 0, err
     assert "fashion_mnist train: images 0 to 1 of 60000" in out
@@ -241,7 +255,9 @@ def test_fw_config_checks_every_name(capsys, override, expected):
     assert code == 1 and expected in err
 
 
-@pytest.mark.parametrize("command", ["run", "train", "predict", "show", "sweep", "compare", "export", "import-onnx", "serve"])
+@pytest.mark.parametrize(
+    "command", ["run", "train", "predict", "show", "sweep", "compare", "export", "import-onnx", "serve"]
+)
 def test_every_help_fits_a_terminal(capsys, command):
     """Each example in the help stays on lines a terminal shows whole (fw train's once ran to 130 columns)."""
     with pytest.raises(SystemExit) as done:

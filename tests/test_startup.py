@@ -131,8 +131,13 @@ def test_a_builtins_only_run_scans_no_installed_plugin_and_imports_only_its_plug
     assert code == 0 and "Accuracy: 0.9352" in out.stdout
     assert "importlib.metadata" not in modules and "tanh_plugin" not in modules
     plugins = {m for m in modules if m.startswith("framework.plugins.")}
-    assert plugins == {"framework.plugins.activations", "framework.plugins.layers", "framework.plugins.mnist",
-                       "framework.plugins.idx", "framework.plugins.pickle_importer"}
+    assert plugins == {
+        "framework.plugins.activations",
+        "framework.plugins.layers",
+        "framework.plugins.mnist",
+        "framework.plugins.idx",
+        "framework.plugins.pickle_importer",
+    }
 
 
 def test_a_name_no_builtin_has_loads_the_installed_plugins(tmp_path, mnist_dir, installed_tanh):
@@ -174,7 +179,11 @@ def test_looking_up_a_builtin_activation_as_a_layer_scans_nothing(installed_tanh
     )
     import os
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [installed_tanh, MODULES])), "FW_DISABLE_PLUGIN_AUTOLOAD": ""}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(map(str, [installed_tanh, MODULES])),
+        "FW_DISABLE_PLUGIN_AUTOLOAD": "",
+    }
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     # One table: an activation is a layer (and stays in the activations' view of that table).
     assert out.stdout.splitlines() == ["True True", "False"], out.stderr

@@ -12,7 +12,9 @@ from test_cli import fw, one_line_error
 
 pytestmark = pytest.mark.slow
 
-optuna = pytest.importorskip("optuna", reason="the test extra installs optuna; without it fw sweep is tested by its error")
+optuna = pytest.importorskip(
+    "optuna", reason="the test extra installs optuna; without it fw sweep is tested by its error"
+)
 
 SWEEP = """\
 # a small search
@@ -48,13 +50,20 @@ def config(tmp_path, root, sweep=RANDOM, name="search.yaml"):
 def fw_sweep(*argv, cwd):
     return subprocess.Popen(
         [sys.executable, "-m", "framework.cli", "sweep", *map(str, argv)],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
     )
 
 
 def test_two_sweeps_at_once_share_one_sqlite_study(fashion_full_dir, tmp_path, capsys):
     path = config(tmp_path, fashion_full_dir)
-    first, second = fw_sweep(path, "--trials", 3, "--json", cwd=tmp_path), fw_sweep(path, "--trials", 3, "--json", cwd=tmp_path)
+    first, second = (
+        fw_sweep(path, "--trials", 3, "--json", cwd=tmp_path),
+        fw_sweep(path, "--trials", 3, "--json", cwd=tmp_path),
+    )
     outs = [p.communicate(timeout=600) for p in (first, second)]
     for p, (_, err) in zip((first, second), outs):
         assert p.returncode == 0, err
@@ -64,9 +73,16 @@ def test_two_sweeps_at_once_share_one_sqlite_study(fashion_full_dir, tmp_path, c
     assert {t.state for t in trials} == {optuna.trial.TrialState.COMPLETE}
     for t in trials:  # each trial trained its own values, in its own folder, with its own run record
         record = tmp_path / "runs" / "search" / f"trial_{t.number}"
-        assert sorted(p.name for p in record.iterdir()) == ["weights.config.yaml", "weights.metrics.jsonl", "weights.npz"]
+        assert sorted(p.name for p in record.iterdir()) == [
+            "weights.config.yaml",
+            "weights.metrics.jsonl",
+            "weights.npz",
+        ]
         trained = (record / "weights.config.yaml").read_text()
-        assert f"lr: {t.params['train.optimizer.lr']!r}" in trained and f"units: {t.params['model.layers[0].units']}" in trained
+        assert (
+            f"lr: {t.params['train.optimizer.lr']!r}" in trained
+            and f"units: {t.params['model.layers[0].units']}" in trained
+        )
         assert t.value == json.loads((record / "weights.metrics.jsonl").read_text().splitlines()[-1])["val_accuracy"]
     assert len({(t.params["train.optimizer.lr"]) for t in trials}) == 6, "the two commands drew different values"
 
@@ -77,7 +93,9 @@ def test_two_sweeps_at_once_share_one_sqlite_study(fashion_full_dir, tmp_path, c
     assert [r["number"] for r in result["trials"]][0] == study.best_trial.number, "best first"
 
     best_yaml = tmp_path / "runs" / "search" / "best.yaml"
-    assert f"trial {study.best_trial.number}, val_accuracy {study.best_value}\n" in best_yaml.read_text(), "the study's best"
+    assert f"trial {study.best_trial.number}, val_accuracy {study.best_value}\n" in best_yaml.read_text(), (
+        "the study's best"
+    )
     code, out, err = fw(capsys, "train", best_yaml, "--json")
     assert code == 0, err
     again = [json.loads(line) for line in out.splitlines()]
@@ -85,7 +103,9 @@ def test_two_sweeps_at_once_share_one_sqlite_study(fashion_full_dir, tmp_path, c
     assert (tmp_path / "runs" / "search" / "best" / "weights.npz").is_file()
 
 
-def test_another_command_adds_trials_and_a_diverging_trial_fails_while_the_sweep_goes_on(fashion_full_dir, tmp_path, capsys, monkeypatch):
+def test_another_command_adds_trials_and_a_diverging_trial_fails_while_the_sweep_goes_on(
+    fashion_full_dir, tmp_path, capsys, monkeypatch
+):
     grid = "  sampler: grid\n  pruner: none\n  params:\n    train.optimizer.lr: [0.05, 1.0e+12]\n"
     path = config(tmp_path, fashion_full_dir, grid)
     monkeypatch.chdir(tmp_path)
@@ -102,7 +122,9 @@ def test_another_command_adds_trials_and_a_diverging_trial_fails_while_the_sweep
 
 
 def test_pruning_stops_trials_that_fall_behind(fashion_full_dir, tmp_path, capsys, monkeypatch):
-    pruned = RANDOM.replace("pruner: none", "pruner: median").replace("{low: 0.01, high: 0.5, log: true}", "{low: 1.0e-5, high: 0.5, log: true}")
+    pruned = RANDOM.replace("pruner: none", "pruner: median").replace(
+        "{low: 0.01, high: 0.5, log: true}", "{low: 1.0e-5, high: 0.5, log: true}"
+    )
     # random, not tpe: lrs down to 1e-5 keep coming, and those trials fall behind the median after epoch 1
     path = config(tmp_path, fashion_full_dir, pruned)
     path.write_text(path.read_text().replace("limit: 600", "limit: 3000"))  # enough steps for lrs to tell apart
@@ -129,9 +151,18 @@ def test_jobs_runs_trials_in_separate_processes_on_one_storage(fashion_full_dir,
     "sweep, fragments",
     [
         ("  params:\n    model.layerz[0].units: [8, 16]\n", ["sweep.params['model.layerz[0].units']", "unknown key"]),
-        ("  params:\n    model.layers[0].unit: [8, 16]\n", ["sweep.params['model.layers[0].unit']", "does not accept 'unit'"]),
-        ("  params:\n    train.optimizer.lr: {low: 0.1, high: 0.01}\n", ["sweep.params['train.optimizer.lr'] needs numbers low < high"]),
-        ("  sampler: grid\n  params:\n    train.optimizer.lr: {low: 0.01, high: 0.1}\n", ["sweep.sampler=grid", "is a range"]),
+        (
+            "  params:\n    model.layers[0].unit: [8, 16]\n",
+            ["sweep.params['model.layers[0].unit']", "does not accept 'unit'"],
+        ),
+        (
+            "  params:\n    train.optimizer.lr: {low: 0.1, high: 0.01}\n",
+            ["sweep.params['train.optimizer.lr'] needs numbers low < high"],
+        ),
+        (
+            "  sampler: grid\n  params:\n    train.optimizer.lr: {low: 0.01, high: 0.1}\n",
+            ["sweep.sampler=grid", "is a range"],
+        ),
         ("  metric: val_acc\n  params:\n    train.optimizer.lr: [0.1]\n", ["sweep.metric must be a per-epoch metric"]),
         ("  params: {}\n", ["sweep.params is empty"]),
     ],

@@ -80,9 +80,15 @@ def test_overrides_are_part_of_the_studys_fingerprint(capsys, tmp_path, monkeypa
     path = csv_config(tmp_path)
     monkeypatch.chdir(tmp_path)
     assert fw(capsys, "sweep", path, "train.epochs=1", "--trials", 1)[0] == 0
-    one_line_error(*fw(capsys, "sweep", path, "train.epochs=2", "--trials", 1), "study 'own'", "holds trials of another config",
-                   "train.epochs differ")
-    one_line_error(*fw(capsys, "sweep", path, "train.epochs=1", "dataset.path=other.csv", "--trials", 1), "dataset.path differ")
+    one_line_error(
+        *fw(capsys, "sweep", path, "train.epochs=2", "--trials", 1),
+        "study 'own'",
+        "holds trials of another config",
+        "train.epochs differ",
+    )
+    one_line_error(
+        *fw(capsys, "sweep", path, "train.epochs=1", "dataset.path=other.csv", "--trials", 1), "dataset.path differ"
+    )
     assert fw(capsys, "sweep", path, "train.epochs=1", "--trials", 1)[0] == 0, "the same overrides add to the study"
     assert len(load_study(tmp_path).get_trials()) == 2
     moved = tmp_path / "elsewhere"
@@ -97,7 +103,11 @@ def test_own_csv_config_with_an_override_two_jobs_on_sqlite(tmp_path):
     path = csv_config(tmp_path)
     run = subprocess.run(
         [sys.executable, "-m", "framework.cli", "sweep", path, "train.epochs=2", "--trials", "4", "--jobs", "2"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ},
     )
     assert run.returncode == 0, run.stderr
     assert "4 more, 2 at a time" in run.stderr and "4 trials in " in run.stdout
@@ -137,7 +147,10 @@ def a_damaged_database(path):
     "make, fragment",
     [
         (a_text_file, "is not a SQLite database"),
-        (another_apps_database, "is a SQLite database of something else (tables contacts), and fw sweep would add its tables"),
+        (
+            another_apps_database,
+            "is a SQLite database of something else (tables contacts), and fw sweep would add its tables",
+        ),
         (a_damaged_database, "looks like a SQLite database but cannot be read"),
     ],
 )
@@ -147,7 +160,9 @@ def test_a_users_file_is_refused_and_left_alone(capsys, tmp_path, monkeypatch, m
     digest, mtime = hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
     monkeypatch.chdir(tmp_path)
     for storage in (f"sqlite:///{path}", "sqlite:///mine"):
-        one_line_error(*fw(capsys, "sweep", csv_config(tmp_path), "--storage", storage), f"mine {fragment}", "give a new file name")
+        one_line_error(
+            *fw(capsys, "sweep", csv_config(tmp_path), "--storage", storage), f"mine {fragment}", "give a new file name"
+        )
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest and path.stat().st_mtime_ns == mtime
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.csv", "mine", "own.yaml"], "no lock, journal or runs/"
 
@@ -167,7 +182,10 @@ def test_a_users_file_is_refused_and_left_alone(capsys, tmp_path, monkeypatch, m
         ("postgres://u@h/x", ["SQLAlchemy knows no database 'postgres'; PostgreSQL's is postgresql://"]),
         ("postgresql+nodriver://h/x", ["knows no database 'postgresql+nodriver'"]),
         ("not a url", ["--storage not a url: not a database URL"]),
-        ("mysql+pymysql://u:secret@127.0.0.1:9/db", ["its driver, pymysql, is not installed; pip install pymysql", "u:***@"]),
+        (
+            "mysql+pymysql://u:secret@127.0.0.1:9/db",
+            ["its driver, pymysql, is not installed; pip install pymysql", "u:***@"],
+        ),
     ],
 )
 def test_a_storage_fw_cannot_use_is_one_line(capsys, tmp_path, monkeypatch, storage, fragments):

@@ -49,8 +49,15 @@ def fw_sweep(*argv, cwd, hide=(), **popen):
         (shim / name).mkdir(parents=True, exist_ok=True)
         (shim / name / "__init__.py").write_text(f"raise ImportError('{name} is hidden by the test')\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(shim), os.environ.get("PYTHONPATH")]))}
-    return subprocess.Popen([sys.executable, "-m", "framework.cli", "sweep", *map(str, argv)], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "framework.cli", "sweep", *map(str, argv)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def _missing(reason):
@@ -100,15 +107,37 @@ class Cluster:
             os.chown(self.folder, uid, gid)
             os.chown(pwfile, uid, gid)
         pwfile.chmod(0o600)
-        self._as_server_user(self.bin / "initdb", "-D", self.data, "-U", "fw", "--pwfile", pwfile, "--auth", "scram-sha-256",
-                             "--no-locale", "-E", "UTF8", "--no-sync")
+        self._as_server_user(
+            self.bin / "initdb",
+            "-D",
+            self.data,
+            "-U",
+            "fw",
+            "--pwfile",
+            pwfile,
+            "--auth",
+            "scram-sha-256",
+            "--no-locale",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         with open(self.data / "postgresql.conf", "a") as conf:  # loopback only, no socket file, small and fast
-            conf.write(f"listen_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = ''\n"
-                       "fsync = off\nfull_page_writes = off\nshared_buffers = 16MB\nmax_connections = 40\n")
-        self._as_server_user(self.bin / "pg_ctl", "-D", self.data, "-l", self.folder / "server.log", "-w", "-t", "60", "start")
+            conf.write(
+                f"listen_addresses = '127.0.0.1'\nport = {self.port}\nunix_socket_directories = ''\n"
+                "fsync = off\nfull_page_writes = off\nshared_buffers = 16MB\nmax_connections = 40\n"
+            )
+        self._as_server_user(
+            self.bin / "pg_ctl", "-D", self.data, "-l", self.folder / "server.log", "-w", "-t", "60", "start"
+        )
         env = {**os.environ, "PGPASSWORD": self.password}
-        subprocess.run([self.bin / "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "fw", "fw_sweeps"],
-                       env=env, check=True, capture_output=True, timeout=60)  # the README's `createdb fw_sweeps`
+        subprocess.run(
+            [self.bin / "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "fw", "fw_sweeps"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )  # the README's `createdb fw_sweeps`
 
     def stop(self):
         try:
@@ -164,7 +193,9 @@ def test_a_server_that_never_answers_is_an_error_naming_it_after_a_timeout(tmp_p
         blackhole.listen(1)
         port = blackhole.getsockname()[1]
         start = time.monotonic()
-        sweep = fw_sweep(sweep_config(tmp_path), "--storage", f"postgresql://fw:pw@127.0.0.1:{port}/db", cwd=tmp_path, hide=hidden)
+        sweep = fw_sweep(
+            sweep_config(tmp_path), "--storage", f"postgresql://fw:pw@127.0.0.1:{port}/db", cwd=tmp_path, hide=hidden
+        )
         try:
             out, err = sweep.communicate(timeout=60)
         except subprocess.TimeoutExpired:
@@ -172,21 +203,39 @@ def test_a_server_that_never_answers_is_an_error_naming_it_after_a_timeout(tmp_p
             sweep.communicate()
             pytest.fail("fw sweep still waited for the server after 60 s")
         seconds = time.monotonic() - start
-    one_line_error(sweep.returncode, out, err, f"the database server 127.0.0.1:{port} did not answer within 10 s",
-                   "?connect_timeout=")
+    one_line_error(
+        sweep.returncode,
+        out,
+        err,
+        f"the database server 127.0.0.1:{port} did not answer within 10 s",
+        "?connect_timeout=",
+    )
     assert 9 < seconds < 40
 
 
 @pytest.mark.parametrize(
     "url, hidden, fragments",
     [
-        ("postgresql://fw:secret@127.0.0.1:9/db", ("psycopg", "psycopg2"),
-         ["neither psycopg2 nor psycopg (3) is installed; pip install psycopg2-binary"]),
-        ("postgresql+psycopg2://fw:secret@127.0.0.1:9/db", ("psycopg2",), ["its driver, psycopg2, is not installed; pip install psycopg2-binary"]),
-        ("postgresql+psycopg://fw:secret@127.0.0.1:9/db", ("psycopg",), ["its driver, psycopg, is not installed; pip install 'psycopg[binary]'"]),
+        (
+            "postgresql://fw:secret@127.0.0.1:9/db",
+            ("psycopg", "psycopg2"),
+            ["neither psycopg2 nor psycopg (3) is installed; pip install psycopg2-binary"],
+        ),
+        (
+            "postgresql+psycopg2://fw:secret@127.0.0.1:9/db",
+            ("psycopg2",),
+            ["its driver, psycopg2, is not installed; pip install psycopg2-binary"],
+        ),
+        (
+            "postgresql+psycopg://fw:secret@127.0.0.1:9/db",
+            ("psycopg",),
+            ["its driver, psycopg, is not installed; pip install 'psycopg[binary]'"],
+        ),
     ],
 )
-def test_a_missing_driver_is_named_with_the_package_that_installs_it(capsys, tmp_path, monkeypatch, url, hidden, fragments):
+def test_a_missing_driver_is_named_with_the_package_that_installs_it(
+    capsys, tmp_path, monkeypatch, url, hidden, fragments
+):
     for name in hidden:
         monkeypatch.setitem(sys.modules, name, None)  # as if not installed
     monkeypatch.chdir(tmp_path)

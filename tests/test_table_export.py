@@ -54,10 +54,21 @@ def test_a_table_with_words_exports_one_input_per_column_and_gives_fw_predicts_p
     assert fw(capsys, "train", cfg)[0] == 0
     _, meta, session, _ = exported(capsys, cfg, tmp_path)
     types = {c["name"]: c["type"] for c in json.loads(meta["columns"])}
-    assert types == {"size": "numeric", "color": "categorical", "city": "categorical", "year": "numeric", "weight": "numeric"}
+    assert types == {
+        "size": "numeric",
+        "color": "categorical",
+        "city": "categorical",
+        "year": "numeric",
+        "weight": "numeric",
+    }
     inputs = {i.name: i.type for i in session.get_inputs()}
-    assert inputs == {"size": "tensor(float)", "color": "tensor(string)", "city": "tensor(string)",
-                      "year": "tensor(float)", "weight": "tensor(float)"}
+    assert inputs == {
+        "size": "tensor(float)",
+        "color": "tensor(string)",
+        "city": "tensor(string)",
+        "year": "tensor(float)",
+        "weight": "tensor(float)",
+    }
     rows = tmp_path / "rows.csv"  # the training rows, words and blanks, and one with unseen words
     lines = (tmp_path / "messy.csv").read_text().splitlines()
     lines[5] = "48.5,purple,Tokyo,2030,70,a"

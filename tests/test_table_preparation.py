@@ -41,10 +41,14 @@ def test_a_table_with_words_and_blanks_trains_with_only_dataset_keys_and_predict
     cfg = messy_config(tmp_path)
     code, out, err = fw(capsys, "train", cfg)
     assert code == 0, err
-    summary = out[out.index("preparation (fitted on the training part; 12 network inputs):"):]
+    summary = out[out.index("preparation (fitted on the training part; 12 network inputs):") :]
     lines = {line.split()[0]: line for line in summary.splitlines()[2:7]}
     assert lines["size"].split()[1:4] == ["numeric", "25", "median"]  # 30 blanks, 25 of them in the train part
-    assert "categorical" in lines["color"] and "its own category" in lines["color"] and "(blank), blue, green, red" in lines["color"]
+    assert (
+        "categorical" in lines["color"]
+        and "its own category" in lines["color"]
+        and "(blank), blue, green, red" in lines["color"]
+    )
     assert "5: (blank), Lima, Oslo, Paris, Rome" in lines["city"]
     assert lines["year"].split()[1] == "numeric" and lines["weight"].split()[2] == "0"
     code, out, err = fw(capsys, "run", cfg, "--json")
@@ -62,7 +66,9 @@ def test_a_table_with_words_and_blanks_trains_with_only_dataset_keys_and_predict
     assert "note" not in records[0] and "note" not in records[1]
     assert records[2]["note"] == "city: 'Tokyo' was not seen in training (encoded as unseen)"
     code, out, err = fw(capsys, "predict", cfg, rows)
-    assert code == 0 and out.splitlines()[2].endswith("note: city: 'Tokyo' was not seen in training (encoded as unseen)")
+    assert code == 0 and out.splitlines()[2].endswith(
+        "note: city: 'Tokyo' was not seen in training (encoded as unseen)"
+    )
 
 
 def test_what_predict_feeds_the_network_is_the_training_preparation(tmp_path):
@@ -85,20 +91,37 @@ def test_what_predict_feeds_the_network_is_the_training_preparation(tmp_path):
 
 
 def test_types_and_fills_are_inferred_and_can_be_overridden(capsys, tmp_path):
-    cfg = messy_config(tmp_path, ", columns: {year: categorical, city: ignore}, fill: {numeric: mean, color: most_frequent}")
+    cfg = messy_config(
+        tmp_path, ", columns: {year: categorical, city: ignore}, fill: {numeric: mean, color: most_frequent}"
+    )
     net, dataset = fw_api.api.build(fw_api.load_config(cfg, ["weights=null"]))
     prep = dataset.preparation
     by_name = {c["name"]: c for c in prep.columns}
     assert list(by_name) == ["size", "color", "year", "weight"]
-    assert by_name["year"]["type"] == "categorical" and by_name["year"]["categories"] == ["2019", "2020", "2021", "2022"]
+    assert by_name["year"]["type"] == "categorical" and by_name["year"]["categories"] == [
+        "2019",
+        "2020",
+        "2021",
+        "2022",
+    ]
     raw, _ = dataset.examples("train")
     sizes = raw[:, 0]
     assert by_name["size"]["fill"] == "mean" and by_name["size"]["value"] == pytest.approx(np.nanmean(sizes))
     assert by_name["color"]["categories"] == ["blue", "green", "red"]  # no blank category: the most frequent fills
     assert prep.width == 1 + 3 + 4 + 1 and net.input_shape == (9,)
-    one_line_error(*fw(capsys, "run", cfg, "weights=null", "dataset.columns.size=words"), "dataset.columns must map column names to")
-    one_line_error(*fw(capsys, "run", cfg, "weights=null", "dataset.fill.numeric=zero"), "dataset.fill: 'zero' for numeric column 'size'")
-    one_line_error(*fw(capsys, "run", cfg, "weights=null", "dataset.fill.colour=missing"), "dataset.fill:", "no column 'colour'; did you mean 'color'?")
+    one_line_error(
+        *fw(capsys, "run", cfg, "weights=null", "dataset.columns.size=words"),
+        "dataset.columns must map column names to",
+    )
+    one_line_error(
+        *fw(capsys, "run", cfg, "weights=null", "dataset.fill.numeric=zero"),
+        "dataset.fill: 'zero' for numeric column 'size'",
+    )
+    one_line_error(
+        *fw(capsys, "run", cfg, "weights=null", "dataset.fill.colour=missing"),
+        "dataset.fill:",
+        "no column 'colour'; did you mean 'color'?",
+    )
 
 
 def test_an_id_like_column_is_refused_in_one_line_naming_it_and_how_to_leave_it_out(capsys, tmp_path):
@@ -106,9 +129,11 @@ def test_an_id_like_column_is_refused_in_one_line_naming_it_and_how_to_leave_it_
     lines = ["name," + HEADER, *(f"person {i}," + ",".join(r) for i, r in enumerate(rows))]
     (tmp_path / "messy.csv").write_text("\n".join(lines) + "\n")
     cfg = config(tmp_path, "{name: csv, path: messy.csv, label: kind}")
-    one_line_error(*fw(capsys, "run", cfg, "weights=null"),
-                   "column 'name' holds a different value in 240 of its 240 training rows, like an id or a name",
-                   "leave it out with dataset.columns: {name: ignore}")
+    one_line_error(
+        *fw(capsys, "run", cfg, "weights=null"),
+        "column 'name' holds a different value in 240 of its 240 training rows, like an id or a name",
+        "leave it out with dataset.columns: {name: ignore}",
+    )
     code, _, err = fw(capsys, "run", cfg, "weights=null", "dataset.columns.name=ignore")
     assert code == 0, err
 
@@ -139,9 +164,15 @@ def test_a_dataset_json_from_the_release_before_still_loads_and_gives_the_same_n
     [
         ("[]", "columns must be a non-empty list"),
         ('[{"name": "x", "type": "numeric", "mean": 0, "std": 0}]', "columns[0].std must be positive"),
-        ('[{"name": "x", "type": "categorical", "categories": ["a", "a"]}]', "columns[0].categories must be a list of distinct"),
+        (
+            '[{"name": "x", "type": "categorical", "categories": ["a", "a"]}]',
+            "columns[0].categories must be a list of distinct",
+        ),
         ('[{"name": "x", "type": "words"}]', "columns[0].type must be numeric or categorical"),
-        ('[{"name": "sepal_length", "type": "categorical", "categories": ["a", "b"]}]', "columns make 2 inputs of sepal_length"),
+        (
+            '[{"name": "sepal_length", "type": "categorical", "categories": ["a", "b"]}]',
+            "columns make 2 inputs of sepal_length",
+        ),
     ],
 )
 def test_a_hand_edited_preparation_is_one_line_naming_the_file(capsys, tmp_path, columns, said):
@@ -172,8 +203,9 @@ def test_a_row_far_outside_the_training_data_is_answered_with_a_note(capsys, tmp
     assert code == 0, err
     records = [json.loads(line) for line in out.splitlines()]
     assert "note" not in records[0] and "note" not in records[1]  # 9 standard deviations out: no note
-    assert records[2]["note"] == (f"petal_length: {far:.6g} is 12 standard deviations outside the training range "
-                                  f"{low:.6g}..{high:.6g}")
+    assert records[2]["note"] == (
+        f"petal_length: {far:.6g} is 12 standard deviations outside the training range {low:.6g}..{high:.6g}"
+    )
     assert records[2]["class"] in ("setosa", "versicolor", "virginica")
     code, out, err = fw(capsys, "predict", cfg, rows)
     assert code == 0 and "note: petal_length:" in out.splitlines()[2] and "note" not in out.splitlines()[1]

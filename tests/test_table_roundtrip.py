@@ -104,7 +104,9 @@ def constant(m, op, k=1, n=0):
 
 
 def set_constant(t, values):
-    t.CopyFrom(onnx.numpy_helper.from_array(np.asarray(values, onnx.helper.tensor_dtype_to_np_dtype(t.data_type)), t.name))
+    t.CopyFrom(
+        onnx.numpy_helper.from_array(np.asarray(values, onnx.helper.tensor_dtype_to_np_dtype(t.data_type)), t.name)
+    )
 
 
 def many_words(m):
@@ -117,6 +119,7 @@ def code(value):
     def change(m):
         node = next(x for x in m.graph.node if x.op_type == "LabelEncoder")
         next(a for a in node.attribute if a.name == "values_floats").floats[0] = value
+
     return change
 
 
@@ -129,15 +132,41 @@ def code(value):
         (many_words, "words in 'keys_strings'; a table's column has at most 100,000 categories"),
         (code(7.0), "to 7.0, not a category number below 4"),
         (code(np.nan), "to nan, not a category number below 4"),
-        (lambda m: set_constant(constant(m, "Equal"), [[0, 1, 2, 5]]), "does not compare the category numbers with a constant 0, 1, ..., K-1"),
-        (lambda m: next(p for p in m.metadata_props if p.key == "columns").MergeFrom(
-            onnx.StringStringEntryProto(value='[{"name": 1}]')), "metadata 'columns'"),
-        (lambda m: next(p for p in m.metadata_props if p.key == "class_names").MergeFrom(
-            onnx.StringStringEntryProto(value='["a", "a", "b"]')), "class_names names 'a' twice"),
-        (lambda m: next(x for x in m.graph.node if x.op_type == "IsNaN").MergeFrom(onnx.helper.make_node("IsInf", [], [])),
-         "IsInf"),
+        (
+            lambda m: set_constant(constant(m, "Equal"), [[0, 1, 2, 5]]),
+            "does not compare the category numbers with a constant 0, 1, ..., K-1",
+        ),
+        (
+            lambda m: next(p for p in m.metadata_props if p.key == "columns").MergeFrom(
+                onnx.StringStringEntryProto(value='[{"name": 1}]')
+            ),
+            "metadata 'columns'",
+        ),
+        (
+            lambda m: next(p for p in m.metadata_props if p.key == "class_names").MergeFrom(
+                onnx.StringStringEntryProto(value='["a", "a", "b"]')
+            ),
+            "class_names names 'a' twice",
+        ),
+        (
+            lambda m: next(x for x in m.graph.node if x.op_type == "IsNaN").MergeFrom(
+                onnx.helper.make_node("IsInf", [], [])
+            ),
+            "IsInf",
+        ),
     ],
-    ids=["nan-mean", "zero-std", "inf-fill", "many-words", "bad-code", "nan-code", "bad-equal", "bad-columns", "same-class", "other-op"],
+    ids=[
+        "nan-mean",
+        "zero-std",
+        "inf-fill",
+        "many-words",
+        "bad-code",
+        "nan-code",
+        "bad-equal",
+        "bad-columns",
+        "same-class",
+        "other-op",
+    ],
 )
 def test_a_tampered_preparation_is_one_line_and_writes_nothing(capsys, tmp_path, monkeypatch, change, fragment):
     monkeypatch.chdir(tmp_path)
@@ -153,9 +182,15 @@ def test_a_multi_input_graph_is_read_only_as_fws_table_preparation(capsys, tmp_p
     h = onnx.helper
     w = onnx.numpy_helper.from_array(np.ones((2, 3), np.float32), "W")
     graph = h.make_graph(
-        [h.make_node("Concat", ["a", "b"], ["ab"], axis=1), h.make_node("MatMul", ["ab", "W"], ["y"]), h.make_node("Softmax", ["y"], ["p"])],
-        "g", [h.make_tensor_value_info(n, onnx.TensorProto.FLOAT, ["N", 1]) for n in "ab"],
-        [h.make_tensor_value_info("p", onnx.TensorProto.FLOAT, ["N", 3])], [w],
+        [
+            h.make_node("Concat", ["a", "b"], ["ab"], axis=1),
+            h.make_node("MatMul", ["ab", "W"], ["y"]),
+            h.make_node("Softmax", ["y"], ["p"]),
+        ],
+        "g",
+        [h.make_tensor_value_info(n, onnx.TensorProto.FLOAT, ["N", 1]) for n in "ab"],
+        [h.make_tensor_value_info("p", onnx.TensorProto.FLOAT, ["N", 3])],
+        [w],
     )
     model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
     path = tmp_path / "two.onnx"
@@ -165,12 +200,18 @@ def test_a_multi_input_graph_is_read_only_as_fws_table_preparation(capsys, tmp_p
     props = {"fw_version": "0.1.0", "features": '["a", "b"]', "columns": json.dumps(columns)}
     h.set_model_props(model, props)
     onnx.save(model, str(path))
-    one_line_error(*fw(capsys, "import-onnx", path, tmp_path / "back.yaml"), "names a table's columns, but its dataset None is none that prepares a table")
+    one_line_error(
+        *fw(capsys, "import-onnx", path, tmp_path / "back.yaml"),
+        "names a table's columns, but its dataset None is none that prepares a table",
+    )
     del model.metadata_props[:]
     h.set_model_props(model, props | {"config": "dataset: {name: csv, label: y}"})
     onnx.save(model, str(path))
-    one_line_error(*fw(capsys, "import-onnx", path, tmp_path / "back.yaml"), "the table's preparation",
-                   "a table of 2 numeric columns has one, 'input' (batch, 2) float")
+    one_line_error(
+        *fw(capsys, "import-onnx", path, tmp_path / "back.yaml"),
+        "the table's preparation",
+        "a table of 2 numeric columns has one, 'input' (batch, 2) float",
+    )
     assert not list(tmp_path.glob("back*"))
 
 

@@ -46,7 +46,9 @@ def test_backward_is_optional_and_its_absence_is_a_clear_error():
 
     assert not NoGrad.has_backward()
     x = np.zeros((1, 2), np.float32)
-    with pytest.raises(FwError, match=r"activation 'no_grad' \(NoGrad\) has no derivative; implement backward\(self, x, y, dout\)"):
+    with pytest.raises(
+        FwError, match=r"activation 'no_grad' \(NoGrad\) has no derivative; implement backward\(self, x, y, dout\)"
+    ):
         NoGrad().backward(x, x, x)
     check_activation(NoGrad)  # fw run does not need it, so neither does the kit
 
@@ -125,7 +127,13 @@ def test_mnist_passes(mnist_dir):
 
 
 def raw_dataset(images, labels, **attrs):
-    ns = {"name": "raw", "splits": ("test",), "num_classes": 3, "load_raw": lambda self, split: (images, labels), **attrs}
+    ns = {
+        "name": "raw",
+        "splits": ("test",),
+        "num_classes": 3,
+        "load_raw": lambda self, split: (images, labels),
+        **attrs,
+    }
     return type("Raw", (Dataset,), ns)
 
 
@@ -190,6 +198,8 @@ def test_an_exception_from_the_plugin_is_a_failed_check_too():
         def forward(self, x):
             return np.tanh(x)
 
-    with pytest.raises(AssertionError, match=r"check_activation\('Grumpy'\): the activation raised RuntimeError: not today"):
+    with pytest.raises(
+        AssertionError, match=r"check_activation\('Grumpy'\): the activation raised RuntimeError: not today"
+    ):
         check_activation(Grumpy)
     check_activation(Grumpy, mood="good")

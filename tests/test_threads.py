@@ -70,7 +70,9 @@ def test_an_empty_batch_returns_at_once(two_workers, layer):
     """No chunks: run must not wait for one to finish (it once waited for ever)."""
     out_shape = layer.build((2, 8, 8), np.random.default_rng(0))
     done = []
-    worker = threading.Thread(target=lambda: done.append(layer.forward(np.zeros((0, 2, 8, 8), np.float32))), daemon=True)
+    worker = threading.Thread(
+        target=lambda: done.append(layer.forward(np.zeros((0, 2, 8, 8), np.float32))), daemon=True
+    )
     worker.start()
     worker.join(timeout=30)
     assert done and done[0].shape == (0, *out_shape)
@@ -119,9 +121,20 @@ def test_fw_run_of_a_convnet_warns_of_no_thread_left_behind(tmp_path):
     """The workers once were a ThreadPoolExecutor's, which fw's exit took for a plugin's thread left running."""
     data = need("book/params.pkl", "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
     done = subprocess.run(
-        [sys.executable, "-m", "framework.cli", "run", REPO / "configs" / "mnist_cnn.yaml",
-         f"dataset.root={data / 'mnist'}", f"weights.path={data / 'book' / 'params.pkl'}"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False,
+        [
+            sys.executable,
+            "-m",
+            "framework.cli",
+            "run",
+            REPO / "configs" / "mnist_cnn.yaml",
+            f"dataset.root={data / 'mnist'}",
+            f"weights.path={data / 'book' / 'params.pkl'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Accuracy: 0.9600 (9600/10000 correct)")
@@ -131,9 +144,16 @@ def test_fw_run_of_a_convnet_warns_of_no_thread_left_behind(tmp_path):
 def convnet():
     """A small ConvNet of fw's own layers, with seeded random weights, for (1, 28, 28) images."""
     layers = [
-        Conv2D(8, 3, padding=1), ReLU(), MaxPool2D(2),
-        Conv2D(16, 3, padding=1), ReLU(), MaxPool2D(2),
-        Dense(32), ReLU(), Dense(10), Softmax(),
+        Conv2D(8, 3, padding=1),
+        ReLU(),
+        MaxPool2D(2),
+        Conv2D(16, 3, padding=1),
+        ReLU(),
+        MaxPool2D(2),
+        Dense(32),
+        ReLU(),
+        Dense(10),
+        Softmax(),
     ]
     return Network(layers).build((1, 28, 28), np.random.default_rng(3))
 
@@ -194,8 +214,11 @@ def test_the_book_network_gets_9352_with_its_chunks_shared(two_workers, capsys):
 
     data = need("book/sample_weight.pkl", "mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
     code, out, err = run_cli(
-        capsys, "run", REPO / "configs" / "mnist_infer.yaml",
-        f"dataset.root={data / 'mnist'}", f"weights.path={data / 'book' / 'sample_weight.pkl'}",
+        capsys,
+        "run",
+        REPO / "configs" / "mnist_infer.yaml",
+        f"dataset.root={data / 'mnist'}",
+        f"weights.path={data / 'book' / 'sample_weight.pkl'}",
     )
     assert code == 0, err
     assert out.startswith("Accuracy: 0.9352 (9352/10000 correct)")
@@ -205,7 +228,9 @@ def test_a_forward_pass_after_classify_gives_the_bits_it_gives_alone(book_weight
     """classify holds OpenBLAS to one thread per worker and must give the threads back when it ends:
     a product's last bits can depend on OpenBLAS's thread count (the Haswell kernel's do), so a
     validation loss computed just after the test accuracy once differed from a resumed run's."""
-    cfg = fw.load_config(REPO / "configs" / "mnist_infer.yaml", [f"dataset.root={mnist_dir}", f"weights.path={book_weights}"])
+    cfg = fw.load_config(
+        REPO / "configs" / "mnist_infer.yaml", [f"dataset.root={mnist_dir}", f"weights.path={book_weights}"]
+    )
     net = fw.build_network(cfg)
     x, _ = fw.load_dataset(cfg)
     x = x[:3000]

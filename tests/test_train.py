@@ -17,12 +17,15 @@ CONFIG = REPO / "configs" / "fashion_train.yaml"
 def fashion():
     from conftest import need
 
-    root = need(
-        "fashion-mnist/train-images-idx3-ubyte.gz",
-        "fashion-mnist/train-labels-idx1-ubyte.gz",
-        "fashion-mnist/t10k-images-idx3-ubyte.gz",
-        "fashion-mnist/t10k-labels-idx1-ubyte.gz",
-    ) / "fashion-mnist"
+    root = (
+        need(
+            "fashion-mnist/train-images-idx3-ubyte.gz",
+            "fashion-mnist/train-labels-idx1-ubyte.gz",
+            "fashion-mnist/t10k-images-idx3-ubyte.gz",
+            "fashion-mnist/t10k-labels-idx1-ubyte.gz",
+        )
+        / "fashion-mnist"
+    )
     cfg = fw.load_config(CONFIG, [f"dataset.root={root}"])
     (x, t), (xt, tt) = load_split(cfg, "train"), load_split(cfg, "test")
     # A slice keeps the suite fast: 3,000 training and 1,000 test images.
@@ -33,7 +36,13 @@ def config(fashion, tmp_path, *overrides):
     root = fashion[0]
     return fw.load_config(
         CONFIG,
-        [f"dataset.root={root}", f"weights.path={tmp_path}/w.npz", "model.sizes=[784,32,10]", "train.epochs=3", *overrides],
+        [
+            f"dataset.root={root}",
+            f"weights.path={tmp_path}/w.npz",
+            "model.sizes=[784,32,10]",
+            "train.epochs=3",
+            *overrides,
+        ],
     )
 
 
@@ -98,7 +107,11 @@ def test_resume_refuses_a_checkpoint_from_another_config(fashion, tmp_path):
 def test_written_weights_load_in_fw_run_with_the_reported_accuracy(fashion, tmp_path, fmt, importer):
     suffix = {"npz": "npz", "pickle": "pkl"}[fmt]
     cfg = config(
-        fashion, tmp_path, "train.epochs=1", f"weights.format={fmt}", f"weights.importer={importer}",
+        fashion,
+        tmp_path,
+        "train.epochs=1",
+        f"weights.format={fmt}",
+        f"weights.importer={importer}",
         f"weights.path={tmp_path}/w.{suffix}",
     )
     trainer = Trainer(cfg)
@@ -141,8 +154,11 @@ def test_learning_rate_schedules_start_at_the_base_lr_and_end_at_zero():
 def test_divergence_stops_with_advice_instead_of_writing_nan_weights(fashion, tmp_path):
     cfg = config(fashion, tmp_path, "train.optimizer={name: sgd, lr: 1e30}", "train.loss=mean_squared_error")
     trainer = Trainer(cfg)
-    with pytest.raises(fw.FwError, match=r"training diverged in epoch 1 at step \d+ of \d+: (the loss became (nan|inf)|.* "
-                                         r"became Inf or NaN|values overflowed .*); lower train.optimizer.lr \(now 1e\+30\)"):
+    with pytest.raises(
+        fw.FwError,
+        match=r"training diverged in epoch 1 at step \d+ of \d+: (the loss became (nan|inf)|.* "
+        r"became Inf or NaN|values overflowed .*); lower train.optimizer.lr \(now 1e\+30\)",
+    ):
         fit(trainer, fashion)
     assert not trainer.output.checkpoint_path.exists() and not trainer.output.path.exists()
 
@@ -178,8 +194,11 @@ def test_unflattened_images_train_too(fashion, tmp_path):
     "activation, expected",
     [
         ("boom", r"model.layers\[1\] \(boom, bad_forward.Boom\): forward failed: ZeroDivisionError: oops"),
-        ("shrink", r"model.layers\[1\] \(shrink, bad_forward.Shrink\): "
-                   r"forward returned shape \(100, 3\), but build promised \(100, 32\)"),
+        (
+            "shrink",
+            r"model.layers\[1\] \(shrink, bad_forward.Shrink\): "
+            r"forward returned shape \(100, 3\), but build promised \(100, 32\)",
+        ),
         ("not_a_number", r"model.layers\[1\] \(not_a_number, bad_forward.NotANumber\): returned NaN for finite input"),
     ],
 )
@@ -203,7 +222,9 @@ def test_a_misbehaving_plugin_activation_is_named_in_training_too(fashion, tmp_p
 
 def test_a_collapse_to_chance_level_is_warned_about(fashion, tmp_path):
     trainer = Trainer(config(fashion, tmp_path, "train.epochs=1", "train.optimizer.lr=1e6"))
-    with pytest.warns(fw.errors.FwWarning, match=r"chance level for 10 classes; .*lower train.optimizer.lr \(now 1000000.0\)"):
+    with pytest.warns(
+        fw.errors.FwWarning, match=r"chance level for 10 classes; .*lower train.optimizer.lr \(now 1000000.0\)"
+    ):
         fit(trainer, fashion)
 
 
@@ -217,19 +238,21 @@ def test_labels_outside_the_networks_outputs_are_refused(fashion, tmp_path):
     _, x, t, xt, tt = fashion
     t = t.copy()
     t[5] = -1  # would index one-hot targets from the end
-    with pytest.raises(fw.FwError, match=r"the train labels of dataset 'fashion_mnist' run from -1 to 9, .* labels must be 0 to 9"):
+    with pytest.raises(
+        fw.FwError, match=r"the train labels of dataset 'fashion_mnist' run from -1 to 9, .* labels must be 0 to 9"
+    ):
         Trainer(config(fashion, tmp_path)).fit(x, t, xt, tt)
 
 
 @pytest.mark.parametrize(
     "accuracy, majority, classes, expected",
     [
-        (0.12, 0.1, 10, True),   # ten balanced classes, nothing learnt
+        (0.12, 0.1, 10, True),  # ten balanced classes, nothing learnt
         (0.5, 0.1, 10, False),
-        (0.75, 0.5, 2, False),   # two classes: 75% is learning (fw 0.1 warned here)
+        (0.75, 0.5, 2, False),  # two classes: 75% is learning (fw 0.1 warned here)
         (0.51, 0.5, 2, True),
-        (1.0, 1.0, 1, False),    # one output: nothing to warn about
-        (0.9, 0.9, 10, True),    # 90% of the labels are one class: 0.9 is no better than guessing it
+        (1.0, 1.0, 1, False),  # one output: nothing to warn about
+        (0.9, 0.9, 10, True),  # 90% of the labels are one class: 0.9 is no better than guessing it
     ],
 )
 def test_chance_level_is_measured_against_guessing_the_commonest_class(accuracy, majority, classes, expected):
@@ -242,10 +265,16 @@ def test_chance_level_is_measured_against_guessing_the_commonest_class(accuracy,
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda z: z.update({"net.0.W": np.ones(1, np.float32)}), r"model.layers\[0\] \(dense\), 'W': the network has shape \(784, 32\), the file \(1,\)"),
+        (
+            lambda z: z.update({"net.0.W": np.ones(1, np.float32)}),
+            r"model.layers\[0\] \(dense\), 'W': the network has shape \(784, 32\), the file \(1,\)",
+        ),
         (lambda z: z.update({"net.0.W": z["net.0.W"].astype(np.int32)}), r"'0.W' must be a floating-point numpy array"),
         (lambda z: z.pop("net.2.b"), r"has no array '2.b' for model.layers\[2\] \(dense\), 'b'"),
-        (lambda z: z.update({"slot.m.0.W": np.ones(1, np.float32)}), r"optimizer state 'm' of parameter 0.W has shape \(1,\) float32, but the parameter is \(784, 32\) float32"),
+        (
+            lambda z: z.update({"slot.m.0.W": np.ones(1, np.float32)}),
+            r"optimizer state 'm' of parameter 0.W has shape \(1,\) float32, but the parameter is \(784, 32\) float32",
+        ),
     ],
 )
 def test_a_hand_edited_checkpoint_is_refused_not_broadcast(fashion, tmp_path, edit, message):

@@ -18,7 +18,12 @@ CONFIG = str(REPO / "configs" / "fashion_train.yaml")
 @pytest.fixture
 def small(fashion_full_dir, tmp_path):
     """One epoch of a small network on the full Fashion-MNIST: about a second."""
-    return [f"dataset.root={fashion_full_dir}", f"weights.path={tmp_path}/w.npz", "model.sizes=[784,16,10]", "train.epochs=1"]
+    return [
+        f"dataset.root={fashion_full_dir}",
+        f"weights.path={tmp_path}/w.npz",
+        "model.sizes=[784,16,10]",
+        "train.epochs=1",
+    ]
 
 
 def test_train_then_run_reproduces_the_reported_accuracy(capsys, small, tmp_path):
@@ -27,7 +32,9 @@ def test_train_then_run_reproduces_the_reported_accuracy(capsys, small, tmp_path
     [epoch] = [json.loads(line) for line in out.splitlines()]
     assert set(epoch) >= {"epoch", "train_loss", "train_accuracy", "test_accuracy", "seconds"}
     assert epoch["test_accuracy"] > 0.7
-    assert (tmp_path / "w.npz").is_file() and not (tmp_path / "w.ckpt.npz").exists(), "a finished run leaves no checkpoint"
+    assert (tmp_path / "w.npz").is_file() and not (tmp_path / "w.ckpt.npz").exists(), (
+        "a finished run leaves no checkpoint"
+    )
     command = err.strip().splitlines()[-1].strip()
     assert command.startswith("fw run ") and "model.sizes=[784,16,10]" in command
 
@@ -108,7 +115,9 @@ def test_pickle_format_writes_the_books_layout(capsys, small, tmp_path):
     from framework.safeio.safe_pickle import load
 
     out = tmp_path / "w.pkl"
-    code, _, err = fw(capsys, "train", CONFIG, *small, f"weights.path={out}", "weights.format=pickle", "weights.importer=pickle")
+    code, _, err = fw(
+        capsys, "train", CONFIG, *small, f"weights.path={out}", "weights.format=pickle", "weights.importer=pickle"
+    )
     assert code == 0, err
     weights = load(out)
     assert sorted(weights) == ["W1", "W2", "b1", "b2"] and weights["W1"].shape == (784, 16)
@@ -168,10 +177,14 @@ def test_fw_run_warns_when_a_newer_checkpoint_waits(capsys, small, tmp_path):
     assert f"fw train {shlex.join([str(CONFIG), *small])} --resume" in err, "the hint repeats the overrides it needs"
     (tmp_path / "w.npz").unlink()  # interrupted before any weights were written
     code, out, err = fw(capsys, "run", CONFIG, *small)
-    assert code == 1 and (
-        "but a training checkpoint is there: finish the training "
-        f"with fw train {shlex.join([str(CONFIG), *small])} --resume"
-    ) in err
+    assert (
+        code == 1
+        and (
+            "but a training checkpoint is there: finish the training "
+            f"with fw train {shlex.join([str(CONFIG), *small])} --resume"
+        )
+        in err
+    )
 
 
 def test_a_second_fw_train_to_the_same_path_is_refused(capsys, small, tmp_path):

@@ -17,8 +17,12 @@ CONFIG = REPO / "configs" / "fashion_train.yaml"
 
 def small(fashion_full_dir, tmp_path, *overrides):
     return [
-        f"dataset.root={fashion_full_dir}", f"weights.path={tmp_path}/w.npz", "model.sizes=[784,24,10]",
-        "train.epochs=2", "dataset.limit=1200", *overrides,
+        f"dataset.root={fashion_full_dir}",
+        f"weights.path={tmp_path}/w.npz",
+        "model.sizes=[784,24,10]",
+        "train.epochs=2",
+        "dataset.limit=1200",
+        *overrides,
     ]
 
 
@@ -53,7 +57,9 @@ def test_a_fraction_that_leaves_nothing_on_one_side_is_refused():
 
 
 def test_a_bad_fraction_names_the_key(capsys, tmp_path):
-    one_line_error(*run_fw(capsys, "config", CONFIG, "train.validation_fraction=1"), "train.validation_fraction must be")
+    one_line_error(
+        *run_fw(capsys, "config", CONFIG, "train.validation_fraction=1"), "train.validation_fraction must be"
+    )
 
 
 @pytest.mark.slow
@@ -158,7 +164,9 @@ def test_weight_decay_zero_changes_nothing_and_a_negative_one_is_refused(capsys,
 @pytest.mark.slow
 def test_weight_decay_keeps_the_weights_smaller_on_real_data(fashion_full_dir, tmp_path):
     def norm(*overrides):
-        cfg = fw.load_config(CONFIG, small(fashion_full_dir, tmp_path, "train.optimizer={name: sgd, lr: 0.1}", *overrides))
+        cfg = fw.load_config(
+            CONFIG, small(fashion_full_dir, tmp_path, "train.optimizer={name: sgd, lr: 0.1}", *overrides)
+        )
         trainer = Trainer(cfg)
         (x, t), (xt, tt) = load_training_data(cfg, fw.get_registry())
         history = trainer.fit(x, t, xt[:500], tt[:500])

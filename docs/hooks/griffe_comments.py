@@ -22,6 +22,10 @@ class SphinxComments(griffe.Extension):
             at -= 1
         if comment:
             attr.docstring = griffe.Docstring(
-                "\n".join(comment), lineno=at + 2, endlineno=attr.lineno - 1, parent=attr,
-                parser=agent.docstring_parser, parser_options=agent.docstring_options,
+                "\n".join(comment),
+                lineno=at + 2,
+                endlineno=attr.lineno - 1,
+                parent=attr,
+                parser=agent.docstring_parser,
+                parser_options=agent.docstring_options,
             )

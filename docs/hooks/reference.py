@@ -140,7 +140,7 @@ def _command(title, parser, summary):
         rows.append([unbroken(what), text(formatter._expand_help(action) if action.help else "")])
     # argparse indents the usage's continuation lines under "usage: fw ...": shifted left as the prefix is dropped
     first, *rest = parser.format_usage().rstrip().removeprefix("usage: ").split("\n")
-    usage = "\n".join([first, *(line[len("usage: "):] for line in rest)])
+    usage = "\n".join([first, *(line[len("usage: ") :] for line in rest)])
     parts = [f"## {title}"]
     if summary:
         parts.append(text(summary[0].upper() + summary[1:]) + ".")
@@ -176,8 +176,13 @@ def config_markdown(registry=None) -> str:
     from framework.config.schema import Config
     from framework.plugin_system.registry import KINDS
 
-    parts = ["## The keys", text("Every key fw itself reads, with its default. A key that is not here is an error "
-             "that names the closest one; a section's key is written `section.key` on the command line (KEY=VALUE).")]
+    parts = [
+        "## The keys",
+        text(
+            "Every key fw itself reads, with its default. A key that is not here is an error "
+            "that names the closest one; a section's key is written `section.key` on the command line (KEY=VALUE)."
+        ),
+    ]
     parts += ["### Top-level keys", _keys_table(Config)]
     for f in dataclasses.fields(Config):
         kind = _section(f)
@@ -193,10 +198,14 @@ def config_markdown(registry=None) -> str:
         from framework.plugin_system.manager import get_registry
 
         registry = get_registry().load_all()
-    parts += ["## The built-in plugins' parameters", text(
-        "What each of fw's own plugins accepts, read from its class's `__init__`: a parameter's type is "
-        "checked before the plugin starts, and one without a default must be given. "
-        "`fw plugins` lists installed plugins too.")]
+    parts += [
+        "## The built-in plugins' parameters",
+        text(
+            "What each of fw's own plugins accepts, read from its class's `__init__`: a parameter's type is "
+            "checked before the plugin starts, and one without a default must be given. "
+            "`fw plugins` lists installed plugins too."
+        ),
+    ]
     for kind in KINDS:
         names = [n for n in registry.listed(kind) if registry.providers[kind][n].builtin]
         parts.append(f"### {kind.replace('_', ' ').capitalize()}")
@@ -241,7 +250,7 @@ def _parameters(cls) -> str:
         return "none"
     try:
         signature = inspect.signature(cls, eval_str=True)
-    except Exception:  # an annotation its module cannot resolve: shown as written
+    except Exception:  # noqa: BLE001 - an annotation its module cannot resolve: shown as written
         signature = inspect.signature(cls)
     out = []
     for p in signature.parameters.values():

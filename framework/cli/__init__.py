@@ -16,8 +16,10 @@ def main(argv=None):
     parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
     # KEY=VALUE overrides may follow options too: `fw show CONFIG --count 5 dataset.split=train`.
-    if extra and isinstance(getattr(args, "overrides", None), list) and all(
-        "=" in e and not e.startswith("-") for e in extra
+    if (
+        extra
+        and isinstance(getattr(args, "overrides", None), list)
+        and all("=" in e and not e.startswith("-") for e in extra)
     ):
         args.overrides = [*args.overrides, *extra]  # a new list: the default [] is shared
     elif extra:

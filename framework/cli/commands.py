@@ -173,7 +173,9 @@ def plugins(args):
         width = max(map(len, names), default=0)
         for name in names:
             clash = others(kind, name)
-            clash = f"  AMBIGUOUS, also by {', '.join(map(str, clash))}: unusable until one is uninstalled" if clash else ""
+            clash = (
+                f"  AMBIGUOUS, also by {', '.join(map(str, clash))}: unusable until one is uninstalled" if clash else ""
+            )
             print(f"  {name:<{width}}  {registry.providers[kind][name]}{clash}")
         if not names:
             print("  (none)")
@@ -223,7 +225,10 @@ def configs(args):
     width = max(map(len, names), default=0)
     for name in names:
         print(f"{name:<{width}}  {bundled.config_description(name)}")
-    print(f"run one: fw run NAME; copy one to edit: fw config NAME > my.yaml (from {bundled.configs_dir()})", file=sys.stderr)
+    print(
+        f"run one: fw run NAME; copy one to edit: fw config NAME > my.yaml (from {bundled.configs_dir()})",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -269,8 +274,10 @@ def show(args):
     net, dataset = api.build(cfg, registry) if args.misclassified else (None, make_dataset(cfg, registry))
     table = len(dataset.example_shape()) == 1
     if table and args.out:
-        raise FwError(f"--out {args.out}: fw show draws images, "
-                      f"and dataset '{d.name}' holds table rows, which it prints; drop --out")
+        raise FwError(
+            f"--out {args.out}: fw show draws images, "
+            f"and dataset '{d.name}' holds table rows, which it prints; drop --out"
+        )
     if not table:
         pillow()  # fail before reading the images if Pillow is missing
     suffix = "-misclassified" if args.misclassified else ""
@@ -292,8 +299,10 @@ def show(args):
             f"(accuracy {1 - wrong.mean():.4f}), from index {args.index}"
         )
         if not len(picked):
-            print(f"no misclassified {noun} in {where} from index {args.index} on; "
-                  f"nothing {'shown' if table else 'written'}")
+            print(
+                f"no misclassified {noun} in {where} from index {args.index} on; "
+                f"nothing {'shown' if table else 'written'}"
+            )
             return 0
     else:
         picked = select(len(images), args.index, args.count, noun=noun)
@@ -358,10 +367,16 @@ def _check_unfinished_training(cfg, args):
     path = checkpoint.with_name(checkpoint.name.removesuffix(".ckpt.npz") + Path(cfg.weights.path).suffix)
     resume = f"fw train {shlex.join([args.config, *args.overrides])} --resume"
     if not path.is_file():
-        raise FwError(f"weights file not found: {path} (weights.path), "
-                      f"but a training checkpoint is there: finish the training with {resume}")
-    warnings.warn(f"{checkpoint} is newer than {path}: a training run did not finish; "
-                  f"{resume} completes it (these are the older weights)", FwWarning, stacklevel=2)
+        raise FwError(
+            f"weights file not found: {path} (weights.path), "
+            f"but a training checkpoint is there: finish the training with {resume}"
+        )
+    warnings.warn(
+        f"{checkpoint} is newer than {path}: a training run did not finish; "
+        f"{resume} completes it (these are the older weights)",
+        FwWarning,
+        stacklevel=2,
+    )
 
 
 def _refuse_while_training(weights_path):

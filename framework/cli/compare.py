@@ -40,13 +40,24 @@ def add_parser(sub, debug):
     import argparse
 
     p = sub.add_parser(
-        "compare", parents=[debug], help="compare training runs: a table of final and best values, and their curves",
-        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "compare",
+        parents=[debug],
+        help="compare training runs: a table of final and best values, and their curves",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("runs", nargs="+", metavar="RUN_OR_CONFIG", help="a run's folder, or the config that trained it")
-    p.add_argument("--metric", metavar="M", help="the metric to compare (default: val_accuracy when every run has it, else test_accuracy)")
-    p.add_argument("--out", metavar="PNG", help="where to draw the curves (default: compare-METRIC.png in the current "
-                   "folder; with --json, none unless given)")
+    p.add_argument(
+        "--metric",
+        metavar="M",
+        help="the metric to compare (default: val_accuracy when every run has it, else test_accuracy)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="PNG",
+        help="where to draw the curves (default: compare-METRIC.png in the current "
+        "folder; with --json, none unless given)",
+    )
     p.add_argument("--json", action="store_true", help="print the table as one JSON object")
     p.add_argument("--force", action="store_true", help="replace the PNG if it exists")
     p.set_defaults(func=compare)
@@ -135,7 +146,7 @@ def run_labels(runs):
     _differ([r.config for r in runs], "", per_run)
     keys = list(dict.fromkeys(k for d in per_run for k in d))
     prefix = _common_prefix(keys)
-    names = _short_keys({k: k[len(prefix):].lstrip(".") for k in keys})
+    names = _short_keys({k: k[len(prefix) :].lstrip(".") for k in keys})
     labels = []
     for run, diffs in zip(runs, per_run):
         parts = [f"{names[k]}{v}" for k, v in diffs.items()]
@@ -253,10 +264,15 @@ def summary(runs, labels, metric, prefix):
                 e = pick(finite, key=lambda e, m=m: e[m])
                 best[m] = {"value": e[m], "epoch": e["epoch"]}
         final = run.epochs[-1] if run.epochs else {}
-        rows.append({
-            "run": str(run.folder), "label": label, "epochs": len(run.epochs),
-            "final": {m: final[m] for m in shown}, "best": best,
-        })
+        rows.append(
+            {
+                "run": str(run.folder),
+                "label": label,
+                "epochs": len(run.epochs),
+                "final": {m: final[m] for m in shown},
+                "best": best,
+            }
+        )
     return {"metric": metric, "differ_in": prefix, "runs": rows}
 
 
@@ -337,8 +353,14 @@ def draw(runs, labels, metric, prefix, out, required):
         ax.set(xlabel="epoch", ylabel=m, title=m + dashed)
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside lower center", ncols=columns, fontsize="small",
-               title=f"differ in {prefix}" if prefix else None, frameon=False)
+    fig.legend(
+        *axes[0][0].get_legend_handles_labels(),
+        loc="outside lower center",
+        ncols=columns,
+        fontsize="small",
+        title=f"differ in {prefix}" if prefix else None,
+        frameon=False,
+    )
     write_output(out, lambda f: fig.savefig(f, format="png", dpi=90, bbox_inches="tight"))
     plt.close(fig)
     return out

@@ -17,13 +17,17 @@ FORMATS = {".npz": "npz", ".safetensors": "safetensors", ".pkl": "pickle", ".pic
 
 def _format(path, side, example):
     if path.name in ("", "..") or path.is_dir():  # `fw convert-weights w.pkl .`: a folder has no suffix to change
-        raise FwError(f"{side} {path} is a folder; "
-                      f"give a weights file{' to write in it' if side == 'output' else ''}, e.g. {path / example}")
+        raise FwError(
+            f"{side} {path} is a folder; "
+            f"give a weights file{' to write in it' if side == 'output' else ''}, e.g. {path / example}"
+        )
     fmt = FORMATS.get(path.suffix)
     if fmt is None:
         shown = ", ".join(dict.fromkeys(FORMATS))
         extra = "; numpy would add .npz to the name itself" if side == "output" and path.suffix == "" else ""
-        raise FwError(f"{side} {path} must end with {shown} (the suffix names the format){extra}; e.g. {path.with_suffix('.npz')}")
+        raise FwError(
+            f"{side} {path} must end with {shown} (the suffix names the format){extra}; e.g. {path.with_suffix('.npz')}"
+        )
     return fmt
 
 
@@ -47,7 +51,9 @@ def convert(src, dst, *, force=False) -> dict:
     if dst.exists() and not dst.is_file():
         raise FwError(f"output {dst} is not a file")
     registry = get_registry()
-    write = registry.get("weight_writers", writer, "the output's format")().write  # a missing package fails here, before reading
+    write = registry.get(
+        "weight_writers", writer, "the output's format"
+    )().write  # a missing package fails here, before reading
     arrays = registry.get("weight_importers", reader, "the input's format")().load(src)
     if not arrays:
         raise FwError(f"{src}: holds no arrays; there are no weights to convert")

@@ -29,13 +29,22 @@ def add_command(sub, debug, config_arg):
     from ..interchange import DEFAULT_OPSET
 
     export = sub.add_parser(
-        "export", parents=[debug], help="write a config's network, with its weights, as an ONNX model",
-        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "export",
+        parents=[debug],
+        help="write a config's network, with its weights, as an ONNX model",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     export.add_argument("config", metavar="CONFIG", help=config_arg)
     export.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
     export.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as for fw run")
-    export.add_argument("--opset", type=int, default=DEFAULT_OPSET, metavar="N", help=f"the ONNX opset to write (default {DEFAULT_OPSET})")
+    export.add_argument(
+        "--opset",
+        type=int,
+        default=DEFAULT_OPSET,
+        metavar="N",
+        help=f"the ONNX opset to write (default {DEFAULT_OPSET})",
+    )
     export.add_argument("--force", action="store_true", help="replace OUT.onnx if it exists")
     export.set_defaults(func=run)
 
@@ -56,8 +65,10 @@ def run(args):
 
     out = Path(args.out)
     if out.name in ("", "..") or out.is_dir():  # `fw export m.yaml .`: a folder has no suffix to change
-        raise FwError(f"output {args.out} is a folder; "
-                      f"give the ONNX file to write in it, e.g. {out / Path(args.config).stem}.onnx")
+        raise FwError(
+            f"output {args.out} is a folder; "
+            f"give the ONNX file to write in it, e.g. {out / Path(args.config).stem}.onnx"
+        )
     if out.suffix != ".onnx":
         raise FwError(f"output {out} must end with .onnx; e.g. {out.with_suffix('.onnx')}")
     optional_import("onnx", "onnx", "fw export")  # before any work
@@ -67,9 +78,16 @@ def run(args):
     _report_failures(registry)
     net, dataset = api.build(cfg, registry)
     names = [dataset.class_name(i) for i in range(dataset.num_classes)]
-    prep = dataset.preparation_layer(cfg.dataset.normalize) if hasattr(dataset, "preparation_layer") else None  # a table's
+    prep = (
+        dataset.preparation_layer(cfg.dataset.normalize) if hasattr(dataset, "preparation_layer") else None
+    )  # a table's
     model = onnx_export.export(
-        net, class_names=names, config_text=OmegaConf.to_yaml(cfg), fw_version=__version__, opset=args.opset, preparation=prep
+        net,
+        class_names=names,
+        config_text=OmegaConf.to_yaml(cfg),
+        fw_version=__version__,
+        opset=args.opset,
+        preparation=prep,
     )
     data = model.SerializeToString()
     write_output(out, lambda f: f.write(data))
@@ -77,8 +95,11 @@ def run(args):
     ins = [i for i in model.graph.input]
     taken = f"input 'input' (batch, {shape}) float32"
     if prep is not None:  # a table: raw cells in, its preparation inside the graph
-        taken = (f"input 'input' (batch, {len(prep.columns)}) float32, raw, NaN for a blank" if len(ins) == 1 else
-                 f"{len(ins)} inputs, one per column (batch, 1), float32 or string, raw")
+        taken = (
+            f"input 'input' (batch, {len(prep.columns)}) float32, raw, NaN for a blank"
+            if len(ins) == 1
+            else f"{len(ins)} inputs, one per column (batch, 1), float32 or string, raw"
+        )
     print(
         f"wrote {out}: opset {args.opset}, {taken} -> output 'probabilities' "
         f"(batch, {net.output_shape[0]}); {len(model.graph.node)} nodes, "

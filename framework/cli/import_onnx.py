@@ -37,12 +37,21 @@ Needs onnx (pip install onnx)."""
 
 def add_command(sub, debug):
     cmd = sub.add_parser(
-        "import-onnx", parents=[debug], help="turn an ONNX model (PyTorch, Keras, fw export) into a config and weights",
-        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "import-onnx",
+        parents=[debug],
+        help="turn an ONNX model (PyTorch, Keras, fw export) into a config and weights",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cmd.add_argument("model", metavar="MODEL.onnx", help="the ONNX model to read")
     cmd.add_argument("out", metavar="OUT.yaml", help="the config to write; the weights go to OUT.npz beside it")
-    cmd.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="written into OUT.yaml, e.g. dataset.name=fashion_mnist")
+    cmd.add_argument(
+        "overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="written into OUT.yaml, e.g. dataset.name=fashion_mnist",
+    )
     cmd.add_argument("--force", action="store_true", help="replace OUT.yaml and OUT.npz if they exist")
     cmd.set_defaults(func=run)
 
@@ -60,7 +69,9 @@ def run(args):
 
     out = Path(args.out)
     if out.name in ("", "..") or out.is_dir():  # `fw import-onnx m.onnx .`: a folder has no suffix to change
-        raise FwError(f"output {args.out} is a folder; give the config to write in it, e.g. {out / Path(args.model).stem}.yaml")
+        raise FwError(
+            f"output {args.out} is a folder; give the config to write in it, e.g. {out / Path(args.model).stem}.yaml"
+        )
     if out.suffix not in (".yaml", ".yml"):
         raise FwError(f"output {out} must end with .yaml; e.g. {out.with_suffix('.yaml')}")
     weights = out.with_suffix(".npz")
@@ -90,7 +101,9 @@ def _layer_maker():
     from ..plugin_system.manager import get_registry
 
     registry = get_registry()
-    return registry, lambda cls, name, params: make_layer(cls, LayerSpec(name, params, f"layer '{name}'"), registry, _Unset)
+    return registry, lambda cls, name, params: make_layer(
+        cls, LayerSpec(name, params, f"layer '{name}'"), registry, _Unset
+    )
 
 
 def _checked_config(imported, draft, out, weights, overrides):
@@ -109,7 +122,11 @@ def _checked_config(imported, draft, out, weights, overrides):
     from .commands import _report_failures
 
     dataset = {**imported.dataset, "flatten": len(imported.input_shape) == 1}
-    base = {"dataset": dataset, "model": {"layers": imported.layers}, "weights": {"importer": "npz", "path": weights.name}}
+    base = {
+        "dataset": dataset,
+        "model": {"layers": imported.layers},
+        "weights": {"importer": "npz", "path": weights.name},
+    }
     text = OmegaConf.to_yaml(OmegaConf.create(base))
     write_output(draft, lambda f: f.write(text.encode()))
     try:
@@ -134,8 +151,10 @@ def _check_names(cfg, registry, imported):
         name = entry if isinstance(entry, str) else entry["name"]
         if name not in registry.entries["layers"]:
             extra = " (pip install ./examples/fw-extra-activations, from a clone of fw)" if name == "tanh" else ""
-            raise FwError(f"{source}: needs a '{name}' layer, which no installed plugin provides; "
-                          f"install one{extra} and import again")
+            raise FwError(
+                f"{source}: needs a '{name}' layer, which no installed plugin provides; "
+                f"install one{extra} and import again"
+            )
 
 
 def _check_network(cfg, registry, imported):
@@ -187,13 +206,21 @@ def _restore_table(dataset, cfg, imported):
     from ..safeio.untrusted import clip
 
     prep = imported.table
-    state = {"class_names": imported.class_names, "shape": [prep.width], "pixels": False, "features": prep.features, "columns": prep.columns}
+    state = {
+        "class_names": imported.class_names,
+        "shape": [prep.width],
+        "pixels": False,
+        "features": prep.features,
+        "columns": prep.columns,
+    }
     try:
         _checked(state)
         dataset.restore(state)
     except ValueError as e:
-        raise FwError(f"{imported.model}: its class names (metadata 'class_names') and table's preparation "
-                      f"are no dataset state fw can use: {clip(str(e), 120)}; the file is damaged or forged") from e
+        raise FwError(
+            f"{imported.model}: its class names (metadata 'class_names') and table's preparation "
+            f"are no dataset state fw can use: {clip(str(e), 120)}; the file is damaged or forged"
+        ) from e
     if getattr(dataset, "preparation", None) is None:
         raise FwError(
             f"{imported.model}: the model prepares a table's columns ({', '.join(prep.features)[:80]}), but dataset "
@@ -243,7 +270,9 @@ def _config_text(cfg, imported, model, out, weights):
     w = data.pop("weights")
     if w is not None:  # beside OUT.yaml, named as such, so the two can move together
         beside = w["path"] == os.path.normpath(weights.absolute())
-        w = {"importer": w.pop("importer"), "path": weights.name if beside else w.pop("path")} | {k: v for k, v in w.items() if v is not None and k != "path"}
+        w = {"importer": w.pop("importer"), "path": weights.name if beside else w.pop("path")} | {
+            k: v for k, v in w.items() if v is not None and k != "path"
+        }
     text["weights"] = w
     text |= {k: v for k, v in data.items() if v != SCHEMA[k]}
     head = (
@@ -260,30 +289,40 @@ def _name(entry):
 def _report(imported, model, out, weights, cfg):
     from ..safeio.untrusted import clip
 
-    print(f"read {model} ({imported.producer}, opset {imported.opset}): "
-          f"input (batch, {', '.join(map(str, imported.input_shape))})")
+    print(
+        f"read {model} ({imported.producer}, opset {imported.opset}): "
+        f"input (batch, {', '.join(map(str, imported.input_shape))})"
+    )
     for i, (entry, source) in enumerate(zip(imported.layers, imported.sources)):
         params = ", ".join(f"{k}: {v}" for k, v in entry.items() if k != "name") if isinstance(entry, dict) else ""
         shown = f"{entry['name']} ({params})" if params else entry if isinstance(entry, str) else entry["name"]
         print(f"  model.layers[{i}] {shown}  <- {source}")
     if imported.dropped:
-        print(f"note: read the model's probabilities; its other output{'s' if len(imported.dropped) > 1 else ''} "
-              f"({', '.join(clip(repr(d), 40) for d in imported.dropped)}, the label fw run works out itself) left out")
+        print(
+            f"note: read the model's probabilities; its other output{'s' if len(imported.dropped) > 1 else ''} "
+            f"({', '.join(clip(repr(d), 40) for d in imported.dropped)}, the label fw run works out itself) left out"
+        )
     for note in imported.notes:
         print(f"note: {note}")
     if imported.prepares and not cfg.dataset.normalize:
-        print(f"note: the model prepares its input itself (model.layers[0] {_name(imported.layers[0])}), "
-              "so dataset.normalize is false: fw does not standardise it again")
+        print(
+            f"note: the model prepares its input itself (model.layers[0] {_name(imported.layers[0])}), "
+            "so dataset.normalize is false: fw does not standardise it again"
+        )
     if imported.table is not None:
         from ..data.trained import state_path
 
-        print("note: the model's first nodes prepare the table's "
-              f"columns ({clip(', '.join(imported.table.features), 80)}): "
-              f"blanks filled{', numbers standardised' if imported.table.normalize else ''}"
-              f"{'' if imported.table.numeric_only else ', words one-hot'}; "
-              f"wrote that preparation to {state_path(weights)}, beside the weights, as fw train does")
+        print(
+            "note: the model's first nodes prepare the table's "
+            f"columns ({clip(', '.join(imported.table.features), 80)}): "
+            f"blanks filled{', numbers standardised' if imported.table.normalize else ''}"
+            f"{'' if imported.table.numeric_only else ', words one-hot'}; "
+            f"wrote that preparation to {state_path(weights)}, beside the weights, as fw train does"
+        )
     print(f"wrote {out} and {weights}; run it: fw run {out}")
     last = imported.layers[-1] if imported.layers else None
     if last not in ("softmax", "binary_sigmoid"):  # the layers that end in probabilities
-        print("note: the model ends without softmax, so it gives scores, not probabilities; fw run classifies by them "
-              "all the same. Add softmax to model.layers to train it with fw train's cross_entropy.")
+        print(
+            "note: the model ends without softmax, so it gives scores, not probabilities; fw run classifies by them "
+            "all the same. Add softmax to model.layers to train it with fw train's cross_entropy."
+        )

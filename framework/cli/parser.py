@@ -151,7 +151,9 @@ def build_parser(argv=None):
     )
     debug = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: a subcommand without --debug must not reset `fw --debug COMMAND`'s True.
-    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors")
+    debug.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors"
+    )
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     parser.add_argument("--version", action="version", version=f"fw {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -214,7 +216,9 @@ def _add_run_command(sub, debug):
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("config", metavar="CONFIG", help=CONFIG_ARG)
-    run.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. batch_size=1000")
+    run.add_argument(
+        "overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. batch_size=1000"
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     run.add_argument(
         "--report",
@@ -227,17 +231,24 @@ def _add_run_command(sub, debug):
 
 def _add_predict_command(sub, debug):
     cmd = sub.add_parser(
-        "predict", parents=[debug], help="classify new inputs (images, arrays, CSV rows) with a trained network",
+        "predict",
+        parents=[debug],
+        help="classify new inputs (images, arrays, CSV rows) with a trained network",
         usage="fw predict [-h] [--debug] [--top K] [--json] CONFIG INPUT... [KEY=VALUE ...]",
-        description=PREDICT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=PREDICT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cmd.add_argument("config", metavar="CONFIG", help=CONFIG_ARG)
     cmd.add_argument(
-        "inputs", nargs="+", metavar="INPUT",
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
         help="image files, .npy/.npz/.csv files or - (stdin), then any config overrides",
     )
     cmd.add_argument("--top", type=int, default=1, metavar="K", help="also list the K likeliest classes (default 1)")
-    cmd.add_argument("--json", action="store_true", help='one JSON object per line: input, row, label, class, probability, top')
+    cmd.add_argument(
+        "--json", action="store_true", help="one JSON object per line: input, row, label, class, probability, top"
+    )
     cmd.set_defaults(func=commands.predict, overrides=[])
 
 
@@ -256,17 +267,27 @@ def _add_plugins_command(sub, debug):
 
 def _add_train_command(sub, debug):
     train = sub.add_parser(
-        "train", parents=[debug], help="learn the weights of a config's network",
-        description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "train",
+        parents=[debug],
+        help="learn the weights of a config's network",
+        description=TRAIN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     train.add_argument("config", metavar="CONFIG", help=CONFIG_ARG)
-    train.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. train.epochs=5")
+    train.add_argument(
+        "overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, e.g. train.epochs=5"
+    )
     train.add_argument("--json", action="store_true", help="print one JSON object per epoch instead of text")
     train.add_argument("--plot", metavar="PNG", help="draw the loss and accuracy curves to PNG (needs matplotlib)")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint next to weights.path")
-    train.add_argument("--force", action="store_true", help="replace an existing file at weights.path, and files beside it that fw did not write")
     train.add_argument(
-        "--keep-checkpoint", action="store_true",
+        "--force",
+        action="store_true",
+        help="replace an existing file at weights.path, and files beside it that fw did not write",
+    )
+    train.add_argument(
+        "--keep-checkpoint",
+        action="store_true",
         help="keep NAME.ckpt.npz after a finished run (by default it is removed once the weights are written)",
     )
     train.set_defaults(func=commands.train)
@@ -275,47 +296,68 @@ def _add_train_command(sub, debug):
 def _add_inspection_commands(sub, debug):
     raw = argparse.RawDescriptionHelpFormatter
     config = sub.add_parser(
-        "config", parents=[debug], help="print the fully resolved config a run would use",
-        description=CONFIG_HELP, formatter_class=raw,
+        "config",
+        parents=[debug],
+        help="print the fully resolved config a run would use",
+        description=CONFIG_HELP,
+        formatter_class=raw,
     )
     config.add_argument("config", metavar="CONFIG", help=CONFIG_ARG)
     config.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as for fw run")
     config.set_defaults(func=commands.config)
 
     configs = sub.add_parser(
-        "configs", parents=[debug], help="list the bundled configs, which run by name from any folder",
-        description=CONFIGS_HELP, formatter_class=raw,
+        "configs",
+        parents=[debug],
+        help="list the bundled configs, which run by name from any folder",
+        description=CONFIGS_HELP,
+        formatter_class=raw,
     )
     configs.set_defaults(func=commands.configs)
 
     show = sub.add_parser(
-        "show", parents=[debug], help="save a PNG grid of dataset images (or the misclassified ones)",
-        description=SHOW_HELP, formatter_class=raw,
+        "show",
+        parents=[debug],
+        help="save a PNG grid of dataset images (or the misclassified ones)",
+        description=SHOW_HELP,
+        formatter_class=raw,
     )
-    show.add_argument("config", metavar="CONFIG", help=f"{CONFIG_ARG}; its dataset (and, with --misclassified, network)")
+    show.add_argument(
+        "config", metavar="CONFIG", help=f"{CONFIG_ARG}; its dataset (and, with --misclassified, network)"
+    )
     show.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as for fw run")
-    show.add_argument("--count", type=int, default=20, metavar="N", help="how many images to show (default 20, at most 1000)")
+    show.add_argument(
+        "--count", type=int, default=20, metavar="N", help="how many images to show (default 20, at most 1000)"
+    )
     show.add_argument("--index", type=int, default=0, metavar="I", help="start at image I of the split (default 0)")
     show.add_argument("--columns", type=int, default=None, metavar="C", help="images per row (default 10; 8 filters)")
     show.add_argument(
-        "--out", metavar="PNG", default=None,
+        "--out",
+        metavar="PNG",
+        default=None,
         help="where to write the PNG (default: DATASET-SPLIT.png, DATASET-SPLIT-misclassified.png, "
         "CONFIG-filters.png or CONFIG-activations.png, in the current folder)",
     )
-    show.add_argument("--misclassified", action="store_true", help="run the network and show only the images it gets wrong")
+    show.add_argument(
+        "--misclassified", action="store_true", help="run the network and show only the images it gets wrong"
+    )
     show.add_argument(
         "--filters", action="store_true", help="draw the first convolution's filters (of the config's weights)"
     )
     show.add_argument(
-        "--activations", action="store_true",
+        "--activations",
+        action="store_true",
         help="draw a histogram of each hidden layer's activations on the split's first 1000 examples",
     )
     show.add_argument("--force", action="store_true", help="replace the PNG if it exists")
     show.set_defaults(func=commands.show)
 
     convert = sub.add_parser(
-        "convert-weights", parents=[debug], help="convert weights between pickle, npz and safetensors",
-        description=CONVERT_HELP, formatter_class=raw,
+        "convert-weights",
+        parents=[debug],
+        help="convert weights between pickle, npz and safetensors",
+        description=CONVERT_HELP,
+        formatter_class=raw,
     )
     convert.add_argument("src", metavar="IN", help="a weights file: .pkl, .npz or .safetensors, e.g. sample_weight.pkl")
     convert.add_argument("dst", metavar="OUT", help="the file to write: .npz, .safetensors or .pkl")

@@ -44,7 +44,9 @@ def predict(args, report_failures):
 
     inputs, overrides = split_arguments([*args.inputs, *args.overrides])
     if not inputs:
-        raise FwError("fw predict needs at least one INPUT: an image, a .npy, .npz or .csv file, or - for CSV rows on stdin")
+        raise FwError(
+            "fw predict needs at least one INPUT: an image, a .npy, .npz or .csv file, or - for CSV rows on stdin"
+        )
     if inputs.count("-") > 1:
         raise FwError("standard input (-) can be read once; give - one time")
     if args.top < 1:
@@ -55,7 +57,9 @@ def predict(args, report_failures):
     net, dataset = build(cfg, registry)
     classes = dataset.num_classes
     if args.top > classes:
-        raise FwError(f"--top {args.top} is more than the {classes} classes of dataset '{cfg.dataset.name}'; use 1 to {classes}")
+        raise FwError(
+            f"--top {args.top} is more than the {classes} classes of dataset '{cfg.dataset.name}'; use 1 to {classes}"
+        )
     batches = [read_input(name, dataset) for name in inputs]
     probabilities = np.concatenate(classified(net, batches, dataset, cfg.dataset))
     print_predictions(batches, probabilities, dataset, args.top, args.json)
@@ -177,8 +181,10 @@ def _array_of(name):
             return arrays[key]
     if len(arrays) == 1:
         return next(iter(arrays.values()))
-    raise FwError(f"{name}: holds {', '.join(sorted(arrays)) or 'no arrays'}; "
-                  "fw predict reads its array x (or x_test, or a lone array)")
+    raise FwError(
+        f"{name}: holds {', '.join(sorted(arrays)) or 'no arrays'}; "
+        "fw predict reads its array x (or x_test, or a lone array)"
+    )
 
 
 def fitted(name, a, dataset):
@@ -196,7 +202,9 @@ def fitted(name, a, dataset):
     if dataset.pixels and a.size:
         low, high = a.min(), a.max()
         if low < 0 or high > 255:
-            raise FwError(f"{name}: holds values from {low} to {high}, but dataset '{dataset.name}' takes pixels from 0 to 255")
+            raise FwError(
+                f"{name}: holds values from {low} to {high}, but dataset '{dataset.name}' takes pixels from 0 to 255"
+            )
         if a.dtype.kind == "f" and high <= 1:
             import warnings
 
@@ -225,16 +233,26 @@ def _refuse_non_finite(x, raw, batches, dataset):
     if not bad.any():
         return
     i, j = (int(k) for k in np.argwhere(bad)[0])
-    if raw.ndim == 2 and raw.shape[1] != flat.shape[1] and hasattr(dataset, "preparation"):  # a one-hot table: its column
+    if (
+        raw.ndim == 2 and raw.shape[1] != flat.shape[1] and hasattr(dataset, "preparation")
+    ):  # a one-hot table: its column
         j = dataset.preparation.sources()[j]
     value = raw.reshape(len(raw), -1)[i, j].item()
     names = dataset.feature_names
     if names is not None and j < len(names):
         column = f"column '{names[j]}'"
     else:
-        column = f"value at {tuple(int(k) for k in np.unravel_index(j, raw.shape[1:]))}" if raw.ndim > 2 else f"column {j}"
-    what = "is not a finite number" if not np.isfinite(value) else "is too large for the network's float32 input once prepared"
-    raise FwError(f"{_where(batches, i)}, {column}: {value!r} {what}; give finite numbers of the size of the training data")
+        column = (
+            f"value at {tuple(int(k) for k in np.unravel_index(j, raw.shape[1:]))}" if raw.ndim > 2 else f"column {j}"
+        )
+    what = (
+        "is not a finite number"
+        if not np.isfinite(value)
+        else "is too large for the network's float32 input once prepared"
+    )
+    raise FwError(
+        f"{_where(batches, i)}, {column}: {value!r} {what}; give finite numbers of the size of the training data"
+    )
 
 
 def _where(batches, i):

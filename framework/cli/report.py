@@ -48,7 +48,10 @@ class ClassReport:
         name_w = max(name_w, len("class"))
         digits = len(str(int(self.totals.max(initial=0))))
         ok_w, n_w = max(digits, len("correct")), max(digits, len("total"))
-        lines = ["Per class:", f"  {'label':>{label_w}}  {'class':<{name_w}}  accuracy  {'correct':>{ok_w}}  {'total':>{n_w}}"]
+        lines = [
+            "Per class:",
+            f"  {'label':>{label_w}}  {'class':<{name_w}}  accuracy  {'correct':>{ok_w}}  {'total':>{n_w}}",
+        ]
         for i, (name, c, n) in enumerate(zip(names, self.correct, self.totals)):
             acc = f"{c / n:.4f}" if n else "-"
             lines.append(f"  {i:>{label_w}}  {name:<{name_w}}  {acc:>8}  {c:>{ok_w}}  {n:>{n_w}}")

@@ -33,16 +33,35 @@ of fw: pip install -e '.[serve]')."""
 
 def add_command(sub, debug, config_arg):
     serve = sub.add_parser(
-        "serve", parents=[debug], help="answer predictions over HTTP, with a page to draw digits on",
-        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "serve",
+        parents=[debug],
+        help="answer predictions over HTTP, with a page to draw digits on",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("config", metavar="CONFIG", help=config_arg)
     serve.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as for fw run")
-    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1: this machine only)"
+    )
     serve.add_argument("--port", type=int, default=8000, help="the port to listen on (default 8000; 0: any free port)")
-    serve.add_argument("--max-body", type=int, default=10 << 20, metavar="BYTES", help="the largest request body taken (default 10 MiB)")
-    serve.add_argument("--max-batch", type=int, default=32, metavar="ROWS", help="the most rows in one batch of requests (default 32)")
-    serve.add_argument("--max-wait-ms", type=float, default=2.0, metavar="MS", help="how long a request waits for others to batch with (default 2)")
+    serve.add_argument(
+        "--max-body",
+        type=int,
+        default=10 << 20,
+        metavar="BYTES",
+        help="the largest request body taken (default 10 MiB)",
+    )
+    serve.add_argument(
+        "--max-batch", type=int, default=32, metavar="ROWS", help="the most rows in one batch of requests (default 32)"
+    )
+    serve.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=2.0,
+        metavar="MS",
+        help="how long a request waits for others to batch with (default 2)",
+    )
     serve.set_defaults(func=run)
 
 
@@ -52,10 +71,16 @@ def run(args):
 
     for package in ("starlette", "uvicorn"):
         optional_import(package, "serve", "fw serve")  # before any work
-    for flag, value, low in (("--max-body", args.max_body, 1), ("--max-batch", args.max_batch, 1), ("--max-wait-ms", args.max_wait_ms, 0)):
+    for flag, value, low in (
+        ("--max-body", args.max_body, 1),
+        ("--max-batch", args.max_batch, 1),
+        ("--max-wait-ms", args.max_wait_ms, 0),
+    ):
         if not value >= low:
             raise FwError(f"{flag} must be at least {low}, got {value}")
-    app, name = make_app(args.config, args.overrides, max_body=args.max_body, max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000)
+    app, name = make_app(
+        args.config, args.overrides, max_body=args.max_body, max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000
+    )
     sock = _listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     where = f"http://{f'[{host}]' if ':' in host else host}:{port}"
@@ -79,7 +104,9 @@ def make_app(config, overrides, **limits):
     registry = get_registry(cfg.plugins)
     _report_failures(registry)
     net, dataset = build(cfg, registry)
-    options = SimpleNamespace(normalize=bool(cfg.dataset.normalize), flatten=bool(cfg.dataset.flatten))  # read per request
+    options = SimpleNamespace(
+        normalize=bool(cfg.dataset.normalize), flatten=bool(cfg.dataset.flatten)
+    )  # read per request
     model = Model(Path(config).stem, net, dataset, options)
     return create_app(model, **limits), model.name
 

@@ -96,7 +96,9 @@ def save_png(image, out: Path) -> Path:
 
     out = Path(out)
     if not out.parent.exists():
-        raise FwError(f"cannot write {out}: folder {out.parent} does not exist; create it first or choose another --out")
+        raise FwError(
+            f"cannot write {out}: folder {out.parent} does not exist; create it first or choose another --out"
+        )
     ensure_writable_dir(out.parent, purpose=f"to write {out.name}")
     try:
         return atomic_write(out, lambda f: image.save(f, format="PNG"))
@@ -109,7 +111,11 @@ def captions(dataset, labels, predicted, picked):
     if predicted is None:
         return [[(f"#{i}", GREY), (dataset.class_name(labels[i]), BLACK)] for i in picked]
     return [
-        [(f"#{i}", GREY), (f"true: {dataset.class_name(labels[i])}", BLACK), (f"pred: {dataset.class_name(predicted[i])}", RED)]
+        [
+            (f"#{i}", GREY),
+            (f"true: {dataset.class_name(labels[i])}", BLACK),
+            (f"pred: {dataset.class_name(predicted[i])}", RED),
+        ]
         for i in picked
     ]
 
@@ -119,14 +125,19 @@ def rows_text(dataset, rows, labels, picked, predicted=None) -> str:
     features = dataset.feature_names or [f"x{j}" for j in range(rows.shape[1])]
     head = ["row", "class", *(["predicted"] if predicted is not None else []), *features]
     body = [
-        [str(i), dataset.class_name(labels[i]), *([dataset.class_name(predicted[i])] if predicted is not None else []),
-         *(_cell(dataset, j, v) for j, v in enumerate(rows[i]))]
+        [
+            str(i),
+            dataset.class_name(labels[i]),
+            *([dataset.class_name(predicted[i])] if predicted is not None else []),
+            *(_cell(dataset, j, v) for j, v in enumerate(rows[i])),
+        ]
         for i in picked
     ]
     widths = [max(len(r[j]) for r in [head, *body]) for j in range(len(head))]
-    texts = (len(head) - len(features))  # columns of text: left-aligned
+    texts = len(head) - len(features)  # columns of text: left-aligned
     return "\n".join(
-        "  " + "  ".join(c.ljust(w) if j and j < texts else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
+        "  "
+        + "  ".join(c.ljust(w) if j and j < texts else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip()
         for r in [head, *body]
     )
 

@@ -43,23 +43,45 @@ def add_parser(sub, debug):
     import argparse
 
     p = sub.add_parser(
-        "sweep", parents=[debug], help="search hyperparameters with Optuna (the config's sweep: section)",
-        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "sweep",
+        parents=[debug],
+        help="search hyperparameters with Optuna (the config's sweep: section)",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("config", metavar="CONFIG", help="a YAML config with a sweep: section (a path, or a bundled config's name)")
     p.add_argument(
-        "overrides", nargs="*", default=[], metavar="KEY=VALUE",
+        "config", metavar="CONFIG", help="a YAML config with a sweep: section (a path, or a bundled config's name)"
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
         help="config overrides, as for fw train: every trial has them, the study's fingerprint and best.yaml too",
     )
-    p.add_argument("--trials", type=int, metavar="N", help="trials this command runs, added to those the study holds (default: sweep.trials)")
-    p.add_argument("--jobs", type=int, default=1, metavar="J", help="trials at once, each in its own process (default 1)")
     p.add_argument(
-        "--storage", metavar="URL",
+        "--trials",
+        type=int,
+        metavar="N",
+        help="trials this command runs, added to those the study holds (default: sweep.trials)",
+    )
+    p.add_argument(
+        "--jobs", type=int, default=1, metavar="J", help="trials at once, each in its own process (default 1)"
+    )
+    p.add_argument(
+        "--storage",
+        metavar="URL",
         help="an Optuna storage URL, e.g. postgresql://user:password@host/db to share the study between machines "
         "(default: sqlite:///WEIGHTS_FOLDER/sweep.db)",
     )
-    p.add_argument("--study", metavar="NAME", help="the study's name, also its trials' folder (default: the config's file name)")
-    p.add_argument("--json", action="store_true", help="print one JSON object at the end: best_value, best_params, best_config, trials")
+    p.add_argument(
+        "--study", metavar="NAME", help="the study's name, also its trials' folder (default: the config's file name)"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object at the end: best_value, best_params, best_config, trials",
+    )
     p.set_defaults(func=sweep)
 
 
@@ -97,7 +119,10 @@ def sweep(args):
         print(result["table"])
     out = sys.stderr if args.json else sys.stdout
     print(f"{n} trials in {seconds:.1f} s; the study holds {len(result['trials'])}", file=out)
-    print(f"Best: trial {result['best_number']}, {plan.metric} {result['best_value']:.4f}. Its config: {best_yaml}", file=out)
+    print(
+        f"Best: trial {result['best_number']}, {plan.metric} {result['best_value']:.4f}. Its config: {best_yaml}",
+        file=out,
+    )
     print(f"  fw train {best_yaml}", file=out)
     return 0
 

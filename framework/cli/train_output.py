@@ -64,8 +64,9 @@ class Progress(Callback):
             return
         if self.bar is None:
             desc = f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}"
-            self.bar = self.tqdm(total=batches, desc=desc, unit="step", file=self.stream, leave=False,
-                                 dynamic_ncols=True)
+            self.bar = self.tqdm(
+                total=batches, desc=desc, unit="step", file=self.stream, leave=False, dynamic_ncols=True
+            )
         self.bar.set_postfix_str(f"loss {logs['loss']:.4f}  acc {logs['accuracy']:.4f}", refresh=False)
         self.bar.update()
 
@@ -104,4 +105,7 @@ def closing_lines(trainer, epochs, out=sys.stdout):
     if weights_epoch == last:
         print(f"Test accuracy after epoch {last}: {report.test_accuracy:.4f}", file=out)
     else:
-        print(f"Test accuracy of the weights written, epoch {weights_epoch}'s (restored): {report.test_accuracy:.4f}", file=out)
+        print(
+            f"Test accuracy of the weights written, epoch {weights_epoch}'s (restored): {report.test_accuracy:.4f}",
+            file=out,
+        )

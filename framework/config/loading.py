@@ -54,7 +54,9 @@ def load_config(path, overrides=(), *, require_weights=True):
         for group in _groups(overrides):
             cfg = _open_layers(_apply_overrides(cfg, group, cwd))
     except RecursionError:
-        raise FwError(f"{_nested(overrides)}: lists or mappings nested too deeply; a config is a few levels deep") from None
+        raise FwError(
+            f"{_nested(overrides)}: lists or mappings nested too deeply; a config is a few levels deep"
+        ) from None
     _drop_inherited_download(cfg, overrides)
     set_by = [f"override {quote(o)}" for o in overrides if o.split("=", 1)[0].strip() == "weights"]
     cfg = _complete_weights(cfg, set_by[-1] if set_by else str(path))
@@ -120,8 +122,11 @@ def _absolute_paths(data, base):
 
 def _relative(value):
     """A path string to make absolute: relative or ``~``, and not (yet) an interpolation."""
-    return isinstance(value, str) and value != "" and "${" not in value and (
-        value.startswith("~") or not Path(value).is_absolute()
+    return (
+        isinstance(value, str)
+        and value != ""
+        and "${" not in value
+        and (value.startswith("~") or not Path(value).is_absolute())
     )
 
 
@@ -311,7 +316,11 @@ def _apply_override(cfg, item, cwd):
     key = item.split("=", 1)[0].strip()
     if key in ("model.layers", "model.sizes"):
         # The command line replaces the file's network, whichever form each uses.
-        other = ["model.sizes", "model.activation", "model.output_activation"] if key == "model.layers" else ["model.layers"]
+        other = (
+            ["model.sizes", "model.activation", "model.output_activation"]
+            if key == "model.layers"
+            else ["model.layers"]
+        )
         for k in other:
             OmegaConf.update(cfg, k, None, merge=False)
     if "[" not in key:
@@ -359,11 +368,19 @@ def _parse_override(item, shown=None):
     try:
         return OmegaConf.from_dotlist([item])
     except RecursionError:
-        raise FwError(f"override {quote(shown)}: lists or mappings nested too deeply; a config is a few levels deep") from None
+        raise FwError(
+            f"override {quote(shown)}: lists or mappings nested too deeply; a config is a few levels deep"
+        ) from None
     except Exception as e:
         if huge := _huge_number(item):
-            raise FwError(f"override {quote(shown)}: a number with {huge[1]} digits; no setting needs one that long") from e
-        hint = "; quote an override that has spaces: 'model.sizes=[784, 100, 10]'" if item.count("[") != item.count("]") else ""
+            raise FwError(
+                f"override {quote(shown)}: a number with {huge[1]} digits; no setting needs one that long"
+            ) from e
+        hint = (
+            "; quote an override that has spaces: 'model.sizes=[784, 100, 10]'"
+            if item.count("[") != item.count("]")
+            else ""
+        )
         raise FwError(f"override {quote(shown)}: cannot parse the value: {_msg(e)}{hint}") from e
 
 

@@ -13,7 +13,7 @@ not fw's one line saying what the key must be.
 import copy
 import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from typing import Any, Optional
+from typing import Any
 
 from ..core.callback import METRICS
 from ..core.params import Named, fits
@@ -25,7 +25,11 @@ def setting(default, want, check=None, each=None, *, doc):
     """A config key: its ``default``, what its value must be (``want``, for the error line), a ``check``
     of the value beyond its type, for a list what ``each`` entry must be, and what the key does
     (``doc``, for the config reference, docs/reference/config.md)."""
-    made = {"default_factory": lambda: copy.deepcopy(default)} if isinstance(default, (list, dict)) else {"default": default}
+    made = (
+        {"default_factory": lambda: copy.deepcopy(default)}
+        if isinstance(default, (list, dict))
+        else {"default": default}
+    )
     return field(metadata={"want": want, "check": check, "each": each, "doc": doc}, **made)
 
 
@@ -62,7 +66,7 @@ class DatasetKeys:
         doc="each example as one row of numbers (false: images keep their channels, height and width)",
     )
     one_hot_label: bool = setting(False, "true or false", doc="labels as one-hot rows instead of class numbers")
-    limit: Optional[int] = setting(
+    limit: int | None = setting(
         None,
         "a positive whole number (the first N examples, shuffled) or null",
         lambda v: v > 0,
@@ -73,26 +77,26 @@ class DatasetKeys:
 
 @keys
 class ModelKeys:
-    layers: Optional[list[Named]] = setting(
+    layers: list[Named] | None = setting(
         None,
         "a list of layers, e.g. [{name: dense, units: 10}, softmax]",
         lambda v: len(v) > 0,
         each="a layer name such as relu, or a mapping like {name: dense, units: 100}",
         doc="the network: a list of layers, each a name (relu) or a mapping ({name: dense, units: 100})",
     )
-    sizes: Optional[list[int]] = setting(
+    sizes: list[int] | None = setting(
         None,
         "a list of at least two positive whole numbers, e.g. [784,50,100,10]",
         lambda v: len(v) >= 2 and min(v) > 0,
         doc="instead of layers, the shorthand: dense layers of these sizes, model.activation between them and "
         "model.output_activation last; with neither, the book's [784, 50, 100, 10]",
     )
-    activation: Optional[Named] = setting(
+    activation: Named | None = setting(
         None,
         "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}",
         doc="the shorthand's activation between dense layers; null: sigmoid",
     )
-    output_activation: Optional[Named] = setting(
+    output_activation: Named | None = setting(
         None,
         "an activation name, or a mapping like {name: leaky_relu, alpha: 0.01}",
         doc="the shorthand's last layer; null: softmax",
@@ -100,7 +104,7 @@ class ModelKeys:
     seed: int = setting(
         0, "a whole number, 0 or more", lambda v: v >= 0, doc="seeds the random initialisation when weights is null"
     )
-    init: Optional[Named] = setting(
+    init: Named | None = setting(
         None,
         "null, an initialiser name (he, xavier, normal) or a mapping like {name: normal, std: 0.01}",
         doc="how every layer's weights are drawn, unless a layer names its own init; "
@@ -118,19 +122,19 @@ class WeightsKeys:
         "an importer name such as pickle",
         doc="the weight importer that reads the file (pickle, npz, safetensors, ...)",
     )
-    path: Optional[str] = setting(
+    path: str | None = setting(
         None,
         "a string or null",
         doc="the weights file, read by fw run and written by fw train; "
         "null: downloaded from url into $FW_DATA_DIR/weights/",
     )
-    url: Optional[str] = setting(
+    url: str | None = setting(
         None, "a string or null", doc="where to download the weights from when the file is missing"
     )
-    sha256: Optional[Any] = setting(
+    sha256: Any | None = setting(
         None, "64 hex digits or null", doc="the file's checksum, checked whether downloaded or already there"
     )
-    format: Optional[str] = setting(
+    format: str | None = setting(
         None,
         "a weight writer's name (fw plugins lists them: npz, pickle, ...) or null",
         doc="the format fw train writes: a weight writer's name (npz, pickle, ...); null: the importer's",
@@ -185,7 +189,7 @@ class SweepKeys:
     sampler: str = setting(
         "tpe", one_of(SAMPLERS), lambda v: v in SAMPLERS, doc="how the next trial is chosen, seeded from train.seed"
     )
-    pruner: Optional[str] = setting(
+    pruner: str | None = setting(
         "median", one_of(PRUNERS), lambda v: v in PRUNERS, doc="what stops an unpromising trial early"
     )
     params: dict = setting(
@@ -207,7 +211,7 @@ class Config:
         "a mapping with layers (or sizes, activation, output_activation)",
         doc="the network's layers and their initialisation",
     )
-    weights: Optional[WeightsKeys] = section(
+    weights: WeightsKeys | None = section(
         WeightsKeys,
         "a mapping with importer and path, or null for a random initialisation",
         doc="the trained weights' file; null: a seeded random initialisation",
@@ -237,7 +241,8 @@ DATASET_KEYS = tuple(SCHEMA["dataset"])
 
 
 def check_section(fail, cls, values, prefix=""):
-    """Every key of the ``cls`` section in ``values`` against its field: ``fail(key, want)`` on the first that does not fit."""
+    """Every key of the ``cls`` section in ``values`` against its field:
+    ``fail(key, want)`` on the first that does not fit."""
     for f in fields(cls):
         key, value, want = f"{prefix}{f.name}", values[f.name], f.metadata.get("want")
         kind = next((a for a in (f.type, *typing.get_args(f.type)) if is_dataclass(a)), None)
@@ -254,7 +259,9 @@ def check_section(fail, cls, values, prefix=""):
                 continue
             if not isinstance(value, list) or (check and not check(value)):
                 fail(key, want)
-            entry = next(typing.get_args(a)[0] for a in (f.type, *typing.get_args(f.type)) if typing.get_origin(a) is list)
+            entry = next(
+                typing.get_args(a)[0] for a in (f.type, *typing.get_args(f.type)) if typing.get_origin(a) is list
+            )
             for i, item in enumerate(value):
                 if not fits(item, entry):
                     fail(f"{key}.{i}", each)
@@ -268,5 +275,6 @@ PATH_KEYS = (("weights", "path"),)
 
 
 def dataset_path_key(key) -> bool:
-    """Is this ``dataset:`` key a path? ``root``, ``path``, ``test_path``, ...: a dataset's parameters follow this rule."""
+    """Is this ``dataset:`` key a path? ``root``, ``path``,
+    ``test_path``, ...: a dataset's parameters follow this rule."""
     return isinstance(key, str) and (key in ("root", "path") or key.endswith("_path"))

@@ -34,7 +34,9 @@ class Param:
     @property
     def integer(self) -> bool:
         """A range of whole numbers (``{low: 32, high: 256}``) is searched as integers."""
-        return self.choices is None and all(isinstance(v, int) and not isinstance(v, bool) for v in (self.low, self.high))
+        return self.choices is None and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in (self.low, self.high)
+        )
 
     def ends(self) -> tuple:
         """The values that bound the search: what ``fw sweep`` tries on the config before any trial."""

@@ -104,7 +104,6 @@ def line_of(text, key):
     return f":line {line}"
 
 
-
 def _path(check, key, value):
     """A path the file system can hold: no name over NAME_MAX bytes, not over PATH_MAX in all (else Errno 36 later)."""
     longest = max((len(part.encode("utf-8", "surrogateescape")) for part in value.split("/")), default=0)

@@ -90,7 +90,6 @@ class Activation(Layer):
                 return own["init"]
         return None
 
-
     def __call__(self, x, train=False):
         y = self.forward(x)
         if train:
@@ -108,5 +107,7 @@ class Activation(Layer):
         return self.forward_inplace(out)
 
     def __repr__(self):
-        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in _BOOKKEEPING and not k.startswith("_"))
+        params = ", ".join(
+            f"{k}={v!r}" for k, v in vars(self).items() if k not in _BOOKKEEPING and not k.startswith("_")
+        )
         return f"{type(self).__name__}({params})"

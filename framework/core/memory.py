@@ -14,8 +14,22 @@ import re
 from ..errors import FwError
 
 FRACTION = 0.8
-_UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9, "T": 1e12, "TB": 1e12,
-          "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 1e3,
+    "KB": 1e3,
+    "M": 1e6,
+    "MB": 1e6,
+    "G": 1e9,
+    "GB": 1e9,
+    "T": 1e12,
+    "TB": 1e12,
+    "KIB": 1 << 10,
+    "MIB": 1 << 20,
+    "GIB": 1 << 30,
+    "TIB": 1 << 40,
+}
 
 
 def budget() -> tuple[int, str]:
@@ -29,14 +43,18 @@ def budget() -> tuple[int, str]:
     limits = [n for n in (_available(), _cgroup_room(), _address_space_room()) if n is not None]
     if not limits:
         return 1 << 62, "no limit known"
-    return int(FRACTION * min(limits)), f"{FRACTION:.0%} of the memory this process can get; FW_MEMORY_BUDGET=SIZE sets another"
+    return int(
+        FRACTION * min(limits)
+    ), f"{FRACTION:.0%} of the memory this process can get; FW_MEMORY_BUDGET=SIZE sets another"
 
 
 def check(nbytes, what, fix=""):
     """Raise a one-line FwError if ``what`` (e.g. "its weights of shape (784, 1000000)") needs more than the budget."""
     limit, source = budget()
     if nbytes > limit:
-        raise FwError(f"{what} would take {size(nbytes)}, more than fw's memory budget of {size(limit)} ({source}){fix}")
+        raise FwError(
+            f"{what} would take {size(nbytes)}, more than fw's memory budget of {size(limit)} ({source}){fix}"
+        )
 
 
 def size(n) -> str:

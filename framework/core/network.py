@@ -57,8 +57,9 @@ class Network:
             shape = _as_shape(out)
             if shape is None:
                 raise self.error(
-                    i, f"build returned {describe_object(out)}; "
-                       "it must return the output shape, a tuple of positive whole numbers"
+                    i,
+                    f"build returned {describe_object(out)}; "
+                    "it must return the output shape, a tuple of positive whole numbers",
                 )
             try:  # before any forward pass allocates it
                 check_memory(4 * math.prod(shape), f"its output for one example, of shape {shape},")
@@ -165,7 +166,10 @@ class Network:
         if layers and layers[-1].monotonic:
             layers = layers[:-1]
         rows = max(1, min(chunk_rows or self.chunk_rows(), len(x)))
-        steps = [(i, layer, type(layer).forward_into is not Layer.forward_into, layer.inplace) for i, layer in enumerate(layers)]
+        steps = [
+            (i, layer, type(layer).forward_into is not Layer.forward_into, layer.inplace)
+            for i, layer in enumerate(layers)
+        ]
         cast = x.dtype != np.float32  # e.g. float64 input: cast once per chunk, not in every layer
         labels = np.empty(len(x), np.intp)
         starts = range(0, len(x), rows)
@@ -235,7 +239,9 @@ class Network:
 
     def gradients(self):
         """The gradient of each of ``parameters()``, in the same order and with the same names."""
-        return NamedArrays(self._param_names()[0], [layer.grads.get(key) for layer in self.layers for key in layer.params])
+        return NamedArrays(
+            self._param_names()[0], [layer.grads.get(key) for layer in self.layers for key in layer.params]
+        )
 
     _names = None  # (names, weights) once built: training asks every step
 
@@ -243,7 +249,9 @@ class Network:
         """``(every parameter's name, the names of those that are weights)``; fixed once the layers are built."""
         if self._names is None or self.shapes is None:
             names = [f"{i}.{key}" for i, layer in enumerate(self.layers) for key in layer.params]
-            weights = frozenset(f"{i}.{key}" for i, layer in enumerate(self.layers) for key in layer.params if layer.is_weight(key))
+            weights = frozenset(
+                f"{i}.{key}" for i, layer in enumerate(self.layers) for key in layer.params if layer.is_weight(key)
+            )
             if self.shapes is None:
                 return names, weights
             self._names = names, weights
@@ -297,8 +305,11 @@ class Network:
             promise = "build promised" if method == "forward" else "the layer's input has"
             raise self.error(i, f"{method} returned {got}, but {promise} {shape}")
         if y.dtype != dtype:
-            raise self.error(i, f"{method} turned {np.dtype(dtype)} into {y.dtype}; "
-                                "keep the dtype (e.g. use x.dtype.type(0.5), not 0.5)")
+            raise self.error(
+                i,
+                f"{method} turned {np.dtype(dtype)} into {y.dtype}; "
+                "keep the dtype (e.g. use x.dtype.type(0.5), not 0.5)",
+            )
 
     def _nan_error(self, x):
         """Name the first layer whose output has a NaN (run again, step by step, on this chunk)."""

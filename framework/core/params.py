@@ -51,8 +51,16 @@ def fits(value, annotation) -> bool:
     return True
 
 
-_WORDS = {int: "a whole number", float: "a finite number", bool: "true or false", str: "a string",
-          Named: "a name, or a mapping with name:", list: "a list", tuple: "a list", dict: "a mapping"}
+_WORDS = {
+    int: "a whole number",
+    float: "a finite number",
+    bool: "true or false",
+    str: "a string",
+    Named: "a name, or a mapping with name:",
+    list: "a list",
+    tuple: "a list",
+    dict: "a mapping",
+}
 
 
 def want(annotation) -> str:

@@ -69,11 +69,15 @@ def _read_npy(f, path, name, size):
         raise FwError(f"{path}: array '{name}' has .npy format version {version}, which fw does not read")
     shape, fortran, dtype = read_header(f)
     if dtype.hasobject or dtype.kind not in "biuf" or dtype.fields is not None:
-        raise FwError(f"{path}: array '{name}' has dtype {str(dtype)[:40]}; fw reads numbers only (no objects, text or records)")
+        raise FwError(
+            f"{path}: array '{name}' has dtype {str(dtype)[:40]}; fw reads numbers only (no objects, text or records)"
+        )
     nbytes = math.prod(shape) * dtype.itemsize
     if f.tell() + nbytes != size:
-        raise FwError(f"{path}: array '{name}' declares shape {shape} ({nbytes:,} bytes) "
-                      f"but holds {size - f.tell():,}; the file is damaged")
+        raise FwError(
+            f"{path}: array '{name}' declares shape {shape} ({nbytes:,} bytes) "
+            f"but holds {size - f.tell():,}; the file is damaged"
+        )
     buf = np.empty(nbytes, np.uint8)
     view, got = memoryview(buf), 0
     while got < nbytes and (n := f.readinto(view[got:])):

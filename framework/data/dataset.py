@@ -123,7 +123,9 @@ class Dataset:
             raw, _ = self.load_images(split)
             x = raw.reshape(len(raw), -1).astype(np.float64)
             if not len(x):
-                raise FwError(f"dataset '{self.name}': the {split} split is empty, so it gives no statistics to normalise with")
+                raise FwError(
+                    f"dataset '{self.name}': the {split} split is empty, so it gives no statistics to normalise with"
+                )
             std = x.std(axis=0)
             std[std < 1e-12] = 1.0
             self._standardization = (x.mean(axis=0), std)
@@ -142,8 +144,7 @@ class Dataset:
         """``load_raw(split)`` for a split the dataset has (an unknown one is a one-line error)."""
         if split not in self.splits:
             raise FwError(
-                f"dataset '{self.name}' has no split '{split}' (dataset.split); "
-                f"choose one of: {', '.join(self.splits)}"
+                f"dataset '{self.name}' has no split '{split}' (dataset.split); choose one of: {', '.join(self.splits)}"
             )
         return self.load_raw(split)
 
@@ -195,5 +196,7 @@ class Dataset:
 
     def examples_from_table(self, table):
         """Raw examples from a ``data.table.Table`` of new rows; a table with named features overrides it."""
-        raise FwError(f"{table.source}: dataset '{self.name}' has no named columns to read from a CSV; "
-                      "give a .npy or .npz of its examples")
+        raise FwError(
+            f"{table.source}: dataset '{self.name}' has no named columns to read from a CSV; "
+            "give a .npy or .npz of its examples"
+        )

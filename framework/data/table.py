@@ -75,8 +75,15 @@ class Table:
             loaded.update((k, found[:, j]) for j, k in enumerate(numeric))
         rest = [k for k in wanted if k not in loaded]
         if rest:
-            text = np.loadtxt(io.StringIO("\n".join(self.texts)), delimiter=",", usecols=rest, dtype=str, comments=None,
-                              quotechar=None, ndmin=2)
+            text = np.loadtxt(
+                io.StringIO("\n".join(self.texts)),
+                delimiter=",",
+                usecols=rest,
+                dtype=str,
+                comments=None,
+                quotechar=None,
+                ndmin=2,
+            )
             self.__dict__.setdefault("_columns", {}).update((k, text[:, j].tolist()) for j, k in enumerate(rest))
 
     def loaded(self, name):
@@ -98,7 +105,9 @@ class Table:
             close = difflib.get_close_matches(str(name), self.header, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             who = f"{key}: " if key else ""
-            raise FwError(f"{who}{self.source} has no column '{name}'; {hint}its columns are: {_listed(self.header)}") from None
+            raise FwError(
+                f"{who}{self.source} has no column '{name}'; {hint}its columns are: {_listed(self.header)}"
+            ) from None
 
     def _loadtxt(self, columns):
         """numpy's C parser on unquoted text: the columns as float64 when every value is a finite number, else None
@@ -112,8 +121,15 @@ class Table:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error")
-                out = np.loadtxt(io.StringIO("\n".join(self.texts)), delimiter=",", usecols=columns, dtype=np.float64,
-                                 comments=None, ndmin=2, quotechar=None)
+                out = np.loadtxt(
+                    io.StringIO("\n".join(self.texts)),
+                    delimiter=",",
+                    usecols=columns,
+                    dtype=np.float64,
+                    comments=None,
+                    ndmin=2,
+                    quotechar=None,
+                )
         except (ValueError, Warning):
             return None
         return out if out.shape == (len(self), len(columns)) and np.isfinite(out).all() else None
@@ -196,7 +212,9 @@ def read_text(f, source) -> str:
         if ends and run + ends.start() > MAX_LINE:
             run += ends.start()
         elif ends:
-            run = len(chunk) - max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) - 1  # lines within the chunk are shorter than it
+            run = (
+                len(chunk) - max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) - 1
+            )  # lines within the chunk are shorter than it
         else:
             run += len(chunk)
         if run > MAX_LINE:

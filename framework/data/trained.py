@@ -34,7 +34,13 @@ def write_state(weights_path, dataset_name: str, state: dict) -> Path:
     """Write ``state`` beside the weights file (already written), atomically, tied to its hash."""
     from ..safeio.files import file_hash, write_output
 
-    record = {"format": FORMAT, "version": VERSION, "weights_sha256": file_hash(weights_path), "dataset": dataset_name, "state": state}
+    record = {
+        "format": FORMAT,
+        "version": VERSION,
+        "weights_sha256": file_hash(weights_path),
+        "dataset": dataset_name,
+        "state": state,
+    }
     text = json.dumps(record, indent=1, allow_nan=False).encode()
     return write_output(state_path(weights_path), lambda f: f.write(text))
 
@@ -68,7 +74,9 @@ def read_state(weights_path, dataset_name: str | None = None) -> dict | None:
             raise ValueError("not an fw dataset state file")
         state = _checked(record.get("state"))
     except (ValueError, UnicodeDecodeError) as e:
-        raise FwError(f"{path}: not a readable dataset state ({' '.join(str(e).split())[:120]}); run fw train again to rewrite it") from e
+        raise FwError(
+            f"{path}: not a readable dataset state ({' '.join(str(e).split())[:120]}); run fw train again to rewrite it"
+        ) from e
     if dataset_name is not None and record.get("dataset") != dataset_name:
         return None
     weights = Path(weights_path).expanduser()
@@ -107,8 +115,10 @@ def restore_state(dataset, weights_path, dataset_name):
     try:
         dataset.restore(state)
     except ValueError as e:  # a part only the dataset reads (a table's columns), checked there
-        raise FwError(f"{state_path(weights_path)}: not a readable dataset state ({clip(str(e), 120)}); "
-                      "run fw train again to rewrite it") from e
+        raise FwError(
+            f"{state_path(weights_path)}: not a readable dataset state ({clip(str(e), 120)}); "
+            "run fw train again to rewrite it"
+        ) from e
 
 
 def _clipped(values):
@@ -160,7 +170,9 @@ def _checked(state):
                 raise ValueError(f"{key} holds {len(values)} values, but shape {shape} holds {size}; one per feature")
             if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
                 raise ValueError(f"{key} must hold numbers")
-            bad = next((i for i, v in enumerate(values) if not abs(v) <= sys.float_info.max or (key == "std" and v <= 0)), None)
+            bad = next(
+                (i for i, v in enumerate(values) if not abs(v) <= sys.float_info.max or (key == "std" and v <= 0)), None
+            )
             if bad is not None:
                 need = "a positive finite number" if key == "std" else "a finite number"
                 raise ValueError(f"{key}[{bad}] is {_clipped(values[bad])}; each must be {need}")

@@ -82,7 +82,9 @@ def load_weights(net, arrays, source):
     import numpy as np
 
     if not isinstance(arrays, dict):
-        raise FwError(f"{source}: expected a dict of named arrays (0.W, 0.b, ... or W1, b1, ...), got {type(arrays).__name__}")
+        raise FwError(
+            f"{source}: expected a dict of named arrays (0.W, 0.b, ... or W1, b1, ...), got {type(arrays).__name__}"
+        )
     if arrays and all(isinstance(k, str) and _BOOK_KEY.fullmatch(k) for k in arrays):
         arrays = _from_book_layout(net, arrays, source)
     state = net.state_dict()
@@ -90,11 +92,15 @@ def load_weights(net, arrays, source):
         index, name = key.split(".", 1)
         where = f"{net.labels[int(index)]}, '{name}'"
         if key not in arrays:
-            raise FwError(f"{source}: has no array '{key}' for {where}; the file holds {_names(arrays)}{_layout_hint(arrays)}")
+            raise FwError(
+                f"{source}: has no array '{key}' for {where}; the file holds {_names(arrays)}{_layout_hint(arrays)}"
+            )
         a = arrays[key]
         _check_array(a, f"'{key}'", source)
         if a.shape != mine.shape:
-            raise FwError(f"{source}: {where}: the network has shape {mine.shape}, the file {str(a.shape)[:80]} (as '{key}')")
+            raise FwError(
+                f"{source}: {where}: the network has shape {mine.shape}, the file {str(a.shape)[:80]} (as '{key}')"
+            )
     extra = [k for k in arrays if k not in state]
     if extra:
         raise FwError(
@@ -111,7 +117,9 @@ def _check_array(a, what, source):
     if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
         raise FwError(f"{source}: {what} must be a floating-point numpy array, got {_describe(a)}")
     if not np.isfinite(a).all():
-        raise FwError(f"{source}: {what} contains NaN or Inf; the file is damaged, or the training that wrote it diverged")
+        raise FwError(
+            f"{source}: {what} contains NaN or Inf; the file is damaged, or the training that wrote it diverged"
+        )
     if a.dtype.itemsize > 4:  # finite in float64, yet beyond float32's range: Inf once the network holds it
         with np.errstate(over="ignore"):
             if not np.isfinite(a.astype(np.float32)).all():
@@ -140,7 +148,11 @@ def book_layout(net) -> dict | None:
 def _from_book_layout(net, arrays, source):
     holders = _dense_like(net)
     if holders is None:
-        i, layer = next((i, layer) for i, layer in enumerate(net.layers) if set(layer.params) != {"W", "b"} and (layer.params or layer.buffers))
+        i, layer = next(
+            (i, layer)
+            for i, layer in enumerate(net.layers)
+            if set(layer.params) != {"W", "b"} and (layer.params or layer.buffers)
+        )
         raise FwError(
             f"{source}: holds the book's layout (W1, b1, ...), which fits dense layers only, but {net.labels[i]} "
             f"has {', '.join([*layer.params, *layer.buffers])}; load weights that fw train wrote for this network"
@@ -156,7 +168,10 @@ def check_weights(arrays, sizes, source) -> list[tuple]:
 
     shapes = [((n_in, n_out), (n_out,)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
     check_book_arrays(arrays, shapes, source)
-    return [tuple(np.ascontiguousarray(arrays[f"{p}{i}"], dtype=np.float32) for p in "Wb") for i in range(1, len(shapes) + 1)]
+    return [
+        tuple(np.ascontiguousarray(arrays[f"{p}{i}"], dtype=np.float32) for p in "Wb")
+        for i in range(1, len(shapes) + 1)
+    ]
 
 
 def check_book_arrays(arrays, shapes, source):

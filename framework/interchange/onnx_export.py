@@ -28,7 +28,9 @@ from . import DEFAULT_OPSET, optional_import
 #: Softmax(axis=-1) means the last axis alone from opset 13 on (before, every axis after it, flattened).
 MIN_OPSET = 13
 INPUT, OUTPUT = "input", "probabilities"
-METHOD_HINT = "add to_onnx(self, graph, x), which adds its ONNX nodes and returns its output's name (see framework.Layer.to_onnx)"
+METHOD_HINT = (
+    "add to_onnx(self, graph, x), which adds its ONNX nodes and returns its output's name (see framework.Layer.to_onnx)"
+)
 
 
 class OnnxGraph:
@@ -121,15 +123,21 @@ def export(net, *, class_names, config_text, fw_version, opset=DEFAULT_OPSET, pr
     onnx = optional_import("onnx", "onnx", "fw export")
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= newest:
-        raise FwError(f"--opset {opset}: fw exports opsets {MIN_OPSET} to {newest} (the installed onnx's newest); "
-                      f"the default is {DEFAULT_OPSET}")
+        raise FwError(
+            f"--opset {opset}: fw exports opsets {MIN_OPSET} to {newest} (the installed onnx's newest); "
+            f"the default is {DEFAULT_OPSET}"
+        )
     for i, layer in enumerate(net.layers):
         if not layer.has_onnx():
             raise net.error(i, f"has no ONNX export, so fw export cannot write it; {METHOD_HINT}")
     graph = OnnxGraph(onnx, opset)
     h, floats = onnx.helper, onnx.TensorProto.FLOAT
     start, inputs = INPUT, [h.make_tensor_value_info(INPUT, floats, ["batch", *net.input_shape])]
-    props = {"class_names": json.dumps(list(class_names)), "fw_version": fw_version, "config": _without_paths(config_text)}
+    props = {
+        "class_names": json.dumps(list(class_names)),
+        "fw_version": fw_version,
+        "config": _without_paths(config_text),
+    }
     if preparation is not None:
         start, inputs = _add_preparation(onnx, graph, preparation)
         props["features"] = json.dumps(preparation.features)
@@ -137,7 +145,11 @@ def export(net, *, class_names, config_text, fw_version, opset=DEFAULT_OPSET, pr
     outputs = _add_layers(net, graph, start)
     outputs[-1:] = [graph.finish(outputs[-1] if outputs else start)]
     body = h.make_graph(
-        graph.nodes, "fw", inputs, [h.make_tensor_value_info(OUTPUT, floats, ["batch", *net.output_shape])], graph.initializers,
+        graph.nodes,
+        "fw",
+        inputs,
+        [h.make_tensor_value_info(OUTPUT, floats, ["batch", *net.output_shape])],
+        graph.initializers,
     )
     opsets = [h.make_opsetid("", opset)]
     if any(n.domain == "ai.onnx.ml" for n in graph.nodes):
@@ -196,10 +208,15 @@ def _add_layers(net, graph, start=INPUT):
         except FwError:
             raise
         except Exception as e:  # a plugin's to_onnx: whatever it raises, name the layer
-            raise net.error(i, f"to_onnx failed: {describe_exception(e, 300, prefix=not isinstance(e, ValueError))}") from e
+            raise net.error(
+                i, f"to_onnx failed: {describe_exception(e, 300, prefix=not isinstance(e, ValueError))}"
+            ) from e
         if not (isinstance(y, str) and y in graph._tensors):
-            raise net.error(i, f"to_onnx returned {describe_object(y)}; "
-                               "it must return the name of its output tensor, as graph.op returns it")
+            raise net.error(
+                i,
+                f"to_onnx returned {describe_object(y)}; "
+                "it must return the name of its output tensor, as graph.op returns it",
+            )
         outputs.append(y)
         x, shape = y, net.shapes[i]
     return outputs

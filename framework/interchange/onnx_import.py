@@ -39,7 +39,9 @@ MAX_VALUES = 1 << 28  # per example, in any tensor on the path
 MAX_PARSED = 2 * MAX_BYTES  # what protobuf may take to parse a model: a 256 MiB one of weights takes 256 MiB
 MAX_ENTRIES = 200_000  # in the encoding: nodes, tensors, names, sizes (a network of 1,000 nodes has about 50,000)
 MAX_NODES = 1000  # a sequential network has a few dozen; 2,000 dense layers are more than a config can hold
-MAX_NODE_ENTRIES = 64  # inputs, outputs and attributes of one node: fw's ops have a few, a Concat of a shape's pieces too
+MAX_NODE_ENTRIES = (
+    64  # inputs, outputs and attributes of one node: fw's ops have a few, a Concat of a shape's pieces too
+)
 #: The domains of the standard ops, which layers' ``onnx_ops`` name (a custom domain's op is never read).
 STANDARD = ("", "ai.onnx", "ai.onnx.ml")
 #: Ops the walker reads itself: they change nothing (a Cast only when it casts to float, ONNX's type 1).
@@ -68,9 +70,13 @@ class Imported:
     dataset: dict = field(default_factory=dict)  # what an fw export's metadata says of its dataset
     prepares: bool = False  # the network's first layer prepares its input (standardises): the dataset must not
     dropped: list = field(default_factory=list)  # the outputs left out, as a message names them (a classifier's label)
-    class_labels: list = field(default_factory=list)  # a classifier's own class labels, in its outputs' order (skl2onnx's)
+    class_labels: list = field(
+        default_factory=list
+    )  # a classifier's own class labels, in its outputs' order (skl2onnx's)
     notes: list = field(default_factory=list)  # what the command found worth saying about the import
-    table: object = None  # a table's preparation, read from the nodes before the network (``TablePreparation.from_onnx_table``)
+    table: object = (
+        None  # a table's preparation, read from the nodes before the network (``TablePreparation.from_onnx_table``)
+    )
     class_names: list = field(default_factory=list)  # an fw export's class names (its metadata), for the table's state
     model: str = ""  # the file read, as messages name it
 
@@ -88,7 +94,9 @@ def read(path, registry, make=None) -> Imported:
     model = _load(onnx, path)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
-        raise FwError(f"{path}: the model declares no version of the standard ONNX operators (opset_import); the file is damaged")
+        raise FwError(
+            f"{path}: the model declares no version of the standard ONNX operators (opset_import); the file is damaged"
+        )
     metadata = {p.key: p.value for p in model.metadata_props}
     dataset = _fw_dataset(metadata)
     table = _table_columns(metadata, path)
@@ -96,8 +104,10 @@ def read(path, registry, make=None) -> Imported:
         cls = registry.entries["datasets"].get(dataset.get("name", ""))
         preparation = getattr(cls, "preparation_class", None)
         if preparation is None:
-            raise FwError(f"{path}: its metadata names a table's columns, but its dataset {clip(repr(dataset.get('name')), 40)} "
-                          "is none that prepares a table (csv); the file is damaged or forged")
+            raise FwError(
+                f"{path}: its metadata names a table's columns, but its dataset {clip(repr(dataset.get('name')), 40)} "
+                "is none that prepares a table (csv); the file is damaged or forged"
+            )
         table = preparation, table
     make = make or (lambda cls, name, params: cls(**params))
     imported = _Walker(model.graph, path, opset, registry, make, table).walk()
@@ -120,7 +130,9 @@ def _json(metadata, key, path):
             raise ValueError(f"longer than {MAX_METADATA >> 20} MiB")
         return json.loads(text)
     except (ValueError, RecursionError) as e:
-        raise FwError(f"{path}: its metadata {key!r} is not readable JSON ({clip(str(e), 80)}); the file is damaged or forged") from None
+        raise FwError(
+            f"{path}: its metadata {key!r} is not readable JSON ({clip(str(e), 80)}); the file is damaged or forged"
+        ) from None
 
 
 def _table_columns(metadata, path):
@@ -128,27 +140,41 @@ def _table_columns(metadata, path):
     if "fw_version" not in metadata or "columns" not in metadata:
         return None
     columns, features = _json(metadata, "columns", path), _json(metadata, "features", path)
-    ok = isinstance(columns, list) and 0 < len(columns) <= MAX_ENTRIES and all(
-        isinstance(c, dict) and isinstance(c.get("name"), str) and c.get("type") in ("numeric", "categorical") for c in columns
+    ok = (
+        isinstance(columns, list)
+        and 0 < len(columns) <= MAX_ENTRIES
+        and all(
+            isinstance(c, dict) and isinstance(c.get("name"), str) and c.get("type") in ("numeric", "categorical")
+            for c in columns
+        )
     )
     if not ok or features != [c["name"] for c in columns]:
-        raise FwError(f"{path}: its metadata 'columns' is not a list of {{name, type: numeric or categorical}} "
-                      "of the 'features' in order; the file is damaged or forged")
+        raise FwError(
+            f"{path}: its metadata 'columns' is not a list of {{name, type: numeric or categorical}} "
+            "of the 'features' in order; the file is damaged or forged"
+        )
     return [(c["name"], c["type"]) for c in columns]
 
 
 def _load(onnx, path):
     """The ModelProto, parsed from at most ``MAX_BYTES`` of a regular file (protobuf only parses: no code runs)."""
-    f = open_input(path, missing=f"{path}: model file not found; give the path of an .onnx file",
-                   needs="a model is read only from a regular file")
+    f = open_input(
+        path,
+        missing=f"{path}: model file not found; give the path of an .onnx file",
+        needs="a model is read only from a regular file",
+    )
     with f:  # read as much as the file holds: f.read(MAX_BYTES + 1) would reserve 256 MiB for any model
         data = f.read(min(os.fstat(f.fileno()).st_size, MAX_BYTES) + 1)
     if len(data) > MAX_BYTES:
-        raise FwError(f"{path}: larger than {MAX_BYTES >> 20} MiB; fw imports models of its own size (its networks hold a few MB)")
+        raise FwError(
+            f"{path}: larger than {MAX_BYTES >> 20} MiB; fw imports models of its own size (its networks hold a few MB)"
+        )
     entries, size = parsed_size(data, onnx.ModelProto.DESCRIPTOR, MAX_PARSED, MAX_ENTRIES)
     if entries > MAX_ENTRIES:
-        raise FwError(f"{path}: its encoding holds more than {MAX_ENTRIES:,} entries (nodes, tensors, names, sizes); "
-                      "a network fw imports has far fewer, so fw does not parse it")
+        raise FwError(
+            f"{path}: its encoding holds more than {MAX_ENTRIES:,} entries (nodes, tensors, names, sizes); "
+            "a network fw imports has far fewer, so fw does not parse it"
+        )
     if size > MAX_PARSED:
         raise FwError(
             f"{path}: parsing it would take more than {MAX_PARSED >> 20} "
@@ -171,17 +197,27 @@ def _check_lengths(model, path):
     """Refuse lists far longer than a network fw imports has, before the walk goes over them (a chain of a
     million Relus took 197 s to end in omegaconf's limit on a config's size)."""
     g = model.graph
-    lists = [("nodes", g.node, MAX_NODES), ("initialisers", g.initializer, 4 * MAX_NODES), ("inputs", g.input, 4 * MAX_NODES + 1),
-             ("outputs", g.output, MAX_NODE_ENTRIES), ("metadata entries", model.metadata_props, MAX_NODES), ("opsets", model.opset_import, MAX_NODE_ENTRIES)]
+    lists = [
+        ("nodes", g.node, MAX_NODES),
+        ("initialisers", g.initializer, 4 * MAX_NODES),
+        ("inputs", g.input, 4 * MAX_NODES + 1),
+        ("outputs", g.output, MAX_NODE_ENTRIES),
+        ("metadata entries", model.metadata_props, MAX_NODES),
+        ("opsets", model.opset_import, MAX_NODE_ENTRIES),
+    ]
     for what, entries, most in lists:
         if len(entries) > most:
-            raise FwError(f"{path}: its graph has {len(entries):,} {what}; "
-                          f"fw imports sequential networks, which have at most {most:,} (its own have a few dozen)")
+            raise FwError(
+                f"{path}: its graph has {len(entries):,} {what}; "
+                f"fw imports sequential networks, which have at most {most:,} (its own have a few dozen)"
+            )
     for i, node in enumerate(g.node):
         for what, entries in (("inputs", node.input), ("outputs", node.output), ("attributes", node.attribute)):
             if len(entries) > MAX_NODE_ENTRIES:
-                raise FwError(f"{path}: {where(i, node)} has {len(entries):,} {what}; "
-                              f"the ops fw reads have a few, at most {MAX_NODE_ENTRIES}")
+                raise FwError(
+                    f"{path}: {where(i, node)} has {len(entries):,} {what}; "
+                    f"the ops fw reads have a few, at most {MAX_NODE_ENTRIES}"
+                )
 
 
 def _fw_dataset(metadata) -> dict:
@@ -203,7 +239,12 @@ def _fw_dataset(metadata) -> dict:
     # one named here would be read by fw run), the label column, the hold-out
     for key in ("path", "test_path"):
         v = d.get(key)
-        if isinstance(v, str) and 0 < len(v) <= 255 and re.fullmatch(r"(?!~)[^/\\\x00-\x1f]+", v) and v not in (".", ".."):
+        if (
+            isinstance(v, str)
+            and 0 < len(v) <= 255
+            and re.fullmatch(r"(?!~)[^/\\\x00-\x1f]+", v)
+            and v not in (".", "..")
+        ):
             out[key] = v
     label, fraction, seed = d.get("label"), d.get("test_fraction"), d.get("seed")
     if isinstance(label, str) and 0 < len(label) <= 200 and label.isprintable():
@@ -270,16 +311,20 @@ class OnnxNode:
         if len(names) != 2 or names[0] == names[1]:
             raise self.fail(f"has {len(names)} inputs; fw reads it with two, the network's tensor and a constant")
         if names[0] != self._x and self.op_type not in COMMUTATIVE:
-            raise self.fail("takes the network's tensor as its second input, "
-                            f"which fw's layers do not compute ({names[0]} {self.op_type} x)")
+            raise self.fail(
+                "takes the network's tensor as its second input, "
+                f"which fw's layers do not compute ({names[0]} {self.op_type} x)"
+            )
         return self.weight(1 if names[0] == self._x else 0)
 
     def allow(self, **allowed):
         """Refuse an attribute value fw's layer cannot honour: ``allowed`` maps a name to its possible values."""
         for key, ok in allowed.items():
             if key in self.attrs and self.attrs[key] not in ok:
-                raise self.fail(f"{key}={clip(repr(self.attrs[key]), 40)}; "
-                                f"fw's layer supports {key} {' or '.join(map(repr, ok))} only")
+                raise self.fail(
+                    f"{key}={clip(repr(self.attrs[key]), 40)}; "
+                    f"fw's layer supports {key} {' or '.join(map(repr, ok))} only"
+                )
         return self.attrs
 
     def readers(self):
@@ -328,13 +373,17 @@ class OnnxTable:
             kind = {1: "float", 8: "string"}.get(t.elem_type) if dims else None
             width = dims[1].dim_value if len(dims) == 2 and dims[1].HasField("dim_value") else 0
             if kind is None or width < 1:
-                raise self.fail(f"the input {clip(repr(v.name), 40)} is not a (batch, width) "
-                                "float or string tensor, as fw export writes a table's")
+                raise self.fail(
+                    f"the input {clip(repr(v.name), 40)} is not a (batch, width) "
+                    "float or string tensor, as fw export writes a table's"
+                )
             self.inputs[v.name] = (kind, width)
 
     def fail(self, problem) -> FwError:
-        return FwError(f"{self.path}: the table's preparation (the nodes before the network, "
-                       f"which the metadata's 'columns' announce): {problem}; the file is damaged or forged")
+        return FwError(
+            f"{self.path}: the table's preparation (the nodes before the network, "
+            f"which the metadata's 'columns' announce): {problem}; the file is damaged or forged"
+        )
 
     def reads(self, x) -> list:
         """The op types of the nodes reading tensor ``x`` (not taken yet), sorted."""
@@ -374,9 +423,18 @@ class _TableNode:
 
     def __init__(self, table, i, node):
         self._t, self._i, self._node = table, i, node
-        self.op_type, self.domain, self.inputs, self.output = node.op_type, node.domain, list(node.input), node.output[0]
-        scalars = [a for a in node.attribute if a.type in (1, 2, 3)]  # LabelEncoder's lists are read by strings and floats
-        self.attrs = attributes(node, table.path) if node.op_type != "LabelEncoder" else attributes(_Only(scalars), table.path)
+        self.op_type, self.domain, self.inputs, self.output = (
+            node.op_type,
+            node.domain,
+            list(node.input),
+            node.output[0],
+        )
+        scalars = [
+            a for a in node.attribute if a.type in (1, 2, 3)
+        ]  # LabelEncoder's lists are read by strings and floats
+        self.attrs = (
+            attributes(node, table.path) if node.op_type != "LabelEncoder" else attributes(_Only(scalars), table.path)
+        )
 
     def fail(self, problem) -> FwError:
         return self._t.fail(f"{where(self._i, self._node)} {problem}")
@@ -391,8 +449,10 @@ class _TableNode:
         name = self.inputs[k] if k < len(self.inputs) else ""
         t = self._t._w.values.initializers.get(name)
         if t is None or tuple(t.dims) != tuple(shape):
-            raise self.fail(f"takes {clip(repr(name), 60)} as input {k + 1}, "
-                            f"where fw export writes a constant of shape {tuple(shape)}")
+            raise self.fail(
+                f"takes {clip(repr(name), 60)} as input {k + 1}, "
+                f"where fw export writes a constant of shape {tuple(shape)}"
+            )
         a = to_array(t, self._t.path)
         if a.dtype.kind not in "fb":
             raise self.fail(f"its constant {clip(repr(name), 60)} holds {a.dtype}, not numbers")
@@ -415,8 +475,10 @@ class _TableNode:
             return []
         items = getattr(a, field)
         if len(items) > MAX_CATEGORIES:
-            raise self.fail(f"lists {len(items):,} {noun} in {clip(repr(key), 40)}; "
-                            f"a table's column has at most {MAX_CATEGORIES:,} categories")
+            raise self.fail(
+                f"lists {len(items):,} {noun} in {clip(repr(key), 40)}; "
+                f"a table's column has at most {MAX_CATEGORIES:,} categories"
+            )
         return items
 
 
@@ -464,7 +526,9 @@ class _Walker:
             self.walked |= reader.taken
             self.input, shape = reader.end, (prepared.width,)
         self.shapes[self.input] = shape
-        self.out = Imported(input_shape=shape, dropped=dropped, class_labels=self._class_labels() if dropped else [], table=prepared)
+        self.out = Imported(
+            input_shape=shape, dropped=dropped, class_labels=self._class_labels() if dropped else [], table=prepared
+        )
 
     def _input(self):
         """The graph's one real input (not an initialiser listed as an input): its name, shape and batch size."""
@@ -480,7 +544,9 @@ class _Walker:
         v = inputs[0]
         t = v.type.tensor_type
         if not v.type.HasField("tensor_type") or t.elem_type != 1:
-            raise FwError(f"{path}: the input {clip(repr(v.name), 40)} is not a float32 tensor; fw networks take float32 images")
+            raise FwError(
+                f"{path}: the input {clip(repr(v.name), 40)} is not a float32 tensor; fw networks take float32 images"
+            )
         dims = list(t.shape.dim)
         fixed = [d.dim_value if d.HasField("dim_value") else 0 for d in dims[1:]]
         if not 2 <= len(dims) <= 4 or min(fixed) < 1 or math.prod(fixed) > MAX_VALUES:
@@ -563,17 +629,23 @@ class _Walker:
             i = users[0]
             node = self.nodes[i]
             if i in self.folded or i in self.walked:
-                raise FwError(f"{self.path}: {where(i, node)} comes round again: "
-                              "the graph has a cycle, which ONNX forbids; the file is damaged")
+                raise FwError(
+                    f"{self.path}: {where(i, node)} comes round again: "
+                    "the graph has a cycle, which ONNX forbids; the file is damaged"
+                )
             self.walked.add(i)
             if node.input[0] != x and node.op_type not in COMMUTATIVE:
-                raise FwError(f"{self.path}: {where(i, node)} takes the network's tensor as input "
-                              f"{list(node.input).index(x) + 1}, not first; fw reads only the order exporters write")
+                raise FwError(
+                    f"{self.path}: {where(i, node)} takes the network's tensor as input "
+                    f"{list(node.input).index(x) + 1}, not first; fw reads only the order exporters write"
+                )
             shape, last = self._read(i, node, self.shapes[x], x)
             x = self._advance(i, node, shape, last)
         if x != output:
-            raise FwError(f"{self.path}: the network's path ends at tensor {clip(repr(x), 60)}, "
-                          "which is not the graph's output; the file is damaged")
+            raise FwError(
+                f"{self.path}: the network's path ends at tensor {clip(repr(x), 60)}, "
+                "which is not the graph's output; the file is damaged"
+            )
         self.out.output_shape = self.shapes[x]
         return self.out
 
@@ -583,8 +655,12 @@ class _Walker:
         if standard and node.op_type in NOTHING:
             to = attributes(node, self.path).get("to", 1)
             if to != 1:
-                raise self.fail(i, node, f"casts the network's float32 values to ONNX type {to}; "
-                                         "fw's layers compute on float32, so fw reads a Cast to float only")
+                raise self.fail(
+                    i,
+                    node,
+                    f"casts the network's float32 values to ONNX type {to}; "
+                    "fw's layers compute on float32, so fw reads a Cast to float only",
+                )
             return shape, node
         classes = self.readers.get(node.op_type, []) if standard else []
         reader = OnnxNode(self, i, node, shape, x)
@@ -594,38 +670,61 @@ class _Walker:
             except FwError:
                 raise
             except Exception as e:  # a plugin's from_onnx: whatever it raises, name the node and the layer
-                raise self.fail(i, node, f"layer '{cls.name}' ({type_name(cls)}) failed to read it: {describe_exception(e, 200)}") from e
+                raise self.fail(
+                    i, node, f"layer '{cls.name}' ({type_name(cls)}) failed to read it: {describe_exception(e, 200)}"
+                ) from e
             if got is NotImplemented:
                 continue
             if got is None:
                 return shape, reader.last
             return self._layer(i, node, cls, got, shape), reader.last
         if not standard:
-            raise self.fail(i, node, f"of domain {clip(repr(node.domain), 40)}: fw reads the "
-                                     "standard ONNX ops only (of the domains ai.onnx and ai.onnx.ml)")
+            raise self.fail(
+                i,
+                node,
+                f"of domain {clip(repr(node.domain), 40)}: fw reads the "
+                "standard ONNX ops only (of the domains ai.onnx and ai.onnx.ml)",
+            )
         if node.op_type in ELSEWHERE:
             name = ELSEWHERE[node.op_type]
-            raise self.fail(i, node, f"needs a '{name}' layer, which no installed plugin provides; "
-                                     f"install one (pip install ./examples/{PACKAGE}, from a clone of fw) and import again")
+            raise self.fail(
+                i,
+                node,
+                f"needs a '{name}' layer, which no installed plugin provides; "
+                f"install one (pip install ./examples/{PACKAGE}, from a clone of fw) and import again",
+            )
         ops = ", ".join(sorted({*self.readers, *NOTHING}))
         raise self.fail(i, node, f"fw has no layer for this op; fw's layers and the installed plugins' read {ops}")
 
     def _layer(self, i, node, cls, got, shape):
         """Add the layer ``from_onnx`` returned (``(entry, arrays)``)
         and return its output shape, from its own ``build``."""
-        ok = isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict) and all(isinstance(k, str) for k in got[1])
+        ok = (
+            isinstance(got, tuple)
+            and len(got) == 2
+            and isinstance(got[1], dict)
+            and all(isinstance(k, str) for k in got[1])
+        )
         entry = got[0] if ok else None
         name = entry if isinstance(entry, str) else entry.get("name") if isinstance(entry, dict) else None
         layer_cls = self.registry.entries["layers"].get(name) if isinstance(name, str) else None
         if layer_cls is None:
-            raise self.fail(i, node, f"layer '{cls.name}' read it as {describe_object(got)}; "
-                                     "from_onnx must return (a model.layers entry, a dict of arrays) of an installed layer")
+            raise self.fail(
+                i,
+                node,
+                f"layer '{cls.name}' read it as {describe_object(got)}; "
+                "from_onnx must return (a model.layers entry, a dict of arrays) of an installed layer",
+            )
         params = {k: v for k, v in entry.items() if k != "name"} if isinstance(entry, dict) else {}
         try:
             out = self.make(layer_cls, name, params).build(shape, np.random.default_rng(0))
         except Exception as e:  # its parameters do not fit its input: the model is not one this layer can be
-            raise self.fail(i, node, f"as {name} on (batch, {', '.join(map(str, shape))}): "
-                                     f"{describe_exception(e, 200, prefix=not isinstance(e, (ValueError, FwError)))}") from e
+            raise self.fail(
+                i,
+                node,
+                f"as {name} on (batch, {', '.join(map(str, shape))}): "
+                f"{describe_exception(e, 200, prefix=not isinstance(e, (ValueError, FwError)))}",
+            ) from e
         self.add(i, node, entry, **got[1])
         if len(self.out.layers) == 1 and getattr(layer_cls, "prepares_input", False):
             self.out.prepares = True
@@ -636,12 +735,16 @@ class _Walker:
         other outputs (Dropout's mask, MaxPool's indices, ...) must go nowhere."""
         for extra in node.output[1:]:
             if extra and (self.users[extra] or extra == self.output):
-                raise FwError(f"{self.path}: {where(i, node)}: its output {clip(repr(extra), 40)} is used, "
-                              "which only training uses; fw imports models for inference")
+                raise FwError(
+                    f"{self.path}: {where(i, node)}: its output {clip(repr(extra), 40)} is used, "
+                    "which only training uses; fw imports models for inference"
+                )
         x = last.output[0]
         if math.prod(shape) > MAX_VALUES:
-            raise FwError(f"{self.path}: {where(i, node)} makes {math.prod(shape):,} values per example; "
-                          f"fw refuses more than {MAX_VALUES:,}")
+            raise FwError(
+                f"{self.path}: {where(i, node)} makes {math.prod(shape):,} values per example; "
+                f"fw refuses more than {MAX_VALUES:,}"
+            )
         self.shapes[x] = tuple(int(s) for s in shape)
         return x
 
@@ -659,7 +762,9 @@ class _Walker:
             return None
         a = self.values.get(name, i, node)
         if a.dtype.kind != "f":
-            raise self.fail(i, node, f"its input {clip(repr(name), 40)} holds {a.dtype}; weights must be floating point")
+            raise self.fail(
+                i, node, f"its input {clip(repr(name), 40)} holds {a.dtype}; weights must be floating point"
+            )
         return a
 
     def add(self, i, node, layer, **arrays):

@@ -46,7 +46,9 @@ def batch_shape(shape) -> str:
 def flat(node):
     """Refuse an input that is not (batch, features)."""
     if len(node.input_shape) != 1:
-        raise node.fail(f"gets a tensor of shape {batch_shape(node.input_shape)}; fw reads it only on (batch, features)")
+        raise node.fail(
+            f"gets a tensor of shape {batch_shape(node.input_shape)}; fw reads it only on (batch, features)"
+        )
 
 
 def dense_entry(node, W, b):
@@ -72,8 +74,15 @@ def flattens(node) -> bool:
             raise node.fail(f"axis={axis} keeps more than the batch axis; fw's flatten gives (batch, features)")
         return True
     target, batch, n = node.ints(1), node.batch, math.prod(shape)
-    keeps_batch = bool(target) and (target[0] is BATCH or target[0] == -1 or (target[0] == 0 and not node.attrs.get("allowzero")) or (isinstance(batch, int) and target[0] == batch))
+    keeps_batch = bool(target) and (
+        target[0] is BATCH
+        or target[0] == -1
+        or (target[0] == 0 and not node.attrs.get("allowzero"))
+        or (isinstance(batch, int) and target[0] == batch)
+    )
     if len(target) == 2 and keeps_batch and (target[1] == n or (target[1] == -1 and target[0] != -1)):
         return True
     shown = clip(", ".join(map(str, target)), 80)
-    raise node.fail(f"reshapes {batch_shape(shape)} to ({shown}); fw reads only a Reshape to (batch, features), a flatten")
+    raise node.fail(
+        f"reshapes {batch_shape(shape)} to ({shown}); fw reads only a Reshape to (batch, features), a flatten"
+    )

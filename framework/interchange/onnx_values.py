@@ -17,8 +17,18 @@ from ..safeio.untrusted import clip
 
 #: ONNX TensorProto data types fw reads: float ones for weights, integer ones for shapes.
 DTYPES = {
-    1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16, 6: np.int32, 7: np.int64,
-    9: np.bool_, 10: np.float16, 11: np.float64, 12: np.uint32, 13: np.uint64,
+    1: np.float32,
+    2: np.uint8,
+    3: np.int8,
+    4: np.uint16,
+    5: np.int16,
+    6: np.int32,
+    7: np.int64,
+    9: np.bool_,
+    10: np.float16,
+    11: np.float64,
+    12: np.uint32,
+    13: np.uint64,
 }
 #: Where a tensor not stored as raw bytes keeps its values, by data type (float16 as its bits in int32_data).
 _FIELDS = {1: "float_data", 7: "int64_data", 11: "double_data", 12: "uint64_data", 13: "uint64_data"}
@@ -61,8 +71,10 @@ def to_array(t, source):
         raise FwError(f"{what} is split into segments; fw reads only whole tensors")
     dtype = DTYPES.get(t.data_type)
     if dtype is None:
-        raise FwError(f"{what} has ONNX data type {t.data_type}, which fw does not read; "
-                      "weights must be float16, float32 or float64")
+        raise FwError(
+            f"{what} has ONNX data type {t.data_type}, which fw does not read; "
+            "weights must be float16, float32 or float64"
+        )
     dims = tuple(t.dims)
     if len(dims) > MAX_RANK or any(d < 0 for d in dims):
         raise FwError(f"{what} has an impossible shape {clip(str(dims), 60)}; the file is damaged or forged")
@@ -76,7 +88,9 @@ def to_array(t, source):
         return np.frombuffer(t.raw_data, dtype.newbyteorder("<")).astype(dtype).reshape(dims)
     values = getattr(t, _FIELDS.get(t.data_type, "int32_data"))
     if len(values) != count:
-        raise FwError(f"{what} declares shape {dims} ({count:,} values) but holds {len(values):,}; the file is damaged or forged")
+        raise FwError(
+            f"{what} declares shape {dims} ({count:,} values) but holds {len(values):,}; the file is damaged or forged"
+        )
     if dtype == np.float16:
         return np.array(values, np.uint16).view(np.float16).reshape(dims)
     return np.array(values, dtype).reshape(dims)
@@ -137,12 +151,16 @@ class Values:
                 "fw networks are sequential, one layer after another, so fw cannot import this model"
             )
         elif name not in self.producers:
-            raise FwError(f"{self.source}: {where(i, node)} reads {clip(repr(name), 60)}, "
-                          "which no node or initialiser makes; the file is damaged")
+            raise FwError(
+                f"{self.source}: {where(i, node)} reads {clip(repr(name), 60)}, "
+                "which no node or initialiser makes; the file is damaged"
+            )
         else:
             if depth >= MAX_DEPTH:
-                raise FwError(f"{self.source}: {where(i, node)}: its input is worked out by "
-                              f"more than {MAX_DEPTH} nodes in a row; fw does not follow that far")
+                raise FwError(
+                    f"{self.source}: {where(i, node)}: its input is worked out by "
+                    f"more than {MAX_DEPTH} nodes in a row; fw does not follow that far"
+                )
             value = self._evaluate(*self.producers[name], depth + 1)
         self._known[name] = value
         return value
@@ -161,8 +179,15 @@ class Values:
             if op != "Shape":
                 self._budget(i, node, *_output_size(op, inputs, a))
             value = self._shape_of(node.input[0], a, i, node, depth) if op == "Shape" else rule(inputs, a)
-        except (ValueError, IndexError, TypeError, KeyError) as e:  # a malformed node: its inputs or attributes do not fit
-            raise FwError(f"{self.source}: {where(i, node)} cannot be worked out on its constant inputs ({clip(str(e), 120)})") from e
+        except (
+            ValueError,
+            IndexError,
+            TypeError,
+            KeyError,
+        ) as e:  # a malformed node: its inputs or attributes do not fit
+            raise FwError(
+                f"{self.source}: {where(i, node)} cannot be worked out on its constant inputs ({clip(str(e), 120)})"
+            ) from e
         value = np.asarray(value)
         if value.size > MAX_SHAPE_VALUES and op in ("Mul", "Unsqueeze"):
             raise FwError(f"{self.source}: {where(i, node)} makes {value.size:,} values; a shape has a few")
@@ -194,11 +219,15 @@ class Values:
         """An input that must hold whole numbers (axes, a target shape), as a list."""
         value = self.get(name, i, node)
         if value.size > MAX_SHAPE_VALUES:  # before tolist, which makes an object of each
-            raise FwError(f"{self.source}: {where(i, node)}: input {clip(repr(name), 60)} holds {value.size:,} values; "
-                          "a shape has a few")
+            raise FwError(
+                f"{self.source}: {where(i, node)}: input {clip(repr(name), 60)} holds {value.size:,} values; "
+                "a shape has a few"
+            )
         if value.dtype.kind not in "iuO":
-            raise FwError(f"{self.source}: {where(i, node)}: input {clip(repr(name), 60)} "
-                          f"must hold whole numbers, not {value.dtype}")
+            raise FwError(
+                f"{self.source}: {where(i, node)}: input {clip(repr(name), 60)} "
+                f"must hold whole numbers, not {value.dtype}"
+            )
         return value.reshape(-1).tolist()
 
 

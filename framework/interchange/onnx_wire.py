@@ -15,7 +15,17 @@ STRING_BYTES = 64  # and the string's own bytes
 #: repeated field of that type takes at most: a fixed-size value takes as much as in the file, a varint
 #: of one byte 8 (int64) or 4 (the other varints).
 _MESSAGE, _STRING, _BYTES = 11, 9, 12
-_PACKED = {1: 1, 2: 1, 6: 1, 7: 1, 15: 1, 16: 1, 3: 8, 4: 8, 18: 8}  # double, float, fixed*, sfixed*; int64, uint64, sint64
+_PACKED = {
+    1: 1,
+    2: 1,
+    6: 1,
+    7: 1,
+    15: 1,
+    16: 1,
+    3: 8,
+    4: 8,
+    18: 8,
+}  # double, float, fixed*, sfixed*; int64, uint64, sint64
 
 
 class _Damaged(Exception):

@@ -30,7 +30,9 @@ def builtin_names() -> dict[str, dict[str, list[str]]]:
 
     from .installed import _RACY_NS, _write
 
-    if all(time.time_ns() - mtime >= _RACY_NS for _, _, mtime in stamps):  # a file changed this instant may change again unseen
+    if all(
+        time.time_ns() - mtime >= _RACY_NS for _, _, mtime in stamps
+    ):  # a file changed this instant may change again unseen
         _write(path, {"stamps": stamps, "names": names})  # an OSError is kept quiet: the next run asks again
     return names
 

@@ -106,7 +106,8 @@ def _stamps():
         try:
             with os.scandir(folder) as children:
                 names = sorted(
-                    c.name for c in children
+                    c.name
+                    for c in children
                     if c.name.lower().endswith((".dist-info", ".egg-info")) or (is_egg and c.name.lower() == "egg-info")
                 )
         except OSError:

@@ -136,14 +136,18 @@ class _Loader:
         try:
             found = entry_points(ENTRY_POINT_GROUP)
         except Exception as e:  # noqa: BLE001 - broken metadata must not stop fw either
-            self.registry.record_failure(Provider("(installed plugins)"), f"reading their metadata failed: {describe_exception(e)}")
+            self.registry.record_failure(
+                Provider("(installed plugins)"), f"reading their metadata failed: {describe_exception(e)}"
+            )
             return
         for ep in found:
             provider = Provider(clip(ep.name, 80), ep.dist and clip(ep.dist, 80), ep.version and clip(ep.version, 40))
             try:
                 plugin = ep.load()
             except Exception as e:  # noqa: BLE001 - a broken third-party plugin must not stop fw
-                self.registry.record_failure(provider, f"import of '{clip(ep.value, 120)}' failed: {describe_exception(e)}")
+                self.registry.record_failure(
+                    provider, f"import of '{clip(ep.value, 120)}' failed: {describe_exception(e)}"
+                )
                 continue
             self._add(plugin, provider)
 
@@ -174,7 +178,11 @@ class _Loader:
         except Exception as e:  # pluggy, a hook, or a class check: the plugin fails as a whole
             if pm.is_registered(plugin):
                 pm.unregister(plugin)
-            reason = describe_exception(e, 600, prefix=False) if type(e) is FwError else f"{provider}: {describe_exception(e)}"
+            reason = (
+                describe_exception(e, 600, prefix=False)
+                if type(e) is FwError
+                else f"{provider}: {describe_exception(e)}"
+            )
             if fatal:
                 raise FwError(reason) from e
             registry.record_failure(provider, reason)
@@ -184,7 +192,9 @@ class _Loader:
                 registry.add(kind, cls, provider)
             except NameClash as e:  # refuses that name only; the plugin's other names stand
                 if fatal:
-                    raise FwError(f"{e}; rename it in '{provider.plugin}', or drop that from the config's plugins: list") from e
+                    raise FwError(
+                        f"{e}; rename it in '{provider.plugin}', or drop that from the config's plugins: list"
+                    ) from e
                 kept = "the built-in is kept" if e.first.builtin else "neither is used until one is uninstalled"
                 registry.record_clash(provider, f"{e}; {kept}")
 
@@ -246,4 +256,3 @@ def _fw_version():
     from .. import __version__
 
     return __version__
-

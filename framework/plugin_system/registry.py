@@ -66,8 +66,12 @@ def kind_of(cls, provider) -> str:
 
 
 #: Names the documentation's examples use that come from the example packages in examples/, not from fw itself.
-EXAMPLES = {"tanh": "fw-extra-activations", "leaky_relu": "fw-extra-activations", "gelu": "fw-extra-activations",
-            "scale": "fw-extra-layers"}
+EXAMPLES = {
+    "tanh": "fw-extra-activations",
+    "leaky_relu": "fw-extra-activations",
+    "gelu": "fw-extra-activations",
+    "scale": "fw-extra-layers",
+}
 
 
 @dataclass(frozen=True)
@@ -158,10 +162,18 @@ class Registry:
             available = f"available: {', '.join(views[kind]) or 'none'}"
         else:
             available = "; ".join(f"{v}: {', '.join(names) or 'none'}" for v, names in views.items())
-        failed = f"; plugins that failed to load: {', '.join(p.plugin for p, _ in self.failures)}" if self.failures else ""
+        failed = (
+            f"; plugins that failed to load: {', '.join(p.plugin for p, _ in self.failures)}" if self.failures else ""
+        )
         example = EXAMPLES.get(name) if isinstance(name, str) else None
-        where = f"; '{name}' comes with the example package {example} (in a clone: pip install ./examples/{example})" if example else ""
-        raise FwError(f"{key}: unknown {k.noun} '{clip(str(name), 80)}'; {hint}{available} (see `fw plugins`){where}{failed}")
+        where = (
+            f"; '{name}' comes with the example package {example} (in a clone: pip install ./examples/{example})"
+            if example
+            else ""
+        )
+        raise FwError(
+            f"{key}: unknown {k.noun} '{clip(str(name), 80)}'; {hint}{available} (see `fw plugins`){where}{failed}"
+        )
 
     def record_failure(self, provider, message):
         self.failures.append((provider, message))
@@ -176,7 +188,9 @@ class Registry:
     def _narrower(self, kind):
         """``kind`` and the kinds whose names are a part of its table's view (layers: layers, activations)."""
         k = KINDS[kind]
-        return [kind] + [v for v, other in KINDS.items() if v != kind and other.table == k.table and issubclass(other.base, k.base)]
+        return [kind] + [
+            v for v, other in KINDS.items() if v != kind and other.table == k.table and issubclass(other.base, k.base)
+        ]
 
     def _in_view(self, kind, name):
         """Is ``name`` (in ``kind``'s table) of ``kind``? Judged by its class, or for a built-in not yet
@@ -219,10 +233,14 @@ class Registry:
         """Is ``cls`` a proper class for ``kind``? A one-line error says what is missing."""
         k = KINDS[kind]
         if not (isinstance(cls, type) and issubclass(cls, k.base)):
-            raise FwError(f"{provider} registered {describe_object(cls)}, which is not a subclass of framework.{k.base.__name__}")
+            raise FwError(
+                f"{provider} registered {describe_object(cls)}, which is not a subclass of framework.{k.base.__name__}"
+            )
         name = getattr(cls, "name", None)
         if not isinstance(name, str):
-            raise FwError(f"{provider}: {k.noun} class {type_name(cls)} needs a class attribute `name`, a string like 'tanh'")
+            raise FwError(
+                f"{provider}: {k.noun} class {type_name(cls)} needs a class attribute `name`, a string like 'tanh'"
+            )
         if len(name) > MAX_NAME:
             raise FwError(f"{provider}: {k.noun} name {clip(repr(name[:40]), 40)} is longer than {MAX_NAME} characters")
         if not name.isidentifier():

@@ -10,8 +10,13 @@ from pathlib import Path
 
 from ..errors import FwError
 
-_KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
-          stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFDIR: "a folder",
+}
 
 
 class NotARegularFile(OSError):
@@ -76,6 +81,7 @@ def _host() -> str:
     import socket  # here, not at the top: most runs write no temp file
 
     return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())[:32] or "host"
+
 
 _PART = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}\.part$")
 
@@ -175,14 +181,18 @@ def ensure_writable_dir(path, *, purpose: str = "") -> Path:
         raise FwError(f"{path} is a file, not a folder{why}; move it away or choose another folder")
     if not is_writable_dir(path):
         existing = _nearest_existing(path)
-        where = f"folder {path} is not writable" if existing == path.absolute() else (
-            f"cannot create folder {path}: {existing} is read-only"
+        where = (
+            f"folder {path} is not writable"
+            if existing == path.absolute()
+            else (f"cannot create folder {path}: {existing} is read-only")
         )
         raise FwError(f"{where}{why}; make it writable or choose another folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise FwError(f"cannot create folder {path}{why} ({e.strerror or e}); create it by hand or choose another folder") from e
+        raise FwError(
+            f"cannot create folder {path}{why} ({e.strerror or e}); create it by hand or choose another folder"
+        ) from e
     return path
 
 
@@ -222,7 +232,9 @@ def refuse_system_path(path, what):
     real = os.path.realpath(path)
     for top in SYSTEM_FOLDERS:
         if real == top or real.startswith(top + os.sep):
-            raise FwError(f"{what} {path} is inside {top}, the system's devices and settings; choose a file in your own folders")
+            raise FwError(
+                f"{what} {path} is inside {top}, the system's devices and settings; choose a file in your own folders"
+            )
 
 
 def check_writable(path: Path, what: str, overwrite: bool):

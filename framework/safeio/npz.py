@@ -114,15 +114,19 @@ def _header(member, path, key, allowed, kind):
         read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
         shape, fortran, dtype = read(member)  # numpy caps the header at 10,000 bytes
     except ValueError as e:
-        raise FwError(f"{path}: array '{key}' has no valid .npy header ({detail(e)}); download or convert the file again") from e
+        raise FwError(
+            f"{path}: array '{key}' has no valid .npy header ({detail(e)}); download or convert the file again"
+        ) from e
     if dtype.hasobject:
         raise FwError(
             f"{path}: array '{key}' cannot be loaded without pickle (it holds Python objects); "
             f"{kind} must be numeric arrays"
         )
     if not allowed(key, dtype):
-        raise FwError(f"{path}: array '{key}' has dtype {str(dtype)[:60]}; "
-                      f"{kind} must be numeric arrays (bool, int, float, complex)")
+        raise FwError(
+            f"{path}: array '{key}' has dtype {str(dtype)[:60]}; "
+            f"{kind} must be numeric arrays (bool, int, float, complex)"
+        )
     if len(shape) > 64 or any(n < 0 for n in shape):
         raise FwError(f"{path}: array '{key}' has an impossible shape {str(shape)[:60]}; the file is damaged or forged")
     return shape, fortran, dtype
@@ -136,7 +140,9 @@ def _read(archive, path, key, info, header):
         with archive.open(info) as member:
             array = np.lib.format.read_array(member, allow_pickle=False)
     except Exception as e:  # a damaged member: zlib.error, BadZipFile (CRC), EOFError...
-        raise FwError(f"{path}: array '{key}' is damaged ({type(e).__name__}: {detail(e)}); download or convert the file again") from e
+        raise FwError(
+            f"{path}: array '{key}' is damaged ({type(e).__name__}: {detail(e)}); download or convert the file again"
+        ) from e
     shape, _, dtype = header
     if array.shape != shape or array.dtype != dtype:  # the file changed while it was read
         raise FwError(f"{path}: array '{key}' changed while it was read; try again")

@@ -272,7 +272,9 @@ def _build_dtype(d, state):
             and version in (3, 4)
             and type(order) is str
             and order in ("<", ">", "|", "=")
-            and sub is None and names is None and fields is None
+            and sub is None
+            and names is None
+            and fields is None
             and elsize in (-1, d.itemsize)
             and alignment in (-1, d.alignment)
             and flags == d.flags
@@ -584,6 +586,7 @@ _PLAIN = (type(None), bool, int, str, bytes, bytearray, _Dtype)
 
 def _plain(x):
     return type(x) in _PLAIN or (type(x) is _Made and (x.kind in ("bytes", "bytearray") or x.name == _NDARRAY))
+
 
 _STOP = object()
 _O = _Opcodes

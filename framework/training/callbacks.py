@@ -82,9 +82,15 @@ class Callbacks:
             self._check_weights(label, cb, "on_train_end", layout)
             epoch = logs.get("weights_epoch", logs)  # logs itself: the key was removed
             if not (type(epoch) is int and 1 <= epoch <= last or epoch == start):
-                done = "removed logs['weights_epoch']" if epoch is logs else f"set logs['weights_epoch'] to {repr(epoch)[:40]}"
-                raise FwError(f"{_name(label, cb)}: its on_train_end {done}; "
-                              f"it must be the number of an epoch trained, 1 to {last}")
+                done = (
+                    "removed logs['weights_epoch']"
+                    if epoch is logs
+                    else f"set logs['weights_epoch'] to {repr(epoch)[:40]}"
+                )
+                raise FwError(
+                    f"{_name(label, cb)}: its on_train_end {done}; "
+                    f"it must be the number of an epoch trained, 1 to {last}"
+                )
         return logs
 
     def _layout(self):
@@ -102,7 +108,13 @@ class Callbacks:
         for key, (shape, dtype) in layout.items():
             a = now.get(key)
             if not (isinstance(a, np.ndarray) and a.shape == shape and a.dtype == dtype):
-                got = "nothing" if a is None else f"{a.dtype} {a.shape}" if isinstance(a, np.ndarray) else f"a {type(a).__name__}"
+                got = (
+                    "nothing"
+                    if a is None
+                    else f"{a.dtype} {a.shape}"
+                    if isinstance(a, np.ndarray)
+                    else f"a {type(a).__name__}"
+                )
                 raise FwError(
                     f"{_name(label, cb)}: its {method} replaced {_weight(net, key)} ({dtype} {shape}) with {got}; "
                     "fw train writes no such weights: fix the callback"
@@ -199,7 +211,9 @@ def _decode(value, arrays, path):
     if isinstance(value, dict):
         if set(value) == {"__array__"}:
             if value["__array__"] not in arrays:
-                raise FwError(f"{path} lacks the array {value['__array__']!r} of a callback's state; delete it to start over")
+                raise FwError(
+                    f"{path} lacks the array {value['__array__']!r} of a callback's state; delete it to start over"
+                )
             return arrays[value["__array__"]]
         return {k: _decode(v, arrays, path) for k, v in value.items()}
     if isinstance(value, list):

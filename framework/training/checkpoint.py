@@ -166,6 +166,7 @@ def _history(meta, epochs, path) -> list[dict]:
 def _read(path):
     """``(meta, network arrays, {slot: {parameter: array}}, other optimizer arrays, callback arrays)``, every size
     checked first."""
+
     def names(keys, source):
         strays = [k for k in keys if k != "meta" and not k.startswith(("net.", "slot.", "opt.", "cb."))]
         if strays or "meta" not in keys:
@@ -179,8 +180,10 @@ def _read(path):
     except FwError as e:
         raise FwError(f"{e}; delete the checkpoint to start over") from e
     except (OSError, ValueError) as e:
-        raise FwError(f"{path}: not a readable checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
-                      "delete it to start over") from e
+        raise FwError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+            "delete it to start over"
+        ) from e
     if not isinstance(meta, dict):
         raise FwError(f"{path}: not a readable checkpoint (its meta is not a mapping); delete it to start over")
     net_state = {k[4:]: a for k, a in arrays.items() if k.startswith("net.")}
@@ -208,7 +211,11 @@ def _check_slots(slots, params, path):
         missing = [name for name in shapes if name not in table]
         extra = [name for name in table if name not in shapes]
         if missing or extra:
-            what = f"has no '{slot}' for parameter {missing[0]}" if missing else f"has '{slot}' for {extra[0]}, which the network lacks"
+            what = (
+                f"has no '{slot}' for parameter {missing[0]}"
+                if missing
+                else f"has '{slot}' for {extra[0]}, which the network lacks"
+            )
             raise FwError(f"{path}: the optimizer state {what}; delete the checkpoint to start over")
         for name, a in table.items():
             if (a.shape, a.dtype) != shapes[name]:

@@ -110,7 +110,9 @@ def in_folder(folder):
     found = [pair for c in sorted(folder.glob("*" + CONFIG)) if (pair := of_file(c))]
     if len(found) > 1:
         names = ", ".join(c.name for c, _ in found)
-        raise FwError(f"{folder} holds the records of {len(found)} runs ({names}); name one, e.g. fw compare {found[0][0]}")
+        raise FwError(
+            f"{folder} holds the records of {len(found)} runs ({names}); name one, e.g. fw compare {found[0][0]}"
+        )
     if found:
         return found[0]
     old = _old_record(folder)
@@ -159,7 +161,9 @@ def _epochs(path, keys=None):
             raise FwError(f"{where}: each line must be a JSON object, one epoch's metrics")
         epoch = entry.get("epoch")
         if not (type(epoch) is int and 1 <= epoch <= MAX_EPOCH):
-            raise FwError(f"{where}: 'epoch' is {_shown(epoch)}; each line needs an epoch number from 1 to {MAX_EPOCH:,}")
+            raise FwError(
+                f"{where}: 'epoch' is {_shown(epoch)}; each line needs an epoch number from 1 to {MAX_EPOCH:,}"
+            )
         for key, value in entry.items():
             if type(value) not in (int, float) or (type(value) is int and abs(value) > 1e300):  # NaN may be a val_loss
                 what = "too large" if type(value) is int else "not a number"
@@ -241,4 +245,3 @@ def _is_metrics_record(path) -> bool:
     except FwError:
         return False
     return True
-

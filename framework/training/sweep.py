@@ -53,7 +53,9 @@ class Plan:
                 "(e.g. 0.1): choosing by test_accuracy would choose on the test set"
             )
         storage = checked_url(storage or f"sqlite:///{Path(cfg.weights.path).parent / 'sweep.db'}")
-        return cls(config, overrides, cfg, storage, study_name(study if study is not None else find_config(config)[0].stem))
+        return cls(
+            config, overrides, cfg, storage, study_name(study if study is not None else find_config(config)[0].stem)
+        )
 
     @property
     def shown_storage(self):
@@ -95,8 +97,10 @@ class Plan:
         ensure_writable_dir(self.folder, purpose="for fw sweep's trials")
         best = self.folder / "best.yaml"
         if best.is_file() and not best.read_bytes().startswith(BEST_MARK.encode()):
-            raise FwError(f"{best} exists and fw sweep did not write it; fw replaces no file it did not write: "
-                          "move it, or choose another --study")
+            raise FwError(
+                f"{best} exists and fw sweep did not write it; fw replaces no file it did not write: "
+                "move it, or choose another --study"
+            )
 
     def fingerprint(self) -> dict:
         """What a study's trials must agree on, overrides included: not where the data or the weights are,
@@ -113,7 +117,13 @@ class Plan:
         for entry in c["train"]["callbacks"]:
             if isinstance(entry, dict):
                 entry.pop("path", None)
-        return {"dataset": c["dataset"], "model": c["model"], "train": c["train"], "metric": self.metric, "params": c["sweep"]["params"]}
+        return {
+            "dataset": c["dataset"],
+            "model": c["model"],
+            "train": c["train"],
+            "metric": self.metric,
+            "params": c["sweep"]["params"],
+        }
 
     def open_study(self, optuna, locked=False):
         """The study, made on first use; one made for another config or direction is refused."""
@@ -122,8 +132,12 @@ class Plan:
         try:
             with creation_lock(None if locked else self.storage):
                 study = optuna.create_study(
-                    study_name=self.study, storage=storage(optuna, self.storage), direction=self.direction,
-                    sampler=make_sampler(optuna, self), pruner=make_pruner(optuna, self.cfg.sweep.pruner), load_if_exists=True,
+                    study_name=self.study,
+                    storage=storage(optuna, self.storage),
+                    direction=self.direction,
+                    sampler=make_sampler(optuna, self),
+                    pruner=make_pruner(optuna, self.cfg.sweep.pruner),
+                    load_if_exists=True,
                 )
                 mine = json.dumps(self.fingerprint(), sort_keys=True)
                 saved = study.user_attrs.get("fw_config")
@@ -140,8 +154,10 @@ class Plan:
                 "restore that config, or give this search its own --study NAME"
             )
         if study.direction.name.lower() != self.direction:
-            raise FwError(f"study '{self.study}' is set to {study.direction.name.lower()}, "
-                          f"but {self.metric} is {self.direction}d; use another --study")
+            raise FwError(
+                f"study '{self.study}' is set to {study.direction.name.lower()}, "
+                f"but {self.metric} is {self.direction}d; use another --study"
+            )
         return study
 
 
@@ -158,7 +174,9 @@ def study_name(name) -> str:
 def storage(optuna, url):
     """Optuna's RDB storage (``sweep_storage.engine_kwargs``); heartbeats fail the trials of a killed process."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: experimental since Optuna 2.9
+        warnings.simplefilter(
+            "ignore", optuna.exceptions.ExperimentalWarning
+        )  # heartbeats: experimental since Optuna 2.9
         return optuna.storages.RDBStorage(
             url, engine_kwargs=engine_kwargs(url), heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
         )
@@ -243,7 +261,9 @@ def run_workers(plan, n, jobs):
     args = (plan.config, plan.overrides, plan.storage, plan.study)
     if jobs == 1:
         return run_trials(*args, n)
-    load_training_data(plan.cfg, get_registry(plan.cfg.plugins))  # fills the dataset cache once, before the workers read it
+    load_training_data(
+        plan.cfg, get_registry(plan.cfg.plugins)
+    )  # fills the dataset cache once, before the workers read it
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no fork of a process holding database connections
@@ -262,7 +282,9 @@ def run_workers(plan, n, jobs):
         raise
     failed = [w.exitcode for w in workers if w.exitcode]
     if failed:
-        raise FwError(f"{len(failed)} of {jobs} trial processes stopped with an error (above); the study keeps what they finished")
+        raise FwError(
+            f"{len(failed)} of {jobs} trial processes stopped with an error (above); the study keeps what they finished"
+        )
 
 
 def _worker(config, overrides, storage_url, study, n):
@@ -376,7 +398,11 @@ def _data(cfg, cache):
 
 
 def _say(trial, text, overrides):
-    print(f"trial {trial.number}: {text}  [{', '.join(_short_override(o) for o in overrides)}]", file=sys.stderr, flush=True)
+    print(
+        f"trial {trial.number}: {text}  [{', '.join(_short_override(o) for o in overrides)}]",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _short_override(item):
@@ -401,7 +427,11 @@ def summary(plan, study):
 
     def rank(t):
         value = t.value if t.state == states.COMPLETE else _last(t)
-        return (order.get(t.state, 3), sign * value if value is not None and math.isfinite(value) else math.inf, t.number)
+        return (
+            order.get(t.state, 3),
+            sign * value if value is not None and math.isfinite(value) else math.inf,
+            t.number,
+        )
 
     rows = [_trial_row(t) for t in sorted(trials, key=rank)]
     complete = [t for t in trials if t.state == states.COMPLETE]
@@ -426,8 +456,13 @@ def _last(t):
 def _trial_row(t):
     value = t.value if t.value is not None else _last(t)
     return {
-        "number": t.number, "state": t.state.name.lower(), "value": value, "params": t.params,
-        "epochs": t.user_attrs.get("epochs"), "seconds": t.user_attrs.get("seconds"), "run": t.user_attrs.get("run"),
+        "number": t.number,
+        "state": t.state.name.lower(),
+        "value": value,
+        "params": t.params,
+        "epochs": t.user_attrs.get("epochs"),
+        "seconds": t.user_attrs.get("seconds"),
+        "run": t.user_attrs.get("run"),
     }
 
 

@@ -20,7 +20,12 @@ from ..errors import FwError
 CONNECT_TIMEOUT = 10
 
 #: The pip package that installs each database driver module.
-PACKAGES = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient", "pymysql": "pymysql"}
+PACKAGES = {
+    "psycopg": "'psycopg[binary]'",
+    "psycopg2": "psycopg2-binary",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "pymysql",
+}
 
 #: The drivers that take libpq's ``connect_timeout``.
 _TIMEOUT_DRIVERS = ("psycopg", "psycopg2")
@@ -117,8 +122,10 @@ def creation_lock(url):
             lock.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise FwError(f"--storage {shown(url)}: cannot make the lock file {lock} ({e.strerror or e}); "
-                          "choose a database in a folder you can write") from e
+            raise FwError(
+                f"--storage {shown(url)}: cannot make the lock file {lock} ({e.strerror or e}); "
+                "choose a database in a folder you can write"
+            ) from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # waits; the lock goes with the process
             yield
@@ -176,18 +183,26 @@ def _check_sqlite(url):
     refuse_system_path(path, "--storage")
     folder = next((p for p in path.absolute().parents if p.exists()), None)
     if folder is not None and not folder.is_dir():
-        raise FwError(f"--storage {shown(url)}: {folder} is not a folder; "
-                      "give a database file in one, e.g. sqlite:///runs/sweep.db")
+        raise FwError(
+            f"--storage {shown(url)}: {folder} is not a folder; "
+            "give a database file in one, e.g. sqlite:///runs/sweep.db"
+        )
     if path.is_dir():
-        raise FwError(f"--storage {shown(url)}: {path} is a folder; give a file in it, e.g. sqlite:///{path / 'sweep.db'}")
+        raise FwError(
+            f"--storage {shown(url)}: {path} is a folder; give a file in it, e.g. sqlite:///{path / 'sweep.db'}"
+        )
     if path.exists() and not path.is_file():
-        raise FwError(f"--storage {shown(url)}: {path} is not a regular file; give a database file, e.g. sqlite:///runs/sweep.db")
+        raise FwError(
+            f"--storage {shown(url)}: {path} is not a regular file; give a database file, e.g. sqlite:///runs/sweep.db"
+        )
     if path.is_file():
         try:
             with open(path, "rb") as f:
                 head = f.read(16)
         except OSError as e:
-            raise FwError(f"--storage {shown(url)}: cannot read {path} ({e.strerror or e}); check its permissions") from e
+            raise FwError(
+                f"--storage {shown(url)}: cannot read {path} ({e.strerror or e}); check its permissions"
+            ) from e
         if head and head != b"SQLite format 3\x00":
             raise FwError(
                 f"--storage {shown(url)}: {path} is not a SQLite database, and fw sweep would write its tables into "
@@ -242,7 +257,9 @@ def _import_driver(dialect, url):
     except ImportError as e:
         module = (e.name or "").split(".")[0]
         how = f"pip install {PACKAGES.get(module, module)}" if module else f"({e})"
-        raise FwError(f"--storage {shown(url)}: its driver, {module or url.drivername}, is not installed; {how}") from None
+        raise FwError(
+            f"--storage {shown(url)}: its driver, {module or url.drivername}, is not installed; {how}"
+        ) from None
 
 
 def _dbapi(dialect):

@@ -70,10 +70,15 @@ class Trainer:
         self.backward_layers = len(self.net.layers) - self.fused  # the layers backward runs through
         for layer, spec in zip(self.net.layers[: self.backward_layers], layer_specs(cfg)):
             if not layer.has_backward():
-                raise FwError(f"{spec.key}: {layer.no_backward(', so fw train cannot use it', 'add')} (fw run works without it)")
+                raise FwError(
+                    f"{spec.key}: {layer.no_backward(', so fw train cannot use it', 'add')} (fw run works without it)"
+                )
         # A step keeps every layer's input and output for backward, and makes a gradient of each.
-        check_memory(3 * t.batch_size * self.net.bytes_per_example(), f"train.batch_size={t.batch_size}: a training step",
-                     "; lower train.batch_size")
+        check_memory(
+            3 * t.batch_size * self.net.bytes_per_example(),
+            f"train.batch_size={t.batch_size}: a training step",
+            "; lower train.batch_size",
+        )
         self.optimizer = create(registry, "optimizers", t.optimizer, "train.optimizer")
         self.base_lr = self.optimizer.lr
         self.schedule = SCHEDULES[t.lr_schedule]
@@ -119,11 +124,15 @@ class Trainer:
             if val:
                 report.val_loss, report.val_accuracy = evaluate(net, self.loss, *val)
             if bad := net.non_finite():  # e.g. batch-norm's running statistics, which the loss never sees
-                self._diverged(epoch, f"{net.labels[bad[0]]}'s '{bad[1]}' became Inf or NaN while the loss stayed finite")
+                self._diverged(
+                    epoch, f"{net.labels[bad[0]]}'s '{bad[1]}' became Inf or NaN while the loss stayed finite"
+                )
             if self._end_epoch(report, run, majority, classes, on_epoch):
                 break
         last = self.history[-1].epoch if self.history else 0
-        self.weights_epoch = run.train_end({"epoch": last, "stopped_by": self.stopped_by, "weights_epoch": last})["weights_epoch"]
+        self.weights_epoch = run.train_end({"epoch": last, "stopped_by": self.stopped_by, "weights_epoch": last})[
+            "weights_epoch"
+        ]
         return self.history
 
     def check_data(self, x, t):
@@ -150,8 +159,13 @@ class Trainer:
             raise FwError(f"the train split of dataset '{name}' is empty; there is nothing to train on")
         if len(t_test) == 0:
             fraction = getattr(self.dataset, "test_fraction", None)  # the csv, image_folder and arrays datasets'
-            hint = ("; set dataset.test_fraction (e.g. 0.2)" if fraction == 0 else
-                    f"; dataset.test_fraction={fraction} holds out none of its {len(t)} examples: give it more" if fraction else "")
+            hint = (
+                "; set dataset.test_fraction (e.g. 0.2)"
+                if fraction == 0
+                else f"; dataset.test_fraction={fraction} holds out none of its {len(t)} examples: give it more"
+                if fraction
+                else ""
+            )
             raise FwError(f"the test split of dataset '{name}' is empty, and fw train measures every epoch on it{hint}")
         for labels, split in ((t, "train"), (t_test, "test")):
             if labels.size and (labels.min() < 0 or labels.max() >= classes):
@@ -280,7 +294,11 @@ class Trainer:
 
     def _diverged(self, epoch, why, step=None, steps=None):
         at = f" at step {step} of {steps}" if step else ""
-        kept = f"epoch {self.history[-1].epoch} is in {self.output.checkpoint_path}" if self.history else "nothing was written"
+        kept = (
+            f"epoch {self.history[-1].epoch} is in {self.output.checkpoint_path}"
+            if self.history
+            else "nothing was written"
+        )
         raise Diverged(
             f"training diverged in epoch {epoch}{at}: {why}; lower train.optimizer.lr{self._lr_now()} "
             f"or choose another optimizer ({kept})"

@@ -38,7 +38,9 @@ def check(path, what, *, used=None, force=False, ours=lambda path: False, elsewh
         if path.exists() and other.is_dir() and _inside(path, other) and not ours(path):
             raise FwError(f"{what} {path} is inside {kind}; fw never writes over it: {elsewhere}")
     if path.exists() and not force and not ours(path):
-        raise FwError(f"{what} {path} already exists and fw did not write it; add --force to replace it, or {elsewhere}")
+        raise FwError(
+            f"{what} {path} already exists and fw did not write it; add --force to replace it, or {elsewhere}"
+        )
 
 
 def _same(a: Path, b: Path) -> bool:

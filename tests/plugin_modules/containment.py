@@ -36,4 +36,3 @@ class EndlessBuild(Layer):
 def register_layers(register):
     register(MiddleChunkWidth)
     register(EndlessBuild)
-

@@ -22,10 +22,10 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from ..predict import classified, records
 from ...core.threads import one_blas_thread
 from ...data.dataset import Dataset
 from ...errors import FwError
+from ..predict import classified, records
 from .batching import Batcher
 from .instances import batches_of
 
@@ -54,9 +54,13 @@ class Model:
         if hasattr(d, "preparation_layer"):  # a table: which columns take words, and that blanks are welcome
             columns = d.preparation_layer().columns
             described["column_types"] = {c["name"]: c["type"] for c in columns}
-            described["values"] = "a row's raw cells: numbers or words; null or \"\" for a blank"
-        return {"name": self.name, "ready": True, "classes": [d.class_name(k) for k in range(d.num_classes)], "input": described}
-
+            described["values"] = 'a row\'s raw cells: numbers or words; null or "" for a blank'
+        return {
+            "name": self.name,
+            "ready": True,
+            "classes": [d.class_name(k) for k in range(d.num_classes)],
+            "input": described,
+        }
 
     def answer(self, requests):
         """fw predict's records for each request ``(batches, top)`` of a batch, or the FwError refusing it.

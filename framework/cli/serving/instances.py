@@ -13,9 +13,9 @@ import tempfile
 
 import numpy as np
 
-from ..predict import Batch, fitted, table_batch
 from ...data.table import Table
 from ...errors import FwError
+from ..predict import Batch, fitted, table_batch
 
 
 def batches_of(instances, dataset) -> list:
@@ -30,7 +30,7 @@ def batches_of(instances, dataset) -> list:
         return [_rows(instances, dataset)]
     if not any(isinstance(i, dict) for i in instances):
         return [_arrays(instances, dataset)]
-    raise FwError("instances: mixes lists, objects and {\"b64\": ...} images; send one kind per request")
+    raise FwError('instances: mixes lists, objects and {"b64": ...} images; send one kind per request')
 
 
 def _arrays(instances, dataset):
