@@ -1,11 +1,25 @@
-"""fw serve's batches run where they cost least: on the event loop while cheap, in the worker thread once slow."""
+"""fw serve's batches cost little: they run on the event loop while cheap (in the worker thread once slow), and
+fw's own checks around the network run once over a batch."""
 
 import asyncio
 import threading
 import time
 
+import numpy as np
+import pytest
+
+from framework.cli.serve import make_app
 from framework.cli.serving import batching
 from framework.cli.serving.batching import Batcher
+from framework.plugins.idx import read_idx
+from test_cli import BOOK
+
+pytest.importorskip("starlette")
+
+
+@pytest.fixture
+def book(mnist_dir, book_weights):
+    return [BOOK, f"dataset.root={mnist_dir}", f"weights.path={book_weights}"]
 
 
 def _threads_of(cost_per_row, batches=4, rows=3):
@@ -63,3 +77,44 @@ def test_a_batch_that_slows_down_goes_back_to_the_thread(monkeypatch):
 
     loop_thread = asyncio.run(main())
     assert [t is loop_thread for t in ran] == [False, True, True, False, False]
+
+
+def test_a_batch_pays_fws_checks_once_and_answers_as_requests_alone(book, mnist_dir, monkeypatch):
+    """fw's row-wise work around the network (finiteness, the softmax decision) runs once over a batch of
+    one-image requests, not once per request; each answer is still its request's alone, to the last bit."""
+    import httpx
+
+    from framework.cli import predict
+
+    calls = []
+    for name in ("_refuse_non_finite", "_probabilities"):
+        original = getattr(predict, name)
+        monkeypatch.setattr(predict, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
+    images = read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[:16]
+
+    async def ask(app, name):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fw") as http:
+            answers = await asyncio.gather(
+                *(http.post(f"/v1/models/{name}:predict", json={"instances": [im.tolist()], "top": 3}) for im in images)
+            )
+        return [a.json()["predictions"] for a in answers]
+
+    together = asyncio.run(ask(*make_app(book[0], book[1:], max_batch=16, max_wait=0.5)))
+    assert calls == []
+    alone = asyncio.run(ask(*make_app(book[0], book[1:], max_batch=1)))
+    assert together == alone
+    assert [p[0]["class"] for p in together[:3]] == ["7", "2", "1"]
+
+
+def test_the_softmax_is_decided_input_by_input():
+    """Outputs that are probabilities stay as they are, logits get their softmax, each input judged alone."""
+    from framework.cli.predict import _probabilities, _probabilities_each
+
+    probabilities = np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0]])
+    logits = np.array([[2.0, -1.0, 0.5]])
+    half = np.array([[0.5, 0.5, 0.0], [3.0, 1.0, 2.0]])  # one row sums to 1, the other not: the input's softmax
+    out = _probabilities_each([probabilities, None, logits, half], [None] * 4, [None] * 4, 3)
+    assert out[0] is probabilities
+    assert out[1].shape == (0, 3)
+    assert out[2].tobytes() == _probabilities(logits).tobytes()
+    assert out[3].tobytes() == _probabilities(half).tobytes() and not np.array_equal(out[3], half)

@@ -6,6 +6,7 @@ beside the weights); then the network runs over each input's rows in a call
 of their own (``classified``), as ``fw serve`` runs each request's.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -66,19 +67,9 @@ def predict(args, report_failures):
     return 0
 
 
-def prepared(batch, dataset, options):
-    """The batch's examples as the network's input, prepared as in training (``options``: cfg.dataset);
-    a value that is not a finite number once prepared is one line naming its input."""
-    raw = _as_type(batch.raw, dataset.pixels)
-    with np.errstate(over="ignore", invalid="ignore"):  # what overflows is refused next, naming where
-        x = dataset.prepare(raw, normalize=options.normalize, flatten=options.flatten)
-    _refuse_non_finite(x, raw, [batch], dataset)
-    return x
-
-
 def classified(net, batches, dataset, options) -> list:
-    """Each batch's class probabilities (float64): every batch prepared and checked first (``prepared``), then
-    the network run over each batch's rows alone, on one BLAS thread.
+    """Each batch's class probabilities (float64): every batch prepared as in training and checked first,
+    then the network run over each batch's rows alone, on one BLAS thread.
 
     An input's answer then depends on that input only, to the last bit: never
     on the inputs asked with it (fw predict's other files, fw serve's other
@@ -86,15 +77,86 @@ def classified(net, batches, dataset, options) -> list:
     on the rows multiplied with it (their count, the row's place among them)
     and on how its threads share the product out; the network's layers are
     plugins, so no layer-by-layer remedy can promise more than this does.
+    fw's own checks around the network look at each row alone, so they run
+    over all the batches at once (``_check_all``, ``_probabilities_each``):
+    fw serve's batch of one-image requests pays for each once, not per request.
     """
     from ..core.threads import one_blas_thread
 
-    xs = [prepared(b, dataset, options) if len(b.rows) else None for b in batches]
-    with one_blas_thread():
-        return [
-            probabilities_of(net.predict(x), x, [b]) if x is not None else np.empty((0, dataset.num_classes))
-            for x, b in zip(xs, batches)
-        ]
+    raws = [_as_type(b.raw, dataset.pixels) if len(b.rows) else None for b in batches]
+    xs = []
+    with _check_all(xs, raws, batches, dataset), np.errstate(over="ignore", invalid="ignore"):
+        for raw in raws:  # what overflows is refused by _check_all, naming where
+            xs.append(
+                dataset.prepare(raw, normalize=options.normalize, flatten=options.flatten) if raw is not None else None
+            )
+    ys = []
+    with _first_error(lambda: _probabilities_each(ys, xs, batches, dataset.num_classes)), one_blas_thread():
+        for x in xs:
+            ys.append(np.asarray(net.predict(x), np.float64) if x is not None else None)
+    return _probabilities_each(ys, xs, batches, dataset.num_classes)
+
+
+#: At most this many prepared values are copied together to be checked at once; more are checked input by input.
+_TOGETHER = 1 << 20
+
+
+@contextlib.contextmanager
+def _first_error(check_so_far):
+    """An FwError from the block comes after ``check_so_far()``'s, so the first input's error is the one told."""
+    try:
+        yield
+    except FwError:
+        check_so_far()
+        raise
+
+
+@contextlib.contextmanager
+def _check_all(xs, raws, batches, dataset):
+    """``_refuse_non_finite`` for each input prepared into ``xs`` by the block: a value that is not a finite
+    number once prepared is one line naming its input; small inputs in one pass (a row's finiteness is its own)."""
+
+    def check():
+        present = [x for x in xs if x is not None]
+        together = 1 < len(present) and sum(x.size for x in present) <= _TOGETHER
+        if together and np.isfinite(np.concatenate(present, axis=None)).all():
+            return
+        for x, raw, batch in zip(xs, raws, batches):
+            if x is not None:
+                _refuse_non_finite(x, raw, [batch], dataset)
+
+    with _first_error(check):
+        yield
+    check()
+
+
+def _probabilities_each(ys, xs, batches, classes):
+    """``probabilities_of`` each batch's output in ``ys`` (None: no rows), its softmax decided batch by batch.
+
+    What is per row runs over all the rows at once: the finiteness check, and
+    the row minima and row sums behind ``_probabilities``' decision (the same
+    numbers for a row in any company, numpy reducing each row of a C-ordered
+    array alone). The softmax, where one is needed, is the batch's own call.
+    """
+    present = [k for k, y in enumerate(ys) if y is not None]
+    out = [np.empty((0, classes)) if y is None else y for y in ys]
+    if not present:
+        return out
+    y = ys[present[0]] if len(present) == 1 else np.concatenate([ys[k] for k in present])
+    if not np.isfinite(y).all():
+        for k in present:
+            probabilities_of(ys[k], xs[k], [batches[k]])  # raises for the first input at fault
+    counts = [len(ys[k]) for k in present]
+    starts = np.cumsum([0, *counts[:-1]])
+    if y.shape[1]:
+        as_is = np.minimum.reduceat(y.min(axis=1), starts) >= 0
+        as_is &= np.maximum.reduceat(np.abs(y.sum(axis=1) - 1), starts) <= _SUMS_TO_ONE
+    else:
+        as_is = np.zeros(len(present), bool)
+    for k, keep in zip(present, as_is.tolist()):
+        if not keep:
+            out[k] = _softmax(ys[k])
+    return out
 
 
 def probabilities_of(y, x, batches):
@@ -265,17 +327,29 @@ def _where(batches, i):
     raise IndexError(i)
 
 
+#: How far from 1 a row's sum may be for the network's outputs to be taken as probabilities (np.allclose's test).
+_SUMS_TO_ONE = 1e-3 + 1e-5
+
+
 def _probabilities(y):
     """The network's outputs when they are probabilities (softmax last), else their softmax."""
-    if y.size and (y.min() >= 0) and np.abs(y.sum(axis=1) - 1).max() <= 1e-3 + 1e-5:  # np.allclose's test, faster
+    if y.size and (y.min() >= 0) and np.abs(y.sum(axis=1) - 1).max() <= _SUMS_TO_ONE:
         return y
+    return _softmax(y)
+
+
+def _softmax(y):
     e = np.exp(y - y.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
 
-def records(batches, probabilities, dataset, top):
-    """Each example's answer as ``fw predict --json`` prints it: input, row, label, class, probability, top K."""
-    order = np.argsort(-probabilities, axis=1, kind="stable")[:, :top]
+def records(batches, probabilities, dataset, top, order=None):
+    """Each example's answer as ``fw predict --json`` prints it: input, row, label, class, probability, top K.
+
+    ``order``: each row's classes from the most probable, if sorted already (fw serve sorts a batch at once)."""
+    if order is None:
+        order = np.argsort(-probabilities, axis=1, kind="stable")
+    order = order[:, :top]
     out, i = [], 0
     for batch in batches:
         for r, row in enumerate(batch.rows):

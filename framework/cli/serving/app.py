@@ -22,7 +22,6 @@ from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
-from ...core.threads import one_blas_thread
 from ...data.dataset import Dataset
 from ...errors import FwError
 from ..predict import classified, records
@@ -67,19 +66,33 @@ class Model:
 
         Each request's inputs go through the network alone (``classified``, as
         in fw predict), so its answer is the same to the last bit whichever
-        requests it came with; the batch shares one hand-over to this thread
-        and one hold of the BLAS to a single thread.
+        requests it came with; what the batch shares is fw's own work around
+        the network (checks, softmax decisions, sorting: per row, so the same
+        numbers in any company) and one hold of the BLAS to a single thread.
+        A batch with a request that is refused goes again request by request,
+        so each refusal names its own request's instance.
         """
-        answers = []
-        with one_blas_thread():
-            for batches, top in requests:
-                try:
-                    probabilities = np.concatenate(classified(self.net, batches, self.dataset, self.options))
-                except FwError as e:
-                    answers.append(e)
-                else:
-                    answers.append(records(batches, probabilities, self.dataset, top))
+        batches = [b for request_batches, _ in requests for b in request_batches]
+        try:
+            probabilities = classified(self.net, batches, self.dataset, self.options)
+        except FwError:
+            return [self._alone(request) for request in requests]
+        together = np.concatenate(probabilities)
+        order = np.argsort(-together, axis=1, kind="stable")
+        answers, start = [], 0
+        for request_batches, top in requests:
+            end = start + sum(len(b.rows) for b in request_batches)
+            answers.append(records(request_batches, together[start:end], self.dataset, top, order[start:end]))
+            start = end
         return answers
+
+    def _alone(self, request):
+        batches, top = request
+        try:
+            probabilities = np.concatenate(classified(self.net, batches, self.dataset, self.options))
+        except FwError as e:
+            return e
+        return records(batches, probabilities, self.dataset, top)
 
 
 class Refused(Exception):
