@@ -118,3 +118,32 @@ def test_the_softmax_is_decided_input_by_input():
     assert out[1].shape == (0, 3)
     assert out[2].tobytes() == _probabilities(logits).tobytes()
     assert out[3].tobytes() == _probabilities(half).tobytes() and not np.array_equal(out[3], half)
+
+
+@pytest.mark.parametrize(
+    "instances",
+    [
+        [[0, 255], [17, 3]],
+        [[2**53 + 1, 2**63 - 1, -(2**63)]],  # int64 to float64 rounds as Python's float does
+        [[1, 2**64], [1, -(2**63) - 1]],  # beyond int64
+        [[1, 2.5], [3, 4]],
+        [[1, True], [None, "2"]],
+        [[[]]],
+        [[0.5, 1]],
+    ],
+)
+def test_whole_numbers_are_read_quicker_into_the_same_floats(instances):
+    from framework.cli.serving.instances import _floats
+
+    a = _floats(instances)
+    assert a.dtype == np.float64 and a.tobytes() == np.asarray(instances, dtype=np.float64).tobytes()
+
+
+@pytest.mark.parametrize("instances", [[[1, 2], [3]], [[1, [2]]], [[1, {}]], [[1, "a"]]])
+def test_instances_that_are_not_numbers_fail_as_numpy_fails(instances):
+    from framework.cli.serving.instances import _floats
+
+    with pytest.raises((ValueError, TypeError)) as numpy_error:
+        np.asarray(instances, dtype=np.float64)
+    with pytest.raises(numpy_error.type):
+        _floats(instances)

@@ -35,13 +35,29 @@ def batches_of(instances, dataset) -> list:
 
 def _arrays(instances, dataset):
     try:
-        a = np.asarray(instances, dtype=np.float64)
+        a = _floats(instances)
     except (ValueError, TypeError):
         raise FwError(
             f"instances: are not lists of numbers all of one shape; each must be one example of shape "
             f"{list(dataset.example_shape())} (or flat)"
         ) from None
     return Batch("instances", fitted("instances", a, dataset), list(range(len(a))))
+
+
+def _floats(instances):
+    """``np.asarray(instances, dtype=np.float64)``, the same numbers; faster for whole numbers (pixels), which
+    numpy reads as int64 in two thirds of the time, an int64 becoming the float64 Python's ``float`` gives it."""
+    first = instances
+    while isinstance(first, list) and first:
+        first = first[0]
+    if type(first) is int:
+        try:
+            a = np.asarray(instances)
+        except (ValueError, TypeError):  # ragged, or not numbers: numpy's own error below
+            a = None
+        if a is not None and a.dtype == np.int64:
+            return a.astype(np.float64)
+    return np.asarray(instances, dtype=np.float64)
 
 
 def _rows(instances, dataset):
