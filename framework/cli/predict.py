@@ -350,12 +350,13 @@ def records(batches, probabilities, dataset, top, order=None):
     ``order``: each row's classes from the most probable, if sorted already (fw serve sorts a batch at once)."""
     if order is None:
         order = np.argsort(-probabilities, axis=1, kind="stable")
-    order = order[:, :top]
+    order = order[:, :top].tolist()  # Python's ints and floats: numpy's scalars cost more, one by one
     out, i = [], 0
     for batch in batches:
         for r, row in enumerate(batch.rows):
-            best = [{"class": dataset.class_name(int(k)), "probability": float(probabilities[i, k])} for k in order[i]]
-            record = {"input": batch.name, "row": row, "label": int(order[i, 0]), **best[0], "top": best}
+            p = probabilities[i].tolist()
+            best = [{"class": dataset.class_name(k), "probability": p[k]} for k in order[i]]
+            record = {"input": batch.name, "row": row, "label": order[i][0], **best[0], "top": best}
             if batch.notes and batch.notes[r]:
                 record["note"] = batch.notes[r]
             out.append(record)
