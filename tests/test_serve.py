@@ -181,7 +181,7 @@ def test_every_bad_request_gets_its_status_and_one_line_and_the_server_goes_on(b
 
 
 def test_requests_that_arrive_together_share_one_batch_with_unbatched_answers(book, mnist_dir, monkeypatch):
-    """A batch is one hand-over to the network's thread; the network still runs over each request alone, so
+    """A batch is one pass of fw's own work around the network; the network still runs over each request alone, so
     every answer is its request's alone to the last bit (tests/test_serve_exact.py tries more orders and networks)."""
     import httpx
 
