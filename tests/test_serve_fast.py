@@ -149,15 +149,17 @@ def test_instances_that_are_not_numbers_fail_as_numpy_fails(instances):
         _floats(instances)
 
 
-def test_the_server_freezes_what_lives_as_long_as_it_for_the_collector_and_thaws_it_at_the_end(book):
+def test_the_server_freezes_what_lives_as_long_as_it_and_collects_young_objects_less_often_until_it_ends(book):
     """Full collections, set off by every few thousand requests' JSON, then skip the model and the modules."""
     import gc
 
     from starlette.testclient import TestClient
 
     app, name = make_app(book[0], book[1:])
+    thresholds = gc.get_threshold()
     assert gc.get_freeze_count() == 0
     with TestClient(app) as http:
         assert http.get(f"/v1/models/{name}").status_code == 200
         assert gc.get_freeze_count() > 10_000
-    assert gc.get_freeze_count() == 0
+        assert gc.get_threshold() == (10_000, *thresholds[1:])  # requests' JSON collected young less often
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
