@@ -80,16 +80,22 @@ def test_a_batch_that_slows_down_goes_back_to_the_thread(monkeypatch):
 
 
 def test_a_batch_pays_fws_checks_once_and_answers_as_requests_alone(book, mnist_dir, monkeypatch):
-    """fw's row-wise work around the network (finiteness, the softmax decision) runs once over a batch of
-    one-image requests, not once per request; each answer is still its request's alone, to the last bit."""
+    """fw's row-wise work around the network (its own preparation, finiteness, the softmax decision) runs once
+    over a batch of one-image requests, not once per request; each answer is still its request's alone, to the
+    last bit."""
     import httpx
 
     from framework.cli import predict
+    from framework.data.dataset import Dataset
 
-    calls = []
+    calls, prepared = [], []
     for name in ("_refuse_non_finite", "_probabilities"):
         original = getattr(predict, name)
         monkeypatch.setattr(predict, name, lambda *a, _f=original, _n=name: calls.append(_n) or _f(*a))
+    prepare = Dataset.prepare
+    monkeypatch.setattr(
+        Dataset, "prepare", lambda self, raw, **kw: prepared.append(len(raw)) or prepare(self, raw, **kw)
+    )
     images = read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[:16]
 
     async def ask(app, name):
@@ -100,7 +106,7 @@ def test_a_batch_pays_fws_checks_once_and_answers_as_requests_alone(book, mnist_
         return [a.json()["predictions"] for a in answers]
 
     together = asyncio.run(ask(*make_app(book[0], book[1:], max_batch=16, max_wait=0.5)))
-    assert calls == []
+    assert calls == [] and prepared == [16]  # fw's own preparation works value by value: one call for the batch
     alone = asyncio.run(ask(*make_app(book[0], book[1:], max_batch=1)))
     assert together == alone
     assert [p[0]["class"] for p in together[:3]] == ["7", "2", "1"]

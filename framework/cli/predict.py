@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.dataset import Dataset
 from ..errors import FwError, FwWarning
 from ..safeio.untrusted import printable
 
@@ -87,15 +88,49 @@ def classified(net, batches, dataset, options) -> list:
     raws = [_as_type(b.raw, dataset.pixels) if len(b.rows) else None for b in batches]
     xs = []
     with _check_all(xs, raws, batches, dataset), np.errstate(over="ignore", invalid="ignore"):
-        for raw in raws:  # what overflows is refused by _check_all, naming where
-            xs.append(
-                dataset.prepare(raw, normalize=options.normalize, flatten=options.flatten) if raw is not None else None
-            )
+        xs.extend(_prepared_each(raws, dataset, options))  # what overflows is refused by _check_all, naming where
     ys = []
     with _first_error(lambda: _probabilities_each(ys, xs, batches, dataset.num_classes)), one_blas_thread():
         for x in xs:
             ys.append(np.asarray(net.predict(x), np.float64) if x is not None else None)
     return _probabilities_each(ys, xs, batches, dataset.num_classes)
+
+
+def _prepared_each(raws, dataset, options):
+    """Each raw input (None: none) prepared by ``dataset.prepare``: a plugin's, input by input.
+
+    fw's own ``Dataset.prepare`` works value by value (a cast, then a division
+    or a standardisation, each rounded alone), so small inputs go through it in
+    one call, each given its rows back in memory of its own, as its own call
+    would have left them for the network.
+    """
+    present = [raw for raw in raws if raw is not None]
+    if (
+        len(present) > 1
+        and type(dataset).prepare is Dataset.prepare
+        and len({raw.dtype for raw in present}) == 1  # a dtype may choose the way (pixels, unless pinned)
+        and sum(raw.size for raw in present) <= _TOGETHER
+    ):
+        try:
+            together = np.concatenate(present)
+        except ValueError:  # inputs of different shapes: the network will say so, input by input
+            pass
+        else:
+            x = dataset.prepare(together, normalize=options.normalize, flatten=options.flatten)
+            parts, start = iter(present), 0
+            out = []
+            for raw in raws:
+                if raw is None:
+                    out.append(None)
+                    continue
+                end = start + len(next(parts))
+                out.append(x[start:end].copy())
+                start = end
+            return out
+    return [
+        dataset.prepare(raw, normalize=options.normalize, flatten=options.flatten) if raw is not None else None
+        for raw in raws
+    ]
 
 
 #: At most this many prepared values are copied together to be checked at once; more are checked input by input.
