@@ -164,9 +164,10 @@ def create_app(model: Model, *, max_body=10 << 20, max_batch=32, max_wait=0.002)
 
     return Starlette(
         routes=[
+            # predict first: Starlette tries the routes in order, and nearly every request is one
+            Route(f"/v1/models/{model.name}:predict", predict, methods=["POST"]),
             Route("/", index),
             Route(f"/v1/models/{model.name}", metadata),
-            Route(f"/v1/models/{model.name}:predict", predict, methods=["POST"]),
         ],
         exception_handlers={404: not_found, HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
@@ -178,17 +179,20 @@ async def _body(request, limit) -> bytes:
     kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if kind != "application/json":
         raise Refused(415, f"content type {kind!r} is not taken; send JSON with Content-Type: application/json")
-    too_big = f"the body is over {limit:,} bytes (fw serve --max-body); send fewer instances per request"
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
-        raise Refused(413, too_big)
+        raise Refused(413, _too_big(limit))
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise Refused(413, too_big)
+            raise Refused(413, _too_big(limit))
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_big(limit):
+    return f"the body is over {limit:,} bytes (fw serve --max-body); send fewer instances per request"
 
 
 def _parsed(body):
