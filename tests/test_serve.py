@@ -342,6 +342,13 @@ def test_a_busy_port_is_one_line(capsys, book):
     assert code == 1 and err.count("\n") == 1 and "cannot listen on 127.0.0.1:" in err and "--port" in err, err
 
 
+@pytest.mark.parametrize("port", [70000, -1])
+def test_a_port_out_of_range_is_one_line_not_another_port(capsys, book, port):
+    code, out, err = fw(capsys, "serve", *book, "--port", port)
+    assert code == 1 and out == "" and err.count("\n") == 1, (out, err)
+    assert f"--port must be from 0 to 65535 (0: any free port), got {port}" in err, err
+
+
 def test_a_table_model_takes_words_and_blanks_as_fw_predict_does(capsys, tmp_path):
     """Issue 28's raw rows over the protocol: words, blanks (null, "" or "NA"), an unseen word, and its note."""
     from test_table_preparation import messy_config

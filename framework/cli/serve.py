@@ -78,6 +78,8 @@ def run(args):
     ):
         if not value >= low:
             raise FwError(f"{flag} must be at least {low}, got {value}")
+    if not 0 <= args.port <= 65535:  # the socket would take 70000 as port 4464 (modulo 65536)
+        raise FwError(f"--port must be from 0 to 65535 (0: any free port), got {args.port}")
     app, name = make_app(
         args.config, args.overrides, max_body=args.max_body, max_batch=args.max_batch, max_wait=args.max_wait_ms / 1000
     )
