@@ -376,3 +376,79 @@ def test_a_table_model_takes_words_and_blanks_as_fw_predict_does(capsys, tmp_pat
     expected = predicted(capsys, cfg, tmp_path / "new.csv", "--top", "2")
     assert answer.json()["predictions"] == expected
     assert expected[2]["note"] == "city: 'Tokyo' was not seen in training (encoded as unseen)"
+
+
+def _asgi(app, path, messages, headers=((b"content-type", b"application/json"),)):
+    """Drive ``app`` with one POST whose body arrives as ``messages``: the ASGI messages it sent back."""
+    sent, incoming = [], iter(messages)
+
+    async def receive():
+        return next(incoming, {"type": "http.disconnect"})
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": list(headers),
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8000),
+    }
+    asyncio.run(app(scope, receive, send))
+    return sent
+
+
+def test_a_body_in_many_pieces_is_answered_as_one_and_a_client_that_leaves_gets_nothing(book, mnist_dir):
+    """The predict route reads its body itself (no Starlette Request): pieces are joined, a client that leaves
+    half-way is not answered, a charset is taken, and the answer is byte for byte the TestClient's."""
+    app, name = make_app(book[0], book[1:], max_body=50_000)
+    path = f"/v1/models/{name}:predict"
+    image = read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[0].tolist()
+    body = json.dumps({"instances": [image], "top": 3}).encode()
+    whole = TestClient(app).post(path, content=body, headers={"content-type": "application/json"})
+    assert whole.status_code == 200 and whole.json()["predictions"][0]["class"] == "7"
+
+    pieces = [{"type": "http.request", "body": body[k : k + 500], "more_body": True} for k in range(0, len(body), 500)]
+    sent = _asgi(app, path, [*pieces, {"type": "http.request", "body": b"", "more_body": False}])
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 200 and dict(sent[0]["headers"])[b"content-type"] == b"application/json"
+    assert sent[1]["body"] == whole.content
+    assert int(dict(sent[0]["headers"])[b"content-length"]) == len(whole.content)
+
+    assert _asgi(app, path, pieces[:2]) == []  # then http.disconnect: nobody to answer, nothing raised
+
+    charset = ((b"content-type", b"Application/JSON; charset=utf-8"),)
+    sent = _asgi(app, path, [{"type": "http.request", "body": body}], headers=charset)
+    assert sent[0]["status"] == 200 and sent[1]["body"] == whole.content
+
+    too_big = [{"type": "http.request", "body": b" " * 30_000, "more_body": True}] * 3  # no Content-Length
+    sent = _asgi(app, path, too_big)
+    assert sent[0]["status"] == 413 and b"50,000 bytes" in sent[1]["body"]
+
+
+def test_a_failure_inside_the_predict_route_is_a_one_line_500_and_the_server_goes_on(book, mnist_dir, monkeypatch):
+    import framework.cli.serving.app as serving
+
+    image = read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[0].tolist()
+    failures = iter([ZeroDivisionError("division by zero")])
+
+    def classified(*args):
+        for failure in failures:  # the first call only
+            raise failure
+        return serving_classified(*args)
+
+    serving_classified = serving.classified
+    monkeypatch.setattr(serving, "classified", classified)
+    app, name = make_app(book[0], book[1:])
+    http = TestClient(app, raise_server_exceptions=False)
+    one_line_error(http.post(f"/v1/models/{name}:predict", json={"instances": [image]}), 500, "ZeroDivisionError")
+    again = http.post(f"/v1/models/{name}:predict", json={"instances": [image]})
+    assert again.status_code == 200 and again.json()["predictions"][0]["class"] == "7"

@@ -20,6 +20,7 @@ import numpy as np
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
@@ -106,7 +107,11 @@ class Refused(Exception):
 
 
 def error(status, message) -> JSONResponse:
-    return JSONResponse({"error": " ".join(str(message).split())}, status_code=status)
+    return JSONResponse(_error(message), status_code=status)
+
+
+def _error(message) -> dict:
+    return {"error": " ".join(str(message).split())}
 
 
 def create_app(model: Model, *, max_body=10 << 20, max_batch=32, max_wait=0.002) -> Starlette:
@@ -121,9 +126,10 @@ def create_app(model: Model, *, max_body=10 << 20, max_batch=32, max_wait=0.002)
     async def metadata(request):
         return JSONResponse(info)
 
-    async def predict(request):
+    async def predict(scope, receive, send):
+        """The predict route, a plain ASGI app: it reads the body and sends the answer itself (``_PredictFirst``)."""
         try:
-            request_json = _parsed(await _body(request, max_body))
+            request_json = _parsed(await _body(scope, receive, max_body))
             instances, top = _fields(request_json, model.dataset.num_classes)
             if _images(instances):  # decoding an image takes a while: not on the event loop
                 batches = await run_in_threadpool(batches_of, instances, model.dataset)
@@ -131,10 +137,12 @@ def create_app(model: Model, *, max_body=10 << 20, max_batch=32, max_wait=0.002)
                 batches = batches_of(instances, model.dataset)
             answers = await batcher((batches, top))
         except Refused as e:
-            return error(e.status, e)
+            return await _send_json(send, e.status, _error(e))
+        except _Disconnected:
+            return None
         except FwError as e:
-            return error(422, e)
-        return JSONResponse({"predictions": [{k: r[k] for k in ANSWER if k in r} for r in answers]})
+            return await _send_json(send, 422, _error(e))
+        return await _send_json(send, 200, {"predictions": [{k: r[k] for k in ANSWER if k in r} for r in answers]})
 
     async def not_found(request, exc):
         return error(404, f"no such path {request.url.path}; the model is at /v1/models/{model.name}")
@@ -162,33 +170,81 @@ def create_app(model: Model, *, max_body=10 << 20, max_batch=32, max_wait=0.002)
             gc.unfreeze()
             batcher.close()
 
+    predict_path = f"/v1/models/{model.name}:predict"
     return Starlette(
         routes=[
-            # predict first: Starlette tries the routes in order, and nearly every request is one
-            Route(f"/v1/models/{model.name}:predict", predict, methods=["POST"]),
+            Route(predict_path, _Endpoint(predict), methods=["POST"]),  # what _PredictFirst leaves: a GET's 405
             Route("/", index),
             Route(f"/v1/models/{model.name}", metadata),
         ],
+        middleware=[Middleware(_PredictFirst, path=predict_path, endpoint=predict)],
         exception_handlers={404: not_found, HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
 
 
-async def _body(request, limit) -> bytes:
+class _PredictFirst:
+    """Starlette middleware that hands the predict route's POSTs straight to its ASGI endpoint.
+
+    Nearly every request is one. Starlette's exception middleware, router and
+    Request and Response objects around a route cost 8 us of each (server CPU
+    a request under load, 188 -> 180 us; in-process 96 -> 88 us): the
+    endpoint does their part itself, and its errors still reach Starlette's
+    500 handler, outside this. Every other request goes through the routes.
+    """
+
+    def __init__(self, app, path, endpoint):
+        self.app, self.path, self.endpoint = app, path, endpoint
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "POST":
+            return await self.endpoint(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+async def _body(scope, receive, limit) -> bytes:
     """The request's body, refused (413) as soon as it passes ``limit`` bytes, before the rest is read."""
-    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    headers = dict(scope["headers"])
+    kind = headers.get(b"content-type", b"application/json").decode("latin-1").split(";")[0].strip().lower()
     if kind != "application/json":
         raise Refused(415, f"content type {kind!r} is not taken; send JSON with Content-Type: application/json")
-    length = request.headers.get("content-length", "")
+    length = headers.get(b"content-length", b"")
     if length.isdigit() and int(length) > limit:
         raise Refused(413, _too_big(limit))
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise Refused(413, _too_big(limit))
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class _Disconnected(Exception):
+    """The client left before its request's body was read: nobody to answer."""
+
+
+class _Endpoint:
+    """A plain ASGI app as a Starlette route's endpoint (Starlette wraps functions in a Request and a Response)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        await self.app(scope, receive, send)
+
+
+async def _send_json(send, status, content):
+    """``content`` as JSONResponse renders it, sent as the two ASGI messages it sends."""
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _too_big(limit):
