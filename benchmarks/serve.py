@@ -6,9 +6,11 @@ Not a test: run it by hand.
 Both servers speak the same protocol (POST /v1/models/NAME:predict with
 {"instances": [one 28x28 image as nested lists of pixels]}, answered with
 class, label, probability and top) on 127.0.0.1, run by the same uvicorn
-(one process, logging off). The same client, an asyncio loop on raw sockets
-here, keeps 32 keep-alive connections busy, each sending its next request as
-soon as the last is answered, cycling through the MNIST test images. Every
+(one process, logging off) with the same HTTP parser: httptools where it is
+installed (fw's serve extra installs it), else h11; the report says which.
+The same client, an asyncio loop on raw sockets here, keeps 32 keep-alive
+connections busy, each sending its next request as soon as the last is
+answered, cycling through the MNIST test images. Every
 answer's class is checked against the first round's; a non-200 or a wrong
 class is an error. The servers take turns (fw, anchor, fw, anchor, ...), so
 a noisy neighbour slows both alike; the figures are each server's median
@@ -139,6 +141,13 @@ async def load(port, path, bodies, total, expected=None):
     return latencies, errors[0], classes, time.perf_counter() - start
 
 
+def http_parser():
+    """What uvicorn's default (http="auto") runs both servers with: httptools if it is installed, else h11."""
+    import importlib.util
+
+    return "httptools" if importlib.util.find_spec("httptools") else "h11"
+
+
 def rss_mib(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -232,6 +241,7 @@ def main():
     ]
     summary["ratio_fw_over_anchor"] = statistics.median(ratios)  # of each round's pair, run side by side
     summary["ratio_range"] = [min(ratios), max(ratios)]
+    summary["http"] = http_parser()
     summary["load_average"] = os.getloadavg()
     summary["cpus"] = os.cpu_count()
     if args.json:
@@ -246,7 +256,8 @@ def main():
     low, high = summary["ratio_range"]
     print(
         f"fw / anchor: {summary['ratio_fw_over_anchor']:.2f}x requests per second (median of the rounds' ratios; "
-        f"{low:.2f} to {high:.2f}); load average {', '.join(f'{v:.2f}' for v in summary['load_average'])}"
+        f"{low:.2f} to {high:.2f}); HTTP parser {summary['http']}; "
+        f"load average {', '.join(f'{v:.2f}' for v in summary['load_average'])}"
     )
     return None
 

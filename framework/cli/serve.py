@@ -27,8 +27,9 @@ examples:
   curl -H 'Content-Type: application/json' -d '{"instances": [[0, 0, ...]]}' \\
       http://127.0.0.1:8000/v1/models/mnist_infer:predict
 
-Needs starlette and uvicorn (pip install starlette uvicorn, or in a clone
-of fw: pip install -e '.[serve]')."""
+Needs starlette and uvicorn (pip install starlette uvicorn httptools, or in
+a clone of fw: pip install -e '.[serve]'). httptools is optional: with it
+uvicorn parses HTTP in C, and serves about 1.6 times the requests a second."""
 
 
 def add_command(sub, debug, config_arg):
