@@ -145,6 +145,56 @@ def test_whole_numbers_are_read_quicker_into_the_same_floats(instances):
     assert a.dtype == np.float64 and a.tobytes() == np.asarray(instances, dtype=np.float64).tobytes()
 
 
+@pytest.mark.parametrize("shape", [(1, 784), (1, 28, 28), (3, 28, 28), (2, 1, 28, 28), (5, 7), (1, 1)])
+def test_pixels_are_read_quicker_into_uint8_with_the_same_values(shape):
+    from framework.cli.serving.instances import _pixels
+
+    values = np.random.default_rng(0).integers(0, 256, shape)
+    values.flat[:2] = 0, 255
+    a = _pixels(values.tolist())
+    assert a.dtype == np.uint8 and a.shape == shape and a.flags.writeable
+    assert np.array_equal(a, np.asarray(values.tolist()))
+
+
+@pytest.mark.parametrize(
+    "instances",
+    [
+        [[1, 2], [3]],  # ragged
+        [[1, 2], 3],
+        [[1, 2], "ab"],
+        [[1, 2], {"a": 1, "b": 2}],
+        [[[1, 2]], [[3]]],
+        [[1, [2]]],
+        [[0, 256]],  # beyond a pixel
+        [[0, -1]],
+        [[0, 2.0]],  # floats, however whole, go numpy's way
+        [[0, None]],
+        [[0, "1"]],
+        [[True, 1]],
+        [[]],
+        [],
+        7,
+    ],
+)
+def test_anything_but_whole_pixels_in_one_shape_is_left_to_numpy(instances):
+    from framework.cli.serving.instances import _pixels
+
+    assert _pixels(instances) is None
+
+
+def test_an_image_as_whole_numbers_or_as_floats_gets_the_same_answer(book, mnist_dir):
+    """Whole numbers take the uint8 way, the same numbers written as floats numpy's: the network sees the same."""
+    from starlette.testclient import TestClient
+
+    app, name = make_app(book[0], book[1:], max_batch=1)
+    http = TestClient(app)
+    images = read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[:8]
+    as_ints = http.post(f"/v1/models/{name}:predict", json={"instances": images.tolist(), "top": 10})
+    as_floats = http.post(f"/v1/models/{name}:predict", json={"instances": images.astype(float).tolist(), "top": 10})
+    assert as_ints.status_code == 200 and as_ints.json() == as_floats.json()
+    assert [p["class"] for p in as_ints.json()["predictions"]] == ["7", "2", "1", "0", "4", "1", "4", "9"]
+
+
 @pytest.mark.parametrize("instances", [[[1, 2], [3]], [[1, [2]]], [[1, {}]], [[1, "a"]]])
 def test_instances_that_are_not_numbers_fail_as_numpy_fails(instances):
     from framework.cli.serving.instances import _floats
