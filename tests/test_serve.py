@@ -432,6 +432,8 @@ def test_a_body_in_many_pieces_is_answered_as_one_and_a_client_that_leaves_gets_
     too_big = [{"type": "http.request", "body": b" " * 30_000, "more_body": True}] * 3  # no Content-Length
     sent = _asgi(app, path, too_big)
     assert sent[0]["status"] == 413 and b"50,000 bytes" in sent[1]["body"]
+    huge = ((b"content-type", b"application/json"), (b"content-length", b"9" * 5000))  # more digits than int() reads
+    assert _asgi(app, path, [{"type": "http.request", "body": body}], headers=huge)[0]["status"] == 413
 
 
 def test_a_failure_inside_the_predict_route_is_a_one_line_500_and_the_server_goes_on(book, mnist_dir, monkeypatch):

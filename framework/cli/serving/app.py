@@ -205,12 +205,11 @@ class _PredictFirst:
 
 async def _body(scope, receive, limit) -> bytes:
     """The request's body, refused (413) as soon as it passes ``limit`` bytes, before the rest is read."""
-    headers = dict(scope["headers"])
-    kind = headers.get(b"content-type", b"application/json").decode("latin-1").split(";")[0].strip().lower()
+    kind = _header(scope, b"content-type", b"application/json").decode("latin-1").split(";")[0].strip().lower()
     if kind != "application/json":
         raise Refused(415, f"content type {kind!r} is not taken; send JSON with Content-Type: application/json")
-    length = headers.get(b"content-length", b"")
-    if length.isdigit() and int(length) > limit:
+    length = _header(scope, b"content-length", b"")
+    if length.isdigit() and (len(length) > 18 or int(length) > limit):  # int() refuses 4,300 digits
         raise Refused(413, _too_big(limit))
     chunks, size = [], 0
     while True:
@@ -224,6 +223,14 @@ async def _body(scope, receive, limit) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _header(scope, name, default):
+    """A request header's first value (as Starlette's ``Headers.get``); ASGI gives names in lower case."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return default
 
 
 class _Disconnected(Exception):
