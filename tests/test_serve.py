@@ -183,7 +183,7 @@ def test_every_bad_request_gets_its_status_and_one_line_and_the_server_goes_on(b
 def test_requests_that_arrive_together_share_one_batch_with_unbatched_answers(book, mnist_dir, monkeypatch):
     """A batch is one pass of fw's own work around the network; the network still runs over each request alone, so
     every answer is its request's alone to the last bit (tests/test_serve_exact.py tries more orders and networks)."""
-    import httpx
+    import httpx2
 
     from framework.cli.serving.app import Model
     from framework.core.network import Network
@@ -195,7 +195,7 @@ def test_requests_that_arrive_together_share_one_batch_with_unbatched_answers(bo
     monkeypatch.setattr(Model, "answer", lambda self, requests: batches.append(len(requests)) or answer(self, requests))
 
     async def ask(app, model, rows):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fw") as http:
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://fw") as http:
             answers = await asyncio.gather(
                 *(http.post(f"{model}:predict", json={"instances": r, "top": 10}) for r in rows)
             )
@@ -226,13 +226,13 @@ def test_requests_that_arrive_together_share_one_batch_with_unbatched_answers(bo
 
 
 def test_a_bad_request_in_a_batch_is_refused_alone(book, mnist_dir):
-    import httpx
+    import httpx2
 
     images = read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[:3].tolist()
     app, name = make_app(book[0], book[1:], max_batch=64, max_wait=0.5)
 
     async def ask(bodies):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fw") as http:
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://fw") as http:
             return await asyncio.gather(
                 *(http.post(f"/v1/models/{name}:predict", json={"instances": b}) for b in bodies)
             )

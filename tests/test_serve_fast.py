@@ -83,7 +83,7 @@ def test_a_batch_pays_fws_checks_once_and_answers_as_requests_alone(book, mnist_
     """fw's row-wise work around the network (its own preparation, finiteness, the softmax decision) runs once
     over a batch of one-image requests, not once per request; each answer is still its request's alone, to the
     last bit."""
-    import httpx
+    import httpx2
 
     from framework.cli import predict
     from framework.data.dataset import Dataset
@@ -99,7 +99,7 @@ def test_a_batch_pays_fws_checks_once_and_answers_as_requests_alone(book, mnist_
     images = read_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")[:16]
 
     async def ask(app, name):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fw") as http:
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://fw") as http:
             answers = await asyncio.gather(
                 *(http.post(f"/v1/models/{name}:predict", json={"instances": [im.tolist()], "top": 3}) for im in images)
             )
