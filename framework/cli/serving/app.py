@@ -203,7 +203,7 @@ class _PredictFirst:
         return await self.app(scope, receive, send)
 
 
-async def _body(scope, receive, limit) -> bytes:
+async def _body(scope, receive, limit) -> bytes | bytearray:
     """The request's body, refused (413) as soon as it passes ``limit`` bytes, before the rest is read."""
     kind = _header(scope, b"content-type", b"application/json").decode("latin-1").split(";")[0].strip().lower()
     if kind != "application/json":
@@ -211,18 +211,19 @@ async def _body(scope, receive, limit) -> bytes:
     length = _header(scope, b"content-length", b"")
     if length.isdigit() and (len(length) > 18 or int(length) > limit):  # int() refuses 4,300 digits
         raise Refused(413, _too_big(limit))
-    chunks, size = [], 0
+    body = bytearray()  # one buffer, however many pieces the client sends the body in
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             raise _Disconnected
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
+        chunk, more = message.get("body", b""), message.get("more_body", False)
+        if len(body) + len(chunk) > limit:
             raise Refused(413, _too_big(limit))
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if not (more or body):
+            return chunk  # the whole body in one message, as uvicorn gives most: no copy
+        body += chunk
+        if not more:
+            return body
 
 
 def _header(scope, name, default):
