@@ -29,7 +29,7 @@ examples:
 
 Needs starlette and uvicorn (pip install starlette uvicorn httptools, or in
 a clone of fw: pip install -e '.[serve]'). httptools is optional: with it
-uvicorn parses HTTP in C, and serves about 1.6 times the requests a second."""
+uvicorn parses HTTP in C, and serves about 1.5 times the requests a second."""
 
 
 def add_command(sub, debug, config_arg):
