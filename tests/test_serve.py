@@ -454,3 +454,35 @@ def test_a_failure_inside_the_predict_route_is_a_one_line_500_and_the_server_goe
     one_line_error(http.post(f"/v1/models/{name}:predict", json={"instances": [image]}), 500, "ZeroDivisionError")
     again = http.post(f"/v1/models/{name}:predict", json={"instances": [image]})
     assert again.status_code == 200 and again.json()["predictions"][0]["class"] == "7"
+
+
+@pytest.mark.slow
+def test_a_request_with_a_header_block_past_16_kib_is_refused_and_the_server_goes_on(book, mnist_dir):
+    """fw serve runs uvicorn's h11 even where httptools is installed: httptools keeps a header of any size."""
+    import socket
+
+    process, url, _ = _start(*book)
+    try:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: fw\r\nX-Padding: ")
+            try:
+                for _ in range(64):  # 64 MiB, unless the server refuses first
+                    s.sendall(b"a" * (1 << 20))
+            except OSError:  # the server answered and closed while we sent
+                pass
+            answer = s.recv(1 << 16)
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+        assert _rss_mib(process.pid) < 200
+        with urllib.request.urlopen(f"{url}/v1/models/mnist_infer", timeout=5) as r:
+            assert json.load(r)["ready"] is True
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _rss_mib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")

@@ -27,9 +27,8 @@ examples:
   curl -H 'Content-Type: application/json' -d '{"instances": [[0, 0, ...]]}' \\
       http://127.0.0.1:8000/v1/models/mnist_infer:predict
 
-Needs starlette and uvicorn (pip install starlette uvicorn httptools, or in
-a clone of fw: pip install -e '.[serve]'). httptools is optional: with it
-uvicorn parses HTTP in C, and serves about 1.5 times the requests a second."""
+Needs starlette and uvicorn (pip install starlette uvicorn, or in a clone
+of fw: pip install -e '.[serve]')."""
 
 
 def add_command(sub, debug, config_arg):
@@ -135,5 +134,8 @@ def _serve(app, sock):
     import uvicorn
 
     # In-flight requests get 3 s to finish after Ctrl-C or SIGTERM, so the server is gone within 5 s.
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=3)
+    # h11, even where httptools is installed: h11 refuses a request line and headers over 16 KiB (400), where
+    # uvicorn's httptools protocol keeps whatever it is sent (a 200 MB header took the server to 350 MiB). httptools
+    # would serve 1.5 times the requests a second (docs/performance.md); a bounded request comes first.
+    config = uvicorn.Config(app, http="h11", log_level="warning", access_log=False, timeout_graceful_shutdown=3)
     uvicorn.Server(config).run(sockets=[sock])

@@ -188,10 +188,10 @@ class _PredictFirst:
 
     Nearly every request is one. Starlette's exception middleware, router and
     Request and Response objects around a route cost some 14 us of each
-    (server CPU a one-image request under load, 210 -> 195 us with h11 and
-    133 -> 119 us with httptools; fw's app alone 107 -> 93 us): the endpoint
-    does their part itself, and its errors still reach Starlette's 500
-    handler, outside this. Every other request goes through the routes.
+    (server CPU a one-image request under load, 210 -> 195 us; fw's app
+    alone 107 -> 93 us): the endpoint does their part itself, and its errors
+    still reach Starlette's 500 handler, outside this. Every other request
+    goes through the routes.
     """
 
     def __init__(self, app, path, endpoint):
