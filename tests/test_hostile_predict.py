@@ -132,6 +132,7 @@ def test_nan_or_inf_in_an_array_is_refused_naming_row_and_column(capsys, table, 
     )
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # numpy's overflow warnings would print two lines more
 def test_weights_that_overflow_never_print_nan_probabilities(capsys, table, tmp_path):
     from framework.safeio.files import file_hash
 

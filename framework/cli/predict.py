@@ -90,7 +90,11 @@ def classified(net, batches, dataset, options) -> list:
     with _check_all(xs, raws, batches, dataset), np.errstate(over="ignore", invalid="ignore"):
         xs.extend(_prepared_each(raws, dataset, options))  # what overflows is refused by _check_all, naming where
     ys = []
-    with _first_error(lambda: _probabilities_each(ys, xs, batches, dataset.num_classes)), one_blas_thread():
+    with (
+        _first_error(lambda: _probabilities_each(ys, xs, batches, dataset.num_classes)),
+        one_blas_thread(),
+        np.errstate(over="ignore", invalid="ignore", divide="ignore"),  # a result that is not finite is one line below
+    ):
         for x in xs:
             ys.append(np.asarray(net.predict(x), np.float64) if x is not None else None)
     return _probabilities_each(ys, xs, batches, dataset.num_classes)
