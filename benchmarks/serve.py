@@ -1,7 +1,7 @@
 """fw serve against Starlette + uvicorn + ONNX Runtime serving fw's own export of the same network, under load.
 Not a test: run it by hand.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/serve.py [--config mnist_infer] [--requests 20000]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/serve.py [--rounds 5] [--requests 20000]
 
 Both servers speak the same protocol (POST /v1/models/NAME:predict with
 {"instances": [one 28x28 image as nested lists of pixels]}, answered with
