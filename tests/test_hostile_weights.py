@@ -452,3 +452,20 @@ def test_the_book_pickle_and_numpy1_and_python2_pickles_still_load(book_weights,
     path.write_bytes(py2)
     assert np.array_equal(pickle.loads(py2, encoding="latin1")["W1"], [0, 1, 2])  # control: the pickle is sound
     assert np.array_equal(safe_pickle.load(path)["W1"], [0, 1, 2])
+
+
+def test_weights_that_overflow_float32_give_one_warning_line_not_pythons_two(tmp_path, mnist_dir, book_weights):
+    """The run goes on (the sigmoid takes an infinite input to 1); numpy's warning is one 'fw: warning:' line
+    naming the plugin line it came from, and --debug gives Python's own form back."""
+    weights = pickle.loads(book_weights.read_bytes())
+    weights["W1"] = np.full_like(weights["W1"], 3e38)  # finite, but x @ W1 is not
+    huge = tmp_path / "huge.pkl"
+    huge.write_bytes(pickle.dumps(weights))
+    args = ("run", BOOK, f"dataset.root={mnist_dir}", f"weights.path={huge}")
+    run = fw(*args)
+    assert run["code"] == 0 and run["out"].startswith("Accuracy: "), run
+    lines = run["err"].splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fw: warning: RuntimeWarning: overflow encountered in matmul ("), run
+    assert "plugins/layers.py:" in lines[0]
+    debug = fw(*args, "--debug")
+    assert debug["code"] == 0 and "RuntimeWarning: overflow" in debug["err"] and len(debug["err"].splitlines()) == 2

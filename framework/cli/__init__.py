@@ -31,7 +31,7 @@ def main(argv=None):
     from ..errors import FwError
     from ..safeio.untrusted import describe_exception, origin
 
-    commands.route_warnings()
+    commands.route_warnings(getattr(args, "debug", False))
     _terminate_like_interrupt()
     try:
         return args.func(args)

@@ -404,8 +404,10 @@ def _warn_plugin_problem(provider, msg, clash):
         print(f"fw: warning: {provider} failed to load and was skipped: {msg}", file=sys.stderr)
 
 
-def route_warnings():
-    """Show fw's warnings as one 'fw: warning:' line, not Python's file:line form."""
+def route_warnings(debug=False):
+    """Show every warning as one 'fw: warning:' line, not Python's two (file:line, then the source line):
+    fw's own as they are worded, others (numpy's overflow in a plugin's layer) with their kind and origin.
+    ``debug`` (--debug) keeps Python's form for the others."""
     import warnings
 
     from ..errors import FwWarning
@@ -415,7 +417,9 @@ def route_warnings():
     def show(message, category, filename, lineno, file=None, line=None):
         if issubclass(category, FwWarning):
             print(f"fw: warning: {message}", file=sys.stderr)
-        else:
+        elif debug:
             default(message, category, filename, lineno, file, line)
+        else:
+            print(f"fw: warning: {category.__name__}: {message} ({filename}:{lineno})", file=sys.stderr)
 
     warnings.showwarning = show
