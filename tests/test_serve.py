@@ -170,6 +170,12 @@ def test_every_bad_request_gets_its_status_and_one_line_and_the_server_goes_on(b
     one_line_error(http.post(url, json={"instances": [{"b64": "%%%"}]}), 422, "instances:0", "not base64")
     one_line_error(http.post(url, json={"instances": [b64(_png(np.zeros((28, 28), np.uint8)))]}), 422, "no digit found")
     one_line_error(http.post(url, json={"instances": []}), 422, "non-empty list")
+    deep = "[" * 100 + "0" + "]" * 100  # a hundred axes: more than numpy takes
+    one_line_error(
+        http.post(url, content=f'{{"instances": {deep}}}', headers={"content-type": "application/json"}),
+        422,
+        "all of one shape",
+    )
     one_line_error(http.post(url, json=[[0] * 784]), 422, '{"instances": [...]}')
     one_line_error(http.post(url, json={"instances": [[0] * 784], "top": 11}), 422, '"top"', "1 to 10")
     one_line_error(http.post(url, json={"instances": [[0] * 784] * 40}), 413, "50,000 bytes", "--max-body")

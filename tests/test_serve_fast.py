@@ -2,6 +2,7 @@
 fw's own checks around the network run once over a batch."""
 
 import asyncio
+import json
 import threading
 import time
 
@@ -174,6 +175,7 @@ def test_pixels_are_read_quicker_into_uint8_with_the_same_values(shape):
         [[]],
         [],
         7,
+        json.loads("[" * 100 + "1" + "]" * 100),  # more axes than numpy takes
     ],
 )
 def test_anything_but_whole_pixels_in_one_shape_is_left_to_numpy(instances):

@@ -68,9 +68,9 @@ def _pixels(instances):
         if set(map(len, rows)) != {shape[-1]}:
             return None
         data = b"".join(map(bytes, rows))  # bytes() takes only ints 0..255 (True and False as 1 and 0)
-    except (TypeError, ValueError):  # a number, text or object where a list should be; a value out of range
-        return None
-    return np.frombuffer(bytearray(data), np.uint8).reshape(shape)  # writable, as an image file's pixels are
+        return np.frombuffer(bytearray(data), np.uint8).reshape(shape)  # writable, as an image file's pixels are
+    except (TypeError, ValueError):  # a number, text or object where a list should be; a value out of range;
+        return None  # more axes than numpy takes
 
 
 def _floats(instances):
