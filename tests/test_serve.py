@@ -492,3 +492,12 @@ def _rss_mib(pid):
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError(f"no VmRSS for process {pid}")
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_a_blank_beside_a_huge_number_is_one_422_and_no_numpy_warning_in_the_servers_log(book):
+    """NaN hides 1e308 from the pixel range check (min and max are NaN); float32 cannot hold it either."""
+    http, model = client(*book)
+    image = [0] * 784
+    image[3], image[5] = None, 1e308
+    one_line_error(http.post(f"{model}:predict", json={"instances": [image]}), 422, "not a finite number")

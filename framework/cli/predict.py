@@ -85,7 +85,8 @@ def classified(net, batches, dataset, options) -> list:
     """
     from ..core.threads import one_blas_thread
 
-    raws = [_as_type(b.raw, dataset.pixels) if len(b.rows) else None for b in batches]
+    with np.errstate(over="ignore"):  # 1e300 becomes float32's inf, refused by _check_all below, naming where
+        raws = [_as_type(b.raw, dataset.pixels) if len(b.rows) else None for b in batches]
     xs = []
     with _check_all(xs, raws, batches, dataset), np.errstate(over="ignore", invalid="ignore"):
         xs.extend(_prepared_each(raws, dataset, options))  # what overflows is refused by _check_all, naming where
