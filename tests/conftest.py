@@ -138,20 +138,21 @@ EXAMPLE_PLUGIN = REPO / "examples" / "fw-extra-activations"
 EXAMPLE_LAYERS = REPO / "examples" / "fw-extra-layers"
 
 
-def pip_install(package: Path, work: Path) -> Path:
+def pip_install(package: Path, work: Path, ignore=("build", "*.egg-info", "__pycache__")) -> Path:
     """Pip-install ``package`` into a temporary target folder, as a user would, and return the folder.
 
     Installed with this interpreter's pip, offline (--no-index, --no-deps,
     --no-build-isolation: setuptools comes from the test extra), from a copy
-    so no build files land in the repository. Put the folder on PYTHONPATH
-    (sys.path) to make the installed distribution visible.
+    (``work / "src"``, leaving out ``ignore``'s patterns) so no build files
+    land in the package. Put the folder on PYTHONPATH (sys.path) to make the
+    installed distribution visible.
     """
     import shutil
     import subprocess
     import sys
 
     src, target = work / "src", work / "site"
-    shutil.copytree(package, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    shutil.copytree(package, src, ignore=shutil.ignore_patterns(*ignore))
     cmd = [
         sys.executable,
         "-m",

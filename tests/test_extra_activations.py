@@ -131,28 +131,10 @@ def test_the_readme_walkthrough_builds_a_working_installed_plugin(tmp_path, mnis
     (pkg / "fw_tanh.py").write_text(python[0])
     (pkg / "test_fw_tanh.py").write_text(python[1])
     (pkg / "pyproject.toml").write_text(toml)
-    site = tmp_path / "site"
-    pip = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--target",
-            str(site),
-            str(pkg),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert pip.returncode == 0, pip.stdout + pip.stderr
+    from conftest import pip_install
+
+    (tmp_path / "install").mkdir()
+    site = pip_install(pkg, tmp_path / "install")
 
     data = json.loads(fw("plugins", "--json", site=site).stdout)
     tanh = next(a for a in data["activations"] if a["name"] == "tanh")

@@ -7,7 +7,6 @@ every socket connection (and name lookup) in the child processes raise.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -42,28 +41,12 @@ socket.create_connection = socket.getaddrinfo = _refuse
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory):
     """``(site, nonet)``: fw pip-installed (not editable) into ``site``; ``nonet`` holds the sitecustomize."""
+    from conftest import pip_install
+
     work = tmp_path_factory.mktemp("install")
-    clone, site, nonet = work / "clone", work / "site", work / "nonet"
-    ignore = shutil.ignore_patterns(
-        ".git", ".venv", ".ci-venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "runs"
-    )
-    shutil.copytree(REPO, clone, ignore=ignore)
-    cmd = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--no-deps",
-        "--no-build-isolation",
-        "--no-index",
-        "--disable-pip-version-check",
-        "--quiet",
-        "--target",
-        str(site),
-        str(clone),
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=work)
-    assert out.returncode == 0, f"pip install of the clone failed:\n{out.stdout}\n{out.stderr}"
+    ignore = (".git", ".venv", ".ci-venv", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", "runs")
+    site = pip_install(REPO, work, ignore)
+    clone, nonet = work / "src", work / "nonet"  # the copy pip installed from
     nonet.mkdir()
     (nonet / "sitecustomize.py").write_text(NO_NETWORK)
     return clone, site, nonet
